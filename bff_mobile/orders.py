@@ -1,0 +1,73 @@
+"""The user's orders, compact: a paged list, and one order with an ``ETag`` for polling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from bff_mobile.conditional import conditional_json
+from bff_mobile.context import MobileDep
+from bff_mobile.schemas import (
+    CompactOrder,
+    Id,
+    OrderPage,
+    OrderSummary,
+    ServiceOrder,
+    ServiceOrderPage,
+)
+from shared.bff import API, CurrentCaller, answer_within, parse_answer, problem_responses
+from shared.downstream.client import Primitive
+from shared.web.problems import NotFound
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+@router.get("", responses=problem_responses(401, 422, 502, 504))
+async def list_orders(
+    caller: CurrentCaller,
+    mobile: MobileDep,
+    limit: Annotated[int, Query(ge=1, le=50, description="page size")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="the previous page's nextCursor")
+    ] = None,
+) -> OrderPage:
+    """The caller's orders, newest first, one compact row each."""
+    params: dict[str, Primitive] = {"userId": caller.user_id, "limit": limit}
+    if cursor:
+        params["cursor"] = cursor
+    async with answer_within(mobile.settings.bff_request_deadline_seconds):
+        answer = await mobile.downstreams.orders.get_json(
+            f"{API}/orders", params=params, headers=caller.auth
+        )
+    page = parse_answer(ServiceOrderPage, answer, "orders")
+    return OrderPage(
+        items=[CompactOrder.of(order) for order in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderSummary,
+    responses={
+        304: {"description": "Not modified: the order is as the client's `If-None-Match` says"},
+        **problem_responses(401, 404, 422, 502, 504),
+    },
+)
+async def get_order(
+    order_id: Annotated[Id, Path(description="the order's id")],
+    request: Request,
+    caller: CurrentCaller,
+    mobile: MobileDep,
+) -> Response:
+    """One order, compact, with an ``ETag``; send it back in ``If-None-Match`` to poll
+    for nothing but a 304 until the order changes."""
+    async with answer_within(mobile.settings.bff_request_deadline_seconds):
+        answer = await mobile.downstreams.orders.get_json(
+            f"{API}/orders/{quote(order_id, safe='')}", headers=caller.auth
+        )
+    order = parse_answer(ServiceOrder, answer, "orders")
+    if order.user_id != caller.user_id and not caller.principal.is_ops:
+        raise NotFound(f"order {order_id!r} not found")
+    return conditional_json(request, OrderSummary.of(order))

@@ -1,0 +1,42 @@
+"""BFF-Web (port 3010): the web frontend's API, aggregated from the domain services.
+
+Catalogue, sign-up and sign-in, checkout priced by the inventory (idempotent,
+optionally waiting for the saga), the user's orders and the order page merged
+from orders, users, inventory, payments and the saga in parallel (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+from fastapi import FastAPI
+
+from bff_web import auth, catalogue, checkout, orders
+from bff_web.context import Web
+from shared.bff import Bff, create_bff_app
+from shared.messaging.transport import Transport
+from shared.settings import Settings
+
+GZIP_MINIMUM_BYTES = 1000
+"""Order pages run to a few kilobytes; small answers are not worth compressing."""
+
+
+def build_app(
+    settings: Settings,
+    transport: Transport,
+    *,
+    http_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """The BFF-Web app; ``http_transports`` replaces the network for chosen services."""
+    bff = Bff("bff_web", settings, http_transports=http_transports)
+    app = create_bff_app(
+        bff,
+        transport,
+        title="bff-web",
+        description=__doc__ or "",
+        routers=[auth.router, catalogue.router, checkout.router, orders.router],
+        gzip_minimum_size=GZIP_MINIMUM_BYTES,
+    )
+    app.state.web = Web.build(bff)
+    return app

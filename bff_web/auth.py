@@ -1,0 +1,40 @@
+"""Sign-up and sign-in: the users service issues the token, this BFF hands it over.
+
+Both are rate-limited per client address (password guessing, sign-up floods).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from bff_web.context import WebDep
+from bff_web.schemas import Credentials, Registration, Session
+from shared.bff import API, answer_within, client_address, parse_answer, problem_responses
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409, 422, 429, 502, 504),
+)
+async def register(body: Registration, request: Request, web: WebDep) -> Session:
+    """Create an account and sign in with it: the answer carries the token."""
+    web.auth_limiter.check(client_address(request), "sign-ups and sign-ins")
+    users = web.downstreams.users
+    credentials = {"email": body.email, "password": body.password}
+    async with answer_within(web.settings.bff_write_deadline_seconds):
+        # Not retried (no idempotency key): a second attempt would meet a 409.
+        await users.post_json(f"{API}/users/register", body.model_dump(exclude_none=True))
+        session = await users.post_json(f"{API}/users/login", credentials)
+    return parse_answer(Session, session, "users")
+
+
+@router.post("/login", responses=problem_responses(401, 422, 429, 502, 504))
+async def login(body: Credentials, request: Request, web: WebDep) -> Session:
+    """Exchange email and password for a bearer token."""
+    web.auth_limiter.check(client_address(request), "sign-ups and sign-ins")
+    async with answer_within(web.settings.bff_write_deadline_seconds):
+        session = await web.downstreams.users.post_json(f"{API}/users/login", body.model_dump())
+    return parse_answer(Session, session, "users")

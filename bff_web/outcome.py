@@ -1,0 +1,64 @@
+"""Waiting for a checkout's saga to finish (``POST /checkout?wait=``).
+
+The saga service knows when an order's fate is sealed; the orders service knows
+the status to show.  So: poll the saga until it is terminal, then read the
+order.  Polling backs off from 50 ms to 500 ms: most sagas finish within a
+few hundred milliseconds, and a slow one should not cost many calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import quote
+
+from shared.bff import API, Caller, Downstreams
+from shared.downstream import DownstreamError, DownstreamRejected, request_deadline
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+TERMINAL_SAGA_STATES = frozenset({"completed", "cancelled", "failed"})
+MAX_WAIT_SECONDS = 30.0
+_FIRST_POLL = 0.05
+_LONGEST_POLL = 0.5
+
+
+async def wait_for_outcome(
+    downstreams: Downstreams,
+    caller: Caller,
+    order_id: str,
+    seconds: float,
+    *,
+    call_budget: float,
+) -> str | None:
+    """The order's status once its saga is terminal; ``None`` if ``seconds`` pass first.
+
+    ``call_budget`` bounds each poll.  A saga that does not exist yet (the
+    saga has not seen ``order.created``) is still to come; any other failure
+    ends the wait early, since the order exists and the caller can look later.
+    """
+    give_up_at = time.monotonic() + seconds
+    path = f"{API}/sagas/{quote(order_id, safe='')}"
+    pause = _FIRST_POLL
+    while True:
+        remaining = give_up_at - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            async with request_deadline(min(remaining, call_budget)):
+                saga = await downstreams.saga.get_json(path, headers=caller.auth)
+                if saga.get("state") in TERMINAL_SAGA_STATES:
+                    order = await downstreams.orders.get_json(
+                        f"{API}/orders/{quote(order_id, safe='')}", headers=caller.auth
+                    )
+                    return str(order["status"])
+        except DownstreamRejected as error:
+            if error.status != 404:
+                log.warning("checkout.wait_abandoned", order_id=order_id, error=str(error))
+                return None
+        except (DownstreamError, TimeoutError) as error:
+            log.warning("checkout.wait_abandoned", order_id=order_id, error=str(error))
+            return None
+        await asyncio.sleep(min(pause, max(0.0, give_up_at - time.monotonic())))
+        pause = min(pause * 2, _LONGEST_POLL)

@@ -1,0 +1,234 @@
+"""BFF-Web's request and response bodies (camelCase JSON).
+
+Requests are validated here, before any downstream call, so bad input is a 422
+naming the field and costs the services nothing.  Responses are what the web
+frontend renders; answers from the services are read into them with unknown
+fields dropped, so a service adding a field does not change this API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+MAX_LINES = 100
+MAX_QUANTITY = 1_000
+
+Id = Annotated[
+    str,
+    # Opaque ids, but never blank, spaced or slashed: they become URL path segments.
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:@-]+$"),
+]
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
+]
+Country = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), Field(description="ISO 3166-1 alpha-2")
+]
+PostalCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
+    ),
+]
+
+
+class Camel(BaseModel):
+    """An answer: camelCase out, and unknown fields of a service's answer ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Input(Camel):
+    """A request body: unknown fields are refused rather than silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- auth ---------------------------------------------------------------------
+
+
+class Registration(Input):
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
+    name: Line | None = None
+
+
+class Credentials(Input):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
+
+
+class Session(Camel):
+    user_id: str
+    token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
+
+
+# --- catalogue ------------------------------------------------------------------
+
+
+class Product(Camel):
+    id: str
+    sku: str
+    name: str
+    price: int = Field(description="minor units")
+    currency: str
+    available: int = Field(description="units in stock not held for orders")
+
+
+class ProductPage(Camel):
+    items: list[Product]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- checkout -------------------------------------------------------------------
+
+
+class CheckoutItem(Input):
+    product_id: Id
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class ShippingAddress(Input):
+    name: Line | None = None
+    line1: Line
+    line2: Line | None = None
+    city: Line
+    postal_code: PostalCode
+    country: Country
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class CheckoutRequest(Input):
+    items: Annotated[list[CheckoutItem], Field(min_length=1, max_length=MAX_LINES)]
+    shipping_address: ShippingAddress
+    payment_method_id: Id
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_products(cls, items: list[CheckoutItem]) -> list[CheckoutItem]:
+        seen: set[str] = set()
+        for item in items:
+            if item.product_id in seen:
+                raise ValueError(
+                    f"product {item.product_id!r} appears twice; give one line per product"
+                )
+            seen.add(item.product_id)
+        return items
+
+
+class CheckoutAccepted(Camel):
+    order_id: str
+    status: str = Field(description="pending until the saga ends; then confirmed or cancelled")
+    total_amount: int = Field(description="minor units, priced by the inventory")
+    currency: str
+
+
+# --- orders ---------------------------------------------------------------------
+
+
+class OrderLine(Camel):
+    product_id: str
+    quantity: int
+    unit_price: int = Field(description="minor units")
+
+
+class StatusChange(Camel):
+    status: str
+    at: datetime
+    reason: str | None = None
+
+
+class Order(Camel):
+    id: str
+    user_id: str
+    status: str = Field(description="pending, confirmed or cancelled")
+    items: list[OrderLine]
+    total_amount: int = Field(description="minor units")
+    currency: str
+    payment_method_id: str
+    shipping_address: dict[str, Any] | None = None
+    cancel_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    history: list[StatusChange] = Field(default_factory=list)
+
+
+class OrderPage(Camel):
+    """Newest first; pass ``nextCursor`` as ``cursor`` for the next page (null: no more)."""
+
+    items: list[Order]
+    next_cursor: str | None = None
+
+
+class User(Camel):
+    id: str
+    email: str
+    name: str | None = None
+
+
+class Refund(Camel):
+    id: str
+    amount: int = Field(description="minor units")
+    status: str = Field(description="succeeded or declined")
+    created_at: datetime
+
+
+class Payment(Camel):
+    """A charge of the order and what was refunded of it."""
+
+    id: str
+    status: str = Field(description="captured, declined or refunded")
+    amount: int = Field(description="minor units")
+    currency: str
+    payment_method_id: str
+    code: str | None = Field(default=None, description="why it was declined")
+    refunded_amount: int = Field(default=0, description="minor units paid back")
+    refunds: list[Refund] = Field(default_factory=list)
+    created_at: datetime
+
+
+class Transition(Camel):
+    at: datetime
+    from_state: str | None = Field(default=None, alias="from")
+    to_state: str = Field(alias="to")
+
+
+class Progress(Camel):
+    """Where the order's saga is: its state, the current step and the transitions so far."""
+
+    state: str
+    step: str | None = None
+    updated_at: datetime
+    transitions: list[Transition]
+
+
+class OrderDetails(Camel):
+    """One order page: parts other than ``order`` are ``null`` when named in ``degraded``."""
+
+    order: Order
+    user: User | None
+    products: list[Product | None] | None = Field(
+        description="the order's products in line order; a product that could not be read is null"
+    )
+    payments: list[Payment] | None
+    progress: Progress | None
+    degraded: list[str] = Field(description="the parts that failed or were too slow")

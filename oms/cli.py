@@ -1,0 +1,159 @@
+"""OMS: run, migrate, inspect and test the order-management system."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oms.components import COMPONENTS, Component, available_components
+from oms.saga_cli import saga_app
+from shared.auth import mint_token
+from shared.logging import configure_logging
+from shared.messaging.topology import export_definitions, standard_topology
+from shared.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
+topology_app = typer.Typer(no_args_is_help=True, help="The RabbitMQ topology.")
+app.add_typer(topology_app, name="topology")
+app.add_typer(saga_app, name="saga")
+console = Console()
+
+DEFINITIONS = Path("rabbitmq/definitions.json")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _print_urls(components: list[Component], settings: Settings) -> None:
+    table = Table(title="OMS is running", show_edge=False)
+    table.add_column("component")
+    table.add_column("url")
+    table.add_column("docs")
+    for component in components:
+        url = settings.url_for(component.name)
+        table.add_row(component.name, url, f"{url}/docs")
+    console.print(table)
+    mode = "embedded (in-process broker, SQLite)" if settings.embedded else "RabbitMQ + database"
+    console.print(f"mode: {mode}; data: {settings.data_dir.resolve()}; Ctrl-C stops everything")
+
+
+@app.command()
+def up(
+    seed: Annotated[
+        str | None, typer.Option(help="'demo' adds demo products and a demo user")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run just these components")
+    ] = None,
+) -> None:
+    """Run every component in one process (embedded by default) and print their URLs."""
+    from oms.runner import serve_components
+
+    settings = _settings()
+    components = available_components()
+    if only:
+        unknown = sorted(set(only) - set(COMPONENTS))
+        if unknown:
+            raise typer.BadParameter(f"unknown components: {', '.join(unknown)}")
+        components = [c for c in components if c.name in only]
+
+    async def started() -> None:
+        if seed == "demo":
+            from oms.seed import seed_demo
+
+            await seed_demo(settings, console)
+        _print_urls(components, settings)
+
+    asyncio.run(serve_components(components, settings, on_started=started))
+
+
+@app.command()
+def run(
+    component: Annotated[str, typer.Argument(help=", ".join(COMPONENTS))],
+) -> None:
+    """Run one component as its own process."""
+    from oms.runner import serve_components
+
+    if component not in COMPONENTS:
+        raise typer.BadParameter(f"unknown component {component!r}; one of {', '.join(COMPONENTS)}")
+    chosen = COMPONENTS[component]
+    if not chosen.available():
+        raise typer.BadParameter(f"component {component!r} is not installed")
+    settings = _settings()
+
+    async def started() -> None:
+        console.print(f"{component} on {settings.url_for(component)}")
+
+    asyncio.run(serve_components([chosen], settings, on_started=started))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every service's schema migrations."""
+    from oms.migrate import migrate_all
+
+    settings = _settings()
+    for name in asyncio.run(migrate_all(settings)):
+        console.print(f"migrated {name}")
+
+
+@topology_app.command("export")
+def topology_export(
+    output: Annotated[Path, typer.Option("--output", "-o")] = DEFINITIONS,
+    vhost: Annotated[str, typer.Option(help="the vhost the definitions target")] = "/",
+) -> None:
+    """Write the RabbitMQ definitions file (exchanges, queues, bindings, policies)."""
+    settings = Settings()
+    document = export_definitions(standard_topology(settings.delivery_limit), vhost=vhost)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    console.print(f"wrote {output}")
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="the subject (a user id, or an ops name)")],
+    role: Annotated[list[str] | None, typer.Option(help="repeatable; e.g. ops")] = None,
+    ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
+) -> None:
+    """Mint a JWT signed with OMS_JWT_SECRET (the embedded default when unset)."""
+    settings = Settings()
+    typer.echo(mint_token(settings.jwt_key, sub=sub, roles=role or ["customer"], ttl_seconds=ttl))
+
+
+@app.command()
+def diagrams(
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("diagrams"),
+) -> None:
+    """Regenerate the saga state diagram (Mermaid) from the definition."""
+    from saga.diagram import write_saga_diagram
+
+    console.print(f"wrote {write_saga_diagram(output)}")
+
+
+@app.command()
+def audit(
+    strict: Annotated[
+        bool, typer.Option(help="a saga still in flight counts as a violation")
+    ] = False,
+) -> None:
+    """Check the invariants of DESIGN §5 across the services' own APIs."""
+    from oms.audit import print_report, run_audit
+
+    report = asyncio.run(run_audit(Settings()))
+    print_report(report, console)
+    if not report.clean(strict=strict):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

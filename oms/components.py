@@ -1,0 +1,53 @@
+"""The seven components of DESIGN §2 and how to build each one's app."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastapi import FastAPI
+
+from shared.messaging.transport import Transport
+from shared.settings import Settings
+
+
+class AppFactory(Protocol):
+    def __call__(self, settings: Settings, transport: Transport) -> FastAPI: ...
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    module: str
+    """A module with ``build_app(settings, transport) -> FastAPI``."""
+
+    def available(self) -> bool:
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    def build(self, settings: Settings, transport: Transport) -> FastAPI:
+        factory: AppFactory = importlib.import_module(self.module).build_app
+        return factory(settings, transport)
+
+
+COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component("orders", "services.orders.app"),
+        Component("inventory", "services.inventory.app"),
+        Component("users", "services.users.app"),
+        Component("payments", "services.payments.app"),
+        Component("saga", "saga.app"),
+        Component("bff-web", "bff_web.app"),
+        Component("bff-mobile", "bff_mobile.app"),
+    )
+}
+
+
+def available_components() -> list[Component]:
+    """The components this installation has, in start order (services first)."""
+    return [c for c in COMPONENTS.values() if c.available()]

@@ -1,0 +1,73 @@
+"""Runs components under uvicorn in one process, sharing one transport."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Generator, Sequence
+
+import uvicorn
+
+from oms.components import Component
+from shared.logging import get_logger
+from shared.service import open_transport
+from shared.settings import Settings
+from shared.telemetry import configure_tracing
+
+log = get_logger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to :func:`serve_components`, so one
+    Ctrl-C stops every component in the process, not only the last one started."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve_components(
+    components: Sequence[Component],
+    settings: Settings,
+    *,
+    on_started: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    configure_tracing(
+        "+".join(c.name for c in components), settings.otlp_endpoint, settings.trace_sample_ratio
+    )
+    transport = await open_transport(settings)
+    servers = [
+        _Server(
+            uvicorn.Config(
+                component.build(settings, transport),
+                host=settings.host,
+                port=settings.port_for(component.name),
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
+        )
+        for component in components
+    ]
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+    async def announce() -> None:
+        while not all(s.started for s in servers):
+            if any(s.should_exit for s in servers):
+                return
+            await asyncio.sleep(0.05)
+        if on_started is not None:
+            await on_started()
+
+    try:
+        await asyncio.gather(*(s.serve() for s in servers), announce())
+    finally:
+        await transport.close()

@@ -1,0 +1,379 @@
+"""The saga service's HTTP API: ops views and actions (DESIGN §6 saga/ops)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from sqlalchemy import or_
+from sqlmodel import col, select
+
+from saga.deadletters import DeadLetters
+from saga.definition import (
+    TERMINAL,
+    OperatorAbort,
+    OperatorRetry,
+    RecordedDecision,
+    SagaState,
+    input_from_json,
+    replay,
+)
+from saga.models import DeadLetterRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
+from saga.runtime import SagaNotFound, SagaRuntime
+from shared.auth import InvalidToken, Principal, verify_token
+from shared.persistence.messaging_tables import utcnow
+from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
+from shared.web.problems import BadRequest, Conflict, NotFound, Unauthorized
+
+router = APIRouter(tags=["sagas"])
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class SagaSummary(Camel):
+    id: str
+    state: str
+    step: str | None
+    version: int
+    user_id: str
+    created_at: datetime
+    updated_at: datetime
+    deadline_at: datetime | None
+    failure_reason: str | None
+
+
+class SagaPage(Camel):
+    items: list[SagaSummary]
+    next_cursor: str | None
+
+
+class HistoryItem(Camel):
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+    message_id: str | None
+    definition_version: int
+
+
+class DeadlineView(Camel):
+    step: str
+    attempt: int
+    due_at: datetime
+
+
+class SagaDetail(SagaSummary):
+    definition_version: int
+    order: dict[str, Any]
+    steps: dict[str, Any]
+    deadlines: list[DeadlineView]
+    history: list[HistoryItem]
+
+
+class OperatorRequest(Camel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DeadLetterView(Camel):
+    id: int
+    queue: str
+    message_id: str
+    type: str
+    correlation_id: str
+    reason: str
+    routing_key: str
+    body: str
+    received_at: datetime
+    requeued_at: datetime | None
+
+
+def _runtime(request: Request) -> SagaRuntime:
+    runtime: SagaRuntime = request.app.state.runtime
+    return runtime
+
+
+def _letters(request: Request) -> DeadLetters:
+    letters: DeadLetters = request.app.state.dead_letters
+    return letters
+
+
+Runtime = Annotated[SagaRuntime, Depends(_runtime)]
+Letters = Annotated[DeadLetters, Depends(_letters)]
+
+
+def summary(row: SagaRow) -> SagaSummary:
+    state = SagaState.from_json(row.state)
+    return SagaSummary(
+        id=row.id,
+        state=row.status,
+        step=state.current,
+        version=row.version,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        deadline_at=row.deadline_at,
+        failure_reason=state.failure_reason,
+    )
+
+
+def _encode_cursor(row: SagaRow) -> str:
+    raw = json.dumps([row.created_at.isoformat(), row.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, saga_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(saga_id)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest("cursor: not a cursor this API issued", field="cursor") from exc
+
+
+@router.get("/sagas", response_model=SagaPage)
+async def list_sagas(
+    runtime: Runtime,
+    _ops: OpsPrincipal,
+    state: Annotated[str | None, Query(description="a saga state, e.g. failed")] = None,
+    stuck: Annotated[bool, Query(description="only sagas past their deadline")] = False,
+    older_than: Annotated[
+        float | None, Query(alias="olderThan", ge=0, description="age in seconds")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> SagaPage:
+    now = utcnow()
+    stmt = select(SagaRow)
+    if state:
+        stmt = stmt.where(SagaRow.status == state)
+    if stuck:
+        # Past its deadline by more than a poll interval, or no deadline while it
+        # should have one: nothing will move it without ops.
+        grace = now - timedelta(seconds=max(2.0, runtime.poll_seconds * 4))
+        stmt = stmt.where(
+            col(SagaRow.status).not_in([s.value for s in TERMINAL]),
+            or_(col(SagaRow.deadline_at) < grace, col(SagaRow.deadline_at).is_(None)),
+        )
+    if older_than is not None:
+        stmt = stmt.where(col(SagaRow.created_at) < now - timedelta(seconds=older_than))
+    if cursor:
+        created, saga_id = _decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                col(SagaRow.created_at) < created,
+                (col(SagaRow.created_at) == created) & (col(SagaRow.id) < saga_id),
+            )
+        )
+    stmt = stmt.order_by(col(SagaRow.created_at).desc(), col(SagaRow.id).desc()).limit(limit + 1)
+    async with runtime.db.sessions() as session:
+        rows = list((await session.exec(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return SagaPage(
+        items=[summary(r) for r in rows],
+        next_cursor=_encode_cursor(rows[-1]) if more and rows else None,
+    )
+
+
+async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
+    async with runtime.db.sessions() as session:
+        row = await session.get(SagaRow, saga_id)
+    if row is None:
+        raise NotFound(f"saga {saga_id} not found")
+    return row
+
+
+@router.get("/sagas/stream")
+async def stream(
+    request: Request,
+    runtime: Runtime,
+    access_token: Annotated[str | None, Query(description="for EventSource clients")] = None,
+) -> StreamingResponse:
+    """Server-sent events: one ``saga`` event per state change, from any saga process."""
+    principal = _stream_principal(request, access_token)
+    if not principal.is_ops:
+        raise Unauthorized("the stream needs an ops token")
+
+    async def events() -> AsyncIterator[str]:
+        since = utcnow() - timedelta(seconds=1)
+        seen: dict[str, int] = {}
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            async with runtime.db.sessions() as session:
+                rows = (
+                    await session.exec(
+                        select(SagaRow)
+                        .where(col(SagaRow.updated_at) >= since)
+                        .order_by(col(SagaRow.updated_at))
+                        .limit(500)
+                    )
+                ).all()
+            for row in rows:
+                if seen.get(row.id) == row.version:
+                    continue
+                seen[row.id] = row.version
+                since = max(since, row.updated_at)
+                data = summary(row).model_dump_json(by_alias=True)
+                yield f"event: saga\nid: {row.id}:{row.version}\ndata: {data}\n\n"
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _stream_principal(request: Request, access_token: str | None) -> Principal:
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else access_token
+    if not token:
+        raise Unauthorized("a bearer token is required")
+    try:
+        return verify_token(request.app.state.jwt_key, token)
+    except InvalidToken as exc:
+        raise Unauthorized(str(exc)) from None
+
+
+@router.get("/sagas/{saga_id}", response_model=SagaDetail)
+async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal) -> SagaDetail:
+    """State, step, version, deadlines and full history. Ops, or the order's customer."""
+    row = await _load(runtime, saga_id)
+    ensure_owner(principal, row.user_id, "saga")
+    state = SagaState.from_json(row.state)
+    async with runtime.db.sessions() as session:
+        history = (
+            await session.exec(
+                select(SagaHistoryRow)
+                .where(SagaHistoryRow.saga_id == saga_id)
+                .order_by(col(SagaHistoryRow.id))
+            )
+        ).all()
+        deadlines = (
+            await session.exec(select(SagaDeadlineRow).where(SagaDeadlineRow.saga_id == saga_id))
+        ).all()
+    base = summary(row)
+    return SagaDetail(
+        **base.model_dump(),
+        definition_version=row.definition_version,
+        order=state.order.to_json(),
+        steps=state.steps.to_json(),
+        deadlines=[
+            DeadlineView(step=d.step, attempt=d.attempt, due_at=d.due_at) for d in deadlines
+        ],
+        history=[
+            HistoryItem(
+                at=h.at,
+                kind=h.kind,
+                detail=h.detail,
+                message_id=h.message_id,
+                definition_version=h.definition_version,
+            )
+            for h in history
+        ],
+    )
+
+
+async def _operate(
+    runtime: SagaRuntime, saga_id: str, action: OperatorRetry | OperatorAbort
+) -> SagaSummary:
+    try:
+        decision = await runtime.operate(saga_id, action)
+    except SagaNotFound:
+        raise NotFound(f"saga {saga_id} not found") from None
+    if decision.ignored:
+        reasons = "; ".join(
+            str(h.detail.get("why", "")) for h in decision.history if h.kind == "ignored"
+        )
+        raise Conflict(
+            f"nothing to {'retry' if isinstance(action, OperatorRetry) else 'abort'}: {reasons}"
+        )
+    return summary(await _load(runtime, saga_id))
+
+
+@router.post("/sagas/{saga_id}/retry", response_model=SagaSummary)
+async def retry_saga(
+    saga_id: str, body: OperatorRequest, runtime: Runtime, ops: OpsPrincipal
+) -> SagaSummary:
+    """Re-send the current step's command (or restart a failed compensation)."""
+    return await _operate(runtime, saga_id, OperatorRetry(actor=ops.sub, reason=body.reason))
+
+
+@router.post("/sagas/{saga_id}/abort", response_model=SagaSummary)
+async def abort_saga(
+    saga_id: str, body: OperatorRequest, runtime: Runtime, ops: OpsPrincipal
+) -> SagaSummary:
+    """Compensate now."""
+    return await _operate(runtime, saga_id, OperatorAbort(actor=ops.sub, reason=body.reason))
+
+
+@router.get("/sagas/{saga_id}/replay")
+async def replay_saga(saga_id: str, runtime: Runtime, _ops: OpsPrincipal) -> dict[str, Any]:
+    """Re-run the stored inputs through the current definition; report divergences."""
+    await _load(runtime, saga_id)
+    inputs, recorded = await load_tape(runtime, saga_id)
+    report = replay(runtime.definition, inputs, recorded)
+    return {"sagaId": saga_id, "inputs": len(inputs), **report.to_json()}
+
+
+async def load_tape(runtime: SagaRuntime, saga_id: str) -> tuple[list[Any], list[RecordedDecision]]:
+    async with runtime.db.sessions() as session:
+        rows = (
+            await session.exec(
+                select(SagaInputRow)
+                .where(SagaInputRow.saga_id == saga_id)
+                .order_by(col(SagaInputRow.id))
+            )
+        ).all()
+    return (
+        [input_from_json(r.input) for r in rows],
+        [RecordedDecision.from_json(r.decision) for r in rows],
+    )
+
+
+@router.get("/dead-letters", response_model=list[DeadLetterView])
+async def list_dead_letters(
+    letters: Letters,
+    _ops: OpsPrincipal,
+    queue: str | None = None,
+    include_requeued: Annotated[bool, Query(alias="includeRequeued")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeadLetterView]:
+    stmt = select(DeadLetterRow)
+    if queue:
+        stmt = stmt.where(DeadLetterRow.queue == queue)
+    if not include_requeued:
+        stmt = stmt.where(col(DeadLetterRow.requeued_at).is_(None))
+    stmt = stmt.order_by(col(DeadLetterRow.id).desc()).limit(limit)
+    async with letters.db.sessions() as session:
+        rows = (await session.exec(stmt)).all()
+    return [_letter_view(r) for r in rows]
+
+
+def _letter_view(row: DeadLetterRow) -> DeadLetterView:
+    return DeadLetterView(
+        id=row.id or 0,
+        queue=row.queue,
+        message_id=row.message_id,
+        type=row.type,
+        correlation_id=row.correlation_id,
+        reason=row.reason,
+        routing_key=row.routing_key,
+        body=row.body.decode("utf-8", errors="replace"),
+        received_at=row.received_at,
+        requeued_at=row.requeued_at,
+    )
+
+
+@router.post("/dead-letters/{letter_id}/requeue", response_model=DeadLetterView)
+async def requeue_dead_letter(
+    letter_id: int, letters: Letters, _ops: OpsPrincipal
+) -> DeadLetterView:
+    letter = await letters.requeue(letter_id)
+    if letter is None:
+        raise NotFound(f"dead letter {letter_id} not found")
+    return _letter_view(letter)

@@ -1,0 +1,58 @@
+"""The saga component: the order saga's runtime, its ops API and dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
+
+from saga.api import router as api_router
+from saga.deadletters import DeadLetters
+from saga.definition import OrderSaga, SagaConfig
+from saga.runtime import SagaRuntime
+from shared.messaging.topology import standard_topology
+from shared.messaging.transport import Transport
+from shared.service import Service
+from shared.settings import Settings
+
+HERE = Path(__file__).parent
+QUEUE = "saga.events"
+
+
+def definition_for(settings: Settings) -> OrderSaga:
+    return OrderSaga(
+        SagaConfig(
+            step_timeout_seconds=settings.saga_step_timeout_seconds,
+            step_retries=settings.saga_step_retries,
+        )
+    )
+
+
+def build_app(settings: Settings, transport: Transport) -> FastAPI:
+    service = Service("saga", settings, transport, migrations=HERE / "migrations")
+    runtime = SagaRuntime(service.db, service.relay, definition_for(settings))
+    letters = DeadLetters(service.db, service.relay)
+
+    async def start() -> None:
+        runtime.start()
+        await transport.consume(QUEUE, runtime.handle, prefetch=settings.prefetch)
+        await letters.start(transport, standard_topology(settings.delivery_limit))
+
+    service.on_start.append(start)
+    service.on_stop.append(runtime.stop)
+
+    pages = APIRouter()
+
+    @pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard() -> str:
+        return (HERE / "dashboard.html").read_text()
+
+    app = service.app(
+        routers=[api_router],
+        description="Order saga instances, their history and deadlines; ops actions.",
+    )
+    app.include_router(pages)
+    app.state.runtime = runtime
+    app.state.dead_letters = letters
+    return app

@@ -1,0 +1,1 @@
+"""The inventory service: the product catalogue, stock levels and reservations."""

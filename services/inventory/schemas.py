@@ -1,0 +1,129 @@
+"""The inventory's HTTP bodies (camelCase JSON) and documented error answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+from services.inventory.domain import MAX_PRICE, MAX_STOCK
+from services.inventory.models import Product, Reservation
+
+Sku = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+]
+ProductName = Annotated[
+    str,
+    # Printable text with at least one visible character: no control characters
+    # (PostgreSQL text cannot even hold NUL).  The classes are spelled out because
+    # regex engines disagree on what ``\s`` covers.
+    StringConstraints(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+    ),
+]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _json_integer(value: object) -> object:
+    """JSON integers only: ``3`` and ``3.0`` (one number in JSON), never ``"3"`` or ``true``."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInteger = BeforeValidator(_json_integer)
+"""Goes after an ``int`` field's constraints, so they stay in the JSON schema."""
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Input(CamelModel):
+    """A request body: unknown fields are refused rather than silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewProduct(Input):
+    sku: Sku
+    name: ProductName
+    price: Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units"), JsonInteger]
+    currency: CurrencyCode
+    stock: Annotated[int, Field(ge=0, le=MAX_STOCK, description="units on hand"), JsonInteger]
+
+
+class StockLevel(Input):
+    quantity: Annotated[
+        int,
+        Field(ge=0, le=MAX_STOCK, description="units on hand, reserved ones included"),
+        JsonInteger,
+    ]
+
+
+class ProductOut(CamelModel):
+    id: str
+    sku: str
+    name: str
+    price: int = Field(description="minor units")
+    currency: str
+    available: int = Field(description="units on hand not reserved for orders")
+
+    @classmethod
+    def of(cls, product: Product) -> ProductOut:
+        return cls(
+            id=product.id,
+            sku=product.sku,
+            name=product.name,
+            price=product.price,
+            currency=product.currency,
+            available=product.available,
+        )
+
+
+class ProductPage(CamelModel):
+    """Products ordered by sku; the next page starts at ``offset + len(items)``."""
+
+    items: list[ProductOut]
+    total: int = Field(description="products matching the query in all pages")
+    limit: int
+    offset: int
+
+
+class ReservedLine(CamelModel):
+    product_id: str
+    quantity: int
+
+
+class ShortageLine(CamelModel):
+    product_id: str
+    requested: int
+    available: int
+
+
+class ReservationOut(CamelModel):
+    """What an order holds: ``reserved`` (held; stays taken once the order is
+    confirmed), ``insufficient`` (refused, nothing held) or ``released``."""
+
+    order_id: str
+    status: str
+    items: list[ReservedLine]
+    shortages: list[ShortageLine]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, reservation: Reservation) -> ReservationOut:
+        return cls(
+            order_id=reservation.order_id,
+            status=reservation.status,
+            items=[ReservedLine.model_validate(i) for i in reservation.items],
+            shortages=[ShortageLine.model_validate(s) for s in reservation.shortages],
+            created_at=reservation.created_at,
+            updated_at=reservation.updated_at,
+        )

@@ -1,0 +1,1 @@
+"""The orders service: orders, their items and their status history."""

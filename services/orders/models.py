@@ -1,0 +1,71 @@
+"""The orders' tables: orders, their items and their status history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String
+from sqlmodel import Field, SQLModel
+
+from shared.persistence.columns import UtcDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    # Listing is newest first, per user or over all orders, with (created_at, id) as cursor.
+    __table_args__ = (
+        Index("ix_orders_user_newest", "user_id", "created_at", "id"),
+        Index("ix_orders_newest", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    currency: str = Field(max_length=3)
+    total_amount: int = Field(sa_type=BigInteger)
+    """Minor units: the sum of quantity times unit price over the items."""
+    payment_method_id: str = Field(max_length=100)
+    shipping_address: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    cancel_reason: str | None = Field(default=None)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_items"
+
+    order_id: str = Field(sa_column=Column(String(36), ForeignKey("orders.id"), primary_key=True))
+    line_no: int = Field(primary_key=True)
+    product_id: str = Field(max_length=100)
+    quantity: int
+    unit_price: int = Field(sa_type=BigInteger)
+
+
+class StatusChange(SQLModel, table=True):
+    """One entry of an order's status history (``pending`` on creation, then each move)."""
+
+    __tablename__ = "order_status_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("orders.id"), nullable=False, index=True)
+    )
+    status: str = Field(max_length=20)
+    reason: str | None = Field(default=None)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+
+
+TABLES = (
+    Order.__table__,  # type: ignore[attr-defined]
+    OrderItem.__table__,  # type: ignore[attr-defined]
+    StatusChange.__table__,  # type: ignore[attr-defined]
+)

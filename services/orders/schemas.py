@@ -1,0 +1,134 @@
+"""The orders' HTTP bodies (camelCase JSON) and documented error answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from services.orders.domain import MAX_LINES, MAX_PRICE, MAX_QUANTITY
+from services.orders.models import Order, OrderItem, StatusChange
+
+Id = Annotated[
+    str,
+    # Ids are opaque, but never spaces or control characters (PostgreSQL text
+    # cannot even hold NUL).  The classes are spelled out: regex engines disagree
+    # on what ``\s`` covers.
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x20\x7f-\x9f]+$"),
+]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+MAX_ADDRESS_JSON = 2_000
+
+
+def _json_integer(value: object) -> object:
+    """JSON integers only: ``3`` and ``3.0`` (one number in JSON), never ``"3"`` or ``true``."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInteger = BeforeValidator(_json_integer)
+"""Goes after an ``int`` field's constraints, so they stay in the JSON schema."""
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Input(CamelModel):
+    """A request body: unknown fields are refused rather than silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItemIn(Input):
+    product_id: Id
+    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), JsonInteger]
+    unit_price: Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units"), JsonInteger]
+
+
+class NewOrder(Input):
+    user_id: Id
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_LINES)]
+    currency: CurrencyCode
+    payment_method_id: Id
+    shipping_address: dict[str, JsonValue] | None = Field(
+        default=None, description="kept as given (e.g. line1, line2, city, postalCode, country)"
+    )
+
+    @field_validator("shipping_address")
+    @classmethod
+    def _bounded(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        if value is not None and len(json.dumps(value)) > MAX_ADDRESS_JSON:
+            raise ValueError(f"at most {MAX_ADDRESS_JSON} characters of JSON")
+        return value
+
+
+class ItemOut(CamelModel):
+    product_id: str
+    quantity: int
+    unit_price: int = Field(description="minor units")
+
+    @classmethod
+    def of(cls, item: OrderItem) -> ItemOut:
+        return cls(product_id=item.product_id, quantity=item.quantity, unit_price=item.unit_price)
+
+
+class StatusChangeOut(CamelModel):
+    status: str
+    at: datetime
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, change: StatusChange) -> StatusChangeOut:
+        return cls(status=change.status, at=change.at, reason=change.reason)
+
+
+class OrderOut(CamelModel):
+    id: str
+    user_id: str
+    status: str = Field(description="pending, confirmed or cancelled")
+    items: list[ItemOut]
+    total_amount: int = Field(description="minor units")
+    currency: str
+    payment_method_id: str
+    shipping_address: dict[str, Any] | None = None
+    cancel_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    history: list[StatusChangeOut] = Field(description="every status the order had, oldest first")
+
+    @classmethod
+    def of(cls, order: Order, items: list[OrderItem], history: list[StatusChange]) -> OrderOut:
+        return cls(
+            id=order.id,
+            user_id=order.user_id,
+            status=order.status,
+            items=[ItemOut.of(i) for i in items],
+            total_amount=order.total_amount,
+            currency=order.currency,
+            payment_method_id=order.payment_method_id,
+            shipping_address=order.shipping_address,
+            cancel_reason=order.cancel_reason,
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+            history=[StatusChangeOut.of(h) for h in history],
+        )
+
+
+class OrderPage(CamelModel):
+    """Newest first; pass ``nextCursor`` as ``cursor`` for the next page (null: no more)."""
+
+    items: list[OrderOut]
+    next_cursor: str | None = None

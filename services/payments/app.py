@@ -1,0 +1,38 @@
+"""Composition root of the payments service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.payments.api import router
+from services.payments.gateway import CardGateway, SimulatedGateway
+from services.payments.handlers import register_handlers
+from shared.messaging.transport import Transport
+from shared.service import Service
+from shared.settings import Settings
+
+DESCRIPTION = """Saved payment methods, payments and refunds, charged through a card gateway
+(simulated: `pm_card_ok` charges, `pm_card_declined` declines, `pm_card_refund_declined`
+charges but refuses refunds).  Handles `payment.charge` and `payment.refund` from
+the `payments.commands` queue, idempotently per order."""
+
+
+def build_app(
+    settings: Settings, transport: Transport, *, gateway: CardGateway | None = None
+) -> FastAPI:
+    """The payments app; ``gateway`` replaces the simulated card gateway."""
+    service = Service(
+        "payments",
+        settings,
+        transport,
+        migrations=Path(__file__).parent / "migrations",
+        queue="payments.commands",
+    )
+    card_gateway = gateway if gateway is not None else SimulatedGateway()
+    assert service.endpoint is not None
+    register_handlers(service.endpoint, card_gateway)
+    app = service.app(routers=[router], description=DESCRIPTION)
+    app.state.gateway = card_gateway
+    return app

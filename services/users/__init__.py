@@ -1,0 +1,1 @@
+"""The users service (port 3003): accounts, password hashes, addresses, JWT issuing."""

@@ -1,0 +1,31 @@
+"""Composition root of the users service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+
+from services.users.api import router
+from services.users.passwords import Passwords
+from shared.messaging.transport import Transport
+from shared.service import Service
+from shared.settings import Settings
+
+DESCRIPTION = """Accounts, password hashes (argon2id), addresses, and JWT issuing.
+
+`POST /users/register` and `POST /users/login` are public; the rest needs a bearer
+token, and a customer sees only their own user."""
+
+
+def build_app(
+    settings: Settings, transport: Transport, *, hasher: PasswordHasher | None = None
+) -> FastAPI:
+    """The users app; ``hasher`` overrides argon2's default (costly) parameters."""
+    service = Service(
+        "users", settings, transport, migrations=Path(__file__).parent / "migrations", queue=None
+    )
+    app = service.app(routers=[router], description=DESCRIPTION)
+    app.state.passwords = Passwords(hasher)
+    return app

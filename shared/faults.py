@@ -1,0 +1,140 @@
+"""Fault injection for QA (DESIGN §6): a thin layer around message handlers.
+
+Off unless ``OMS_FAULTS_ENABLED=true``.  An ops user posts rules to
+``/_faults``: for a command name, a mode and a count.  The layer is an
+:class:`~shared.messaging.endpoint.Endpoint` middleware, so handlers carry no
+fault code; the one exception is ``decline``, which a participant reads through
+:func:`declined` where its business answer is decided (the simulated card
+gateway, the stock check).
+
+Modes: ``fail`` (raise: the message is retried, then dead-lettered), ``decline``
+(answer no), ``delay`` (wait ``delayMs`` first), ``drop`` (swallow: never answer),
+``duplicate`` (publish every reply twice, same message id), ``crash`` (exit the
+process, ``before`` or ``after`` the handler's commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Literal
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from shared.logging import get_logger
+from shared.messages import CATALOGUE
+from shared.messaging.endpoint import sent_by_handler
+from shared.messaging.transport import Incoming, Transport
+from shared.web.auth import OpsPrincipal
+from shared.web.problems import NotFound, Unprocessable
+
+log = get_logger(__name__)
+
+FaultMode = Literal["fail", "decline", "delay", "drop", "duplicate", "crash"]
+_declined: ContextVar[bool] = ContextVar("fault_declined", default=False)
+
+
+def declined() -> bool:
+    """Whether a ``decline`` fault applies to the message being handled."""
+    return _declined.get()
+
+
+class InjectedFailure(RuntimeError):
+    """Raised by the ``fail`` mode."""
+
+
+class FaultRule(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    message: str = Field(description="a command name, e.g. payment.charge")
+    mode: FaultMode
+    times: int = Field(default=1, ge=1, le=1_000_000)
+    delay_ms: int = Field(default=0, ge=0, le=600_000)
+    crash_point: Literal["before_commit", "after_commit"] = "after_commit"
+
+
+class Faults:
+    """The rules of one process, and the middleware that applies them."""
+
+    def __init__(self, transport: Transport, *, exit: Callable[[int], None] = os._exit) -> None:
+        self._transport = transport
+        self._exit = exit
+        self.rules: list[FaultRule] = []
+
+    def add(self, rule: FaultRule) -> None:
+        self.rules.append(rule)
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def _take(self, message_type: str) -> FaultRule | None:
+        for index, rule in enumerate(self.rules):
+            if rule.message == message_type:
+                remaining = rule.times - 1
+                if remaining:
+                    self.rules[index] = rule.model_copy(update={"times": remaining})
+                else:
+                    del self.rules[index]
+                return rule
+        return None
+
+    async def __call__(self, incoming: Incoming, inner: Callable[[], Awaitable[None]]) -> None:
+        rule = self._take(incoming.envelope.type)
+        if rule is None:
+            await inner()
+            return
+        log.warning("fault.injected", mode=rule.mode, type=incoming.envelope.type)
+        if rule.mode == "fail":
+            raise InjectedFailure(f"injected failure for {incoming.envelope.type}")
+        if rule.mode == "drop":
+            return
+        if rule.mode == "delay":
+            await asyncio.sleep(rule.delay_ms / 1000)
+            await inner()
+        elif rule.mode == "decline":
+            token = _declined.set(True)
+            try:
+                await inner()
+            finally:
+                _declined.reset(token)
+        elif rule.mode == "duplicate":
+            await inner()
+            for envelope in sent_by_handler.get():
+                await self._transport.publish(envelope)
+        elif rule.mode == "crash":
+            if rule.crash_point == "before_commit":
+                self._exit(70)
+            await inner()
+            self._exit(70)
+
+
+def faults_router(prefix: str = "") -> APIRouter:
+    """``/_faults``: ops-only; present only when faults are enabled."""
+    router = APIRouter(prefix=prefix, tags=["faults"])
+
+    def _faults(request: Request) -> Faults:
+        faults: Faults | None = getattr(request.app.state, "faults", None)
+        if faults is None:
+            raise NotFound("fault injection is disabled (OMS_FAULTS_ENABLED=false)")
+        return faults
+
+    @router.post("/_faults", status_code=status.HTTP_201_CREATED)
+    async def add_fault(rule: FaultRule, request: Request, _ops: OpsPrincipal) -> FaultRule:
+        if rule.message not in CATALOGUE or CATALOGUE[rule.message].kind != "command":
+            raise Unprocessable(f"message: {rule.message!r} is not a command name", field="message")
+        _faults(request).add(rule)
+        return rule
+
+    @router.get("/_faults")
+    async def list_faults(request: Request, _ops: OpsPrincipal) -> list[FaultRule]:
+        return list(_faults(request).rules)
+
+    @router.delete("/_faults", status_code=status.HTTP_204_NO_CONTENT)
+    async def clear_faults(request: Request, _ops: OpsPrincipal) -> None:
+        _faults(request).clear()
+
+    return router

@@ -1,0 +1,269 @@
+"""The message catalogue (DESIGN §4): one pydantic model per message type.
+
+These models are the single source of truth for every message body: the
+transports validate against them, the services and the saga build them, and the
+AsyncAPI document is generated from them.  Bodies are camelCase JSON; amounts are
+integers in minor units.
+
+Commands are imperative (``inventory.reserve``) and travel on the ``commands``
+exchange with their name as the routing key; events are past tense
+(``inventory.reserved``) and travel on their owning service's exchange.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Kind = Literal["command", "event"]
+COMMANDS_EXCHANGE = "commands"
+DEAD_LETTER_EXCHANGE = "dlx"
+
+
+class Message(BaseModel):
+    """Base of every message body."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    type_name: ClassVar[str]
+    kind: ClassVar[Kind]
+    exchange: ClassVar[str]
+
+    def dump(self) -> dict[str, object]:
+        """The JSON-ready camelCase body."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Command(Message):
+    kind: ClassVar[Kind] = "command"
+    exchange: ClassVar[str] = COMMANDS_EXCHANGE
+
+
+class Event(Message):
+    kind: ClassVar[Kind] = "event"
+
+
+Quantity = Field(gt=0, le=1_000_000)
+Amount = Field(ge=0)
+Currency = Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")
+
+
+class OrderItem(Message):
+    product_id: str = Field(min_length=1)
+    quantity: int = Quantity
+    unit_price: int = Amount
+
+
+class ReservedItem(Message):
+    product_id: str = Field(min_length=1)
+    quantity: int = Quantity
+
+
+class Shortage(Message):
+    product_id: str
+    requested: int
+    available: int
+
+
+# --- orders ------------------------------------------------------------------
+
+
+class OrderEvent(Event):
+    exchange: ClassVar[str] = "orders"
+
+
+class OrderCreated(OrderEvent):
+    type_name: ClassVar[str] = "order.created"
+    order_id: str
+    user_id: str
+    items: list[OrderItem] = Field(min_length=1)
+    total_amount: int = Amount
+    currency: str = Currency
+    payment_method_id: str
+
+
+class OrderCancelRequested(OrderEvent):
+    type_name: ClassVar[str] = "order.cancel_requested"
+    order_id: str
+    requested_by: str
+
+
+class OrderConfirmed(OrderEvent):
+    type_name: ClassVar[str] = "order.confirmed"
+    order_id: str
+
+
+class OrderCancelled(OrderEvent):
+    type_name: ClassVar[str] = "order.cancelled"
+    order_id: str
+    reason: str | None = None
+
+
+class ConfirmOrder(Command):
+    type_name: ClassVar[str] = "order.confirm"
+    order_id: str
+
+
+class CancelOrder(Command):
+    type_name: ClassVar[str] = "order.cancel"
+    order_id: str
+    reason: str | None = None
+
+
+# --- inventory ---------------------------------------------------------------
+
+
+class InventoryEvent(Event):
+    exchange: ClassVar[str] = "inventory"
+
+
+class ReserveInventory(Command):
+    type_name: ClassVar[str] = "inventory.reserve"
+    order_id: str
+    items: list[ReservedItem] = Field(min_length=1)
+
+
+class ReleaseInventory(Command):
+    type_name: ClassVar[str] = "inventory.release"
+    order_id: str
+
+
+class InventoryReserved(InventoryEvent):
+    type_name: ClassVar[str] = "inventory.reserved"
+    order_id: str
+    items: list[ReservedItem]
+
+
+class InventoryInsufficient(InventoryEvent):
+    type_name: ClassVar[str] = "inventory.insufficient"
+    order_id: str
+    shortages: list[Shortage]
+
+
+class InventoryReleased(InventoryEvent):
+    type_name: ClassVar[str] = "inventory.released"
+    order_id: str
+    items: list[ReservedItem] = Field(default_factory=list)
+
+
+class ProductCreated(InventoryEvent):
+    type_name: ClassVar[str] = "product.created"
+    product_id: str
+    sku: str
+    name: str
+    price: int = Amount
+    currency: str = Currency
+
+
+# --- payments ----------------------------------------------------------------
+
+
+class PaymentEvent(Event):
+    exchange: ClassVar[str] = "payments"
+
+
+class ChargePayment(Command):
+    type_name: ClassVar[str] = "payment.charge"
+    order_id: str
+    user_id: str
+    amount: int = Amount
+    currency: str = Currency
+    payment_method_id: str
+
+
+class RefundPayment(Command):
+    type_name: ClassVar[str] = "payment.refund"
+    order_id: str
+    user_id: str
+    amount: int = Amount
+    currency: str = Currency
+    payment_method_id: str
+
+
+class PaymentCompleted(PaymentEvent):
+    type_name: ClassVar[str] = "payment.completed"
+    order_id: str
+    payment_id: str
+    amount: int = Amount
+
+
+class PaymentFailed(PaymentEvent):
+    type_name: ClassVar[str] = "payment.failed"
+    order_id: str
+    payment_id: str | None = None
+    amount: int = Amount
+    reason: str
+    code: str
+
+
+class PaymentRefunded(PaymentEvent):
+    type_name: ClassVar[str] = "payment.refunded"
+    order_id: str
+    payment_id: str | None = None
+    amount: int = Amount
+
+
+class PaymentRefundFailed(PaymentEvent):
+    type_name: ClassVar[str] = "payment.refund_failed"
+    order_id: str
+    payment_id: str | None = None
+    amount: int = Amount
+    reason: str
+    code: str
+
+
+# --- users -------------------------------------------------------------------
+
+
+class UserCreated(Event):
+    exchange: ClassVar[str] = "users"
+    type_name: ClassVar[str] = "user.created"
+    user_id: str
+    email: str
+
+
+CATALOGUE: dict[str, type[Message]] = {
+    model.type_name: model
+    for model in (
+        OrderCreated,
+        OrderCancelRequested,
+        OrderConfirmed,
+        OrderCancelled,
+        ConfirmOrder,
+        CancelOrder,
+        ReserveInventory,
+        ReleaseInventory,
+        InventoryReserved,
+        InventoryInsufficient,
+        InventoryReleased,
+        ProductCreated,
+        ChargePayment,
+        RefundPayment,
+        PaymentCompleted,
+        PaymentFailed,
+        PaymentRefunded,
+        PaymentRefundFailed,
+        UserCreated,
+    )
+}
+"""Every message type by its routing key."""
+
+EVENT_EXCHANGES = ("orders", "inventory", "payments", "users")
+
+
+class UnknownMessageType(LookupError):
+    """A message whose ``type`` is not in the catalogue."""
+
+
+def model_for(type_name: str) -> type[Message]:
+    try:
+        return CATALOGUE[type_name]
+    except KeyError:
+        raise UnknownMessageType(f"unknown message type {type_name!r}") from None

@@ -1,0 +1,286 @@
+"""The RabbitMQ transport, on aio-pika.
+
+* one robust connection; on a dropped connection aio-pika reconnects, re-declares
+  the topology and restarts the consumers by itself;
+* a publishing channel with publisher confirms and ``mandatory``: a nack, a
+  return (unroutable) or a lost channel is a :class:`PublishError`, never a
+  silent loss;
+* a channel per consumed queue with a bounded prefetch; every handler runs as
+  its own task and settles its delivery itself (manual ack);
+* ``close()`` cancels the consumers first, waits for the handlers in flight to
+  finish and settle, and only then closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from shared.logging import get_logger
+from shared.messaging.envelope import (
+    HEADER_CAUSATION,
+    HEADER_DEAD_LETTER_REASON,
+    HEADER_ORIGINAL_EXCHANGE,
+    HEADER_ORIGINAL_QUEUE,
+    HEADER_ORIGINAL_ROUTING_KEY,
+    HEADER_SCHEMA_VERSION,
+    Envelope,
+    MalformedMessage,
+)
+from shared.messaging.topology import Topology
+from shared.messaging.transport import (
+    Delivery,
+    DeliveryProcessor,
+    NotConnected,
+    PublishError,
+    Transport,
+)
+
+log = get_logger(__name__)
+
+_PUBLISH_FAILURES = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    TimeoutError,
+    RuntimeError,
+)
+
+
+def to_amqp(envelope: Envelope) -> aio_pika.Message:
+    headers: dict[str, Any] = {
+        **envelope.headers,
+        HEADER_SCHEMA_VERSION: envelope.schema_version,
+    }
+    if envelope.causation_id:
+        headers[HEADER_CAUSATION] = envelope.causation_id
+    return aio_pika.Message(
+        envelope.body,
+        message_id=envelope.message_id,
+        correlation_id=envelope.correlation_id,
+        type=envelope.type,
+        timestamp=envelope.timestamp,
+        app_id=envelope.app_id,
+        headers=headers,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def from_amqp(message: AbstractIncomingMessage) -> Envelope:
+    headers = dict(message.headers or {})
+    if not message.message_id or not message.type:
+        raise MalformedMessage("message has no message_id or type property")
+    causation = headers.pop(HEADER_CAUSATION, None)
+    schema_version = headers.pop(HEADER_SCHEMA_VERSION, 1)
+    text_headers = {
+        k: v.decode() if isinstance(v, bytes) else str(v)
+        for k, v in headers.items()
+        if isinstance(v, (str, bytes)) and not k.startswith("x-death")
+    }
+    fields: dict[str, Any] = {
+        "message_id": message.message_id,
+        "type": message.type,
+        "correlation_id": message.correlation_id or message.message_id,
+        "causation_id": causation.decode() if isinstance(causation, bytes) else causation,
+        "app_id": message.app_id or "unknown",
+        "schema_version": int(schema_version) if isinstance(schema_version, int) else 1,
+        "headers": text_headers,
+        "body": message.body,
+        "exchange": message.exchange or "",
+        "routing_key": message.routing_key or "",
+    }
+    if message.timestamp is not None:
+        fields["timestamp"] = message.timestamp
+    return Envelope(**fields)
+
+
+class _AmqpDelivery(Delivery):
+    def __init__(self, transport: AmqpTransport, queue: str, message: AbstractIncomingMessage):
+        self._transport = transport
+        self._message = message
+        self.queue = queue
+        count = (message.headers or {}).get("x-delivery-count") or 0
+        self.attempt = int(count) + 1 if isinstance(count, int) else 1
+
+    def envelope(self) -> Envelope:
+        return from_amqp(self._message)
+
+    async def ack(self) -> None:
+        await self._message.ack()
+
+    async def requeue(self) -> None:
+        await self._message.nack(requeue=True)
+
+    async def dead_letter(self, reason: str) -> None:
+        """Republish to the dead-letter exchange with the reason, confirmed, then ack.
+
+        A plain ``reject`` would dead-letter too, but could not say why."""
+        raw = self._message
+        headers: dict[str, Any] = {
+            **(raw.headers or {}),
+            HEADER_DEAD_LETTER_REASON: reason[:1000],
+            HEADER_ORIGINAL_QUEUE: self.queue,
+            HEADER_ORIGINAL_EXCHANGE: raw.exchange or "",
+            HEADER_ORIGINAL_ROUTING_KEY: raw.routing_key or "",
+        }
+        dead = aio_pika.Message(
+            raw.body,
+            headers=headers,
+            message_id=raw.message_id,
+            correlation_id=raw.correlation_id,
+            type=raw.type,
+            timestamp=raw.timestamp,
+            app_id=raw.app_id,
+            content_type=raw.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await self._transport._publish_raw(
+            self._transport.dead_letter_exchange, self.queue, dead, mandatory=True
+        )
+        await raw.ack()
+
+
+class AmqpTransport(Transport):
+    def __init__(
+        self,
+        url: str,
+        *,
+        delivery_limit: int = 5,
+        publish_timeout: float = 10.0,
+        reconnect_interval: float = 1.0,
+    ):
+        self._url = url
+        self._reconnect_interval = reconnect_interval
+        self.delivery_limit = delivery_limit
+        self.dead_letter_exchange = "dlx"
+        self._publish_timeout = publish_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(
+            self._url,
+            client_properties={"connection_name": "oms"},
+            reconnect_interval=self._reconnect_interval,
+        )
+        self._publish_channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise NotConnected("AMQP transport is not connected")
+        return self._connection
+
+    async def healthy(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def declare(self, topology: Topology) -> None:
+        self.delivery_limit = topology.delivery_limit
+        self.dead_letter_exchange = topology.dead_letter_exchange
+        channel = await self.connection.channel()
+        try:
+            exchanges = {}
+            for name in topology.all_exchanges():
+                exchanges[name] = await channel.declare_exchange(
+                    name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+            for spec in topology.all_queues():
+                queue = await channel.declare_queue(
+                    spec.name, durable=True, arguments=topology.queue_arguments(spec)
+                )
+                for binding in spec.bindings:
+                    await queue.bind(exchanges[binding.exchange], binding.routing_key)
+        finally:
+            await channel.close()
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        if self._publish_channel is None:
+            raise NotConnected("AMQP transport is not connected")
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            exchange = await self._publish_channel.declare_exchange(name, passive=True)
+            self._exchanges[name] = exchange
+        return exchange
+
+    async def _publish_raw(
+        self, exchange: str, routing_key: str, message: aio_pika.Message, *, mandatory: bool
+    ) -> None:
+        try:
+            target = await self._exchange(exchange)
+            await target.publish(
+                message, routing_key, mandatory=mandatory, timeout=self._publish_timeout
+            )
+        except aio_pika.exceptions.PublishError as exc:
+            raise PublishError(f"unroutable: {exchange!r} {routing_key!r}: {exc}") from exc
+        except aio_pika.exceptions.DeliveryError as exc:
+            raise PublishError(f"broker refused {exchange!r} {routing_key!r}: {exc}") from exc
+        except _PUBLISH_FAILURES as exc:
+            raise PublishError(f"publish to {exchange!r} not confirmed: {exc!r}") from exc
+
+    async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
+        await self._publish_raw(
+            envelope.exchange, envelope.routing_key, to_amqp(envelope), mandatory=mandatory
+        )
+
+    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> None:
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        # A passive declare (not get_queue) registers the queue with the robust
+        # channel, so its consumer is restored after a reconnect.
+        amqp_queue = await channel.declare_queue(queue, passive=True)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.add(task)
+            try:
+                await process(_AmqpDelivery(self, queue, message))
+            except _PUBLISH_FAILURES as exc:
+                # The channel went away while settling: the broker redelivers the
+                # message and the handler's inbox makes the second run a no-op.
+                log.warning("message.settle_failed", queue=queue, error=repr(exc))
+            finally:
+                if task is not None:
+                    self._in_flight.discard(task)
+
+        tag = await amqp_queue.consume(on_message, no_ack=False)
+        self._consumers.append((channel, amqp_queue, tag))
+
+    async def close(self, drain_timeout: float = 10.0) -> None:
+        for _channel, queue, tag in self._consumers:
+            with contextlib.suppress(*_PUBLISH_FAILURES):
+                await queue.cancel(tag)
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=drain_timeout)
+        self._consumers.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+            self._publish_channel = None
+            self._exchanges.clear()
+
+
+def create_transport(broker_url: str | None, *, delivery_limit: int = 5) -> Transport:
+    """RabbitMQ when a URL is given, the in-process transport otherwise."""
+    if broker_url:
+        return AmqpTransport(broker_url, delivery_limit=delivery_limit)
+    from shared.messaging.inprocess import InProcessTransport
+
+    return InProcessTransport(delivery_limit=delivery_limit)

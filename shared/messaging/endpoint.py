@@ -1,0 +1,89 @@
+"""The message side of a service: typed handlers run once each, in a transaction.
+
+For every delivery an :class:`Endpoint` opens a :class:`UnitOfWork`, records the
+message id in the inbox (a redelivery stops there), calls the handler registered
+for the message's type, and commits; the transport acks only after that.  The
+handler's outgoing messages go through the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from shared.logging import get_logger
+from shared.messages import Message
+from shared.messaging.envelope import Envelope
+from shared.messaging.transport import Incoming, Transport, Unprocessable
+from shared.persistence.database import Database
+from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
+
+log = get_logger(__name__)
+
+M = TypeVar("M", bound=Message)
+MessageHandler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+Middleware = Callable[[Incoming, Callable[[], Awaitable[None]]], Awaitable[None]]
+"""Wraps the processing of one message (fault injection, timing)."""
+
+sent_by_handler: ContextVar[tuple[Envelope, ...]] = ContextVar("sent_by_handler", default=())
+"""What the last committed handler run in this context sent (read by middleware)."""
+
+
+class Endpoint:
+    def __init__(
+        self,
+        name: str,
+        *,
+        queue: str,
+        db: Database,
+        relay: OutboxRelay,
+        app_id: str | None = None,
+    ) -> None:
+        self.name = name
+        self.queue = queue
+        self.db = db
+        self.relay = relay
+        self.app_id = app_id or name
+        self._handlers: dict[str, MessageHandler] = {}
+        self.middleware: list[Middleware] = []
+
+    def handles(self, model: type[M]) -> Callable[[MessageHandler], MessageHandler]:
+        def register(fn: MessageHandler) -> MessageHandler:
+            self._handlers[model.type_name] = fn
+            return fn
+
+        return register
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db, app_id=self.app_id, relay=self.relay)
+
+    async def __call__(self, incoming: Incoming) -> None:
+        handler = self._handlers.get(incoming.envelope.type)
+        if handler is None:
+            raise Unprocessable(f"{self.name} has no handler for {incoming.envelope.type!r}")
+
+        async def process() -> None:
+            async with self.uow() as uow:
+                if not await claim_inbox(uow.session, self.name, incoming.envelope.message_id):
+                    log.info("message.duplicate", type=incoming.envelope.type)
+                    return
+                await handler(uow, incoming.message, incoming.envelope)
+            sent_by_handler.set(uow.sent)
+
+        call: Callable[[], Awaitable[None]] = process
+        for middleware in reversed(self.middleware):
+            call = _bind(middleware, incoming, call)
+        await call()
+
+    async def start(self, transport: Transport, *, prefetch: int = 32) -> None:
+        await transport.consume(self.queue, self, prefetch=prefetch)
+
+
+def _bind(
+    middleware: Middleware, incoming: Incoming, inner: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        await middleware(incoming, inner)
+
+    return call

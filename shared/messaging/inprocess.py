@@ -1,0 +1,238 @@
+"""An in-process transport with RabbitMQ's semantics where OMS relies on them.
+
+Topic exchanges with ``*``/``#`` routing, one copy per bound queue, per-queue
+consumers with a prefetch window, manual ack / requeue, redelivery counting,
+dead-lettering (explicit with a reason, and by the queue's delivery limit), and
+publish refusal by full or unroutable destinations.  It is what ``oms up`` runs
+on by default and what the fast tests run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from shared.logging import get_logger
+from shared.messaging.envelope import (
+    HEADER_DEAD_LETTER_REASON,
+    HEADER_ORIGINAL_EXCHANGE,
+    HEADER_ORIGINAL_QUEUE,
+    HEADER_ORIGINAL_ROUTING_KEY,
+    Envelope,
+)
+from shared.messaging.topology import QueueSpec, Topology
+from shared.messaging.transport import (
+    Delivery,
+    DeliveryProcessor,
+    NotConnected,
+    PublishError,
+    Transport,
+)
+
+log = get_logger(__name__)
+
+
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words."""
+    return _match(pattern.split("."), routing_key.split("."))
+
+
+def _match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+@dataclass
+class _Stored:
+    envelope: Envelope
+    attempt: int = 1
+
+
+@dataclass
+class _Queue:
+    spec: QueueSpec
+    messages: deque[_Stored] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, item: _Stored, *, front: bool = False) -> None:
+        if front:
+            self.messages.appendleft(item)
+        else:
+            self.messages.append(item)
+        self.ready.set()
+
+
+class _InProcessDelivery(Delivery):
+    def __init__(self, transport: InProcessTransport, queue: _Queue, stored: _Stored) -> None:
+        self._transport = transport
+        self._queue = queue
+        self._stored = stored
+        self.queue = queue.spec.name
+        self.attempt = stored.attempt
+        self.settled = False
+
+    def envelope(self) -> Envelope:
+        return self._stored.envelope
+
+    async def ack(self) -> None:
+        self.settled = True
+
+    async def requeue(self) -> None:
+        self.settled = True
+        self._transport._return(self._queue, self._stored)
+
+    async def dead_letter(self, reason: str) -> None:
+        self.settled = True
+        self._transport._dead_letter(self._queue, self._stored.envelope, reason)
+
+
+class InProcessTransport(Transport):
+    """All queues live in this process's memory; nothing survives a restart."""
+
+    def __init__(self, *, delivery_limit: int = 5) -> None:
+        self.delivery_limit = delivery_limit
+        self._bindings: dict[str, list[tuple[str, str]]] = {}
+        self._queues: dict[str, _Queue] = {}
+        self._dead_letter_exchange = "dlx"
+        self._consumers: list[asyncio.Task[None]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._connected = False
+
+    async def connect(self) -> None:
+        self._connected = True
+
+    async def healthy(self) -> bool:
+        return self._connected
+
+    async def declare(self, topology: Topology) -> None:
+        self._dead_letter_exchange = topology.dead_letter_exchange
+        self.delivery_limit = topology.delivery_limit
+        for name in topology.all_exchanges():
+            self._bindings.setdefault(name, [])
+        for spec in topology.all_queues():
+            self._queues.setdefault(spec.name, _Queue(spec))
+            for binding in spec.bindings:
+                entry = (binding.routing_key, spec.name)
+                if entry not in self._bindings.setdefault(binding.exchange, []):
+                    self._bindings[binding.exchange].append(entry)
+
+    def _route(self, exchange: str, routing_key: str) -> list[_Queue]:
+        if exchange not in self._bindings:
+            raise PublishError(f"no exchange {exchange!r}")
+        names = {
+            q for pattern, q in self._bindings[exchange] if topic_matches(pattern, routing_key)
+        }
+        return [self._queues[n] for n in sorted(names)]
+
+    async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
+        if not self._connected:
+            raise NotConnected("in-process transport is closed")
+        targets = self._route(envelope.exchange, envelope.routing_key)
+        if mandatory and not targets:
+            raise PublishError(
+                f"unroutable: no queue bound to {envelope.exchange!r} for {envelope.routing_key!r}"
+            )
+        full = [
+            q.spec.name
+            for q in targets
+            if q.spec.max_length is not None and len(q.messages) >= q.spec.max_length
+        ]
+        if full:
+            # As RabbitMQ's reject-publish overflow: the publisher is nacked.
+            raise PublishError(f"publish refused: queue {full[0]!r} is full")
+        for queue in targets:
+            queue.put(_Stored(envelope))
+
+    def _return(self, queue: _Queue, stored: _Stored) -> None:
+        stored.attempt += 1
+        if queue.spec.dead_letter and stored.attempt > self.delivery_limit + 1:
+            self._dead_letter(queue, stored.envelope, "delivery_limit")
+        else:
+            queue.put(stored, front=True)
+
+    def _dead_letter(self, queue: _Queue, envelope: Envelope, reason: str) -> None:
+        if not queue.spec.dead_letter:
+            return
+        headers = {
+            **envelope.headers,
+            HEADER_DEAD_LETTER_REASON: reason,
+            HEADER_ORIGINAL_QUEUE: queue.spec.name,
+            HEADER_ORIGINAL_EXCHANGE: envelope.exchange,
+            HEADER_ORIGINAL_ROUTING_KEY: envelope.routing_key,
+        }
+        dead = envelope.model_copy(
+            update={
+                "headers": headers,
+                "exchange": self._dead_letter_exchange,
+                "routing_key": queue.spec.name,
+            }
+        )
+        for target in self._route(self._dead_letter_exchange, queue.spec.name):
+            target.put(_Stored(dead))
+
+    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> None:
+        if queue not in self._queues:
+            raise NotConnected(f"no queue {queue!r}")
+        task = asyncio.create_task(self._serve(self._queues[queue], process, prefetch))
+        self._consumers.append(task)
+
+    async def _serve(self, queue: _Queue, process: DeliveryProcessor, prefetch: int) -> None:
+        window = asyncio.Semaphore(prefetch)
+        while True:
+            await window.acquire()
+            while not queue.messages:
+                queue.ready.clear()
+                await queue.ready.wait()
+            stored = queue.messages.popleft()
+            task = asyncio.create_task(self._deliver(queue, stored, process, window))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver(
+        self, queue: _Queue, stored: _Stored, process: DeliveryProcessor, window: asyncio.Semaphore
+    ) -> None:
+        delivery = _InProcessDelivery(self, queue, stored)
+        try:
+            await process(delivery)
+        finally:
+            if not delivery.settled:
+                # Cancelled mid-handler (shutdown): as a broker would on a closed channel.
+                self._return(queue, stored)
+            window.release()
+
+    def queue_depth(self, queue: str) -> int:
+        return len(self._queues[queue].messages)
+
+    def peek(self, queue: str) -> list[Envelope]:
+        """The messages waiting in ``queue`` (dead-letter inspection)."""
+        return [s.envelope for s in self._queues[queue].messages]
+
+    def take(self, queue: str, message_id: str) -> Envelope | None:
+        """Remove and return one waiting message (dead-letter requeue)."""
+        messages = self._queues[queue].messages
+        for stored in list(messages):
+            if stored.envelope.message_id == message_id:
+                messages.remove(stored)
+                return stored.envelope
+        return None
+
+    async def close(self, drain_timeout: float = 10.0) -> None:
+        for task in self._consumers:
+            task.cancel()
+        for task in self._consumers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._consumers.clear()
+        if self._in_flight:
+            _, pending = await asyncio.wait(self._in_flight, timeout=drain_timeout)
+            for task in pending:
+                task.cancel()
+        self._connected = False

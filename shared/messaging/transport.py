@@ -1,0 +1,182 @@
+"""The transport interface and the consume policy both transports share.
+
+Errors::
+
+    TransportError
+    ├── PublishError        the broker did not confirm a publish (nack, unroutable, closed)
+    └── NotConnected        used before ``connect()`` or after ``close()``
+
+A transport moves :class:`~shared.messaging.envelope.Envelope` objects.  What to
+do with a delivery (decode, call the handler, ack, requeue, dead-letter with a
+reason) is decided once, in :func:`handle_delivery`, so RabbitMQ and the
+in-process transport cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from shared.context import bind_context
+from shared.logging import get_logger
+from shared.messages import Message, UnknownMessageType
+from shared.messaging.envelope import Envelope, MalformedMessage
+from shared.messaging.topology import Topology
+from shared.telemetry import consuming
+
+log = get_logger(__name__)
+
+
+class TransportError(Exception):
+    """Base of transport errors."""
+
+
+class PublishError(TransportError):
+    """A publish the broker refused or could not confirm: the message is not sent."""
+
+
+class NotConnected(TransportError):
+    """The transport is not connected."""
+
+
+class Unprocessable(Exception):
+    """Raised by a handler for a message no retry can help (no handler for its type,
+    a reference to something that can never exist): dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A decoded message handed to a handler."""
+
+    envelope: Envelope
+    message: Message
+    queue: str
+    attempt: int
+    """1 on first delivery, then counts redeliveries."""
+
+
+Handler = Callable[[Incoming], Awaitable[None]]
+EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
+"""Sees envelopes undecoded: for dead-letter queues, whose bodies may be anything."""
+DeliveryProcessor = Callable[["Delivery"], Awaitable[None]]
+
+
+class Delivery(abc.ABC):
+    """One delivery of a message to a consumer, settled exactly once."""
+
+    queue: str
+    attempt: int
+
+    @abc.abstractmethod
+    def envelope(self) -> Envelope:
+        """The envelope, or :class:`MalformedMessage` when its properties are unusable."""
+
+    @abc.abstractmethod
+    async def ack(self) -> None: ...
+
+    @abc.abstractmethod
+    async def requeue(self) -> None: ...
+
+    @abc.abstractmethod
+    async def dead_letter(self, reason: str) -> None:
+        """Move to the queue's dead-letter queue with ``reason``, then settle."""
+
+
+class Transport(abc.ABC):
+    """A message transport: RabbitMQ or in-process."""
+
+    delivery_limit: int = 5
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def declare(self, topology: Topology) -> None:
+        """Declare exchanges, queues and bindings; safe to repeat."""
+
+    @abc.abstractmethod
+    async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
+        """Publish to ``envelope.exchange`` with ``envelope.routing_key`` and wait for the
+        broker's confirm; raise :class:`PublishError` if it does not come."""
+
+    @abc.abstractmethod
+    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> None:
+        """Start handing deliveries of ``queue`` to ``process``."""
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
+        """Start delivering ``queue`` to ``handler`` (at most ``prefetch`` in flight)
+        under the consume policy of :func:`handle_delivery`."""
+
+        async def process(delivery: Delivery) -> None:
+            await handle_delivery(delivery, handler, self.delivery_limit)
+
+        await self._consume(queue, process, prefetch)
+
+    async def consume_envelopes(
+        self, queue: str, handler: EnvelopeHandler, *, prefetch: int = 32
+    ) -> None:
+        """Deliver raw envelopes, acked after ``handler`` returns (dead-letter queues)."""
+
+        async def process(delivery: Delivery) -> None:
+            await handler(delivery.envelope())
+            await delivery.ack()
+
+        await self._consume(queue, process, prefetch)
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop consuming, let in-flight handlers finish and settle, then disconnect."""
+
+    @abc.abstractmethod
+    async def healthy(self) -> bool:
+        """Whether the transport can publish now (readiness)."""
+
+    async def publish_message(
+        self,
+        message: Message,
+        *,
+        app_id: str,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        envelope = Envelope.wrap(
+            message, app_id=app_id, correlation_id=correlation_id, causation_id=causation_id
+        )
+        await self.publish(envelope)
+        return envelope
+
+
+async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: int) -> None:
+    """The consume policy: a message that can never be processed is dead-lettered at
+    once; a handler failure is retried until ``delivery_limit`` and then dead-lettered
+    with its last error; success is acked after the handler (and its transaction) ends."""
+    try:
+        envelope = delivery.envelope()
+        bind_context(correlation_id=envelope.correlation_id, message_id=envelope.message_id)
+        message = envelope.decode()
+    except (MalformedMessage, UnknownMessageType) as exc:
+        log.warning("message.rejected", queue=delivery.queue, reason=str(exc))
+        await delivery.dead_letter(str(exc))
+        return
+    try:
+        with consuming(envelope.type, envelope.headers):
+            await handler(Incoming(envelope, message, delivery.queue, delivery.attempt))
+    except Unprocessable as exc:
+        log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=str(exc))
+        await delivery.dead_letter(str(exc))
+        return
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if delivery.attempt >= delivery_limit:
+            log.error(
+                "message.dead_lettered", type=envelope.type, attempt=delivery.attempt, reason=reason
+            )
+            await delivery.dead_letter(f"failed {delivery.attempt} times; last error: {reason}")
+        else:
+            log.warning(
+                "message.retry", type=envelope.type, attempt=delivery.attempt, reason=reason
+            )
+            await delivery.requeue()
+        return
+    await delivery.ack()

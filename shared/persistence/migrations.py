@@ -1,0 +1,68 @@
+"""Alembic, driven from code: one migration folder per service.
+
+Each service keeps ``migrations/`` beside its models with an ``env.py`` that calls
+:func:`run_env`.  ``oms migrate`` and every component's start-up call
+:func:`upgrade`, which creates the service's schema on PostgreSQL and runs the
+service's revisions up to head inside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Connection, text
+
+from shared.persistence.database import Database
+
+
+def _config(script_location: Path, db: Database) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("sqlalchemy.url", db.url.render_as_string(hide_password=False))
+    cfg.attributes["schema"] = db.schema if db.is_postgres else None
+    return cfg
+
+
+async def upgrade(db: Database, script_location: Path, revision: str = "head") -> None:
+    cfg = _config(script_location, db)
+    async with db.engine.begin() as conn:
+        if db.is_postgres:
+            # Two processes starting at once may both try to create the schema and
+            # run the revisions: a transaction-level advisory lock serialises them.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": db.schema})
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
+        await conn.run_sync(_upgrade_sync, cfg, revision)
+
+
+def _upgrade_sync(connection: Connection, cfg: Config, revision: str) -> None:
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+def run_env(target_metadata: Any = None) -> None:
+    """The body of every service's ``migrations/env.py`` (online mode only)."""
+    connection: Connection = context.config.attributes["connection"]
+    schema: str | None = context.config.attributes.get("schema")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table_schema=schema,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def create_tables(*tables: Any) -> None:
+    """For a service's first revision: create tables as its models define them
+    (outbox and inbox included), so the schema is written down once."""
+    from alembic import op
+
+    from shared.persistence.messaging_tables import MESSAGING_TABLES
+
+    bind = op.get_bind()
+    for table in (*MESSAGING_TABLES, *tables):
+        table.create(bind, checkfirst=True)

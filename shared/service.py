@@ -1,0 +1,114 @@
+"""The composition root shared by the domain services and the saga.
+
+A :class:`Service` wires one component: its settings, its database (migrated on
+start), its outbox relay, its message endpoint on its queue, and its FastAPI app
+with health checks.  The transport is owned by whoever runs the component (the
+``oms`` command or a test), because several components can share one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+
+from shared.faults import Faults, faults_router
+from shared.messaging.endpoint import Endpoint
+from shared.messaging.topology import standard_topology
+from shared.messaging.transport import Transport
+from shared.persistence.database import Database
+from shared.persistence.migrations import upgrade
+from shared.persistence.outbox import OutboxRelay, UnitOfWork
+from shared.settings import Settings
+from shared.web.app import create_app
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class Service:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        transport: Transport,
+        *,
+        migrations: Path | None = None,
+        queue: str | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.transport = transport
+        self.db = Database(settings.database_url_for(name), schema=name)
+        self.relay = OutboxRelay(self.db, transport, sweep_seconds=settings.outbox_sweep_seconds)
+        self.migrations = migrations
+        self.endpoint = Endpoint(name, queue=queue, db=self.db, relay=self.relay) if queue else None
+        self.faults: Faults | None = None
+        if settings.faults_enabled and self.endpoint is not None:
+            self.faults = Faults(transport)
+            self.endpoint.middleware.append(self.faults)
+        self.on_start: list[Hook] = []
+        self.on_stop: list[Hook] = []
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db, app_id=self.name, relay=self.relay)
+
+    async def migrate(self) -> None:
+        if self.migrations is not None:
+            await upgrade(self.db, self.migrations)
+
+    async def start(self) -> None:
+        await self.migrate()
+        self.relay.start()
+        for hook in self.on_start:
+            await hook()
+        if self.endpoint is not None:
+            await self.endpoint.start(self.transport, prefetch=self.settings.prefetch)
+
+    async def stop(self) -> None:
+        for hook in reversed(self.on_stop):
+            await hook()
+        await self.relay.stop()
+        await self.db.dispose()
+
+    def app(self, *, routers: list[Any], description: str = "") -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = create_app(
+            self.name,
+            description=description,
+            lifespan=lifespan,
+            ready_checks={"database": self.db.ping, "broker": self.transport.healthy},
+            routers=[*routers, faults_router()],
+        )
+        app.state.service = self
+        app.state.faults = self.faults
+        app.state.settings = self.settings
+        app.state.jwt_key = self.settings.jwt_key
+        return app
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
+
+
+async def open_transport(settings: Settings) -> Transport:
+    """Connect the configured transport and declare the standard topology."""
+    from shared.messaging.amqp import create_transport
+
+    transport = create_transport(settings.broker_url, delivery_limit=settings.delivery_limit)
+    await transport.connect()
+    await transport.declare(standard_topology(settings.delivery_limit))
+    return transport

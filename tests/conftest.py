@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from shared.messaging.amqp import AmqpTransport
+from shared.messaging.inprocess import InProcessTransport
+from shared.messaging.transport import Transport
+from shared.service import open_transport
+from shared.settings import Settings
+from tests.support.infra import (
+    RabbitVhost,
+    create_database,
+    drop_database,
+    pg_url,
+    unavailable,
+)
+from tests.support.stack import TEST_JWT_SECRET, Stack
+from tests.support.system import System, running_system
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def rabbit_vhost() -> Iterator[RabbitVhost]:
+    vhost = RabbitVhost()
+    try:
+        vhost.create()
+    except Exception as exc:
+        unavailable("RabbitMQ (management API)", exc)
+    yield vhost
+    vhost.delete()
+
+
+def _run_aside(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on its own loop in a thread: sync fixtures may be set up
+    from inside an async one, whose loop is already running."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    try:
+        name = _run_aside(create_database())
+    except Exception as exc:
+        unavailable("PostgreSQL", exc)
+    yield pg_url(name)
+    _run_aside(drop_database(name))
+
+
+@pytest.fixture(params=["inprocess", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def broker(request: pytest.FixtureRequest) -> str:
+    """Which transport a test runs on; ``broker_url`` gives its URL (None: in-process)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def broker_url(request: pytest.FixtureRequest, broker: str) -> str | None:
+    if broker == "inprocess":
+        return None
+    vhost: RabbitVhost = request.getfixturevalue("rabbit_vhost")
+    return vhost.url
+
+
+@pytest.fixture
+async def transport(broker_url: str | None) -> AsyncIterator[Transport]:
+    t: Transport = AmqpTransport(broker_url) if broker_url else InProcessTransport()
+    await t.connect()
+    yield t
+    await t.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> str:
+    if database_kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(
+    params=["embedded", pytest.param("real", marks=[pytest.mark.rabbitmq, pytest.mark.postgres])]
+)
+async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The system's two ways to run: in-process + SQLite, and RabbitMQ + PostgreSQL."""
+    if request.param == "embedded":
+        settings = Settings(data_dir=tmp_path, jwt_secret=TEST_JWT_SECRET, outbox_sweep_seconds=0.2)
+    else:
+        vhost: RabbitVhost = request.getfixturevalue("rabbit_vhost")
+        settings = Settings(
+            broker_url=vhost.url,
+            database_url=request.getfixturevalue("postgres_url"),
+            data_dir=tmp_path,
+            jwt_secret=TEST_JWT_SECRET,
+            outbox_sweep_seconds=0.2,
+        )
+    transport = await open_transport(settings)
+    yield Stack(str(request.param), settings, transport)
+    await transport.close()
+
+
+@pytest.fixture
+async def system(stack: Stack) -> AsyncIterator[System]:
+    """Every component (four services, the saga, both BFFs) on ``stack``."""
+    async with running_system(stack) as running:
+        yield running

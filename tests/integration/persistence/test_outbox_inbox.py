@@ -1,0 +1,125 @@
+"""Outbox and inbox, on the embedded stack (in-process + SQLite) and the real one
+(RabbitMQ + PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared.messages import OrderConfirmed
+from shared.messaging.endpoint import Endpoint
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import Binding, QueueSpec, standard_topology
+from shared.persistence.database import Database
+from shared.persistence.outbox import OutboxRelay, UnitOfWork, pending_count
+from shared.persistence.outbox import UnitOfWork as _UoW
+from tests.support.infra import eventually
+from tests.support.ledger import LedgerEntry, create_schema, ledger_counts
+from tests.support.stack import Stack
+
+WATCH = QueueSpec("test.watch", (Binding("orders", "order.confirmed"),))
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Database]:
+    database = Database(stack.settings.database_url_for("orders"), schema="orders")
+    await create_schema(database)
+    await stack.transport.declare(standard_topology().with_queues(WATCH))
+    yield database
+    await database.dispose()
+
+
+class Watch:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def __call__(self, envelope: Envelope) -> None:
+        self.ids.append(envelope.message_id)
+
+
+async def test_state_change_and_message_commit_together_or_not_at_all(
+    stack: Stack, db: Database
+) -> None:
+    order_id = str(uuid.uuid4())
+    with pytest.raises(RuntimeError, match="boom"):
+        async with UnitOfWork(db, app_id="test") as uow:
+            uow.session.add(LedgerEntry(key=order_id))
+            uow.send(OrderConfirmed(order_id=order_id))
+            raise RuntimeError("boom")
+    assert await ledger_counts(db) == (0, 0)
+    assert await pending_count(db) == 0
+
+    async with UnitOfWork(db, app_id="test") as uow:
+        uow.session.add(LedgerEntry(key=order_id))
+        uow.send(OrderConfirmed(order_id=order_id))
+    assert await ledger_counts(db) == (1, 1)
+    assert await pending_count(db) == 1
+
+
+async def test_message_left_by_a_crash_after_commit_is_published_once_by_the_sweep(
+    stack: Stack, db: Database
+) -> None:
+    watch = Watch()
+    await stack.transport.consume_envelopes(WATCH.name, watch)
+    # The "crashed" process: committed, never published (no relay was running).
+    async with UnitOfWork(db, app_id="test", relay=None) as uow:
+        uow.session.add(LedgerEntry(key="x"))
+        sent = uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+    assert await pending_count(db) == 1
+
+    # The restarted process: its relay sweeps on its own timer, with no wake-up.
+    relay = OutboxRelay(db, stack.transport, sweep_seconds=0.05)
+    async with relay.running():
+        await eventually(lambda: asyncio.sleep(0, watch.ids), what="the swept message")
+        await eventually(lambda: pending_count(db), until=lambda n: n == 0, what="empty outbox")
+        # Several more sweeps find nothing left to publish.
+        await eventually(lambda: asyncio.sleep(0.05, relay.published), until=lambda n: n >= 1)
+    assert await relay.publish_pending() == 0
+    await eventually(lambda: asyncio.sleep(0.1, watch.ids), until=lambda ids: len(ids) >= 1)
+    assert watch.ids == [sent.message_id]
+
+
+async def test_two_relays_never_publish_a_row_twice(stack: Stack, db: Database) -> None:
+    watch = Watch()
+    await stack.transport.consume_envelopes(WATCH.name, watch)
+    async with UnitOfWork(db, app_id="test") as uow:
+        for _ in range(300):
+            uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+    relays = [OutboxRelay(db, stack.transport, batch=50) for _ in range(2)]
+    counts = await asyncio.gather(*(r.publish_pending() for r in relays))
+    assert sum(counts) == 300
+    await eventually(lambda: asyncio.sleep(0, watch.ids), until=lambda ids: len(ids) >= 300)
+    assert len(watch.ids) == len(set(watch.ids)) == 300
+
+
+async def test_same_message_delivered_three_times_changes_state_once(
+    stack: Stack, db: Database
+) -> None:
+    relay = OutboxRelay(db, stack.transport)
+    endpoint = Endpoint("ledger", queue="orders.commands", db=db, relay=relay)
+    handled: list[str] = []
+
+    @endpoint.handles(OrderConfirmed)
+    async def record(uow: _UoW, message: OrderConfirmed, envelope: Envelope) -> None:
+        handled.append(envelope.message_id)
+        uow.session.add(LedgerEntry(key=message.order_id))
+
+    queue = QueueSpec("test.ledger", (Binding("orders", "order.confirmed"),))
+    await stack.transport.declare(standard_topology().with_queues(queue))
+    endpoint.queue = queue.name
+    await endpoint.start(stack.transport)
+
+    envelope = Envelope.wrap(OrderConfirmed(order_id=str(uuid.uuid4())), app_id="test")
+    for _ in range(3):
+        await stack.transport.publish(envelope)
+    follow_up = Envelope.wrap(OrderConfirmed(order_id=str(uuid.uuid4())), app_id="test")
+    await stack.transport.publish(follow_up)
+
+    await eventually(lambda: ledger_counts(db), until=lambda c: c[1] == 2, what="both effects")
+    # All three copies were handed to the endpoint; the inbox stopped two of them.
+    await eventually(lambda: asyncio.sleep(0, handled), until=lambda h: len(h) >= 2)
+    assert await ledger_counts(db) == (2, 2)
+    assert sorted(set(handled)) == sorted({envelope.message_id, follow_up.message_id})

@@ -1,0 +1,199 @@
+"""The saga runtime on both stacks, with participants played by the test: every
+command the saga sends is observed on the broker and answered by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from saga.app import build_app
+from shared.messages import (
+    ChargePayment,
+    ConfirmOrder,
+    InventoryReserved,
+    Message,
+    OrderConfirmed,
+    OrderCreated,
+    OrderItem,
+    PaymentCompleted,
+    ReservedItem,
+    ReserveInventory,
+)
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import Binding, QueueSpec, standard_topology
+from tests.support.infra import eventually
+from tests.support.stack import Stack, serve
+
+COMMANDS = QueueSpec("test.commands", (Binding("commands", "#"),))
+
+
+class Participants:
+    """Collects the saga's commands; answers them when told to."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.commands: list[Envelope] = []
+
+    async def __call__(self, envelope: Envelope) -> None:
+        self.commands.append(envelope)
+
+    def sent(self, order_id: str) -> list[str]:
+        return [c.type for c in self.commands if c.correlation_id == order_id]
+
+    async def wait_for(self, order_id: str, *types: str) -> None:
+        await eventually(
+            lambda: asyncio.sleep(0, self.sent(order_id)),
+            until=lambda sent: sent[: len(types)] == list(types),
+            what=f"commands {types}",
+        )
+
+    async def reply(self, message: Message, order_id: str) -> Envelope:
+        envelope = Envelope.wrap(message, app_id="participant", correlation_id=order_id)
+        await self.stack.transport.publish(envelope)
+        return envelope
+
+
+@pytest.fixture
+async def saga(stack: Stack) -> AsyncIterator[tuple[httpx.AsyncClient, Participants]]:
+    stack.settings = stack.settings.model_copy(
+        update={"saga_step_timeout_seconds": 0.3, "saga_step_retries": 1}
+    )
+    await stack.transport.declare(standard_topology().with_queues(COMMANDS))
+    participants = Participants(stack)
+    await stack.transport.consume_envelopes(COMMANDS.name, participants)
+    async with serve(build_app(stack.settings, stack.transport)) as client:
+        yield client, participants
+
+
+def created(order_id: str, total: int = 2000) -> OrderCreated:
+    return OrderCreated(
+        order_id=order_id,
+        user_id="user-1",
+        items=[OrderItem(product_id="p1", quantity=2, unit_price=total // 2)],
+        total_amount=total,
+        currency="EUR",
+        payment_method_id="pm_card_ok",
+    )
+
+
+async def saga_state(client: httpx.AsyncClient, stack: Stack, order_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/sagas/{order_id}", headers=stack.ops())
+    if response.status_code == 404:
+        return {}
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_happy_path_reaches_completed_with_full_history(
+    stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
+) -> None:
+    client, participants = saga
+    order_id = str(uuid.uuid4())
+    await participants.reply(created(order_id), order_id)
+    await participants.wait_for(order_id, ReserveInventory.type_name)
+    items = [ReservedItem(product_id="p1", quantity=2)]
+    await participants.reply(InventoryReserved(order_id=order_id, items=items), order_id)
+    await participants.wait_for(order_id, "inventory.reserve", ChargePayment.type_name)
+    await participants.reply(
+        PaymentCompleted(order_id=order_id, payment_id="pay-1", amount=2000), order_id
+    )
+    await participants.wait_for(
+        order_id, "inventory.reserve", "payment.charge", ConfirmOrder.type_name
+    )
+    await participants.reply(OrderConfirmed(order_id=order_id), order_id)
+
+    body = await eventually(
+        lambda: saga_state(client, stack, order_id),
+        until=lambda s: s.get("state") == "completed",
+        what="completed saga",
+    )
+    kinds = [h["kind"] for h in body["history"]]
+    assert kinds.count("message_in") == 4
+    assert kinds.count("command_out") == 3
+    assert body["deadlines"] == []
+    replayed = (await client.get(f"/api/v1/sagas/{order_id}/replay", headers=stack.ops())).json()
+    assert replayed["ok"] is True
+    assert replayed["inputs"] == 4
+
+
+async def test_event_before_its_saga_exists_is_parked_then_applied(
+    stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
+) -> None:
+    client, participants = saga
+    order_id = str(uuid.uuid4())
+    items = [ReservedItem(product_id="p1", quantity=2)]
+    early = await participants.reply(InventoryReserved(order_id=order_id, items=items), order_id)
+    await eventually(lambda: asyncio.sleep(0.02, True))  # let it reach the saga first
+    assert await saga_state(client, stack, order_id) == {}
+    await participants.reply(created(order_id), order_id)
+    # The parked reply is applied right after creation: the saga charges at once.
+    await participants.wait_for(order_id, "inventory.reserve", "payment.charge")
+    body = await saga_state(client, stack, order_id)
+    assert body["state"] == "charging_payment"
+    assert early.message_id in {h["messageId"] for h in body["history"]}
+
+
+async def test_silent_participant_times_out_resends_then_compensates(
+    stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
+) -> None:
+    client, participants = saga
+    order_id = str(uuid.uuid4())
+    await participants.reply(created(order_id), order_id)
+    # Nobody answers the reserve: one resend (step_retries=1), then compensation.
+    await participants.wait_for(
+        order_id, "inventory.reserve", "inventory.reserve", "inventory.release"
+    )
+    body = await saga_state(client, stack, order_id)
+    assert body["state"] == "compensating"
+    assert [h["kind"] for h in body["history"]].count("timeout") == 2
+
+
+async def test_ops_abort_compensates_and_is_recorded_with_who_and_why(
+    stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
+) -> None:
+    client, participants = saga
+    order_id = str(uuid.uuid4())
+    await participants.reply(created(order_id), order_id)
+    await participants.wait_for(order_id, "inventory.reserve")
+    response = await client.post(
+        f"/api/v1/sagas/{order_id}/abort", json={"reason": "customer phoned"}, headers=stack.ops()
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "compensating"
+    body = await saga_state(client, stack, order_id)
+    operator = [h["detail"] for h in body["history"] if h["kind"] == "operator"]
+    assert operator == [{"action": "abort", "actor": "ops-user", "reason": "customer phoned"}]
+    customer = await client.post(
+        f"/api/v1/sagas/{order_id}/abort", json={"reason": "x"}, headers=stack.auth("user-1")
+    )
+    assert customer.status_code == 403
+    missing = await client.post(
+        f"/api/v1/sagas/{uuid.uuid4()}/retry", json={"reason": "x"}, headers=stack.ops()
+    )
+    assert missing.status_code == 404
+
+
+async def test_list_filters_by_state_and_pages_with_a_cursor(
+    stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
+) -> None:
+    client, participants = saga
+    orders = [str(uuid.uuid4()) for _ in range(3)]
+    for order_id in orders:
+        await participants.reply(created(order_id), order_id)
+    await eventually(
+        lambda: client.get("/api/v1/sagas?state=reserving_inventory", headers=stack.ops()),
+        until=lambda r: len(r.json()["items"]) == 3,
+    )
+    first = (await client.get("/api/v1/sagas?limit=2", headers=stack.ops())).json()
+    assert len(first["items"]) == 2
+    rest = (
+        await client.get(f"/api/v1/sagas?limit=2&cursor={first['nextCursor']}", headers=stack.ops())
+    ).json()
+    assert {s["id"] for s in first["items"] + rest["items"]} == set(orders)
+    assert rest["nextCursor"] is None
+    assert (await client.get("/api/v1/sagas", headers=stack.auth("user-1"))).status_code == 403

@@ -1,0 +1,117 @@
+"""A running inventory service on either stack, and what a test needs to drive it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import func, select
+
+from services.inventory.app import build_app
+from services.inventory.models import Product, Reservation
+from shared.messages import Command, ReleaseInventory, ReservedItem, ReserveInventory
+from shared.messaging.envelope import Envelope
+from shared.persistence.messaging_tables import InboxRow
+from shared.service import Service
+from tests.support.replies import Replies
+from tests.support.stack import Stack, serve
+
+
+@dataclass
+class Inventory:
+    """The inventory service under test: its HTTP client, its database and its replies."""
+
+    stack: Stack
+    client: httpx.AsyncClient
+    service: Service
+    replies: Replies
+
+    async def add_product(self, *, stock: int = 10, price: int = 1999) -> str:
+        response = await self.client.post(
+            "/api/v1/products",
+            json={
+                "sku": f"SKU-{uuid.uuid4().hex[:12]}",
+                "name": "Tea pot",
+                "price": price,
+                "currency": "EUR",
+                "stock": stock,
+            },
+            headers=self.stack.ops(),
+        )
+        assert response.status_code == 201, response.text
+        product_id: str = response.json()["id"]
+        return product_id
+
+    async def available(self, product_id: str) -> int:
+        response = await self.client.get(f"/api/v1/products/{product_id}")
+        assert response.status_code == 200, response.text
+        return int(response.json()["available"])
+
+    async def send(self, command: Command, *, message_id: str | None = None) -> Envelope:
+        """Publish a command as the saga would, correlated by its order id."""
+        order_id = getattr(command, "order_id")  # noqa: B009 - every inventory command has one
+        envelope = Envelope.wrap(
+            command, app_id="test", correlation_id=order_id, message_id=message_id
+        )
+        await self.stack.transport.publish(envelope)
+        return envelope
+
+    async def reserve(self, order_id: str, *items: tuple[str, int]) -> Envelope:
+        return await self.send(
+            ReserveInventory(
+                order_id=order_id,
+                items=[ReservedItem(product_id=p, quantity=q) for p, q in items],
+            )
+        )
+
+    async def release(self, order_id: str) -> Envelope:
+        return await self.send(ReleaseInventory(order_id=order_id))
+
+    async def drain(self) -> None:
+        """Wait until every command sent so far is handled and its replies are seen.
+
+        The service handles its queue one message at a time here (``prefetch=1``),
+        so the answer to a marker command sent last means all earlier ones are done."""
+        marker = str(uuid.uuid4())
+        await self.release(marker)
+        await self.replies.wait(marker)
+
+    async def reservation(self, order_id: str) -> Reservation | None:
+        async with self.service.db.sessions() as session:
+            return (
+                await session.exec(select(Reservation).where(Reservation.order_id == order_id))
+            ).first()
+
+    async def product_row(self, product_id: str) -> Product:
+        async with self.service.db.sessions() as session:
+            product = await session.get(Product, product_id)
+        assert product is not None
+        return product
+
+    async def inbox_count(self, message_id: str) -> int:
+        async with self.service.db.sessions() as session:
+            count = await session.exec(
+                select(func.count()).select_from(InboxRow).where(InboxRow.message_id == message_id)
+            )
+            return int(count.one())
+
+
+@asynccontextmanager
+async def running_inventory(stack: Stack, **settings: Any) -> AsyncIterator[Inventory]:
+    """The inventory app on ``stack``, its lifespan running, with ``settings`` overridden."""
+    app = build_app(stack.settings.model_copy(update=settings), stack.transport)
+    replies = await Replies.listen(stack.transport, "inventory")
+    async with serve(app) as client:
+        yield Inventory(stack, client, app.state.service, replies)
+
+
+@pytest.fixture
+async def inventory(stack: Stack) -> AsyncIterator[Inventory]:
+    """Handles one command at a time (so :meth:`Inventory.drain` is exact), faults on."""
+    async with running_inventory(stack, prefetch=1, faults_enabled=True) as running:
+        yield running

@@ -1,0 +1,127 @@
+"""A running orders service on either stack, and what a test needs to drive it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import func, select
+
+from services.orders.app import build_app
+from services.orders.models import Order, StatusChange
+from shared.messages import CancelOrder, Command, ConfirmOrder
+from shared.messaging.envelope import Envelope
+from shared.persistence.messaging_tables import InboxRow
+from shared.service import Service
+from tests.support.replies import Replies
+from tests.support.stack import Stack, serve
+
+
+def order_body(user_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "userId": user_id,
+        "items": [
+            {"productId": str(uuid.uuid4()), "quantity": 2, "unitPrice": 1250},
+            {"productId": str(uuid.uuid4()), "quantity": 1, "unitPrice": 499},
+        ],
+        "currency": "EUR",
+        "paymentMethodId": "pm_card_ok",
+    }
+    body.update(overrides)
+    return body
+
+
+@dataclass
+class Orders:
+    """The orders service under test: its HTTP client, its database and its events."""
+
+    stack: Stack
+    client: httpx.AsyncClient
+    service: Service
+    replies: Replies
+    _marker: str | None = field(default=None, init=False)
+
+    async def place(self, user_id: str = "alice", **overrides: Any) -> dict[str, Any]:
+        response = await self.client.post(
+            "/api/v1/orders",
+            json=order_body(user_id, **overrides),
+            headers=self.stack.auth(user_id),
+        )
+        assert response.status_code == 201, response.text
+        order: dict[str, Any] = response.json()
+        return order
+
+    async def read(self, order_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/api/v1/orders/{order_id}", headers=self.stack.ops())
+        assert response.status_code == 200, response.text
+        order: dict[str, Any] = response.json()
+        return order
+
+    async def send(self, command: Command, *, message_id: str | None = None) -> Envelope:
+        """Publish a command as the saga would, correlated by its order id."""
+        order_id = getattr(command, "order_id")  # noqa: B009 - every order command has one
+        envelope = Envelope.wrap(
+            command, app_id="test", correlation_id=order_id, message_id=message_id
+        )
+        await self.stack.transport.publish(envelope)
+        return envelope
+
+    async def confirm(self, order_id: str) -> Envelope:
+        return await self.send(ConfirmOrder(order_id=order_id))
+
+    async def cancel(self, order_id: str, reason: str | None = None) -> Envelope:
+        return await self.send(CancelOrder(order_id=order_id, reason=reason))
+
+    async def drain(self) -> None:
+        """Wait until every command sent so far is handled and its events are seen.
+
+        The service handles its queue one message at a time here (``prefetch=1``),
+        so the answer to a marker command sent last means all earlier ones are done."""
+        if self._marker is None:
+            self._marker = (await self.place("marker"))["id"]
+        seen = len([e for e in self.replies.about(self._marker) if e.type != "order.created"])
+        await self.confirm(self._marker)
+        await self.replies.wait(self._marker, count=seen + 2)  # order.created is one of them
+
+    async def row(self, order_id: str) -> Order:
+        async with self.service.db.sessions() as session:
+            order = await session.get(Order, order_id)
+        assert order is not None
+        return order
+
+    async def history(self, order_id: str) -> list[tuple[str, str | None]]:
+        async with self.service.db.sessions() as session:
+            rows = await session.exec(
+                select(StatusChange)
+                .where(StatusChange.order_id == order_id)
+                .order_by(StatusChange.id)  # type: ignore[arg-type]
+            )
+            return [(r.status, r.reason) for r in rows.all()]
+
+    async def inbox_count(self, message_id: str) -> int:
+        async with self.service.db.sessions() as session:
+            count = await session.exec(
+                select(func.count()).select_from(InboxRow).where(InboxRow.message_id == message_id)
+            )
+            return int(count.one())
+
+
+@asynccontextmanager
+async def running_orders(stack: Stack, **settings: Any) -> AsyncIterator[Orders]:
+    """The orders app on ``stack``, its lifespan running, with ``settings`` overridden."""
+    app = build_app(stack.settings.model_copy(update=settings), stack.transport)
+    replies = await Replies.listen(stack.transport, "orders")
+    async with serve(app) as client:
+        yield Orders(stack, client, app.state.service, replies)
+
+
+@pytest.fixture
+async def orders(stack: Stack) -> AsyncIterator[Orders]:
+    """Handles one command at a time, so :meth:`Orders.drain` is exact."""
+    async with running_orders(stack, prefetch=1) as running:
+        yield running

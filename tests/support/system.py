@@ -1,0 +1,158 @@
+"""The whole system on either stack: the four services, the saga and both BFFs.
+
+Used by every end-to-end test (BFF, saga); the ``system`` fixture lives in the
+top-level conftest.
+
+The services run in-process with their lifespans (migrations, relays, consumers)
+and the BFFs reach them through ``httpx.ASGITransport``: every call crosses the
+real HTTP stack of both sides, only without sockets.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+
+from bff_mobile.app import build_app as build_mobile
+from bff_web.app import build_app as build_web
+from saga.app import build_app as build_saga
+from services.inventory.app import build_app as build_inventory
+from services.orders.app import build_app as build_orders
+from services.payments.app import build_app as build_payments
+from services.users.app import build_app as build_users
+from shared.messaging.transport import Transport
+from shared.settings import Settings
+from tests.support.infra import eventually
+from tests.support.stack import Stack, serve
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+"""Valid argon2id parameters that hash in microseconds, for tests only."""
+PASSWORD = "correct horse battery"
+ADDRESS = {
+    "line1": "1 Analytical Row",
+    "city": "London",
+    "postalCode": "N1 9GU",
+    "country": "GB",
+}
+
+SERVICE_FACTORIES: dict[str, Callable[[Settings, Transport], FastAPI]] = {
+    "orders": build_orders,
+    "inventory": build_inventory,
+    "users": lambda settings, transport: build_users(settings, transport, hasher=CHEAP_HASHER),
+    "payments": build_payments,
+    "saga": build_saga,
+}
+
+
+@dataclass
+class Shopper:
+    user_id: str
+    email: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class System:
+    stack: Stack
+    web: httpx.AsyncClient
+    mobile: httpx.AsyncClient
+    services: dict[str, httpx.AsyncClient]
+
+    async def add_product(
+        self, *, price: int = 1999, stock: int = 10, currency: str = "EUR"
+    ) -> dict[str, Any]:
+        response = await self.services["inventory"].post(
+            "/api/v1/products",
+            json={
+                "sku": f"SKU-{uuid.uuid4().hex[:12]}",
+                "name": "Tea pot",
+                "price": price,
+                "currency": currency,
+                "stock": stock,
+            },
+            headers=self.stack.ops(),
+        )
+        assert response.status_code == 201, response.text
+        product: dict[str, Any] = response.json()
+        return product
+
+    async def shopper(self, name: str = "ada") -> Shopper:
+        """A new account, signed up through BFF-Web."""
+        email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+        response = await self.web.post(
+            "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": name}
+        )
+        assert response.status_code == 201, response.text
+        session = response.json()
+        return Shopper(session["userId"], email, session["token"])
+
+    async def checkout(
+        self,
+        shopper: Shopper,
+        items: list[tuple[str, int]],
+        *,
+        payment_method_id: str = "pm_card_ok",
+        wait: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        return await self.web.post(
+            "/api/v1/checkout",
+            params={"wait": wait} if wait is not None else None,
+            json={
+                "items": [{"productId": p, "quantity": q} for p, q in items],
+                "shippingAddress": ADDRESS,
+                "paymentMethodId": payment_method_id,
+            },
+            headers={**shopper.auth, **(headers or {})},
+        )
+
+    async def order_status(self, shopper: Shopper, order_id: str) -> str:
+        response = await self.services["orders"].get(
+            f"/api/v1/orders/{order_id}", headers=shopper.auth
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["status"])
+
+    async def settled(self, shopper: Shopper, order_id: str) -> str:
+        """The order's status once the saga has decided it."""
+        return await eventually(
+            lambda: self.order_status(shopper, order_id),
+            until=lambda s: s != "pending",
+            what=f"order {order_id} to leave pending",
+        )
+
+
+@asynccontextmanager
+async def running_system(stack: Stack, **overrides: Any) -> AsyncIterator[System]:
+    """Every component on ``stack`` with ``overrides`` applied to the settings."""
+    settings = stack.settings.model_copy(update=overrides)
+    async with AsyncExitStack() as running:
+        apps: dict[str, FastAPI] = {}
+        clients: dict[str, httpx.AsyncClient] = {}
+        for name, build in SERVICE_FACTORIES.items():
+            apps[name] = build(settings, stack.transport)
+            clients[name] = await running.enter_async_context(serve(apps[name]))
+        # A service's unexpected error must reach the BFF as the 500 its
+        # clients would see, not as an exception raised through the transport.
+        wiring = {
+            name: httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            for name, app in apps.items()
+        }
+        web = await running.enter_async_context(
+            serve(build_web(settings, stack.transport, http_transports=wiring))
+        )
+        mobile = await running.enter_async_context(
+            serve(build_mobile(settings, stack.transport, http_transports=wiring))
+        )
+        yield System(stack, web, mobile, clients)
