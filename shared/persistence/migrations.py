@@ -8,6 +8,8 @@ service's revisions up to head inside it.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,18 @@ def _config(script_location: Path, db: Database) -> Config:
     return cfg
 
 
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+"""Alembic's ``context`` is a process-wide proxy: two services migrating at once in
+one process (``oms up``) would run each other's revisions, so they take turns
+(one lock per event loop, as an asyncio lock belongs to one loop)."""
+
+
 async def upgrade(db: Database, script_location: Path, revision: str = "head") -> None:
     cfg = _config(script_location, db)
-    async with db.engine.begin() as conn:
+    turn = _turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with turn, db.engine.begin() as conn:
         if db.is_postgres:
             # Two processes starting at once may both try to create the schema and
             # run the revisions: a transaction-level advisory lock serialises them.

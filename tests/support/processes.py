@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,14 +26,14 @@ class Process:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
-        handle = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "oms.cli", *self.args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("ab") as handle:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "oms.cli", *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def kill(self) -> None:
@@ -83,4 +84,71 @@ def running(processes: Sequence[Process]) -> Iterator[None]:
         yield
     finally:
         for process in processes:
+            process.stop()
+
+
+def free_port_offset(ports: Sequence[int], *, start: int = 20000, span: int = 20000) -> int:
+    """An offset at which every port of ``ports`` is free on 127.0.0.1 right now."""
+    for offset in range(start + (os.getpid() % 500) * 30, start + span, 30):
+        try:
+            for port in ports:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return offset
+    raise AssertionError("no free block of ports")
+
+
+class ProcessStack:
+    """The system as operating-system processes on one RabbitMQ vhost and one
+    PostgreSQL database: the four services in one ``oms up`` process, and as many
+    ``oms run saga`` processes as a test starts, each on a port of its own."""
+
+    SERVICES = ("orders", "inventory", "users", "payments")
+
+    def __init__(self, *, broker_url: str, database_url: str, secret: str, logs: Path) -> None:
+        from shared.settings import PORTS
+
+        self.offset = free_port_offset(list(PORTS.values()))
+        self.logs = logs
+        self.base_env = process_env(
+            {
+                "OMS_BROKER_URL": broker_url,
+                "OMS_DATABASE_URL": database_url,
+                "OMS_JWT_SECRET": secret,
+                "OMS_DATA_DIR": str(logs),
+                "OMS_FAULTS_ENABLED": "true",
+                "OMS_LOG_FORMAT": "json",
+                "OMS_LOG_LEVEL": "WARNING",
+            }
+        )
+        self.processes: list[Process] = []
+
+    def env(self, offset: int) -> dict[str, str]:
+        return {**self.base_env, "OMS_PORT_OFFSET": str(offset)}
+
+    def url(self, component: str, offset: int | None = None) -> str:
+        from shared.settings import PORTS
+
+        return f"http://127.0.0.1:{PORTS[component] + (self.offset if offset is None else offset)}"
+
+    def start_services(self) -> Process:
+        only = [arg for name in self.SERVICES for arg in ("--only", name)]
+        process = Process(["up", *only], self.env(self.offset), self.logs / "services.log")
+        self.processes.append(process.start())
+        wait_ready([self.url(name) for name in self.SERVICES], process)
+        return process
+
+    def start_saga(self, number: int = 0) -> Process:
+        """Saga process ``number``; number 0 answers on the stack's own saga port."""
+        offset = self.offset + number * 1000
+        log = self.logs / f"saga-{number}.log"
+        process = Process(["run", "saga"], self.env(offset), log)
+        self.processes.append(process.start())
+        wait_ready([self.url("saga", offset)], process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
             process.stop()

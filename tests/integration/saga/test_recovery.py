@@ -1,0 +1,231 @@
+"""Sagas survive a killed saga process, and several saga processes share the work.
+
+Everything runs as real processes on RabbitMQ and PostgreSQL: the four services
+in one ``oms up --only …`` process and the saga in ``oms run saga`` processes.
+The test drives them over HTTP only and ends with ``oms audit --strict``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.auth import mint_token
+from tests.support.infra import RabbitVhost, eventually
+from tests.support.processes import ROOT, ProcessStack
+from tests.support.stack import TEST_JWT_SECRET
+
+pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq, pytest.mark.postgres]
+
+API = "/api/v1"
+OPS = {"Authorization": f"Bearer {mint_token(TEST_JWT_SECRET, sub='qa', roles=['ops'])}"}
+PARTICIPANT_COMMANDS = {
+    "inventory": ("inventory.reserve", "inventory.release"),
+    "payments": ("payment.charge", "payment.refund"),
+    "orders": ("order.confirm", "order.cancel"),
+}
+TERMINAL = {"completed", "cancelled", "failed"}
+
+
+@pytest.fixture
+def processes(
+    rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path
+) -> Iterator[ProcessStack]:
+    stack = ProcessStack(
+        broker_url=rabbit_vhost.url,
+        database_url=postgres_url,
+        secret=TEST_JWT_SECRET,
+        logs=tmp_path,
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+class Shop:
+    """Orders placed straight on the orders service, as a BFF would place them."""
+
+    def __init__(self, stack: ProcessStack) -> None:
+        self.stack = stack
+        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=16))
+
+    async def product(self, *, price: int, stock: int) -> str:
+        response = await self.http.post(
+            f"{self.stack.url('inventory')}{API}/products",
+            json={
+                "sku": f"SKU-{uuid.uuid4().hex[:12]}",
+                "name": "Kettle",
+                "price": price,
+                "currency": "EUR",
+                "stock": stock,
+            },
+            headers=OPS,
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    async def order(self, product_id: str, *, quantity: int, price: int, card: str) -> str:
+        user = f"user-{uuid.uuid4().hex[:8]}"
+        token = mint_token(TEST_JWT_SECRET, sub=user, roles=["customer"])
+        response = await self.http.post(
+            f"{self.stack.url('orders')}{API}/orders",
+            json={
+                "userId": user,
+                "items": [{"productId": product_id, "quantity": quantity, "unitPrice": price}],
+                "currency": "EUR",
+                "paymentMethodId": card,
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    async def place(self, count: int, products: list[str], price: int) -> list[str]:
+        """``count`` orders: mostly paid, every seventh declined, spread over ``products``."""
+        gate = asyncio.Semaphore(16)
+
+        async def one(n: int) -> str:
+            card = "pm_card_declined" if n % 7 == 0 else "pm_card_ok"
+            async with gate:
+                return await self.order(
+                    products[n % len(products)], quantity=1, price=price, card=card
+                )
+
+        return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+    async def sagas(self) -> list[dict[str, Any]]:
+        sagas: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            response = await self.http.get(
+                f"{self.stack.url('saga')}{API}/sagas", params=params, headers=OPS
+            )
+            assert response.status_code == 200, response.text
+            page = response.json()
+            sagas.extend(page["items"])
+            cursor = page["nextCursor"]
+            if not cursor:
+                return sagas
+
+    async def states(self, order_ids: list[str]) -> Counter[str]:
+        by_id = {s["id"]: s["state"] for s in await self.sagas()}
+        return Counter(by_id.get(order_id, "missing") for order_id in order_ids)
+
+    async def inject(self, service: str, message: str, mode: str, times: int) -> None:
+        response = await self.http.post(
+            f"{self.stack.url(service)}{API}/_faults",
+            json={"message": message, "mode": mode, "times": times},
+            headers=OPS,
+        )
+        assert response.status_code == 201, response.text
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def audit(stack: ProcessStack) -> subprocess.CompletedProcess[str]:
+    """``oms audit --strict`` as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "oms.cli", "audit", "--strict"],
+        cwd=ROOT,
+        env=stack.env(stack.offset),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def settled(states: Counter[str]) -> bool:
+    return set(states) <= TERMINAL
+
+
+@pytest.mark.timeout(300)
+async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
+    processes: ProcessStack,
+) -> None:
+    processes.start_services()
+    saga = processes.start_saga()
+    shop = Shop(processes)
+    try:
+        # Enough stock for most orders but not all: some sagas cancel for stock.
+        products = [await shop.product(price=1500, stock=80) for _ in range(2)]
+        orders = await shop.place(200, products, 1500)
+        # Kill the saga process mid-flight: once the first sagas finish, most are running.
+        states = await eventually(
+            lambda: shop.states(orders),
+            until=lambda s: sum(s[t] for t in TERMINAL) >= 10,
+            timeout=60,
+            interval=0.1,
+            what="the first sagas to finish",
+        )
+        saga.kill()
+        assert not settled(states), f"nothing was in flight when the process died: {states}"
+
+        processes.start_saga()
+        final = await eventually(
+            lambda: shop.states(orders),
+            until=settled,
+            timeout=120,
+            interval=0.5,
+            what="every saga to end",
+        )
+        assert final["missing"] == 0
+        assert final["failed"] == 0, final
+        assert final["completed"] > 0, final
+        assert final["cancelled"] > 0, final
+    finally:
+        await shop.aclose()
+
+    result = audit(processes)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "audit clean" in result.stdout
+    assert "200 sagas" in result.stdout
+
+
+@pytest.mark.timeout(400)
+async def test_three_saga_processes_share_500_sagas_with_every_command_duplicated(
+    processes: ProcessStack,
+) -> None:
+    processes.start_services()
+    for number in range(3):
+        processes.start_saga(number)
+    shop = Shop(processes)
+    try:
+        for service, commands in PARTICIPANT_COMMANDS.items():
+            for command in commands:
+                await shop.inject(service, command, "duplicate", 1_000_000)
+        products = [await shop.product(price=900, stock=200) for _ in range(2)]
+        orders = await shop.place(500, products, 900)
+        final = await eventually(
+            lambda: shop.states(orders),
+            until=settled,
+            timeout=240,
+            interval=0.5,
+            what="every saga to end",
+        )
+        assert final["missing"] == 0
+        assert final["failed"] == 0, final
+        assert final["completed"] > 0, final
+        assert final["cancelled"] > 0, final
+        stuck = await shop.http.get(
+            f"{processes.url('saga')}{API}/sagas", params={"stuck": "true"}, headers=OPS
+        )
+        assert stuck.json()["items"] == []
+    finally:
+        await shop.aclose()
+
+    result = audit(processes)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "audit clean" in result.stdout
+    assert "500 sagas" in result.stdout
