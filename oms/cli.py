@@ -25,6 +25,7 @@ app.add_typer(saga_app, name="saga")
 console = Console()
 
 DEFINITIONS = Path("rabbitmq/definitions.json")
+ASYNCAPI = Path("docs/asyncapi.yaml")
 
 
 def _settings() -> Settings:
@@ -108,15 +109,27 @@ def migrate() -> None:
 
 @topology_app.command("export")
 def topology_export(
-    output: Annotated[Path, typer.Option("--output", "-o")] = DEFINITIONS,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="the RabbitMQ definitions file")
+    ] = DEFINITIONS,
+    asyncapi: Annotated[
+        Path, typer.Option("--asyncapi", help="the AsyncAPI document of the messages")
+    ] = ASYNCAPI,
     vhost: Annotated[str, typer.Option(help="the vhost the definitions target")] = "/",
 ) -> None:
-    """Write the RabbitMQ definitions file (exchanges, queues, bindings, policies)."""
+    """Write the RabbitMQ definitions file (exchanges, queues, bindings, policies) and
+    the AsyncAPI document generated from the message models."""
+    from shared.asyncapi import build_asyncapi, render_yaml
+
     settings = Settings()
-    document = export_definitions(standard_topology(settings.delivery_limit), vhost=vhost)
+    topology = standard_topology(settings.delivery_limit)
+    document = export_definitions(topology, vhost=vhost)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2) + "\n")
     console.print(f"wrote {output}")
+    asyncapi.parent.mkdir(parents=True, exist_ok=True)
+    asyncapi.write_text(render_yaml(build_asyncapi(topology=topology)))
+    console.print(f"wrote {asyncapi}")
 
 
 @app.command()

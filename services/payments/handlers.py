@@ -7,7 +7,8 @@ order, not only per message:
 * charge, first time: resolve the payment method to a card token (a test card id
   is its own token; a saved method's id gives its owner's token; anything else is
   ``invalid_payment_method``), charge it, record the payment, answer
-  ``payment.completed`` or ``payment.failed``;
+  ``payment.completed`` or ``payment.failed``; a free order (amount 0) with a
+  valid method completes without a call to the gateway;
 * charge again: answer the recorded outcome again, charge nothing;
 * charge after the order's refund (a late or reordered command): the refund left
   a tombstone, so the charge is refused with ``payment.failed`` code
@@ -31,6 +32,7 @@ from services.payments.domain import (
 )
 from services.payments.gateway import CardGateway, GatewayResult
 from services.payments.models import Payment, Refund, utcnow
+from shared.faults import declined
 from shared.logging import get_logger
 from shared.messages import (
     ChargePayment,
@@ -94,15 +96,17 @@ def register_handlers(endpoint: Endpoint, gateway: CardGateway) -> None:
             )
         else:
             token = await repository.card_token(session, message.payment_method_id, message.user_id)
-            result = (
-                await gateway.charge(
-                    token, message.amount, message.currency, domain.charge_key(message.order_id)
-                )
-                if token is not None
-                else GatewayResult.refused(
+            if token is None:
+                result = GatewayResult.refused(
                     Code.INVALID_PAYMENT_METHOD, "no such payment method for this user"
                 )
-            )
+            elif message.amount == 0 and not declined():
+                # A free order: nothing to capture, and card providers refuse a zero charge.
+                result = GatewayResult(ok=True)
+            else:
+                result = await gateway.charge(
+                    token, message.amount, message.currency, domain.charge_key(message.order_id)
+                )
             payment = Payment(
                 order_id=message.order_id,
                 user_id=message.user_id,

@@ -29,9 +29,9 @@ async def test_exported_definitions_import_into_rabbitmq(
     rabbit_vhost: RabbitVhost, tmp_path: Path
 ) -> None:
     output = tmp_path / "definitions.json"
-    result = CliRunner().invoke(
-        app, ["topology", "export", "--output", str(output), "--vhost", rabbit_vhost.name]
-    )
+    asyncapi = tmp_path / "asyncapi.yaml"
+    options = ["--output", str(output), "--vhost", rabbit_vhost.name, "--asyncapi", str(asyncapi)]
+    result = CliRunner().invoke(app, ["topology", "export", *options])
     assert result.exit_code == 0, result.output
     document = json.loads(output.read_text())
     document.pop("vhosts")  # the vhost exists already; importing it again needs no rights

@@ -10,6 +10,7 @@ import pytest
 
 from shared.auth import mint_token
 from shared.messages import InventoryReserved, ProductCreated
+from shared.persistence.outbox import pending_count
 from tests.integration.services.inventory.conftest import Inventory
 
 PROBLEM = "application/problem+json"
@@ -248,3 +249,21 @@ async def test_bad_paging_is_422_naming_the_parameter(
             response = await inventory.client.get("/api/v1/products", params=params)
             assert response.status_code == 422
             assert field in response.json()["detail"]
+
+
+async def test_product_created_is_published_once_on_the_inventory_exchange(
+    inventory: Inventory,
+) -> None:
+    first = await inventory.add_product()
+    second = await inventory.add_product()  # published after the first: a barrier
+
+    await inventory.replies.wait(second)
+
+    [envelope] = inventory.replies.about(first)
+    assert (envelope.exchange, envelope.routing_key) == ("inventory", "product.created")
+    assert (envelope.type, envelope.app_id) == ("product.created", "inventory")
+    event = envelope.decode()
+    assert isinstance(event, ProductCreated)
+    assert event.product_id == first
+    assert len(inventory.replies.about(second)) == 1
+    assert await pending_count(inventory.service.db) == 0

@@ -9,8 +9,15 @@ import uuid
 from services.payments.gateway import CARD_DECLINED, CARD_OK, CARD_REFUND_DECLINED
 from shared.messages import PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRefundFailed
 from shared.messaging.envelope import HEADER_DEAD_LETTER_REASON, Envelope
-from tests.integration.services.payments.conftest import AMOUNT, API, CUSTOMER, Payments
+from tests.integration.services.payments.conftest import (
+    AMOUNT,
+    API,
+    CUSTOMER,
+    Payments,
+    running_payments,
+)
 from tests.support.infra import eventually
+from tests.support.stack import Stack
 
 
 def new_order() -> str:
@@ -259,3 +266,51 @@ async def test_a_command_with_an_impossible_order_id_is_dead_lettered(payments: 
     await eventually(lambda: asyncio.sleep(0, dead), what="the dead letter")
     assert [d.message_id for d in dead] == [sent.message_id]
     assert "not an order or user id" in dead[0].headers[HEADER_DEAD_LETTER_REASON]
+
+
+async def test_a_redelivered_charge_or_refund_is_an_inbox_no_op(stack: Stack) -> None:
+    # One command at a time, so the marker's answer means every earlier one is handled.
+    async with running_payments(stack, prefetch=1) as payments:
+        order_id, marker = new_order(), new_order()
+        charge = await payments.charge(order_id)
+        charged = await payments.reply(order_id)
+        refund = await payments.refund(order_id)
+        refunded = await payments.reply(order_id, 2)
+
+        await payments.stack.transport.publish(charge)  # the same message ids again
+        await payments.stack.transport.publish(refund)
+        await payments.charge(marker)
+        await payments.reply(marker)
+
+        assert isinstance(charged, PaymentCompleted)
+        assert refunded == PaymentRefunded(
+            order_id=order_id, payment_id=charged.payment_id, amount=AMOUNT
+        )
+        assert len(payments.replies.about(order_id)) == 2
+        [row] = await payments.payments(order_id)
+        assert (row["status"], len(row["refunds"])) == ("refunded", 1)
+        assert len(payments.gateway.refunds) == 1
+        assert payments.gateway.net() == AMOUNT  # the marker's charge only
+
+
+async def test_a_free_order_completes_without_charging_the_card_and_refunds_nothing(
+    payments: Payments,
+) -> None:
+    free, invalid = new_order(), new_order()
+    await payments.charge(free, amount=0)
+    await payments.charge(invalid, amount=0, method="pm_no_such_card")
+    completed = await payments.reply(free)
+    await payments.refund(free, amount=0)
+
+    assert isinstance(completed, PaymentCompleted)
+    assert (completed.order_id, completed.amount) == (free, 0)
+    assert await payments.reply(free, 2) == PaymentRefunded(
+        order_id=free, payment_id=completed.payment_id, amount=0
+    )
+    refused = await payments.reply(invalid)
+    assert isinstance(refused, PaymentFailed)
+    assert refused.code == "invalid_payment_method"
+    [row] = await payments.payments(free)
+    assert (row["status"], row["amount"], row["refunds"]) == ("captured", 0, [])
+    assert payments.gateway.charges == {}
+    assert payments.gateway.refunds == {}

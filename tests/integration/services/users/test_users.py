@@ -15,6 +15,7 @@ from services.users.app import build_app
 from services.users.models import User
 from shared.auth import mint_token, verify_token
 from shared.messages import UserCreated
+from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import pending_count
 from tests.integration.services.users.conftest import CHEAP_HASHER, PASSWORD, Users
 from tests.support.infra import eventually
@@ -288,3 +289,24 @@ async def test_login_upgrades_a_hash_made_with_older_parameters(stack: Stack) ->
         assert not stronger.check_needs_rehash(user.password_hash)
         again = await client.post(f"{API}/users/login", json={"email": email, "password": PASSWORD})
         assert again.status_code == 200
+
+
+async def test_user_created_is_published_once_on_the_users_exchange(users: Users) -> None:
+    first = await users.register(new_email())
+    second = await users.register(new_email())  # published after the first: a barrier
+
+    def about(user_id: str) -> list[Envelope]:
+        return [
+            e
+            for e in users.events.seen
+            if isinstance(event := e.decode(), UserCreated) and event.user_id == user_id
+        ]
+
+    await eventually(lambda: asyncio.sleep(0, about(second["id"])), what="the second user.created")
+
+    [envelope] = about(first["id"])
+    assert (envelope.exchange, envelope.routing_key) == ("users", "user.created")
+    assert (envelope.type, envelope.app_id) == ("user.created", "users")
+    assert envelope.decode() == UserCreated(user_id=first["id"], email=first["email"])
+    assert len(about(second["id"])) == 1
+    assert await pending_count(users.service.db) == 0
