@@ -145,6 +145,7 @@ class OutboxRelay:
         self._batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.published = 0
 
     def notify(self) -> None:
@@ -194,7 +195,7 @@ class OutboxRelay:
         return len(done), len(rows) == self._batch
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
             # cancellation that lands just as the event is set (a commit right
             # before shutdown), and stop() would then wait for ever.
@@ -209,17 +210,26 @@ class OutboxRelay:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace_seconds: float = 10.0) -> None:
+        """Stop after the pass in progress, with one last pass for what was
+        committed just before.  The relay is asked, not cancelled: a pass
+        cancelled mid-transaction could leave SQLite's write lock held."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                async with asyncio.timeout(grace_seconds):
+                    await self._task
+            except TimeoutError:  # a broker that no longer answers: give up the pass
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
-        # One last pass so what was committed just before shutdown goes out now.
-        with contextlib.suppress(Exception):
-            await self.publish_pending()
+            with contextlib.suppress(Exception):
+                await self.publish_pending()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[OutboxRelay]:
