@@ -159,7 +159,7 @@ def audit(
         bool, typer.Option(help="a saga still in flight counts as a violation")
     ] = False,
 ) -> None:
-    """Check the invariants of DESIGN §5 across the services' own APIs."""
+    """Check the saga invariants across the services' own APIs."""
     from oms.audit import print_report, run_audit
 
     report = asyncio.run(run_audit(Settings()))

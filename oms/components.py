@@ -1,4 +1,4 @@
-"""The seven components of DESIGN §2 and how to build each one's app."""
+"""The seven components and how to build each one's app."""
 
 from __future__ import annotations
 

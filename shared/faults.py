@@ -1,4 +1,4 @@
-"""Fault injection for QA (DESIGN §6): a thin layer around message handlers.
+"""Fault injection for QA: a thin layer around message handlers.
 
 Off unless ``OMS_FAULTS_ENABLED=true``.  An ops user posts rules to
 ``/_faults``: for a command name, a mode and a count.  The layer is an
@@ -119,6 +119,9 @@ def faults_router(prefix: str = "") -> APIRouter:
     def _faults(request: Request) -> Faults:
         faults: Faults | None = getattr(request.app.state, "faults", None)
         if faults is None:
+            settings = getattr(request.app.state, "settings", None)
+            if settings is not None and settings.faults_enabled:
+                raise NotFound(f"{request.app.title} handles no commands: nothing to inject into")
             raise NotFound("fault injection is disabled (OMS_FAULTS_ENABLED=false)")
         return faults
 

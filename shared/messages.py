@@ -1,4 +1,4 @@
-"""The message catalogue (DESIGN §4): one pydantic model per message type.
+"""The message catalogue: one pydantic model per message type.
 
 These models are the single source of truth for every message body: the
 transports validate against them, the services and the saga build them, and the

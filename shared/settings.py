@@ -3,7 +3,7 @@
 One :class:`Settings` object is built at each composition root (the CLI or a
 test) and handed down; nothing below that reads ``os.environ``.
 
-Two modes share one code path (DESIGN §3): **embedded**, when no broker URL is
+Two modes share one code path: **embedded**, when no broker URL is
 set (in-process transport, SQLite files under ``data_dir``), and **real**, with
 ``OMS_BROKER_URL=amqp://…`` and ``OMS_DATABASE_URL=postgresql+asyncpg://…``.
 """
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port_offset: int = 0
-    """Added to every component's port (DESIGN §2), to run a second stack beside one."""
+    """Added to every component's port, to run a second stack beside one."""
     orders_url: str | None = None
     inventory_url: str | None = None
     users_url: str | None = None
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     saga_processes: int = 1
     faults_enabled: bool = False
 
-    # The BFFs (DESIGN §6, §9)
+    # The BFFs
     bff_request_deadline_seconds: float = 1.5
     """Budget of a BFF read, an aggregated page included: its downstream calls share it."""
     bff_write_deadline_seconds: float = 5.0

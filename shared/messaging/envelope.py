@@ -1,4 +1,4 @@
-"""The envelope every message travels in (DESIGN §4).
+"""The envelope every message travels in.
 
 An :class:`Envelope` is transport-neutral: the AMQP transport maps its fields onto
 message properties and headers, the in-process transport passes it as it is, and

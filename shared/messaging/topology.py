@@ -1,4 +1,4 @@
-"""The broker topology of DESIGN §4, as data.
+"""The broker topology, as data.
 
 Declared idempotently at start-up by every transport and exported as a RabbitMQ
 definitions file (``oms topology export``).  Every consumer queue is a quorum
@@ -97,7 +97,7 @@ SAGA_EVENTS = (
 
 
 def standard_topology(delivery_limit: int = 5) -> Topology:
-    """Exchanges, queues and bindings of DESIGN §4."""
+    """Exchanges, queues and bindings of every component."""
     saga_bindings = tuple(Binding(CATALOGUE[t].exchange, t) for t in SAGA_EVENTS)
     return Topology(
         exchanges=(*EVENT_EXCHANGES, COMMANDS_EXCHANGE),
