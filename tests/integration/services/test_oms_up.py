@@ -1,4 +1,5 @@
-"""``oms up`` brings up the four domain services with their fixed HTTP contracts.
+"""``oms up --seed demo`` brings up every component, the four domain services with
+their fixed HTTP contracts, and a demo catalogue and shopper.
 
 The real command in a real process (embedded mode, a throw-away data directory,
 every port shifted by a free offset), asked over real sockets what it serves.
@@ -7,12 +8,14 @@ every port shifted by a free offset), asked over real sockets what it serves.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from oms.seed import DEMO_EMAIL, DEMO_PASSWORD, DEMO_PRODUCTS
 from shared.settings import PORTS
 from tests.support.processes import Process, free_port_offset, process_env, wait_ready
 
@@ -58,7 +61,12 @@ def operations(openapi: dict[str, Any]) -> set[tuple[str, str]]:
     return found
 
 
-def test_oms_up_serves_the_four_domain_services_with_their_documented_paths(
+def demo_skus(inventory: str) -> set[str]:
+    page = httpx.get(f"{inventory}/api/v1/products", params={"limit": 200}, timeout=10).json()
+    return {p["sku"] for p in page["items"]}
+
+
+def test_oms_up_serves_every_component_with_the_documented_paths_and_demo_data(
     tmp_path: Path,
 ) -> None:
     offset = free_port_offset(list(PORTS.values()))
@@ -71,9 +79,12 @@ def test_oms_up_serves_the_four_domain_services_with_their_documented_paths(
             "OMS_LOG_LEVEL": "WARNING",
         }
     )
-    up = Process(["up"], env, tmp_path / "up.log").start()
+    others = [
+        f"http://127.0.0.1:{PORTS[name] + offset}" for name in ("saga", "bff-web", "bff-mobile")
+    ]
+    up = Process(["up", "--seed", "demo"], env, tmp_path / "up.log").start()
     try:
-        wait_ready(list(urls.values()), up)
+        wait_ready([*urls.values(), *others], up)
         for name, url in urls.items():
             openapi = httpx.get(f"{url}/openapi.json", timeout=10)
             docs = httpx.get(f"{url}/docs", timeout=10)
@@ -86,6 +97,20 @@ def test_oms_up_serves_the_four_domain_services_with_their_documented_paths(
             assert "text/html" in docs.headers["content-type"]
         for name in DOMAIN_PATHS:
             assert (tmp_path / "data" / f"{name}.db").exists(), name
+
+        # The demo data is seeded once every component answers.
+        wanted = {sku for sku, *_ in DEMO_PRODUCTS}
+        deadline = time.monotonic() + 30
+        while not wanted <= demo_skus(urls["inventory"]):
+            assert time.monotonic() < deadline, f"demo products never appeared:\n{up.tail()}"
+            time.sleep(0.1)
+        login = httpx.post(
+            f"{others[1]}/api/v1/auth/login",
+            json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        assert login.json()["token"]
     finally:
         up.stop()
     assert up.proc is not None

@@ -1,0 +1,61 @@
+"""``oms up --seed demo``: a catalogue and a shopper to try the system with.
+
+Seeding goes through the services' own HTTP APIs, as any client would, and is
+idempotent: a product or user that already exists (409) is left as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from rich.console import Console
+
+from shared.auth import mint_token
+from shared.settings import Settings
+
+DEMO_EMAIL = "demo@oms.example.com"
+DEMO_PASSWORD = "demo-password-123"
+DEMO_PRODUCTS = (
+    ("DEMO-KETTLE", "Stovetop kettle", 3499, 25),
+    ("DEMO-TEAPOT", "Cast-iron teapot", 4999, 10),
+    ("DEMO-MUG", "Enamel mug", 1299, 100),
+    ("DEMO-GRINDER", "Burr coffee grinder", 8999, 5),
+    ("DEMO-FILTER", "Pour-over filters (100)", 599, 0),
+)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    products_created: int
+    user_created: bool
+
+
+async def seed_demo(settings: Settings, console: Console | None = None) -> Seeded:
+    """Add the demo products (one sold out) and the demo user if they are missing."""
+    ops = mint_token(settings.jwt_key, sub="oms-seed", roles=["ops"], ttl_seconds=300)
+    async with httpx.AsyncClient(timeout=30) as http:
+        # The shopper first: once the catalogue shows, the demo is ready to use.
+        registered = await http.post(
+            f"{settings.url_for('users')}/api/v1/users/register",
+            json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "name": "Demo Shopper"},
+        )
+        if registered.status_code not in (201, 409):
+            registered.raise_for_status()
+        created = 0
+        for sku, name, price, stock in DEMO_PRODUCTS:
+            response = await http.post(
+                f"{settings.url_for('inventory')}/api/v1/products",
+                json={"sku": sku, "name": name, "price": price, "currency": "EUR", "stock": stock},
+                headers={"Authorization": f"Bearer {ops}"},
+            )
+            if response.status_code not in (201, 409):
+                response.raise_for_status()
+            created += response.status_code == 201
+    seeded = Seeded(products_created=created, user_created=registered.status_code == 201)
+    if console is not None:
+        console.print(
+            f"demo data: {len(DEMO_PRODUCTS)} products ({created} new); "
+            f"shopper {DEMO_EMAIL} / {DEMO_PASSWORD}"
+        )
+    return seeded
