@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary
+from sqlalchemy import JSON, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
+from shared.persistence.columns import UtcDateTime
 from shared.persistence.messaging_tables import utcnow
 
 
@@ -25,14 +26,14 @@ class SagaRow(SQLModel, table=True):
     user_id: str = Field(index=True, max_length=64)
     created_at: datetime = Field(
         default_factory=utcnow,
-        sa_column=Column(DateTime(timezone=True), nullable=False, index=True),
+        sa_column=Column(UtcDateTime(), nullable=False, index=True),
     )
     updated_at: datetime = Field(
         default_factory=utcnow,
-        sa_column=Column(DateTime(timezone=True), nullable=False, index=True),
+        sa_column=Column(UtcDateTime(), nullable=False, index=True),
     )
     deadline_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True, index=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True, index=True)
     )
 
 
@@ -44,7 +45,7 @@ class SagaDeadlineRow(SQLModel, table=True):
     saga_id: str = Field(primary_key=True, max_length=64)
     step: str = Field(max_length=60)
     attempt: int
-    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    due_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
 
 
 class SagaHistoryRow(SQLModel, table=True):
@@ -55,7 +56,7 @@ class SagaHistoryRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     saga_id: str = Field(index=True, max_length=64)
-    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     kind: str = Field(max_length=40)
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     message_id: str | None = Field(default=None, max_length=64)
@@ -69,7 +70,7 @@ class SagaInputRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     saga_id: str = Field(index=True, max_length=64)
-    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     input: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     decision: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     definition_version: int
@@ -85,7 +86,7 @@ class ParkedMessageRow(SQLModel, table=True):
     message_id: str = Field(max_length=64)
     input: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     received_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
 
 
@@ -105,10 +106,10 @@ class DeadLetterRow(SQLModel, table=True):
     headers: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     received_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     requeued_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
 
 

@@ -3,11 +3,13 @@ SQLite) and the real one (RabbitMQ and PostgreSQL), with one fixture for both.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from shared.auth import mint_token
@@ -41,3 +43,23 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@asynccontextmanager
+async def on_socket(app: FastAPI) -> AsyncIterator[str]:
+    """Serve an app whose lifespan already runs (see :func:`serve`) on a real
+    socket too, for clients that need one (a browser, a CLI); yields its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

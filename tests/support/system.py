@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -68,6 +68,8 @@ class System:
     web: httpx.AsyncClient
     mobile: httpx.AsyncClient
     services: dict[str, httpx.AsyncClient]
+    apps: dict[str, FastAPI] = field(default_factory=dict)
+    """The services' and the saga's apps, e.g. to serve one on a real socket too."""
 
     async def add_product(
         self, *, price: int = 1999, stock: int = 10, currency: str = "EUR"
@@ -155,4 +157,4 @@ async def running_system(stack: Stack, **overrides: Any) -> AsyncIterator[System
         mobile = await running.enter_async_context(
             serve(build_mobile(settings, stack.transport, http_transports=wiring))
         )
-        yield System(stack, web, mobile, clients)
+        yield System(stack, web, mobile, clients, apps)

@@ -1,0 +1,232 @@
+"""What ops see and do: ``oms saga …`` in a terminal, the live dashboard at ``/ops``
+in a real browser, the state-change stream and the dead-letter views."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from oms.saga_cli import saga_app
+from shared.messaging.envelope import Envelope
+from tests.support.infra import IN_CI, eventually
+from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
+from tests.support.system import Shopper, System, running_system
+
+API = "/api/v1"
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+
+
+@pytest.fixture
+async def ops_system(stack: Stack) -> AsyncIterator[System]:
+    async with running_system(stack, faults_enabled=True) as running:
+        yield running
+
+
+async def saga_state(system: System, order_id: str) -> str:
+    response = await system.services["saga"].get(
+        f"{API}/sagas/{order_id}", headers=system.stack.ops()
+    )
+    return str(response.json().get("state")) if response.status_code == 200 else "missing"
+
+
+async def stalled_checkout(system: System) -> tuple[Shopper, str]:
+    """An order whose saga waits on a charge that payments will never answer."""
+    product = await system.add_product(price=700, stock=3)
+    shopper = await system.shopper("grace")
+    dropped = await system.services["payments"].post(
+        f"{API}/_faults",
+        json={"message": "payment.charge", "mode": "drop", "times": 1},
+        headers=system.stack.ops(),
+    )
+    assert dropped.status_code == 201, dropped.text
+    response = await system.checkout(shopper, [(product["id"], 1)])
+    assert response.status_code == 202, response.text
+    order_id = str(response.json()["orderId"])
+    await eventually(
+        lambda: saga_state(system, order_id),
+        until=lambda s: s == "charging_payment",
+        what="the saga to wait for its charge",
+    )
+    return shopper, order_id
+
+
+async def oms_saga(url: str, *args: str) -> tuple[int, str]:
+    """``oms saga ARGS`` against the saga service at ``url``, off the event loop
+    that serves it."""
+    env = {"OMS_SAGA_URL": url, "OMS_JWT_SECRET": TEST_JWT_SECRET, "COLUMNS": "250"}
+    result = await asyncio.to_thread(CliRunner().invoke, saga_app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
+    ops_system: System,
+) -> None:
+    system = ops_system
+    product = await system.add_product(price=1200, stock=5)
+    shopper = await system.shopper()
+    done = await system.checkout(shopper, [(product["id"], 1)], wait=10)
+    assert done.json()["status"] == "confirmed", done.text
+    completed = done.json()["orderId"]
+    grace, stalled = await stalled_checkout(system)
+
+    async with on_socket(system.apps["saga"]) as url:
+        code, listing = await oms_saga(url, "list")
+        assert code == 0, listing
+        assert completed in listing
+        assert stalled in listing
+        assert "charging_payment" in listing
+
+        code, stuck_only = await oms_saga(url, "list", "--state", "completed")
+        assert code == 0
+        assert completed in stuck_only
+        assert stalled not in stuck_only
+
+        code, aborted = await oms_saga(url, "abort", stalled, "--reason", "customer phoned")
+        assert code == 0, aborted
+        assert f"{stalled} → compensating" in aborted
+        assert await system.settled(grace, stalled) == "cancelled"
+
+        code, history = await oms_saga(url, "show", stalled)
+        assert code == 0, history
+        assert "customer phoned" in history
+        assert "oms-cli" in history  # who did it
+        assert "inventory.release" in history
+
+        code, replayed = await oms_saga(url, "replay", completed)
+        assert code == 0, replayed
+        assert "no divergence" in replayed
+
+        code, unknown = await oms_saga(url, "show", str(uuid.uuid4()))
+        assert code == 1
+        assert "404" in unknown
+
+    # Stock was given back by the abort's compensation.
+    after = await system.services["inventory"].get(f"{API}/products/{product['id']}")
+    assert after.json()["available"] == 4
+
+
+async def test_the_stream_tells_ops_of_every_state_change(system: System) -> None:
+    product = await system.add_product(price=500, stock=2)
+    shopper = await system.shopper()
+    seen: list[dict[str, Any]] = []
+    connected = asyncio.Event()
+
+    async with on_socket(system.apps["saga"]) as url, httpx.AsyncClient(base_url=url) as http:
+
+        async def listen() -> None:
+            async with http.stream(
+                "GET", f"{API}/sagas/stream", headers=system.stack.ops(), timeout=None
+            ) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                connected.set()
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        seen.append(json.loads(line.removeprefix("data: ")))
+
+        listener = asyncio.create_task(listen())
+        try:
+            async with asyncio.timeout(10):
+                await connected.wait()
+            order = await system.checkout(shopper, [(product["id"], 1)], wait=10)
+            order_id = order.json()["orderId"]
+
+            async def states() -> list[str]:
+                return [s["state"] for s in seen if s["id"] == order_id]
+
+            await eventually(
+                states,
+                until=lambda found: "completed" in found,
+                what="the stream to report the saga completed",
+            )
+        finally:
+            listener.cancel()
+        refused = await http.get(f"{API}/sagas/stream")
+        assert refused.status_code == 401
+
+
+async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeued(
+    system: System,
+) -> None:
+    order_id = str(uuid.uuid4())
+    bad = Envelope(
+        message_id=str(uuid.uuid4()),
+        type="order.created",
+        correlation_id=order_id,
+        app_id="qa",
+        body=b'{"orderId": 42',
+        exchange="orders",
+        routing_key="order.created",
+    )
+    await system.stack.transport.publish(bad)
+    saga = system.services["saga"]
+
+    async def letters() -> list[dict[str, Any]]:
+        response = await saga.get(f"{API}/dead-letters", headers=system.stack.ops())
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return [letter for letter in found if letter["messageId"] == bad.message_id]
+
+    [letter] = await eventually(letters, what="the malformed event among the dead letters")
+    assert letter["queue"] == "saga.events"
+    assert "invalid" in letter["reason"].lower() or "json" in letter["reason"].lower()
+
+    requeued = await saga.post(
+        f"{API}/dead-letters/{letter['id']}/requeue", headers=system.stack.ops()
+    )
+    assert requeued.status_code == 200, requeued.text
+    # Still malformed: it comes straight back, with its reason, and nothing else broke.
+    await eventually(
+        letters, until=lambda found: len(found) >= 1, what="the requeued letter to come back"
+    )
+    forbidden = await saga.get(f"{API}/dead-letters", headers=system.stack.auth("someone"))
+    assert forbidden.status_code == 403
+
+
+@pytest.mark.browser
+async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browser(
+    system: System,
+) -> None:
+    if not HAVE_CHROMIUM:
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.async_api import async_playwright
+
+    product = await system.add_product(price=900, stock=5)
+    shopper = await system.shopper()
+    first = await system.checkout(shopper, [(product["id"], 1)], wait=10)
+    first_id = first.json()["orderId"]
+    ops_token = system.stack.token("ops-user", "ops")
+
+    async with on_socket(system.apps["saga"]) as url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{url}/ops")
+            await page.fill("#token", ops_token)
+            await page.dispatch_event("#token", "change")
+            row = page.locator(f'tr.saga[data-id="{first_id}"]')
+            await row.wait_for(timeout=10_000)
+            assert "completed" in await row.inner_text()
+
+            # A saga started now appears without a reload: the page follows the stream.
+            second = await system.checkout(shopper, [(product["id"], 1)], wait=10)
+            second_row = page.locator(f'tr.saga[data-id="{second.json()["orderId"]}"]')
+            await second_row.wait_for(timeout=10_000)
+
+            await row.click()
+            detail = page.locator("#detail")
+            await detail.get_by_text("inventory.reserve").first.wait_for(timeout=10_000)
+            assert first_id in await detail.inner_text()
+        finally:
+            await browser.close()
