@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints
 
 from services.inventory.domain import MAX_PRICE, MAX_STOCK
 from services.inventory.models import Product, Reservation
+from shared.web.schemas import CamelModel, CurrencyCode, Input, JsonInteger
 
 Sku = Annotated[
     str,
@@ -26,28 +26,6 @@ ProductName = Annotated[
         pattern=r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
     ),
 ]
-CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-
-
-def _json_integer(value: object) -> object:
-    """JSON integers only: ``3`` and ``3.0`` (one number in JSON), never ``"3"`` or ``true``."""
-    if isinstance(value, bool | str | bytes):
-        raise ValueError("must be an integer")
-    return value
-
-
-JsonInteger = BeforeValidator(_json_integer)
-"""Goes after an ``int`` field's constraints, so they stay in the JSON schema."""
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Input(CamelModel):
-    """A request body: unknown fields are refused rather than silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class NewProduct(Input):

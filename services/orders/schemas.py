@@ -7,18 +7,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     JsonValue,
     StringConstraints,
     field_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from services.orders.domain import MAX_LINES, MAX_PRICE, MAX_QUANTITY
 from services.orders.models import Order, OrderItem, StatusChange
+from shared.web.schemas import CamelModel, CurrencyCode, Input, JsonInteger
 
 Id = Annotated[
     str,
@@ -27,29 +24,7 @@ Id = Annotated[
     # on what ``\s`` covers.
     StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x20\x7f-\x9f]+$"),
 ]
-CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 MAX_ADDRESS_JSON = 2_000
-
-
-def _json_integer(value: object) -> object:
-    """JSON integers only: ``3`` and ``3.0`` (one number in JSON), never ``"3"`` or ``true``."""
-    if isinstance(value, bool | str | bytes):
-        raise ValueError("must be an integer")
-    return value
-
-
-JsonInteger = BeforeValidator(_json_integer)
-"""Goes after an ``int`` field's constraints, so they stay in the JSON schema."""
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Input(CamelModel):
-    """A request body: unknown fields are refused rather than silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class ItemIn(Input):

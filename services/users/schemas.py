@@ -5,16 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
 from services.users.countries import COUNTRY_CODES
 from services.users.domain import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, country_code
-
-
-class ApiModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+from shared.web.schemas import CamelModel as ApiModel
 
 CountryCode = Annotated[
     str,

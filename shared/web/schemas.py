@@ -1,0 +1,38 @@
+"""Building blocks of every HTTP API's bodies: camelCase JSON, strict input.
+
+Message bodies have their own base in :mod:`shared.messages`; these are for
+request and response bodies of the services, the saga and the BFFs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic.alias_generators import to_camel
+
+
+class CamelModel(BaseModel):
+    """A body in camelCase JSON, also buildable from snake_case field names."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Input(CamelModel):
+    """A request body: unknown fields are refused rather than silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _json_integer(value: object) -> object:
+    """JSON integers only: ``3`` and ``3.0`` (one number in JSON), never ``"3"`` or ``true``."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInteger = BeforeValidator(_json_integer)
+"""Goes after an ``int`` field's constraints, so they stay in the JSON schema."""
+
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+"""ISO 4217, upper case."""
