@@ -25,13 +25,20 @@ def definition_for(settings: Settings) -> OrderSaga:
         SagaConfig(
             step_timeout_seconds=settings.saga_step_timeout_seconds,
             step_retries=settings.saga_step_retries,
+            compensation_retries=settings.saga_compensation_retries,
+            compensation_backoff_seconds=settings.saga_compensation_backoff_seconds,
         )
     )
 
 
-def build_app(settings: Settings, transport: Transport) -> FastAPI:
+def build_app(
+    settings: Settings, transport: Transport, *, definition: OrderSaga | None = None
+) -> FastAPI:
+    """The saga component; ``definition`` replaces the one the settings describe
+    (a changed definition replaying stored sagas, in tests)."""
     service = Service("saga", settings, transport, migrations=HERE / "migrations")
-    runtime = SagaRuntime(service.db, service.relay, definition_for(settings))
+    chosen = definition if definition is not None else definition_for(settings)
+    runtime = SagaRuntime(service.db, service.relay, chosen)
     letters = DeadLetters(service.db, service.relay)
 
     async def start() -> None:

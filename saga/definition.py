@@ -26,7 +26,9 @@ compensation for something that never happened is a harmless no-op.  Replies
 carry no reference to the command they answer, so the saga reasons about what it
 *knows* per step (:class:`StepState`): a success reply that arrives after the
 compensation for its step went out, or after the saga finished, gets that
-compensation sent again so no stock or money leaks.
+compensation sent again so no stock or money leaks.  Which acknowledgement
+proves the step undone is settled by counting (see :class:`StepRecord`), since
+an answer to an older compensation may arrive after a newer one was sent.
 
 Exceptions::
 
@@ -335,6 +337,15 @@ class StepRecord:
 
     The send counters never go back, so ``(command, attempt)`` identifies one send
     for the saga's whole life (deadlines rely on that).
+
+    The counters also tell which acknowledgement of a compensation proves the step
+    undone.  Each command is handled at most once and each reply reaches the saga
+    at most once (both sides keep an inbox), so the first
+    ``compensations_at_success`` compensations can be answered at most that many
+    times.  An acknowledgement beyond that count answers a compensation sent after
+    the last success reply arrived, hence carried out after every effect the
+    participant reported; an earlier one may predate an effect (reserve, release,
+    then a resent reserve) and proves nothing.
     """
 
     state: StepState = StepState.not_started
@@ -342,12 +353,23 @@ class StepRecord:
     """How often the step's command was sent."""
     compensations_sent: int = 0
     """How often its compensation was sent."""
+    compensations_acknowledged: int = 0
+    """How often an acknowledgement of its compensation arrived while one was awaited."""
+    compensations_at_success: int = 0
+    """``compensations_sent`` when the step's last success reply arrived."""
+
+    @property
+    def undone(self) -> bool:
+        """Whether an acknowledged compensation surely came after the step's effects."""
+        return self.compensations_acknowledged > self.compensations_at_success
 
     def to_json(self) -> JSON:
         return {
             "state": self.state.value,
             "sent": self.sent,
             "compensationsSent": self.compensations_sent,
+            "compensationsAcknowledged": self.compensations_acknowledged,
+            "compensationsAtSuccess": self.compensations_at_success,
         }
 
     @classmethod
@@ -356,6 +378,8 @@ class StepRecord:
             state=StepState(data["state"]),
             sent=int(data["sent"]),
             compensations_sent=int(data["compensationsSent"]),
+            compensations_acknowledged=int(data.get("compensationsAcknowledged", 0)),
+            compensations_at_success=int(data.get("compensationsAtSuccess", 0)),
         )
 
 
@@ -681,7 +705,7 @@ class _Reaction:
             attempt = record.sent
         else:
             # Sent after the step was known done, this compensation surely comes after
-            # the step's effect, so its acknowledgement means the step is undone.
+            # the step's effect (which acknowledgement answers it: see StepRecord).
             known = StepState.compensating if record.state is StepState.done else record.state
             record = replace(record, state=known, compensations_sent=record.compensations_sent + 1)
             attempt = record.compensations_sent
@@ -758,10 +782,16 @@ def _next_compensation(r: _Reaction) -> None:
     r.move(SagaStatus.cancelled)
 
 
+def _succeeded(r: _Reaction, spec: _StepSpec, input: Input) -> None:
+    """Record a success reply: the step is done, after every compensation sent so far."""
+    sent = r.step(spec.name).compensations_sent
+    r.set_step(spec.name, state=StepState.done, compensations_at_success=sent)
+    _note_money(r, input)
+
+
 def _forward_success(spec: _StepSpec) -> Handler:
     def handle(r: _Reaction, input: Input) -> None:
-        r.set_step(spec.name, state=StepState.done)
-        _note_money(r, input)
+        _succeeded(r, spec, input)
         following = _next_spec(spec)
         if following is not None:
             _start_step(r, following)
@@ -842,13 +872,13 @@ def _undone(r: _Reaction, spec: _StepSpec) -> bool:
     Money is settled by the amounts: an order has at most one capture, and
     payments answers a refund with the total refunded so far, so the refund is
     complete once that total reaches what was captured, whichever refund
-    command the answer belongs to.  For the other steps the saga relies on what
-    it knew when the compensation went out: a step learned `done` only after it
-    (see _late_success) needs one more.
+    command the answer belongs to.  For the other steps the answers carry no
+    such total, so the saga counts them (see StepRecord): a step learned done
+    after its compensation went out needs one more, sent after that.
     """
     if spec.name is StepName.payment:
         return r.state.refunded >= r.state.captured
-    return r.step(spec.name).state is not StepState.done
+    return r.step(spec.name).undone
 
 
 def _compensation_acknowledged(spec: _StepSpec) -> Handler:
@@ -858,6 +888,8 @@ def _compensation_acknowledged(spec: _StepSpec) -> Handler:
             r.ignore(f"not waiting for {command}")
             return
         _note_money(r, input)
+        acknowledged = r.step(spec.name).compensations_acknowledged + 1
+        r.set_step(spec.name, compensations_acknowledged=acknowledged)
         if not _undone(r, spec):
             # The answer may belong to a compensation processed before the step's
             # effect: send one that surely comes after it.
@@ -931,8 +963,7 @@ def _late_success(spec: _StepSpec) -> Handler:
     """
 
     def handle(r: _Reaction, input: Input) -> None:
-        r.set_step(spec.name, state=StepState.done)
-        _note_money(r, input)
+        _succeeded(r, spec, input)
         command = spec.compensation.type_name
         if spec.name is StepName.payment and command != r.state.current and _undone(r, spec):
             # A refund already paid back what this reports captured.
@@ -1075,7 +1106,7 @@ TRANSITIONS: tuple[Transition, ...] = transitions_of(RULES)
 class OrderSaga:
     """The order saga definition: a configuration plus the pure :meth:`react`."""
 
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     """Bumped whenever the behaviour changes, so stored sagas can tell which one ran them."""
     rules: ClassVar[tuple[Rule, ...]] = RULES
 

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
 
     saga_step_timeout_seconds: float = 30.0
     saga_step_retries: int = 2
+    saga_compensation_retries: int = 5
+    """How often a refused or unanswered compensation is retried before the saga is ``failed``."""
+    saga_compensation_backoff_seconds: float = 1.0
+    """The wait before retrying a refused compensation; doubles per failure."""
     saga_processes: int = 1
     faults_enabled: bool = False
 

@@ -187,6 +187,19 @@ GIVEN["cancelled_after_confirm_timeout"] = (
     ORDER_CANCELLED,
 )
 GIVEN["reopened_for_late_reserve"] = (*GIVEN["cancelled_after_reserve_timeout"], RESERVED)
+# Two releases went out before the late reserve, only one was answered: the other
+# answer may still come, and proves nothing about the stock the reserve took.
+GIVEN["reopened_after_two_releases"] = (
+    *GIVEN["releasing_after_reserve_timeout"],
+    FIRE,
+    RELEASED,
+    ORDER_CANCELLED,
+    RESERVED,
+)
+GIVEN["reopened_after_two_releases_stale_answer"] = (
+    *GIVEN["reopened_after_two_releases"],
+    RELEASED,
+)
 GIVEN["reopened_for_late_charge"] = (*GIVEN["cancelled_after_charge_timeout"], PAID)
 GIVEN["refunding_after_confirm_timeout"] = (*GIVEN["confirming_last_try"], FIRE)
 GIVEN["failed_after_confirm_timeout"] = (
@@ -517,6 +530,15 @@ CASES = [
         "late-confirm-reopens",
     ),
     Case("reopened_for_late_reserve", RELEASED, s.cancelled, (), (IN, MOVE)),
+    Case(
+        "reopened_after_two_releases",
+        RELEASED,
+        s.compensating,
+        (RELEASE,),
+        (IN, OUT),
+        "answer-to-an-older-release-resends",
+    ),
+    Case("reopened_after_two_releases_stale_answer", RELEASED, s.cancelled, (), (IN, MOVE)),
     Case("reopened_for_late_charge", REFUNDED, s.cancelled, (), (IN, MOVE)),
     # --- failed
     Case("failed", RETRY, s.compensating, (REFUND,), (OP, OUT, MOVE)),

@@ -3,9 +3,16 @@
 No broker and no database: an in-memory inventory, payments ledger and orders
 record answer the saga's commands; a "network" holds every message in flight.
 Hypothesis picks which message is delivered next (so anything can be late or out
-of order), duplicates some, drops a few (so deadlines fire), fires deadlines
-early, and throws in customer cancels and operator retries or aborts.  Once
-nothing is left to happen, the invariants of DESIGN §5 must hold.
+of order), drops a few (so deadlines fire), fires deadlines early, and throws in
+customer cancels and operator retries or aborts.  Once nothing is left to
+happen, the invariants of the order saga must hold: every order ends confirmed
+with its stock and money taken once, or cancelled with nothing held, or failed
+with ops told why.
+
+A redelivered message stops at its receiver's inbox (the runtime's and every
+participant's; their own tests prove it), so each message here is handled once.
+What the saga does see repeated are answers to resent commands, and those come
+from timeouts and operator retries.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from saga.definition import (
@@ -61,6 +68,7 @@ ORDER = "ord-1"
 CONFIG = SagaConfig(step_retries=2, compensation_retries=3)
 SAGA = OrderSaga(CONFIG)
 MAX_STEPS = 1_000
+EXAMPLES = 1_000
 
 
 # --- participants -----------------------------------------------------------------
@@ -153,7 +161,9 @@ class Payments:
             )
         self.refunded += refundable
         self.closed = self.tombstones
-        return PaymentRefunded(order_id=command.order_id, payment_id="pay-1", amount=refundable)
+        # Like the payments service: the answer is the total refunded so far, so a
+        # repeated refund is answered like the first one.
+        return PaymentRefunded(order_id=command.order_id, payment_id="pay-1", amount=self.refunded)
 
     def first_charge(self, command: ChargePayment) -> Event:
         if self.closed:
@@ -207,7 +217,6 @@ class Scenario:
     """Whether participants refuse a step that arrives after its compensation."""
     faults: int
     """Messages dropped plus deadlines fired while an answer is still on its way."""
-    duplicates: int
     cancels: int
     operator_retries: int
     operator_aborts: int
@@ -231,7 +240,6 @@ class World:
     trace: list[str] = field(default_factory=list)
     """What happened, in order: shown by hypothesis for a failing example."""
     faults: int = 0
-    duplicates: int = 0
     cancels: int = 0
     retries: int = 0
     aborts: int = 0
@@ -261,7 +269,6 @@ class World:
             initial_stock=dict(stock),
             created=created,
             faults=scenario.faults,
-            duplicates=scenario.duplicates,
             cancels=scenario.cancels,
             retries=scenario.operator_retries,
             aborts=scenario.operator_aborts,
@@ -309,9 +316,8 @@ class World:
         destination, _ = self.network[index]
         return destination != "saga" or self.scenario.tombstones
 
-    def deliver(self, index: int, *, duplicate: bool) -> None:
-        """Deliver one message; a duplicate stays in flight to be delivered again."""
-        destination, message = self.network[index] if duplicate else self.network.pop(index)
+    def deliver(self, index: int) -> None:
+        destination, message = self.network.pop(index)
         if destination == "saga":
             self.to_saga(message)
         else:
@@ -399,9 +405,7 @@ def run_to_quiescence(world: World, data: st.DataObject) -> None:
             dropped = world.network.pop(index)  # a command never handled, or a reply lost
             world.trace.append(f"dropped {dropped[1].type_name} to {dropped[0]}")
             continue
-        duplicate = world.duplicates > 0 and rarely(data, 4)
-        world.duplicates -= duplicate
-        world.deliver(index, duplicate=duplicate)
+        world.deliver(index)
     raise AssertionError(f"the saga did not settle in {MAX_STEPS} steps")
 
 
@@ -417,7 +421,6 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         declines_refunds=draw(st.booleans()),
         tombstones=draw(st.booleans()),
         faults=draw(st.integers(0, CONFIG.compensation_retries)),
-        duplicates=draw(st.integers(0, 3)),
         cancels=draw(st.integers(0, 2)),
         operator_retries=draw(st.integers(0, 2)),
         operator_aborts=draw(st.integers(0, 1)),
@@ -425,26 +428,29 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized, so CI explores the same examples on every run; a failure found
+# here reproduces as is.  To search further, run with a larger max_examples and
+# derandomize=False (and --hypothesis-seed=N to vary the search).
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(scenario=scenarios(), data=st.data())
 def test_the_saga_settles_with_nothing_lost_or_taken_twice(
     scenario: Scenario, data: st.DataObject
 ) -> None:
     world = World.build(scenario)
-    run_to_quiescence(world, data)
-
-    note("\n".join(world.trace))
+    try:
+        run_to_quiescence(world, data)
+    finally:
+        note("\n".join(world.trace))
     state = world.state
-    from hypothesis import event
-
-    event(f"status={state.status.value}")
-    event(f"steps={len(world.inputs) // 10 * 10}")
-    event(
-        "reopened"
-        if any(r.status == "compensating" for r in world.recorded)
-        and "cancelled" in [r.status for r in world.recorded[:-1]]
-        else "no-reopen"
-    )
+    statuses = [r.status for r in world.recorded]
+    reopened = SagaStatus.cancelled.value in statuses[:-1]
+    event(f"ended {state.status.value}" + (" after reopening" if reopened else ""))
     inventory, payments, orders = world.inventory, world.payments, world.orders
     ordered = dict(zip(("p-1", "p-2"), scenario.quantities, strict=True))
     assert state.status in TERMINAL
