@@ -220,7 +220,10 @@ async def stream(
                 if seen.get(row.id) == row.version:
                     continue
                 seen[row.id] = row.version
-                since = max(since, row.updated_at)
+                if row.updated_at > since:
+                    # Only rows at the new `since` can be read again: forget the rest.
+                    since = row.updated_at
+                    seen = {row.id: row.version}
                 data = summary(row).model_dump_json(by_alias=True)
                 yield f"event: saga\nid: {row.id}:{row.version}\ndata: {data}\n\n"
             await asyncio.sleep(0.5)
