@@ -2,7 +2,7 @@
 
 Sign-in, a start screen in one call, the saved addresses and payment methods,
 checkout from saved data, and compact orders with ``ETag`` polling; bodies of
-500 bytes or more are gzip-compressed (DESIGN §6).
+500 bytes or more are gzip-compressed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from bff_mobile import auth, checkout, home, me, orders
 from bff_mobile.context import Mobile
-from shared.bff import Bff, create_bff_app
+from shared.bff import create_bff_app
 from shared.messaging.transport import Transport
 from shared.settings import Settings
 
@@ -28,14 +28,11 @@ def build_app(
     http_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     """The BFF-Mobile app; ``http_transports`` replaces the network for chosen services."""
-    bff = Bff("bff_mobile", settings, http_transports=http_transports)
-    app = create_bff_app(
-        bff,
+    return create_bff_app(
+        Mobile(settings, http_transports=http_transports),
         transport,
         title="bff-mobile",
         description=__doc__ or "",
         routers=[auth.router, home.router, me.router, checkout.router, orders.router],
         gzip_minimum_size=GZIP_MINIMUM_BYTES,
     )
-    app.state.mobile = Mobile.build(bff)
-    return app

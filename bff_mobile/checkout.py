@@ -8,43 +8,31 @@ any order exists.  The answer is minimal: the order's id, status and total.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Response, status
 
-from bff_mobile.context import MobileDep
+from bff_mobile.context import Mobile, MobileDep
 from bff_mobile.schemas import Address, CheckoutAccepted, CheckoutRequest, ServiceOrder
 from shared.bff import (
     API,
-    IDEMPOTENCY_HEADER,
-    REPLAYED_HEADER,
     Caller,
     CurrentCaller,
+    IdempotencyKey,
     StoredAnswer,
     answer_within,
     concurrently,
-    downstream_key,
+    once_per_key,
     parse_answer,
+    place_order,
     price_basket,
     problem_responses,
+    usable_payment_method,
 )
-from shared.downstream import DownstreamClient, DownstreamRejected
+from shared.downstream import DownstreamRejected
 from shared.web.problems import Unprocessable
 
 router = APIRouter(tags=["checkout"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias=IDEMPOTENCY_HEADER,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="any unique string (a UUID); a retry with the same key and body "
-        "gets the first answer and places no second order",
-    ),
-]
 
 
 @router.post(
@@ -64,28 +52,21 @@ async def checkout(
     request_body = body.model_dump(mode="json", by_alias=True)
 
     async def place() -> StoredAnswer:
-        downstreams = mobile.downstreams
         async with answer_within(mobile.settings.bff_write_deadline_seconds):
             address, _, basket = await concurrently(
-                _saved_address(downstreams.users, caller, body.address_id),
-                _payment_method(downstreams.payments, caller, body.payment_method_id),
+                _saved_address(mobile, caller, body.address_id),
+                usable_payment_method(mobile, caller, body.payment_method_id),
                 price_basket(
-                    downstreams.inventory, [(i.product_id, i.quantity) for i in body.items]
+                    mobile.downstreams.inventory, [(i.product_id, i.quantity) for i in body.items]
                 ),
             )
-            answer = await downstreams.orders.post_json(
-                f"{API}/orders",
-                {
-                    "userId": caller.user_id,
-                    "items": basket.order_items(),
-                    "currency": basket.currency,
-                    "paymentMethodId": body.payment_method_id,
-                    "shippingAddress": address.model_dump(by_alias=True, exclude={"id"}),
-                },
-                headers=caller.auth,
-                idempotency_key=(
-                    downstream_key(caller.user_id, idempotency_key) if idempotency_key else None
-                ),
+            answer = await place_order(
+                mobile,
+                caller,
+                basket,
+                payment_method_id=body.payment_method_id,
+                shipping_address=address.model_dump(by_alias=True, exclude={"id"}),
+                idempotency_key=idempotency_key,
             )
         order = parse_answer(ServiceOrder, answer, "orders")
         accepted = CheckoutAccepted(
@@ -93,20 +74,17 @@ async def checkout(
         )
         return StoredAnswer(status.HTTP_202_ACCEPTED, accepted.model_dump(by_alias=True))
 
-    answer, replayed = await mobile.bff.idempotency.run(
-        caller.user_id, idempotency_key, request_body, place
-    )
-    if replayed:
-        response.headers[REPLAYED_HEADER] = "true"
+    answer = await once_per_key(mobile, caller, idempotency_key, request_body, response, place)
     accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
     response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}"
     return accepted
 
 
-async def _saved_address(users: DownstreamClient, caller: Caller, address_id: str) -> Address:
+async def _saved_address(mobile: Mobile, caller: Caller, address_id: str) -> Address:
+    """One of the caller's saved addresses; any other id is a 422 naming ``addressId``."""
     path = f"{API}/users/{quote(caller.user_id, safe='')}/addresses/{quote(address_id, safe='')}"
     try:
-        answer = await users.get_json(path, headers=caller.auth)
+        answer = await mobile.downstreams.users.get_json(path, headers=caller.auth)
     except DownstreamRejected as error:
         if error.status in (404, 422):
             raise Unprocessable(
@@ -114,20 +92,3 @@ async def _saved_address(users: DownstreamClient, caller: Caller, address_id: st
             ) from None
         raise
     return parse_answer(Address, answer, "users")
-
-
-async def _payment_method(
-    payments: DownstreamClient, caller: Caller, payment_method_id: str
-) -> dict[str, Any]:
-    try:
-        method: dict[str, Any] = await payments.get_json(
-            f"{API}/payment-methods/{quote(payment_method_id, safe='')}", headers=caller.auth
-        )
-    except DownstreamRejected as error:
-        if error.status in (403, 404, 422):
-            raise Unprocessable(
-                f"paymentMethodId: no payment method {payment_method_id!r} for this user",
-                field="paymentMethodId",
-            ) from None
-        raise
-    return method

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -11,15 +10,20 @@ from bff_mobile.conditional import conditional_json
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import (
     CompactOrder,
-    Id,
     OrderPage,
     OrderSummary,
     ServiceOrder,
     ServiceOrderPage,
 )
-from shared.bff import API, CurrentCaller, answer_within, parse_answer, problem_responses
-from shared.downstream.client import Primitive
-from shared.web.problems import NotFound
+from shared.bff import (
+    CurrentCaller,
+    Id,
+    answer_within,
+    fetch_order,
+    fetch_order_page,
+    parse_answer,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -34,13 +38,8 @@ async def list_orders(
     ] = None,
 ) -> OrderPage:
     """The caller's orders, newest first, one compact row each."""
-    params: dict[str, Primitive] = {"userId": caller.user_id, "limit": limit}
-    if cursor:
-        params["cursor"] = cursor
     async with answer_within(mobile.settings.bff_request_deadline_seconds):
-        answer = await mobile.downstreams.orders.get_json(
-            f"{API}/orders", params=params, headers=caller.auth
-        )
+        answer = await fetch_order_page(mobile, caller, limit=limit, cursor=cursor)
     page = parse_answer(ServiceOrderPage, answer, "orders")
     return OrderPage(
         items=[CompactOrder.of(order) for order in page.items], next_cursor=page.next_cursor
@@ -64,10 +63,6 @@ async def get_order(
     """One order, compact, with an ``ETag``; send it back in ``If-None-Match`` to poll
     for nothing but a 304 until the order changes."""
     async with answer_within(mobile.settings.bff_request_deadline_seconds):
-        answer = await mobile.downstreams.orders.get_json(
-            f"{API}/orders/{quote(order_id, safe='')}", headers=caller.auth
-        )
+        answer = await fetch_order(mobile, caller, order_id)
     order = parse_answer(ServiceOrder, answer, "orders")
-    if order.user_id != caller.user_id and not caller.principal.is_ops:
-        raise NotFound(f"order {order_id!r} not found")
     return conditional_json(request, OrderSummary.of(order))

@@ -7,40 +7,9 @@ status, a total and a count, not its lines and history.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
-from pydantic.alias_generators import to_camel
-
-MAX_LINES = 100
-MAX_QUANTITY = 1_000
-
-Id = Annotated[
-    str,
-    # Opaque ids, but never blank, spaced or slashed: they become URL path segments.
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:@-]+$"),
-]
-
-
-class Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Input(Camel):
-    """A request body: unknown fields are refused rather than silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Credentials(Input):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
-
-
-class Session(Camel):
-    user_id: str
-    token: str
+from shared.bff.schemas import Basket, Camel, Id, Input, UtcDateTime
 
 
 class ServiceLine(Camel):
@@ -57,8 +26,8 @@ class ServiceOrder(Camel):
     items: list[ServiceLine]
     total_amount: int
     currency: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ServiceOrderPage(Camel):
@@ -74,7 +43,7 @@ class CompactOrder(Camel):
     total: int = Field(description="minor units")
     currency: str
     item_count: int = Field(description="units ordered, all lines together")
-    created_at: datetime
+    created_at: UtcDateTime
 
     @classmethod
     def of(cls, order: ServiceOrder) -> CompactOrder:
@@ -92,7 +61,7 @@ class CompactOrder(Camel):
 class OrderSummary(CompactOrder):
     """One order for its screen and for polling: compact, with an ``ETag``."""
 
-    updated_at: datetime
+    updated_at: UtcDateTime
 
     @classmethod
     def of(cls, order: ServiceOrder) -> OrderSummary:
@@ -137,27 +106,10 @@ class PaymentMethod(Camel):
     last4: str | None = None
 
 
-class CheckoutItem(Input):
-    product_id: Id
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
-
-
 class CheckoutRequest(Input):
-    items: Annotated[list[CheckoutItem], Field(min_length=1, max_length=MAX_LINES)]
+    items: Basket
     address_id: Id = Field(description="one of the user's saved addresses")
     payment_method_id: Id = Field(description="a saved payment method (or a test card)")
-
-    @field_validator("items")
-    @classmethod
-    def _distinct_products(cls, items: list[CheckoutItem]) -> list[CheckoutItem]:
-        seen: set[str] = set()
-        for item in items:
-            if item.product_id in seen:
-                raise ValueError(
-                    f"product {item.product_id!r} appears twice; give one line per product"
-                )
-            seen.add(item.product_id)
-        return items
 
 
 class CheckoutAccepted(Camel):

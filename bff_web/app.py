@@ -2,7 +2,7 @@
 
 Catalogue, sign-up and sign-in, checkout priced by the inventory (idempotent,
 optionally waiting for the saga), the user's orders and the order page merged
-from orders, users, inventory, payments and the saga in parallel (DESIGN §6).
+from orders, users, inventory, payments and the saga in parallel.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from bff_web import auth, catalogue, checkout, orders
 from bff_web.context import Web
-from shared.bff import Bff, create_bff_app
+from shared.bff import create_bff_app
 from shared.messaging.transport import Transport
 from shared.settings import Settings
 
@@ -29,14 +29,11 @@ def build_app(
     http_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     """The BFF-Web app; ``http_transports`` replaces the network for chosen services."""
-    bff = Bff("bff_web", settings, http_transports=http_transports)
-    app = create_bff_app(
-        bff,
+    return create_bff_app(
+        Web(settings, http_transports=http_transports),
         transport,
         title="bff-web",
         description=__doc__ or "",
         routers=[auth.router, catalogue.router, checkout.router, orders.router],
         gzip_minimum_size=GZIP_MINIMUM_BYTES,
     )
-    app.state.web = Web.build(bff)
-    return app

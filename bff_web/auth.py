@@ -8,8 +8,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from bff_web.context import WebDep
-from bff_web.schemas import Credentials, Registration, Session
-from shared.bff import API, answer_within, client_address, parse_answer, problem_responses
+from bff_web.schemas import Registration
+from shared.bff import (
+    API,
+    Credentials,
+    Session,
+    answer_within,
+    limit_sign_ins,
+    log_in,
+    problem_responses,
+    sign_in,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -21,20 +30,16 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 )
 async def register(body: Registration, request: Request, web: WebDep) -> Session:
     """Create an account and sign in with it: the answer carries the token."""
-    web.auth_limiter.check(client_address(request), "sign-ups and sign-ins")
-    users = web.downstreams.users
-    credentials = {"email": body.email, "password": body.password}
+    limit_sign_ins(web, request)
     async with answer_within(web.settings.bff_write_deadline_seconds):
         # Not retried (no idempotency key): a second attempt would meet a 409.
-        await users.post_json(f"{API}/users/register", body.model_dump(exclude_none=True))
-        session = await users.post_json(f"{API}/users/login", credentials)
-    return parse_answer(Session, session, "users")
+        await web.downstreams.users.post_json(
+            f"{API}/users/register", body.model_dump(exclude_none=True)
+        )
+        return await log_in(web, Credentials(email=body.email, password=body.password))
 
 
 @router.post("/login", responses=problem_responses(401, 422, 429, 502, 504))
 async def login(body: Credentials, request: Request, web: WebDep) -> Session:
     """Exchange email and password for a bearer token."""
-    web.auth_limiter.check(client_address(request), "sign-ups and sign-ins")
-    async with answer_within(web.settings.bff_write_deadline_seconds):
-        session = await web.downstreams.users.post_json(f"{API}/users/login", body.model_dump())
-    return parse_answer(Session, session, "users")
+    return await sign_in(web, request, body)

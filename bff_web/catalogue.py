@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from bff_web.context import WebDep
-from bff_web.schemas import Id, Product, ProductPage
-from shared.bff import API, answer_within, parse_answer, problem_responses
+from bff_web.schemas import Product, ProductPage
+from shared.bff import API, Id, answer_within, parse_answer, problem_responses
 
 router = APIRouter(prefix="/products", tags=["catalogue"])
 

@@ -13,44 +13,30 @@ if that takes longer.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from bff_web.context import WebDep
 from bff_web.outcome import MAX_WAIT_SECONDS, wait_for_outcome
 from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
 from shared.bff import (
     API,
-    IDEMPOTENCY_HEADER,
-    REPLAYED_HEADER,
     CurrentCaller,
+    IdempotencyKey,
     StoredAnswer,
     answer_within,
     concurrently,
-    downstream_key,
+    once_per_key,
     parse_answer,
+    place_order,
     price_basket,
     problem_responses,
+    usable_payment_method,
 )
-from shared.bff.caller import Caller
-from shared.downstream import DownstreamClient, DownstreamRejected
-from shared.web.problems import Unprocessable
 
 router = APIRouter(tags=["checkout"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias=IDEMPOTENCY_HEADER,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="any unique string (a UUID); a retry with the same key and body "
-        "gets the first answer and places no second order",
-    ),
-]
 
 
 @router.post(
@@ -78,27 +64,19 @@ async def checkout(
 
     async def place() -> StoredAnswer:
         async with answer_within(web.settings.bff_write_deadline_seconds):
-            downstreams = web.downstreams
             basket, _ = await concurrently(
                 price_basket(
-                    downstreams.inventory, [(i.product_id, i.quantity) for i in body.items]
+                    web.downstreams.inventory, [(i.product_id, i.quantity) for i in body.items]
                 ),
-                _check_payment_method(downstreams.payments, caller, body.payment_method_id),
+                usable_payment_method(web, caller, body.payment_method_id),
             )
-            order = await downstreams.orders.post_json(
-                f"{API}/orders",
-                {
-                    "userId": caller.user_id,
-                    "items": basket.order_items(),
-                    "currency": basket.currency,
-                    "paymentMethodId": body.payment_method_id,
-                    "shippingAddress": request_body["shippingAddress"],
-                },
-                headers=caller.auth,
-                # With the client's key the call may be retried, under a key of its own.
-                idempotency_key=(
-                    downstream_key(caller.user_id, idempotency_key) if idempotency_key else None
-                ),
+            order = await place_order(
+                web,
+                caller,
+                basket,
+                payment_method_id=body.payment_method_id,
+                shipping_address=request_body["shippingAddress"],
+                idempotency_key=idempotency_key,
             )
         placed = parse_answer(Order, order, "orders")
         accepted = CheckoutAccepted(
@@ -109,12 +87,8 @@ async def checkout(
         )
         return StoredAnswer(status.HTTP_202_ACCEPTED, accepted.model_dump(by_alias=True))
 
-    answer, replayed = await web.bff.idempotency.run(
-        caller.user_id, idempotency_key, request_body, place
-    )
+    answer = await once_per_key(web, caller, idempotency_key, request_body, response, place)
     accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
-    if replayed:
-        response.headers[REPLAYED_HEADER] = "true"
     response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}/details"
     if wait:
         final = await wait_for_outcome(
@@ -128,21 +102,3 @@ async def checkout(
             response.status_code = status.HTTP_200_OK
             accepted = accepted.model_copy(update={"status": final})
     return accepted
-
-
-async def _check_payment_method(
-    payments: DownstreamClient, caller: Caller, payment_method_id: str
-) -> dict[str, Any]:
-    """The payment method, if the caller may use it; otherwise a 422 naming the field."""
-    try:
-        method: dict[str, Any] = await payments.get_json(
-            f"{API}/payment-methods/{quote(payment_method_id, safe='')}", headers=caller.auth
-        )
-    except DownstreamRejected as error:
-        if error.status in (403, 404, 422):
-            raise Unprocessable(
-                f"paymentMethodId: no payment method {payment_method_id!r} for this user",
-                field="paymentMethodId",
-            ) from None
-        raise
-    return method

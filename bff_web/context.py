@@ -1,14 +1,15 @@
-"""What BFF-Web's routes share: the kit's machinery, the product cache, the rate limiters."""
+"""What BFF-Web's routes share: the kit's machinery and a short-lived product cache."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import httpx
 from fastapi import Depends, Request
 
-from shared.bff import API, Bff, Downstreams, RateLimiter
+from shared.bff import API, Bff
 from shared.downstream import CoalescingCache
 from shared.settings import Settings
 
@@ -21,45 +22,29 @@ lookups of one product become one call.  Checkout never prices from it.
 """
 
 
-@dataclass
-class Web:
-    bff: Bff
-    products: CoalescingCache[str, dict[str, Any]]
-    auth_limiter: RateLimiter
-    checkout_limiter: RateLimiter
+class Web(Bff):
+    """BFF-Web: the shared machinery plus the product cache of the order pages."""
 
-    @property
-    def settings(self) -> Settings:
-        return self.bff.settings
-
-    @property
-    def downstreams(self) -> Downstreams:
-        return self.bff.downstreams
-
-    @classmethod
-    def build(cls, bff: Bff) -> Web:
-        settings = bff.settings
-
-        async def fetch_product(product_id: str) -> dict[str, Any]:
-            product: dict[str, Any] = await bff.downstreams.inventory.get_json(
-                f"{API}/products/{quote(product_id, safe='')}"
-            )
-            return product
-
-        return cls(
-            bff=bff,
-            products=CoalescingCache(fetch_product, PRODUCT_TTL_SECONDS),
-            auth_limiter=RateLimiter(
-                settings.bff_auth_rate_limit, settings.bff_rate_window_seconds
-            ),
-            checkout_limiter=RateLimiter(
-                settings.bff_checkout_rate_limit, settings.bff_rate_window_seconds
-            ),
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        super().__init__("bff_web", settings, http_transports=http_transports)
+        self.products: CoalescingCache[str, dict[str, Any]] = CoalescingCache(
+            self._fetch_product, PRODUCT_TTL_SECONDS
         )
+
+    async def _fetch_product(self, product_id: str) -> dict[str, Any]:
+        product: dict[str, Any] = await self.downstreams.inventory.get_json(
+            f"{API}/products/{quote(product_id, safe='')}"
+        )
+        return product
 
 
 def _web(request: Request) -> Web:
-    web: Web = request.app.state.web
+    web: Web = request.app.state.bff
     return web
 
 

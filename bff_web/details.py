@@ -19,10 +19,9 @@ from urllib.parse import quote
 
 from bff_web.context import Web
 from bff_web.schemas import Order, OrderDetails, Payment, Product, Progress, Transition, User
-from shared.bff import API, Caller, Once, parse_answer
+from shared.bff import API, Caller, Once, fetch_order, parse_answer
 from shared.downstream import Section, fan_out
 from shared.logging import get_logger
-from shared.web.problems import NotFound
 
 log = get_logger(__name__)
 
@@ -32,15 +31,10 @@ async def order_details(web: Web, caller: Caller, order_id: str) -> OrderDetails
     downstreams = web.downstreams
     auth = caller.auth
     segment = quote(order_id, safe="")
-    raw_order: Once[dict[str, Any]] = Once(
-        lambda: downstreams.orders.get_json(f"{API}/orders/{segment}", headers=auth)
-    )
+    raw_order: Once[dict[str, Any]] = Once(lambda: fetch_order(web, caller, order_id))
 
     async def order() -> Order:
-        found = parse_answer(Order, await raw_order(), "orders")
-        if found.user_id != caller.user_id and not caller.principal.is_ops:
-            raise NotFound(f"order {order_id!r} not found")
-        return found
+        return parse_answer(Order, await raw_order(), "orders")
 
     async def user() -> User:
         # A customer only ever sees their own order, so no need to wait for it.

@@ -13,9 +13,16 @@ from fastapi import APIRouter, Path, Query, status
 
 from bff_web.context import WebDep
 from bff_web.details import order_details
-from bff_web.schemas import Id, Order, OrderDetails, OrderPage
-from shared.bff import API, CurrentCaller, answer_within, parse_answer, problem_responses
-from shared.downstream.client import Primitive
+from bff_web.schemas import Order, OrderDetails, OrderPage
+from shared.bff import (
+    API,
+    CurrentCaller,
+    Id,
+    answer_within,
+    fetch_order_page,
+    parse_answer,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 OrderId = Annotated[Id, Path(description="the order's id")]
@@ -31,13 +38,8 @@ async def list_orders(
     ] = None,
 ) -> OrderPage:
     """The caller's orders, newest first."""
-    params: dict[str, Primitive] = {"userId": caller.user_id, "limit": limit}
-    if cursor:
-        params["cursor"] = cursor
     async with answer_within(web.settings.bff_request_deadline_seconds):
-        page = await web.downstreams.orders.get_json(
-            f"{API}/orders", params=params, headers=caller.auth
-        )
+        page = await fetch_order_page(web, caller, limit=limit, cursor=cursor)
     return parse_answer(OrderPage, page, "orders")
 
 
@@ -65,6 +67,7 @@ async def cancel_order(order_id: OrderId, caller: CurrentCaller, web: WebDep) ->
     saga has compensated.
     """
     async with answer_within(web.settings.bff_write_deadline_seconds):
+        # A POST without an idempotency key: sent once, never retried.
         order = await web.downstreams.orders.post_json(
             f"{API}/orders/{quote(order_id, safe='')}/cancel", None, headers=caller.auth
         )

@@ -8,28 +8,12 @@ fields dropped, so a service adding a field does not change this API.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    EmailStr,
-    Field,
-    StrictInt,
-    StringConstraints,
-    field_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import EmailStr, Field, StringConstraints, field_validator
 
-MAX_LINES = 100
-MAX_QUANTITY = 1_000
+from shared.bff.schemas import Basket, Camel, Credentials, Id, Input, UtcDateTime
 
-Id = Annotated[
-    str,
-    # Opaque ids, but never blank, spaced or slashed: they become URL path segments.
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:@-]+$"),
-]
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 Line = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
@@ -45,35 +29,12 @@ PostalCode = Annotated[
 ]
 
 
-class Camel(BaseModel):
-    """An answer: camelCase out, and unknown fields of a service's answer ignored."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Input(Camel):
-    """A request body: unknown fields are refused rather than silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
 # --- auth ---------------------------------------------------------------------
 
 
-class Registration(Input):
+class Registration(Credentials):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
     name: Line | None = None
-
-
-class Credentials(Input):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
-
-
-class Session(Camel):
-    user_id: str
-    token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
 
 
 # --- catalogue ------------------------------------------------------------------
@@ -98,11 +59,6 @@ class ProductPage(Camel):
 # --- checkout -------------------------------------------------------------------
 
 
-class CheckoutItem(Input):
-    product_id: Id
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
-
-
 class ShippingAddress(Input):
     name: Line | None = None
     line1: Line
@@ -118,21 +74,9 @@ class ShippingAddress(Input):
 
 
 class CheckoutRequest(Input):
-    items: Annotated[list[CheckoutItem], Field(min_length=1, max_length=MAX_LINES)]
+    items: Basket
     shipping_address: ShippingAddress
     payment_method_id: Id
-
-    @field_validator("items")
-    @classmethod
-    def _distinct_products(cls, items: list[CheckoutItem]) -> list[CheckoutItem]:
-        seen: set[str] = set()
-        for item in items:
-            if item.product_id in seen:
-                raise ValueError(
-                    f"product {item.product_id!r} appears twice; give one line per product"
-                )
-            seen.add(item.product_id)
-        return items
 
 
 class CheckoutAccepted(Camel):
@@ -153,7 +97,7 @@ class OrderLine(Camel):
 
 class StatusChange(Camel):
     status: str
-    at: datetime
+    at: UtcDateTime
     reason: str | None = None
 
 
@@ -167,8 +111,8 @@ class Order(Camel):
     payment_method_id: str
     shipping_address: dict[str, Any] | None = None
     cancel_reason: str | None = None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     history: list[StatusChange] = Field(default_factory=list)
 
 
@@ -189,7 +133,7 @@ class Refund(Camel):
     id: str
     amount: int = Field(description="minor units")
     status: str = Field(description="succeeded or declined")
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class Payment(Camel):
@@ -203,11 +147,11 @@ class Payment(Camel):
     code: str | None = Field(default=None, description="why it was declined")
     refunded_amount: int = Field(default=0, description="minor units paid back")
     refunds: list[Refund] = Field(default_factory=list)
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class Transition(Camel):
-    at: datetime
+    at: UtcDateTime
     from_state: str | None = Field(default=None, alias="from")
     to_state: str = Field(alias="to")
 
@@ -217,7 +161,7 @@ class Progress(Camel):
 
     state: str
     step: str | None = None
-    updated_at: datetime
+    updated_at: UtcDateTime
     transitions: list[Transition]
 
 

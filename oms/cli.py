@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from oms.bench import bench_app
 from oms.components import COMPONENTS, Component, available_components
 from oms.saga_cli import saga_app
 from shared.auth import mint_token
@@ -22,6 +23,7 @@ app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_show_loc
 topology_app = typer.Typer(no_args_is_help=True, help="The RabbitMQ topology.")
 app.add_typer(topology_app, name="topology")
 app.add_typer(saga_app, name="saga")
+app.add_typer(bench_app, name="bench")
 console = Console()
 
 DEFINITIONS = Path("rabbitmq/definitions.json")
@@ -43,6 +45,10 @@ def _print_urls(components: list[Component], settings: Settings) -> None:
         url = settings.url_for(component.name)
         table.add_row(component.name, url, f"{url}/docs")
     console.print(table)
+    if any(c.name == "saga" for c in components):
+        console.print(
+            f"ops dashboard: {settings.url_for('saga')}/ops (token: oms token --sub you --role ops)"
+        )
     mode = "embedded (in-process broker, SQLite)" if settings.embedded else "RabbitMQ + database"
     console.print(f"mode: {mode}; data: {settings.data_dir.resolve()}; Ctrl-C stops everything")
 

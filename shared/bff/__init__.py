@@ -3,13 +3,19 @@
 ::
 
     Bff, create_bff_app, BffDep       composition root: clients, idempotency store,
-                                      the app with health, readiness and problems
+                                      rate limiters, the app with health, readiness
+                                      and problems
     Downstreams, API                  one resilient client per service (orders,
                                       inventory, users, payments, saga)
     Caller, CurrentCaller             the validated bearer token, passed on downstream
     RateLimiter, client_address       per-key token buckets → 429 with Retry-After
     IdempotencyStore, StoredAnswer    ``Idempotency-Key``: one answer per key and body
     price_basket, PricedBasket        prices from the inventory, never the client
+    once_per_key, place_order,        the checkout steps both BFFs share
+    usable_payment_method, IdempotencyKey
+    fetch_order, fetch_order_page     the caller's orders, ownership checked
+    sign_in, log_in, limit_sign_ins   the users service's token, handed over
+    Camel, Input, Id, Basket, …       request and answer bodies both BFFs use
     answer_within                     a route's deadline; running out is a 504
     parse_answer                      a downstream body read into a model; a wrong shape is a 502
     concurrently, Once                await a few calls at once; share one call between parts
@@ -19,6 +25,7 @@
 
 from shared.bff.app import Bff, BffDep, create_bff_app
 from shared.bff.caller import Caller, CurrentCaller, client_address
+from shared.bff.checkout import IdempotencyKey, once_per_key, place_order, usable_payment_method
 from shared.bff.concurrency import Once, concurrently
 from shared.bff.downstreams import API, SERVICES, Downstreams
 from shared.bff.idempotency import (
@@ -29,6 +36,7 @@ from shared.bff.idempotency import (
     downstream_key,
     fingerprint,
 )
+from shared.bff.orders import fetch_order, fetch_order_page
 from shared.bff.pricing import PricedBasket, PricedLine, price_basket
 from shared.bff.problems import (
     answer_within,
@@ -37,6 +45,17 @@ from shared.bff.problems import (
     parse_answer,
 )
 from shared.bff.ratelimit import RateLimiter
+from shared.bff.schemas import (
+    Basket,
+    Camel,
+    CheckoutItem,
+    Credentials,
+    Id,
+    Input,
+    Session,
+    UtcDateTime,
+)
+from shared.bff.signin import limit_sign_ins, log_in, sign_in
 from shared.web.problems import problem_responses
 
 __all__ = [
@@ -44,26 +63,43 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
     "SERVICES",
+    "Basket",
     "Bff",
     "BffDep",
     "Caller",
+    "Camel",
+    "CheckoutItem",
+    "Credentials",
     "CurrentCaller",
     "Downstreams",
+    "Id",
+    "IdempotencyKey",
     "IdempotencyStore",
+    "Input",
     "Once",
     "PricedBasket",
     "PricedLine",
     "RateLimiter",
+    "Session",
     "StoredAnswer",
+    "UtcDateTime",
     "answer_within",
     "client_address",
     "concurrently",
     "create_bff_app",
     "downstream_key",
     "downstream_problem",
+    "fetch_order",
+    "fetch_order_page",
     "fingerprint",
     "install_downstream_problems",
+    "limit_sign_ins",
+    "log_in",
+    "once_per_key",
     "parse_answer",
+    "place_order",
     "price_basket",
     "problem_responses",
+    "sign_in",
+    "usable_payment_method",
 ]

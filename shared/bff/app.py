@@ -21,6 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from shared.bff.downstreams import SERVICES, Downstreams
 from shared.bff.idempotency import IdempotencyStore
 from shared.bff.problems import install_downstream_problems
+from shared.bff.ratelimit import RateLimiter
 from shared.messaging.transport import Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
@@ -31,7 +32,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Bff:
-    """One BFF's shared machinery; ``downstreams`` exists while the app runs."""
+    """One BFF's shared machinery; ``downstreams`` exists while the app runs.
+
+    A BFF subclasses it to add what only its routes need (a cache, say) and
+    reaches it in routes through a dependency reading ``app.state.bff``.
+    """
 
     def __init__(
         self,
@@ -44,6 +49,14 @@ class Bff:
         self.settings = settings
         self.db = Database(settings.database_url_for(name), schema=name)
         self.idempotency = IdempotencyStore(self.db)
+        self.auth_limiter = RateLimiter(
+            settings.bff_auth_rate_limit, settings.bff_rate_window_seconds
+        )
+        """Sign-ups and sign-ins per client address."""
+        self.checkout_limiter = RateLimiter(
+            settings.bff_checkout_rate_limit, settings.bff_rate_window_seconds
+        )
+        """Checkouts per user."""
         self._http_transports = dict(http_transports or {})
         self._downstreams: Downstreams | None = None
 

@@ -4,7 +4,8 @@
   passed on with the service's own status, detail and extensions (``field``,
   ``errors``): a 404 for an order stays a 404, a 422 still names the field.
 * Every other :class:`~shared.downstream.DownstreamError` answers its ``status``
-  (502 unreachable, failing or circuit open; 504 out of time) naming the service.
+  (502 unreachable, failing or circuit open; 504 out of time) naming the service;
+  an open circuit adds ``Retry-After``.
 * A request that outlives its own deadline (:func:`answer_within`) is a 504.
 * An answer that breaks the service's contract (:func:`parse_answer`) is a 502.
 """
@@ -26,6 +27,7 @@ from shared.downstream import (
     Deadline,
     DownstreamError,
     DownstreamRejected,
+    EssentialSectionFailed,
     request_deadline,
 )
 from shared.logging import get_logger
@@ -59,8 +61,10 @@ def downstream_problem(request: Request, error: DownstreamError) -> JSONResponse
         )
     log.warning("downstream.failed", service=error.service, error=str(error))
     headers = None
-    if isinstance(error, CircuitOpen):
-        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
+    circuit = error.cause if isinstance(error, EssentialSectionFailed) else error
+    if isinstance(circuit, CircuitOpen):
+        # Failed fast: say when the service will be tried again.
+        headers = {"Retry-After": str(max(1, math.ceil(circuit.retry_after)))}
     return problem_response(
         error.status,
         _title(error.status),
@@ -79,15 +83,21 @@ def install_downstream_problems(app: FastAPI) -> None:
         return downstream_problem(request, exc)
 
 
+ANSWER_RESERVE = 0.05
+"""Seconds of a route's deadline kept back from its work, to shape and send the answer."""
+
+
 @asynccontextmanager
 async def answer_within(seconds: float) -> AsyncIterator[Deadline]:
     """:func:`~shared.downstream.request_deadline` for a route: running out of time is a 504.
 
+    The block gets ``seconds`` less :data:`ANSWER_RESERVE`, so even an answer
+    that a downstream call's timeout decided is sent within ``seconds``.
     Downstream calls inside fail by themselves with a typed error naming their
     service; this catches whatever else was still awaited when time ran out.
     """
     try:
-        async with request_deadline(seconds) as deadline:
+        async with request_deadline(max(0.0, seconds - ANSWER_RESERVE)) as deadline:
             yield deadline
     except TimeoutError:
         raise GatewayTimeout(f"no answer within the request deadline of {seconds:g}s") from None

@@ -1,0 +1,33 @@
+"""Signing in through a BFF: the users service issues the token, the BFF hands it over.
+
+Sign-ups and sign-ins are rate-limited per client address (password guessing,
+sign-up floods); :func:`limit_sign_ins` takes one token of that budget.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from shared.bff.app import Bff
+from shared.bff.caller import client_address
+from shared.bff.downstreams import API
+from shared.bff.problems import answer_within, parse_answer
+from shared.bff.schemas import Credentials, Session
+
+
+def limit_sign_ins(bff: Bff, request: Request) -> None:
+    """Count a sign-up or sign-in from the caller's address; 429 once over the limit."""
+    bff.auth_limiter.check(client_address(request), "sign-ups and sign-ins")
+
+
+async def log_in(bff: Bff, credentials: Credentials) -> Session:
+    """Exchange email and password for a session (not retried: a POST without a key)."""
+    session = await bff.downstreams.users.post_json(f"{API}/users/login", credentials.model_dump())
+    return parse_answer(Session, session, "users")
+
+
+async def sign_in(bff: Bff, request: Request, credentials: Credentials) -> Session:
+    """A login route: rate limit, then :func:`log_in` within the write deadline."""
+    limit_sign_ins(bff, request)
+    async with answer_within(bff.settings.bff_write_deadline_seconds):
+        return await log_in(bff, credentials)

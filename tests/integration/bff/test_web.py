@@ -1,0 +1,216 @@
+"""BFF-Web end to end: every route through the real services, the saga and the broker."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.support.infra import eventually
+from tests.support.system import ADDRESS, PASSWORD, Shopper, System
+
+API = "/api/v1"
+PROBLEM = "application/problem+json"
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem: dict[str, Any] = response.json()
+    return problem
+
+
+def _fields(problem: dict[str, Any]) -> set[str]:
+    """Every field a problem names, in ``field`` or its ``errors``."""
+    named = {e["field"] for e in problem.get("errors") or []}
+    return named | ({problem["field"]} if "field" in problem else set())
+
+
+async def _details(system: System, shopper: Shopper, order_id: str) -> dict[str, Any]:
+    response = await system.web.get(f"{API}/orders/{order_id}/details", headers=shopper.auth)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_cancels(
+    system: System,
+) -> None:
+    teapot = await system.add_product(price=1250, stock=5)
+    cups = await system.add_product(price=499, stock=10)
+    shopper = await system.shopper()
+
+    # Sign in again with the same credentials; a wrong password is a 401.
+    login = await system.web.post(
+        f"{API}/auth/login", json={"email": shopper.email, "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    assert login.json()["userId"] == shopper.user_id
+    wrong = await system.web.post(
+        f"{API}/auth/login", json={"email": shopper.email, "password": "not it"}
+    )
+    _problem(wrong, 401)
+
+    # The catalogue, with stock, needs no token.
+    listing = await system.web.get(f"{API}/products", params={"limit": 200})
+    assert listing.status_code == 200, listing.text
+    listed = {p["id"]: p for p in listing.json()["items"]}
+    assert listed[teapot["id"]]["available"] == 5
+    one = await system.web.get(f"{API}/products/{cups['id']}")
+    assert one.json() == {
+        "id": cups["id"],
+        "sku": cups["sku"],
+        "name": cups["name"],
+        "price": 499,
+        "currency": "EUR",
+        "available": 10,
+    }
+    _problem(await system.web.get(f"{API}/products/no-such-product"), 404)
+
+    # Checkout answers 202 at once, priced by the inventory; the saga confirms later.
+    placed = await system.checkout(shopper, [(teapot["id"], 2), (cups["id"], 1)])
+    assert placed.status_code == 202, placed.text
+    accepted = placed.json()
+    assert accepted["status"] == "pending"
+    assert (accepted["totalAmount"], accepted["currency"]) == (2 * 1250 + 499, "EUR")
+    assert placed.headers["Location"] == f"{API}/orders/{accepted['orderId']}/details"
+    assert await system.settled(shopper, accepted["orderId"]) == "confirmed"
+
+    # With ?wait= the answer carries the final status: confirmed, or cancelled on a decline.
+    waited = await system.checkout(shopper, [(cups["id"], 3)], wait=10)
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["status"] == "confirmed"
+    declined = await system.checkout(
+        shopper, [(cups["id"], 1)], payment_method_id="pm_card_declined", wait=10
+    )
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["status"] == "cancelled"
+
+    orders = await system.web.get(f"{API}/orders", headers=shopper.auth)
+    assert orders.status_code == 200, orders.text
+    assert [o["id"] for o in orders.json()["items"]] == [
+        declined.json()["orderId"],
+        waited.json()["orderId"],
+        accepted["orderId"],
+    ]
+
+    # The order page: every part present, nothing degraded; the caller's correlation id back.
+    traced = await system.web.get(
+        f"{API}/orders/{accepted['orderId']}/details",
+        headers={**shopper.auth, "X-Correlation-ID": "trace-me-123"},
+    )
+    assert traced.headers["X-Correlation-ID"] == "trace-me-123"
+    page = traced.json()
+    assert page["degraded"] == []
+    assert page["order"]["status"] == "confirmed"
+    assert page["order"]["shippingAddress"]["city"] == ADDRESS["city"]
+    assert page["user"] == {"id": shopper.user_id, "email": shopper.email, "name": "ada"}
+    assert [p["id"] for p in page["products"]] == [teapot["id"], cups["id"]]
+    assert [(p["status"], p["amount"]) for p in page["payments"]] == [("captured", 2999)]
+    assert page["progress"]["state"] == "completed"
+    assert page["progress"]["transitions"][-1]["to"] == "completed"
+    assert page["progress"]["updatedAt"].endswith("Z")
+
+    # Cancelling a confirmed order refunds it and puts the stock back.
+    cancel = await system.web.post(
+        f"{API}/orders/{accepted['orderId']}/cancel", headers=shopper.auth
+    )
+    assert cancel.status_code == 202, cancel.text
+    after = await eventually(
+        lambda: _details(system, shopper, accepted["orderId"]),
+        # The parts are read at once from services that catch up one by one.
+        until=lambda p: (p["progress"]["state"], p["order"]["status"]) == ("cancelled",) * 2,
+        what="the saga to finish compensating",
+    )
+    assert after["payments"][0]["refundedAmount"] == 2999
+    stock = await system.services["inventory"].get(f"{API}/products/{teapot['id']}")
+    assert stock.json()["available"] == 5
+    again = await system.web.post(
+        f"{API}/orders/{accepted['orderId']}/cancel", headers=shopper.auth
+    )
+    _problem(again, 409)
+
+
+async def test_web_checkout_with_the_same_idempotency_key_places_one_order(
+    system: System,
+) -> None:
+    product = await system.add_product(price=700, stock=10)
+    shopper = await system.shopper()
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    first = await system.checkout(shopper, [(product["id"], 1)], headers=key)
+    second = await system.checkout(shopper, [(product["id"], 1)], headers=key)
+    other_body = await system.checkout(shopper, [(product["id"], 2)], headers=key)
+
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert second.json() == first.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert "Idempotency-Key" in _fields(_problem(other_body, 422))
+    orders = await system.web.get(f"{API}/orders", headers=shopper.auth)
+    assert [o["id"] for o in orders.json()["items"]] == [first.json()["orderId"]]
+    # Another user may pick the same key for their own checkout.
+    other = await system.shopper("grace")
+    theirs = await system.checkout(other, [(product["id"], 1)], headers=key)
+    assert theirs.status_code == 202, theirs.text
+    assert theirs.json()["orderId"] != first.json()["orderId"]
+    assert await system.settled(shopper, first.json()["orderId"]) == "confirmed"
+    assert await system.settled(other, theirs.json()["orderId"]) == "confirmed"
+
+
+async def test_web_hides_other_users_orders_and_refuses_bad_input_naming_the_field(
+    system: System,
+) -> None:
+    product = await system.add_product(price=100, stock=3)
+    owner = await system.shopper("owner")
+    intruder = await system.shopper("intruder")
+    placed = await system.checkout(owner, [(product["id"], 1)], wait=10)
+    order_id = placed.json()["orderId"]
+
+    # Another user's order does not exist for them.
+    _problem(await system.web.get(f"{API}/orders/{order_id}/details", headers=intruder.auth), 404)
+    _problem(await system.web.post(f"{API}/orders/{order_id}/cancel", headers=intruder.auth), 404)
+    theirs = await system.web.get(f"{API}/orders", headers=intruder.auth)
+    assert theirs.json()["items"] == []
+    # No token, or a forged one, is a 401 before any service is asked.
+    _problem(await system.web.get(f"{API}/orders"), 401)
+    forged = {"Authorization": "Bearer not.a.token"}
+    _problem(await system.web.get(f"{API}/orders/{order_id}/details", headers=forged), 401)
+
+    good: dict[str, Any] = {
+        "items": [{"productId": product["id"], "quantity": 1}],
+        "shippingAddress": ADDRESS,
+        "paymentMethodId": "pm_card_ok",
+    }
+    bad_bodies: list[tuple[dict[str, Any], str]] = [
+        ({**good, "items": [{"productId": product["id"], "quantity": 0}]}, "items.0.quantity"),
+        ({**good, "items": [{"productId": product["id"], "quantity": "1"}]}, "items.0.quantity"),
+        ({**good, "items": []}, "items"),
+        ({**good, "items": [{"productId": "no-such-product", "quantity": 1}]}, "items.0.productId"),
+        ({**good, "paymentMethodId": "pm_nobody_has_this"}, "paymentMethodId"),
+        ({**good, "shippingAddress": {**ADDRESS, "country": "Narnia"}}, "shippingAddress.country"),
+        ({k: v for k, v in good.items() if k != "shippingAddress"}, "shippingAddress"),
+        ({**good, "unitPrice": 1}, "unitPrice"),
+    ]
+    for body, field in bad_bodies:
+        response = await system.web.post(f"{API}/checkout", json=body, headers=intruder.auth)
+        assert field in _fields(_problem(response, 422)), (field, response.text)
+    not_json = await system.web.post(
+        f"{API}/checkout",
+        content=b"{not json",
+        headers={**intruder.auth, "Content-Type": "application/json"},
+    )
+    _problem(not_json, 422)
+    bad_signup = await system.web.post(
+        f"{API}/auth/register", json={"email": "not-an-email", "password": PASSWORD}
+    )
+    assert "email" in _fields(_problem(bad_signup, 422))
+    taken = await system.web.post(
+        f"{API}/auth/register", json={"email": owner.email, "password": PASSWORD}
+    )
+    _problem(taken, 409)
+
+    # None of it left an order behind.
+    theirs = await system.web.get(f"{API}/orders", headers=intruder.auth)
+    assert theirs.json()["items"] == []

@@ -1,0 +1,67 @@
+"""The small pieces behind 429s and 304s: the token bucket and ``If-None-Match``."""
+
+from __future__ import annotations
+
+import pytest
+
+from bff_mobile.conditional import etag_of, matches
+from shared.bff import RateLimiter
+from shared.web.problems import TooManyRequests
+from tests.unit.downstream.fakes import FakeClock
+
+
+def test_rate_limiter_lets_a_burst_through_then_one_more_per_refill_interval() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(3, 60.0, clock=clock)
+
+    assert [limiter.try_acquire("ada") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.try_acquire("ada") == pytest.approx(20.0)  # one token per 20 s
+    assert limiter.try_acquire("grace") == 0.0  # every key has its own bucket
+    clock.advance(20.0)
+    assert limiter.try_acquire("ada") == 0.0
+    assert limiter.try_acquire("ada") > 0
+
+
+def test_rate_limiter_over_the_limit_raises_429_with_a_whole_second_retry_after() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1, 2.5, clock=clock)
+    limiter.check("ada")
+    clock.advance(1.0)
+
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.check("ada", "checkouts")
+
+    assert refused.value.headers == {"Retry-After": "2"}
+    assert "too many checkouts" in refused.value.detail
+
+
+def test_rate_limiter_forgets_idle_keys_instead_of_growing_without_bound() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1, 1.0, clock=clock, max_keys=10)
+    for n in range(10):
+        limiter.try_acquire(f"user-{n}")
+    clock.advance(5.0)
+
+    limiter.try_acquire("newcomer")
+
+    assert len(limiter) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ("*", True),
+        ('"{opaque}"', True),  # a strong tag matches weakly
+        ('W/"other", W/"{opaque}"', True),
+        ('W/"other"', False),
+    ],
+)
+def test_if_none_match_compares_weakly_against_every_listed_tag(
+    header: str | None, expected: bool
+) -> None:
+    etag = etag_of(b'{"id":"o1","status":"confirmed"}')
+    opaque = etag.removeprefix("W/").strip('"')
+
+    assert matches(None if header is None else header.format(opaque=opaque), etag) is expected

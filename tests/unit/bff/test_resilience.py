@@ -1,0 +1,352 @@
+"""Both BFFs when their services are slow, failing or down (respx plays them).
+
+BFF-Web's order page is the aggregate: the order is essential, every other part
+optional.  BFF-Mobile's compact order needs the orders service alone, and its
+start screen has two optional parts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from bff_mobile.app import build_app as build_mobile
+from bff_web.app import build_app as build_web
+from tests.unit.bff.fakes import (
+    ORDER,
+    PAYMENTS,
+    PRODUCT,
+    SAGA,
+    USER,
+    AppBuilder,
+    FakeServices,
+    StartBff,
+    auth,
+)
+from tests.unit.downstream.fakes import SlowService
+
+DETAILS = "/api/v1/orders/o1/details"
+DEADLINE = 0.6
+"""The request deadline these tests give a BFF (``bff_request_deadline_seconds``)."""
+WEB_CHECKOUT = {
+    "items": [{"productId": "p1", "quantity": 2}],
+    "shippingAddress": {
+        "line1": "1 Main St",
+        "city": "Bern",
+        "postalCode": "3000",
+        "country": "CH",
+    },
+    "paymentMethodId": "pm_card_ok",
+}
+MOBILE_CHECKOUT = {
+    "items": [{"productId": "p1", "quantity": 2}],
+    "addressId": "a1",
+    "paymentMethodId": "pm_card_ok",
+}
+LOGIN = {"email": "ada@example.com", "password": "pw"}
+
+ORDER_READS = [
+    pytest.param(build_web, DETAILS, id="web-order-page"),
+    pytest.param(build_mobile, "/api/v1/orders/o1", id="mobile-order"),
+]
+"""A read of each BFF that cannot answer without the orders service."""
+
+
+async def _timed_get(client: httpx.AsyncClient, path: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await client.get(path, headers=auth())
+    return response, time.monotonic() - started
+
+
+async def _fastest_of(runs: int, client: httpx.AsyncClient, path: str) -> float:
+    """The quickest of ``runs`` complete (200, nothing degraded) answers to ``path``.
+
+    The machine running the tests is shared; the quickest run is the one least
+    disturbed by others, and every run must be complete.
+    """
+    times = []
+    for _ in range(runs):
+        response, elapsed = await _timed_get(client, path)
+        assert response.status_code == 200, response.text
+        assert response.json()["degraded"] == []
+        times.append(elapsed)
+    return min(times)
+
+
+async def test_order_page_merges_every_part_when_all_services_answer(
+    start_bff: StartBff,
+) -> None:
+    web = await start_bff(build_web)
+
+    response = await web.get(DETAILS, headers=auth())
+
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert page["degraded"] == []
+    assert page["order"]["id"] == "o1"
+    assert page["user"]["email"] == "ada@example.com"
+    assert [p["id"] for p in page["products"]] == ["p1"]
+    assert [p["id"] for p in page["payments"]] == ["pay1"]
+    # Only the saga's transitions make the progress, not every message it saw.
+    assert page["progress"]["state"] == "completed"
+    assert [t["to"] for t in page["progress"]["transitions"]] == [
+        "reserving_inventory",
+        "completed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("service", "part"),
+    [("users", "user"), ("inventory", "products"), ("payments", "payments"), ("saga", "progress")],
+)
+async def test_slow_optional_service_leaves_its_part_null_and_named_within_the_deadline(
+    start_bff: StartBff, services: FakeServices, service: str, part: str
+) -> None:
+    route = {
+        "users": services.user,
+        "inventory": services.product,
+        "payments": services.payments,
+        "saga": services.saga,
+    }[service]
+    route.mock(side_effect=SlowService(10.0))
+    web = await start_bff(build_web, bff_request_deadline_seconds=DEADLINE)
+
+    response, elapsed = await _timed_get(web, DETAILS)
+
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert page["degraded"] == [part]
+    assert page[part] is None
+    assert page["order"]["id"] == "o1"
+    assert all(
+        page[p] is not None for p in ("user", "products", "payments", "progress") if p != part
+    )
+    assert elapsed < DEADLINE
+
+
+@pytest.mark.parametrize(("build", "path"), ORDER_READS)
+async def test_order_service_answering_5xx_is_a_502_naming_it(
+    start_bff: StartBff, services: FakeServices, build: AppBuilder, path: str
+) -> None:
+    services.order.respond(503)
+    bff = await start_bff(build)
+
+    response = await bff.get(path, headers=auth())
+
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["service"] == "orders"
+    assert "orders" in problem["detail"]
+
+
+@pytest.mark.parametrize(("build", "path"), ORDER_READS)
+async def test_order_service_refusing_connections_is_a_502_naming_it(
+    start_bff: StartBff, services: FakeServices, build: AppBuilder, path: str
+) -> None:
+    services.order.mock(side_effect=httpx.ConnectError("connection refused"))
+    bff = await start_bff(build)
+
+    response = await bff.get(path, headers=auth())
+
+    assert response.status_code == 502
+    assert response.json()["service"] == "orders"
+
+
+@pytest.mark.parametrize(("build", "path"), ORDER_READS)
+async def test_order_service_too_slow_is_a_504_naming_it_within_the_deadline(
+    start_bff: StartBff, services: FakeServices, build: AppBuilder, path: str
+) -> None:
+    services.order.mock(side_effect=SlowService(10.0, json=ORDER))
+    bff = await start_bff(build, bff_request_deadline_seconds=DEADLINE)
+
+    response, elapsed = await _timed_get(bff, path)
+
+    assert response.status_code == 504
+    problem = response.json()
+    assert problem["service"] == "orders"
+    assert "orders" in problem["detail"]
+    assert elapsed < DEADLINE
+
+
+@pytest.mark.parametrize(("build", "path"), ORDER_READS)
+async def test_open_circuit_fails_fast_without_calling_the_order_service(
+    start_bff: StartBff, services: FakeServices, build: AppBuilder, path: str
+) -> None:
+    services.order.respond(503)
+    bff = await start_bff(build)
+    # Five failed attempts in a row open the circuit: three for the first
+    # request (GETs are tried three times), two more for the second.
+    for _ in range(2):
+        assert (await bff.get(path, headers=auth())).status_code == 502
+    calls = services.order.call_count
+    assert calls == 5
+
+    response, elapsed = await _timed_get(bff, path)
+
+    assert response.status_code == 502
+    assert services.order.call_count == calls
+    assert "circuit open" in response.json()["detail"]
+    assert int(response.headers["Retry-After"]) >= 1
+    assert elapsed < 0.1
+
+
+async def test_open_circuit_on_an_optional_service_degrades_its_part_without_calling_it(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    services.payments.respond(503)
+    web = await start_bff(build_web)
+    for _ in range(2):
+        assert (await web.get(DETAILS, headers=auth())).json()["degraded"] == ["payments"]
+    calls = services.payments.call_count
+
+    response = await web.get(DETAILS, headers=auth())
+
+    assert response.status_code == 200
+    assert response.json()["degraded"] == ["payments"]
+    assert services.payments.call_count == calls
+
+
+@pytest.mark.parametrize(("build", "path"), ORDER_READS)
+async def test_get_failing_once_is_retried_and_answered(
+    start_bff: StartBff, services: FakeServices, build: AppBuilder, path: str
+) -> None:
+    services.order.side_effect = [httpx.Response(503), httpx.Response(200, json=ORDER)]
+    bff = await start_bff(build)
+
+    response = await bff.get(path, headers=auth())
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body.get("order") or body)["id"] == "o1"  # the web page nests the order
+    assert services.order.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("build", "route", "path", "body"),
+    [
+        pytest.param(
+            build_web, "create_order", "/api/v1/checkout", WEB_CHECKOUT, id="web-checkout"
+        ),
+        pytest.param(build_web, "cancel", "/api/v1/orders/o1/cancel", None, id="web-cancel"),
+        pytest.param(build_web, "login", "/api/v1/auth/login", LOGIN, id="web-login"),
+        pytest.param(
+            build_mobile, "create_order", "/api/v1/checkout", MOBILE_CHECKOUT, id="mobile-checkout"
+        ),
+        pytest.param(build_mobile, "login", "/api/v1/auth/login", LOGIN, id="mobile-login"),
+    ],
+)
+async def test_post_without_idempotency_key_is_sent_once_even_when_it_fails(
+    start_bff: StartBff,
+    services: FakeServices,
+    build: AppBuilder,
+    route: str,
+    path: str,
+    body: Any,
+) -> None:
+    getattr(services, route).respond(503)
+    bff = await start_bff(build)
+
+    response = await bff.post(path, json=body, headers=auth())
+
+    assert response.status_code == 502
+    assert response.json()["service"] == ("users" if route == "login" else "orders")
+    assert getattr(services, route).call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("build", "body"),
+    [
+        pytest.param(build_web, WEB_CHECKOUT, id="web"),
+        pytest.param(build_mobile, MOBILE_CHECKOUT, id="mobile"),
+    ],
+)
+async def test_checkout_with_idempotency_key_retries_the_order_under_one_derived_key(
+    start_bff: StartBff, services: FakeServices, build: AppBuilder, body: Any
+) -> None:
+    services.create_order.side_effect = [
+        httpx.Response(503),
+        httpx.ConnectError("reset"),
+        httpx.Response(201, json={**ORDER, "status": "pending"}),
+    ]
+    bff = await start_bff(build)
+
+    response = await bff.post(
+        "/api/v1/checkout", json=body, headers={**auth(), "Idempotency-Key": "k-1"}
+    )
+
+    assert response.status_code == 202, response.text
+    assert response.json()["orderId"] == "o1"
+    assert response.json()["totalAmount"] == 2500
+    keys = {call.request.headers.get("Idempotency-Key") for call in services.create_order.calls}
+    assert services.create_order.call_count == 3
+    assert len(keys) == 1
+    # The key sent on is the BFF's own, derived from the user's: stable, never theirs verbatim.
+    assert keys != {"k-1"}
+    assert None not in keys
+
+
+async def test_order_page_fans_out_so_it_costs_the_slowest_part_not_the_sum(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    delay = 0.2
+    slow = {
+        "orders": SlowService(delay, json=ORDER),
+        "users": SlowService(delay, json=USER),
+        "payments": SlowService(delay, json=PAYMENTS),
+        "saga": SlowService(delay, json=SAGA),
+    }
+    services.order.mock(side_effect=slow["orders"])
+    services.user.mock(side_effect=slow["users"])
+    services.payments.mock(side_effect=slow["payments"])
+    services.saga.mock(side_effect=slow["saga"])
+    web = await start_bff(build_web)
+
+    fastest = await _fastest_of(3, web, DETAILS)
+
+    # One after the other the four calls take 800 ms.
+    assert fastest < 0.3, f"four 200 ms calls took {fastest:.3f}s together"
+    assert all(len(s.received) == 3 for s in slow.values())
+
+
+async def test_mobile_start_screen_fans_out_so_it_costs_the_slowest_part_not_the_sum(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    delay = 0.2
+    services.orders_page.mock(side_effect=SlowService(delay, json={"items": [ORDER]}))
+    services.products.mock(side_effect=SlowService(delay, json={"items": [PRODUCT]}))
+    times = []
+    for _ in range(3):
+        # A fresh app each time: the featured list is cached after the first screen.
+        mobile = await start_bff(build_mobile)
+        response, elapsed = await _timed_get(mobile, "/api/v1/home")
+        assert response.status_code == 200, response.text
+        home = response.json()
+        assert (len(home["recentOrders"]), len(home["featured"]), home["degraded"]) == (1, 1, [])
+        times.append(elapsed)
+
+    # One after the other the two calls take 400 ms.
+    assert min(times) < 0.3, f"two 200 ms calls took {min(times):.3f}s together"
+
+
+@pytest.mark.parametrize(
+    ("route", "part"), [("orders_page", "recentOrders"), ("products", "featured")]
+)
+async def test_mobile_start_screen_degrades_a_slow_or_failing_part(
+    start_bff: StartBff, services: FakeServices, route: str, part: str
+) -> None:
+    getattr(services, route).mock(side_effect=SlowService(10.0))
+    mobile = await start_bff(build_mobile, bff_request_deadline_seconds=DEADLINE)
+
+    slow, elapsed = await _timed_get(mobile, "/api/v1/home")
+    getattr(services, route).mock(side_effect=None).respond(500)
+    failing = await mobile.get("/api/v1/home", headers=auth())
+
+    for response in (slow, failing):
+        assert response.status_code == 200, response.text
+        assert response.json()["degraded"] == [part]
+        assert response.json()[part] is None
+    assert elapsed < DEADLINE
