@@ -43,8 +43,12 @@ def build_app(
 
     async def start() -> None:
         runtime.start()
-        await transport.consume(QUEUE, runtime.handle, prefetch=settings.prefetch)
-        await letters.start(transport, standard_topology(settings.delivery_limit))
+        service.subscriptions.append(
+            await transport.consume(QUEUE, runtime.handle, prefetch=settings.prefetch)
+        )
+        service.subscriptions.extend(
+            await letters.start(transport, standard_topology(settings.delivery_limit))
+        )
 
     service.on_start.append(start)
     service.on_stop.append(runtime.stop)

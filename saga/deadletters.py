@@ -12,7 +12,7 @@ from shared.messaging.envelope import (
     Envelope,
 )
 from shared.messaging.topology import Topology
-from shared.messaging.transport import Transport
+from shared.messaging.transport import Subscription, Transport
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import utcnow
 from shared.persistence.outbox import OutboxRelay, outbox_row
@@ -40,10 +40,13 @@ class DeadLetters:
                 )
             )
 
-    async def start(self, transport: Transport, topology: Topology) -> None:
-        for queue in topology.queues:
-            if queue.dead_letter:
-                await transport.consume_envelopes(queue.dead_letter_queue, self.collect)
+    async def start(self, transport: Transport, topology: Topology) -> list[Subscription]:
+        """Collect every consumer's dead-letter queue."""
+        return [
+            await transport.consume_envelopes(queue.dead_letter_queue, self.collect)
+            for queue in topology.queues
+            if queue.dead_letter
+        ]
 
     async def requeue(self, letter_id: int) -> DeadLetterRow | None:
         """Publish the letter again to where it was first sent (through the outbox)."""

@@ -8,6 +8,7 @@ with health checks.  The transport is owned by whoever runs the component (the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from fastapi import Depends, FastAPI, Request
 from shared.faults import Faults, faults_router
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.topology import standard_topology
-from shared.messaging.transport import Transport
+from shared.messaging.transport import Subscription, Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
@@ -51,6 +52,8 @@ class Service:
             self.endpoint.middleware.append(self.faults)
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
+        self.subscriptions: list[Subscription] = []
+        """Consumers to stop, in-flight handlers drained, before anything else stops."""
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, app_id=self.name, relay=self.relay)
@@ -65,9 +68,14 @@ class Service:
         for hook in self.on_start:
             await hook()
         if self.endpoint is not None:
-            await self.endpoint.start(self.transport, prefetch=self.settings.prefetch)
+            self.subscriptions.append(
+                await self.endpoint.start(self.transport, prefetch=self.settings.prefetch)
+            )
 
     async def stop(self) -> None:
+        # Handlers still running need the database and the relay: let them finish first.
+        await asyncio.gather(*(s.cancel() for s in self.subscriptions))
+        self.subscriptions.clear()
         for hook in reversed(self.on_stop):
             await hook()
         await self.relay.stop()

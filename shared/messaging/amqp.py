@@ -44,6 +44,7 @@ from shared.messaging.transport import (
     DeliveryProcessor,
     NotConnected,
     PublishError,
+    Subscription,
     Transport,
 )
 
@@ -169,8 +170,7 @@ class AmqpTransport(Transport):
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
-        self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._subscriptions: list[_AmqpSubscription] = []
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(
@@ -239,17 +239,18 @@ class AmqpTransport(Transport):
             envelope.exchange, envelope.routing_key, to_amqp(envelope), mandatory=mandatory
         )
 
-    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> None:
+    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> Subscription:
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         # A passive declare (not get_queue) registers the queue with the robust
         # channel, so its consumer is restored after a reconnect.
         amqp_queue = await channel.declare_queue(queue, passive=True)
+        in_flight: set[asyncio.Task[Any]] = set()
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
             if task is not None:
-                self._in_flight.add(task)
+                in_flight.add(task)
             try:
                 await process(_AmqpDelivery(self, queue, message))
             except _PUBLISH_FAILURES as exc:
@@ -258,23 +259,48 @@ class AmqpTransport(Transport):
                 log.warning("message.settle_failed", queue=queue, error=repr(exc))
             finally:
                 if task is not None:
-                    self._in_flight.discard(task)
+                    in_flight.discard(task)
 
         tag = await amqp_queue.consume(on_message, no_ack=False)
-        self._consumers.append((channel, amqp_queue, tag))
+        subscription = _AmqpSubscription(channel, amqp_queue, tag, in_flight)
+        self._subscriptions.append(subscription)
+        return subscription
 
     async def close(self, drain_timeout: float = 10.0) -> None:
-        for _channel, queue, tag in self._consumers:
-            with contextlib.suppress(*_PUBLISH_FAILURES):
-                await queue.cancel(tag)
-        if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=drain_timeout)
-        self._consumers.clear()
+        await asyncio.gather(*(s.cancel(drain_timeout) for s in self._subscriptions))
+        self._subscriptions.clear()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
             self._publish_channel = None
             self._exchanges.clear()
+
+
+class _AmqpSubscription(Subscription):
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        queue: AbstractQueue,
+        tag: str,
+        in_flight: set[asyncio.Task[Any]],
+    ) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._tag = tag
+        self._in_flight = in_flight
+        self._cancelled = False
+
+    async def cancel(self, drain_timeout: float = 10.0) -> None:
+        if self._cancelled:
+            return
+        self._cancelled = True
+        with contextlib.suppress(*_PUBLISH_FAILURES):
+            await self._queue.cancel(self._tag)
+        if self._in_flight:
+            # What does not finish in time is redelivered once the channel closes.
+            await asyncio.wait(set(self._in_flight), timeout=drain_timeout)
+        with contextlib.suppress(*_PUBLISH_FAILURES):
+            await self._channel.close()
 
 
 def create_transport(broker_url: str | None, *, delivery_limit: int = 5) -> Transport:

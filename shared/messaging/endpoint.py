@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from shared.logging import get_logger
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import Incoming, Transport, Unprocessable
+from shared.messaging.transport import Incoming, Subscription, Transport, Unprocessable
 from shared.persistence.database import Database
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
 
@@ -76,8 +76,8 @@ class Endpoint:
             call = _bind(middleware, incoming, call)
         await call()
 
-    async def start(self, transport: Transport, *, prefetch: int = 32) -> None:
-        await transport.consume(self.queue, self, prefetch=prefetch)
+    async def start(self, transport: Transport, *, prefetch: int = 32) -> Subscription:
+        return await transport.consume(self.queue, self, prefetch=prefetch)
 
 
 def _bind(

@@ -28,6 +28,7 @@ from shared.messaging.transport import (
     DeliveryProcessor,
     NotConnected,
     PublishError,
+    Subscription,
     Transport,
 )
 
@@ -102,8 +103,7 @@ class InProcessTransport(Transport):
         self._bindings: dict[str, list[tuple[str, str]]] = {}
         self._queues: dict[str, _Queue] = {}
         self._dead_letter_exchange = "dlx"
-        self._consumers: list[asyncio.Task[None]] = []
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._subscriptions: list[_InProcessSubscription] = []
         self._connected = False
 
     async def connect(self) -> None:
@@ -178,13 +178,22 @@ class InProcessTransport(Transport):
         for target in self._route(self._dead_letter_exchange, queue.spec.name):
             target.put(_Stored(dead))
 
-    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> None:
+    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> Subscription:
         if queue not in self._queues:
             raise NotConnected(f"no queue {queue!r}")
-        task = asyncio.create_task(self._serve(self._queues[queue], process, prefetch))
-        self._consumers.append(task)
+        in_flight: set[asyncio.Task[None]] = set()
+        task = asyncio.create_task(self._serve(self._queues[queue], process, prefetch, in_flight))
+        subscription = _InProcessSubscription(task, in_flight)
+        self._subscriptions.append(subscription)
+        return subscription
 
-    async def _serve(self, queue: _Queue, process: DeliveryProcessor, prefetch: int) -> None:
+    async def _serve(
+        self,
+        queue: _Queue,
+        process: DeliveryProcessor,
+        prefetch: int,
+        in_flight: set[asyncio.Task[None]],
+    ) -> None:
         window = asyncio.Semaphore(prefetch)
         while True:
             await window.acquire()
@@ -193,8 +202,8 @@ class InProcessTransport(Transport):
                 await queue.ready.wait()
             stored = queue.messages.popleft()
             task = asyncio.create_task(self._deliver(queue, stored, process, window))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
 
     async def _deliver(
         self, queue: _Queue, stored: _Stored, process: DeliveryProcessor, window: asyncio.Semaphore
@@ -225,14 +234,23 @@ class InProcessTransport(Transport):
         return None
 
     async def close(self, drain_timeout: float = 10.0) -> None:
-        for task in self._consumers:
-            task.cancel()
-        for task in self._consumers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._consumers.clear()
-        if self._in_flight:
-            _, pending = await asyncio.wait(self._in_flight, timeout=drain_timeout)
-            for task in pending:
-                task.cancel()
+        await asyncio.gather(*(s.cancel(drain_timeout) for s in self._subscriptions))
+        self._subscriptions.clear()
         self._connected = False
+
+
+class _InProcessSubscription(Subscription):
+    def __init__(self, serving: asyncio.Task[None], in_flight: set[asyncio.Task[None]]) -> None:
+        self._serving = serving
+        self._in_flight = in_flight
+
+    async def cancel(self, drain_timeout: float = 10.0) -> None:
+        self._serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._serving
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=drain_timeout)
+            for task in pending:  # back to the queue, as a broker would on a closed channel
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)

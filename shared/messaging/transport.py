@@ -83,6 +83,15 @@ class Delivery(abc.ABC):
         """Move to the queue's dead-letter queue with ``reason``, then settle."""
 
 
+class Subscription(abc.ABC):
+    """One consumer of one queue, as :meth:`Transport.consume` started it."""
+
+    @abc.abstractmethod
+    async def cancel(self, drain_timeout: float = 10.0) -> None:
+        """Stop taking deliveries and let the ones in flight finish and settle
+        (at most ``drain_timeout`` seconds; the rest go back to the queue)."""
+
+
 class Transport(abc.ABC):
     """A message transport: RabbitMQ or in-process."""
 
@@ -101,28 +110,28 @@ class Transport(abc.ABC):
         broker's confirm; raise :class:`PublishError` if it does not come."""
 
     @abc.abstractmethod
-    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> None:
+    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> Subscription:
         """Start handing deliveries of ``queue`` to ``process``."""
 
-    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> Subscription:
         """Start delivering ``queue`` to ``handler`` (at most ``prefetch`` in flight)
         under the consume policy of :func:`handle_delivery`."""
 
         async def process(delivery: Delivery) -> None:
             await handle_delivery(delivery, handler, self.delivery_limit)
 
-        await self._consume(queue, process, prefetch)
+        return await self._consume(queue, process, prefetch)
 
     async def consume_envelopes(
         self, queue: str, handler: EnvelopeHandler, *, prefetch: int = 32
-    ) -> None:
+    ) -> Subscription:
         """Deliver raw envelopes, acked after ``handler`` returns (dead-letter queues)."""
 
         async def process(delivery: Delivery) -> None:
             await handler(delivery.envelope())
             await delivery.ack()
 
-        await self._consume(queue, process, prefetch)
+        return await self._consume(queue, process, prefetch)
 
     @abc.abstractmethod
     async def close(self) -> None:

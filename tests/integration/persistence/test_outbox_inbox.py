@@ -123,3 +123,40 @@ async def test_same_message_delivered_three_times_changes_state_once(
     await eventually(lambda: asyncio.sleep(0, handled), until=lambda h: len(h) >= 2)
     assert await ledger_counts(db) == (2, 2)
     assert sorted(set(handled)) == sorted({envelope.message_id, follow_up.message_id})
+
+
+async def test_stopping_a_consumer_lets_the_handler_in_flight_commit_and_takes_no_more(
+    stack: Stack, db: Database
+) -> None:
+    relay = OutboxRelay(db, stack.transport)
+    endpoint = Endpoint("ledger", queue="test.drain", db=db, relay=relay)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @endpoint.handles(OrderConfirmed)
+    async def slow(uow: _UoW, message: OrderConfirmed, envelope: Envelope) -> None:
+        started.set()
+        await release.wait()
+        uow.session.add(LedgerEntry(key=message.order_id))
+
+    queue = QueueSpec("test.drain", (Binding("orders", "order.confirmed"),))
+    await stack.transport.declare(standard_topology().with_queues(queue))
+    subscription = await endpoint.start(stack.transport, prefetch=1)
+    await stack.transport.publish(
+        Envelope.wrap(OrderConfirmed(order_id=str(uuid.uuid4())), app_id="test")
+    )
+    async with asyncio.timeout(10):
+        await started.wait()
+
+    stopping = asyncio.create_task(subscription.cancel(drain_timeout=10))
+    await stack.transport.publish(
+        Envelope.wrap(OrderConfirmed(order_id=str(uuid.uuid4())), app_id="test")
+    )
+    done, _ = await asyncio.wait({stopping}, timeout=0.2)
+    assert not done  # the consumer waits for the handler in flight
+    release.set()
+    async with asyncio.timeout(10):
+        await stopping
+    # The first message committed before the consumer went; the second was not taken.
+    assert await ledger_counts(db) == (1, 1)
+    await endpoint.start(stack.transport)
+    await eventually(lambda: ledger_counts(db), until=lambda c: c == (2, 2), what="the second")
