@@ -871,3 +871,55 @@ def test_a_handler_leaving_its_declared_targets_is_refused() -> None:
 
 def test_the_start_transition_is_part_of_the_table() -> None:
     assert TRANSITIONS[0] == START == Transition(None, "order.created", s.reserving_inventory)
+
+
+# --- every (state, input) pair, not only the ones the table names ----------------------
+
+EVERY_INPUT: dict[str, Step] = {
+    "reserved": RESERVED,
+    "insufficient": INSUFFICIENT,
+    "released": RELEASED,
+    "paid": PAID,
+    "declined": DECLINED,
+    "refunded": REFUNDED,
+    "refunded-nothing": REFUNDED_NOTHING,
+    "refund-failed": REFUND_FAILED,
+    "confirmed": CONFIRMED,
+    "order-cancelled": ORDER_CANCELLED,
+    "cancel-requested": CANCEL_REQUESTED,
+    "created-again": CREATED,
+    "other-order": OTHER_ORDER,
+    "retry": RETRY,
+    "abort": ABORT,
+    "deadline": FIRE,
+    "stale-deadline": DeadlineFired("inventory.reserve", 99),
+}
+PAIRS = [
+    (given, name)
+    for given in GIVEN
+    if given != "new"
+    for name, step in EVERY_INPUT.items()
+    if not (isinstance(step, _Fire) and run(GIVEN[given]).deadline is None)  # type: ignore[union-attr]
+]
+
+
+@pytest.mark.parametrize(("given", "input_name_"), PAIRS, ids=[f"{g}--{i}" for g, i in PAIRS])
+def test_every_state_answers_every_input_by_its_table_or_ignores_it_saying_why(
+    given: str, input_name_: str
+) -> None:
+    state = run(GIVEN[given])
+    assert state is not None
+    decision = SAGA.react(state, resolve(state, EVERY_INPUT[input_name_]))
+
+    if decision.ignored:
+        assert decision.state.status is state.status
+        assert decision.commands == ()
+        assert decision.armed is None
+        [why] = [e for e in decision.history if e.kind == IGN]
+        assert why.detail["why"]
+    else:
+        # `react` itself refuses an outcome its table does not declare.
+        assert decision.history, "a reaction that changed something must say so"
+    if decision.state.status in (s.completed, s.cancelled, s.failed):
+        assert decision.commands == (), "a saga at rest sends nothing"
+        assert decision.armed is None
