@@ -3,7 +3,8 @@
 Every path needs a bearer token.  A customer sees and acts on their own orders
 only (another user's order answers 404); the ``ops`` role sees all of them.
 ``GET /orders`` is newest first, paged with ``limit`` and an opaque ``cursor``
-(the previous page's ``nextCursor``).
+(the previous page's ``nextCursor``).  ``POST /orders`` honours an
+``Idempotency-Key`` (see :mod:`services.orders.idempotency`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.exc import IntegrityError
 
 from services.orders.domain import (
     AlreadyCancelled,
@@ -20,15 +22,21 @@ from services.orders.domain import (
     check_cancel_request,
     order_total,
 )
-from services.orders.models import Order, OrderItem, StatusChange
+from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange
 from services.orders.paging import Cursor, InvalidCursor
 from services.orders.repository import Orders
 from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage
 from shared.auth import Principal
 from shared.messages import OrderCancelRequested, OrderCreated
 from shared.messages import OrderItem as OrderItemMessage
-from shared.service import ServiceDep
+from shared.service import Service, ServiceDep
 from shared.web.auth import CurrentPrincipal, ensure_owner
+from shared.web.idempotency import (
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    IdempotencyKey,
+    fingerprint,
+)
 from shared.web.problems import Conflict, Forbidden, NotFound, Unprocessable, problem_responses
 
 router = APIRouter(tags=["orders"])
@@ -49,17 +57,86 @@ async def _owned(orders: Orders, order_id: str, principal: Principal) -> Order:
     return order
 
 
+_CREATED_HEADERS = {
+    "Location": {"description": "the order's URL", "schema": {"type": "string"}},
+    REPLAYED_HEADER: {
+        "description": f"`true` when the answer is that of an earlier request with the "
+        f"same {IDEMPOTENCY_HEADER} (no order was placed this time)",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+
 @router.post(
-    "/orders", status_code=status.HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 422)
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        201: {"description": "The order, placed now or earlier", "headers": _CREATED_HEADERS},
+        **problem_responses(400, 401, 403, 422),
+    },
 )
 async def create_order(
-    body: NewOrder, service: ServiceDep, principal: CurrentPrincipal, response: Response
+    body: NewOrder,
+    service: ServiceDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Place a ``pending`` order and announce ``order.created``; the saga takes it from there.
 
-    Unit prices are trusted: the caller (a BFF) prices from the inventory."""
+    Unit prices are trusted: the caller (a BFF) prices from the inventory.  With an
+    ``Idempotency-Key`` a repeat of the request answers the first order again
+    (``Idempotent-Replayed: true``) and places none; the same key with a different
+    body is refused (422).  Keys are scoped to the order's user; the key, a digest
+    of the body and the answer are stored in the order's own transaction, and of
+    two first requests racing with one key the unique key lets one commit while the
+    other rolls back and answers the winner's order."""
     if body.user_id != principal.sub and not principal.is_ops:
         raise Forbidden("an order can only be placed for yourself", field="userId")
+    digest = fingerprint(body.model_dump(mode="json"))
+    if idempotency_key is not None:
+        earlier = await _placed_earlier(service, body.user_id, idempotency_key, digest)
+        if earlier is not None:
+            return _answer(response, earlier, replayed=True)
+    try:
+        placed = await _place(service, body, idempotency_key, digest)
+    except IntegrityError:
+        # Another request with this key committed first (its key row is unique):
+        # this transaction is rolled back, and its order is the answer.
+        if idempotency_key is None:
+            raise
+        earlier = await _placed_earlier(service, body.user_id, idempotency_key, digest)
+        if earlier is None:
+            raise
+        return _answer(response, earlier, replayed=True)
+    return _answer(response, placed, replayed=False)
+
+
+def _answer(response: Response, order: OrderOut, *, replayed: bool) -> OrderOut:
+    response.headers["Location"] = f"/api/v1/orders/{order.id}"
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return order
+
+
+async def _placed_earlier(service: Service, user_id: str, key: str, digest: str) -> OrderOut | None:
+    """The first answer given under ``(user_id, key)``, if the key was used already."""
+    async with service.db.sessions() as session:
+        earlier = await Orders(session).placed_under(user_id, key)
+    if earlier is None:
+        return None
+    if earlier.fingerprint != digest:
+        raise Unprocessable(
+            f"{IDEMPOTENCY_HEADER}: this key was used for a different order",
+            field=IDEMPOTENCY_HEADER,
+        )
+    return OrderOut.model_validate(earlier.answer)
+
+
+async def _place(service: Service, body: NewOrder, key: str | None, digest: str) -> OrderOut:
+    """Write the order, its items, its first status, ``order.created`` and the key
+    (if any) in one transaction; raises ``IntegrityError`` if the key was taken
+    meanwhile, having rolled all of it back."""
     lines = [Line(i.product_id, i.quantity, i.unit_price) for i in body.items]
     order = Order(
         id=str(uuid.uuid4()),
@@ -81,6 +158,7 @@ async def create_order(
         for n, line in enumerate(lines, start=1)
     ]
     history = [StatusChange(order_id=order.id, status=OrderStatus.PENDING, at=order.created_at)]
+    view = OrderOut.of(order, items, history)
     async with service.uow() as uow:
         repository = Orders(uow.session)
         repository.add(order)
@@ -88,6 +166,16 @@ async def create_order(
             repository.add(item)
         for change in history:
             repository.add(change)
+        if key is not None:
+            repository.add(
+                PlacedUnderKey(
+                    user_id=order.user_id,
+                    idempotency_key=key,
+                    order_id=order.id,
+                    fingerprint=digest,
+                    answer=view.model_dump(mode="json", by_alias=True),
+                )
+            )
         uow.send(
             OrderCreated(
                 order_id=order.id,
@@ -104,8 +192,10 @@ async def create_order(
             ),
             correlation_id=order.id,
         )
-    response.headers["Location"] = f"/api/v1/orders/{order.id}"
-    return OrderOut.of(order, items, history)
+        # Flushed here, so a key taken meanwhile fails inside the block and the
+        # unit of work rolls everything back.
+        await uow.session.flush()
+    return view
 
 
 @router.get("/orders/{order_id}", responses=problem_responses(401, 404, 422))

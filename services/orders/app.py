@@ -17,7 +17,9 @@ Orders, their items and their status history (`pending` → `confirmed` or
 `cancelled`).
 
 Placing an order publishes `order.created`; asking to cancel publishes
-`order.cancel_requested`.  Commands on `orders.commands`: `order.confirm` and
+`order.cancel_requested`.  Placing honours an `Idempotency-Key` per user: a
+repeat with the same key and body answers the first order again
+(`Idempotent-Replayed: true`) and places none.  Commands on `orders.commands`: `order.confirm` and
 `order.cancel`; answers on the `orders` exchange.
 """
 

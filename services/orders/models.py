@@ -1,4 +1,5 @@
-"""The orders' tables: orders, their items and their status history."""
+"""The orders' tables: orders, their items, their status history and the
+idempotency keys they were placed under."""
 
 from __future__ import annotations
 
@@ -64,8 +65,31 @@ class StatusChange(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
 
 
+class PlacedUnderKey(SQLModel, table=True):
+    """An order placed with an ``Idempotency-Key``: the key (per user), a digest of
+    the request body and the first answer, so a repeat gets that answer again.
+
+    The primary key is what stops two concurrent first requests with one key from
+    both placing an order: the second one's insert fails."""
+
+    __tablename__ = "order_idempotency_keys"
+
+    user_id: str = Field(primary_key=True, max_length=100)
+    idempotency_key: str = Field(primary_key=True, max_length=200)
+    order_id: str = Field(sa_column=Column(String(36), ForeignKey("orders.id"), nullable=False))
+    fingerprint: str = Field(max_length=64)
+    """SHA-256 (hex) of the validated request body as canonical JSON."""
+    answer: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    """The body of the first answer (201), as sent."""
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
 TABLES = (
     Order.__table__,  # type: ignore[attr-defined]
     OrderItem.__table__,  # type: ignore[attr-defined]
     StatusChange.__table__,  # type: ignore[attr-defined]
 )
+"""The tables revision 0001 creates from these models.  Tables added later are
+spelled out in their own revision (``order_idempotency_keys``: 0002)."""

@@ -1,4 +1,5 @@
-"""Loading orders with their items and history, and the newest-first listing."""
+"""Loading orders with their items and history, the newest-first listing, and the
+keys orders were placed under."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.orders.models import Order, OrderItem, StatusChange
+from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange
 from services.orders.paging import Cursor
 
 
@@ -31,7 +32,7 @@ class Orders:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: Order | OrderItem | StatusChange) -> None:
+    def add(self, row: Order | OrderItem | StatusChange | PlacedUnderKey) -> None:
         self.session.add(row)
 
     async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
@@ -42,6 +43,10 @@ class Orders:
         if lock:
             stmt = stmt.with_for_update()
         return (await self.session.exec(stmt)).first()
+
+    async def placed_under(self, user_id: str, key: str) -> PlacedUnderKey | None:
+        """What ``user_id`` placed under the idempotency key ``key``, if anything."""
+        return await self.session.get(PlacedUnderKey, (user_id, key))
 
     async def items(self, order_ids: Sequence[str]) -> dict[str, list[OrderItem]]:
         found: dict[str, list[OrderItem]] = defaultdict(list)

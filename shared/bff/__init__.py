@@ -25,17 +25,10 @@
 
 from shared.bff.app import Bff, BffDep, create_bff_app
 from shared.bff.caller import Caller, CurrentCaller, client_address
-from shared.bff.checkout import IdempotencyKey, once_per_key, place_order, usable_payment_method
+from shared.bff.checkout import once_per_key, place_order, usable_payment_method
 from shared.bff.concurrency import Once, concurrently
 from shared.bff.downstreams import API, SERVICES, Downstreams
-from shared.bff.idempotency import (
-    IDEMPOTENCY_HEADER,
-    REPLAYED_HEADER,
-    IdempotencyStore,
-    StoredAnswer,
-    downstream_key,
-    fingerprint,
-)
+from shared.bff.idempotency import IdempotencyStore, StoredAnswer, downstream_key
 from shared.bff.orders import fetch_order, fetch_order_page
 from shared.bff.pricing import PricedBasket, PricedLine, price_basket
 from shared.bff.problems import (
@@ -56,6 +49,12 @@ from shared.bff.schemas import (
     UtcDateTime,
 )
 from shared.bff.signin import limit_sign_ins, log_in, sign_in
+from shared.web.idempotency import (
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    IdempotencyKey,
+    fingerprint,
+)
 from shared.web.problems import problem_responses
 
 __all__ = [

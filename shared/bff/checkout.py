@@ -14,31 +14,19 @@ the saga takes the order from there.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import Header, Response
+from fastapi import Response
 
 from shared.bff.app import Bff
 from shared.bff.caller import Caller
 from shared.bff.downstreams import API
-from shared.bff.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, StoredAnswer, downstream_key
+from shared.bff.idempotency import StoredAnswer, downstream_key
 from shared.bff.pricing import PricedBasket
 from shared.downstream import DownstreamRejected
+from shared.web.idempotency import REPLAYED_HEADER
 from shared.web.problems import Unprocessable
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias=IDEMPOTENCY_HEADER,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="any unique string (a UUID); a retry with the same key and body "
-        "gets the first answer and places no second order",
-    ),
-]
-"""The ``Idempotency-Key`` request header of a checkout route."""
 
 
 async def once_per_key(

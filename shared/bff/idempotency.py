@@ -19,8 +19,6 @@ the first attempt's answer was lost between the service and the BFF.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,11 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.persistence.columns import UtcDateTime
 from shared.persistence.database import Database
+from shared.web.idempotency import IDEMPOTENCY_HEADER, fingerprint
 from shared.web.problems import Conflict, Unprocessable
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-"""Set to ``true`` on an answer that was stored by an earlier request."""
 
 metadata = MetaData()
 """The BFF tables; kept apart from ``SQLModel.metadata``, which holds the services' tables."""
@@ -78,12 +73,6 @@ class StoredAnswer:
 
     status: int
     body: Any
-
-
-def fingerprint(body: Any) -> str:
-    """A digest of a request body that ignores key order and whitespace."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def downstream_key(scope: str, key: str) -> str:

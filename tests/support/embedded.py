@@ -66,6 +66,7 @@ def fuzz_api(
     max_examples: int = 25,
     skip_paths: tuple[str, ...] = ("/api/v1/_faults",),
     relaxed: Mapping[str, Sequence[CheckFunction]] | None = None,
+    extra: Mapping[str, Sequence[CheckFunction]] | None = None,
 ) -> None:
     """Run schemathesis against every operation of ``app``'s OpenAPI document, with
     valid and invalid input, checking each answer against the document (no 5xx,
@@ -73,7 +74,8 @@ def fuzz_api(
 
     ``skip_paths`` leaves out paths the component mounts but does not own (the
     shared fault-injection router); ``relaxed`` names checks to leave out for an
-    operation (by label, ``"GET /api/v1/orders"``), each with a reason at the caller."""
+    operation (by label, ``"GET /api/v1/orders"``), each with a reason at the caller;
+    ``extra`` names checks of the caller's own to add for an operation."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the lifespan
     try:
         for result in schema.get_all_operations():
@@ -89,7 +91,14 @@ def fuzz_api(
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 with subtests.test(operation=operation.label, mode=mode.value):
                     try:
-                        _explore(operation, mode, headers, excluded, max_examples)
+                        _explore(
+                            operation,
+                            mode,
+                            headers,
+                            excluded,
+                            list((extra or {}).get(operation.label, ())),
+                            max_examples,
+                        )
                     except Unsatisfiable:
                         # An operation without parameters or body has no invalid input.
                         if mode is GenerationMode.POSITIVE:
@@ -103,6 +112,7 @@ def _explore(
     mode: GenerationMode,
     headers: dict[str, str],
     excluded: list[CheckFunction],
+    added: list[CheckFunction],
     max_examples: int,
 ) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
@@ -114,6 +124,6 @@ def _explore(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: schemathesis.Case[Any]) -> None:
-        case.call_and_validate(headers=headers, excluded_checks=excluded)
+        case.call_and_validate(headers=headers, additional_checks=added, excluded_checks=excluded)
 
     check()

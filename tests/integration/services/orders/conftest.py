@@ -14,10 +14,11 @@ from sqlmodel import func, select
 
 from services.orders.app import build_app
 from services.orders.models import Order, StatusChange
-from shared.messages import CancelOrder, Command, ConfirmOrder
+from shared.messages import CancelOrder, Command, ConfirmOrder, OrderCreated
 from shared.messaging.envelope import Envelope
 from shared.persistence.messaging_tables import InboxRow
 from shared.service import Service
+from shared.web.idempotency import IDEMPOTENCY_HEADER
 from tests.support.replies import Replies
 from tests.support.stack import Stack, serve
 
@@ -55,6 +56,38 @@ class Orders:
         assert response.status_code == 201, response.text
         order: dict[str, Any] = response.json()
         return order
+
+    async def post(
+        self,
+        body: dict[str, Any],
+        *,
+        key: str | None = None,
+        auth: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """``POST /orders`` with ``auth`` (the body's user's by default), and ``key``
+        as its ``Idempotency-Key`` if given."""
+        headers = dict(auth or self.stack.auth(body["userId"]))
+        if key is not None:
+            headers[IDEMPOTENCY_HEADER] = key
+        return await self.client.post("/api/v1/orders", json=body, headers=headers)
+
+    async def listed(self, user_id: str) -> list[str]:
+        """The ids of ``user_id``'s orders, newest first (``GET /orders?userId=``)."""
+        response = await self.client.get(
+            "/api/v1/orders", params={"userId": user_id, "limit": 100}, headers=self.stack.ops()
+        )
+        assert response.status_code == 200, response.text
+        return [o["id"] for o in response.json()["items"]]
+
+    async def announced(self, user_id: str) -> list[OrderCreated]:
+        """Every ``order.created`` published for ``user_id`` so far.
+
+        The outbox is published in commit order, so once an order placed now is
+        announced, everything committed before it has been announced too."""
+        marker = await self.place("announcement-marker")
+        await self.replies.wait(marker["id"])
+        events = [e.decode() for e in self.replies.seen if e.type == "order.created"]
+        return [e for e in events if isinstance(e, OrderCreated) and e.user_id == user_id]
 
     async def read(self, order_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/api/v1/orders/{order_id}", headers=self.stack.ops())
