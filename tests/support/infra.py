@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -59,16 +58,37 @@ class RabbitVhost:
             method, path.replace("{vhost}", quote(self.name, safe="")), **kwargs
         )
 
-    def close_connections(self) -> str:
-        """``rabbitmqctl close_all_connections`` for this vhost only; returns its output."""
-        done = subprocess.run(
-            ["rabbitmqctl", "close_all_connections", "-p", self.name, "test: closed on purpose"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return done.stdout
+    def connection_names(self) -> list[str]:
+        """The vhost's client connections as the management API lists them.
+
+        The list is refreshed with the broker's statistics (every few seconds), so a
+        connection opened or closed a moment ago may not show yet: poll it."""
+        response = self.api("GET", "/api/vhosts/{vhost}/connections")
+        response.raise_for_status()
+        return sorted(str(c["name"]) for c in response.json())
+
+    def close_connections(self, timeout: float = 15.0) -> list[str]:
+        """Close every client connection of this vhost (what ``rabbitmqctl
+        close_all_connections -p <vhost>`` does), through the management API.
+
+        Waits until the vhost's connections are listed, so it never closes nothing;
+        returns the names of the connections it closed."""
+        deadline = time.monotonic() + timeout
+        names = self.connection_names()
+        while not names:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no connection listed for vhost {self.name} to close")
+            time.sleep(0.1)
+            names = self.connection_names()
+        for name in names:
+            closed = self._api.delete(
+                f"/api/connections/{quote(name, safe='')}",
+                headers={"X-Reason": "test: closed on purpose"},
+            )
+            # 404: it went away on its own between the listing and the delete.
+            if closed.status_code != 404:
+                closed.raise_for_status()
+        return names
 
     def delete(self) -> None:
         self._api.delete(f"/api/vhosts/{quote(self.name, safe='')}")

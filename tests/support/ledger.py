@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, text
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import MESSAGING_TABLES
@@ -25,8 +25,11 @@ async def create_schema(db: Database) -> None:
 
 
 async def ledger_counts(db: Database) -> tuple[int, int]:
-    """(entries, distinct keys)."""
+    """(entries, distinct keys), read in one statement so both count the same rows."""
     async with db.sessions() as session:
-        total = (await session.exec(select(func.count()).select_from(LedgerEntry))).one()
-        distinct = (await session.exec(select(func.count(func.distinct(LedgerEntry.key))))).one()
+        total, distinct = (
+            await session.exec(
+                select(func.count(col(LedgerEntry.id)), func.count(func.distinct(LedgerEntry.key)))
+            )
+        ).one()
     return int(total), int(distinct)

@@ -106,11 +106,16 @@ class ProcessStack:
     ``oms run saga`` processes as a test starts, each on a port of its own."""
 
     SERVICES = ("orders", "inventory", "users", "payments")
+    SAGA_PROCESSES = 3
+    """How many saga processes a test may start (numbers 0 to 2)."""
+    SAGA_SPACING = 1000
+    """Saga process ``n`` runs at the stack's offset plus ``n`` times this."""
 
     def __init__(self, *, broker_url: str, database_url: str, secret: str, logs: Path) -> None:
         from shared.settings import PORTS
 
-        self.offset = free_port_offset(list(PORTS.values()))
+        extra_sagas = [PORTS["saga"] + n * self.SAGA_SPACING for n in range(1, self.SAGA_PROCESSES)]
+        self.offset = free_port_offset([*PORTS.values(), *extra_sagas])
         self.logs = logs
         self.base_env = process_env(
             {
@@ -142,7 +147,9 @@ class ProcessStack:
 
     def start_saga(self, number: int = 0) -> Process:
         """Saga process ``number``; number 0 answers on the stack's own saga port."""
-        offset = self.offset + number * 1000
+        if not 0 <= number < self.SAGA_PROCESSES:
+            raise ValueError(f"saga process {number}: only 0 to {self.SAGA_PROCESSES - 1}")
+        offset = self.offset + number * self.SAGA_SPACING
         log = self.logs / f"saga-{number}.log"
         process = Process(["run", "saga"], self.env(offset), log)
         self.processes.append(process.start())

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
@@ -9,6 +11,13 @@ from shared.auth import verify_token
 from shared.settings import DEV_JWT_SECRET, Settings
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+
+
+@pytest.fixture(autouse=True)
+def no_oms_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each case sees only the OMS_* variables it sets itself, none of the shell's."""
+    for variable in [v for v in os.environ if v.startswith("OMS_")]:
+        monkeypatch.delenv(variable)
 
 
 def test_token_command_mints_a_token_the_services_accept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,7 +30,6 @@ def test_token_command_mints_a_token_the_services_accept(monkeypatch: pytest.Mon
 
 
 def test_real_mode_refuses_to_start_without_a_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OMS_JWT_SECRET", raising=False)
     monkeypatch.setenv("OMS_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
     with pytest.raises(ValidationError, match="OMS_JWT_SECRET"):
         Settings()
@@ -30,8 +38,6 @@ def test_real_mode_refuses_to_start_without_a_jwt_secret(monkeypatch: pytest.Mon
 def test_embedded_mode_uses_the_development_secret_and_sqlite(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for var in ("OMS_JWT_SECRET", "OMS_BROKER_URL", "OMS_DATABASE_URL"):
-        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OMS_DATA_DIR", "/tmp/oms-data")
     monkeypatch.setenv("OMS_ORDERS_DATABASE_URL", "postgresql+asyncpg://db/orders")
     settings = Settings()

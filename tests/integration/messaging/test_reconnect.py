@@ -39,6 +39,10 @@ async def test_consumer_survives_closed_connections_mid_stream(
         uow.session.add(LedgerEntry(key=envelope.message_id))
 
     await endpoint.start(transport, prefetch=50)
+    # The management API lists connections with a lag: know the first one before the stream.
+    first = await eventually(
+        lambda: asyncio.to_thread(rabbit_vhost.connection_names), what="the connection listed"
+    )
     async with UnitOfWork(db, app_id="test") as uow:
         for _ in range(MESSAGES):
             uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
@@ -49,7 +53,11 @@ async def test_consumer_survives_closed_connections_mid_stream(
             await eventually(
                 lambda: ledger_counts(db), until=lambda c: c[0] >= 100, what="stream under way"
             )
-            await asyncio.to_thread(rabbit_vhost.close_connections)
+            before_close, _ = await ledger_counts(db)
+            closed = await asyncio.to_thread(rabbit_vhost.close_connections)
+            assert closed == first, f"closed {closed}, the transport's connection was {first}"
+            assert 0 < before_close < MESSAGES, f"closed after {before_close} messages"
+
             counts = await eventually(
                 lambda: ledger_counts(db),
                 until=lambda c: c[1] == MESSAGES,
@@ -57,9 +65,36 @@ async def test_consumer_survives_closed_connections_mid_stream(
                 what="all messages processed after the reconnect",
             )
             assert counts == (MESSAGES, MESSAGES), "a message took effect twice"
-            # Redeliveries still queued would show up as duplicates; let them drain.
-            await asyncio.sleep(0)
+            # The broker lists a new connection, none of the closed ones (the listing lags
+            # the broker by a few seconds, so it is not counted: it may still show a
+            # connection the client tried and dropped while reconnecting).
+            await eventually(
+                lambda: asyncio.to_thread(rabbit_vhost.connection_names),
+                until=lambda names: bool(names) and not set(names) & set(closed),
+                what="a new connection in place of the closed one",
+            )
+            # Redeliveries of what was unacknowledged at the close would show up as
+            # duplicates: wait until the broker holds nothing for the queue any more,
+            # in statistics taken after the stream (every message acknowledged).
+            await eventually(
+                lambda: asyncio.to_thread(queue_stats, rabbit_vhost, queue.name),
+                until=lambda s: s is not None and s[:2] == (0, 0) and s[2] >= MESSAGES,
+                timeout=30,
+                what="the queue drained, nothing unacknowledged",
+            )
             assert await ledger_counts(db) == (MESSAGES, MESSAGES)
     finally:
         await transport.close()
         await db.dispose()
+
+
+def queue_stats(vhost: RabbitVhost, queue: str) -> tuple[int, int, int] | None:
+    """(ready, unacknowledged, acknowledged so far) from the management API; None
+    until it has statistics for the queue."""
+    response = vhost.api("GET", f"/api/queues/{{vhost}}/{queue}")
+    response.raise_for_status()
+    stats = response.json()
+    if "messages" not in stats or "messages_unacknowledged" not in stats:
+        return None
+    acked = stats.get("message_stats", {}).get("ack", 0)
+    return int(stats["messages"]), int(stats["messages_unacknowledged"]), int(acked)

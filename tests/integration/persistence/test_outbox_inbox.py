@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -13,6 +13,7 @@ from shared.messages import OrderConfirmed
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.messaging.topology import Binding, QueueSpec, standard_topology
+from shared.messaging.transport import Incoming
 from shared.persistence.database import Database
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, pending_count
 from shared.persistence.outbox import UnitOfWork as _UoW
@@ -38,6 +39,9 @@ class Watch:
 
     async def __call__(self, envelope: Envelope) -> None:
         self.ids.append(envelope.message_id)
+
+    async def seen(self) -> list[str]:
+        return list(self.ids)
 
 
 async def test_state_change_and_message_commit_together_or_not_at_all(
@@ -73,13 +77,19 @@ async def test_message_left_by_a_crash_after_commit_is_published_once_by_the_swe
     # The restarted process: its relay sweeps on its own timer, with no wake-up.
     relay = OutboxRelay(db, stack.transport, sweep_seconds=0.05)
     async with relay.running():
-        await eventually(lambda: asyncio.sleep(0, watch.ids), what="the swept message")
-        await eventually(lambda: pending_count(db), until=lambda n: n == 0, what="empty outbox")
-        # Several more sweeps find nothing left to publish.
-        await eventually(lambda: asyncio.sleep(0.05, relay.published), until=lambda n: n >= 1)
+        await eventually(lambda: pending_count(db), until=lambda n: n == 0, what="the sweep")
+        assert relay.published == 1
+        # A follow-up, also committed without a wake-up, is published by a later sweep;
+        # a copy of the first message from any sweep in between would arrive before it.
+        async with UnitOfWork(db, app_id="test", relay=None) as uow:
+            follow_up = uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+        await eventually(lambda: pending_count(db), until=lambda n: n == 0, what="a later sweep")
     assert await relay.publish_pending() == 0
-    await eventually(lambda: asyncio.sleep(0.1, watch.ids), until=lambda ids: len(ids) >= 1)
-    assert watch.ids == [sent.message_id]
+    assert relay.published == 2
+    await eventually(
+        lambda: watch.seen(), until=lambda ids: follow_up.message_id in ids, what="the follow-up"
+    )
+    assert watch.ids == [sent.message_id, follow_up.message_id]
 
 
 async def test_two_relays_never_publish_a_row_twice(stack: Stack, db: Database) -> None:
@@ -91,7 +101,7 @@ async def test_two_relays_never_publish_a_row_twice(stack: Stack, db: Database) 
     relays = [OutboxRelay(db, stack.transport, batch=50) for _ in range(2)]
     counts = await asyncio.gather(*(r.publish_pending() for r in relays))
     assert sum(counts) == 300
-    await eventually(lambda: asyncio.sleep(0, watch.ids), until=lambda ids: len(ids) >= 300)
+    await eventually(lambda: watch.seen(), until=lambda ids: len(ids) >= 300)
     assert len(watch.ids) == len(set(watch.ids)) == 300
 
 
@@ -99,19 +109,25 @@ async def test_same_message_delivered_three_times_changes_state_once(
     stack: Stack, db: Database
 ) -> None:
     relay = OutboxRelay(db, stack.transport)
-    endpoint = Endpoint("ledger", queue="orders.commands", db=db, relay=relay)
+    queue = QueueSpec("test.ledger", (Binding("orders", "order.confirmed"),))
+    await stack.transport.declare(standard_topology().with_queues(queue))
+    endpoint = Endpoint("ledger", queue=queue.name, db=db, relay=relay)
+    delivered: list[str] = []
     handled: list[str] = []
+
+    async def count_deliveries(incoming: Incoming, inner: Callable[[], Awaitable[None]]) -> None:
+        delivered.append(incoming.envelope.message_id)
+        await inner()
+
+    endpoint.middleware.append(count_deliveries)
 
     @endpoint.handles(OrderConfirmed)
     async def record(uow: _UoW, message: OrderConfirmed, envelope: Envelope) -> None:
         handled.append(envelope.message_id)
         uow.session.add(LedgerEntry(key=message.order_id))
 
-    queue = QueueSpec("test.ledger", (Binding("orders", "order.confirmed"),))
-    await stack.transport.declare(standard_topology().with_queues(queue))
-    endpoint.queue = queue.name
-    await endpoint.start(stack.transport)
-
+    # One delivery at a time: the follow-up is handled only after the three copies.
+    await endpoint.start(stack.transport, prefetch=1)
     envelope = Envelope.wrap(OrderConfirmed(order_id=str(uuid.uuid4())), app_id="test")
     for _ in range(3):
         await stack.transport.publish(envelope)
@@ -119,10 +135,10 @@ async def test_same_message_delivered_three_times_changes_state_once(
     await stack.transport.publish(follow_up)
 
     await eventually(lambda: ledger_counts(db), until=lambda c: c[1] == 2, what="both effects")
-    # All three copies were handed to the endpoint; the inbox stopped two of them.
-    await eventually(lambda: asyncio.sleep(0, handled), until=lambda h: len(h) >= 2)
+    # All three copies reached the endpoint; the inbox stopped two before the handler.
+    assert delivered == [envelope.message_id] * 3 + [follow_up.message_id]
+    assert handled == [envelope.message_id, follow_up.message_id]
     assert await ledger_counts(db) == (2, 2)
-    assert sorted(set(handled)) == sorted({envelope.message_id, follow_up.message_id})
 
 
 async def test_stopping_a_consumer_lets_the_handler_in_flight_commit_and_takes_no_more(

@@ -256,11 +256,12 @@ def _distinct_in_order(sent: list[str]) -> list[str]:
 # --- the customer cancels ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_customer_cancel_while_the_charge_is_in_flight_undoes_everything(
     shop: System,
 ) -> None:
-    # Payments sits on the charge for a while: the saga is mid-flight when the cancel comes.
-    await inject(shop, "payments", CHARGE, "delay", delayMs=1500)
+    # Payments sits on the charge for 5 s: the cancel lands while the charge is pending.
+    await inject(shop, "payments", CHARGE, "delay", delayMs=5000)
     placed = await place(shop, stock=5, quantity=2)
     await saga_passes(shop, placed.order_id, CHARGING)
 

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -150,6 +151,27 @@ def settled(states: Counter[str]) -> bool:
     return set(states) <= TERMINAL
 
 
+async def saga_event_acks(vhost: RabbitVhost) -> dict[str, int]:
+    """Deliveries of ``saga.events`` acknowledged (after the handler's commit), per
+    consuming connection, from the management API.  Only saga processes consume
+    that queue, each with one consumer on its one connection."""
+
+    def read() -> dict[str, int]:
+        queue = vhost.api("GET", "/api/queues/{vhost}/saga.events")
+        queue.raise_for_status()
+        acks: dict[str, int] = {}
+        for consumer in queue.json().get("consumer_details", []):
+            channel = consumer["channel_details"]
+            stats = vhost.api("GET", f"/api/channels/{quote(channel['name'], safe='')}")
+            stats.raise_for_status()
+            acks[channel["connection_name"]] = int(
+                stats.json().get("message_stats", {}).get("ack", 0)
+            )
+        return acks
+
+    return await asyncio.to_thread(read)
+
+
 @pytest.mark.timeout(300)
 async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
     processes: ProcessStack,
@@ -195,7 +217,7 @@ async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
 
 @pytest.mark.timeout(400)
 async def test_three_saga_processes_share_500_sagas_with_every_command_duplicated(
-    processes: ProcessStack,
+    processes: ProcessStack, rabbit_vhost: RabbitVhost
 ) -> None:
     processes.start_services()
     for number in range(3):
@@ -222,6 +244,14 @@ async def test_three_saga_processes_share_500_sagas_with_every_command_duplicate
             f"{processes.url('saga')}{API}/sagas", params={"stuck": "true"}, headers=OPS
         )
         assert stuck.json()["items"] == []
+        # Each of the three processes did its share (the statistics lag a few seconds).
+        await eventually(
+            lambda: saga_event_acks(rabbit_vhost),
+            until=lambda acks: len(acks) == 3 and all(n > 0 for n in acks.values()),
+            timeout=30,
+            interval=0.5,
+            what="each of the three saga processes to have handled saga events",
+        )
     finally:
         await shop.aclose()
 

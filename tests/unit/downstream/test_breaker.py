@@ -14,6 +14,7 @@ from shared.downstream import (
     DownstreamTimeout,
     DownstreamUnavailable,
 )
+from tests.support.infra import eventually
 from tests.unit.downstream.fakes import ClientFactory, FakeClock, SlowService
 
 URL = "http://payments.test/payments/p-1"
@@ -110,14 +111,16 @@ async def test_half_open_lets_exactly_one_probe_through(
     for _ in range(2):
         with pytest.raises(DownstreamUnavailable):
             await client.get_json("/payments/p-1")
-    slow = SlowService(0.1, json={"id": "p-1"})
+    answer = asyncio.Event()
+    slow = SlowService(0, json={"id": "p-1"}, gate=answer)
     route.mock(side_effect=slow)
     clock.advance(10.0)
 
     probe = asyncio.create_task(client.get_json("/payments/p-1"))
-    await asyncio.sleep(0.01)
+    await eventually(slow.arrived, what="the probe to reach the service")
     with pytest.raises(CircuitOpen):
         await client.get_json("/payments/p-1")
+    answer.set()
 
     assert await probe == {"id": "p-1"}
     assert len(slow.received) == 1

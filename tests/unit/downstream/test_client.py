@@ -17,6 +17,7 @@ from shared.downstream import (
     fan_out,
     request_deadline,
 )
+from tests.support.infra import eventually
 from tests.unit.downstream.fakes import ClientFactory, SlowService
 
 URL = "http://inventory.test/products/1"
@@ -180,8 +181,9 @@ async def test_retries_stop_at_the_request_deadline(
     elapsed = time.perf_counter() - started
 
     assert elapsed < 0.35 + 0.25
-    # 0.1 s per attempt in a 0.35 s budget: three full attempts and a short last one.
-    assert 3 <= len(service.received) <= 5
+    # 0.1 s per attempt in a 0.35 s budget: three full attempts and a short last one
+    # (on a loaded machine, the attempts and the backoff between them may take longer).
+    assert 2 <= len(service.received) <= 5
 
 
 async def test_empty_answer_decodes_to_none(
@@ -229,7 +231,7 @@ async def test_full_bulkhead_waits_at_most_the_remaining_budget_then_times_out(
     router.get(url__regex=r"http://inventory\.test/products/\d+").mock(side_effect=service)
     client = make_client(max_concurrency=1, attempts=1, timeout=5.0)
     hog = asyncio.create_task(client.get_json("/products/1"))
-    await asyncio.sleep(0.02)  # let it take the only slot
+    await eventually(service.arrived, what="the first call to take the only slot")
 
     started = time.perf_counter()
     with pytest.raises(DownstreamTimeout):

@@ -47,7 +47,9 @@ async def test_slow_optional_section_is_degraded_and_the_answer_comes_within_the
     assert result.values == {"order": {"id": "o-1"}, "payments": None}
     assert result.degraded == ["payments"]
     assert len(payments_service.received) == 1
-    assert 0.3 < elapsed < 0.5  # leaves headroom to answer inside the 0.5 s deadline
+    # Given up before the 0.5 s deadline (headroom to answer), not at the 5 s answer;
+    # the slack is for a loaded machine.
+    assert 0.3 < elapsed < 0.5 + 0.3
 
 
 async def test_slow_optional_section_is_degraded_at_its_own_timeout(
@@ -178,7 +180,7 @@ async def test_essential_section_too_slow_fails_the_fan_out_with_504_within_the_
     assert raised.value.status == 504
     assert raised.value.service == "orders"
     assert isinstance(raised.value.cause, DownstreamTimeout)
-    assert elapsed < 0.4 + 0.2
+    assert elapsed < 0.8  # the 0.4 s deadline, not the 5 s answer
 
 
 async def test_essential_failure_does_not_wait_for_slow_optional_sections(
@@ -229,8 +231,9 @@ async def test_four_downstreams_of_200_ms_each_cost_about_the_slowest_not_the_su
     router: respx.MockRouter, make_client: ClientFactory
 ) -> None:
     names = ["orders", "users", "inventory", "payments"]
-    services = {name: SlowService(0.2, json={"from": name}) for name in names}
-    for name, service in services.items():
+    # One fake plays all four, so it sees how many of the calls are in flight at once.
+    service = SlowService(0.2)
+    for name in names:
         router.get(f"http://{name}.test/thing").mock(side_effect=service)
     clients = {name: make_client(name) for name in names}
 
@@ -242,9 +245,13 @@ async def test_four_downstreams_of_200_ms_each_cost_about_the_slowest_not_the_su
         result = await fan_out({name: section(name) for name in names})
     elapsed = time.perf_counter() - started
 
-    assert result.values == {name: {"from": name} for name in names}
+    assert result.values == {name: {"path": "/thing"} for name in names}
+    assert sorted(request.url.host for request in service.received) == sorted(
+        f"{name}.test" for name in names
+    )
     assert result.degraded == []
-    assert elapsed < 0.3
+    assert service.peak_in_flight == 4
+    assert elapsed < 0.6  # one after the other: 0.8 s
 
 
 async def test_section_code_that_is_not_a_downstream_call_is_bounded_too() -> None:
@@ -266,4 +273,4 @@ async def test_section_code_that_is_not_a_downstream_call_is_bounded_too() -> No
 
     assert result.values == {"quick": "done", "stuck": None}
     assert result.degraded == ["stuck"]
-    assert time.perf_counter() - started < 0.3
+    assert time.perf_counter() - started < 0.3 + 0.3  # the deadline, not the 5 s section
