@@ -40,7 +40,7 @@ class Mobile(Bff):
         return in_stock[:FEATURED_COUNT]
 
 
-def _mobile(request: Request) -> Mobile:
+async def _mobile(request: Request) -> Mobile:
     mobile: Mobile = request.app.state.bff
     return mobile
 

@@ -43,7 +43,7 @@ class Web(Bff):
         return product
 
 
-def _web(request: Request) -> Web:
+async def _web(request: Request) -> Web:
     web: Web = request.app.state.bff
     return web
 

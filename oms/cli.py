@@ -63,7 +63,7 @@ def up(
     ] = None,
 ) -> None:
     """Run every component in one process (embedded by default) and print their URLs."""
-    from oms.runner import serve_components
+    from oms.runner import run_components
 
     settings = _settings()
     components = available_components()
@@ -80,7 +80,7 @@ def up(
             await seed_demo(settings, console)
         _print_urls(components, settings)
 
-    asyncio.run(serve_components(components, settings, on_started=started))
+    run_components(components, settings, on_started=started)
 
 
 @app.command()
@@ -88,7 +88,7 @@ def run(
     component: Annotated[str, typer.Argument(help=", ".join(COMPONENTS))],
 ) -> None:
     """Run one component as its own process."""
-    from oms.runner import serve_components
+    from oms.runner import run_components
 
     if component not in COMPONENTS:
         raise typer.BadParameter(f"unknown component {component!r}; one of {', '.join(COMPONENTS)}")
@@ -100,7 +100,7 @@ def run(
     async def started() -> None:
         console.print(f"{component} on {settings.url_for(component)}")
 
-    asyncio.run(serve_components([chosen], settings, on_started=started))
+    run_components([chosen], settings, on_started=started)
 
 
 @app.command()

@@ -1,4 +1,9 @@
-"""Runs components under uvicorn in one process, sharing one transport."""
+"""Runs components under uvicorn in one process, sharing one transport.
+
+The event loop is uvloop and the HTTP parser httptools when they are installed
+(``uvicorn[standard]``): every request, database query and message costs
+less CPU on them than on the pure-Python asyncio loop and h11.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import signal
 from collections.abc import Awaitable, Callable, Generator, Sequence
 
 import uvicorn
+from uvicorn.loops.auto import auto_loop_factory
 
 from oms.components import Component
 from shared.logging import get_logger
@@ -25,6 +31,17 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def run_components(
+    components: Sequence[Component],
+    settings: Settings,
+    *,
+    on_started: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve ``components`` until Ctrl-C (or SIGTERM), on uvloop when it is installed."""
+    with asyncio.Runner(loop_factory=auto_loop_factory()) as runner:
+        runner.run(serve_components(components, settings, on_started=on_started))
 
 
 async def serve_components(

@@ -96,12 +96,12 @@ class DeadLetterView(Camel):
     requeued_at: datetime | None
 
 
-def _runtime(request: Request) -> SagaRuntime:
+async def _runtime(request: Request) -> SagaRuntime:
     runtime: SagaRuntime = request.app.state.runtime
     return runtime
 
 
-def _letters(request: Request) -> DeadLetters:
+async def _letters(request: Request) -> DeadLetters:
     letters: DeadLetters = request.app.state.dead_letters
     return letters
 
@@ -173,7 +173,7 @@ async def list_sagas(
             )
         )
     stmt = stmt.order_by(col(SagaRow.created_at).desc(), col(SagaRow.id).desc()).limit(limit + 1)
-    async with runtime.db.sessions() as session:
+    async with runtime.db.reads() as session:
         rows = list((await session.exec(stmt)).all())
     more = len(rows) > limit
     rows = rows[:limit]
@@ -184,7 +184,7 @@ async def list_sagas(
 
 
 async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
-    async with runtime.db.sessions() as session:
+    async with runtime.db.reads() as session:
         row = await session.get(SagaRow, saga_id)
     if row is None:
         raise NotFound(f"saga {saga_id} not found")
@@ -207,7 +207,7 @@ async def stream(
         seen: dict[str, int] = {}
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            async with runtime.db.sessions() as session:
+            async with runtime.db.reads() as session:
                 rows = (
                     await session.exec(
                         select(SagaRow)
@@ -248,7 +248,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
     row = await _load(runtime, saga_id)
     ensure_owner(principal, row.user_id, "saga")
     state = SagaState.from_json(row.state)
-    async with runtime.db.sessions() as session:
+    async with runtime.db.reads() as session:
         history = (
             await session.exec(
                 select(SagaHistoryRow)
@@ -324,7 +324,7 @@ async def replay_saga(saga_id: str, runtime: Runtime, _ops: OpsPrincipal) -> dic
 
 
 async def load_tape(runtime: SagaRuntime, saga_id: str) -> tuple[list[Any], list[RecordedDecision]]:
-    async with runtime.db.sessions() as session:
+    async with runtime.db.reads() as session:
         rows = (
             await session.exec(
                 select(SagaInputRow)
@@ -352,7 +352,7 @@ async def list_dead_letters(
     if not include_requeued:
         stmt = stmt.where(col(DeadLetterRow.requeued_at).is_(None))
     stmt = stmt.order_by(col(DeadLetterRow.id).desc()).limit(limit)
-    async with letters.db.sessions() as session:
+    async with letters.db.reads() as session:
         rows = (await session.exec(stmt)).all()
     return [_letter_view(r) for r in rows]
 

@@ -2,10 +2,16 @@
 
 HS256 with ``OMS_JWT_SECRET``; the algorithm is pinned on verification so a
 token cannot choose its own (``none``, or an asymmetric confusion).
+
+A caller sends the same token with every request, and each service it reaches
+verifies it again: the outcome of a successful verification is remembered (per
+secret and token) and only the expiry is checked once more.
 """
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +19,8 @@ import jwt
 
 ALGORITHM = "HS256"
 OPS_ROLE = "ops"
+VERIFIED_TOKENS_KEPT = 4096
+"""How many successfully verified tokens are remembered (least recently used go first)."""
 
 
 class InvalidToken(Exception):
@@ -47,7 +55,22 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str) -> Principal:
+def verify_token(secret: str, token: str, *, now: datetime | None = None) -> Principal:
+    """Who the token speaks for; :class:`InvalidToken` if it is forged, malformed or expired."""
+    principal, expires_at = _verify(secret, token)
+    if expires_at <= (now.timestamp() if now else time.time()):
+        raise InvalidToken("token expired")
+    return principal
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
+def _verify(secret: str, token: str) -> tuple[Principal, int]:
+    """The principal and expiry of a token with a valid signature and claims.
+
+    Only successes are cached (an exception is never remembered); signature,
+    algorithm, ``nbf`` and ``iat`` do not change their verdict as time passes,
+    ``exp`` does, so :func:`verify_token` checks it on every call.
+    """
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]}
@@ -59,4 +82,5 @@ def verify_token(secret: str, token: str) -> Principal:
     roles = claims.get("roles") or []
     if not isinstance(roles, list):
         raise InvalidToken("invalid token: roles must be a list")
-    return Principal(sub=str(claims["sub"]), roles=frozenset(str(r) for r in roles))
+    principal = Principal(sub=str(claims["sub"]), roles=frozenset(str(r) for r in roles))
+    return principal, int(claims["exp"])

@@ -104,7 +104,9 @@ class Service:
         return app
 
 
-def _service(request: Request) -> Service:
+# async: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off
+# per request that costs more than the lookup itself.
+async def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 

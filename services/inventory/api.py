@@ -42,7 +42,7 @@ async def list_products(
     ] = None,
 ) -> ProductPage:
     """The catalogue with available stock, ordered by sku."""
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         products, total = await Inventory(session).page(limit=limit, offset=offset, product_ids=ids)
     return ProductPage(
         items=[ProductOut.of(p) for p in products], total=total, limit=limit, offset=offset
@@ -52,7 +52,7 @@ async def list_products(
 @router.get("/products/{product_id}", responses=problem_responses(404, 422))
 async def get_product(product_id: str, service: ServiceDep) -> ProductOut:
     """One product with its available stock."""
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         product = await Inventory(session).product(product_id)
     if product is None:
         raise NotFound(f"product {product_id!r} not found")
@@ -122,7 +122,7 @@ async def set_stock(
 @router.get("/reservations/{order_id}", responses=problem_responses(401, 403, 404, 422))
 async def get_reservation(order_id: str, service: ServiceDep, _ops: OpsPrincipal) -> ReservationOut:
     """What an order holds (for ops and the audit)."""
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         reservation = await Inventory(session).reservation(order_id)
     if reservation is None:
         raise NotFound(f"no reservation for order {order_id!r}")

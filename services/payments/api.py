@@ -43,7 +43,7 @@ OrderIdQuery = Annotated[
 
 
 async def _session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         yield session
 
 

@@ -41,13 +41,13 @@ BAD_CREDENTIALS = "invalid email or password"
 """One message for an unknown email and a wrong password: no account enumeration."""
 
 
-def _passwords(request: Request) -> Passwords:
+async def _passwords(request: Request) -> Passwords:
     passwords: Passwords = request.app.state.passwords
     return passwords
 
 
 async def _session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         yield session
 
 

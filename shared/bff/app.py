@@ -131,7 +131,9 @@ def create_bff_app(
     return app
 
 
-def _bff(request: Request) -> Bff:
+# async: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off
+# per request that costs more than the lookup itself.
+async def _bff(request: Request) -> Bff:
     bff: Bff = request.app.state.bff
     return bff
 

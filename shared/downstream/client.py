@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import Cookie, CookieJar
 from types import TracebackType
 from typing import Any, Self
 
@@ -141,7 +142,9 @@ class DownstreamClient:
                 max_keepalive_connections=config.max_connections,
             ),
             transport=transport,
+            cookies=_NoCookies(),
         )
+        self._base = str(self._http.base_url).rstrip("/")
 
     async def get_json(
         self,
@@ -212,9 +215,17 @@ class DownstreamClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         deadline = current_deadline()
+        attempts = self.config.attempts if idempotent else 1
+        try:
+            return await self._attempt(method, path, deadline, params, json, headers)
+        except Exception as error:
+            if attempts == 1 or not _is_retryable(error):
+                raise
+            first_failure: Exception | None = error
+        # Most calls succeed at once and never get here.  From here on tenacity
+        # decides, the first failure counted as attempt 1.
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.attempts if idempotent else 1)
-            | _OutOfBudget(deadline),
+            stop=stop_after_attempt(attempts) | _OutOfBudget(deadline),
             wait=wait_random_exponential(
                 multiplier=self.config.backoff_initial, max=self.config.backoff_max
             ),
@@ -224,6 +235,9 @@ class DownstreamClient:
         )
         async for attempt in retrying:
             with attempt:
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
                 return await self._attempt(method, path, deadline, params, json, headers)
         raise AssertionError("unreachable: tenacity returns or re-raises")
 
@@ -279,13 +293,17 @@ class DownstreamClient:
         wait = self._budget(deadline)
         if wait < _MIN_ATTEMPT_BUDGET:
             raise DownstreamTimeout(self.name, "request deadline exhausted before the call")
-        try:
-            async with asyncio.timeout(wait):
-                await self._bulkhead.acquire()
-        except TimeoutError:
-            raise DownstreamTimeout(
-                self.name, f"no free slot among {self.config.max_concurrency} within {wait:.3f}s"
-            ) from None
+        if not self._bulkhead.locked():
+            await self._bulkhead.acquire()  # a free slot: taken at once, no timer needed
+        else:
+            try:
+                async with asyncio.timeout(wait):
+                    await self._bulkhead.acquire()
+            except TimeoutError:
+                raise DownstreamTimeout(
+                    self.name,
+                    f"no free slot among {self.config.max_concurrency} within {wait:.3f}s",
+                ) from None
         try:
             yield
         finally:
@@ -311,7 +329,7 @@ class DownstreamClient:
                 async with asyncio.timeout(budget):
                     response = await self._http.request(
                         method,
-                        path,
+                        self._url(path),
                         params=params,
                         json=json,
                         headers=self._outgoing_headers(headers, budget),
@@ -325,6 +343,10 @@ class DownstreamClient:
             if response.status_code >= 400:
                 span.set_status(Status(StatusCode.ERROR))
             return response
+
+    def _url(self, path: str) -> str:
+        """``path`` joined to the base URL as httpx would, without parsing both again."""
+        return path if "://" in path else f"{self._base}/{path.lstrip('/')}"
 
     def _outgoing_headers(self, extra: Mapping[str, str] | None, budget: float) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -364,6 +386,21 @@ class DownstreamClient:
             wait=round(retry_state.upcoming_sleep, 3),
             error=str(error),
         )
+
+
+class _NoCookies(CookieJar):
+    """A cookie jar that keeps nothing.
+
+    One client serves every caller of the BFF: a cookie a service set in one
+    caller's answer must not travel with the next caller's request.  Not storing
+    it also spares parsing every answer's headers for ``Set-Cookie``.
+    """
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
 
 
 class _OutOfBudget(stop_base):

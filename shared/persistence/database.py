@@ -8,19 +8,30 @@ another's tables.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled PostgreSQL connection idle at least this long is pinged before it is used."""
 
 
 class Database:
     """One service's engine and session factory."""
 
-    def __init__(self, url: str, *, schema: str, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str,
+        pool_size: int = 5,
+        ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+    ) -> None:
         self.url = make_url(url)
         self.schema = schema
         self.dialect = self.url.get_backend_name()
@@ -29,7 +40,6 @@ class Database:
             kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
-            kwargs["pool_pre_ping"] = True
         elif self.dialect == "sqlite":
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +49,20 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _serialise_sqlite_writers(self.engine)
+        else:
+            _ping_when_idle(self.engine, ping_after_idle)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.reads = self.sessions
+        """Sessions that only read.  On PostgreSQL each query runs on its own, without
+        the BEGIN and ROLLBACK round trips around it: under READ COMMITTED each query
+        of a transaction sees what was committed when it started anyway.  (SQLite
+        reads in a transaction: its connections are set up for transactions.)"""
+        if self.is_postgres:
+            self.reads = async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                class_=AsyncSession,
+                expire_on_commit=False,
+            )
 
     @property
     def is_postgres(self) -> bool:
@@ -55,6 +78,33 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Replace a pooled connection that died while idle (a server restart, a
+    dropped socket) before anyone uses it.
+
+    The check ``pool_pre_ping`` makes, but only for a connection that sat idle:
+    on asyncpg it costs three round trips (BEGIN, the ping, ROLLBACK), and one
+    handed back a moment ago was alive then; pinging it before every query
+    would take more round trips than a simple read itself.
+    """
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and checks out another one.
+            raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
 def _serialise_sqlite_writers(engine: AsyncEngine) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +23,9 @@ from shared.web.problems import install_problem_handlers, problem_response
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+_CORRELATION = CORRELATION_HEADER.lower().encode()
+"""The header as ASGI spells header names: lower-case bytes."""
 
 
 class CorrelationMiddleware:
@@ -35,8 +39,7 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        wanted = CORRELATION_HEADER.lower().encode()
-        incoming = next((v for k, v in scope["headers"] if k == wanted), b"")
+        incoming = next((v for k, v in scope["headers"] if k == _CORRELATION), b"")
         value = incoming.decode("latin-1").strip()[:128]
         correlation_id = value or new_correlation_id()
         bind_context(correlation_id=correlation_id)
@@ -44,7 +47,7 @@ class CorrelationMiddleware:
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((wanted, correlation_id.encode("latin-1")))
+                headers.append((_CORRELATION, correlation_id.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
 
@@ -90,9 +93,14 @@ def create_app(
             503, "Service Unavailable", f"not ready: {failing}", request, checks=results
         )
 
-    Instrumentator(excluded_handlers=["/metrics", "/health/.*"]).instrument(app).expose(
-        app, endpoint="/metrics", include_in_schema=False
-    )
+    # A registry per app: several components in one process (``oms up``) each count
+    # their own requests, instead of all sharing the first one's collectors.
+    registry = CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    Instrumentator(excluded_handlers=["/metrics", "/health/.*"], registry=registry).instrument(
+        app
+    ).expose(app, endpoint="/metrics", include_in_schema=False)
     for router in routers or []:
         app.include_router(router, prefix=api_prefix)
     return app

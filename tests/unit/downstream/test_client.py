@@ -271,6 +271,21 @@ async def test_correlation_id_trace_context_and_authorization_are_forwarded(
     assert sent_trace_id == trace_id
 
 
+async def test_a_cookie_set_in_one_answer_never_travels_with_a_later_call(
+    router: respx.MockRouter, make_client: ClientFactory
+) -> None:
+    route = router.get(URL).respond(
+        200, json={"id": "1"}, headers={"Set-Cookie": "session=alices; Path=/"}
+    )
+    client = make_client()
+
+    await client.get_json("/products/1", headers={"Authorization": "Bearer alice"})
+    await client.get_json("/products/1", headers={"Authorization": "Bearer bob"})
+
+    assert route.call_count == 2
+    assert "cookie" not in route.calls.last.request.headers
+
+
 async def test_remaining_budget_header_is_within_the_request_deadline(
     router: respx.MockRouter, make_client: ClientFactory
 ) -> None:

@@ -60,6 +60,7 @@ async def test_only_ops_may_place_an_order_for_someone_else(orders: Orders) -> N
 
 async def test_another_users_order_looks_absent(orders: Orders) -> None:
     order = await orders.place("alice")
+    await orders.replies.wait(order["id"])  # order.created is out: anything after is bob's doing
     bob = orders.stack.auth("bob")
 
     answers = [
