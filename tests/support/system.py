@@ -158,3 +158,20 @@ async def running_system(stack: Stack, **overrides: Any) -> AsyncIterator[System
             serve(build_mobile(settings, stack.transport, http_transports=wiring))
         )
         yield System(stack, web, mobile, clients, apps)
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The RFC 9457 problem ``response`` carries, after checking its status and type."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem: dict[str, Any] = response.json()
+    return problem
+
+
+def named_fields(problem: dict[str, Any]) -> set[str]:
+    """Every field a problem names, in ``field`` or its ``errors``."""
+    named = {e["field"] for e in problem.get("errors") or []}
+    return named | ({problem["field"]} if "field" in problem else set())

@@ -9,23 +9,9 @@ from typing import Any
 import httpx
 
 from tests.support.infra import eventually
-from tests.support.system import ADDRESS, PASSWORD, Shopper, System
+from tests.support.system import ADDRESS, PASSWORD, Shopper, System, named_fields, problem_of
 
 API = "/api/v1"
-PROBLEM = "application/problem+json"
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    problem: dict[str, Any] = response.json()
-    return problem
-
-
-def _fields(problem: dict[str, Any]) -> set[str]:
-    """Every field a problem names, in ``field`` or its ``errors``."""
-    named = {e["field"] for e in problem.get("errors") or []}
-    return named | ({problem["field"]} if "field" in problem else set())
 
 
 async def _save_address_and_card(system: System, shopper: Shopper) -> tuple[str, str]:
@@ -208,22 +194,22 @@ async def test_mobile_hides_other_users_data_and_refuses_bad_input_naming_the_fi
     changed = await _checkout(system, owner, [(product["id"], 3)], address_id, card_id, key)
     assert placed.status_code == replayed.status_code == 202, replayed.text
     assert replayed.json() == placed.json()
-    assert "Idempotency-Key" in _fields(_problem(changed, 422))
+    assert "Idempotency-Key" in named_fields(problem_of(changed, 422))
     order_id = placed.json()["orderId"]
 
     # Another user's order, address and card do not exist for them.
-    _problem(await system.mobile.get(f"{API}/orders/{order_id}", headers=intruder.auth), 404)
+    problem_of(await system.mobile.get(f"{API}/orders/{order_id}", headers=intruder.auth), 404)
     theirs = await system.mobile.get(f"{API}/orders", headers=intruder.auth)
     assert theirs.json() == {"items": [], "nextCursor": None}
     assert (await system.mobile.get(f"{API}/me/addresses", headers=intruder.auth)).json() == []
     stolen_address = await _checkout(
         system, intruder, [(product["id"], 1)], address_id, "pm_card_ok"
     )
-    assert "addressId" in _fields(_problem(stolen_address, 422))
+    assert "addressId" in named_fields(problem_of(stolen_address, 422))
     intruder_address, _ = await _save_address_and_card(system, intruder)
     stolen_card = await _checkout(system, intruder, [(product["id"], 1)], intruder_address, card_id)
-    assert "paymentMethodId" in _fields(_problem(stolen_card, 422))
-    _problem(await system.mobile.get(f"{API}/home"), 401)
+    assert "paymentMethodId" in named_fields(problem_of(stolen_card, 422))
+    problem_of(await system.mobile.get(f"{API}/home"), 401)
 
     bad: list[tuple[list[tuple[str, Any]], str]] = [
         ([(product["id"], 0)], "items.0.quantity"),
@@ -233,12 +219,12 @@ async def test_mobile_hides_other_users_data_and_refuses_bad_input_naming_the_fi
     ]
     for items, field in bad:
         response = await _checkout(system, intruder, items, intruder_address, "pm_card_ok")
-        assert field in _fields(_problem(response, 422)), (field, response.text)
+        assert field in named_fields(problem_of(response, 422)), (field, response.text)
     bad_cursor = await system.mobile.get(
         f"{API}/orders", params={"cursor": "not-a-cursor"}, headers=intruder.auth
     )
-    assert "cursor" in _fields(_problem(bad_cursor, 422))
-    _problem(await system.mobile.post(f"{API}/auth/login", json={"email": owner.email}), 422)
+    assert "cursor" in named_fields(problem_of(bad_cursor, 422))
+    problem_of(await system.mobile.post(f"{API}/auth/login", json={"email": owner.email}), 422)
 
     # Nothing was placed for the intruder; the owner has exactly one order.
     assert (await system.mobile.get(f"{API}/orders", headers=intruder.auth)).json()["items"] == []

@@ -5,26 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
-
 from tests.support.infra import eventually
-from tests.support.system import ADDRESS, PASSWORD, Shopper, System
+from tests.support.system import ADDRESS, PASSWORD, Shopper, System, named_fields, problem_of
 
 API = "/api/v1"
-PROBLEM = "application/problem+json"
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    problem: dict[str, Any] = response.json()
-    return problem
-
-
-def _fields(problem: dict[str, Any]) -> set[str]:
-    """Every field a problem names, in ``field`` or its ``errors``."""
-    named = {e["field"] for e in problem.get("errors") or []}
-    return named | ({problem["field"]} if "field" in problem else set())
 
 
 async def _details(system: System, shopper: Shopper, order_id: str) -> dict[str, Any]:
@@ -50,7 +34,7 @@ async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_
     wrong = await system.web.post(
         f"{API}/auth/login", json={"email": shopper.email, "password": "not it"}
     )
-    _problem(wrong, 401)
+    problem_of(wrong, 401)
 
     # The catalogue, with stock, needs no token.
     listing = await system.web.get(f"{API}/products", params={"limit": 200})
@@ -66,7 +50,7 @@ async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_
         "currency": "EUR",
         "available": 10,
     }
-    _problem(await system.web.get(f"{API}/products/no-such-product"), 404)
+    problem_of(await system.web.get(f"{API}/products/no-such-product"), 404)
 
     # Checkout answers 202 at once, priced by the inventory; the saga confirms later.
     placed = await system.checkout(shopper, [(teapot["id"], 2), (cups["id"], 1)])
@@ -129,7 +113,7 @@ async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_
     again = await system.web.post(
         f"{API}/orders/{accepted['orderId']}/cancel", headers=shopper.auth
     )
-    _problem(again, 409)
+    problem_of(again, 409)
 
 
 async def test_web_checkout_with_the_same_idempotency_key_places_one_order(
@@ -147,7 +131,7 @@ async def test_web_checkout_with_the_same_idempotency_key_places_one_order(
     assert second.json() == first.json()
     assert second.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert "Idempotency-Key" in _fields(_problem(other_body, 422))
+    assert "Idempotency-Key" in named_fields(problem_of(other_body, 422))
     orders = await system.web.get(f"{API}/orders", headers=shopper.auth)
     assert [o["id"] for o in orders.json()["items"]] == [first.json()["orderId"]]
     # Another user may pick the same key for their own checkout.
@@ -169,14 +153,14 @@ async def test_web_hides_other_users_orders_and_refuses_bad_input_naming_the_fie
     order_id = placed.json()["orderId"]
 
     # Another user's order does not exist for them.
-    _problem(await system.web.get(f"{API}/orders/{order_id}/details", headers=intruder.auth), 404)
-    _problem(await system.web.post(f"{API}/orders/{order_id}/cancel", headers=intruder.auth), 404)
+    problem_of(await system.web.get(f"{API}/orders/{order_id}/details", headers=intruder.auth), 404)
+    problem_of(await system.web.post(f"{API}/orders/{order_id}/cancel", headers=intruder.auth), 404)
     theirs = await system.web.get(f"{API}/orders", headers=intruder.auth)
     assert theirs.json()["items"] == []
     # No token, or a forged one, is a 401 before any service is asked.
-    _problem(await system.web.get(f"{API}/orders"), 401)
+    problem_of(await system.web.get(f"{API}/orders"), 401)
     forged = {"Authorization": "Bearer not.a.token"}
-    _problem(await system.web.get(f"{API}/orders/{order_id}/details", headers=forged), 401)
+    problem_of(await system.web.get(f"{API}/orders/{order_id}/details", headers=forged), 401)
 
     good: dict[str, Any] = {
         "items": [{"productId": product["id"], "quantity": 1}],
@@ -195,21 +179,21 @@ async def test_web_hides_other_users_orders_and_refuses_bad_input_naming_the_fie
     ]
     for body, field in bad_bodies:
         response = await system.web.post(f"{API}/checkout", json=body, headers=intruder.auth)
-        assert field in _fields(_problem(response, 422)), (field, response.text)
+        assert field in named_fields(problem_of(response, 422)), (field, response.text)
     not_json = await system.web.post(
         f"{API}/checkout",
         content=b"{not json",
         headers={**intruder.auth, "Content-Type": "application/json"},
     )
-    _problem(not_json, 422)
+    problem_of(not_json, 422)
     bad_signup = await system.web.post(
         f"{API}/auth/register", json={"email": "not-an-email", "password": PASSWORD}
     )
-    assert "email" in _fields(_problem(bad_signup, 422))
+    assert "email" in named_fields(problem_of(bad_signup, 422))
     taken = await system.web.post(
         f"{API}/auth/register", json={"email": owner.email, "password": PASSWORD}
     )
-    _problem(taken, 409)
+    problem_of(taken, 409)
 
     # None of it left an order behind.
     theirs = await system.web.get(f"{API}/orders", headers=intruder.auth)

@@ -151,6 +151,21 @@ def settled(states: Counter[str]) -> bool:
     return set(states) <= TERMINAL
 
 
+async def all_end_completed_or_cancelled(shop: Shop, orders: list[str], *, within: float) -> None:
+    """Every order's saga ends, none lost and none failed, some of each outcome."""
+    final = await eventually(
+        lambda: shop.states(orders),
+        until=settled,
+        timeout=within,
+        interval=0.5,
+        what="every saga to end",
+    )
+    assert final["missing"] == 0
+    assert final["failed"] == 0, final
+    assert final["completed"] > 0, final
+    assert final["cancelled"] > 0, final
+
+
 async def saga_event_acks(vhost: RabbitVhost) -> dict[str, int]:
     """Deliveries of ``saga.events`` acknowledged (after the handler's commit), per
     consuming connection, from the management API.  Only saga processes consume
@@ -195,17 +210,7 @@ async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
         assert not settled(states), f"nothing was in flight when the process died: {states}"
 
         processes.start_saga()
-        final = await eventually(
-            lambda: shop.states(orders),
-            until=settled,
-            timeout=120,
-            interval=0.5,
-            what="every saga to end",
-        )
-        assert final["missing"] == 0
-        assert final["failed"] == 0, final
-        assert final["completed"] > 0, final
-        assert final["cancelled"] > 0, final
+        await all_end_completed_or_cancelled(shop, orders, within=120)
     finally:
         await shop.aclose()
 
@@ -229,17 +234,7 @@ async def test_three_saga_processes_share_500_sagas_with_every_command_duplicate
                 await shop.inject(service, command, "duplicate", 1_000_000)
         products = [await shop.product(price=900, stock=200) for _ in range(2)]
         orders = await shop.place(500, products, 900)
-        final = await eventually(
-            lambda: shop.states(orders),
-            until=settled,
-            timeout=240,
-            interval=0.5,
-            what="every saga to end",
-        )
-        assert final["missing"] == 0
-        assert final["failed"] == 0, final
-        assert final["completed"] > 0, final
-        assert final["cancelled"] > 0, final
+        await all_end_completed_or_cancelled(shop, orders, within=240)
         stuck = await shop.http.get(
             f"{processes.url('saga')}{API}/sagas", params={"stuck": "true"}, headers=OPS
         )
