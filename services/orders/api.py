@@ -201,7 +201,7 @@ async def _place(service: Service, body: NewOrder, key: str | None, digest: str)
 @router.get("/orders/{order_id}", responses=problem_responses(401, 404, 422))
 async def get_order(order_id: str, service: ServiceDep, principal: CurrentPrincipal) -> OrderOut:
     """One order with its items and status history."""
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         orders = Orders(session)
         return await _view(orders, await _owned(orders, order_id, principal))
 
@@ -231,7 +231,7 @@ async def list_orders(
         after = Cursor.decode(cursor) if cursor else None
     except InvalidCursor as exc:
         raise Unprocessable(str(exc), field="cursor") from None
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         orders = Orders(session)
         rows = await orders.newest_first(
             limit=limit + 1, user_id=user_id, status=order_status, after=after

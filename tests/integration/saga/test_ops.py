@@ -86,10 +86,10 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
         assert stalled in listing
         assert "charging_payment" in listing
 
-        code, stuck_only = await oms_saga(url, "list", "--state", "completed")
+        code, completed_only = await oms_saga(url, "list", "--state", "completed")
         assert code == 0
-        assert completed in stuck_only
-        assert stalled not in stuck_only
+        assert completed in completed_only
+        assert stalled not in completed_only
 
         code, aborted = await oms_saga(url, "abort", stalled, "--reason", "customer phoned")
         assert code == 0, aborted
