@@ -10,6 +10,13 @@ Deadlines are rows; :meth:`SagaRuntime.fire_due_deadlines` claims due ones with
 ``FOR UPDATE SKIP LOCKED`` so any number of saga processes share them and a
 restart loses none.  An event for an order whose saga does not exist yet is
 parked and applied right after ``order.created`` creates the saga.
+
+Every transaction that reads or writes one saga first takes that saga's lock
+(:meth:`SagaRuntime._lock`), held until it commits.  Without it, an input
+arriving while ``order.created`` is still creating the saga in an uncommitted
+transaction sees no saga, parks itself, and commits after the creator has
+already looked for parked inputs: an accepted cancel would be lost.  With it,
+the input waits for the creator's commit and then finds the saga.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
@@ -51,6 +58,9 @@ from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
 log = get_logger(__name__)
 T = TypeVar("T")
 CONSUMER = "saga"
+LOCK_NAMESPACE = 5_020
+"""First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
+meet another use of advisory locks; the second key is a hash of the saga id."""
 
 
 class ConcurrencyConflict(Exception):
@@ -109,6 +119,7 @@ class SagaRuntime:
             raise Unprocessable(f"{incoming.envelope.type} carries no orderId")
 
         async def work(uow: UnitOfWork) -> None:
+            await self._lock(uow, saga_id)
             if not await claim_inbox(uow.session, CONSUMER, incoming.envelope.message_id):
                 log.info("saga.duplicate_message", type=incoming.envelope.type)
                 return
@@ -116,9 +127,24 @@ class SagaRuntime:
 
         await self._retrying(work)
 
+    async def _lock(self, uow: UnitOfWork, saga_id: str) -> None:
+        """Hold ``saga_id``'s lock until ``uow`` ends: one transaction per saga at a time,
+        across every saga process.
+
+        On PostgreSQL a transaction-scoped advisory lock (two ids hashing alike
+        merely wait for each other).  SQLite takes its write lock at ``BEGIN
+        IMMEDIATE``, so starting the transaction is the lock."""
+        connection = await uow.session.connection()
+        if self.db.is_postgres:
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))"),
+                {"namespace": LOCK_NAMESPACE, "saga_id": saga_id},
+            )
+
     async def _apply(
         self, uow: UnitOfWork, saga_id: str, input: Input, envelope: Envelope | None
     ) -> Decision | None:
+        """React to ``input`` inside ``uow``, whose caller holds the saga's lock."""
         row = await self._load(uow, saga_id)
         state = SagaState.from_json(row.state) if row is not None else None
         try:
@@ -267,6 +293,9 @@ class SagaRuntime:
         return fired
 
     async def _fire(self, uow: UnitOfWork, *, saga_id: str, now: datetime) -> bool:
+        # The saga's lock before the deadline's row lock, as every other transaction
+        # takes them (storing a decision replaces the deadline row): no deadlock.
+        await self._lock(uow, saga_id)
         stmt = select(SagaDeadlineRow).where(
             SagaDeadlineRow.saga_id == saga_id, col(SagaDeadlineRow.due_at) <= now
         )
@@ -307,6 +336,7 @@ class SagaRuntime:
         """Apply an operator's retry or abort; recorded with who and why."""
 
         async def work(uow: UnitOfWork) -> Decision:
+            await self._lock(uow, saga_id)
             row = await self._load(uow, saga_id)
             if row is None:
                 raise SagaNotFound(saga_id)
