@@ -111,16 +111,3 @@ class DeadLetterRow(SQLModel, table=True):
     requeued_at: datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
-
-
-SAGA_TABLES = tuple(
-    model.__table__  # type: ignore[union-attr]
-    for model in (
-        SagaRow,
-        SagaDeadlineRow,
-        SagaHistoryRow,
-        SagaInputRow,
-        ParkedMessageRow,
-        DeadLetterRow,
-    )
-)

@@ -68,6 +68,3 @@ class Reservation(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
-
-
-TABLES = (Product.__table__, Reservation.__table__)  # type: ignore[attr-defined]

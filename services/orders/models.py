@@ -84,12 +84,3 @@ class PlacedUnderKey(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
-
-
-TABLES = (
-    Order.__table__,  # type: ignore[attr-defined]
-    OrderItem.__table__,  # type: ignore[attr-defined]
-    StatusChange.__table__,  # type: ignore[attr-defined]
-)
-"""The tables revision 0001 creates from these models.  Tables added later are
-spelled out in their own revision (``order_idempotency_keys``: 0002)."""

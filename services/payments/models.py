@@ -89,11 +89,3 @@ class Refund(SQLModel, table=True):
     code: str | None = Field(default=None, max_length=50)
     reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = _timestamp()
-
-
-TABLES = (
-    PaymentMethod.__table__,  # type: ignore[attr-defined]
-    PaymentOrder.__table__,  # type: ignore[attr-defined]
-    Payment.__table__,  # type: ignore[attr-defined]
-    Refund.__table__,  # type: ignore[attr-defined]
-)

@@ -48,6 +48,3 @@ class Address(SQLModel, table=True):
     postal_code: str = Field(max_length=20)
     country: str = Field(max_length=2)
     created_at: datetime = _created_at()
-
-
-TABLES = (User.__table__, Address.__table__)  # type: ignore[attr-defined]

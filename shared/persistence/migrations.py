@@ -4,12 +4,17 @@ Each service keeps ``migrations/`` beside its models with an ``env.py`` that cal
 :func:`run_env`.  ``oms migrate`` and every component's start-up call
 :func:`upgrade`, which creates the service's schema on PostgreSQL and runs the
 service's revisions up to head inside it.
+
+Revisions are written out in full (``op.create_table`` with every column, ``op.add_column``
+...) and never read the models: a revision must create the same schema on a new
+database years later, whatever the models say by then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,18 @@ one process (``oms up``) would run each other's revisions, so they take turns
 
 
 async def upgrade(db: Database, script_location: Path, revision: str = "head") -> None:
+    """Run the service's revisions up to ``revision`` (by default all of them)."""
+    await _migrate(db, script_location, command.upgrade, revision)
+
+
+async def downgrade(db: Database, script_location: Path, revision: str) -> None:
+    """Undo the service's revisions down to ``revision`` (``"base"``: all of them)."""
+    await _migrate(db, script_location, command.downgrade, revision)
+
+
+async def _migrate(
+    db: Database, script_location: Path, step: Callable[[Config, str], None], revision: str
+) -> None:
     cfg = _config(script_location, db)
     turn = _turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
     async with turn, db.engine.begin() as conn:
@@ -45,12 +62,14 @@ async def upgrade(db: Database, script_location: Path, revision: str = "head") -
             # run the revisions: a transaction-level advisory lock serialises them.
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": db.schema})
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
-        await conn.run_sync(_upgrade_sync, cfg, revision)
+        await conn.run_sync(_migrate_sync, cfg, step, revision)
 
 
-def _upgrade_sync(connection: Connection, cfg: Config, revision: str) -> None:
+def _migrate_sync(
+    connection: Connection, cfg: Config, step: Callable[[Config, str], None], revision: str
+) -> None:
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, revision)
+    step(cfg, revision)
 
 
 def run_env(target_metadata: Any = None) -> None:
@@ -65,15 +84,3 @@ def run_env(target_metadata: Any = None) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
-
-
-def create_tables(*tables: Any) -> None:
-    """For a service's first revision: create tables as its models define them
-    (outbox and inbox included), so the schema is written down once."""
-    from alembic import op
-
-    from shared.persistence.messaging_tables import MESSAGING_TABLES
-
-    bind = op.get_bind()
-    for table in (*MESSAGING_TABLES, *tables):
-        table.create(bind, checkfirst=True)

@@ -1,4 +1,4 @@
-"""Accounts and addresses, as services/users/models.py defines them.
+"""Accounts and addresses, with the outbox and inbox.
 
 Revision ID: 0001
 Revises:
@@ -7,10 +7,10 @@ Create Date: 2026-11-21
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
-from services.users.models import TABLES
-from shared.persistence.migrations import create_tables
+from shared.persistence.messaging_revisions import create_outbox_and_inbox, drop_outbox_and_inbox
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -19,9 +19,37 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_tables(*TABLES)
+    create_outbox_and_inbox()
+    op.create_table(
+        "users",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("email", sa.String(320), nullable=False),
+        sa.Column("email_key", sa.String(320), nullable=False),
+        sa.Column("name", sa.String(200), nullable=True),
+        sa.Column("password_hash", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        # Case-folded email: two spellings of one address cannot both register.
+        sa.UniqueConstraint("email_key"),
+    )
+    op.create_table(
+        "user_addresses",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("user_id", sa.String(36), nullable=False),
+        sa.Column("line1", sa.String(200), nullable=False),
+        sa.Column("line2", sa.String(200), nullable=True),
+        sa.Column("city", sa.String(100), nullable=False),
+        sa.Column("postal_code", sa.String(20), nullable=False),
+        sa.Column("country", sa.String(2), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+    )
+    op.create_index("ix_user_addresses_user_id", "user_addresses", ["user_id"])
 
 
 def downgrade() -> None:
-    for table in reversed(TABLES):
-        table.drop(op.get_bind(), checkfirst=True)
+    op.drop_index("ix_user_addresses_user_id", table_name="user_addresses")
+    op.drop_table("user_addresses")
+    op.drop_table("users")
+    drop_outbox_and_inbox()

@@ -4,19 +4,31 @@ Revision ID: 0001
 Revises:
 """
 
+from collections.abc import Sequence
+
+import sqlalchemy as sa
 from alembic import op
 
-from shared.bff.idempotency import IDEMPOTENCY_KEYS
-
-revision = "0001"
-down_revision = None
-branch_labels = None
-depends_on = None
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    IDEMPOTENCY_KEYS.create(op.get_bind(), checkfirst=True)
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(128), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("body", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key"),
+    )
 
 
 def downgrade() -> None:
-    IDEMPOTENCY_KEYS.drop(op.get_bind(), checkfirst=True)
+    op.drop_table("idempotency_keys")
