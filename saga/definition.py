@@ -15,7 +15,8 @@ The saga runs three steps, each with a compensation::
     payment.charge     -> payment.completed     undone by payment.refund
     order.confirm      -> order.confirmed       (the pivot; then ``completed``)
 
-Whenever it has to give up (stock insufficient, payment declined, a step not
+Whenever it has to give up (stock insufficient, the reservation's catalogue
+prices differing from the order's, payment declined, a step not
 answering after its retries, the customer cancelling, an operator aborting) it
 enters ``compensating`` and undoes, in reverse order, every step that happened or
 *may* have happened, and finally cancels the order (``order.cancel`` is always the
@@ -789,9 +790,45 @@ def _succeeded(r: _Reaction, spec: _StepSpec, input: Input) -> None:
     _note_money(r, input)
 
 
+def _price_mismatch(order: OrderData, reserved: InventoryReserved) -> str | None:
+    """Why the prices the reservation reports do not back the order, or None.
+
+    Every order line must carry its product's catalogue unit price and currency
+    as the reservation reports them, and the total must be what they add up to:
+    the saga charges the order's total, so a price set by the caller (a stale
+    client, a script) is refused here whoever placed the order."""
+    catalogue = {item.product_id: item for item in reserved.items}
+    problems: dict[str, str] = {}
+    for line in order.items:
+        item = catalogue.get(line.product_id)
+        if item is None or item.unit_price is None or item.currency is None:
+            problems[line.product_id] = f"{line.product_id} was reserved without a catalogue price"
+        elif item.currency != order.currency:
+            problems[line.product_id] = (
+                f"{line.product_id} is priced in {item.currency}, the order in {order.currency}"
+            )
+        elif item.unit_price != line.unit_price:
+            problems[line.product_id] = (
+                f"{line.product_id} costs {item.unit_price} {item.currency} in the catalogue, "
+                f"the order says {line.unit_price}"
+            )
+    if not problems:
+        priced = sum(
+            line.quantity * (catalogue[line.product_id].unit_price or 0) for line in order.items
+        )
+        if priced != order.total_amount:
+            problems["total"] = f"the total {order.total_amount} is not the catalogue's {priced}"
+    return "price mismatch: " + "; ".join(problems.values()) if problems else None
+
+
 def _forward_success(spec: _StepSpec) -> Handler:
     def handle(r: _Reaction, input: Input) -> None:
         _succeeded(r, spec, input)
+        if isinstance(input, InventoryReserved):
+            mismatch = _price_mismatch(r.state.order, input)
+            if mismatch is not None:
+                _begin_compensation(r, mismatch)
+                return
         following = _next_spec(spec)
         if following is not None:
             _start_step(r, following)
@@ -1039,7 +1076,9 @@ def _rules() -> tuple[Rule, ...]:
     for spec in STEPS:
         following = _next_spec(spec)
         advance = following.status if following is not None else s.completed
-        add(spec.status, spec.success.type_name, (advance,), _forward_success(spec))
+        # A reservation at prices other than the order's is undone at once.
+        succeeded = (advance, s.compensating) if spec.success is InventoryReserved else (advance,)
+        add(spec.status, spec.success.type_name, succeeded, _forward_success(spec))
         if spec.refusal is not None:
             add(spec.status, spec.refusal.type_name, (s.compensating,), _forward_refusal(spec))
         add(spec.status, DEADLINE_FIRED, (spec.status, s.compensating), _forward_timeout)
@@ -1106,7 +1145,7 @@ TRANSITIONS: tuple[Transition, ...] = transitions_of(RULES)
 class OrderSaga:
     """The order saga definition: a configuration plus the pure :meth:`react`."""
 
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     """Bumped whenever the behaviour changes, so stored sagas can tell which one ran them."""
     rules: ClassVar[tuple[Rule, ...]] = RULES
 

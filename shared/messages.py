@@ -66,6 +66,16 @@ class ReservedItem(Message):
     quantity: int = Quantity
 
 
+class PricedItem(ReservedItem):
+    """A reserved item at the catalogue's price when it was reserved.
+
+    The prices are optional only so that reservations recorded before they were
+    reported still decode; the saga refuses to charge for an item without one."""
+
+    unit_price: int | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")
+
+
 class Shortage(Message):
     product_id: str
     requested: int
@@ -138,7 +148,8 @@ class ReleaseInventory(Command):
 class InventoryReserved(InventoryEvent):
     type_name: ClassVar[str] = "inventory.reserved"
     order_id: str
-    items: list[ReservedItem]
+    items: list[PricedItem]
+    """What was reserved, each at the catalogue's unit price and currency then."""
 
 
 class InventoryInsufficient(InventoryEvent):

@@ -4,7 +4,9 @@ Each runs inside the endpoint's unit of work (inbox check, state change and repl
 in one transaction).  A reservation is keyed by the order id, so a repeated
 command changes nothing and is answered with the first answer:
 
-* reserve, first time: all items reserved (``inventory.reserved``) or none
+* reserve, first time: all items reserved (``inventory.reserved``, each item at
+  the catalogue's unit price and currency of that moment, which the saga checks
+  against the order's) or none
   (``inventory.insufficient`` with the shortages; an unknown product is short
   with ``available: 0``; a ``decline`` fault reports every item short the same way);
 * reserve after the order was released: refused with ``inventory.insufficient``
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from services.inventory import domain
 from services.inventory.domain import Line, ReservationStatus
-from services.inventory.models import Reservation, utcnow
+from services.inventory.models import Product, Reservation, utcnow
 from services.inventory.repository import Inventory
 from shared.faults import declined
 from shared.messages import (
@@ -26,6 +28,7 @@ from shared.messages import (
     InventoryReleased,
     InventoryReserved,
     Message,
+    PricedItem,
     ReleaseInventory,
     ReservedItem,
     ReserveInventory,
@@ -36,12 +39,27 @@ from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import UnitOfWork
 
 
-def _item_rows(lines: list[Line]) -> list[dict[str, object]]:
-    return [ReservedItem(product_id=x.product_id, quantity=x.quantity).dump() for x in lines]
+def _item_rows(lines: list[Line], products: dict[str, Product]) -> list[dict[str, object]]:
+    """The reservation's items, priced from the catalogue when the product exists."""
+    rows: list[dict[str, object]] = []
+    for line in lines:
+        product = products.get(line.product_id)
+        item = PricedItem(
+            product_id=line.product_id,
+            quantity=line.quantity,
+            unit_price=product.price if product is not None else None,
+            currency=product.currency if product is not None else None,
+        )
+        rows.append(item.dump())
+    return rows
 
 
 def _lines(reservation: Reservation) -> list[Line]:
     return [Line(i["productId"], int(i["quantity"])) for i in reservation.items]
+
+
+def _unpriced(reservation: Reservation) -> list[ReservedItem]:
+    return [ReservedItem(product_id=x.product_id, quantity=x.quantity) for x in _lines(reservation)]
 
 
 def _answer_again(reservation: Reservation) -> Message:
@@ -49,7 +67,7 @@ def _answer_again(reservation: Reservation) -> Message:
     order_id = reservation.order_id
     if reservation.status == ReservationStatus.RESERVED:
         return InventoryReserved(
-            order_id=order_id, items=[ReservedItem.model_validate(i) for i in reservation.items]
+            order_id=order_id, items=[PricedItem.model_validate(i) for i in reservation.items]
         )
     if reservation.status == ReservationStatus.INSUFFICIENT:
         return InventoryInsufficient(
@@ -74,7 +92,7 @@ async def reserve(uow: UnitOfWork, message: ReserveInventory, envelope: Envelope
         else domain.shortfalls(wanted, {pid: p.available for pid, p in products.items()})
     )
     reservation = Reservation(order_id=message.order_id, status=ReservationStatus.RESERVED)
-    reservation.items = _item_rows(wanted)
+    reservation.items = _item_rows(wanted, products)
     if short:
         reservation.status = ReservationStatus.INSUFFICIENT
         reservation.shortages = [
@@ -116,10 +134,7 @@ async def release(uow: UnitOfWork, message: ReleaseInventory, envelope: Envelope
         reservation.updated_at = utcnow()
     # Released already: answered again with what was given back the first time.
     uow.send(
-        InventoryReleased(
-            order_id=reservation.order_id,
-            items=[ReservedItem.model_validate(i) for i in reservation.items],
-        ),
+        InventoryReleased(order_id=reservation.order_id, items=_unpriced(reservation)),
         correlation_id=envelope.correlation_id,
     )
 

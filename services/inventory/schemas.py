@@ -76,6 +76,10 @@ class ProductPage(CamelModel):
 class ReservedLine(CamelModel):
     product_id: str
     quantity: int
+    unit_price: int | None = Field(
+        default=None, description="minor units: the catalogue's price when it was reserved"
+    )
+    currency: str | None = None
 
 
 class ShortageLine(CamelModel):

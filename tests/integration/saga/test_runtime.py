@@ -24,7 +24,7 @@ from shared.messages import (
     OrderCreated,
     OrderItem,
     PaymentCompleted,
-    ReservedItem,
+    PricedItem,
     ReserveInventory,
 )
 from shared.messaging.envelope import Envelope
@@ -116,7 +116,7 @@ async def test_happy_path_reaches_completed_with_full_history(
     order_id = str(uuid.uuid4())
     await participants.reply(created(order_id), order_id)
     await participants.wait_for(order_id, ReserveInventory.type_name)
-    items = [ReservedItem(product_id="p1", quantity=2)]
+    items = [PricedItem(product_id="p1", quantity=2, unit_price=1000, currency="EUR")]
     await participants.reply(InventoryReserved(order_id=order_id, items=items), order_id)
     await participants.wait_for(order_id, "inventory.reserve", ChargePayment.type_name)
     await participants.reply(
@@ -146,7 +146,7 @@ async def test_event_before_its_saga_exists_is_parked_then_applied(
 ) -> None:
     client, participants = saga
     order_id = str(uuid.uuid4())
-    items = [ReservedItem(product_id="p1", quantity=2)]
+    items = [PricedItem(product_id="p1", quantity=2, unit_price=1000, currency="EUR")]
     early = await participants.reply(InventoryReserved(order_id=order_id, items=items), order_id)
     db = Database(stack.settings.database_url_for("saga"), schema="saga")
     try:

@@ -51,6 +51,7 @@ from shared.messages import (
     PaymentFailed,
     PaymentRefunded,
     PaymentRefundFailed,
+    PricedItem,
     RefundPayment,
     ReservedItem,
     ReserveInventory,
@@ -79,8 +80,15 @@ CREATED = OrderCreated(
 )
 RESERVED = InventoryReserved(
     order_id=ORDER,
-    items=[ReservedItem(product_id="p-1", quantity=2), ReservedItem(product_id="p-2", quantity=1)],
+    items=[
+        PricedItem(product_id="p-1", quantity=2, unit_price=500, currency="EUR"),
+        PricedItem(product_id="p-2", quantity=1, unit_price=999, currency="EUR"),
+    ],
 )
+RESERVED_AT_CATALOGUE_PRICE = RESERVED.model_copy(
+    update={"items": [RESERVED.items[0], RESERVED.items[1].model_copy(update={"unit_price": 1299})]}
+)
+"""p-2 costs 12.99 in the catalogue; the order was placed at 9.99."""
 INSUFFICIENT = InventoryInsufficient(
     order_id=ORDER, shortages=[Shortage(product_id="p-1", requested=2, available=1)]
 )
@@ -264,6 +272,14 @@ CASES = [
     # --- reserving_inventory
     Case("reserving", RESERVED, s.charging_payment, (CHARGE,), (IN, OUT, MOVE)),
     Case("reserving", INSUFFICIENT, s.compensating, (CANCEL,), (IN, OUT, MOVE)),
+    Case(
+        "reserving",
+        RESERVED_AT_CATALOGUE_PRICE,
+        s.compensating,
+        (RELEASE,),
+        (IN, OUT, MOVE),
+        "reserved-at-other-prices",
+    ),
     Case("reserving", FIRE, s.reserving_inventory, (RESERVE,), (TIMEOUT, OUT), "timeout-resends"),
     Case(
         "reserving_last_try",
@@ -923,3 +939,54 @@ def test_every_state_answers_every_input_by_its_table_or_ignores_it_saying_why(
     if decision.state.status in (s.completed, s.cancelled, s.failed):
         assert decision.commands == (), "a saga at rest sends nothing"
         assert decision.armed is None
+
+
+# --- catalogue prices -------------------------------------------------------------------
+
+
+def reserved_with(**changes: object) -> InventoryReserved:
+    """RESERVED with the second item changed."""
+    second = RESERVED.items[1].model_copy(update=changes)
+    return RESERVED.model_copy(update={"items": [RESERVED.items[0], second]})
+
+
+@pytest.mark.parametrize(
+    ("reserved", "reason"),
+    [
+        (
+            reserved_with(unit_price=1299),
+            "price mismatch: p-2 costs 1299 EUR in the catalogue, the order says 999",
+        ),
+        (
+            reserved_with(unit_price=1),
+            "price mismatch: p-2 costs 1 EUR in the catalogue, the order says 999",
+        ),
+        (reserved_with(currency="USD"), "price mismatch: p-2 is priced in USD, the order in EUR"),
+        (
+            reserved_with(unit_price=None, currency=None),
+            "price mismatch: p-2 was reserved without a catalogue price",
+        ),
+    ],
+    ids=["dearer", "cheaper", "currency", "unpriced"],
+)
+def test_a_reservation_at_other_prices_releases_and_cancels_with_the_reason(
+    reserved: InventoryReserved, reason: str
+) -> None:
+    decision = SAGA.react(run(GIVEN["reserving"]), reserved)
+    assert decision.state.status is s.compensating
+    assert decision.state.failure_reason == reason
+    assert [c.type_name for c in decision.commands] == [RELEASE]
+    released = SAGA.react(decision.state, RELEASED)
+    assert released.commands == (CancelOrder(order_id=ORDER, reason=reason),)
+    state, sent = drive((CREATED, reserved, RELEASED, ORDER_CANCELLED))
+    assert (state.status, sent) == (s.cancelled, [RESERVE, RELEASE, CANCEL])
+
+
+def test_a_total_that_is_not_the_sum_of_the_catalogue_prices_is_refused() -> None:
+    inflated = CREATED.model_copy(update={"total_amount": 1})
+    state = SAGA.react(None, inflated).state
+    decision = SAGA.react(state, RESERVED)
+    assert decision.state.failure_reason == (
+        "price mismatch: the total 1 is not the catalogue's 1999"
+    )
+    assert [c.type_name for c in decision.commands] == [RELEASE]

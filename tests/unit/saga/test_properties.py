@@ -17,6 +17,7 @@ from timeouts and operator retries.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,6 +58,7 @@ from shared.messages import (
     PaymentFailed,
     PaymentRefunded,
     PaymentRefundFailed,
+    PricedItem,
     RefundPayment,
     ReleaseInventory,
     ReservedItem,
@@ -72,6 +74,23 @@ EXAMPLES = 1_000
 
 
 # --- participants -----------------------------------------------------------------
+
+
+PRICES = {"p-1": 250, "p-2": 1000}
+"""The simulated catalogue, in EUR: the orders are placed at these prices."""
+
+
+def priced(items: Iterable[ReservedItem]) -> list[PricedItem]:
+    """``items`` at the catalogue's prices, as the inventory reports a reservation."""
+    return [
+        PricedItem(
+            product_id=i.product_id,
+            quantity=i.quantity,
+            unit_price=PRICES[i.product_id],
+            currency="EUR",
+        )
+        for i in items
+    ]
 
 
 @dataclass
@@ -103,7 +122,7 @@ class Inventory:
     def reserve(self, command: ReserveInventory) -> Event:
         if command.order_id in self.reservations:
             return InventoryReserved(
-                order_id=command.order_id, items=list(self.reservations[command.order_id])
+                order_id=command.order_id, items=priced(self.reservations[command.order_id])
             )
         shortages = [
             Shortage(
@@ -121,7 +140,7 @@ class Inventory:
             assert self.stock[item.product_id] >= 0, "stock went negative"
         self.reservations[command.order_id] = tuple(command.items)
         self.reserves_applied += 1
-        return InventoryReserved(order_id=command.order_id, items=command.items)
+        return InventoryReserved(order_id=command.order_id, items=priced(command.items))
 
 
 @dataclass
@@ -248,8 +267,8 @@ class World:
     def build(cls, scenario: Scenario) -> World:
         stock = {"p-1": scenario.stock[0], "p-2": scenario.stock[1]}
         items = [
-            OrderItem(product_id="p-1", quantity=scenario.quantities[0], unit_price=250),
-            OrderItem(product_id="p-2", quantity=scenario.quantities[1], unit_price=1000),
+            OrderItem(product_id=p, quantity=q, unit_price=PRICES[p])
+            for p, q in zip(("p-1", "p-2"), scenario.quantities, strict=True)
         ]
         created = OrderCreated(
             order_id=ORDER,

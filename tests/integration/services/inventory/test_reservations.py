@@ -9,6 +9,7 @@ from shared.messages import (
     InventoryInsufficient,
     InventoryReleased,
     InventoryReserved,
+    PricedItem,
     ReservedItem,
     Shortage,
 )
@@ -29,8 +30,8 @@ async def test_reserve_holds_every_item_and_answers_reserved(inventory: Inventor
     assert reply == InventoryReserved(
         order_id=order_id,
         items=[
-            ReservedItem(product_id=cups, quantity=3),
-            ReservedItem(product_id=pots, quantity=5),
+            PricedItem(product_id=cups, quantity=3, unit_price=1999, currency="EUR"),
+            PricedItem(product_id=pots, quantity=5, unit_price=1999, currency="EUR"),
         ],
     )
     assert envelope.causation_id == sent.message_id
@@ -42,8 +43,8 @@ async def test_reserve_holds_every_item_and_answers_reserved(inventory: Inventor
     assert view.status_code == 200
     assert view.json()["status"] == "reserved"
     assert view.json()["items"] == [
-        {"productId": cups, "quantity": 3},
-        {"productId": pots, "quantity": 5},
+        {"productId": cups, "quantity": 3, "unitPrice": 1999, "currency": "EUR"},
+        {"productId": pots, "quantity": 5, "unitPrice": 1999, "currency": "EUR"},
     ]
 
 
