@@ -1,10 +1,18 @@
 """``oms audit``: the saga's invariants, checked across the services' own APIs.
 
 For every saga: a ``completed`` one has its order ``confirmed``, its stock held
-exactly as ordered and its total captured once (net of refunds); a
-``cancelled`` one has its order ``cancelled``, no stock held and zero net money;
-a ``failed`` one is listed for ops.  Across the catalogue: no product's
-available stock is negative.  Nothing here reads another service's tables.
+exactly as ordered and its total captured once (net of refunds), at the
+catalogue prices the reservation reports; a ``cancelled`` one has its order
+``cancelled``, no stock held and zero net money; a ``failed`` one is listed for
+ops.  An order whose cancel was accepted before it was confirmed must not end
+confirmed, nor one whose cancel was accepted long ago.  Nothing may wait longer
+than ``stale_after`` seconds: a saga not at rest (not ``completed``,
+``cancelled`` or ``failed``), or an event parked for a saga that never started.
+Across the catalogue: no product's available stock is negative.  Nothing here
+reads another service's tables.
+
+A service that answers an error, or cannot be reached, stops the audit with
+:class:`AuditError`: what it did not see it cannot call clean.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +32,13 @@ from shared.auth import mint_token
 from shared.settings import Settings
 
 TERMINAL = {"completed", "cancelled", "failed"}
+STALE_AFTER_SECONDS = 600.0
+"""Longer than any wait the saga makes on its own with the default settings (a
+step's deadline, a compensation's backoff), so whatever waits longer is stuck."""
+
+
+class AuditError(Exception):
+    """A service answered an error or could not be reached; the message names it."""
 
 
 @dataclass
@@ -64,12 +80,24 @@ class _Api:
         self.gate = asyncio.Semaphore(16)
 
     async def get(self, service: str, path: str, **params: Any) -> Any:
-        async with self.gate:
-            response = await self.clients[service].get(path, params=params or None)
+        client = self.clients[service]
+        try:
+            async with self.gate:
+                response = await client.get(path, params=params or None)
+        except httpx.HTTPError as exc:
+            raise AuditError(
+                f"{service} at {client.base_url} could not be reached: {exc!r}"
+            ) from exc
         if response.status_code == 404:
             return None
-        response.raise_for_status()
-        return response.json()
+        if response.is_error:
+            raise AuditError(
+                f"{service} answered {response.status_code} to GET {response.url.path}"
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AuditError(f"{service} answered GET {response.url.path} with no JSON") from exc
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -108,11 +136,59 @@ def held_items(reservation: dict[str, Any] | None) -> dict[str, int]:
     return {i["productId"]: int(i["quantity"]) for i in reservation.get("items", [])}
 
 
-async def _check(api: _Api, saga: dict[str, Any], report: AuditReport) -> None:
+def catalogue_total(reservation: dict[str, Any] | None) -> int | None:
+    """What the reserved items cost at the catalogue prices they were reserved at
+    (None when the reservation reports no price for some item)."""
+    items = (reservation or {}).get("items") or []
+    if not items or any(item.get("unitPrice") is None for item in items):
+        return None
+    return sum(int(item["quantity"]) * int(item["unitPrice"]) for item in items)
+
+
+def _when(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _confirmed_at(order: dict[str, Any]) -> datetime | None:
+    for change in order.get("history") or []:
+        if change.get("status") == "confirmed":
+            return _when(change["at"])
+    return None
+
+
+def _cancel_problems(order: dict[str, Any], now: datetime, stale_after: float) -> list[str]:
+    """An accepted cancel must end in a cancelled order (DESIGN §5)."""
+    requested = order.get("cancelRequestedAt")
+    if requested is None or order["status"] != "confirmed":
+        return []
+    accepted = _when(requested)
+    confirmed = _confirmed_at(order)
+    if confirmed is not None and accepted < confirmed:
+        return [
+            f"cancel accepted at {accepted.isoformat()} before the order was confirmed "
+            f"at {confirmed.isoformat()}, yet the order is confirmed"
+        ]
+    if now - accepted > timedelta(seconds=stale_after):
+        return [f"cancel accepted at {accepted.isoformat()} was never carried out"]
+    return []
+
+
+async def _check(
+    api: _Api, saga: dict[str, Any], report: AuditReport, now: datetime, stale_after: float
+) -> None:
     order_id = saga["id"]
     state = saga["state"]
     if state not in TERMINAL:
         report.in_flight.append(order_id)
+        since = _when(saga["updatedAt"])
+        if now - since > timedelta(seconds=stale_after):
+            report.violations.append(
+                Finding(
+                    order_id,
+                    f"saga not at rest: {state} since {since.isoformat()} (over {stale_after:g} s)",
+                )
+            )
         return
     if state == "failed":
         report.failed.append(order_id)
@@ -131,6 +207,7 @@ async def _check(api: _Api, saga: dict[str, Any], report: AuditReport) -> None:
             ordered[item["productId"]] = ordered.get(item["productId"], 0) + int(item["quantity"])
         held = held_items(reservation)
         net = int(money["net"])
+        problems.extend(_cancel_problems(order, now, stale_after))
         if state == "completed":
             if order["status"] != "confirmed":
                 problems.append(f"saga completed but order is {order['status']}")
@@ -141,6 +218,7 @@ async def _check(api: _Api, saga: dict[str, Any], report: AuditReport) -> None:
                 problems.append(
                     f"captured {money['captured']} and net {net} differ from total {total}"
                 )
+            problems.extend(_price_problems(order, reservation, int(money["captured"])))
         else:  # cancelled
             if order["status"] != "cancelled":
                 problems.append(f"saga cancelled but order is {order['status']}")
@@ -151,18 +229,54 @@ async def _check(api: _Api, saga: dict[str, Any], report: AuditReport) -> None:
     report.violations.extend(Finding(order_id, p) for p in problems)
 
 
+def _price_problems(
+    order: dict[str, Any], reservation: dict[str, Any] | None, captured: int
+) -> list[str]:
+    """A confirmed order is paid at the catalogue prices its stock was reserved at."""
+    priced = catalogue_total(reservation)
+    if priced is None:
+        return ["the reservation reports no catalogue price for some item"]
+    problems = []
+    currencies = {item.get("currency") for item in (reservation or {}).get("items", [])}
+    if currencies != {order["currency"]}:
+        problems.append(
+            f"reserved in {', '.join(sorted(map(str, currencies)))}, "
+            f"the order is in {order['currency']}"
+        )
+    if captured != priced:
+        problems.append(
+            f"captured {captured} differs from {priced}, the catalogue prices it was reserved at"
+        )
+    return problems
+
+
+async def _parked(api: _Api, report: AuditReport, stale_after: float) -> None:
+    parked = await api.get("saga", "/parked-inputs", olderThan=stale_after) or []
+    for item in parked:
+        report.violations.append(
+            Finding(
+                item["sagaId"],
+                f"{item['type']} parked since {item['receivedAt']}: its saga never started",
+            )
+        )
+
+
 async def run_audit(
     settings: Settings,
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    stale_after: float = STALE_AFTER_SECONDS,
 ) -> AuditReport:
+    """Check every invariant; raises :class:`AuditError` when a service fails to answer."""
     api = _Api(settings, transports)
     report = AuditReport()
+    now = datetime.now(UTC)
     try:
         sagas = await _all_sagas(api)
         report.sagas = len(sagas)
         report.states = Counter(s["state"] for s in sagas)
-        await asyncio.gather(*(_check(api, s, report) for s in sagas))
+        await asyncio.gather(*(_check(api, s, report, now, stale_after) for s in sagas))
+        await _parked(api, report, stale_after)
         products = await _all_products(api)
         report.products = len(products)
         for product in products:

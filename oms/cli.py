@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from oms.audit import STALE_AFTER_SECONDS
 from oms.bench import bench_app
 from oms.components import COMPONENTS, Component, available_components
 from oms.saga_cli import saga_app
@@ -164,11 +165,24 @@ def audit(
     strict: Annotated[
         bool, typer.Option(help="a saga still in flight counts as a violation")
     ] = False,
+    stale_after: Annotated[
+        float,
+        typer.Option(
+            min=0, help="seconds a saga may stay not at rest, or an event parked, before it counts"
+        ),
+    ] = STALE_AFTER_SECONDS,
 ) -> None:
-    """Check the saga invariants across the services' own APIs."""
-    from oms.audit import print_report, run_audit
+    """Check the saga invariants across the services' own APIs.
 
-    report = asyncio.run(run_audit(Settings()))
+    Exits 1 when an invariant is violated, 2 when a service answers an error or
+    cannot be reached (the audit then cannot tell)."""
+    from oms.audit import AuditError, print_report, run_audit
+
+    try:
+        report = asyncio.run(run_audit(Settings(), stale_after=stale_after))
+    except AuditError as exc:
+        typer.echo(f"oms audit: {exc}", err=True)
+        raise typer.Exit(2) from None
     print_report(report, console)
     if not report.clean(strict=strict):
         raise typer.Exit(1)

@@ -26,7 +26,14 @@ from saga.definition import (
     input_from_json,
     replay,
 )
-from saga.models import DeadLetterRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
+from saga.models import (
+    DeadLetterRow,
+    ParkedMessageRow,
+    SagaDeadlineRow,
+    SagaHistoryRow,
+    SagaInputRow,
+    SagaRow,
+)
 from saga.runtime import SagaNotFound, SagaRuntime
 from shared.auth import InvalidToken, Principal, verify_token
 from shared.persistence.messaging_tables import utcnow
@@ -181,6 +188,44 @@ async def list_sagas(
         items=[summary(r) for r in rows],
         next_cursor=_encode_cursor(rows[-1]) if more and rows else None,
     )
+
+
+class ParkedInputView(Camel):
+    """An event kept for a saga that has not started: applied when ``order.created``
+    arrives, so one parked for long means that event, or the saga, went missing."""
+
+    saga_id: str
+    message_id: str
+    type: str
+    received_at: datetime
+
+
+@router.get("/parked-inputs", response_model=list[ParkedInputView])
+async def list_parked_inputs(
+    runtime: Runtime,
+    _ops: OpsPrincipal,
+    older_than: Annotated[
+        float | None, Query(alias="olderThan", ge=0, description="age in seconds")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[ParkedInputView]:
+    """Events waiting for their saga to start, oldest first."""
+    stmt = select(ParkedMessageRow)
+    if older_than is not None:
+        cutoff = utcnow() - timedelta(seconds=older_than)
+        stmt = stmt.where(col(ParkedMessageRow.received_at) < cutoff)
+    stmt = stmt.order_by(col(ParkedMessageRow.received_at), col(ParkedMessageRow.id)).limit(limit)
+    async with runtime.db.reads() as session:
+        rows = (await session.exec(stmt)).all()
+    return [
+        ParkedInputView(
+            saga_id=row.saga_id,
+            message_id=row.message_id,
+            type=str(row.input.get("type", row.input.get("kind", "?"))),
+            received_at=row.received_at,
+        )
+        for row in rows
+    ]
 
 
 async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:

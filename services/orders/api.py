@@ -22,7 +22,7 @@ from services.orders.domain import (
     check_cancel_request,
     order_total,
 )
-from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange
+from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange, utcnow
 from services.orders.paging import Cursor, InvalidCursor
 from services.orders.repository import Orders
 from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage
@@ -262,6 +262,9 @@ async def request_cancel(
             check_cancel_request(OrderStatus(order.status))
         except AlreadyCancelled as exc:
             raise Conflict(str(exc)) from None
+        if order.cancel_requested_at is None:
+            order.cancel_requested_at = utcnow()
+            order.cancel_requested_by = principal.sub
         uow.send(
             OrderCancelRequested(order_id=order.id, requested_by=principal.sub),
             correlation_id=order.id,

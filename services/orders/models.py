@@ -33,6 +33,12 @@ class Order(SQLModel, table=True):
     payment_method_id: str = Field(max_length=100)
     shipping_address: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     cancel_reason: str | None = Field(default=None)
+    cancel_requested_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    """When a cancel was first accepted (``POST /orders/{id}/cancel`` answered 202):
+    from then on the order must end cancelled, which ``oms audit`` checks."""
+    cancel_requested_by: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )

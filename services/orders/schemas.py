@@ -80,6 +80,9 @@ class OrderOut(CamelModel):
     payment_method_id: str
     shipping_address: dict[str, Any] | None = None
     cancel_reason: str | None = None
+    cancel_requested_at: datetime | None = Field(
+        default=None, description="when a cancel was first accepted; the order then ends cancelled"
+    )
     created_at: datetime
     updated_at: datetime
     history: list[StatusChangeOut] = Field(description="every status the order had, oldest first")
@@ -96,6 +99,7 @@ class OrderOut(CamelModel):
             payment_method_id=order.payment_method_id,
             shipping_address=order.shipping_address,
             cancel_reason=order.cancel_reason,
+            cancel_requested_at=order.cancel_requested_at,
             created_at=order.created_at,
             updated_at=order.updated_at,
             history=[StatusChangeOut.of(h) for h in history],

@@ -119,6 +119,10 @@ class System:
             headers={**shopper.auth, **(headers or {})},
         )
 
+    def transports(self) -> dict[str, httpx.AsyncBaseTransport]:
+        """The services and the saga reached in-process, e.g. for ``oms audit``."""
+        return {name: httpx.ASGITransport(app=app) for name, app in self.apps.items()}
+
     async def order_status(self, shopper: Shopper, order_id: str) -> str:
         response = await self.services["orders"].get(
             f"/api/v1/orders/{order_id}", headers=shopper.auth
