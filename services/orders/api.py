@@ -84,7 +84,9 @@ async def create_order(
 ) -> OrderOut:
     """Place a ``pending`` order and announce ``order.created``; the saga takes it from there.
 
-    Unit prices are trusted: the caller (a BFF) prices from the inventory.  With an
+    Unit prices are taken as written and checked by the saga against the prices the
+    reservation reports: an order at any other price is cancelled with the reason
+    before it is charged (a BFF prices from the inventory, so its orders match).  With an
     ``Idempotency-Key`` a repeat of the request answers the first order again
     (``Idempotent-Replayed: true``) and places none; the same key with a different
     body is refused (422).  Keys are scoped to the order's user; the key, a digest
