@@ -13,6 +13,7 @@ from rich.table import Table
 
 from oms.bench import bench_app
 from oms.components import COMPONENTS, Component, available_components
+from oms.config import load_settings
 from oms.saga_cli import saga_app
 from shared.auth import mint_token
 from shared.logging import configure_logging
@@ -31,7 +32,7 @@ ASYNCAPI = Path("docs/asyncapi.yaml")
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -127,7 +128,7 @@ def topology_export(
     the AsyncAPI document generated from the message models."""
     from shared.asyncapi import build_asyncapi, render_yaml
 
-    settings = Settings()
+    settings = load_settings()
     topology = standard_topology(settings.delivery_limit)
     document = export_definitions(topology, vhost=vhost)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +146,7 @@ def token(
     ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
 ) -> None:
     """Mint a JWT signed with OMS_JWT_SECRET (the embedded default when unset)."""
-    settings = Settings()
+    settings = load_settings()
     typer.echo(mint_token(settings.jwt_key, sub=sub, roles=role or ["customer"], ttl_seconds=ttl))
 
 
@@ -168,7 +169,7 @@ def audit(
     """Check the saga invariants across the services' own APIs."""
     from oms.audit import print_report, run_audit
 
-    report = asyncio.run(run_audit(Settings()))
+    report = asyncio.run(run_audit(load_settings()))
     print_report(report, console)
     if not report.clean(strict=strict):
         raise typer.Exit(1)

@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "oms-embedded-development-secret-not-for-real-use"
 """Accepted only in embedded mode; a real deployment must set ``OMS_JWT_SECRET``."""
+MIN_JWT_SECRET_BYTES = 32
+"""HS256 keys shorter than the hash (RFC 7518 §3.2) are refused in real mode."""
+PUBLIC_JWT_SECRETS = frozenset({DEV_JWT_SECRET, "change-me-to-a-long-random-secret"})
+"""Secrets published in this repository (the embedded default, an old compose placeholder)."""
 
 SERVICES = ("orders", "inventory", "users", "payments", "saga")
 PORTS = {
@@ -87,16 +91,28 @@ class Settings(BaseSettings):
     bff_rate_window_seconds: float = 60.0
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_outside_embedded(self) -> Settings:
-        if not self.embedded and self.jwt_secret is None:
-            raise ValueError(
-                "OMS_JWT_SECRET must be set when OMS_BROKER_URL points at a real broker"
-            )
+    def _refuse_weak_secret_in_real_mode(self) -> Settings:
+        if self.real_mode:
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret is not None else None
+            problem = weak_jwt_secret(secret)
+            if problem is not None:
+                raise ValueError(
+                    f"OMS_JWT_SECRET {problem}; a broker or database URL is set, so it must be "
+                    f"{MIN_JWT_SECRET_BYTES}+ random bytes, e.g. "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
         return self
 
     @property
     def embedded(self) -> bool:
         return self.broker_url is None
+
+    @property
+    def real_mode(self) -> bool:
+        """A broker or any database URL is set: anything but the embedded default,
+        so the development secret is refused (see :func:`weak_jwt_secret`)."""
+        own = (getattr(self, f"{service}_database_url") for service in SERVICES)
+        return not self.embedded or any((self.database_url, *own))
 
     @cached_property
     def jwt_key(self) -> str:
@@ -118,3 +134,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / f'{service}.db'}"
+
+
+def weak_jwt_secret(secret: str | None) -> str | None:
+    """Why ``secret`` must not sign tokens outside embedded mode, or ``None`` if it may."""
+    if secret is None:
+        return "is not set"
+    if not secret:
+        return "is empty"
+    if secret in PUBLIC_JWT_SECRETS:
+        return "is a published default"
+    size = len(secret.encode())
+    if size < MIN_JWT_SECRET_BYTES:
+        return f"is only {size} byte{'' if size == 1 else 's'}"
+    return None
