@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     """Checkouts per user per ``bff_rate_window_seconds``."""
     bff_rate_window_seconds: float = 60.0
 
+    # Sign-in protection
+    forwarded_allow_ips: str | None = None
+    """Comma-separated addresses or networks of proxies whose ``X-Forwarded-For`` names
+    the client; unset, the client is the socket peer and forwarding headers are ignored."""
+    login_failure_limit: int = 10
+    """Failed logins per account (normalised email) per ``login_failure_window_seconds``,
+    wherever they arrive; past it even the right password gets 429 until attempts refill."""
+    login_failure_window_seconds: float = 900.0
+    users_auth_rate_limit: int = 30
+    """Register and login calls per client address per ``users_auth_rate_window_seconds``
+    at the users service itself (a BFF's calls are counted per client by the BFF)."""
+    users_auth_rate_window_seconds: float = 60.0
+
     @model_validator(mode="after")
     def _refuse_weak_secret_in_real_mode(self) -> Settings:
         if self.real_mode:
