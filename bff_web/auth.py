@@ -14,6 +14,7 @@ from shared.bff import (
     Credentials,
     Session,
     answer_within,
+    as_bff,
     limit_sign_ins,
     log_in,
     problem_responses,
@@ -34,7 +35,7 @@ async def register(body: Registration, request: Request, web: WebDep) -> Session
     async with answer_within(web.settings.bff_write_deadline_seconds):
         # Not retried (no idempotency key): a second attempt would meet a 409.
         await web.downstreams.users.post_json(
-            f"{API}/users/register", body.model_dump(exclude_none=True)
+            f"{API}/users/register", body.model_dump(exclude_none=True), headers=as_bff(web)
         )
         return await log_in(web, Credentials(email=body.email, password=body.password))
 

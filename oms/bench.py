@@ -46,6 +46,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from oms.config import load_settings
 from shared.auth import mint_token
 from shared.settings import PORTS, SERVICES, Settings
 
@@ -109,7 +110,7 @@ def bff(
     ),
 ) -> None:
     """Aggregated order page vs. its single downstream calls: latency, throughput, ratio."""
-    settings = Settings()
+    settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
         (Path(scratch) / "logs").mkdir()
         result = asyncio.run(_bench_bff(settings, Path(scratch), requests, concurrency))

@@ -14,6 +14,7 @@ from rich.table import Table
 from oms.audit import STALE_AFTER_SECONDS
 from oms.bench import bench_app
 from oms.components import COMPONENTS, Component, available_components
+from oms.config import load_settings
 from oms.saga_cli import saga_app
 from shared.auth import mint_token
 from shared.logging import configure_logging
@@ -32,7 +33,7 @@ ASYNCAPI = Path("docs/asyncapi.yaml")
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     return settings
 
@@ -128,7 +129,7 @@ def topology_export(
     the AsyncAPI document generated from the message models."""
     from shared.asyncapi import build_asyncapi, render_yaml
 
-    settings = Settings()
+    settings = load_settings()
     topology = standard_topology(settings.delivery_limit)
     document = export_definitions(topology, vhost=vhost)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +147,7 @@ def token(
     ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
 ) -> None:
     """Mint a JWT signed with OMS_JWT_SECRET (the embedded default when unset)."""
-    settings = Settings()
+    settings = load_settings()
     typer.echo(mint_token(settings.jwt_key, sub=sub, roles=role or ["customer"], ttl_seconds=ttl))
 
 
@@ -179,7 +180,7 @@ def audit(
     from oms.audit import AuditError, print_report, run_audit
 
     try:
-        report = asyncio.run(run_audit(Settings(), stale_after=stale_after))
+        report = asyncio.run(run_audit(load_settings(), stale_after=stale_after))
     except AuditError as exc:
         typer.echo(f"oms audit: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -13,6 +13,8 @@ import signal
 from collections.abc import Awaitable, Callable, Generator, Sequence
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import LifespanType
 from uvicorn.loops.auto import auto_loop_factory
 
 from oms.components import Component
@@ -31,6 +33,29 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def server_config(
+    app: FastAPI, settings: Settings, port: int, *, lifespan: LifespanType = "on"
+) -> uvicorn.Config:
+    """How uvicorn serves one component.
+
+    The client address (rate limits, logs) is the socket peer: uvicorn's own
+    default would believe ``X-Forwarded-For`` from 127.0.0.1, so any local caller
+    could name itself.  Only ``OMS_FORWARDED_ALLOW_IPS`` turns forwarding headers
+    on, for the proxies it names.
+    """
+    trusted = settings.forwarded_allow_ips
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan=lifespan,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 def run_components(
@@ -56,13 +81,8 @@ async def serve_components(
     transport = await open_transport(settings)
     servers = [
         _Server(
-            uvicorn.Config(
-                component.build(settings, transport),
-                host=settings.host,
-                port=settings.port_for(component.name),
-                log_config=None,
-                access_log=False,
-                lifespan="on",
+            server_config(
+                component.build(settings, transport), settings, settings.port_for(component.name)
             )
         )
         for component in components

@@ -10,15 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from oms.config import load_settings
 from shared.auth import mint_token
-from shared.settings import Settings
 
 saga_app = typer.Typer(no_args_is_help=True, help="List, inspect, retry, abort and replay sagas.")
 console = Console()
 
 
 def _client() -> httpx.Client:
-    settings = Settings()
+    settings = load_settings()
     token = mint_token(settings.jwt_key, sub="oms-cli", roles=["ops"], ttl_seconds=300)
     return httpx.Client(
         base_url=f"{settings.url_for('saga')}/api/v1",

@@ -19,6 +19,9 @@ import jwt
 
 ALGORITHM = "HS256"
 OPS_ROLE = "ops"
+BFF_ROLE = "bff"
+"""Held by a BFF's own short-lived tokens: the users service then leaves per-address
+sign-in limits to the BFF, which knows the client's address."""
 VERIFIED_TOKENS_KEPT = 4096
 """How many successfully verified tokens are remembered (least recently used go first)."""
 

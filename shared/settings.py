@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "oms-embedded-development-secret-not-for-real-use"
 """Accepted only in embedded mode; a real deployment must set ``OMS_JWT_SECRET``."""
+MIN_JWT_SECRET_BYTES = 32
+"""HS256 keys shorter than the hash (RFC 7518 §3.2) are refused in real mode."""
+PUBLIC_JWT_SECRETS = frozenset({DEV_JWT_SECRET, "change-me-to-a-long-random-secret"})
+"""Secrets published in this repository (the embedded default, an old compose placeholder)."""
 
 SERVICES = ("orders", "inventory", "users", "payments", "saga")
 PORTS = {
@@ -86,17 +90,42 @@ class Settings(BaseSettings):
     """Checkouts per user per ``bff_rate_window_seconds``."""
     bff_rate_window_seconds: float = 60.0
 
+    # Sign-in protection
+    forwarded_allow_ips: str | None = None
+    """Comma-separated addresses or networks of proxies whose ``X-Forwarded-For`` names
+    the client; unset, the client is the socket peer and forwarding headers are ignored."""
+    login_failure_limit: int = 10
+    """Failed logins per account (normalised email) per ``login_failure_window_seconds``,
+    wherever they arrive; past it even the right password gets 429 until attempts refill."""
+    login_failure_window_seconds: float = 900.0
+    users_auth_rate_limit: int = 30
+    """Register and login calls per client address per ``users_auth_rate_window_seconds``
+    at the users service itself (a BFF's calls are counted per client by the BFF)."""
+    users_auth_rate_window_seconds: float = 60.0
+
     @model_validator(mode="after")
-    def _refuse_dev_secret_outside_embedded(self) -> Settings:
-        if not self.embedded and self.jwt_secret is None:
-            raise ValueError(
-                "OMS_JWT_SECRET must be set when OMS_BROKER_URL points at a real broker"
-            )
+    def _refuse_weak_secret_in_real_mode(self) -> Settings:
+        if self.real_mode:
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret is not None else None
+            problem = weak_jwt_secret(secret)
+            if problem is not None:
+                raise ValueError(
+                    f"OMS_JWT_SECRET {problem}; a broker or database URL is set, so it must be "
+                    f"{MIN_JWT_SECRET_BYTES}+ random bytes, e.g. "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
         return self
 
     @property
     def embedded(self) -> bool:
         return self.broker_url is None
+
+    @property
+    def real_mode(self) -> bool:
+        """A broker or any database URL is set: anything but the embedded default,
+        so the development secret is refused (see :func:`weak_jwt_secret`)."""
+        own = (getattr(self, f"{service}_database_url") for service in SERVICES)
+        return not self.embedded or any((self.database_url, *own))
 
     @cached_property
     def jwt_key(self) -> str:
@@ -118,3 +147,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / f'{service}.db'}"
+
+
+def weak_jwt_secret(secret: str | None) -> str | None:
+    """Why ``secret`` must not sign tokens outside embedded mode, or ``None`` if it may."""
+    if secret is None:
+        return "is not set"
+    if not secret:
+        return "is empty"
+    if secret in PUBLIC_JWT_SECRETS:
+        return "is a published default"
+    size = len(secret.encode())
+    if size < MIN_JWT_SECRET_BYTES:
+        return f"is only {size} byte{'' if size == 1 else 's'}"
+    return None

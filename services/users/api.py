@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.users.domain import email_key
+from services.users.limits import SignInLimits
 from services.users.models import Address, User
 from services.users.passwords import Passwords
 from services.users.schemas import (
@@ -46,12 +47,18 @@ async def _passwords(request: Request) -> Passwords:
     return passwords
 
 
+async def _sign_in_limits(request: Request) -> SignInLimits:
+    limits: SignInLimits = request.app.state.sign_in_limits
+    return limits
+
+
 async def _session(service: ServiceDep) -> AsyncIterator[AsyncSession]:
     async with service.db.reads() as session:
         yield session
 
 
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+SignInLimitsDep = Annotated[SignInLimits, Depends(_sign_in_limits)]
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 
 
@@ -77,11 +84,18 @@ def _address_out(address: Address) -> AddressOut:
 @router.post(
     "/users/register",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422, 429),
     summary="Create an account",
 )
-async def register(body: Registration, service: ServiceDep, passwords: PasswordsDep) -> UserOut:
+async def register(
+    body: Registration,
+    request: Request,
+    service: ServiceDep,
+    passwords: PasswordsDep,
+    limits: SignInLimitsDep,
+) -> UserOut:
     """Create an account and announce it (``user.created``) in the same transaction."""
+    limits.count_call(request)
     key = email_key(body.email)
     if key is None:  # EmailStr has validated it already: unreachable in practice
         raise Unprocessable("email: not a valid address", field="email")
@@ -104,15 +118,32 @@ async def register(body: Registration, service: ServiceDep, passwords: Passwords
     return _user_out(user)
 
 
-@router.post("/users/login", responses=problem_responses(401, 422), summary="Log in for a JWT")
-async def login(body: Credentials, service: ServiceDep, passwords: PasswordsDep) -> Session:
+@router.post("/users/login", responses=problem_responses(401, 422, 429), summary="Log in for a JWT")
+async def login(
+    body: Credentials,
+    request: Request,
+    service: ServiceDep,
+    passwords: PasswordsDep,
+    limits: SignInLimitsDep,
+) -> Session:
+    """A token for the right email and password; failures are limited per account."""
+    limits.count_call(request)
     key = email_key(body.email)
-    user: User | None = None
-    if key is not None:
+    if key is None:  # no account has this address; verify() still spends the usual time
+        await passwords.verify(None, body.password)
+        raise Unauthorized(BAD_CREDENTIALS)
+    # Unknown accounts are limited like known ones: a 429 must not reveal which exist.
+    limits.start_login(key)
+    try:
         async with service.db.sessions() as session:
             user = await _user_by_email_key(session, key)
-    if not await passwords.verify(user.password_hash if user else None, body.password):
+        verified = await passwords.verify(user.password_hash if user else None, body.password)
+    except BaseException:
+        limits.not_a_failure(key)  # the password was never judged
+        raise
+    if not verified:
         raise Unauthorized(BAD_CREDENTIALS)
+    limits.not_a_failure(key)
     assert user is not None  # verify() is never true without a stored hash
     if passwords.needs_rehash(user.password_hash):
         # Hashing parameters were raised since this password was set: upgrade it now,

@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from services.users.api import router
+from services.users.limits import SignInLimits
 from services.users.passwords import Passwords
 from shared.messaging.transport import Transport
 from shared.service import Service
@@ -15,8 +16,10 @@ from shared.settings import Settings
 
 DESCRIPTION = """Accounts, password hashes (argon2id), addresses, and JWT issuing.
 
-`POST /users/register` and `POST /users/login` are public; the rest needs a bearer
-token, and a customer sees only their own user."""
+`POST /users/register` and `POST /users/login` are public and rate-limited (429
+with `Retry-After`): calls per client address, and failed logins per account
+wherever they come from; the rest needs a bearer token, and a customer sees only
+their own user."""
 
 
 def build_app(
@@ -28,4 +31,5 @@ def build_app(
     )
     app = service.app(routers=[router], description=DESCRIPTION)
     app.state.passwords = Passwords(hasher)
+    app.state.sign_in_limits = SignInLimits(settings)
     return app

@@ -14,7 +14,8 @@
     once_per_key, place_order,        the checkout steps both BFFs share
     usable_payment_method, IdempotencyKey
     fetch_order, fetch_order_page     the caller's orders, ownership checked
-    sign_in, log_in, limit_sign_ins   the users service's token, handed over
+    sign_in, log_in, limit_sign_ins   the users service's token, handed over;
+    as_bff                            how a BFF names itself to the users service
     Camel, Input, Id, Basket, …       request and answer bodies both BFFs use
     answer_within                     a route's deadline; running out is a 504
     parse_answer                      a downstream body read into a model; a wrong shape is a 502
@@ -37,7 +38,6 @@ from shared.bff.problems import (
     install_downstream_problems,
     parse_answer,
 )
-from shared.bff.ratelimit import RateLimiter
 from shared.bff.schemas import (
     Basket,
     Camel,
@@ -48,7 +48,7 @@ from shared.bff.schemas import (
     Session,
     UtcDateTime,
 )
-from shared.bff.signin import limit_sign_ins, log_in, sign_in
+from shared.bff.signin import as_bff, limit_sign_ins, log_in, sign_in
 from shared.web.idempotency import (
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
@@ -56,6 +56,7 @@ from shared.web.idempotency import (
     fingerprint,
 )
 from shared.web.problems import problem_responses
+from shared.web.ratelimit import RateLimiter
 
 __all__ = [
     "API",
@@ -83,6 +84,7 @@ __all__ = [
     "StoredAnswer",
     "UtcDateTime",
     "answer_within",
+    "as_bff",
     "client_address",
     "concurrently",
     "create_bff_app",

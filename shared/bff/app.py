@@ -21,12 +21,12 @@ from starlette.middleware.gzip import GZipMiddleware
 from shared.bff.downstreams import SERVICES, Downstreams
 from shared.bff.idempotency import IdempotencyStore
 from shared.bff.problems import install_downstream_problems
-from shared.bff.ratelimit import RateLimiter
 from shared.messaging.transport import Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.settings import Settings
 from shared.web.app import ReadyCheck, create_app
+from shared.web.ratelimit import RateLimiter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -2,7 +2,8 @@
 
 * :class:`~shared.downstream.DownstreamRejected` (the service answered 4xx) is
   passed on with the service's own status, detail and extensions (``field``,
-  ``errors``): a 404 for an order stays a 404, a 422 still names the field.
+  ``errors``): a 404 for an order stays a 404, a 422 still names the field, a
+  429 keeps its ``Retry-After`` (from the problem's ``retryAfter``).
 * Every other :class:`~shared.downstream.DownstreamError` answers its ``status``
   (502 unreachable, failing or circuit open; 504 out of time) naming the service;
   an open circuit adds ``Retry-After``.
@@ -50,6 +51,8 @@ def downstream_problem(request: Request, error: DownstreamError) -> JSONResponse
             key: value for key, value in (error.problem or {}).items() if key not in _OWN_MEMBERS
         }
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        if error.status == 429:  # the service's own wait, or at least a second
+            headers = {"Retry-After": str(_retry_after(passed_on.get("retryAfter")))}
         return problem_response(
             error.status,
             _title(error.status),
@@ -73,6 +76,10 @@ def downstream_problem(request: Request, error: DownstreamError) -> JSONResponse
         headers=headers,
         service=error.service,
     )
+
+
+def _retry_after(value: Any) -> int:
+    return max(1, value) if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def install_downstream_problems(app: FastAPI) -> None:

@@ -82,7 +82,10 @@ class TooManyRequests(Problem):
     status, title = 429, "Too Many Requests"
 
     def __init__(self, detail: str, *, retry_after: int, **extensions: Any) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extensions)
+        # Also in the body, so a BFF passing the problem on can repeat the header.
+        super().__init__(
+            detail, headers={"Retry-After": str(retry_after)}, retryAfter=retry_after, **extensions
+        )
 
 
 class BadGateway(Problem):

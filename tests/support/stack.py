@@ -46,12 +46,18 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @asynccontextmanager
-async def on_socket(app: FastAPI) -> AsyncIterator[str]:
+async def on_socket(app: FastAPI, settings: Settings | None = None) -> AsyncIterator[str]:
     """Serve an app whose lifespan already runs (see :func:`serve`) on a real
-    socket too, for clients that need one (a browser, a CLI); yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
-    )
+    socket too, for clients that need one (a browser, a CLI); yields its URL.
+    With ``settings`` uvicorn is configured as ``oms up`` configures it."""
+    from oms.runner import server_config
+
+    if settings is None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
+    else:
+        local = settings.model_copy(update={"host": "127.0.0.1"})
+        config = server_config(app, local, 0, lifespan="off")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -1,15 +1,22 @@
 """compose.yaml stays valid against the Compose specification's JSON schema
-(``tests/data/compose-spec.json``, the spec's draft 2019-09 schema)."""
+(``tests/data/compose-spec.json``, the spec's draft 2019-09 schema), and ships no
+JWT secret a real deployment would start with."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from pydantic import ValidationError
+
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = {"orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile"}
@@ -38,3 +45,90 @@ def test_compose_file_with_a_mistake_is_rejected() -> None:
     document["services"]["orders"]["ports"] = "3001:3001"  # must be a list
     with pytest.raises(jsonschema.ValidationError, match="is not of type 'array'"):
         validator().validate(document)
+
+
+class Refused(Exception):
+    """``docker compose`` would stop with this message (``${VAR:?message}``)."""
+
+
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})"
+)
+
+
+def interpolate(value: str, shell: Mapping[str, str]) -> str:
+    """``value`` as Compose interpolates it from ``shell`` (the spec's ``${…}`` forms)."""
+
+    def one(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["bare"] or match["name"]
+        op, arg = match["op"], match["arg"] or ""
+        present = name in shell and (shell[name] != "" or not (op or "").startswith(":"))
+        if op is None:
+            return shell.get(name, "")
+        if op.endswith("-"):
+            return shell[name] if present else arg
+        if op.endswith("?"):
+            if not present:
+                raise Refused(arg)
+            return shell[name]
+        return arg if present else ""  # ``+``: the alternative when set
+
+    return _VARIABLE.sub(one, value)
+
+
+def component_environments() -> dict[str, dict[str, str]]:
+    """The OMS_* environment of every service that runs an ``oms`` command."""
+    return {
+        name: {k: str(v) for k, v in service.get("environment", {}).items()}
+        for name, service in compose()["services"].items()
+        if any(str(v).startswith("OMS_") for v in service.get("environment", {}))
+    }
+
+
+def settings_from(environment: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for variable in [v for v in os.environ if v.startswith("OMS_")]:
+        monkeypatch.delenv(variable)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    return Settings()
+
+
+def test_interpolation_follows_the_compose_forms() -> None:
+    shell = {"SET": "value", "EMPTY": ""}
+    assert interpolate("${SET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d} $SET $$SET", shell) == (
+        "value d  d value $SET"
+    )
+    assert interpolate("${EMPTY?m}${SET:+alt}${UNSET+alt}", shell) == "alt"
+    with pytest.raises(Refused, match="m"):
+        interpolate("${EMPTY:?m}", shell)
+
+
+@pytest.mark.parametrize("shell", [{}, {"OMS_JWT_SECRET": ""}], ids=["unset", "empty"])
+def test_no_component_starts_on_a_jwt_secret_the_compose_file_ships(
+    shell: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environments = component_environments()
+    assert set(environments) >= COMPONENTS | {"migrate"}
+    refusals = set()
+    for name, environment in environments.items():
+        try:
+            resolved = {k: interpolate(v, shell) for k, v in environment.items()}
+        except Refused as refused:  # compose itself stops before starting anything
+            refusals.add(str(refused))
+            continue
+        with pytest.raises(ValidationError, match="OMS_JWT_SECRET"):
+            settings_from(resolved, monkeypatch)
+            pytest.fail(f"{name} would start on a secret shipped in compose.yaml")
+    assert all("OMS_JWT_SECRET" in message for message in refusals), refusals
+
+
+def test_components_take_the_jwt_secret_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "a-deployment-secret-of-well-over-32-bytes"
+    for name, environment in component_environments().items():
+        resolved = {k: interpolate(v, {"OMS_JWT_SECRET": secret}) for k, v in environment.items()}
+        settings = settings_from(resolved, monkeypatch)
+        assert settings.real_mode, name
+        assert settings.jwt_key == secret, name

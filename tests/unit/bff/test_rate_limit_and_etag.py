@@ -35,6 +35,21 @@ def test_rate_limiter_over_the_limit_raises_429_with_a_whole_second_retry_after(
     assert "too many checkouts" in refused.value.detail
 
 
+def test_a_refunded_token_is_usable_again_but_never_beyond_the_limit() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, 60.0, clock=clock)
+    limiter.refund("ada")  # nothing taken yet: no bucket, nothing to give back
+    assert [limiter.try_acquire("ada") for _ in range(2)] == [0.0, 0.0]
+
+    limiter.refund("ada")
+
+    assert limiter.try_acquire("ada") == 0.0
+    assert limiter.try_acquire("ada") > 0
+    for _ in range(5):
+        limiter.refund("ada")
+    assert [limiter.try_acquire("ada") == 0.0 for _ in range(3)] == [True, True, False]
+
+
 def test_rate_limiter_forgets_idle_keys_instead_of_growing_without_bound() -> None:
     clock = FakeClock()
     limiter = RateLimiter(1, 1.0, clock=clock, max_keys=10)

@@ -6,9 +6,13 @@ passes, then one more every ``window / limit`` seconds.  Unlike a fixed window
 there is no edge at which twice the limit gets through, and unlike a sliding
 log it keeps two numbers per key.
 
-In memory, so per process: with several BFF processes the effective limit is
-their sum, which is fine for what it is for (blunting password guessing and
-runaway clients), not for billing.
+In memory, so per process: with several BFF (or users service) processes the
+effective limit is their sum, which is fine for what it is for (blunting password
+guessing and runaway clients), not for billing.
+
+To count only failures, take a token before the attempt and :meth:`~RateLimiter.refund`
+it when the attempt succeeds: concurrent attempts cannot all slip past a check
+made before any of them failed.
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
+
+    def refund(self, key: str) -> None:
+        """Give back a token taken for ``key`` (the attempt it paid for did not count)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(float(self.limit), bucket.tokens + 1.0)
 
     def check(self, key: str, what: str = "requests") -> None:
         """Take a token for ``key`` or raise :class:`TooManyRequests` (429, ``Retry-After``)."""
