@@ -21,6 +21,7 @@ from shared.messaging.envelope import (
     HEADER_ORIGINAL_QUEUE,
     HEADER_ORIGINAL_ROUTING_KEY,
     Envelope,
+    RawMessage,
 )
 from shared.messaging.topology import QueueSpec, Topology
 from shared.messaging.transport import (
@@ -53,8 +54,14 @@ def _match(pattern: list[str], words: list[str]) -> bool:
 
 @dataclass
 class _Stored:
-    envelope: Envelope
+    message: Envelope | RawMessage
+    """An envelope as services publish it, or a hand-made message (:meth:`publish_raw`)."""
     attempt: int = 1
+
+    def raw(self) -> RawMessage:
+        if isinstance(self.message, Envelope):
+            return self.message.to_raw()
+        return self.message
 
 
 @dataclass
@@ -80,8 +87,12 @@ class _InProcessDelivery(Delivery):
         self.attempt = stored.attempt
         self.settled = False
 
+    def raw(self) -> RawMessage:
+        return self._stored.raw()
+
     def envelope(self) -> Envelope:
-        return self._stored.envelope
+        message = self._stored.message
+        return message if isinstance(message, Envelope) else Envelope.from_raw(message)
 
     async def ack(self) -> None:
         self.settled = True
@@ -92,7 +103,7 @@ class _InProcessDelivery(Delivery):
 
     async def dead_letter(self, reason: str) -> None:
         self.settled = True
-        self._transport._dead_letter(self._queue, self._stored.envelope, reason)
+        self._transport._dead_letter(self._queue, self._stored.message, reason)
 
 
 class InProcessTransport(Transport):
@@ -133,12 +144,18 @@ class InProcessTransport(Transport):
         return [self._queues[n] for n in sorted(names)]
 
     async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
+        self._put(envelope, mandatory=mandatory)
+
+    async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:
+        self._put(raw, mandatory=mandatory)
+
+    def _put(self, message: Envelope | RawMessage, *, mandatory: bool) -> None:
         if not self._connected:
             raise NotConnected("in-process transport is closed")
-        targets = self._route(envelope.exchange, envelope.routing_key)
+        targets = self._route(message.exchange, message.routing_key)
         if mandatory and not targets:
             raise PublishError(
-                f"unroutable: no queue bound to {envelope.exchange!r} for {envelope.routing_key!r}"
+                f"unroutable: no queue bound to {message.exchange!r} for {message.routing_key!r}"
             )
         full = [
             q.spec.name
@@ -149,32 +166,37 @@ class InProcessTransport(Transport):
             # As RabbitMQ's reject-publish overflow: the publisher is nacked.
             raise PublishError(f"publish refused: queue {full[0]!r} is full")
         for queue in targets:
-            queue.put(_Stored(envelope))
+            queue.put(_Stored(message))
 
     def _return(self, queue: _Queue, stored: _Stored) -> None:
         stored.attempt += 1
         if queue.spec.dead_letter and stored.attempt > self.delivery_limit + 1:
-            self._dead_letter(queue, stored.envelope, "delivery_limit")
+            self._dead_letter(queue, stored.message, "delivery_limit")
         else:
             queue.put(stored, front=True)
 
-    def _dead_letter(self, queue: _Queue, envelope: Envelope, reason: str) -> None:
+    def _dead_letter(self, queue: _Queue, message: Envelope | RawMessage, reason: str) -> None:
         if not queue.spec.dead_letter:
             return
-        headers = {
-            **envelope.headers,
+        extra = {
             HEADER_DEAD_LETTER_REASON: reason,
             HEADER_ORIGINAL_QUEUE: queue.spec.name,
-            HEADER_ORIGINAL_EXCHANGE: envelope.exchange,
-            HEADER_ORIGINAL_ROUTING_KEY: envelope.routing_key,
+            HEADER_ORIGINAL_EXCHANGE: message.exchange,
+            HEADER_ORIGINAL_ROUTING_KEY: message.routing_key,
         }
-        dead = envelope.model_copy(
-            update={
-                "headers": headers,
-                "exchange": self._dead_letter_exchange,
-                "routing_key": queue.spec.name,
-            }
-        )
+        dead: Envelope | RawMessage
+        if isinstance(message, Envelope):
+            dead = message.model_copy(
+                update={
+                    "headers": {**message.headers, **extra},
+                    "exchange": self._dead_letter_exchange,
+                    "routing_key": queue.spec.name,
+                }
+            )
+        else:
+            dead = message.with_headers(
+                extra, exchange=self._dead_letter_exchange, routing_key=queue.spec.name
+            )
         for target in self._route(self._dead_letter_exchange, queue.spec.name):
             target.put(_Stored(dead))
 
@@ -220,18 +242,9 @@ class InProcessTransport(Transport):
     def queue_depth(self, queue: str) -> int:
         return len(self._queues[queue].messages)
 
-    def peek(self, queue: str) -> list[Envelope]:
+    def peek(self, queue: str) -> list[RawMessage]:
         """The messages waiting in ``queue`` (dead-letter inspection)."""
-        return [s.envelope for s in self._queues[queue].messages]
-
-    def take(self, queue: str, message_id: str) -> Envelope | None:
-        """Remove and return one waiting message (dead-letter requeue)."""
-        messages = self._queues[queue].messages
-        for stored in list(messages):
-            if stored.envelope.message_id == message_id:
-                messages.remove(stored)
-                return stored.envelope
-        return None
+        return [s.raw() for s in self._queues[queue].messages]
 
     async def close(self, drain_timeout: float = 10.0) -> None:
         await asyncio.gather(*(s.cancel(drain_timeout) for s in self._subscriptions))

@@ -6,9 +6,10 @@ Errors::
     ├── PublishError        the broker did not confirm a publish (nack, unroutable, closed)
     └── NotConnected        used before ``connect()`` or after ``close()``
 
-A transport moves :class:`~shared.messaging.envelope.Envelope` objects.  What to
-do with a delivery (decode, call the handler, ack, requeue, dead-letter with a
-reason) is decided once, in :func:`handle_delivery`, so RabbitMQ and the
+A transport moves :class:`~shared.messaging.envelope.Envelope` objects (and, for
+tools and tests, hand-made :class:`~shared.messaging.envelope.RawMessage` ones).
+What to do with a delivery (decode, call the handler, ack, requeue, dead-letter
+with a reason) is decided once, in :func:`handle_delivery`, so RabbitMQ and the
 in-process transport cannot drift apart.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from shared.context import bind_context
 from shared.logging import get_logger
 from shared.messages import Message, UnknownMessageType
-from shared.messaging.envelope import Envelope, MalformedMessage
+from shared.messaging.envelope import Envelope, MalformedMessage, RawMessage
 from shared.messaging.topology import Topology
 from shared.telemetry import consuming
 
@@ -58,7 +59,9 @@ class Incoming:
 
 Handler = Callable[[Incoming], Awaitable[None]]
 EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
-"""Sees envelopes undecoded: for dead-letter queues, whose bodies may be anything."""
+"""Sees envelopes with their bodies undecoded."""
+RawHandler = Callable[[RawMessage], Awaitable[None]]
+"""Sees messages as they came, trusted in nothing: for dead-letter queues."""
 DeliveryProcessor = Callable[["Delivery"], Awaitable[None]]
 
 
@@ -69,8 +72,12 @@ class Delivery(abc.ABC):
     attempt: int
 
     @abc.abstractmethod
+    def raw(self) -> RawMessage:
+        """The message as it came, whatever it holds."""
+
     def envelope(self) -> Envelope:
         """The envelope, or :class:`MalformedMessage` when its properties are unusable."""
+        return Envelope.from_raw(self.raw())
 
     @abc.abstractmethod
     async def ack(self) -> None: ...
@@ -122,13 +129,38 @@ class Transport(abc.ABC):
 
         return await self._consume(queue, process, prefetch)
 
+    async def consume_raw(
+        self, queue: str, handler: RawHandler, *, prefetch: int = 32
+    ) -> Subscription:
+        """Deliver messages as they came, acked after ``handler`` returns; requeued if it
+        raises (dead-letter queues, which have nowhere further to send a message)."""
+
+        async def process(delivery: Delivery) -> None:
+            try:
+                await handler(delivery.raw())
+            except Exception as exc:
+                log.error("message.requeued", queue=delivery.queue, error=repr(exc))
+                await delivery.requeue()
+                return
+            await delivery.ack()
+
+        return await self._consume(queue, process, prefetch)
+
     async def consume_envelopes(
         self, queue: str, handler: EnvelopeHandler, *, prefetch: int = 32
     ) -> Subscription:
-        """Deliver raw envelopes, acked after ``handler`` returns (dead-letter queues)."""
+        """Deliver envelopes with their bodies undecoded, acked after ``handler`` returns,
+        for queues that carry well-formed envelopes only; a message without a usable
+        envelope is logged and dropped (:meth:`consume_raw` keeps everything)."""
 
         async def process(delivery: Delivery) -> None:
-            await handler(delivery.envelope())
+            try:
+                envelope = delivery.envelope()
+            except MalformedMessage as exc:
+                log.error("message.dropped", queue=delivery.queue, reason=str(exc))
+                await delivery.ack()
+                return
+            await handler(envelope)
             await delivery.ack()
 
         return await self._consume(queue, process, prefetch)
@@ -159,7 +191,10 @@ class Transport(abc.ABC):
 async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: int) -> None:
     """The consume policy: a message that can never be processed is dead-lettered at
     once; a handler failure is retried until ``delivery_limit`` and then dead-lettered
-    with its last error; success is acked after the handler (and its transaction) ends."""
+    with its last error; success is acked after the handler (and its transaction) ends.
+
+    Turning a delivery into a message is total: whatever goes wrong there, the
+    delivery is dead-lettered with the reason and the consumer goes on."""
     try:
         envelope = delivery.envelope()
         bind_context(correlation_id=envelope.correlation_id, message_id=envelope.message_id)
@@ -167,6 +202,11 @@ async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: 
     except (MalformedMessage, UnknownMessageType) as exc:
         log.warning("message.rejected", queue=delivery.queue, reason=str(exc))
         await delivery.dead_letter(str(exc))
+        return
+    except Exception as exc:  # an unforeseen decoding failure must not leave it unsettled
+        reason = f"undecodable message: {type(exc).__name__}: {exc}"
+        log.error("message.rejected", queue=delivery.queue, reason=reason)
+        await delivery.dead_letter(reason)
         return
     try:
         with consuming(envelope.type, envelope.headers):
