@@ -35,6 +35,7 @@ from shared.messaging.envelope import (
     HEADER_ORIGINAL_QUEUE,
     HEADER_ORIGINAL_ROUTING_KEY,
     HEADER_SCHEMA_VERSION,
+    HEADER_UNUSABLE_ENVELOPE,
     Envelope,
     RawMessage,
 )
@@ -142,7 +143,7 @@ class _AmqpDelivery(Delivery):
     async def requeue(self) -> None:
         await self._message.nack(requeue=True)
 
-    async def dead_letter(self, reason: str) -> None:
+    async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
         """Republish to the dead-letter exchange with the reason, confirmed, then ack.
 
         A plain ``reject`` would dead-letter too, but could not say why: it is the
@@ -156,6 +157,9 @@ class _AmqpDelivery(Delivery):
             HEADER_ORIGINAL_EXCHANGE: raw.exchange or "",
             HEADER_ORIGINAL_ROUTING_KEY: raw.routing_key or "",
         }
+        if unusable_envelope:
+            # The client gives a message without an id one of its own: say it was unusable.
+            headers[HEADER_UNUSABLE_ENVELOPE] = "true"
         dead = aio_pika.Message(
             raw.body,
             headers=headers,

@@ -41,6 +41,8 @@ HEADER_DEAD_LETTER_REASON = "x-oms-dead-letter-reason"
 HEADER_ORIGINAL_QUEUE = "x-oms-original-queue"
 HEADER_ORIGINAL_EXCHANGE = "x-oms-original-exchange"
 HEADER_ORIGINAL_ROUTING_KEY = "x-oms-original-routing-key"
+HEADER_UNUSABLE_ENVELOPE = "x-oms-unusable-envelope"
+"""On a dead letter whose properties or headers make no envelope (it cannot be requeued)."""
 MAX_BODY_BYTES = 1024 * 1024
 """The largest body a consumer accepts; the largest real message is a few kilobytes."""
 
@@ -264,6 +266,7 @@ __all__ = [
     "HEADER_ORIGINAL_QUEUE",
     "HEADER_ORIGINAL_ROUTING_KEY",
     "HEADER_SCHEMA_VERSION",
+    "HEADER_UNUSABLE_ENVELOPE",
     "MAX_BODY_BYTES",
     "Envelope",
     "MalformedMessage",

@@ -20,6 +20,7 @@ from shared.messaging.envelope import (
     HEADER_ORIGINAL_EXCHANGE,
     HEADER_ORIGINAL_QUEUE,
     HEADER_ORIGINAL_ROUTING_KEY,
+    HEADER_UNUSABLE_ENVELOPE,
     Envelope,
     RawMessage,
 )
@@ -101,9 +102,10 @@ class _InProcessDelivery(Delivery):
         self.settled = True
         self._transport._return(self._queue, self._stored)
 
-    async def dead_letter(self, reason: str) -> None:
+    async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
         self.settled = True
-        self._transport._dead_letter(self._queue, self._stored.message, reason)
+        extra = {HEADER_UNUSABLE_ENVELOPE: "true"} if unusable_envelope else {}
+        self._transport._dead_letter(self._queue, self._stored.message, reason, extra)
 
 
 class InProcessTransport(Transport):
@@ -175,10 +177,17 @@ class InProcessTransport(Transport):
         else:
             queue.put(stored, front=True)
 
-    def _dead_letter(self, queue: _Queue, message: Envelope | RawMessage, reason: str) -> None:
+    def _dead_letter(
+        self,
+        queue: _Queue,
+        message: Envelope | RawMessage,
+        reason: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if not queue.spec.dead_letter:
             return
         extra = {
+            **(headers or {}),
             HEADER_DEAD_LETTER_REASON: reason,
             HEADER_ORIGINAL_QUEUE: queue.spec.name,
             HEADER_ORIGINAL_EXCHANGE: message.exchange,

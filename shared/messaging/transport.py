@@ -86,8 +86,9 @@ class Delivery(abc.ABC):
     async def requeue(self) -> None: ...
 
     @abc.abstractmethod
-    async def dead_letter(self, reason: str) -> None:
-        """Move to the queue's dead-letter queue with ``reason``, then settle."""
+    async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
+        """Move to the queue's dead-letter queue with ``reason``, then settle;
+        ``unusable_envelope`` marks a message whose envelope could not be read."""
 
 
 class Subscription(abc.ABC):
@@ -197,15 +198,18 @@ async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: 
     delivery is dead-lettered with the reason and the consumer goes on."""
     try:
         envelope = delivery.envelope()
+    except Exception as exc:  # MalformedMessage, or an unforeseen failure: never unsettled
+        reason = str(exc) if isinstance(exc, MalformedMessage) else f"unreadable: {exc!r}"
+        log.warning("message.rejected", queue=delivery.queue, reason=reason)
+        await delivery.dead_letter(reason, unusable_envelope=True)
+        return
+    try:
         bind_context(correlation_id=envelope.correlation_id, message_id=envelope.message_id)
         message = envelope.decode()
-    except (MalformedMessage, UnknownMessageType) as exc:
-        log.warning("message.rejected", queue=delivery.queue, reason=str(exc))
-        await delivery.dead_letter(str(exc))
-        return
-    except Exception as exc:  # an unforeseen decoding failure must not leave it unsettled
-        reason = f"undecodable message: {type(exc).__name__}: {exc}"
-        log.error("message.rejected", queue=delivery.queue, reason=reason)
+    except Exception as exc:
+        known = isinstance(exc, (MalformedMessage, UnknownMessageType))
+        reason = str(exc) if known else f"undecodable body: {exc!r}"
+        log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=reason)
         await delivery.dead_letter(reason)
         return
     try:
