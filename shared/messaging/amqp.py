@@ -41,6 +41,7 @@ from shared.messaging.envelope import (
 )
 from shared.messaging.topology import Topology
 from shared.messaging.transport import (
+    ConsumerProgress,
     Delivery,
     DeliveryProcessor,
     NotConnected,
@@ -127,21 +128,38 @@ def raw_to_amqp(raw: RawMessage) -> aio_pika.Message:
 
 
 class _AmqpDelivery(Delivery):
-    def __init__(self, transport: AmqpTransport, queue: str, message: AbstractIncomingMessage):
+    def __init__(
+        self,
+        transport: AmqpTransport,
+        queue: str,
+        message: AbstractIncomingMessage,
+        progress: ConsumerProgress,
+    ):
         self._transport = transport
         self._message = message
+        self._progress = progress
         self.queue = queue
+        self.settled = False
         count = (message.headers or {}).get("x-delivery-count") or 0
         self.attempt = int(count) + 1 if isinstance(count, int) else 1
+        progress.delivered()
 
     def raw(self) -> RawMessage:
         return raw_from_amqp(self._message)
 
+    def gone(self) -> None:
+        """The delivery is settled, or back with the broker (its channel closed)."""
+        if not self.settled:
+            self.settled = True
+            self._progress.settled()
+
     async def ack(self) -> None:
         await self._message.ack()
+        self.gone()
 
     async def requeue(self) -> None:
         await self._message.nack(requeue=True)
+        self.gone()
 
     async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
         """Republish to the dead-letter exchange with the reason, confirmed, then ack.
@@ -178,8 +196,10 @@ class _AmqpDelivery(Delivery):
         except Exception as exc:  # refused, or headers the client cannot write back
             log.error("message.dead_letter_refused", queue=self.queue, error=repr(exc))
             await raw.reject(requeue=False)
+            self.gone()
             return
         await raw.ack()
+        self.gone()
 
 
 class AmqpTransport(Transport):
@@ -278,23 +298,29 @@ class AmqpTransport(Transport):
         # channel, so its consumer is restored after a reconnect.
         amqp_queue = await channel.declare_queue(queue, passive=True)
         in_flight: set[asyncio.Task[Any]] = set()
+        progress = ConsumerProgress(queue)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
             if task is not None:
                 in_flight.add(task)
+            delivery = _AmqpDelivery(self, queue, message, progress)
             try:
-                await process(_AmqpDelivery(self, queue, message))
+                await process(delivery)
             except _PUBLISH_FAILURES as exc:
                 # The channel went away while settling: the broker redelivers the
                 # message and the handler's inbox makes the second run a no-op.
                 log.warning("message.settle_failed", queue=queue, error=repr(exc))
+                delivery.gone()
+            except Exception as exc:
+                # Left unsettled, it stays in flight: readiness reports the stall.
+                log.error("message.unsettled", queue=queue, error=repr(exc))
             finally:
                 if task is not None:
                     in_flight.discard(task)
 
         tag = await amqp_queue.consume(on_message, no_ack=False)
-        subscription = _AmqpSubscription(channel, amqp_queue, tag, in_flight)
+        subscription = _AmqpSubscription(channel, amqp_queue, tag, in_flight, progress)
         self._subscriptions.append(subscription)
         return subscription
 
@@ -315,7 +341,9 @@ class _AmqpSubscription(Subscription):
         queue: AbstractQueue,
         tag: str,
         in_flight: set[asyncio.Task[Any]],
+        progress: ConsumerProgress,
     ) -> None:
+        self.progress = progress
         self._channel = channel
         self._queue = queue
         self._tag = tag

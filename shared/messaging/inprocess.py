@@ -26,6 +26,7 @@ from shared.messaging.envelope import (
 )
 from shared.messaging.topology import QueueSpec, Topology
 from shared.messaging.transport import (
+    ConsumerProgress,
     Delivery,
     DeliveryProcessor,
     NotConnected,
@@ -80,13 +81,25 @@ class _Queue:
 
 
 class _InProcessDelivery(Delivery):
-    def __init__(self, transport: InProcessTransport, queue: _Queue, stored: _Stored) -> None:
+    def __init__(
+        self,
+        transport: InProcessTransport,
+        queue: _Queue,
+        stored: _Stored,
+        progress: ConsumerProgress,
+    ) -> None:
         self._transport = transport
         self._queue = queue
         self._stored = stored
+        self._progress = progress
         self.queue = queue.spec.name
         self.attempt = stored.attempt
         self.settled = False
+        progress.delivered()
+
+    def _settle(self) -> None:
+        self.settled = True
+        self._progress.settled()
 
     def raw(self) -> RawMessage:
         return self._stored.raw()
@@ -96,14 +109,14 @@ class _InProcessDelivery(Delivery):
         return message if isinstance(message, Envelope) else Envelope.from_raw(message)
 
     async def ack(self) -> None:
-        self.settled = True
+        self._settle()
 
     async def requeue(self) -> None:
-        self.settled = True
+        self._settle()
         self._transport._return(self._queue, self._stored)
 
     async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
-        self.settled = True
+        self._settle()
         extra = {HEADER_UNUSABLE_ENVELOPE: "true"} if unusable_envelope else {}
         self._transport._dead_letter(self._queue, self._stored.message, reason, extra)
 
@@ -213,8 +226,11 @@ class InProcessTransport(Transport):
         if queue not in self._queues:
             raise NotConnected(f"no queue {queue!r}")
         in_flight: set[asyncio.Task[None]] = set()
-        task = asyncio.create_task(self._serve(self._queues[queue], process, prefetch, in_flight))
-        subscription = _InProcessSubscription(task, in_flight)
+        progress = ConsumerProgress(queue)
+        task = asyncio.create_task(
+            self._serve(self._queues[queue], process, prefetch, in_flight, progress)
+        )
+        subscription = _InProcessSubscription(task, in_flight, progress)
         self._subscriptions.append(subscription)
         return subscription
 
@@ -224,6 +240,7 @@ class InProcessTransport(Transport):
         process: DeliveryProcessor,
         prefetch: int,
         in_flight: set[asyncio.Task[None]],
+        progress: ConsumerProgress,
     ) -> None:
         window = asyncio.Semaphore(prefetch)
         while True:
@@ -232,20 +249,24 @@ class InProcessTransport(Transport):
                 queue.ready.clear()
                 await queue.ready.wait()
             stored = queue.messages.popleft()
-            task = asyncio.create_task(self._deliver(queue, stored, process, window))
+            delivery = _InProcessDelivery(self, queue, stored, progress)
+            task = asyncio.create_task(self._deliver(queue, delivery, process, window))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
 
     async def _deliver(
-        self, queue: _Queue, stored: _Stored, process: DeliveryProcessor, window: asyncio.Semaphore
+        self,
+        queue: _Queue,
+        delivery: _InProcessDelivery,
+        process: DeliveryProcessor,
+        window: asyncio.Semaphore,
     ) -> None:
-        delivery = _InProcessDelivery(self, queue, stored)
         try:
             await process(delivery)
         finally:
             if not delivery.settled:
                 # Cancelled mid-handler (shutdown): as a broker would on a closed channel.
-                self._return(queue, stored)
+                await delivery.requeue()
             window.release()
 
     def queue_depth(self, queue: str) -> int:
@@ -262,7 +283,13 @@ class InProcessTransport(Transport):
 
 
 class _InProcessSubscription(Subscription):
-    def __init__(self, serving: asyncio.Task[None], in_flight: set[asyncio.Task[None]]) -> None:
+    def __init__(
+        self,
+        serving: asyncio.Task[None],
+        in_flight: set[asyncio.Task[None]],
+        progress: ConsumerProgress,
+    ) -> None:
+        self.progress = progress
         self._serving = serving
         self._in_flight = in_flight
 

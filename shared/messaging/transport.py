@@ -16,6 +16,7 @@ in-process transport cannot drift apart.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -65,6 +66,34 @@ RawHandler = Callable[[RawMessage], Awaitable[None]]
 DeliveryProcessor = Callable[["Delivery"], Awaitable[None]]
 
 
+class ConsumerProgress:
+    """Whether a consumer is getting through its work: deliveries in flight (handed to
+    it, not yet acked, requeued or dead-lettered) and when one was last settled.
+
+    A consumer is stalled when deliveries have been in flight for a while and none
+    was settled meanwhile; an idle consumer, or a busy one settling, is not."""
+
+    def __init__(self, queue: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.queue = queue
+        self.in_flight = 0
+        self.last_settled_at: float | None = None
+        self._clock = clock
+        self._progress_at = clock()
+
+    def delivered(self) -> None:
+        if self.in_flight == 0:
+            self._progress_at = self._clock()  # a busy spell starts: measure from here
+        self.in_flight += 1
+
+    def settled(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        self.last_settled_at = self._progress_at = self._clock()
+
+    def stalled_for(self) -> float:
+        """Seconds with deliveries in flight and none settled; 0 when there is no work."""
+        return self._clock() - self._progress_at if self.in_flight else 0.0
+
+
 class Delivery(abc.ABC):
     """One delivery of a message to a consumer, settled exactly once."""
 
@@ -93,6 +122,13 @@ class Delivery(abc.ABC):
 
 class Subscription(abc.ABC):
     """One consumer of one queue, as :meth:`Transport.consume` started it."""
+
+    progress: ConsumerProgress
+    """Deliveries in flight and the last one settled (readiness reads it)."""
+
+    @property
+    def queue(self) -> str:
+        return self.progress.queue
 
     @abc.abstractmethod
     async def cancel(self, drain_timeout: float = 10.0) -> None:
