@@ -124,18 +124,15 @@ def letter_row(raw: RawMessage, *, bare: bool = False) -> DeadLetterRow:
     kept: dict[str, str] = {_text(k, 200): _text(v) for k, v in headers.items()}
     if not isinstance(raw.headers, Mapping):
         kept[f"{OWN_HEADER_PREFIX}headers"] = _text(raw.headers)
-    unusable = _own(headers, HEADER_UNUSABLE_ENVELOPE) is not None
-    try:
-        Envelope.from_raw(raw)
-    except MalformedMessage as exc:
-        unusable = True
-        kept[HEADER_UNUSABLE_ENVELOPE] = _text(str(exc))
-    except Exception as exc:  # whatever else: still kept, still not requeueable
-        unusable = True
-        kept[HEADER_UNUSABLE_ENVELOPE] = _text(repr(exc))
-    else:
-        if unusable:
-            kept[HEADER_UNUSABLE_ENVELOPE] = "true"
+    if _own(headers, HEADER_UNUSABLE_ENVELOPE) is None:
+        # Not marked by the consumer (it was dead-lettered by the broker, or by hand):
+        # the collector checks for itself, and says why when it is unusable.
+        try:
+            Envelope.from_raw(raw)
+        except MalformedMessage as exc:
+            kept[HEADER_UNUSABLE_ENVELOPE] = _text(str(exc))
+        except Exception as exc:  # whatever else: still kept, still not requeueable
+            kept[HEADER_UNUSABLE_ENVELOPE] = _text(repr(exc))
 
     message_id = _usable_id(raw.message_id)
     if message_id is None:

@@ -90,7 +90,9 @@ async def test_dead_letters_without_an_envelope_are_kept_and_the_intake_goes_on(
     refused = await system.services["saga"].post(
         f"{API}/dead-letters/{by_mark[marks[0]]['id']}/requeue", headers=system.stack.ops()
     )
-    assert "no usable envelope" in problem_of(refused, 409)["detail"]
+    detail = problem_of(refused, 409)["detail"]
+    assert "no usable envelope" in detail
+    assert "message_id: missing; type: missing" in detail  # the consumer's own reason
 
     # The intake goes on: a well-formed message that fails validation arrives too,
     # and the inventory consumer still takes commands (a checkout completes).
