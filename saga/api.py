@@ -7,7 +7,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from saga.deadletters import DeadLetters
+from saga.deadletters import DeadLetters, NotRequeueable, requeueable
 from saga.definition import (
     TERMINAL,
     OperatorAbort,
@@ -38,7 +38,13 @@ from saga.runtime import SagaNotFound, SagaRuntime
 from shared.auth import InvalidToken, Principal, verify_token
 from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
-from shared.web.problems import BadRequest, Conflict, NotFound, Unauthorized
+from shared.web.problems import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    Unauthorized,
+    problem_responses,
+)
 
 router = APIRouter(tags=["sagas"])
 
@@ -94,11 +100,18 @@ class DeadLetterView(Camel):
     id: int
     queue: str
     message_id: str
+    """The message's own id, or one the collector gave it (header ``x-oms-assigned-message-id``)."""
     type: str
     correlation_id: str
     reason: str
     routing_key: str
     body: str
+    body_encoding: Literal["utf-8", "base64"]
+    """``base64`` when the body is not UTF-8 text."""
+    headers: dict[str, str]
+    """Every header as it came (values as text), and the collector's own ``x-oms-*`` notes."""
+    requeueable: bool
+    """False when the message has no usable envelope: requeueing it answers 409."""
     received_at: datetime
     requeued_at: datetime | None
 
@@ -403,6 +416,11 @@ async def list_dead_letters(
 
 
 def _letter_view(row: DeadLetterRow) -> DeadLetterView:
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+    try:
+        body = row.body.decode("utf-8")
+    except UnicodeDecodeError:
+        body, encoding = base64.b64encode(row.body).decode("ascii"), "base64"
     return DeadLetterView(
         id=row.id or 0,
         queue=row.queue,
@@ -411,17 +429,29 @@ def _letter_view(row: DeadLetterRow) -> DeadLetterView:
         correlation_id=row.correlation_id,
         reason=row.reason,
         routing_key=row.routing_key,
-        body=row.body.decode("utf-8", errors="replace"),
+        body=body,
+        body_encoding=encoding,
+        headers=row.headers,
+        requeueable=requeueable(row),
         received_at=row.received_at,
         requeued_at=row.requeued_at,
     )
 
 
-@router.post("/dead-letters/{letter_id}/requeue", response_model=DeadLetterView)
+@router.post(
+    "/dead-letters/{letter_id}/requeue",
+    response_model=DeadLetterView,
+    responses=problem_responses(404, 409),
+)
 async def requeue_dead_letter(
     letter_id: int, letters: Letters, _ops: OpsPrincipal
 ) -> DeadLetterView:
-    letter = await letters.requeue(letter_id)
+    """Publish the letter again where it was first sent; 409 when it has no usable
+    envelope (no type, unreadable properties), since nothing could consume it."""
+    try:
+        letter = await letters.requeue(letter_id)
+    except NotRequeueable as exc:
+        raise Conflict(str(exc)) from None
     if letter is None:
         raise NotFound(f"dead letter {letter_id} not found")
     return _letter_view(letter)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 
 from shared.faults import Faults, faults_router
+from shared.logging import get_logger
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.topology import standard_topology
 from shared.messaging.transport import Subscription, Transport
@@ -24,9 +25,10 @@ from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings
-from shared.web.app import create_app
+from shared.web.app import ReadyCheck, create_app
 
 Hook = Callable[[], Awaitable[None]]
+log = get_logger(__name__)
 
 
 class Service:
@@ -54,6 +56,8 @@ class Service:
         self.on_stop: list[Hook] = []
         self.subscriptions: list[Subscription] = []
         """Consumers to stop, in-flight handlers drained, before anything else stops."""
+        self.ready_checks: dict[str, ReadyCheck] = {}
+        """What ``/health/ready`` asks; each consumer adds ``consumer <queue>`` on start."""
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, app_id=self.name, relay=self.relay)
@@ -71,10 +75,33 @@ class Service:
             self.subscriptions.append(
                 await self.endpoint.start(self.transport, prefetch=self.settings.prefetch)
             )
+        for subscription in self.subscriptions:
+            self.ready_checks[f"consumer {subscription.queue}"] = self._progressing(subscription)
+
+    def _progressing(self, subscription: Subscription) -> ReadyCheck:
+        """Ready unless ``subscription`` has had work in flight, none of it settled,
+        for longer than ``consumer_stall_seconds``."""
+        limit = self.settings.consumer_stall_seconds
+
+        async def check() -> bool:
+            stalled = subscription.progress.stalled_for()
+            if stalled <= limit:
+                return True
+            log.warning(
+                "consumer.stalled",
+                queue=subscription.queue,
+                in_flight=subscription.progress.in_flight,
+                seconds_without_progress=round(stalled, 1),
+            )
+            return False
+
+        return check
 
     async def stop(self) -> None:
         # Handlers still running need the database and the relay: let them finish first.
         await asyncio.gather(*(s.cancel() for s in self.subscriptions))
+        for subscription in self.subscriptions:
+            self.ready_checks.pop(f"consumer {subscription.queue}", None)
         self.subscriptions.clear()
         for hook in reversed(self.on_stop):
             await hook()
@@ -90,13 +117,15 @@ class Service:
             finally:
                 await self.stop()
 
+        self.ready_checks.update({"database": self.db.ping, "broker": self.transport.healthy})
         app = create_app(
             self.name,
             description=description,
             lifespan=lifespan,
-            ready_checks={"database": self.db.ping, "broker": self.transport.healthy},
             routers=[*routers, faults_router()],
         )
+        # The app asks this very mapping, which gains the consumers once they start.
+        app.state.ready_checks = self.ready_checks
         app.state.service = self
         app.state.faults = self.faults
         app.state.settings = self.settings

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     delivery_limit: int = 5
     """Deliveries of one message before it is dead-lettered with its last error."""
     outbox_sweep_seconds: float = 1.0
+    consumer_stall_seconds: float = 60.0
+    """A consumer with deliveries in flight and none settled for this long is stalled:
+    its component answers 503 at ``/health/ready``, naming the queue."""
 
     saga_step_timeout_seconds: float = 30.0
     saga_step_retries: int = 2

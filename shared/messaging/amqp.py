@@ -35,11 +35,13 @@ from shared.messaging.envelope import (
     HEADER_ORIGINAL_QUEUE,
     HEADER_ORIGINAL_ROUTING_KEY,
     HEADER_SCHEMA_VERSION,
+    HEADER_UNUSABLE_ENVELOPE,
     Envelope,
-    MalformedMessage,
+    RawMessage,
 )
 from shared.messaging.topology import Topology
 from shared.messaging.transport import (
+    ConsumerProgress,
     Delivery,
     DeliveryProcessor,
     NotConnected,
@@ -79,63 +81,103 @@ def to_amqp(envelope: Envelope) -> aio_pika.Message:
     )
 
 
+def raw_from_amqp(message: AbstractIncomingMessage) -> RawMessage:
+    """A delivered message as it came: nothing in it trusted yet."""
+    return RawMessage(
+        body=message.body,
+        headers=dict(message.headers or {}),
+        message_id=message.message_id,
+        type=message.type,
+        correlation_id=message.correlation_id,
+        app_id=message.app_id,
+        timestamp=message.timestamp,
+        exchange=message.exchange or "",
+        routing_key=message.routing_key or "",
+    )
+
+
 def from_amqp(message: AbstractIncomingMessage) -> Envelope:
-    headers = dict(message.headers or {})
-    if not message.message_id or not message.type:
-        raise MalformedMessage("message has no message_id or type property")
-    causation = headers.pop(HEADER_CAUSATION, None)
-    schema_version = headers.pop(HEADER_SCHEMA_VERSION, 1)
-    text_headers = {
-        k: v.decode() if isinstance(v, bytes) else str(v)
-        for k, v in headers.items()
-        if isinstance(v, (str, bytes)) and not k.startswith("x-death")
-    }
-    fields: dict[str, Any] = {
-        "message_id": message.message_id,
-        "type": message.type,
-        "correlation_id": message.correlation_id or message.message_id,
-        "causation_id": causation.decode() if isinstance(causation, bytes) else causation,
-        "app_id": message.app_id or "unknown",
-        "schema_version": int(schema_version) if isinstance(schema_version, int) else 1,
-        "headers": text_headers,
-        "body": message.body,
-        "exchange": message.exchange or "",
-        "routing_key": message.routing_key or "",
-    }
-    if message.timestamp is not None:
-        fields["timestamp"] = message.timestamp
-    return Envelope(**fields)
+    """The envelope of a delivered message, or :class:`MalformedMessage` with the reason."""
+    return Envelope.from_raw(raw_from_amqp(message))
+
+
+def _writable(value: Any) -> Any:
+    """A header value as the client can write it back: a long string that was not
+    UTF-8 is read as ``bytes``, which the client only writes as a byte array."""
+    if isinstance(value, bytes):
+        return bytearray(value)
+    if isinstance(value, dict):
+        return {k: _writable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_writable(v) for v in value]
+    return value
+
+
+def raw_to_amqp(raw: RawMessage) -> aio_pika.Message:
+    """A hand-made message as AMQP carries it (properties are strings on the wire)."""
+    return aio_pika.Message(
+        raw.body,
+        message_id=raw.message_id,
+        correlation_id=raw.correlation_id,
+        type=raw.type,
+        timestamp=raw.timestamp,
+        app_id=raw.app_id,
+        headers=_writable(raw.headers),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
 
 
 class _AmqpDelivery(Delivery):
-    def __init__(self, transport: AmqpTransport, queue: str, message: AbstractIncomingMessage):
+    def __init__(
+        self,
+        transport: AmqpTransport,
+        queue: str,
+        message: AbstractIncomingMessage,
+        progress: ConsumerProgress,
+    ):
         self._transport = transport
         self._message = message
+        self._progress = progress
         self.queue = queue
+        self.settled = False
         count = (message.headers or {}).get("x-delivery-count") or 0
         self.attempt = int(count) + 1 if isinstance(count, int) else 1
+        progress.delivered()
 
-    def envelope(self) -> Envelope:
-        return from_amqp(self._message)
+    def raw(self) -> RawMessage:
+        return raw_from_amqp(self._message)
+
+    def gone(self) -> None:
+        """The delivery is settled, or back with the broker (its channel closed)."""
+        if not self.settled:
+            self.settled = True
+            self._progress.settled()
 
     async def ack(self) -> None:
         await self._message.ack()
+        self.gone()
 
     async def requeue(self) -> None:
         await self._message.nack(requeue=True)
+        self.gone()
 
-    async def dead_letter(self, reason: str) -> None:
+    async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
         """Republish to the dead-letter exchange with the reason, confirmed, then ack.
 
-        A plain ``reject`` would dead-letter too, but could not say why."""
+        A plain ``reject`` would dead-letter too, but could not say why: it is the
+        fallback when the republish is refused (the broker dead-letters the message
+        through the queue's own dead-letter exchange, with ``x-death`` saying so)."""
         raw = self._message
         headers: dict[str, Any] = {
-            **(raw.headers or {}),
+            **_writable(raw.headers or {}),
             HEADER_DEAD_LETTER_REASON: reason[:1000],
             HEADER_ORIGINAL_QUEUE: self.queue,
             HEADER_ORIGINAL_EXCHANGE: raw.exchange or "",
             HEADER_ORIGINAL_ROUTING_KEY: raw.routing_key or "",
         }
+        if unusable_envelope:
+            # The client gives a message without an id one of its own: say it was unusable.
+            headers[HEADER_UNUSABLE_ENVELOPE] = "true"
         dead = aio_pika.Message(
             raw.body,
             headers=headers,
@@ -147,10 +189,17 @@ class _AmqpDelivery(Delivery):
             content_type=raw.content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
-        await self._transport._publish_raw(
-            self._transport.dead_letter_exchange, self.queue, dead, mandatory=True
-        )
+        try:
+            await self._transport._send(
+                self._transport.dead_letter_exchange, self.queue, dead, mandatory=True
+            )
+        except Exception as exc:  # refused, or headers the client cannot write back
+            log.error("message.dead_letter_refused", queue=self.queue, error=repr(exc))
+            await raw.reject(requeue=False)
+            self.gone()
+            return
         await raw.ack()
+        self.gone()
 
 
 class AmqpTransport(Transport):
@@ -219,7 +268,7 @@ class AmqpTransport(Transport):
             self._exchanges[name] = exchange
         return exchange
 
-    async def _publish_raw(
+    async def _send(
         self, exchange: str, routing_key: str, message: aio_pika.Message, *, mandatory: bool
     ) -> None:
         try:
@@ -235,9 +284,12 @@ class AmqpTransport(Transport):
             raise PublishError(f"publish to {exchange!r} not confirmed: {exc!r}") from exc
 
     async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
-        await self._publish_raw(
+        await self._send(
             envelope.exchange, envelope.routing_key, to_amqp(envelope), mandatory=mandatory
         )
+
+    async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:
+        await self._send(raw.exchange, raw.routing_key, raw_to_amqp(raw), mandatory=mandatory)
 
     async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> Subscription:
         channel = await self.connection.channel()
@@ -246,23 +298,29 @@ class AmqpTransport(Transport):
         # channel, so its consumer is restored after a reconnect.
         amqp_queue = await channel.declare_queue(queue, passive=True)
         in_flight: set[asyncio.Task[Any]] = set()
+        progress = ConsumerProgress(queue)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
             if task is not None:
                 in_flight.add(task)
+            delivery = _AmqpDelivery(self, queue, message, progress)
             try:
-                await process(_AmqpDelivery(self, queue, message))
+                await process(delivery)
             except _PUBLISH_FAILURES as exc:
                 # The channel went away while settling: the broker redelivers the
                 # message and the handler's inbox makes the second run a no-op.
                 log.warning("message.settle_failed", queue=queue, error=repr(exc))
+                delivery.gone()
+            except Exception as exc:
+                # Left unsettled, it stays in flight: readiness reports the stall.
+                log.error("message.unsettled", queue=queue, error=repr(exc))
             finally:
                 if task is not None:
                     in_flight.discard(task)
 
         tag = await amqp_queue.consume(on_message, no_ack=False)
-        subscription = _AmqpSubscription(channel, amqp_queue, tag, in_flight)
+        subscription = _AmqpSubscription(channel, amqp_queue, tag, in_flight, progress)
         self._subscriptions.append(subscription)
         return subscription
 
@@ -283,7 +341,9 @@ class _AmqpSubscription(Subscription):
         queue: AbstractQueue,
         tag: str,
         in_flight: set[asyncio.Task[Any]],
+        progress: ConsumerProgress,
     ) -> None:
+        self.progress = progress
         self._channel = channel
         self._queue = queue
         self._tag = tag

@@ -5,17 +5,31 @@ message properties and headers, the in-process transport passes it as it is, and
 the outbox stores it in columns.  The body stays bytes until a consumer decodes
 it, so a malformed body reaches the consumer (and the dead-letter queue) the same
 way on every transport.
+
+What arrives from outside is a :class:`RawMessage`: properties and headers of any
+type, or none.  :meth:`Envelope.from_raw` is the one place that trusts it, and it
+is total: it returns an envelope or raises :class:`MalformedMessage` naming the
+field, whatever the message holds.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from opentelemetry import propagate
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from shared.context import correlation_id_var, message_id_var
 from shared.messages import Message, UnknownMessageType, model_for
@@ -27,10 +41,84 @@ HEADER_DEAD_LETTER_REASON = "x-oms-dead-letter-reason"
 HEADER_ORIGINAL_QUEUE = "x-oms-original-queue"
 HEADER_ORIGINAL_EXCHANGE = "x-oms-original-exchange"
 HEADER_ORIGINAL_ROUTING_KEY = "x-oms-original-routing-key"
+HEADER_UNUSABLE_ENVELOPE = "x-oms-unusable-envelope"
+"""On a dead letter whose properties or headers make no envelope (it cannot be requeued)."""
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest body a consumer accepts; the largest real message is a few kilobytes."""
 
 
 class MalformedMessage(ValueError):
-    """A body that is not JSON, or does not validate against its type's model."""
+    """A message no consumer can use: properties or headers missing or of the wrong
+    type, a body too large, not JSON, or not valid for its type's model."""
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as it came off the wire, before anything in it is trusted.
+
+    Properties hold whatever the sender put there (``None`` when absent); headers
+    are the AMQP table with every value type it allows."""
+
+    body: Any
+    headers: Any = field(default_factory=dict)
+    message_id: Any = None
+    type: Any = None
+    correlation_id: Any = None
+    app_id: Any = None
+    timestamp: Any = None
+    exchange: str = ""
+    routing_key: str = ""
+
+    def with_headers(
+        self, extra: Mapping[str, Any], *, exchange: str, routing_key: str
+    ) -> RawMessage:
+        """A copy with ``extra`` headers, sent on to ``exchange`` with ``routing_key``."""
+        own = dict(self.headers) if isinstance(self.headers, Mapping) else {}
+        return RawMessage(
+            body=self.body,
+            headers={**own, **extra},
+            message_id=self.message_id,
+            type=self.type,
+            correlation_id=self.correlation_id,
+            app_id=self.app_id,
+            timestamp=self.timestamp,
+            exchange=exchange,
+            routing_key=routing_key,
+        )
+
+
+_NO_NUL = r"^[^\x00]+$"
+"""No NUL: PostgreSQL's text columns (inbox, dead letters) cannot hold one."""
+_Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_NO_NUL)]
+
+
+class _WireFields(BaseModel):
+    """What a consumer accepts from the wire: ids that fit the columns storing them,
+    no NUL, a body of bounded size."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    message_id: _Id
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_NO_NUL)]
+    correlation_id: _Id | None = None
+    causation_id: _Id | None = None
+    app_id: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=_NO_NUL)] = (
+        "unknown"
+    )
+    timestamp: AwareDatetime | None = None
+    schema_version: Annotated[int, Field(ge=1, le=SCHEMA_VERSION)] = SCHEMA_VERSION
+    body: Annotated[bytes, Field(max_length=MAX_BODY_BYTES)]
+
+
+_WIRE_NAMES = {
+    "causation_id": f"header {HEADER_CAUSATION}",
+    "schema_version": f"header {HEADER_SCHEMA_VERSION}",
+}
+"""Fields that travel as headers are named as the sender wrote them."""
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != b""
 
 
 def _utcnow() -> datetime:
@@ -80,6 +168,72 @@ class Envelope(BaseModel):
             routing_key=message.type_name,
         )
 
+    @classmethod
+    def from_raw(cls, raw: RawMessage) -> Envelope:
+        """The envelope of a message from the wire, or :class:`MalformedMessage` naming
+        each field that is missing, of the wrong type or too large.
+
+        Headers other than the envelope's own are kept when they are text (trace
+        context and transport extras) and ignored otherwise."""
+        if not isinstance(raw.headers, Mapping):
+            raise MalformedMessage(f"headers are not a table: {type(raw.headers).__name__}")
+        headers = dict(raw.headers)
+        candidates = {
+            "message_id": raw.message_id,
+            "type": raw.type,
+            "correlation_id": raw.correlation_id,
+            "causation_id": headers.pop(HEADER_CAUSATION, None),
+            "app_id": raw.app_id,
+            "timestamp": raw.timestamp,
+            "schema_version": headers.pop(HEADER_SCHEMA_VERSION, None),
+            "body": raw.body,
+        }
+        try:
+            wire = _WireFields.model_validate({k: v for k, v in candidates.items() if _present(v)})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_WIRE_NAMES.get(str(e['loc'][0]), str(e['loc'][0]))}: "
+                + ("missing" if e["type"] == "missing" else f"{e['msg']} (got {_shown(e)})")
+                for e in exc.errors()
+            )
+            raise MalformedMessage(f"unusable envelope: {problems}") from None
+        fields: dict[str, Any] = {
+            "message_id": wire.message_id,
+            "type": wire.type,
+            "correlation_id": wire.correlation_id or wire.message_id,
+            "causation_id": wire.causation_id,
+            "app_id": wire.app_id,
+            "schema_version": wire.schema_version,
+            "headers": {
+                k: v
+                for k, v in headers.items()
+                if isinstance(k, str) and isinstance(v, str) and not k.startswith("x-death")
+            },
+            "body": wire.body,
+            "exchange": raw.exchange,
+            "routing_key": raw.routing_key,
+        }
+        if wire.timestamp is not None:
+            fields["timestamp"] = wire.timestamp
+        return cls(**fields)
+
+    def to_raw(self) -> RawMessage:
+        """The envelope as the wire carries it (the inverse of :meth:`from_raw`)."""
+        headers: dict[str, Any] = {**self.headers, HEADER_SCHEMA_VERSION: self.schema_version}
+        if self.causation_id:
+            headers[HEADER_CAUSATION] = self.causation_id
+        return RawMessage(
+            body=self.body,
+            headers=headers,
+            message_id=self.message_id,
+            type=self.type,
+            correlation_id=self.correlation_id,
+            app_id=self.app_id,
+            timestamp=self.timestamp,
+            exchange=self.exchange,
+            routing_key=self.routing_key,
+        )
+
     def decode(self) -> Message:
         """The validated message model, or :class:`MalformedMessage` / :class:`UnknownMessageType`."""
         model = model_for(self.type)
@@ -97,6 +251,14 @@ class Envelope(BaseModel):
             raise MalformedMessage(f"{self.type} failed validation: {fields}") from None
 
 
+def _shown(error: Any) -> str:
+    """The offending value in a reason: its type, and the value when it is short."""
+    value = error.get("input")
+    if isinstance(value, (bytes, str)) and len(value) > 40:
+        return f"{type(value).__name__} of length {len(value)}"
+    return f"{type(value).__name__} {value!r}"
+
+
 __all__ = [
     "HEADER_CAUSATION",
     "HEADER_DEAD_LETTER_REASON",
@@ -104,7 +266,10 @@ __all__ = [
     "HEADER_ORIGINAL_QUEUE",
     "HEADER_ORIGINAL_ROUTING_KEY",
     "HEADER_SCHEMA_VERSION",
+    "HEADER_UNUSABLE_ENVELOPE",
+    "MAX_BODY_BYTES",
     "Envelope",
     "MalformedMessage",
+    "RawMessage",
     "UnknownMessageType",
 ]

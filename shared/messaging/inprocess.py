@@ -20,10 +20,13 @@ from shared.messaging.envelope import (
     HEADER_ORIGINAL_EXCHANGE,
     HEADER_ORIGINAL_QUEUE,
     HEADER_ORIGINAL_ROUTING_KEY,
+    HEADER_UNUSABLE_ENVELOPE,
     Envelope,
+    RawMessage,
 )
 from shared.messaging.topology import QueueSpec, Topology
 from shared.messaging.transport import (
+    ConsumerProgress,
     Delivery,
     DeliveryProcessor,
     NotConnected,
@@ -53,8 +56,14 @@ def _match(pattern: list[str], words: list[str]) -> bool:
 
 @dataclass
 class _Stored:
-    envelope: Envelope
+    message: Envelope | RawMessage
+    """An envelope as services publish it, or a hand-made message (:meth:`publish_raw`)."""
     attempt: int = 1
+
+    def raw(self) -> RawMessage:
+        if isinstance(self.message, Envelope):
+            return self.message.to_raw()
+        return self.message
 
 
 @dataclass
@@ -72,27 +81,44 @@ class _Queue:
 
 
 class _InProcessDelivery(Delivery):
-    def __init__(self, transport: InProcessTransport, queue: _Queue, stored: _Stored) -> None:
+    def __init__(
+        self,
+        transport: InProcessTransport,
+        queue: _Queue,
+        stored: _Stored,
+        progress: ConsumerProgress,
+    ) -> None:
         self._transport = transport
         self._queue = queue
         self._stored = stored
+        self._progress = progress
         self.queue = queue.spec.name
         self.attempt = stored.attempt
         self.settled = False
+        progress.delivered()
+
+    def _settle(self) -> None:
+        self.settled = True
+        self._progress.settled()
+
+    def raw(self) -> RawMessage:
+        return self._stored.raw()
 
     def envelope(self) -> Envelope:
-        return self._stored.envelope
+        message = self._stored.message
+        return message if isinstance(message, Envelope) else Envelope.from_raw(message)
 
     async def ack(self) -> None:
-        self.settled = True
+        self._settle()
 
     async def requeue(self) -> None:
-        self.settled = True
+        self._settle()
         self._transport._return(self._queue, self._stored)
 
-    async def dead_letter(self, reason: str) -> None:
-        self.settled = True
-        self._transport._dead_letter(self._queue, self._stored.envelope, reason)
+    async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
+        self._settle()
+        extra = {HEADER_UNUSABLE_ENVELOPE: "true"} if unusable_envelope else {}
+        self._transport._dead_letter(self._queue, self._stored.message, reason, extra)
 
 
 class InProcessTransport(Transport):
@@ -133,12 +159,18 @@ class InProcessTransport(Transport):
         return [self._queues[n] for n in sorted(names)]
 
     async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
+        self._put(envelope, mandatory=mandatory)
+
+    async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:
+        self._put(raw, mandatory=mandatory)
+
+    def _put(self, message: Envelope | RawMessage, *, mandatory: bool) -> None:
         if not self._connected:
             raise NotConnected("in-process transport is closed")
-        targets = self._route(envelope.exchange, envelope.routing_key)
+        targets = self._route(message.exchange, message.routing_key)
         if mandatory and not targets:
             raise PublishError(
-                f"unroutable: no queue bound to {envelope.exchange!r} for {envelope.routing_key!r}"
+                f"unroutable: no queue bound to {message.exchange!r} for {message.routing_key!r}"
             )
         full = [
             q.spec.name
@@ -149,32 +181,44 @@ class InProcessTransport(Transport):
             # As RabbitMQ's reject-publish overflow: the publisher is nacked.
             raise PublishError(f"publish refused: queue {full[0]!r} is full")
         for queue in targets:
-            queue.put(_Stored(envelope))
+            queue.put(_Stored(message))
 
     def _return(self, queue: _Queue, stored: _Stored) -> None:
         stored.attempt += 1
         if queue.spec.dead_letter and stored.attempt > self.delivery_limit + 1:
-            self._dead_letter(queue, stored.envelope, "delivery_limit")
+            self._dead_letter(queue, stored.message, "delivery_limit")
         else:
             queue.put(stored, front=True)
 
-    def _dead_letter(self, queue: _Queue, envelope: Envelope, reason: str) -> None:
+    def _dead_letter(
+        self,
+        queue: _Queue,
+        message: Envelope | RawMessage,
+        reason: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if not queue.spec.dead_letter:
             return
-        headers = {
-            **envelope.headers,
+        extra = {
+            **(headers or {}),
             HEADER_DEAD_LETTER_REASON: reason,
             HEADER_ORIGINAL_QUEUE: queue.spec.name,
-            HEADER_ORIGINAL_EXCHANGE: envelope.exchange,
-            HEADER_ORIGINAL_ROUTING_KEY: envelope.routing_key,
+            HEADER_ORIGINAL_EXCHANGE: message.exchange,
+            HEADER_ORIGINAL_ROUTING_KEY: message.routing_key,
         }
-        dead = envelope.model_copy(
-            update={
-                "headers": headers,
-                "exchange": self._dead_letter_exchange,
-                "routing_key": queue.spec.name,
-            }
-        )
+        dead: Envelope | RawMessage
+        if isinstance(message, Envelope):
+            dead = message.model_copy(
+                update={
+                    "headers": {**message.headers, **extra},
+                    "exchange": self._dead_letter_exchange,
+                    "routing_key": queue.spec.name,
+                }
+            )
+        else:
+            dead = message.with_headers(
+                extra, exchange=self._dead_letter_exchange, routing_key=queue.spec.name
+            )
         for target in self._route(self._dead_letter_exchange, queue.spec.name):
             target.put(_Stored(dead))
 
@@ -182,8 +226,11 @@ class InProcessTransport(Transport):
         if queue not in self._queues:
             raise NotConnected(f"no queue {queue!r}")
         in_flight: set[asyncio.Task[None]] = set()
-        task = asyncio.create_task(self._serve(self._queues[queue], process, prefetch, in_flight))
-        subscription = _InProcessSubscription(task, in_flight)
+        progress = ConsumerProgress(queue)
+        task = asyncio.create_task(
+            self._serve(self._queues[queue], process, prefetch, in_flight, progress)
+        )
+        subscription = _InProcessSubscription(task, in_flight, progress)
         self._subscriptions.append(subscription)
         return subscription
 
@@ -193,6 +240,7 @@ class InProcessTransport(Transport):
         process: DeliveryProcessor,
         prefetch: int,
         in_flight: set[asyncio.Task[None]],
+        progress: ConsumerProgress,
     ) -> None:
         window = asyncio.Semaphore(prefetch)
         while True:
@@ -201,37 +249,32 @@ class InProcessTransport(Transport):
                 queue.ready.clear()
                 await queue.ready.wait()
             stored = queue.messages.popleft()
-            task = asyncio.create_task(self._deliver(queue, stored, process, window))
+            delivery = _InProcessDelivery(self, queue, stored, progress)
+            task = asyncio.create_task(self._deliver(queue, delivery, process, window))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
 
     async def _deliver(
-        self, queue: _Queue, stored: _Stored, process: DeliveryProcessor, window: asyncio.Semaphore
+        self,
+        queue: _Queue,
+        delivery: _InProcessDelivery,
+        process: DeliveryProcessor,
+        window: asyncio.Semaphore,
     ) -> None:
-        delivery = _InProcessDelivery(self, queue, stored)
         try:
             await process(delivery)
         finally:
             if not delivery.settled:
                 # Cancelled mid-handler (shutdown): as a broker would on a closed channel.
-                self._return(queue, stored)
+                await delivery.requeue()
             window.release()
 
     def queue_depth(self, queue: str) -> int:
         return len(self._queues[queue].messages)
 
-    def peek(self, queue: str) -> list[Envelope]:
+    def peek(self, queue: str) -> list[RawMessage]:
         """The messages waiting in ``queue`` (dead-letter inspection)."""
-        return [s.envelope for s in self._queues[queue].messages]
-
-    def take(self, queue: str, message_id: str) -> Envelope | None:
-        """Remove and return one waiting message (dead-letter requeue)."""
-        messages = self._queues[queue].messages
-        for stored in list(messages):
-            if stored.envelope.message_id == message_id:
-                messages.remove(stored)
-                return stored.envelope
-        return None
+        return [s.raw() for s in self._queues[queue].messages]
 
     async def close(self, drain_timeout: float = 10.0) -> None:
         await asyncio.gather(*(s.cancel(drain_timeout) for s in self._subscriptions))
@@ -240,7 +283,13 @@ class InProcessTransport(Transport):
 
 
 class _InProcessSubscription(Subscription):
-    def __init__(self, serving: asyncio.Task[None], in_flight: set[asyncio.Task[None]]) -> None:
+    def __init__(
+        self,
+        serving: asyncio.Task[None],
+        in_flight: set[asyncio.Task[None]],
+        progress: ConsumerProgress,
+    ) -> None:
+        self.progress = progress
         self._serving = serving
         self._in_flight = in_flight
 

@@ -6,22 +6,24 @@ Errors::
     ├── PublishError        the broker did not confirm a publish (nack, unroutable, closed)
     └── NotConnected        used before ``connect()`` or after ``close()``
 
-A transport moves :class:`~shared.messaging.envelope.Envelope` objects.  What to
-do with a delivery (decode, call the handler, ack, requeue, dead-letter with a
-reason) is decided once, in :func:`handle_delivery`, so RabbitMQ and the
+A transport moves :class:`~shared.messaging.envelope.Envelope` objects (and, for
+tools and tests, hand-made :class:`~shared.messaging.envelope.RawMessage` ones).
+What to do with a delivery (decode, call the handler, ack, requeue, dead-letter
+with a reason) is decided once, in :func:`handle_delivery`, so RabbitMQ and the
 in-process transport cannot drift apart.
 """
 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from shared.context import bind_context
 from shared.logging import get_logger
 from shared.messages import Message, UnknownMessageType
-from shared.messaging.envelope import Envelope, MalformedMessage
+from shared.messaging.envelope import Envelope, MalformedMessage, RawMessage
 from shared.messaging.topology import Topology
 from shared.telemetry import consuming
 
@@ -58,8 +60,38 @@ class Incoming:
 
 Handler = Callable[[Incoming], Awaitable[None]]
 EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
-"""Sees envelopes undecoded: for dead-letter queues, whose bodies may be anything."""
+"""Sees envelopes with their bodies undecoded."""
+RawHandler = Callable[[RawMessage], Awaitable[None]]
+"""Sees messages as they came, trusted in nothing: for dead-letter queues."""
 DeliveryProcessor = Callable[["Delivery"], Awaitable[None]]
+
+
+class ConsumerProgress:
+    """Whether a consumer is getting through its work: deliveries in flight (handed to
+    it, not yet acked, requeued or dead-lettered) and when one was last settled.
+
+    A consumer is stalled when deliveries have been in flight for a while and none
+    was settled meanwhile; an idle consumer, or a busy one settling, is not."""
+
+    def __init__(self, queue: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.queue = queue
+        self.in_flight = 0
+        self.last_settled_at: float | None = None
+        self._clock = clock
+        self._progress_at = clock()
+
+    def delivered(self) -> None:
+        if self.in_flight == 0:
+            self._progress_at = self._clock()  # a busy spell starts: measure from here
+        self.in_flight += 1
+
+    def settled(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        self.last_settled_at = self._progress_at = self._clock()
+
+    def stalled_for(self) -> float:
+        """Seconds with deliveries in flight and none settled; 0 when there is no work."""
+        return self._clock() - self._progress_at if self.in_flight else 0.0
 
 
 class Delivery(abc.ABC):
@@ -69,8 +101,12 @@ class Delivery(abc.ABC):
     attempt: int
 
     @abc.abstractmethod
+    def raw(self) -> RawMessage:
+        """The message as it came, whatever it holds."""
+
     def envelope(self) -> Envelope:
         """The envelope, or :class:`MalformedMessage` when its properties are unusable."""
+        return Envelope.from_raw(self.raw())
 
     @abc.abstractmethod
     async def ack(self) -> None: ...
@@ -79,12 +115,20 @@ class Delivery(abc.ABC):
     async def requeue(self) -> None: ...
 
     @abc.abstractmethod
-    async def dead_letter(self, reason: str) -> None:
-        """Move to the queue's dead-letter queue with ``reason``, then settle."""
+    async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
+        """Move to the queue's dead-letter queue with ``reason``, then settle;
+        ``unusable_envelope`` marks a message whose envelope could not be read."""
 
 
 class Subscription(abc.ABC):
     """One consumer of one queue, as :meth:`Transport.consume` started it."""
+
+    progress: ConsumerProgress
+    """Deliveries in flight and the last one settled (readiness reads it)."""
+
+    @property
+    def queue(self) -> str:
+        return self.progress.queue
 
     @abc.abstractmethod
     async def cancel(self, drain_timeout: float = 10.0) -> None:
@@ -122,13 +166,38 @@ class Transport(abc.ABC):
 
         return await self._consume(queue, process, prefetch)
 
+    async def consume_raw(
+        self, queue: str, handler: RawHandler, *, prefetch: int = 32
+    ) -> Subscription:
+        """Deliver messages as they came, acked after ``handler`` returns; requeued if it
+        raises (dead-letter queues, which have nowhere further to send a message)."""
+
+        async def process(delivery: Delivery) -> None:
+            try:
+                await handler(delivery.raw())
+            except Exception as exc:
+                log.error("message.requeued", queue=delivery.queue, error=repr(exc))
+                await delivery.requeue()
+                return
+            await delivery.ack()
+
+        return await self._consume(queue, process, prefetch)
+
     async def consume_envelopes(
         self, queue: str, handler: EnvelopeHandler, *, prefetch: int = 32
     ) -> Subscription:
-        """Deliver raw envelopes, acked after ``handler`` returns (dead-letter queues)."""
+        """Deliver envelopes with their bodies undecoded, acked after ``handler`` returns,
+        for queues that carry well-formed envelopes only; a message without a usable
+        envelope is logged and dropped (:meth:`consume_raw` keeps everything)."""
 
         async def process(delivery: Delivery) -> None:
-            await handler(delivery.envelope())
+            try:
+                envelope = delivery.envelope()
+            except MalformedMessage as exc:
+                log.error("message.dropped", queue=delivery.queue, reason=str(exc))
+                await delivery.ack()
+                return
+            await handler(envelope)
             await delivery.ack()
 
         return await self._consume(queue, process, prefetch)
@@ -159,14 +228,25 @@ class Transport(abc.ABC):
 async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: int) -> None:
     """The consume policy: a message that can never be processed is dead-lettered at
     once; a handler failure is retried until ``delivery_limit`` and then dead-lettered
-    with its last error; success is acked after the handler (and its transaction) ends."""
+    with its last error; success is acked after the handler (and its transaction) ends.
+
+    Turning a delivery into a message is total: whatever goes wrong there, the
+    delivery is dead-lettered with the reason and the consumer goes on."""
     try:
         envelope = delivery.envelope()
+    except Exception as exc:  # MalformedMessage, or an unforeseen failure: never unsettled
+        reason = str(exc) if isinstance(exc, MalformedMessage) else f"unreadable: {exc!r}"
+        log.warning("message.rejected", queue=delivery.queue, reason=reason)
+        await delivery.dead_letter(reason, unusable_envelope=True)
+        return
+    try:
         bind_context(correlation_id=envelope.correlation_id, message_id=envelope.message_id)
         message = envelope.decode()
-    except (MalformedMessage, UnknownMessageType) as exc:
-        log.warning("message.rejected", queue=delivery.queue, reason=str(exc))
-        await delivery.dead_letter(str(exc))
+    except Exception as exc:
+        known = isinstance(exc, (MalformedMessage, UnknownMessageType))
+        reason = str(exc) if known else f"undecodable body: {exc!r}"
+        log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=reason)
+        await delivery.dead_letter(reason)
         return
     try:
         with consuming(envelope.type, envelope.headers):

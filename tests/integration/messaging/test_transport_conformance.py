@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from shared.messages import OrderConfirmed
-from shared.messaging.envelope import HEADER_DEAD_LETTER_REASON, Envelope
+from shared.messaging.envelope import (
+    HEADER_CAUSATION,
+    HEADER_DEAD_LETTER_REASON,
+    HEADER_ORIGINAL_QUEUE,
+    HEADER_SCHEMA_VERSION,
+    MAX_BODY_BYTES,
+    Envelope,
+    RawMessage,
+)
+from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.topology import Binding, QueueSpec, Topology
 from shared.messaging.transport import Incoming, PublishError, Transport
-from tests.support.infra import eventually
+from tests.support.infra import RabbitVhost, eventually
 
 EXCHANGE = "conformance"
 
@@ -43,6 +56,14 @@ class Letters:
 
     async def __call__(self, envelope: Envelope) -> None:
         self.seen.append(envelope)
+
+
+class RawLetters:
+    def __init__(self) -> None:
+        self.seen: list[RawMessage] = []
+
+    async def __call__(self, raw: RawMessage) -> None:
+        self.seen.append(raw)
 
 
 class Recorder:
@@ -159,3 +180,211 @@ async def test_unroutable_mandatory_publish_raises(transport: Transport) -> None
     await transport.declare(topology(QueueSpec("work", (Binding(EXCHANGE, "job"),))))
     with pytest.raises(PublishError, match="unroutable"):
         await transport.publish(envelope("nobody.listens"))
+
+
+# --- deliveries no consumer can turn into a message ----------------------------
+
+Change = dict[str, Any]
+"""Envelope fields to replace on the wire; ``headers`` are merged into the good ones."""
+
+
+def hand_made(routing_key: str, change: Change, **headers: str) -> RawMessage:
+    """A good message as the wire carries it, with ``headers`` added and ``change`` applied."""
+    good = envelope(routing_key).to_raw()
+    fields: dict[str, Any] = {
+        "body": good.body,
+        "headers": {HEADER_CAUSATION: str(uuid.uuid4()), **good.headers, **headers},
+        "message_id": good.message_id,
+        "type": good.type,
+        "correlation_id": good.correlation_id,
+        "app_id": good.app_id,
+        "timestamp": good.timestamp,
+        "exchange": good.exchange,
+        "routing_key": good.routing_key,
+    }
+    for key, value in change.items():
+        if key == "headers" and isinstance(value, dict):
+            fields["headers"].update(value)
+        elif key == "drop_header":
+            del fields["headers"][value]
+        else:
+            fields[key] = value
+    return RawMessage(**fields)
+
+
+# What both transports can carry: AMQP properties are strings on the wire, headers
+# may hold any AMQP field type.
+POISON_ON_ANY_WIRE: dict[str, tuple[Change, str]] = {
+    "message_id-missing": ({"message_id": None}, "message_id: missing"),
+    "message_id-empty": ({"message_id": ""}, "message_id: missing"),
+    "message_id-too-long": ({"message_id": "m" * 65}, "message_id: String should have at most"),
+    "message_id-nul": ({"message_id": "a\x00b"}, "message_id: String should match"),
+    "type-missing": ({"type": None}, "type: missing"),
+    "type-too-long": ({"type": "t" * 101}, "type: String should have at most"),
+    "correlation_id-too-long": ({"correlation_id": "c" * 65}, "correlation_id: String"),
+    "causation-int": ({"headers": {HEADER_CAUSATION: 5}}, "x-causation-id: Input should be"),
+    "causation-bool": ({"headers": {HEADER_CAUSATION: True}}, "x-causation-id: Input should"),
+    "causation-float": ({"headers": {HEADER_CAUSATION: 1.5}}, "x-causation-id: Input should"),
+    "causation-not-utf8": ({"headers": {HEADER_CAUSATION: b"\xff\xfe"}}, "x-causation-id"),
+    "causation-list": ({"headers": {HEADER_CAUSATION: ["a"]}}, "x-causation-id: Input should"),
+    "causation-table": ({"headers": {HEADER_CAUSATION: {"a": "b"}}}, "x-causation-id: Input"),
+    "causation-too-long": ({"headers": {HEADER_CAUSATION: "c" * 65}}, "x-causation-id: String"),
+    "app_id-too-long": ({"app_id": "a" * 51}, "app_id: String should have at most"),
+    "schema-version-text": ({"headers": {HEADER_SCHEMA_VERSION: "1"}}, "x-schema-version: Input"),
+    "schema-version-bool": ({"headers": {HEADER_SCHEMA_VERSION: True}}, "x-schema-version"),
+    "schema-version-zero": ({"headers": {HEADER_SCHEMA_VERSION: 0}}, "x-schema-version"),
+    "schema-version-newer": ({"headers": {HEADER_SCHEMA_VERSION: 2}}, "x-schema-version"),
+    "body-empty": ({"body": b""}, "body: missing"),
+    "body-too-large": ({"body": b" " * (MAX_BODY_BYTES + 1)}, "body: Data should have at most"),
+    "body-not-json": ({"body": b"\xff{"}, "body is not JSON"),
+}
+
+# Only a hand-made in-process message can hold these: AMQP coerces or refuses them.
+POISON_IN_PROCESS_ONLY: dict[str, tuple[Change, str]] = {
+    "message_id-int": ({"message_id": 5}, "message_id: Input should be a valid string"),
+    "message_id-bytes": ({"message_id": b"\xff"}, "message_id: Input should be a valid string"),
+    "type-int": ({"type": 7}, "type: Input should be a valid string"),
+    "correlation_id-list": ({"correlation_id": ["x"]}, "correlation_id: Input should be"),
+    "app_id-int": ({"app_id": 3}, "app_id: Input should be a valid string"),
+    "timestamp-text": ({"timestamp": "yesterday"}, "timestamp: Input should be a valid datetime"),
+    "timestamp-naive": ({"timestamp": datetime(2024, 1, 1)}, "timestamp: Input should have"),
+    "timestamp-int": ({"timestamp": 1700000000}, "timestamp: Input should be a valid datetime"),
+    "headers-not-a-table": ({"headers": ["traceparent"]}, "headers are not a table"),
+    "body-text": ({"body": "{}"}, "body: Input should be a valid bytes"),
+    "body-none": ({"body": None}, "body: missing"),
+}
+
+# Fields a message may leave out, or carry in a type nobody reads: processed.
+USABLE: dict[str, Change] = {
+    "correlation_id-missing": {"correlation_id": None},
+    "causation-missing": {"drop_header": HEADER_CAUSATION},
+    "app_id-missing": {"app_id": None},
+    "timestamp-missing": {"timestamp": None},
+    "schema-version-missing": {"drop_header": HEADER_SCHEMA_VERSION},
+    "traceparent-int": {"headers": {"traceparent": 5, "x-extra": [1, 2]}},
+}
+
+
+Send = Callable[[RawMessage], Awaitable[None]]
+
+
+@pytest.fixture
+def send_raw(request: pytest.FixtureRequest, broker: str, transport: Transport) -> Send:
+    """Put a hand-made message on the wire of ``transport``."""
+    if broker == "inprocess":
+        return transport.publish_raw
+    vhost: RabbitVhost = request.getfixturevalue("rabbit_vhost")
+
+    async def send(raw: RawMessage) -> None:
+        if raw.message_id:
+            await transport.publish_raw(raw)
+            return
+        # Without a message_id: only the management API sends one as it is.
+        properties = {
+            "type": raw.type,
+            "correlation_id": raw.correlation_id,
+            "app_id": raw.app_id,
+            "headers": raw.headers,
+            "delivery_mode": 2,
+        }
+        properties = {k: v for k, v in properties.items() if v is not None}
+        vhost.publish(raw.exchange, raw.routing_key, raw.body, properties)
+
+    return send
+
+
+async def prove_poison_is_dead_lettered_and_consumer_goes_on(
+    transport: Transport, send: Send, change: Change, reason: str
+) -> None:
+    await transport.declare(topology(QueueSpec("work", (Binding(EXCHANGE, "job"),))))
+    good, dead = Recorder(), RawLetters()
+    await transport.consume("work", good)
+    await transport.consume_raw("work.dlq", dead)
+
+    with capture_logs() as logs:
+        await send(hand_made("job", change, x_poison="yes"))
+        follow_up = envelope("job")
+        await transport.publish(follow_up)
+        await eventually(lambda: asyncio.sleep(0, good.seen), what="the next good message")
+        await eventually(lambda: asyncio.sleep(0, dead.seen), what="the dead letter")
+
+    assert [i.envelope.message_id for i in good.seen] == [follow_up.message_id]
+    [letter] = dead.seen
+    if isinstance(letter.headers, dict) and "headers" not in change:
+        assert letter.headers["x_poison"] == "yes"
+    assert letter.headers[HEADER_ORIGINAL_QUEUE] == "work"
+    assert reason in letter.headers[HEADER_DEAD_LETTER_REASON]
+    rejected = [e for e in logs if e["event"] == "message.rejected"]
+    assert [(e["queue"], reason in e["reason"]) for e in rejected] == [("work", True)]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"), list(POISON_ON_ANY_WIRE.values()), ids=list(POISON_ON_ANY_WIRE)
+)
+async def test_a_delivery_with_an_unusable_envelope_field_is_dead_lettered_at_once(
+    transport: Transport, send_raw: Send, change: Change, reason: str
+) -> None:
+    await prove_poison_is_dead_lettered_and_consumer_goes_on(transport, send_raw, change, reason)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"), list(POISON_IN_PROCESS_ONLY.values()), ids=list(POISON_IN_PROCESS_ONLY)
+)
+async def test_a_hand_made_in_process_message_of_wrong_types_is_dead_lettered_at_once(
+    change: Change, reason: str
+) -> None:
+    transport = InProcessTransport()
+    await transport.connect()
+    try:
+        await prove_poison_is_dead_lettered_and_consumer_goes_on(
+            transport, transport.publish_raw, change, reason
+        )
+    finally:
+        await transport.close()
+
+
+@pytest.mark.parametrize("change", list(USABLE.values()), ids=list(USABLE))
+async def test_a_message_without_optional_fields_is_processed(
+    transport: Transport, send_raw: Send, change: Change
+) -> None:
+    await transport.declare(topology(QueueSpec("work", (Binding(EXCHANGE, "job"),))))
+    good = Recorder()
+    await transport.consume("work", good)
+    sent = hand_made("job", change)
+    await send_raw(sent)
+
+    [incoming] = await eventually_one(good)
+    assert incoming.envelope.message_id == sent.message_id
+    assert incoming.envelope.correlation_id == (sent.correlation_id or sent.message_id)
+    assert incoming.envelope.timestamp.tzinfo is not None
+    assert incoming.envelope.timestamp <= datetime.now(UTC)
+    assert "traceparent" not in incoming.envelope.headers or isinstance(
+        incoming.envelope.headers["traceparent"], str
+    )
+
+
+async def eventually_one(recorder: Recorder) -> list[Incoming]:
+    return await eventually(lambda: asyncio.sleep(0, recorder.seen), what="the message")
+
+
+async def test_forty_poison_messages_do_not_fill_the_prefetch_window(
+    transport: Transport,
+) -> None:
+    """More poison than the prefetch window holds: each is dead-lettered, and the
+    good message behind them is still processed."""
+    await transport.declare(topology(QueueSpec("work", (Binding(EXCHANGE, "job"),))))
+    good, dead = Recorder(), RawLetters()
+    poison = [hand_made("job", {"headers": {HEADER_CAUSATION: 5}}) for _ in range(40)]
+    for raw in poison:
+        await transport.publish_raw(raw)
+    follow_up = envelope("job")
+    await transport.publish(follow_up)
+    await transport.consume("work", good, prefetch=32)
+    await transport.consume_raw("work.dlq", dead)
+
+    await eventually(lambda: asyncio.sleep(0, good.seen), what="the good message")
+    await eventually(
+        lambda: asyncio.sleep(0, dead.seen), until=lambda d: len(d) == 40, what="40 dead letters"
+    )
+    assert [i.envelope.message_id for i in good.seen] == [follow_up.message_id]
+    assert sorted(d.message_id for d in dead.seen) == sorted(p.message_id for p in poison)
