@@ -231,7 +231,6 @@ async def test_get_failing_once_is_retried_and_answered(
         pytest.param(
             build_web, "create_order", "/api/v1/checkout", WEB_CHECKOUT, id="web-checkout"
         ),
-        pytest.param(build_web, "cancel", "/api/v1/orders/o1/cancel", None, id="web-cancel"),
         pytest.param(build_web, "login", "/api/v1/auth/login", LOGIN, id="web-login"),
         pytest.param(
             build_mobile, "create_order", "/api/v1/checkout", MOBILE_CHECKOUT, id="mobile-checkout"
@@ -255,6 +254,22 @@ async def test_post_without_idempotency_key_is_sent_once_even_when_it_fails(
     assert response.status_code == 502
     assert response.json()["service"] == ("users" if route == "login" else "orders")
     assert getattr(services, route).call_count == 1
+
+
+async def test_cancel_losing_a_kept_alive_connection_is_sent_again_and_answered(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    services.cancel.side_effect = [
+        httpx.ReadError("connection closed by the server"),
+        httpx.Response(202, json={**ORDER, "status": "pending"}),
+    ]
+    bff = await start_bff(build_web)
+
+    response = await bff.post("/api/v1/orders/o1/cancel", headers=auth())
+
+    assert response.status_code == 202, response.text
+    assert response.json()["id"] == "o1"
+    assert services.cancel.call_count == 2
 
 
 @pytest.mark.parametrize(
