@@ -42,7 +42,7 @@ class Service:
         self.name = name
         self.settings = settings
         self.transport = transport
-        self.db = Database(settings.database_url_for(name), schema=name)
+        self.db = Database.for_component(settings, name)
         self.relay = OutboxRelay(self.db, transport, sweep_seconds=settings.outbox_sweep_seconds)
         self.migrations = migrations
         self.endpoint = Endpoint(name, queue=queue, db=self.db, relay=self.relay) if queue else None

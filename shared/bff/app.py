@@ -47,7 +47,7 @@ class Bff:
     ) -> None:
         self.name = name
         self.settings = settings
-        self.db = Database(settings.database_url_for(name), schema=name)
+        self.db = Database.for_component(settings, name)
         self.idempotency = IdempotencyStore(self.db)
         self.auth_limiter = RateLimiter(
             settings.bff_auth_rate_limit, settings.bff_rate_window_seconds
