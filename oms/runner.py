@@ -1,5 +1,16 @@
 """Runs components under uvicorn in one process, sharing one transport.
 
+Start and stop follow the components' dependencies (:attr:`Component.tier`):
+the services start first, then the saga, then the BFFs, each tier once the one
+before answers.  On SIGTERM or Ctrl-C they stop the other way round, within
+``OMS_SHUTDOWN_GRACE_SECONDS``: the BFFs stop accepting connections and their
+requests in flight finish, or answer 503 if they still run when the BFFs' share
+of the grace is up; then the saga; then the services, which the others' last
+requests still needed.  ``oms up`` and ``oms run`` take the same path.
+
+A component that cannot start raises :class:`~shared.startup.StartupFailed`
+naming what failed and where; the components started before it are stopped.
+
 The event loop is uvloop and the HTTP parser httptools when they are installed
 (``uvicorn[standard]``): every request, database query and message costs
 less CPU on them than on the pure-Python asyncio loop and h11.
@@ -10,18 +21,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
+import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
+from contextlib import AbstractAsyncContextManager
+from itertools import groupby
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.loops.auto import auto_loop_factory
 
 from oms.components import Component
+from oms.draining import Draining
 from shared.logging import get_logger
+from shared.messaging.transport import Transport
 from shared.service import open_transport
 from shared.settings import Settings
+from shared.startup import StartupFailed
 from shared.telemetry import configure_tracing
 
 log = get_logger(__name__)
+
+STOP_RESERVE = 0.2
+"""Share of the grace kept for each tier stopping after another one: the saga
+and the services still hand back messages and connections once their callers
+are gone."""
 
 
 class _Server(uvicorn.Server):
@@ -31,6 +55,79 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+class _Running:
+    """One component being served: its app's lifespan entered, its server listening."""
+
+    def __init__(self, component: Component, app: FastAPI, settings: Settings) -> None:
+        self.component = component
+        self.app = app
+        self.draining = Draining(app)
+        self.host = settings.host
+        self.port = settings.port_for(component.name)
+        self._lifespan: AbstractAsyncContextManager[object] | None = None
+        self._server: _Server | None = None
+        self._serving: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        lifespan = self.app.router.lifespan_context(self.app)
+        try:
+            await lifespan.__aenter__()
+        except StartupFailed:
+            raise
+        except Exception as error:
+            raise StartupFailed(self.component.name, "start", "", error) from error
+        self._lifespan = lifespan
+        try:
+            sock = socket.create_server((self.host, self.port), reuse_port=False)
+        except OSError as error:
+            await self._leave_lifespan()
+            where = f"{self.host}:{self.port}"
+            raise StartupFailed(self.component.name, "listen on", where, error) from error
+        self._server = _Server(
+            uvicorn.Config(
+                self.draining,
+                host=self.host,
+                port=self.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",  # entered above, left in :meth:`stop`
+            )
+        )
+        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._serving.done():
+                self._serving.result()
+                raise StartupFailed(self.component.name, "serve", "", RuntimeError("stopped"))
+            await asyncio.sleep(0.01)
+
+    @property
+    def stopped_by_itself(self) -> bool:
+        return self._serving is not None and self._serving.done()
+
+    async def stop(self, deadline: float) -> None:
+        """Stop accepting, let requests in flight finish until ``deadline`` (a
+        ``time.monotonic`` instant; then they answer 503), then leave the lifespan."""
+        if self._server is not None and self._serving is not None:
+            budget = max(0.0, deadline - time.monotonic())
+            self.draining.drain(budget)
+            # uvicorn's own bound, a little later than ours: by then every
+            # request has answered (or been answered 503) and only closing is left.
+            self._server.config.timeout_graceful_shutdown = int(budget) + 1
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._serving
+        await self._leave_lifespan()
+
+    async def _leave_lifespan(self) -> None:
+        if self._lifespan is None:
+            return
+        lifespan, self._lifespan = self._lifespan, None
+        try:
+            await lifespan.__aexit__(None, None, None)
+        except Exception:
+            log.exception("component.stop_failed", component=self.component.name)
 
 
 def run_components(
@@ -50,41 +147,69 @@ async def serve_components(
     *,
     on_started: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
+    """Start ``components`` tier by tier, serve them until a signal, stop them in
+    reverse within the grace.  With nothing to serve it returns once started."""
     configure_tracing(
         "+".join(c.name for c in components), settings.otlp_endpoint, settings.trace_sample_ratio
     )
-    transport = await open_transport(settings)
-    servers = [
-        _Server(
-            uvicorn.Config(
-                component.build(settings, transport),
-                host=settings.host,
-                port=settings.port_for(component.name),
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-        )
-        for component in components
-    ]
-
-    def stop() -> None:
-        for server in servers:
-            server.should_exit = True
-
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
-
-    async def announce() -> None:
-        while not all(s.started for s in servers):
-            if any(s.should_exit for s in servers):
-                return
-            await asyncio.sleep(0.05)
-        if on_started is not None:
-            await on_started()
-
+        loop.add_signal_handler(sig, stop.set)
+    tiers: list[list[_Running]] = []
+    transport = await open_transport(settings)
     try:
-        await asyncio.gather(*(s.serve() for s in servers), announce())
+        await _start_tiers(components, settings, transport, tiers, stop)
+        if not stop.is_set():
+            if on_started is not None:
+                await on_started()
+            if tiers:
+                await _until_stopped(stop, tiers)
     finally:
+        await _stop_tiers(tiers, settings.shutdown_grace_seconds)
         await transport.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _start_tiers(
+    components: Sequence[Component],
+    settings: Settings,
+    transport: Transport,
+    tiers: list[list[_Running]],
+    stop: asyncio.Event,
+) -> None:
+    """Start each tier's components together; ``tiers`` collects what started."""
+    ordered = sorted(components, key=lambda c: c.tier)
+    for _, group in groupby(ordered, key=lambda c: c.tier):
+        if stop.is_set():
+            return
+        tier = [_Running(c, c.build(settings, transport), settings) for c in group]
+        results = await asyncio.gather(*(r.start() for r in tier), return_exceptions=True)
+        started = [r for r, result in zip(tier, results, strict=True) if result is None]
+        tiers.append(started)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+
+
+async def _until_stopped(stop: asyncio.Event, tiers: list[list[_Running]]) -> None:
+    """Wait for a signal, or for a server that stopped by itself (then stop all)."""
+    while not stop.is_set():
+        if any(r.stopped_by_itself for tier in tiers for r in tier):
+            log.error("component.stopped_unexpectedly")
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await stop.wait()
+
+
+async def _stop_tiers(tiers: list[list[_Running]], grace: float) -> None:
+    """Stop the last tier first; each gets what is left of the grace, less a
+    share kept for every tier still to stop."""
+    final = time.monotonic() + grace
+    remaining = [tier for tier in tiers if tier]
+    while remaining:
+        tier = remaining.pop()
+        deadline = final - len(remaining) * STOP_RESERVE * grace
+        await asyncio.gather(*(r.stop(deadline) for r in tier))

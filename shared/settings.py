@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     """The wait before retrying a refused compensation; doubles per failure."""
     saga_processes: int = 1
     faults_enabled: bool = False
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:
+    the BFFs first (their requests in flight finish or answer 503), then the saga,
+    then the services."""
 
     # Database connection pools (PostgreSQL; see ``database_connections``)
     db_pool_size: int = Field(default=4, ge=1)

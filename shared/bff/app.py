@@ -26,6 +26,7 @@ from shared.messaging.transport import Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.settings import Settings
+from shared.startup import StartupFailed
 from shared.web.app import ReadyCheck, create_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -67,7 +68,10 @@ class Bff:
         return self._downstreams
 
     async def start(self) -> None:
-        await upgrade(self.db, MIGRATIONS)
+        try:
+            await upgrade(self.db, MIGRATIONS)
+        except Exception as error:
+            raise StartupFailed(self.name, "migrate its database", self.db.where, error) from error
         self._downstreams = Downstreams(self.settings, transports=self._http_transports)
 
     async def stop(self) -> None:
