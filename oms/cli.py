@@ -97,7 +97,7 @@ def up(
     ] = None,
 ) -> None:
     """Run every component in one process (embedded by default) and print their URLs."""
-    from oms.runner import run_components
+    from oms.runner import exit_at_once, run_components
 
     settings = _settings()
     components = available_components()
@@ -116,6 +116,7 @@ def up(
 
     with _failures_in_brief():
         run_components(components, settings, on_started=started)
+    exit_at_once()
 
 
 @app.command()
@@ -123,7 +124,7 @@ def run(
     component: Annotated[str, typer.Argument(help=", ".join(COMPONENTS))],
 ) -> None:
     """Run one component as its own process."""
-    from oms.runner import run_components
+    from oms.runner import exit_at_once, run_components
 
     if component not in COMPONENTS:
         raise typer.BadParameter(f"unknown component {component!r}; one of {', '.join(COMPONENTS)}")
@@ -137,6 +138,7 @@ def run(
 
     with _failures_in_brief():
         run_components([chosen], settings, on_started=started)
+    exit_at_once()
 
 
 @app.command()
