@@ -67,8 +67,12 @@ async def cancel_order(order_id: OrderId, caller: CurrentCaller, web: WebDep) ->
     saga has compensated.
     """
     async with answer_within(web.settings.bff_write_deadline_seconds):
-        # A POST without an idempotency key: sent once, never retried.
+        # Asking twice has the effect of asking once (the saga cancels an order once),
+        # so a request lost to a closing kept-alive connection is sent again.
         order = await web.downstreams.orders.post_json(
-            f"{API}/orders/{quote(order_id, safe='')}/cancel", None, headers=caller.auth
+            f"{API}/orders/{quote(order_id, safe='')}/cancel",
+            None,
+            headers=caller.auth,
+            idempotent=True,
         )
     return parse_answer(Order, order, "orders")

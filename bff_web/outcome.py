@@ -4,6 +4,11 @@ The saga service knows when an order's fate is sealed; the orders service knows
 the status to show.  So: poll the saga until it is terminal, then read the
 order.  Polling backs off from 50 ms to 500 ms: most sagas finish within a
 few hundred milliseconds, and a slow one should not cost many calls.
+
+The wait ends when the saga has ended or the requested time has passed, not
+before: a slow poll, a failing one or an open circuit is waited out like a saga
+still running (an open circuit until it lets a probe through).  Only a refusal
+that will not change (a 4xx other than the saga's 404) ends it early.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 from urllib.parse import quote
 
 from shared.bff import API, Caller, Downstreams
-from shared.downstream import DownstreamError, DownstreamRejected, request_deadline
+from shared.downstream import CircuitOpen, DownstreamError, DownstreamRejected, request_deadline
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -35,16 +40,19 @@ async def wait_for_outcome(
     """The order's status once its saga is terminal; ``None`` if ``seconds`` pass first.
 
     ``call_budget`` bounds each poll.  A saga that does not exist yet (the
-    saga has not seen ``order.created``) is still to come; any other failure
-    ends the wait early, since the order exists and the caller can look later.
+    saga has not seen ``order.created``) is still to come, and so is an answer
+    that did not come (a timeout, a 5xx, an open circuit); a 4xx that is not
+    that 404 ends the wait early, since asking again would get it again.
     """
     give_up_at = time.monotonic() + seconds
     path = f"{API}/sagas/{quote(order_id, safe='')}"
     pause = _FIRST_POLL
+    failures = 0
     while True:
         remaining = give_up_at - time.monotonic()
         if remaining <= 0:
             return None
+        next_poll = pause
         try:
             async with request_deadline(min(remaining, call_budget)):
                 saga = await downstreams.saga.get_json(path, headers=caller.auth)
@@ -57,8 +65,12 @@ async def wait_for_outcome(
             if error.status != 404:
                 log.warning("checkout.wait_abandoned", order_id=order_id, error=str(error))
                 return None
+        except CircuitOpen as error:
+            # Nothing is sent until the circuit lets a probe through: sleep until then.
+            next_poll = max(pause, error.retry_after)
         except (DownstreamError, TimeoutError) as error:
-            log.warning("checkout.wait_abandoned", order_id=order_id, error=str(error))
-            return None
-        await asyncio.sleep(min(pause, max(0.0, give_up_at - time.monotonic())))
+            failures += 1
+            if failures == 1:
+                log.info("checkout.wait_poll_failed", order_id=order_id, error=str(error))
+        await asyncio.sleep(min(next_poll, max(0.0, give_up_at - time.monotonic())))
         pause = min(pause * 2, _LONGEST_POLL)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,7 @@ from shared.auth import mint_token
 from shared.logging import configure_logging
 from shared.messaging.topology import export_definitions, standard_topology
 from shared.settings import Settings
+from shared.startup import describe
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 topology_app = typer.Typer(no_args_is_help=True, help="The RabbitMQ topology.")
@@ -30,6 +33,37 @@ console = Console()
 
 DEFINITIONS = Path("rabbitmq/definitions.json")
 ASYNCAPI = Path("docs/asyncapi.yaml")
+
+
+_debug = False
+"""``oms --debug``: failures show their traceback."""
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="on failure, show the full traceback")
+    ] = False,
+) -> None:
+    """OMS: run, migrate, inspect and test the order-management system."""
+    global _debug
+    _debug = debug
+
+
+@contextmanager
+def _failures_in_brief() -> Iterator[None]:
+    """A failure to start (or to migrate) as one line and a hint, exit code 1;
+    the whole traceback with ``--debug``."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        if _debug:
+            raise
+        typer.echo(f"error: {str(error) or describe(error)}", err=True)
+        typer.echo("(run with oms --debug ... for the traceback)", err=True)
+        raise typer.Exit(1) from None
 
 
 def _settings() -> Settings:
@@ -65,7 +99,7 @@ def up(
     ] = None,
 ) -> None:
     """Run every component in one process (embedded by default) and print their URLs."""
-    from oms.runner import run_components
+    from oms.runner import exit_at_once, run_components
 
     settings = _settings()
     components = available_components()
@@ -82,7 +116,9 @@ def up(
             await seed_demo(settings, console)
         _print_urls(components, settings)
 
-    run_components(components, settings, on_started=started)
+    with _failures_in_brief():
+        run_components(components, settings, on_started=started)
+    exit_at_once()
 
 
 @app.command()
@@ -90,7 +126,7 @@ def run(
     component: Annotated[str, typer.Argument(help=", ".join(COMPONENTS))],
 ) -> None:
     """Run one component as its own process."""
-    from oms.runner import run_components
+    from oms.runner import exit_at_once, run_components
 
     if component not in COMPONENTS:
         raise typer.BadParameter(f"unknown component {component!r}; one of {', '.join(COMPONENTS)}")
@@ -102,7 +138,9 @@ def run(
     async def started() -> None:
         console.print(f"{component} on {settings.url_for(component)}")
 
-    run_components([chosen], settings, on_started=started)
+    with _failures_in_brief():
+        run_components([chosen], settings, on_started=started)
+    exit_at_once()
 
 
 @app.command()
@@ -111,7 +149,9 @@ def migrate() -> None:
     from oms.migrate import migrate_all
 
     settings = _settings()
-    for name in asyncio.run(migrate_all(settings)):
+    with _failures_in_brief():
+        migrated = asyncio.run(migrate_all(settings))
+    for name in migrated:
         console.print(f"migrated {name}")
 
 

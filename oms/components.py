@@ -22,6 +22,9 @@ class Component:
     name: str
     module: str
     """A module with ``build_app(settings, transport) -> FastAPI``."""
+    tier: int
+    """Start order: a component calls only components of lower tiers (the services
+    0, the saga 1, the BFFs 2); they start tier by tier and stop in reverse."""
 
     def available(self) -> bool:
         try:
@@ -37,13 +40,13 @@ class Component:
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
-        Component("orders", "services.orders.app"),
-        Component("inventory", "services.inventory.app"),
-        Component("users", "services.users.app"),
-        Component("payments", "services.payments.app"),
-        Component("saga", "saga.app"),
-        Component("bff-web", "bff_web.app"),
-        Component("bff-mobile", "bff_mobile.app"),
+        Component("orders", "services.orders.app", tier=0),
+        Component("inventory", "services.inventory.app", tier=0),
+        Component("users", "services.users.app", tier=0),
+        Component("payments", "services.payments.app", tier=0),
+        Component("saga", "saga.app", tier=1),
+        Component("bff-web", "bff_web.app", tier=2),
+        Component("bff-mobile", "bff_mobile.app", tier=2),
     )
 }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.settings import SERVICES, Settings
+from shared.startup import StartupFailed
 
 
 def migrations_dir(service: str) -> Path | None:
@@ -28,6 +29,8 @@ async def migrate_all(settings: Settings) -> list[str]:
         db = Database(settings.database_url_for(service), schema=service)
         try:
             await upgrade(db, folder)
+        except Exception as error:
+            raise StartupFailed(service, "migrate its database", db.where, error) from error
         finally:
             await db.dispose()
         done.append(service)

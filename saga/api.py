@@ -36,6 +36,8 @@ from saga.models import (
 )
 from saga.runtime import SagaNotFound, SagaRuntime
 from shared.auth import InvalidToken, Principal, verify_token
+from shared.logging import get_logger
+from shared.persistence.database import unavailable_reason
 from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.problems import (
@@ -47,6 +49,7 @@ from shared.web.problems import (
 )
 
 router = APIRouter(tags=["sagas"])
+log = get_logger(__name__)
 
 
 class Camel(BaseModel):
@@ -260,20 +263,34 @@ async def stream(
     if not principal.is_ops:
         raise Unauthorized("the stream needs an ops token")
 
+    async def changed_since(since: datetime) -> list[SagaRow]:
+        # A connection for this poll only: an idle client holds none between polls.
+        try:
+            async with runtime.db.reads() as session:
+                return list(
+                    (
+                        await session.exec(
+                            select(SagaRow)
+                            .where(col(SagaRow.updated_at) >= since)
+                            .order_by(col(SagaRow.updated_at))
+                            .limit(500)
+                        )
+                    ).all()
+                )
+        except Exception as error:
+            reason = unavailable_reason(error)
+            if reason is None:
+                raise
+            # The stream stays open; the next poll asks again from the same point.
+            log.warning("sagas.stream_poll_failed", reason=reason)
+            return []
+
     async def events() -> AsyncIterator[str]:
         since = utcnow() - timedelta(seconds=1)
         seen: dict[str, int] = {}
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            async with runtime.db.reads() as session:
-                rows = (
-                    await session.exec(
-                        select(SagaRow)
-                        .where(col(SagaRow.updated_at) >= since)
-                        .order_by(col(SagaRow.updated_at))
-                        .limit(500)
-                    )
-                ).all()
+            rows = await changed_since(since)
             for row in rows:
                 if seen.get(row.id) == row.version:
                     continue

@@ -25,6 +25,7 @@ from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings
+from shared.startup import StartupFailed, quiet, redact_url
 from shared.web.app import ReadyCheck, create_app
 
 Hook = Callable[[], Awaitable[None]]
@@ -44,7 +45,7 @@ class Service:
         self.name = name
         self.settings = settings
         self.transport = transport
-        self.db = Database(settings.database_url_for(name), schema=name)
+        self.db = Database.for_component(settings, name)
         self.relay = OutboxRelay(self.db, transport, sweep_seconds=settings.outbox_sweep_seconds)
         self.migrations = migrations
         self.endpoint = Endpoint(name, queue=queue, db=self.db, relay=self.relay) if queue else None
@@ -67,7 +68,10 @@ class Service:
             await upgrade(self.db, self.migrations)
 
     async def start(self) -> None:
-        await self.migrate()
+        try:
+            await self.migrate()
+        except Exception as error:
+            raise StartupFailed(self.name, "migrate its database", self.db.where, error) from error
         self.relay.start()
         for hook in self.on_start:
             await hook()
@@ -148,6 +152,11 @@ async def open_transport(settings: Settings) -> Transport:
     from shared.messaging.amqp import create_transport
 
     transport = create_transport(settings.broker_url, delivery_limit=settings.delivery_limit)
-    await transport.connect()
-    await transport.declare(standard_topology(settings.delivery_limit))
+    try:
+        with quiet("aiormq.connection"):  # it logs the error it raises: told once, below
+            await transport.connect()
+        await transport.declare(standard_topology(settings.delivery_limit))
+    except Exception as error:
+        where = redact_url(settings.broker_url or "the in-process transport")
+        raise StartupFailed("broker", "connect to", where, error) from error
     return transport

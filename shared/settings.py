@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "oms-embedded-development-secret-not-for-real-use"
@@ -25,6 +25,7 @@ PUBLIC_JWT_SECRETS = frozenset({DEV_JWT_SECRET, "change-me-to-a-long-random-secr
 """Secrets published in this repository (the embedded default, an old compose placeholder)."""
 
 SERVICES = ("orders", "inventory", "users", "payments", "saga")
+BFFS = ("bff-web", "bff-mobile")
 PORTS = {
     "orders": 3001,
     "inventory": 3002,
@@ -81,6 +82,24 @@ class Settings(BaseSettings):
     """The wait before retrying a refused compensation; doubles per failure."""
     saga_processes: int = 1
     faults_enabled: bool = False
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:
+    the BFFs first (their requests in flight finish or answer 503), then the saga,
+    then the services."""
+
+    # Database connection pools (PostgreSQL; see ``database_connections``)
+    db_pool_size: int = Field(default=4, ge=1)
+    """Connections each domain service keeps open."""
+    db_max_overflow: int = Field(default=4, ge=0)
+    """Connections a domain service opens beyond its pool under load, closed when returned."""
+    saga_db_pool_size: int = Field(default=5, ge=1)
+    saga_db_max_overflow: int = Field(default=5, ge=0)
+    bff_db_pool_size: int = Field(default=2, ge=1)
+    """A BFF's database holds only its idempotency keys: few connections do."""
+    bff_db_max_overflow: int = Field(default=2, ge=0)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    """How long a request or message waits for a free connection before it fails
+    (a request then answers 503 with ``Retry-After``)."""
 
     # The BFFs
     bff_request_deadline_seconds: float = 1.5
@@ -141,6 +160,39 @@ class Settings(BaseSettings):
         """Where a component answers HTTP: its ``OMS_<NAME>_URL`` or this host and port."""
         own: str | None = getattr(self, f"{component.replace('-', '_')}_url", None)
         return own or f"http://{self.host}:{self.port_for(component)}"
+
+    def pool_for(self, component: str) -> tuple[int, int]:
+        """``(pool size, max overflow)`` of one component's database engine."""
+        if component == "saga":
+            return self.saga_db_pool_size, self.saga_db_max_overflow
+        if component in BFFS:
+            return self.bff_db_pool_size, self.bff_db_max_overflow
+        return self.db_pool_size, self.db_max_overflow
+
+    def database_connections(self, *, saga_processes: int = 1) -> int:
+        """The most PostgreSQL connections the system opens: every component's
+        pool full and overflowing, plus ``saga_processes - 1`` extra saga processes.
+
+        It is the same whether ``oms up`` runs all seven components in one process
+        or each runs in its own: every component has its own engine.  With the
+        defaults and three saga processes::
+
+            4 domain services * (4 + 4)    = 32
+            3 saga processes  * (5 + 5)    = 30
+            2 BFFs            * (2 + 2)    =  8   (their idempotency keys)
+                                             --
+                                             70
+
+        PostgreSQL allows 100 by default (``max_connections``), 3 of them kept
+        for superusers: 27 remain for ``oms migrate``, ``psql``, a backup, or
+        another load on the same server.
+        """
+        total = 0
+        for component in (*SERVICES, *BFFS):
+            size, overflow = self.pool_for(component)
+            processes = saga_processes if component == "saga" else 1
+            total += processes * (size + overflow)
+        return total
 
     def database_url_for(self, service: str) -> str:
         """The database URL of one service: its own override, the shared one, or SQLite."""

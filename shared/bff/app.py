@@ -25,6 +25,7 @@ from shared.messaging.transport import Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.settings import Settings
+from shared.startup import StartupFailed
 from shared.web.app import ReadyCheck, create_app
 from shared.web.ratelimit import RateLimiter
 
@@ -47,7 +48,7 @@ class Bff:
     ) -> None:
         self.name = name
         self.settings = settings
-        self.db = Database(settings.database_url_for(name), schema=name)
+        self.db = Database.for_component(settings, name)
         self.idempotency = IdempotencyStore(self.db)
         self.auth_limiter = RateLimiter(
             settings.bff_auth_rate_limit, settings.bff_rate_window_seconds
@@ -67,7 +68,10 @@ class Bff:
         return self._downstreams
 
     async def start(self) -> None:
-        await upgrade(self.db, MIGRATIONS)
+        try:
+            await upgrade(self.db, MIGRATIONS)
+        except Exception as error:
+            raise StartupFailed(self.name, "migrate its database", self.db.where, error) from error
         self._downstreams = Downstreams(self.settings, transports=self._http_transports)
 
     async def stop(self) -> None:

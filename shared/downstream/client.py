@@ -12,8 +12,11 @@ Every call goes through, in order:
    has left)``, carrying the correlation id, W3C trace context and the remaining
    budget;
 4. **retries** with full-jitter exponential backoff, for idempotent calls only
-   (GET, PUT, DELETE, and POST with an ``Idempotency-Key``), on transport errors,
-   timeouts and 502/503/504, and never past the request deadline.
+   (GET, PUT, DELETE, a POST with an ``Idempotency-Key`` and a POST its caller
+   declares idempotent, such as a cancel), on transport errors that came before
+   any answer (connection refused, a kept-alive connection closed under the
+   request: ``ReadError``, ``RemoteProtocolError``), timeouts and 502/503/504,
+   and never past the request deadline.
 """
 
 from __future__ import annotations
@@ -164,13 +167,20 @@ class DownstreamClient:
         *,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        idempotent: bool = False,
     ) -> Any:
-        """POST ``json``; retried only when ``idempotency_key`` is given (sent on every attempt)."""
+        """POST ``json``; retried only when ``idempotency_key`` is given (sent on every
+        attempt) or the caller declares the call ``idempotent`` (its effect is the same
+        however often it arrives, as asking to cancel an order is)."""
         sent_headers = dict(headers or {})
         if idempotency_key is not None:
             sent_headers[IDEMPOTENCY_HEADER] = idempotency_key
         response = await self._call(
-            "POST", path, json=json, headers=sent_headers, idempotent=idempotency_key is not None
+            "POST",
+            path,
+            json=json,
+            headers=sent_headers,
+            idempotent=idempotent or idempotency_key is not None,
         )
         return self._decode(response)
 

@@ -8,6 +8,7 @@ another's tables.
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.settings import Settings
+
 PING_AFTER_IDLE_SECONDS = 1.0
 """A pooled PostgreSQL connection idle at least this long is pinged before it is used."""
 
 
 class Database:
-    """One service's engine and session factory."""
+    """One service's engine and session factory.
+
+    ``pool_size`` connections stay open, ``max_overflow`` more are opened under
+    load and closed when handed back, and a caller waits at most
+    ``pool_timeout`` seconds for one (then ``sqlalchemy.exc.TimeoutError``;
+    :func:`unavailable_reason` says so).
+    """
 
     def __init__(
         self,
@@ -30,19 +39,26 @@ class Database:
         *,
         schema: str,
         pool_size: int = 5,
+        max_overflow: int | None = None,
+        pool_timeout: float = 30.0,
         ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
     ) -> None:
         self.url = make_url(url)
         self.schema = schema
         self.dialect = self.url.get_backend_name()
         kwargs: dict[str, Any] = {}
+        pool = {
+            "pool_size": pool_size,
+            "max_overflow": pool_size if max_overflow is None else max_overflow,
+            "pool_timeout": pool_timeout,
+        }
         if self.is_postgres:
             kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
-            kwargs["pool_size"] = pool_size
-            kwargs["max_overflow"] = pool_size
+            kwargs.update(pool)
         elif self.dialect == "sqlite":
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                kwargs.update(pool)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
@@ -63,6 +79,23 @@ class Database:
                 class_=AsyncSession,
                 expire_on_commit=False,
             )
+
+    @classmethod
+    def for_component(cls, settings: Settings, name: str) -> Database:
+        """The database of component ``name``, its pool sized as the settings say."""
+        size, overflow = settings.pool_for(name)
+        return cls(
+            settings.database_url_for(name),
+            schema=name,
+            pool_size=size,
+            max_overflow=overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
+
+    @property
+    def where(self) -> str:
+        """The URL without its password, to name the database in messages."""
+        return self.url.render_as_string(hide_password=True)
 
     @property
     def is_postgres(self) -> bool:
@@ -123,3 +156,43 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_UNAVAILABLE_SQLSTATES = frozenset(
+    {
+        "53300",  # too_many_connections ("sorry, too many clients already")
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up, shutting down, in recovery)
+    }
+)
+
+
+def unavailable_reason(error: BaseException) -> str | None:
+    """Why ``error`` means the database cannot be had right now, or ``None``.
+
+    Such failures pass (a connection is handed back, the server accepts clients
+    again), so a request that meets one answers 503 rather than 500: the pool
+    had no free connection in time, the server refused or dropped the
+    connection, or it could not be reached at all.  The reason names no URL.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):
+            reasons = (unavailable_reason(inner) for inner in current.exceptions)
+            return next((r for r in reasons if r is not None), None)
+        if isinstance(current, exc.TimeoutError):
+            return "no free database connection in time"
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith("08")
+        ):
+            return f"the database refused the connection: {current}"
+        if isinstance(current, exc.DBAPIError) and current.connection_invalidated:
+            return "the database connection was lost"
+        if isinstance(current, ConnectionError | socket.gaierror):
+            return f"the database cannot be reached: {type(current).__name__}"
+        current = current.__cause__ or current.__context__
+    return None

@@ -3,7 +3,9 @@
 It adds what every service answers the same way: ``/health/live``,
 ``/health/ready`` (the component's own checks: its database, its broker),
 ``/metrics`` for Prometheus, ``X-Correlation-ID`` in and out of every request,
-and RFC 9457 problem responses for every error.
+and RFC 9457 problem responses for every error: a request that fails because
+the database cannot be had right now (no free connection, too many clients,
+refused or dropped) answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import CORRELATION_HEADER, bind_context, new_correlation_id
+from shared.logging import get_logger
+from shared.persistence.database import unavailable_reason
 from shared.web.problems import install_problem_handlers, problem_response
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -26,6 +30,11 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 _CORRELATION = CORRELATION_HEADER.lower().encode()
 """The header as ASGI spells header names: lower-case bytes."""
+
+DATABASE_RETRY_AFTER_SECONDS = 2
+"""``Retry-After`` of a 503 for a database that cannot be had right now."""
+
+log = get_logger(__name__)
 
 
 class CorrelationMiddleware:
@@ -54,6 +63,45 @@ class CorrelationMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
+class DatabaseUnavailableMiddleware:
+    """Answers 503 problem+json with ``Retry-After`` for a request that failed
+    because the database cannot be had right now (see
+    :func:`shared.persistence.database.unavailable_reason`), where it would
+    otherwise be a 500.  It sees what no exception handler took, whichever
+    layer of SQLAlchemy or the driver raised it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            reason = unavailable_reason(error)
+            if reason is None or started:
+                raise
+            request = Request(scope)
+            log.warning("http.database_unavailable", path=request.url.path, reason=reason)
+            response = problem_response(
+                503,
+                "Service Unavailable",
+                f"{reason}; try again shortly",
+                request,
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+            await response(scope, receive, send)
+
+
 def create_app(
     name: str,
     *,
@@ -77,6 +125,7 @@ def create_app(
     app = FastAPI(title=f"OMS {name}", version=version, description=description, lifespan=_lifespan)
     app.state.ready_checks = checks
     install_problem_handlers(app)
+    app.add_middleware(DatabaseUnavailableMiddleware)
     app.add_middleware(CorrelationMiddleware)
 
     @app.get("/health/live", tags=["health"])

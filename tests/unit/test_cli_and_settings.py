@@ -150,3 +150,38 @@ def test_oms_refuses_a_weak_secret_in_one_line_and_a_failing_exit(
     assert len(lines) == 1, result.stderr
     assert "OMS_JWT_SECRET" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+POSTGRES_MAX_CONNECTIONS = 100
+"""PostgreSQL's default ``max_connections``."""
+POSTGRES_RESERVED = 3
+"""Its default ``superuser_reserved_connections``."""
+
+
+def test_default_pools_keep_the_system_and_two_extra_sagas_under_postgres_default_limit() -> None:
+    settings = Settings()
+
+    most = settings.database_connections(saga_processes=3)
+
+    # 4 domain services * (4 + 4) + 3 saga processes * (5 + 5) + 2 BFFs * (2 + 2)
+    assert most == 4 * 8 + 3 * 10 + 2 * 4 == 70
+    assert most <= POSTGRES_MAX_CONNECTIONS - POSTGRES_RESERVED - 20  # room for psql, migrate
+
+
+def test_pool_sizes_are_settings_per_kind_of_component(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_DB_POOL_SIZE", "2")
+    monkeypatch.setenv("OMS_DB_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("OMS_SAGA_DB_POOL_SIZE", "7")
+    monkeypatch.setenv("OMS_BFF_DB_MAX_OVERFLOW", "1")
+    settings = Settings()
+
+    assert settings.pool_for("orders") == (2, 0)
+    assert settings.pool_for("saga") == (7, 5)
+    assert settings.pool_for("bff-web") == (2, 1)
+    assert settings.database_connections() == 4 * 2 + 12 + 2 * 3
+
+
+def test_a_pool_size_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_DB_POOL_SIZE", "0")
+    with pytest.raises(ValidationError, match="db_pool_size"):
+        Settings()

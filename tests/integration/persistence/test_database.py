@@ -3,11 +3,18 @@ transaction."""
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
 import pytest
+from fastapi import APIRouter
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
 from shared.persistence.database import Database
+from shared.web.app import create_app
+from shared.web.problems import PROBLEM_JSON
 
 pytestmark = pytest.mark.postgres
 PING_AFTER = 0.0
@@ -66,4 +73,43 @@ async def test_a_read_session_holds_no_transaction_open_between_its_queries(
         assert states == ["idle", "idle in transaction"]
     finally:
         await db.dispose()
+        await admin.dispose()
+
+
+async def test_a_server_refusing_more_clients_answers_503_with_retry_after(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL's "too many clients" (SQLSTATE 53300), here from a role allowed none."""
+    role = f"oms_full_{uuid.uuid4().hex[:8]}"
+    admin = Database(postgres_url, schema="public")
+    async with admin.engine.connect() as connection:
+        await connection.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0'))
+        await connection.commit()
+    as_role = make_url(postgres_url).set(username=role, password="its-password")
+    full = Database(as_role.render_as_string(hide_password=False), schema="public")
+    router = APIRouter()
+
+    @router.get("/things")
+    async def things() -> dict[str, int]:
+        async with full.reads() as session:
+            return {"one": (await session.exec(select(func.count()))).one()}
+
+    app = create_app("things", routers=[router])
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://test",
+        ) as client:
+            response = await client.get("/api/v1/things")
+
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert int(response.headers["Retry-After"]) >= 1
+        assert "refused the connection" in response.json()["detail"]
+        assert "its-password" not in response.text
+    finally:
+        await full.dispose()
+        async with admin.engine.connect() as connection:
+            await connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+            await connection.commit()
         await admin.dispose()

@@ -231,7 +231,6 @@ async def test_get_failing_once_is_retried_and_answered(
         pytest.param(
             build_web, "create_order", "/api/v1/checkout", WEB_CHECKOUT, id="web-checkout"
         ),
-        pytest.param(build_web, "cancel", "/api/v1/orders/o1/cancel", None, id="web-cancel"),
         pytest.param(build_web, "login", "/api/v1/auth/login", LOGIN, id="web-login"),
         pytest.param(
             build_mobile, "create_order", "/api/v1/checkout", MOBILE_CHECKOUT, id="mobile-checkout"
@@ -255,6 +254,22 @@ async def test_post_without_idempotency_key_is_sent_once_even_when_it_fails(
     assert response.status_code == 502
     assert response.json()["service"] == ("users" if route == "login" else "orders")
     assert getattr(services, route).call_count == 1
+
+
+async def test_cancel_losing_a_kept_alive_connection_is_sent_again_and_answered(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    services.cancel.side_effect = [
+        httpx.ReadError("connection closed by the server"),
+        httpx.Response(202, json={**ORDER, "status": "pending"}),
+    ]
+    bff = await start_bff(build_web)
+
+    response = await bff.post("/api/v1/orders/o1/cancel", headers=auth())
+
+    assert response.status_code == 202, response.text
+    assert response.json()["id"] == "o1"
+    assert services.cancel.call_count == 2
 
 
 @pytest.mark.parametrize(
@@ -350,3 +365,62 @@ async def test_mobile_start_screen_degrades_a_slow_or_failing_part(
         assert response.json()["degraded"] == [part]
         assert response.json()[part] is None
     assert elapsed < DEADLINE + 0.4  # the deadline, not the 10 s answer; slack for load
+
+
+# --- checkout ?wait= -----------------------------------------------------------
+
+
+async def _timed_checkout(client: httpx.AsyncClient, wait: float) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await client.post(
+        "/api/v1/checkout", params={"wait": wait}, json=WEB_CHECKOUT, headers=auth()
+    )
+    return response, time.monotonic() - started
+
+
+async def test_checkout_wait_outlasts_a_slow_saga_poll_and_answers_the_final_status(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    # The first poll outlives its budget; the saga has ended by the next one.
+    services.saga.mock(side_effect=SlowService([5.0, 0.0], json=SAGA))
+    web = await start_bff(build_web, bff_request_deadline_seconds=DEADLINE)
+
+    response, elapsed = await _timed_checkout(web, wait=5)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "confirmed"
+    assert elapsed < 5
+
+
+async def test_checkout_wait_through_a_failing_saga_and_its_open_circuit_lasts_the_wait(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    services.saga.respond(500)  # five failed attempts open the saga's circuit
+    web = await start_bff(build_web, bff_request_deadline_seconds=DEADLINE)
+    wait = 2.0
+
+    response, elapsed = await _timed_checkout(web, wait=wait)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    assert elapsed >= wait - 0.05, f"gave up after {elapsed:.2f}s of a {wait}s wait"
+    assert elapsed < wait + 2 * DEADLINE
+    # The open circuit is respected: no poll per pause while it is open.
+    assert services.saga.call_count <= 6
+
+
+async def test_checkout_wait_ends_as_soon_as_the_saga_ends(
+    start_bff: StartBff, services: FakeServices
+) -> None:
+    running = {**SAGA, "state": "charging_payment"}
+    services.saga.side_effect = [httpx.Response(200, json=running)] * 3 + [
+        httpx.Response(200, json=SAGA)
+    ]
+    web = await start_bff(build_web)
+
+    response, elapsed = await _timed_checkout(web, wait=10)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "confirmed"
+    assert services.saga.call_count == 4
+    assert elapsed < 5

@@ -118,6 +118,39 @@ async def test_post_with_idempotency_key_is_retried_with_the_same_key(
     assert [call.request.headers["Idempotency-Key"] for call in route.calls] == ["key-42"] * 3
 
 
+@pytest.mark.parametrize(
+    "lost",
+    [
+        pytest.param(httpx.ReadError("connection closed"), id="read-error"),
+        pytest.param(
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            id="remote-protocol-error",
+        ),
+        pytest.param(httpx.ConnectError("refused"), id="connect-error"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST-idempotent", "POST-with-key"])
+async def test_idempotent_call_losing_its_connection_before_any_answer_is_sent_again(
+    router: respx.MockRouter, make_client: ClientFactory, method: str, lost: httpx.HTTPError
+) -> None:
+    answer = httpx.Response(202, json={"id": "o-1", "status": "pending"})
+    verb = "GET" if method == "GET" else "POST"
+    route = router.route(method=verb, url="http://orders.test/orders/o-1/cancel").mock(
+        side_effect=[lost, answer]
+    )
+    client = make_client("orders", attempts=3)
+
+    if method == "GET":
+        result = await client.get_json("/orders/o-1/cancel")
+    elif method == "POST-idempotent":
+        result = await client.post_json("/orders/o-1/cancel", None, idempotent=True)
+    else:
+        result = await client.post_json("/orders/o-1/cancel", None, idempotency_key="k")
+
+    assert result == {"id": "o-1", "status": "pending"}
+    assert route.call_count == 2
+
+
 async def test_500_is_not_retried(router: respx.MockRouter, make_client: ClientFactory) -> None:
     route = router.get(URL).respond(500)
     client = make_client(attempts=3)
