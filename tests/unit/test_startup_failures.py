@@ -52,7 +52,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def database_at_closed_port() -> dict[str, str]:
     url = f"postgresql+asyncpg://oms:{PASSWORD}@127.0.0.1:{closed_port()}/oms"
-    return {"OMS_DATABASE_URL": url}
+    # A database URL alone is real mode too, which needs a real secret.
+    return {"OMS_DATABASE_URL": url, "OMS_JWT_SECRET": SECRET}
 
 
 def broker_at_closed_port() -> dict[str, str]:
