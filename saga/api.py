@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -32,8 +32,13 @@ from shared.auth import InvalidToken, Principal, verify_token
 from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.problems import BadRequest, Conflict, NotFound, Unauthorized
+from shared.web.schemas import RowId, unstorable
 
 router = APIRouter(tags=["sagas"])
+
+MAX_AGE_SECONDS = 100 * 365 * 24 * 3600
+"""``olderThan`` beyond a century means nothing, and beyond a few thousand
+years it no longer makes a date."""
 
 
 class Camel(BaseModel):
@@ -131,11 +136,16 @@ def _encode_cursor(row: SagaRow) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    invalid = BadRequest("cursor: not a cursor this API issued", field="cursor")
     try:
         created, saga_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(saga_id)
+        moment = datetime.fromisoformat(created)
     except (ValueError, TypeError) as exc:
-        raise BadRequest("cursor: not a cursor this API issued", field="cursor") from exc
+        raise invalid from exc
+    # A cursor is only base64: what it holds must be what this API would have put there.
+    if moment.tzinfo is None or not isinstance(saga_id, str) or unstorable(saga_id):
+        raise invalid
+    return moment, saga_id
 
 
 @router.get("/sagas", response_model=SagaPage)
@@ -145,7 +155,8 @@ async def list_sagas(
     state: Annotated[str | None, Query(description="a saga state, e.g. failed")] = None,
     stuck: Annotated[bool, Query(description="only sagas past their deadline")] = False,
     older_than: Annotated[
-        float | None, Query(alias="olderThan", ge=0, description="age in seconds")
+        float | None,
+        Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
@@ -374,7 +385,7 @@ def _letter_view(row: DeadLetterRow) -> DeadLetterView:
 
 @router.post("/dead-letters/{letter_id}/requeue", response_model=DeadLetterView)
 async def requeue_dead_letter(
-    letter_id: int, letters: Letters, _ops: OpsPrincipal
+    letter_id: Annotated[RowId, Path()], letters: Letters, _ops: OpsPrincipal
 ) -> DeadLetterView:
     letter = await letters.requeue(letter_id)
     if letter is None:
