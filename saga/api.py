@@ -32,7 +32,7 @@ from shared.auth import InvalidToken, Principal, verify_token
 from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.problems import BadRequest, Conflict, NotFound, Unauthorized
-from shared.web.schemas import RowId, unstorable
+from shared.web.schemas import Input, RowId, unstorable
 
 router = APIRouter(tags=["sagas"])
 
@@ -84,7 +84,7 @@ class SagaDetail(SagaSummary):
     history: list[HistoryItem]
 
 
-class OperatorRequest(Camel):
+class OperatorRequest(Input):
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -202,7 +202,20 @@ async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
     return row
 
 
-@router.get("/sagas/stream")
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+@router.get(
+    "/sagas/stream",
+    response_class=EventStream,
+    responses={
+        200: {
+            "description": "``saga`` events, each a saga summary as JSON in ``data``",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def stream(
     request: Request,
     runtime: Runtime,
@@ -239,7 +252,7 @@ async def stream(
                 yield f"event: saga\nid: {row.id}:{row.version}\ndata: {data}\n\n"
             await asyncio.sleep(0.5)
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return EventStream(events())
 
 
 def _stream_principal(request: Request, access_token: str | None) -> Principal:

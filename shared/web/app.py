@@ -3,9 +3,11 @@
 It adds what every service answers the same way: ``/health/live``,
 ``/health/ready`` (the component's own checks: its database, its broker),
 ``/metrics`` for Prometheus, ``X-Correlation-ID`` in and out of every request,
-and RFC 9457 problem responses for every error.  Input no database can store is
-refused before any route runs (:class:`StorableInputGuard`), and every text
-parameter of the OpenAPI document says so.
+and RFC 9457 problem responses for every error.  It also keeps the OpenAPI
+document honest about what every route shares: input no database can store is
+refused before any route runs (:class:`StorableInputGuard`) and every text
+parameter says so, every route documents the common problem answers, and a
+405 lists in ``Allow`` every method of the path.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import CORRELATION_HEADER, bind_context, new_correlation_id
 from shared.web.problems import (
+    PROBLEM_JSON,
     install_problem_handlers,
     problem_response,
+    problem_responses,
 )
 from shared.web.schemas import NO_NUL, unstorable
 
@@ -204,6 +209,50 @@ def _unstorable_in(value: Any, path: tuple[str, ...]) -> Iterator[tuple[str, str
             yield from _unstorable_in(item, (*path, key))
 
 
+def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """Every method the resource at this path serves.  Starlette names only those
+    of the first route that matched, so two routes on one path (``GET`` and
+    ``POST /orders``) would each deny the other's method.  Of the documented
+    paths that match, the most specific win (``/users/login`` over
+    ``/users/{user_id}``), as they name the resource."""
+    allowed = {m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()}
+    matching = [
+        (template.groupindex, methods)
+        for template, methods in _documented_paths(request.app)
+        if template.match(request.url.path)
+    ]
+    if matching:
+        fewest = min(len(parameters) for parameters, _ in matching)
+        allowed = set().union(*(m for parameters, m in matching if len(parameters) == fewest))
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return ", ".join(sorted(allowed))
+
+
+COMMON_PROBLEMS = (400, 401, 403, 404, 409, 422, 429, 503)
+"""Problem answers any route may give: bad input, authentication and ownership,
+conflicts, rate limits, a dependency down.  Routes add their own (502, 504)."""
+
+
+def _document_common_problems(document: dict[str, Any]) -> None:
+    """Every operation documents the common problem answers (as problem+json,
+    also for 422, which FastAPI would otherwise document as its own JSON)."""
+    common = {str(k): v for k, v in problem_responses(*COMMON_PROBLEMS).items()}
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, response in common.items():
+                declared = responses.get(status)
+                if declared is None or PROBLEM_JSON not in declared.get("content", {}):
+                    responses[status] = response
+    # FastAPI's own 422 shapes are no longer referred to by any operation.
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+
+
 _VALIDATED_FORMATS_EXEMPT = {None, "password"}
 """String formats that constrain nothing, so the NUL pattern can join them."""
 
@@ -271,6 +320,13 @@ def create_app(
     app.state.ready_checks = checks
     install_problem_handlers(app)
 
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        allow = _allowed_methods(request, exc)
+        return problem_response(
+            405, "Method Not Allowed", str(exc.detail), request, headers={"Allow": allow}
+        )
+
     app.add_middleware(StorableInputGuard)
     app.add_middleware(CorrelationMiddleware)
 
@@ -304,9 +360,11 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         # FastAPI caches the document until a route is added (fault injection is,
-        # after the factory returns): each document it builds is completed once.
+        # after the factory returns): what every route shares is added to each
+        # document it builds, once.
         document = generate()
         if not completed or completed[0] is not document:
+            _document_common_problems(document)
             _document_storable_text(document)
             completed[:] = [document]
         return document

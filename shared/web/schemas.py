@@ -44,8 +44,10 @@ JsonInteger = BeforeValidator(_json_integer)
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """ISO 4217, upper case."""
 
+INT32_MAX = 2**31 - 1
+"""The largest value of an ``INTEGER`` column on PostgreSQL (``serial`` ids among them)."""
 INT64_MAX = 2**63 - 1
-"""The largest integer a database column (PostgreSQL ``bigint``, SQLite) holds."""
+"""The largest value of a ``BIGINT`` column on PostgreSQL, or of any integer on SQLite."""
 NO_NUL = r"^[^\x00]*$"
 """The pattern every text parameter documents: PostgreSQL text cannot hold NUL."""
 
@@ -71,5 +73,5 @@ def _storable(text: str) -> str:
 Text = Annotated[str, StringConstraints(pattern=NO_NUL), AfterValidator(_storable)]
 """Free text a database can store: no NUL, no lone surrogate."""
 
-RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
-"""An integer row id: positive and within the database's integer range."""
+RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]
+"""An integer row id (an ``INTEGER`` primary key): positive, within the column's range."""

@@ -134,6 +134,8 @@ CASES: dict[str, list[Hostile]] = {
         Hostile("GET", "/dead-letters", "limit", params={"limit": HUGE}),
         Hostile("POST", f"/dead-letters/{HUGE}/requeue", "letter_id"),
         Hostile("POST", f"/dead-letters/{2**63}/requeue", "letter_id"),
+        # Its id is an INTEGER column: 32 bits on PostgreSQL.
+        Hostile("POST", f"/dead-letters/{2**31}/requeue", "letter_id"),
     ],
     "bff-web": [
         Hostile("GET", "/products/%00", "product_id"),
