@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 from pydantic import EmailStr, Field, StringConstraints, field_validator
 
-from shared.bff.schemas import Basket, Camel, Credentials, Id, Input, UtcDateTime
+from shared.bff.schemas import (
+    PASSWORD_MAX_LENGTH,
+    Basket,
+    Camel,
+    Credentials,
+    Id,
+    Input,
+    UtcDateTime,
+)
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 Line = Annotated[
@@ -32,8 +40,17 @@ PostalCode = Annotated[
 # --- auth ---------------------------------------------------------------------
 
 
+PASSWORD_MIN_LENGTH = 8
+"""The users service's rule for a new password."""
+
+
 class Registration(Credentials):
     email: EmailStr = Field(max_length=320)
+    password: str = Field(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        json_schema_extra={"format": "password"},
+    )
     name: Line | None = None
 
 

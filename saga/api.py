@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -47,9 +47,14 @@ from shared.web.problems import (
     Unauthorized,
     problem_responses,
 )
+from shared.web.schemas import Input, RowId, unstorable
 
 router = APIRouter(tags=["sagas"])
 log = get_logger(__name__)
+
+MAX_AGE_SECONDS = 100 * 365 * 24 * 3600
+"""``olderThan`` beyond a century means nothing, and beyond a few thousand
+years it no longer makes a date."""
 
 
 class Camel(BaseModel):
@@ -95,7 +100,7 @@ class SagaDetail(SagaSummary):
     history: list[HistoryItem]
 
 
-class OperatorRequest(Camel):
+class OperatorRequest(Input):
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -154,11 +159,16 @@ def _encode_cursor(row: SagaRow) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    invalid = BadRequest("cursor: not a cursor this API issued", field="cursor")
     try:
         created, saga_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(saga_id)
+        moment = datetime.fromisoformat(created)
     except (ValueError, TypeError) as exc:
-        raise BadRequest("cursor: not a cursor this API issued", field="cursor") from exc
+        raise invalid from exc
+    # A cursor is only base64: what it holds must be what this API would have put there.
+    if moment.tzinfo is None or not isinstance(saga_id, str) or unstorable(saga_id):
+        raise invalid
+    return moment, saga_id
 
 
 @router.get("/sagas", response_model=SagaPage)
@@ -168,7 +178,8 @@ async def list_sagas(
     state: Annotated[str | None, Query(description="a saga state, e.g. failed")] = None,
     stuck: Annotated[bool, Query(description="only sagas past their deadline")] = False,
     older_than: Annotated[
-        float | None, Query(alias="olderThan", ge=0, description="age in seconds")
+        float | None,
+        Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
@@ -252,7 +263,20 @@ async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
     return row
 
 
-@router.get("/sagas/stream")
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+@router.get(
+    "/sagas/stream",
+    response_class=EventStream,
+    responses={
+        200: {
+            "description": "``saga`` events, each a saga summary as JSON in ``data``",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def stream(
     request: Request,
     runtime: Runtime,
@@ -303,7 +327,7 @@ async def stream(
                 yield f"event: saga\nid: {row.id}:{row.version}\ndata: {data}\n\n"
             await asyncio.sleep(0.5)
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return EventStream(events())
 
 
 def _stream_principal(request: Request, access_token: str | None) -> Principal:
@@ -461,7 +485,7 @@ def _letter_view(row: DeadLetterRow) -> DeadLetterView:
     responses=problem_responses(404, 409),
 )
 async def requeue_dead_letter(
-    letter_id: int, letters: Letters, _ops: OpsPrincipal
+    letter_id: Annotated[RowId, Path()], letters: Letters, _ops: OpsPrincipal
 ) -> DeadLetterView:
     """Publish the letter again where it was first sent; 409 when it has no usable
     envelope (no type, unreadable properties), since nothing could consume it."""

@@ -19,10 +19,10 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 from shared.logging import get_logger
@@ -31,6 +31,7 @@ from shared.messaging.endpoint import sent_by_handler
 from shared.messaging.transport import Incoming, Transport
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import NotFound, Unprocessable
+from shared.web.schemas import JsonInteger
 
 log = get_logger(__name__)
 
@@ -47,13 +48,19 @@ class InjectedFailure(RuntimeError):
     """Raised by the ``fail`` mode."""
 
 
+COMMAND_NAMES = sorted(name for name, spec in CATALOGUE.items() if spec.kind == "command")
+
+
 class FaultRule(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    message: str = Field(description="a command name, e.g. payment.charge")
+    message: str = Field(
+        description="a command name, e.g. payment.charge",
+        json_schema_extra={"enum": list[JsonValue](COMMAND_NAMES)},
+    )
     mode: FaultMode
-    times: int = Field(default=1, ge=1, le=1_000_000)
-    delay_ms: int = Field(default=0, ge=0, le=600_000)
+    times: Annotated[int, Field(ge=1, le=1_000_000), JsonInteger] = 1
+    delay_ms: Annotated[int, Field(ge=0, le=600_000), JsonInteger] = 0
     crash_point: Literal["before_commit", "after_commit"] = "after_commit"
 
 

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.web.schemas import unstorable
+
 
 class InvalidCursor(ValueError):
     """A cursor this service did not hand out."""
@@ -30,6 +32,6 @@ class Cursor:
             moment = datetime.fromisoformat(created_at)
         except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
             raise InvalidCursor("cursor: not a cursor this service handed out") from None
-        if moment.tzinfo is None or not isinstance(order_id, str) or "\x00" in order_id:
+        if moment.tzinfo is None or not isinstance(order_id, str) or unstorable(order_id):
             raise InvalidCursor("cursor: not a cursor this service handed out")
         return cls(moment, order_id)

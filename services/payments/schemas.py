@@ -8,9 +8,10 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from shared.web.schemas import CamelModel as ApiModel
+from shared.web.schemas import Input
 
 
-class NewPaymentMethod(ApiModel):
+class NewPaymentMethod(Input):
     token: Annotated[
         str,
         StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$"),

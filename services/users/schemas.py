@@ -10,6 +10,7 @@ from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 from services.users.countries import COUNTRY_CODES
 from services.users.domain import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, country_code
 from shared.web.schemas import CamelModel as ApiModel
+from shared.web.schemas import Input
 
 CountryCode = Annotated[
     str,
@@ -47,13 +48,13 @@ Password = Annotated[
 ]
 
 
-class Registration(ApiModel):
+class Registration(Input):
     email: EmailStr = Field(max_length=320)
     password: Password
     name: Name | None = None
 
 
-class Credentials(ApiModel):
+class Credentials(Input):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(
         min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
@@ -75,7 +76,7 @@ class Session(ApiModel):
     token: str = Field(description="A bearer JWT (HS256) for every OMS service")
 
 
-class AddressIn(ApiModel):
+class AddressIn(Input):
     line1: AddressLine
     line2: AddressLine | None = None
     city: City

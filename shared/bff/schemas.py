@@ -53,9 +53,15 @@ class Input(Camel):
     model_config = ConfigDict(extra="forbid")
 
 
+PASSWORD_MAX_LENGTH = 256
+"""The users service's limit: a longer password could never sign in."""
+
+
 class Credentials(Input):
     email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
+    password: str = Field(
+        min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
+    )
 
 
 class Session(Camel):

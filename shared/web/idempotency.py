@@ -39,4 +39,6 @@ def fingerprint(body: Any) -> str:
     """SHA-256 (hex) of a body as canonical JSON: key order and spacing do not
     matter, any value that does makes another digest."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # ``surrogatepass``: a lone surrogate (JSON can spell one) still makes a digest,
+    # and every valid text makes the same digest as plain UTF-8 always did.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()

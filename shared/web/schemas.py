@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -36,3 +43,35 @@ JsonInteger = BeforeValidator(_json_integer)
 
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """ISO 4217, upper case."""
+
+INT32_MAX = 2**31 - 1
+"""The largest value of an ``INTEGER`` column on PostgreSQL (``serial`` ids among them)."""
+INT64_MAX = 2**63 - 1
+"""The largest value of a ``BIGINT`` column on PostgreSQL, or of any integer on SQLite."""
+NO_NUL = r"^[^\x00]*$"
+"""The pattern every text parameter documents: PostgreSQL text cannot hold NUL."""
+
+
+def unstorable(text: str) -> str | None:
+    """Why no database could store ``text`` (a NUL, a lone surrogate), or None."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def _storable(text: str) -> str:
+    problem = unstorable(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+Text = Annotated[str, StringConstraints(pattern=NO_NUL), AfterValidator(_storable)]
+"""Free text a database can store: no NUL, no lone surrogate."""
+
+RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]
+"""An integer row id (an ``INTEGER`` primary key): positive, within the column's range."""

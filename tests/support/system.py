@@ -69,7 +69,8 @@ class System:
     mobile: httpx.AsyncClient
     services: dict[str, httpx.AsyncClient]
     apps: dict[str, FastAPI] = field(default_factory=dict)
-    """Every component's app (services, saga, BFFs), e.g. to serve one on a real socket too."""
+    """Every component's app by name (``orders`` … ``saga``, ``bff-web``,
+    ``bff-mobile``), e.g. to serve one on a real socket too."""
 
     async def add_product(
         self, *, price: int = 1999, stock: int = 10, currency: str = "EUR"

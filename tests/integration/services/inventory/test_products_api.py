@@ -125,7 +125,8 @@ async def test_setting_stock_counts_reserved_units_and_never_goes_below_them(
 async def test_an_unknown_product_is_not_found(
     inventory: Inventory, subtests: pytest.Subtests
 ) -> None:
-    for product_id in [str(uuid.uuid4()), "not-a-uuid", "%00"]:
+    # An id no database could hold (``%00``) is bad input instead: tests/integration/test_hostile_input.py.
+    for product_id in [str(uuid.uuid4()), "not-a-uuid"]:
         with subtests.test(product_id=product_id):
             read = await inventory.client.get(f"/api/v1/products/{product_id}")
             stock = await inventory.client.put(

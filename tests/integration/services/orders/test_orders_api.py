@@ -138,7 +138,8 @@ async def test_asking_to_cancel_a_cancelled_order_is_a_conflict(orders: Orders) 
 
 
 async def test_an_unknown_order_is_not_found(orders: Orders, subtests: pytest.Subtests) -> None:
-    for order_id in [str(uuid.uuid4()), "not-a-uuid", "%00"]:
+    # An id no database could hold (``%00``) is bad input instead: tests/integration/test_hostile_input.py.
+    for order_id in [str(uuid.uuid4()), "not-a-uuid"]:
         with subtests.test(order_id=order_id):
             read = await orders.client.get(f"/api/v1/orders/{order_id}", headers=orders.stack.ops())
             cancel = await orders.client.post(
