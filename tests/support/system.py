@@ -69,7 +69,7 @@ class System:
     mobile: httpx.AsyncClient
     services: dict[str, httpx.AsyncClient]
     apps: dict[str, FastAPI] = field(default_factory=dict)
-    """The services' and the saga's apps, e.g. to serve one on a real socket too."""
+    """Every component's app by name, e.g. to serve one on a real socket too."""
 
     async def add_product(
         self, *, price: int = 1999, stock: int = 10, currency: str = "EUR"
@@ -151,12 +151,10 @@ async def running_system(stack: Stack, **overrides: Any) -> AsyncIterator[System
             name: httpx.ASGITransport(app=app, raise_app_exceptions=False)
             for name, app in apps.items()
         }
-        web = await running.enter_async_context(
-            serve(build_web(settings, stack.transport, http_transports=wiring))
-        )
-        mobile = await running.enter_async_context(
-            serve(build_mobile(settings, stack.transport, http_transports=wiring))
-        )
+        apps["bff-web"] = build_web(settings, stack.transport, http_transports=wiring)
+        apps["bff-mobile"] = build_mobile(settings, stack.transport, http_transports=wiring)
+        web = await running.enter_async_context(serve(apps["bff-web"]))
+        mobile = await running.enter_async_context(serve(apps["bff-mobile"]))
         yield System(stack, web, mobile, clients, apps)
 
 
