@@ -5,7 +5,7 @@ publishing a raw message need a hold on the system's processes or its broker,
 which the HTTP APIs do not give.  The runner asks a :class:`Control` for them;
 a scenario that needs a capability the control lacks is skipped with the reason,
 before any of it runs.  (A crash *while handling a message* is a fault,
-``crash: {component: saga, on: inventory.reserved}``, which needs no control;
+``crash: {component: saga, handling: inventory.reserved}``, which needs no control;
 bringing the component back afterwards does.)
 
 Controls:

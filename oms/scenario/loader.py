@@ -215,16 +215,22 @@ def _references(scenario: Scenario) -> Iterator[tuple[Loc, str]]:
                 yield from use((*loc, "request"), "request", spec.request, requests)
                 if order:
                     orders.add(order)
+                    requests.add(order)
             elif kind == "publish":
                 if spec.name:
                     messages.add(spec.name)
                 yield from use((*loc, "order"), "order", order, orders)
             else:
                 yield from use((*loc, "order"), "order", order, orders)
-            if kind == "crash" and spec.on is not None:
-                consumer = "saga" if CATALOGUE[spec.on].kind == "event" else None
-                if consumer != spec.component and CATALOGUE[spec.on].kind == "event":
-                    yield (*loc, "on"), f"{spec.on!r} is an event: only the saga crashes on it"
+            if kind == "crash" and spec.handling is not None:
+                consumes = "event" if spec.component == "saga" else "command"
+                if spec.component not in ("orders", "inventory", "payments", "saga"):
+                    yield (*loc, "component"), f"{spec.component} handles no messages to crash on"
+                elif CATALOGUE[spec.handling].kind != consumes:
+                    yield (
+                        (*loc, "handling"),
+                        f"{spec.component} handles {consumes}s; {spec.handling!r} is not one",
+                    )
 
     yield from walk(scenario.steps, ("steps",))
     for index, expectation in enumerate(scenario.expect):
@@ -238,6 +244,9 @@ def _references(scenario: Scenario) -> Iterator[tuple[Loc, str]]:
             yield from use((*loc, "product"), "product", spec.product, products)
         if kind == "http":
             yield from use((*loc, "request"), "request", spec.request, requests)
+        if kind == "outcomes":
+            for number, name in enumerate(spec.orders):
+                yield from use((*loc, "orders", number), "order", name, orders)
         if kind == "orders":
             yield from use((*loc, "user"), "user", spec.user, users)
         if kind == "dead_letter":

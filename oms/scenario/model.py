@@ -225,14 +225,14 @@ class RepeatSpec(Spec):
 
 
 class CrashSpec(Spec):
-    """Crash a component: at once (a kill), or while it handles the message ``on``
-    (fault mode ``crash``, before or after its commit)."""
+    """Crash a component: at once (a kill), or while it handles the next message of
+    type ``handling`` (fault mode ``crash``, before or after its commit)."""
 
     component: Component
-    on: str | None = None
+    handling: str | None = None
     point: CrashPoint = "after_commit"
 
-    @field_validator("on")
+    @field_validator("handling")
     @classmethod
     def _known_message(cls, message: str | None) -> str | None:
         if message is not None and message not in CATALOGUE:
@@ -449,6 +449,15 @@ class HttpExpectation(Spec):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
+class OutcomesExpectation(Spec):
+    """How many of these orders end in each status, whichever they are (a race)."""
+
+    orders: list[Name] = Field(min_length=2)
+    confirmed: int | None = Field(default=None, ge=0)
+    cancelled: int | None = Field(default=None, ge=0)
+    pending: int | None = Field(default=None, ge=0)
+
+
 class OrderCountExpectation(Spec):
     user: Name
     count: int = Field(ge=0)
@@ -480,6 +489,10 @@ class ExpectHttp(Spec):
     http: HttpExpectation
 
 
+class ExpectOutcomes(Spec):
+    outcomes: OutcomesExpectation
+
+
 class ExpectOrderCount(Spec):
     orders: OrderCountExpectation
 
@@ -501,6 +514,7 @@ EXPECTATION_KINDS: dict[str, type[Spec]] = {
     "stock": ExpectStock,
     "money": ExpectMoney,
     "http": ExpectHttp,
+    "outcomes": ExpectOutcomes,
     "orders": ExpectOrderCount,
     "dead_letter": ExpectDeadLetter,
     "audit": ExpectAudit,
@@ -512,6 +526,7 @@ Expectation: TypeAlias = Annotated[
     | Annotated[ExpectStock, Tag("stock")]
     | Annotated[ExpectMoney, Tag("money")]
     | Annotated[ExpectHttp, Tag("http")]
+    | Annotated[ExpectOutcomes, Tag("outcomes")]
     | Annotated[ExpectOrderCount, Tag("orders")]
     | Annotated[ExpectDeadLetter, Tag("dead_letter")]
     | Annotated[ExpectAudit, Tag("audit")],

@@ -46,6 +46,7 @@ from oms.scenario.model import (
     OperatorSpec,
     OrderCountExpectation,
     OrderExpectation,
+    OutcomesExpectation,
     PlaceOrderSpec,
     PublishSpec,
     RepeatSpec,
@@ -122,7 +123,7 @@ def needs(scenario: Scenario) -> set[str]:
         spec = body_of(step)
         if isinstance(spec, CrashSpec):
             # A crash fault needs no control, but only a control brings the component back.
-            wanted.add("crash" if spec.on is None else "restart")
+            wanted.add("crash" if spec.handling is None else "restart")
         elif isinstance(spec, RestartSpec):
             wanted.add("restart")
         elif isinstance(spec, CutBrokerSpec):
@@ -548,13 +549,13 @@ class ScenarioRun:
             )
 
     async def _crash(self, spec: CrashSpec) -> None:
-        if spec.on is not None:
+        if spec.handling is not None:
             await self._inject(
                 FaultSpec(
-                    message=spec.on,
+                    message=spec.handling,
                     mode="crash",
                     crash_point=spec.point,
-                    service=spec.component,  # type: ignore[arg-type]
+                    service=spec.component,
                 )
             )
             return
@@ -682,8 +683,9 @@ class ScenarioRun:
         if order is None:
             return self.saga_difference(f"order {spec.order}", "an order", "none", spec.order)
         if spec.status is not None and order["status"] != spec.status:
+            why = f" ({order['cancelReason']})" if order.get("cancelReason") else ""
             return self.saga_difference(
-                f"order {spec.order} status", spec.status, order["status"], spec.order
+                f"order {spec.order} status", spec.status, order["status"] + why, spec.order
             )
         if spec.reason is not None:
             reason = order.get("cancelReason") or ""
@@ -780,6 +782,16 @@ class ScenarioRun:
                     repr(value),
                     repr(answer.headers.get(header)),
                 )
+        return None
+
+    async def _expect_outcomes(self, spec: OutcomesExpectation) -> Difference | None:
+        found = await asyncio.gather(*(self.api.order(self.orders[o]) for o in spec.orders))
+        statuses = [order["status"] if order else "missing" for order in found]
+        for status in ("confirmed", "cancelled", "pending"):
+            wanted = getattr(spec, status)
+            if wanted is not None and statuses.count(status) != wanted:
+                seen = ", ".join(f"{o} {s}" for o, s in zip(spec.orders, statuses, strict=True))
+                return Difference(f"orders {', '.join(spec.orders)} {status}", str(wanted), seen)
         return None
 
     async def _expect_orders(self, spec: OrderCountExpectation) -> Difference | None:
