@@ -24,6 +24,8 @@ def print_results(results: Sequence[ScenarioResult], console: Console) -> None:
             detail = f"{d.what}\n  expected: {d.expected}\n  seen:     {d.seen}"
             if d.saga_id:
                 detail += f"\n  saga {d.saga_id}: {d.link}"
+            for name, trail in result.trail.items():
+                detail += f"\n  {name}: {trail}"
         else:
             detail = result.reason or ""
         table.add_row(
@@ -66,7 +68,8 @@ def junit_xml(results: Sequence[ScenarioResult], *, suite: str = "oms scenarios"
             ET.SubElement(case, "skipped", message=result.reason or "")
         if result.orders:
             ET.SubElement(case, "system-out").text = "\n".join(
-                f"order {name}: {order_id}" for name, order_id in result.orders.items()
+                [f"order {name}: {order_id}" for name, order_id in result.orders.items()]
+                + [f"saga of {name}: {trail}" for name, trail in result.trail.items()]
             )
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -97,6 +97,8 @@ class ScenarioResult:
     """Why it was skipped, or the error that stopped it."""
     orders: dict[str, str] = field(default_factory=dict)
     """The file's order names and the ids they got."""
+    trail: dict[str, str] = field(default_factory=dict)
+    """For a failure: each order's saga as it ended (what came in, what went out)."""
 
 
 class StepFailed(Exception):
@@ -493,8 +495,8 @@ class ScenarioRun:
         self.requests[name] = (request, user)
         answer = await self.send(request)
         self.answers[name] = answer
-        self._check_status(what, status, answer)
         self._note_order(name, answer, user)
+        self._check_status(what, status, answer)
 
     def _note_order(self, name: str, answer: _Answer, user: str) -> None:
         if 200 <= answer.status < 300 and isinstance(answer.body, dict):
@@ -535,7 +537,7 @@ class ScenarioRun:
             lambda: self.api.saga(order_id),
             lambda s: s is not None and state_matches(spec.state, s["state"]),
             within=within,
-            interval=0.02,
+            interval=0.1,
         )
         if not reached:
             seen = "no saga" if saga is None else f"{saga['state']} (step {saga['step']})"
@@ -645,7 +647,7 @@ class ScenarioRun:
                 lambda order_id=order_id: self.api.saga(order_id),  # type: ignore[misc]
                 lambda s: s is not None and s["state"] in TERMINAL_STATES and not s["deadlines"],
                 within=self.remaining(),
-                interval=0.1,
+                interval=0.25,
             )
             if not settled:
                 seen = "no saga" if saga is None else f"{saga['state']} (step {saga['step']})"
@@ -670,7 +672,7 @@ class ScenarioRun:
             return None
 
         _, difference = await self.poll(
-            first_difference, lambda d: d is None, within=window, interval=0.2
+            first_difference, lambda d: d is None, within=window, interval=0.25
         )
         return difference
 
@@ -883,10 +885,36 @@ class ScenarioRun:
         finally:
             try:
                 await self.cleanup()
+                if result.outcome in ("failed", "error"):
+                    result.trail = await self.trail()
             finally:
                 result.orders = dict(self.orders)
                 result.seconds = time.monotonic() - started
         return result
+
+    async def trail(self) -> dict[str, str]:
+        """Each order's saga in one line: its state, then every input, command and state."""
+        trails: dict[str, str] = {}
+        for name, order_id in self.orders.items():
+            try:
+                saga = await self.api.saga(order_id)
+            except httpx.HTTPError as exc:
+                trails[name] = f"unreadable: {exc}"
+                continue
+            if saga is None:
+                trails[name] = "no saga"
+                continue
+            marks = {"message_in": "<", "command_out": ">", "timeout": "!", "operator": "ops "}
+            entries = []
+            for entry in saga["history"]:
+                detail = entry["detail"]
+                if entry["kind"] == "transition":
+                    entries.append(f"[{detail['to']}]")
+                elif entry["kind"] in marks:
+                    what = detail.get("type") or detail.get("step") or detail.get("action")
+                    entries.append(f"{marks[entry['kind']]}{what}")
+            trails[name] = f"{order_id} {saga['state']}: " + " ".join(entries)
+        return trails
 
 
 # --- many scenarios ---------------------------------------------------------------------

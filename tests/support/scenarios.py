@@ -29,7 +29,7 @@ from tests.support.system import System
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
 TIMING: dict[str, Any] = {
     "faults_enabled": True,
-    "saga_step_timeout_seconds": 2.0,
+    "saga_step_timeout_seconds": 3.0,
     "saga_step_retries": 1,
     "saga_compensation_retries": 1,
     "saga_compensation_backoff_seconds": 0.2,

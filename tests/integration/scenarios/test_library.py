@@ -32,7 +32,7 @@ async def test_the_library_passes_in_process(stack: Stack, request: pytest.Fixtu
             system.stack.settings.model_copy(update=TIMING),
             transports=transports_of(system),
             control=InProcessControl(stack.transport, vhost),
-            parallel=6,
+            parallel=4,
         )
 
     report = explain(results)
