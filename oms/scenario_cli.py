@@ -28,7 +28,7 @@ def _load(directory: Path, names: list[str] | None) -> list[ScenarioFile]:
     try:
         files = load_directory(directory)
     except (ScenarioFileError, ScenarioFilesError) as error:
-        console.print(f"[red]{error}[/red]", highlight=False)
+        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if names:
         unknown = sorted(set(names) - {f.name for f in files})
