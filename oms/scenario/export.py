@@ -34,6 +34,14 @@ REPLY_OF = {
     "payment.refund": "payment.refunded",
     "order.cancel": "order.cancelled",
 }
+ANSWERS_OF = {
+    "inventory.reserve": {"inventory.reserved", "inventory.insufficient"},
+    "payment.charge": {"payment.completed", "payment.failed"},
+    "order.confirm": {"order.confirmed", "order.cancelled"},
+    "inventory.release": {"inventory.released"},
+    "payment.refund": {"payment.refunded", "payment.refund_failed"},
+    "order.cancel": {"order.cancelled"},
+}
 STEP_COMMAND = {
     "reserving_inventory": "inventory.reserve",
     "charging_payment": "payment.charge",
@@ -49,6 +57,24 @@ def _received(history: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [
         h["detail"] for h in history if h["kind"] == "message_in" and h["detail"]["type"] == kind
     ]
+
+
+def _unanswered(history: list[dict[str, Any]]) -> Counter[str]:
+    """Per command, the timeouts of a send that got no answer at all (a wait out of
+    backoff after a refusal also shows as a timeout, but was answered)."""
+    answered: dict[str, bool] = {}
+    silent: Counter[str] = Counter()
+    for entry in history:
+        detail = entry["detail"]
+        if entry["kind"] == "command_out":
+            answered[detail["type"]] = False
+        elif entry["kind"] == "message_in":
+            for command, answers in ANSWERS_OF.items():
+                if detail["type"] in answers:
+                    answered[command] = True
+        elif entry["kind"] == "timeout" and not answered.get(detail["step"], True):
+            silent[detail["step"]] += 1
+    return silent
 
 
 async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
@@ -87,7 +113,7 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
 
     # --- faults and the card, from what the saga saw --------------------------------------
     sent = commands_of(saga)
-    timeouts = Counter(h["detail"]["step"] for h in history if h["kind"] == "timeout")
+    timeouts = _unanswered(history)
     faults: list[dict[str, Any]] = [
         {"message": command, "mode": "drop", "times": times} for command, times in timeouts.items()
     ]
