@@ -69,10 +69,11 @@ async def test_crash_and_broker_cut_scenarios_pass_with_components_as_processes(
         faults_enabled=True,
         saga_step_timeout_seconds=PROCESS_STEP_TIMEOUT,
     )
-    files = [f for f in library() if needs(f.scenario) & NEEDS_PROCESSES and "cut" not in f.name]
+    files = [f for f in library() if needs(f.scenario) & NEEDS_PROCESSES]
     assert {f.name for f in files} >= {
         "saga-crash-after-sending-a-command",
         "participant-crash-after-commit",
+        "broker-connections-cut",
     }
 
     results = await run_scenarios(
