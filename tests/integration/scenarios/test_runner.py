@@ -17,7 +17,7 @@ from tests.support.stack import Stack
 from tests.support.system import running_system
 
 HAPPY = """\
-timeout_seconds: 20
+timeout_seconds: 60
 setup:
   products:
     kettle: {price: 1250, stock: 5}
