@@ -162,11 +162,16 @@ def skip_reason(scenario: Scenario, settings: Settings, control: Control | None)
             return f"written for {variable}={wanted}; the system runs with {actual}"
     missing = needs(scenario) - set(control.capabilities if control else ())
     if missing:
-        return (
-            f"needs {', '.join(sorted(missing))}, which this runner cannot do to the system "
-            "(components as separate processes and a control for them)"
-        )
+        return "; ".join(f"needs {m}: {_HOW[m]}" for m in sorted(missing))
     return None
+
+
+_HOW = {
+    "publish": "the runner reaches the broker only in real mode (OMS_BROKER_URL)",
+    "cut_broker": "real mode and --rabbitmq-management",
+    "crash": "--crash-command, or a harness that controls the processes",
+    "restart": "--restart-command, or a harness that controls the processes",
+}
 
 
 # --- one scenario -----------------------------------------------------------------------
