@@ -18,6 +18,7 @@ from oms.bench import bench_app
 from oms.components import COMPONENTS, Component, available_components
 from oms.config import load_settings
 from oms.saga_cli import saga_app
+from oms.scenario_cli import scenario_app
 from shared.auth import mint_token
 from shared.logging import configure_logging
 from shared.messaging.topology import export_definitions, standard_topology
@@ -29,6 +30,7 @@ topology_app = typer.Typer(no_args_is_help=True, help="The RabbitMQ topology.")
 app.add_typer(topology_app, name="topology")
 app.add_typer(saga_app, name="saga")
 app.add_typer(bench_app, name="bench")
+app.add_typer(scenario_app, name="scenario")
 console = Console()
 
 DEFINITIONS = Path("rabbitmq/definitions.json")

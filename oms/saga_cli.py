@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -104,3 +105,41 @@ def replay(saga_id: str) -> None:
         )
     console.print(table)
     raise typer.Exit(1)
+
+
+@saga_app.command("export")
+def export(
+    saga_id: str,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="the scenario file (default: stdout)")
+    ] = None,
+) -> None:
+    """Write the saga as a scenario file that reproduces it (set-up, inputs, outcome)."""
+    import asyncio
+
+    from oms.scenario.client import SystemApi
+    from oms.scenario.export import ExportError, export_saga
+    from oms.scenario.loader import dump_yaml
+
+    async def read() -> dict[str, Any]:
+        api = SystemApi(load_settings())
+        try:
+            return await export_saga(api, saga_id)
+        finally:
+            await api.aclose()
+
+    try:
+        scenario = asyncio.run(read())
+    except ExportError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    except httpx.TransportError as exc:
+        console.print(f"[red]a service is unreachable: {exc}[/red]")
+        raise typer.Exit(2) from None
+    text = dump_yaml(scenario)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    console.print(f"wrote {output}")

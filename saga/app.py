@@ -11,8 +11,9 @@ from saga.api import router as api_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
 from saga.runtime import SagaRuntime
+from shared.faults import Faults
 from shared.messaging.topology import standard_topology
-from shared.messaging.transport import Transport
+from shared.messaging.transport import Incoming, Transport
 from shared.service import Service
 from shared.settings import Settings
 
@@ -40,11 +41,20 @@ def build_app(
     chosen = definition if definition is not None else definition_for(settings)
     runtime = SagaRuntime(service.db, service.relay, chosen)
     letters = DeadLetters(service.db, service.relay)
+    if settings.faults_enabled:
+        # QA may stop the saga at any point of a saga: faults on the events it consumes.
+        service.faults = Faults(transport, consumes="event")
+
+    async def handle(incoming: Incoming) -> None:
+        if service.faults is None:
+            await runtime.handle(incoming)
+        else:
+            await service.faults(incoming, lambda: runtime.handle(incoming))
 
     async def start() -> None:
         runtime.start()
         service.subscriptions.append(
-            await transport.consume(QUEUE, runtime.handle, prefetch=settings.prefetch)
+            await transport.consume(QUEUE, handle, prefetch=settings.prefetch)
         )
         service.subscriptions.extend(
             await letters.start(transport, standard_topology(settings.delivery_limit))

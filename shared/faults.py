@@ -9,8 +9,12 @@ gateway, the stock check).
 
 Modes: ``fail`` (raise: the message is retried, then dead-lettered), ``decline``
 (answer no), ``delay`` (wait ``delayMs`` first), ``drop`` (swallow: never answer),
-``duplicate`` (publish every reply twice, same message id), ``crash`` (exit the
-process, ``before`` or ``after`` the handler's commit).
+``duplicate`` (publish every reply again, ``copies`` times, same message id),
+``crash`` (exit the process, ``before`` or ``after`` the handler's commit).
+
+The saga takes faults too, on the events it consumes (``crash`` after its commit
+and before its ack, ``delay``, ``drop``, ``fail``), so QA can stop it at any point
+of a saga.
 """
 
 from __future__ import annotations
@@ -61,15 +65,26 @@ class FaultRule(BaseModel):
     mode: FaultMode
     times: Annotated[int, Field(ge=1, le=1_000_000), JsonInteger] = 1
     delay_ms: Annotated[int, Field(ge=0, le=600_000), JsonInteger] = 0
+    copies: Annotated[
+        int, Field(ge=1, le=100, description="extra copies a duplicate sends"), JsonInteger
+    ] = 1
     crash_point: Literal["before_commit", "after_commit"] = "after_commit"
 
 
 class Faults:
     """The rules of one process, and the middleware that applies them."""
 
-    def __init__(self, transport: Transport, *, exit: Callable[[int], None] = os._exit) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        exit: Callable[[int], None] = os._exit,
+        consumes: Literal["command", "event"] = "command",
+    ) -> None:
         self._transport = transport
         self._exit = exit
+        self.consumes = consumes
+        """The kind of message the component handles, and so the kind rules name."""
         self.rules: list[FaultRule] = []
 
     def add(self, rule: FaultRule) -> None:
@@ -110,8 +125,9 @@ class Faults:
                 _declined.reset(token)
         elif rule.mode == "duplicate":
             await inner()
-            for envelope in sent_by_handler.get():
-                await self._transport.publish(envelope)
+            for _ in range(rule.copies):
+                for envelope in sent_by_handler.get():
+                    await self._transport.publish(envelope)
         elif rule.mode == "crash":
             if rule.crash_point == "before_commit":
                 self._exit(70)
@@ -134,9 +150,14 @@ def faults_router(prefix: str = "") -> APIRouter:
 
     @router.post("/_faults", status_code=status.HTTP_201_CREATED)
     async def add_fault(rule: FaultRule, request: Request, _ops: OpsPrincipal) -> FaultRule:
-        if rule.message not in CATALOGUE or CATALOGUE[rule.message].kind != "command":
-            raise Unprocessable(f"message: {rule.message!r} is not a command name", field="message")
-        _faults(request).add(rule)
+        faults = _faults(request)
+        if rule.message not in CATALOGUE or CATALOGUE[rule.message].kind != faults.consumes:
+            raise Unprocessable(
+                f"message: {rule.message!r} is not {'an' if faults.consumes == 'event' else 'a'} "
+                f"{faults.consumes} name",
+                field="message",
+            )
+        faults.add(rule)
         return rule
 
     @router.get("/_faults")

@@ -227,3 +227,23 @@ async def test_a_fault_for_something_that_is_not_a_command_is_422(inventory: Inv
         assert "message" in response.json()["detail"]
     rules = await inventory.client.get("/api/v1/_faults", headers=inventory.stack.ops())
     assert rules.json() == []
+
+
+async def test_a_duplicate_with_copies_publishes_each_reply_that_many_more_times(
+    inventory: Inventory,
+) -> None:
+    cups = await inventory.add_product(stock=10)
+    response = await inventory.client.post(
+        "/api/v1/_faults",
+        json={"message": "inventory.reserve", "mode": "duplicate", "copies": 4},
+        headers=inventory.stack.ops(),
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["copies"] == 4
+    order_id = str(uuid.uuid4())
+
+    await inventory.reserve(order_id, (cups, 3))
+
+    replies = await inventory.replies.wait(order_id, count=5)
+    assert {r.message_id for r in replies} == {replies[0].message_id}
+    assert await inventory.available(cups) == 7

@@ -1,0 +1,120 @@
+"""The running system as a scenario sees it: the components' HTTP APIs, at the URLs
+of the usual settings (or through given transports, in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shared.auth import mint_token
+from shared.settings import Settings
+
+API = "/api/v1"
+COMPONENTS = ("orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile")
+
+
+class SystemApi:
+    """One HTTP client per component; ops calls carry a token minted for ``oms-scenario``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        timeout: float = 30,
+    ) -> None:
+        self.settings = settings
+        self.transports = dict(transports or {})
+        self._ops = mint_token(
+            settings.jwt_key, sub="oms-scenario", roles=["ops"], ttl_seconds=3600
+        )
+        self.clients = {
+            name: httpx.AsyncClient(
+                base_url=settings.url_for(name),
+                timeout=timeout,
+                transport=self.transports.get(name),
+            )
+            for name in COMPONENTS
+        }
+
+    @property
+    def ops(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._ops}"}
+
+    def customer(self, user_id: str) -> dict[str, str]:
+        """A customer's bearer header, as the users service would issue it at login."""
+        token = mint_token(self.settings.jwt_key, sub=user_id, roles=["customer"], ttl_seconds=3600)
+        return {"Authorization": f"Bearer {token}"}
+
+    def ops_link(self, saga_id: str) -> str:
+        return f"{self.settings.url_for('saga')}/ops (oms saga show {saga_id})"
+
+    async def request(
+        self,
+        component: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        return await self.clients[component].request(
+            method, f"{API}{path}", json=json, params=params, headers=headers
+        )
+
+    async def _json(self, component: str, path: str, **params: Any) -> Any:
+        """GET as ops; None on 404."""
+        response = await self.request(
+            component, "GET", path, params=params or None, headers=self.ops
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    async def saga(self, order_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._json("saga", f"/sagas/{quote(order_id)}")
+        return found
+
+    async def order(self, order_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._json("orders", f"/orders/{quote(order_id)}")
+        return found
+
+    async def product(self, product_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._json(
+            "inventory", f"/products/{quote(product_id)}"
+        )
+        return found
+
+    async def money(self, order_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._json("payments", "/payments/summary", orderId=order_id)
+        return found
+
+    async def payments(self, order_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self._json("payments", "/payments", orderId=order_id)
+        return found
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self._json("saga", "/dead-letters", limit=500)
+        return found
+
+    async def inject(self, service: str, rule: Mapping[str, Any]) -> httpx.Response:
+        return await self.request(service, "POST", "/_faults", json=dict(rule), headers=self.ops)
+
+    async def clear_faults(self, service: str) -> httpx.Response:
+        return await self.request(service, "DELETE", "/_faults", headers=self.ops)
+
+    async def ready(self, component: str) -> bool:
+        try:
+            response = await self.clients[component].get("/health/ready", timeout=2)
+        except httpx.TransportError:
+            return False
+        return response.status_code == 200
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()

@@ -1,0 +1,227 @@
+"""``oms saga export ID``: a stored saga written as a scenario that reproduces it.
+
+The saga's history, its order, its products and its payments (read through the
+services' APIs) give the set-up, the inputs and the outcome:
+
+* the order's lines become products (the catalogue's price; as much stock as the
+  order took, or as little as the shortage reported) and a checkout, or an
+  order placed at its own prices when they differ from the catalogue's;
+* a step that timed out becomes a ``drop`` fault on its command, once per
+  timeout; a declined charge the declining card ``pm_card_declined``; refunds
+  declined until ops retried a ``decline`` fault on ``payment.refund`` (cleared
+  before the retry), or the card ``pm_card_refund_declined`` when they never
+  succeeded; replies beyond the commands sent a ``duplicate`` fault;
+* a customer's cancel becomes a cancel in the state it arrived in (held there
+  by a ``delay`` on the step's command), an ops retry or abort the same action;
+* the outcome becomes expectations: order status, saga state, the commands in
+  the order they were sent, stock, money, and a clean audit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from oms.scenario.client import SystemApi
+from oms.scenario.model import TERMINAL_STATES
+from oms.scenario.runner import commands_of
+
+REPLY_OF = {
+    "inventory.reserve": "inventory.reserved",
+    "payment.charge": "payment.completed",
+    "order.confirm": "order.confirmed",
+    "inventory.release": "inventory.released",
+    "payment.refund": "payment.refunded",
+    "order.cancel": "order.cancelled",
+}
+ANSWERS_OF = {
+    "inventory.reserve": {"inventory.reserved", "inventory.insufficient"},
+    "payment.charge": {"payment.completed", "payment.failed"},
+    "order.confirm": {"order.confirmed", "order.cancelled"},
+    "inventory.release": {"inventory.released"},
+    "payment.refund": {"payment.refunded", "payment.refund_failed"},
+    "order.cancel": {"order.cancelled"},
+}
+STEP_COMMAND = {
+    "reserving_inventory": "inventory.reserve",
+    "charging_payment": "payment.charge",
+    "confirming_order": "order.confirm",
+}
+
+
+class ExportError(LookupError):
+    """The saga (or its order) cannot be read."""
+
+
+def _received(history: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [
+        h["detail"] for h in history if h["kind"] == "message_in" and h["detail"]["type"] == kind
+    ]
+
+
+def _unanswered(history: list[dict[str, Any]]) -> Counter[str]:
+    """Per command, the timeouts of a send that got no answer at all (a wait out of
+    backoff after a refusal also shows as a timeout, but was answered)."""
+    answered: dict[str, bool] = {}
+    silent: Counter[str] = Counter()
+    for entry in history:
+        detail = entry["detail"]
+        if entry["kind"] == "command_out":
+            answered[detail["type"]] = False
+        elif entry["kind"] == "message_in":
+            for command, answers in ANSWERS_OF.items():
+                if detail["type"] in answers:
+                    answered[command] = True
+        elif entry["kind"] == "timeout" and not answered.get(detail["step"], True):
+            silent[detail["step"]] += 1
+    return silent
+
+
+async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
+    """The scenario (as plain data, ready for YAML) that reproduces saga ``saga_id``."""
+    saga = await api.saga(saga_id)
+    if saga is None:
+        raise ExportError(f"no saga {saga_id!r}")
+    order = await api.order(saga_id)
+    if order is None:
+        raise ExportError(f"saga {saga_id!r} has no order")
+    history: list[dict[str, Any]] = saga["history"]
+    summary = await api.money(saga_id)
+    settings = api.settings
+
+    # --- products and the order's lines ---------------------------------------------
+    shortages = {
+        s["productId"]: int(s["available"])
+        for event in _received(history, "inventory.insufficient")
+        for s in event["body"].get("shortages", [])
+    }
+    products: dict[str, Any] = {}
+    lines: dict[str, dict[str, int]] = {}
+    quoted_differs = False
+    for number, item in enumerate(order["items"], start=1):
+        name = f"product-{number}"
+        catalogue = await api.product(item["productId"])
+        price = int(catalogue["price"]) if catalogue else int(item["unitPrice"])
+        quoted_differs |= price != int(item["unitPrice"])
+        stock = shortages.get(item["productId"], int(item["quantity"]))
+        products[name] = {
+            "price": price,
+            "stock": stock,
+            "currency": catalogue["currency"] if catalogue else order["currency"],
+        }
+        lines[name] = {"quantity": int(item["quantity"]), "unit_price": int(item["unitPrice"])}
+
+    # --- faults and the card, from what the saga saw --------------------------------------
+    sent = commands_of(saga)
+    timeouts = _unanswered(history)
+    faults: list[dict[str, Any]] = [
+        {"message": command, "mode": "drop", "times": times} for command, times in timeouts.items()
+    ]
+    card = "pm_card_ok"
+    if _received(history, "payment.failed"):
+        card = "pm_card_declined"
+    refusals = len(_received(history, "payment.refund_failed"))
+    refund_fault = False
+    if refusals:
+        if _received(history, "payment.refunded"):
+            faults.append({"message": "payment.refund", "mode": "decline", "times": refusals})
+            refund_fault = True
+        else:
+            card = "pm_card_refund_declined"
+    for command, reply in REPLY_OF.items():
+        extra = len(_received(history, reply)) - sent.count(command)
+        if extra > 0 and not timeouts[command]:
+            faults.append({"message": command, "mode": "duplicate", "times": 1, "copies": extra})
+
+    # --- the steps --------------------------------------------------------------------
+    user = {"payment_methods": {"card": card}}
+    if quoted_differs:
+        steps: list[dict[str, Any]] = [
+            {
+                "place_order": {
+                    "order": "order",
+                    "user": "shopper",
+                    "items": lines,
+                    "payment_method": "card",
+                }
+            }
+        ]
+    else:
+        steps = [
+            {
+                "checkout": {
+                    "order": "order",
+                    "user": "shopper",
+                    "items": {name: line["quantity"] for name, line in lines.items()},
+                    "payment_method": "card",
+                }
+            }
+        ]
+    state: str | None = None
+    for entry in history:
+        detail = entry["detail"]
+        if entry["kind"] == "transition":
+            state = detail["to"]
+        elif entry["kind"] == "message_in" and detail["type"] == "order.cancel_requested":
+            held = STEP_COMMAND.get(state or "")
+            if held is not None:
+                # Hold the saga in that state long enough for the cancel to land there.
+                delay = int(min(1000, settings.saga_step_timeout_seconds * 500))
+                faults.append({"message": held, "mode": "delay", "delay_ms": delay})
+            if state is not None and state != "reserving_inventory":
+                steps.append({"wait": {"order": "order", "state": state}})
+            steps.append({"cancel": {"order": "order"}})
+        elif entry["kind"] == "operator":
+            if state is not None:
+                steps.append({"wait": {"order": "order", "state": state}})
+            if detail["action"] == "retry" and refund_fault:
+                steps.append({"clear_faults": {"service": "payments"}})
+            steps.append(
+                {detail["action"]: {"order": "order", "reason": detail["reason"] or "ops"}}
+            )
+
+    # --- the outcome ------------------------------------------------------------------
+    expect: list[dict[str, Any]] = [
+        {"order": {"order": "order", "status": order["status"]}},
+        {"saga": {"order": "order", "state": saga["state"], "steps": sent}},
+        {
+            "money": {
+                "order": "order",
+                "captured": int(summary["captured"]),
+                "refunded": int(summary["refunded"]),
+                "net": int(summary["net"]),
+            }
+        },
+    ]
+    for name, line in lines.items():
+        left = products[name]["stock"] - (line["quantity"] if order["status"] == "confirmed" else 0)
+        expect.append({"stock": {"product": name, "available": left}})
+    if saga["state"] in TERMINAL_STATES - {"failed"}:
+        expect.append({"audit": "clean"})
+
+    timing: dict[str, Any] = {}
+    if timeouts:
+        timing["step_timeout_seconds"] = settings.saga_step_timeout_seconds
+        timing["step_retries"] = settings.saga_step_retries
+    if refusals or timeouts:
+        timing["compensation_retries"] = settings.saga_compensation_retries
+        timing["compensation_backoff_seconds"] = settings.saga_compensation_backoff_seconds
+    setup: dict[str, Any] = {}
+    if timing:
+        setup["saga"] = timing
+    setup["products"] = products
+    setup["users"] = {"shopper": user}
+    if faults:
+        setup["faults"] = faults
+    reason = saga.get("failureReason")
+    return {
+        "name": f"saga-{saga_id[:8]}",
+        "description": (
+            f"Exported from saga {saga_id} ({saga['state']}"
+            + (f": {reason}" if reason else "")
+            + ")."
+        ),
+        "setup": setup,
+        "steps": steps,
+        "expect": expect,
+    }
