@@ -1,0 +1,255 @@
+"""What a saga remembers between two inputs, and its JSON codec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from saga.definition.errors import InvalidSagaState
+from saga.definition.inputs import JSON, DeadlineFired
+from saga.definition.statuses import TERMINAL, SagaStatus, StepName, StepState
+from saga.definition.steps import SPEC_BY_COMMAND
+from shared.messages import OrderCreated
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One order item, as the saga needs it to reserve stock."""
+
+    product_id: str
+    quantity: int
+    unit_price: int
+
+
+@dataclass(frozen=True)
+class OrderData:
+    """What ``order.created`` told the saga; enough to build every command."""
+
+    user_id: str
+    items: tuple[OrderLine, ...]
+    total_amount: int
+    currency: str
+    payment_method_id: str
+
+    @classmethod
+    def from_event(cls, event: OrderCreated) -> OrderData:
+        return cls(
+            user_id=event.user_id,
+            items=tuple(
+                OrderLine(item.product_id, item.quantity, item.unit_price) for item in event.items
+            ),
+            total_amount=event.total_amount,
+            currency=event.currency,
+            payment_method_id=event.payment_method_id,
+        )
+
+    def to_json(self) -> JSON:
+        return {
+            "userId": self.user_id,
+            "items": [
+                {"productId": i.product_id, "quantity": i.quantity, "unitPrice": i.unit_price}
+                for i in self.items
+            ],
+            "totalAmount": self.total_amount,
+            "currency": self.currency,
+            "paymentMethodId": self.payment_method_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OrderData:
+        return cls(
+            user_id=str(data["userId"]),
+            items=tuple(
+                OrderLine(str(i["productId"]), int(i["quantity"]), int(i["unitPrice"]))
+                for i in data["items"]
+            ),
+            total_amount=int(data["totalAmount"]),
+            currency=str(data["currency"]),
+            payment_method_id=str(data["paymentMethodId"]),
+        )
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What is known about one step, and how often its commands were sent.
+
+    The send counters never go back, so ``(command, attempt)`` identifies one send
+    for the saga's whole life (deadlines rely on that).
+
+    The counters also tell which acknowledgement of a compensation proves the step
+    undone.  Each command is handled at most once and each reply reaches the saga
+    at most once (both sides keep an inbox), so the first
+    ``compensations_at_success`` compensations can be answered at most that many
+    times.  An acknowledgement beyond that count answers a compensation sent after
+    the last success reply arrived, hence carried out after every effect the
+    participant reported; an earlier one may predate an effect (reserve, release,
+    then a resent reserve) and proves nothing.
+    """
+
+    state: StepState = StepState.not_started
+    sent: int = 0
+    """How often the step's command was sent."""
+    compensations_sent: int = 0
+    """How often its compensation was sent."""
+    compensations_acknowledged: int = 0
+    """How often an acknowledgement of its compensation arrived while one was awaited."""
+    compensations_at_success: int = 0
+    """``compensations_sent`` when the step's last success reply arrived."""
+
+    @property
+    def undone(self) -> bool:
+        """Whether an acknowledged compensation surely came after the step's effects."""
+        return self.compensations_acknowledged > self.compensations_at_success
+
+    def to_json(self) -> JSON:
+        return {
+            "state": self.state.value,
+            "sent": self.sent,
+            "compensationsSent": self.compensations_sent,
+            "compensationsAcknowledged": self.compensations_acknowledged,
+            "compensationsAtSuccess": self.compensations_at_success,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepRecord:
+        return cls(
+            state=StepState(data["state"]),
+            sent=int(data["sent"]),
+            compensations_sent=int(data["compensationsSent"]),
+            compensations_acknowledged=int(data.get("compensationsAcknowledged", 0)),
+            compensations_at_success=int(data.get("compensationsAtSuccess", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Steps:
+    """One :class:`StepRecord` per step."""
+
+    inventory: StepRecord = StepRecord()
+    payment: StepRecord = StepRecord()
+    order: StepRecord = StepRecord()
+
+    def get(self, name: StepName) -> StepRecord:
+        record: StepRecord = getattr(self, name.value)
+        return record
+
+    def with_record(self, name: StepName, record: StepRecord) -> Steps:
+        if name is StepName.inventory:
+            return replace(self, inventory=record)
+        if name is StepName.payment:
+            return replace(self, payment=record)
+        return replace(self, order=record)
+
+    def to_json(self) -> JSON:
+        return {name.value: self.get(name).to_json() for name in StepName}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Steps:
+        steps = cls()
+        for name in StepName:
+            steps = steps.with_record(name, StepRecord.from_json(data[name.value]))
+        return steps
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the saga wants to be woken up: ``after_seconds`` from the decision.
+
+    ``step`` is the command the saga waits on and ``attempt`` the send it guards.
+    A backoff wait before retrying a refused compensation reuses the refused
+    send's ``(step, attempt)``: the timeout it replaces can then only end the wait
+    early, never count as one more failure.
+    """
+
+    step: str
+    attempt: int
+    after_seconds: float
+
+    def matches(self, fired: DeadlineFired) -> bool:
+        return (self.step, self.attempt) == (fired.step, fired.attempt)
+
+    def to_json(self) -> JSON:
+        return {"step": self.step, "attempt": self.attempt, "afterSeconds": self.after_seconds}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Deadline:
+        return cls(str(data["step"]), int(data["attempt"]), float(data["afterSeconds"]))
+
+
+@dataclass(frozen=True)
+class SagaState:
+    """Everything the saga remembers between two inputs."""
+
+    saga_id: str
+    """The saga's id, which is the order id."""
+    status: SagaStatus
+    order: OrderData
+    steps: Steps = Steps()
+    current: str | None = None
+    """The command whose reply the saga waits for (forward or compensation), if any."""
+    pending_compensations: tuple[str, ...] = ()
+    """Compensations still to send after ``current``, in order."""
+    failures: int = 0
+    """Timeouts (and refusals, while compensating) of ``current`` since it became current."""
+    backing_off: bool = False
+    """True while waiting out a backoff before retrying a refused compensation."""
+    deadline: Deadline | None = None
+    failure_reason: str | None = None
+    """Why the saga compensates, or why the last compensation attempt failed."""
+    captured: int = 0
+    """The amount ``payment.completed`` reported captured (0 until one arrives)."""
+    refunded: int = 0
+    """The most ``payment.refunded`` reported refunded so far (payments answers a total)."""
+
+    @property
+    def attempt(self) -> int:
+        """How often ``current`` has been sent (0 when nothing is awaited)."""
+        if self.current is None:
+            return 0
+        spec = SPEC_BY_COMMAND[self.current]
+        record = self.steps.get(spec.name)
+        return record.sent if self.current == spec.action.type_name else record.compensations_sent
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_json(self) -> JSON:
+        """A plain JSON-able dict; :meth:`from_json` restores an equal state."""
+        return {
+            "sagaId": self.saga_id,
+            "status": self.status.value,
+            "order": self.order.to_json(),
+            "steps": self.steps.to_json(),
+            "current": self.current,
+            "pendingCompensations": list(self.pending_compensations),
+            "failures": self.failures,
+            "backingOff": self.backing_off,
+            "deadline": None if self.deadline is None else self.deadline.to_json(),
+            "failureReason": self.failure_reason,
+            "captured": self.captured,
+            "refunded": self.refunded,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SagaState:
+        """Restore a state stored by :meth:`to_json`; raises :class:`InvalidSagaState`."""
+        try:
+            deadline = data["deadline"]
+            return cls(
+                saga_id=str(data["sagaId"]),
+                status=SagaStatus(data["status"]),
+                order=OrderData.from_json(data["order"]),
+                steps=Steps.from_json(data["steps"]),
+                current=data["current"],
+                pending_compensations=tuple(str(c) for c in data["pendingCompensations"]),
+                failures=int(data["failures"]),
+                backing_off=bool(data["backingOff"]),
+                deadline=None if deadline is None else Deadline.from_json(deadline),
+                failure_reason=data["failureReason"],
+                captured=int(data["captured"]),
+                refunded=int(data["refunded"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidSagaState(f"cannot decode saga state: {exc!r}") from exc
