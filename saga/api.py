@@ -25,6 +25,7 @@ from saga.definition import (
     SagaState,
     input_from_json,
     replay,
+    statuses_matching,
 )
 from saga.models import (
     DeadLetterRow,
@@ -121,7 +122,8 @@ def summary(row: SagaRow) -> SagaSummary:
     state = SagaState.from_json(row.state)
     return SagaSummary(
         id=row.id,
-        state=row.status,
+        # The decoded state's status: a row stored by definition 3 says `compensating`.
+        state=state.status.value,
         step=state.current,
         version=row.version,
         user_id=row.user_id,
@@ -149,7 +151,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def list_sagas(
     runtime: Runtime,
     _ops: OpsPrincipal,
-    state: Annotated[str | None, Query(description="a saga state, e.g. failed")] = None,
+    state: Annotated[
+        str | None,
+        Query(description="a saga state, e.g. failed; compensating matches every undo state"),
+    ] = None,
     stuck: Annotated[bool, Query(description="only sagas past their deadline")] = False,
     older_than: Annotated[
         float | None, Query(alias="olderThan", ge=0, description="age in seconds")
@@ -160,7 +165,7 @@ async def list_sagas(
     now = utcnow()
     stmt = select(SagaRow)
     if state:
-        stmt = stmt.where(SagaRow.status == state)
+        stmt = stmt.where(col(SagaRow.status).in_(statuses_matching(state)))
     if stuck:
         # Past its deadline by more than a poll interval, or no deadline while it
         # should have one: nothing will move it without ops.

@@ -72,11 +72,20 @@ from saga.definition.state import (
     StepRecord,
     Steps,
 )
-from saga.definition.statuses import TERMINAL, SagaStatus, StepName, StepState
-from saga.definition.steps import STEPS
+from saga.definition.statuses import (
+    COMPENSATING,
+    TERMINAL,
+    UNDOING,
+    SagaStatus,
+    StepName,
+    StepState,
+    statuses_matching,
+)
+from saga.definition.steps import STEPS, Step, undo_plan
 from saga.definition.table import RULES, START, TRANSITIONS, Rule, Transition, transitions_of
 
 __all__ = [
+    "COMPENSATING",
     "DEADLINE_FIRED",
     "JSON",
     "OPERATOR_ABORT",
@@ -86,6 +95,7 @@ __all__ = [
     "STEPS",
     "TERMINAL",
     "TRANSITIONS",
+    "UNDOING",
     "Deadline",
     "DeadlineFired",
     "Decision",
@@ -108,6 +118,7 @@ __all__ = [
     "SagaNotStarted",
     "SagaState",
     "SagaStatus",
+    "Step",
     "StepName",
     "StepRecord",
     "StepState",
@@ -118,5 +129,7 @@ __all__ = [
     "input_name",
     "input_to_json",
     "replay",
+    "statuses_matching",
     "transitions_of",
+    "undo_plan",
 ]

@@ -17,13 +17,15 @@ JSON: TypeAlias = dict[str, Any]
 
 @dataclass(frozen=True)
 class DeadlineFired:
-    """The saga's deadline ``(step, attempt)`` has passed.
+    """The saga's deadline ``(command, attempt)`` has passed.
 
-    A fire that does not match the saga's current deadline is stale (the step
-    moved on, or a newer deadline replaced it) and is ignored.
+    ``command`` is the command the deadline guards (``inventory.reserve``,
+    ``payment.refund``...) and ``attempt`` which send of it.  A fire that does not
+    match the saga's current deadline is stale (the saga moved on, or a newer
+    deadline replaced it) and is ignored.
     """
 
-    step: str
+    command: str
     attempt: int
 
 
@@ -68,7 +70,7 @@ def input_name(input: Input) -> str:
 def input_to_json(input: Input) -> JSON:
     """A JSON-able form of an input, so the runtime can store it and replay it later."""
     if isinstance(input, DeadlineFired):
-        return {"kind": "deadline", "step": input.step, "attempt": input.attempt}
+        return {"kind": "deadline", "command": input.command, "attempt": input.attempt}
     if isinstance(input, OperatorRetry):
         return {"kind": "operator_retry", "actor": input.actor, "reason": input.reason}
     if isinstance(input, OperatorAbort):
@@ -83,7 +85,9 @@ def input_from_json(data: Mapping[str, Any]) -> Input:
         if kind == "message":
             return model_for(data["type"]).model_validate(data["body"])
         if kind == "deadline":
-            return DeadlineFired(step=str(data["step"]), attempt=int(data["attempt"]))
+            # Definition version 3 and earlier stored the command as "step".
+            command = data["command"] if "command" in data else data["step"]
+            return DeadlineFired(command=str(command), attempt=int(data["attempt"]))
         if kind == "operator_retry":
             return OperatorRetry(actor=str(data["actor"]), reason=str(data.get("reason", "")))
         if kind == "operator_abort":

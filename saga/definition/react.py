@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from saga.definition.actions import start
 from saga.definition.config import SagaConfig
 from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
 from saga.definition.errors import SagaNotStarted, UndeclaredTransition
-from saga.definition.handlers import start_step
 from saga.definition.inputs import DeadlineFired, Input, OperatorRetry, input_name
 from saga.definition.reaction import Reaction
 from saga.definition.state import OrderData, SagaState
-from saga.definition.statuses import KNOWN_DONE, SagaStatus
-from saga.definition.steps import STEPS
+from saga.definition.statuses import KNOWN_DONE, UNDOING, SagaStatus
+from saga.definition.steps import INVENTORY, STEPS
 from saga.definition.table import RULES, Rule, Transition, transitions_of
 from shared.messages import Message, OrderCancelRequested, OrderCreated
 
@@ -20,13 +20,20 @@ from shared.messages import Message, OrderCancelRequested, OrderCreated
 class OrderSaga:
     """The order saga definition: a configuration plus the pure :meth:`react`."""
 
-    version: ClassVar[int] = 3
-    """Bumped whenever the behaviour changes, so stored sagas can tell which one ran them."""
+    version: ClassVar[int] = 4
+    """Bumped whenever the behaviour changes, so stored sagas can tell which one ran them.
+
+    4: one status per compensation (``refunding_payment``, ``releasing_inventory``,
+    ``cancelling_order``) instead of ``compensating``; the undo plan derived from
+    the steps (a capture learned while releasing is refunded before the cancel).
+    """
     rules: ClassVar[tuple[Rule, ...]] = RULES
 
     def __init__(self, config: SagaConfig | None = None) -> None:
         self.config = config if config is not None else SagaConfig()
-        self._dispatch = {(rule.source, rule.input): rule for rule in self.rules}
+        self._dispatch: dict[tuple[SagaStatus, str], list[Rule]] = {}
+        for rule in self.rules:
+            self._dispatch.setdefault((rule.source, rule.input), []).append(rule)
 
     @property
     def transitions(self) -> tuple[Transition, ...]:
@@ -53,11 +60,11 @@ class OrderSaga:
                 return r.decision()
         elif isinstance(input, DeadlineFired):
             if state.deadline is None or not state.deadline.matches(input):
-                r.ignore(f"stale deadline {input.step} attempt {input.attempt}")
+                r.ignore(f"stale deadline {input.command} attempt {input.attempt}")
                 return r.decision()
             r.record(
                 HistoryKind.timeout,
-                step=input.step,
+                command=input.command,
                 attempt=input.attempt,
                 backoff=state.backing_off,
             )
@@ -65,11 +72,18 @@ class OrderSaga:
             action = "retry" if isinstance(input, OperatorRetry) else "abort"
             r.record(HistoryKind.operator, action=action, actor=input.actor, reason=input.reason)
 
-        rule = self._dispatch.get((state.status, name))
+        rule = next(
+            (
+                rule
+                for rule in self._dispatch.get((state.status, name), ())
+                if rule.guard(state, input, self.config)
+            ),
+            None,
+        )
         if rule is None:
             r.ignore(why_not_expected(state, input))
             return r.decision()
-        rule.handler(r, input)
+        rule.action(r, input)
         decision = r.decision()
         ended = decision.state.status
         if ended not in rule.targets and not (decision.ignored and ended is state.status):
@@ -84,7 +98,7 @@ class OrderSaga:
         )
         r = Reaction(self.config, state)
         r.record(HistoryKind.message_in, type=event.type_name, body=event.dump())
-        start_step(r, STEPS[0])
+        start(r, INVENTORY)
         # The saga did not exist before; record its birth as a transition from nothing.
         r.history.append(
             HistoryEntry(HistoryKind.transition.value, {"from": None, "to": state.status.value})
@@ -93,17 +107,21 @@ class OrderSaga:
 
 
 def why_not_expected(state: SagaState, input: Input) -> str:
+    """What the history says about an input no row of the table takes."""
     name = input_name(input)
     if isinstance(input, OrderCreated):
         return "duplicate: the saga already started"
-    for spec in STEPS:
-        record = state.steps.get(spec.name)
-        if isinstance(input, spec.success) and record.state in KNOWN_DONE:
+    for step in STEPS:
+        record = state.steps.get(step.name)
+        if isinstance(input, step.success) and record.state in KNOWN_DONE:
             return f"duplicate: {name} already received"
-        if isinstance(input, spec.compensated):
-            return f"not waiting for {spec.compensation.type_name}"
-        if spec.refusal is not None and isinstance(input, spec.refusal):
-            return f"stale: {spec.name.value} step is {record.state.value}"
+        if isinstance(input, step.compensated):
+            return f"not waiting for {step.compensation.type_name}"
+        if step.refusal is not None and isinstance(input, step.refusal):
+            return f"stale: {step.name.value} step is {record.state.value}"
+    if name == "payment.refund_failed":
+        return "not waiting for payment.refund"
     if isinstance(input, OrderCancelRequested) and state.status is not SagaStatus.completed:
-        return f"already {state.status.value}"
+        undoing = " (compensating)" if state.status in UNDOING else ""
+        return f"already {state.status.value}{undoing}"
     return f"{name} is not expected while {state.status.value}"

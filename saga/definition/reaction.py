@@ -1,4 +1,4 @@
-"""One decision being built: handlers change the state and send commands through it."""
+"""One decision being built: actions change the state and send commands through it."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from saga.definition.config import SagaConfig
 from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
 from saga.definition.state import Deadline, SagaState, StepRecord
 from saga.definition.statuses import SagaStatus, StepName, StepState
-from saga.definition.steps import SPEC_BY_COMMAND, build_command
+from saga.definition.steps import build_command
 from shared.messages import Command
 
 
 class Reaction:
-    """Accumulates one decision: handlers update the state and send commands through it."""
+    """Accumulates one decision: the table's actions update the state and send through it."""
 
     def __init__(self, config: SagaConfig, state: SagaState) -> None:
         self.config = config
@@ -51,27 +51,30 @@ class Reaction:
         self.armed = None
         self.update(deadline=None)
 
-    def send(self, command: str) -> None:
-        """Send ``command`` (which must be ``current``) and arm its step timeout."""
-        spec = SPEC_BY_COMMAND[command]
-        record = self.step(spec.name)
-        if command == spec.action.type_name:
-            known: StepState = (
-                StepState.pending if record.state is StepState.not_started else record.state
-            )
+    def send(self) -> None:
+        """Send the command the saga's status awaits and arm its timeout."""
+        step = self.state.step
+        if step is None:
+            raise ValueError(f"nothing to send while {self.state.status}")
+        record = self.step(step.name)
+        known: StepState
+        if not self.state.undoing:
+            known = StepState.pending if record.state is StepState.not_started else record.state
             record = replace(record, state=known, sent=record.sent + 1)
-            attempt = record.sent
+            command, attempt = step.command, record.sent
         else:
             # Sent after the step was known done, this compensation surely comes after
             # the step's effect (which acknowledgement answers it: see StepRecord).
             known = StepState.compensating if record.state is StepState.done else record.state
             record = replace(record, state=known, compensations_sent=record.compensations_sent + 1)
-            attempt = record.compensations_sent
-        self.update(steps=self.state.steps.with_record(spec.name, record), backing_off=False)
+            command, attempt = step.compensation, record.compensations_sent
+        self.update(steps=self.state.steps.with_record(step.name, record), backing_off=False)
         message = build_command(self.state, command)
         self.commands.append(message)
-        self.record(HistoryKind.command_out, type=command, attempt=attempt, body=message.dump())
-        self.arm(Deadline(command, attempt, self.config.step_timeout_seconds))
+        self.record(
+            HistoryKind.command_out, type=command.type_name, attempt=attempt, body=message.dump()
+        )
+        self.arm(Deadline(command.type_name, attempt, self.config.step_timeout_seconds))
 
     def decision(self) -> Decision:
         history = list(self.history)

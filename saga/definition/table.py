@@ -1,50 +1,80 @@
-"""The transition table :meth:`OrderSaga.react` dispatches on."""
+"""The order saga's transition table, written out: what :meth:`OrderSaga.react` dispatches on.
+
+Read it like a MassTransit state machine (``During / When / If / Then /
+TransitionTo``): one row a line, for each status, each input it handles, the
+guard under which the row applies, the named action it runs (``actions.py``)
+and the statuses it may lead to.  Rows for the same status and input are tried
+in order; the first whose guard holds applies.  An input with no row for the
+saga's status is ignored, and the history says why.
+
+The diagram (``saga.diagram``, ``oms diagrams``) and the exhaustive table test
+read this table; ``react`` refuses an action that ends anywhere its row does
+not declare.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from saga.definition.handlers import (
-    Handler,
-    _compensation_acknowledged,
-    _compensation_refused,
-    _compensation_timeout,
-    _customer_cancel,
-    _forward_refusal,
-    _forward_success,
-    _forward_timeout,
-    _late_refusal,
-    _late_success,
-    _operator_abort,
-    _order_cancelled_elsewhere,
-    _resume_failed,
-    _retry_current,
+from saga.definition.actions import (
+    Action,
+    back_off_refund,
+    cancel_order_after_late_confirmation,
+    charge_payment,
+    complete,
+    confirm_order,
+    fail_after_refusals,
+    fail_after_timeouts,
+    ignore_while_backing_off,
+    note_late_refusal,
+    note_late_success,
+    note_payment_already_refunded,
+    refund_late_payment,
+    release_inventory_after_late_reservation,
+    release_stock_reserved_at_other_prices,
+    repeat_compensation,
+    resend_after_timeout,
+    resend_compensation,
+    resend_now,
+    resume_failed_compensation,
+    retry_after_backoff,
+    undo_after_timeouts,
+    undo_next_step,
+    undo_on_customer_cancel,
+    undo_on_operator_abort,
+    undo_order_cancelled_elsewhere,
+    undo_refused_step,
+)
+from saga.definition.guards import (
+    Guard,
+    already_refunded,
+    always,
+    backing_off,
+    otherwise,
+    prices_match,
+    proves_the_step_undone,
+    step_retries_left,
+    undo_retries_left,
 )
 from saga.definition.inputs import DEADLINE_FIRED, OPERATOR_ABORT, OPERATOR_RETRY
-from saga.definition.statuses import SagaStatus, StepName
-from saga.definition.steps import FORWARD_STATUSES, STEPS, next_spec
-from shared.messages import (
-    InventoryReserved,
-    OrderCancelled,
-    OrderCancelRequested,
-    OrderCreated,
-    PaymentRefundFailed,
-)
+from saga.definition.statuses import SagaStatus
+from shared.messages import OrderCreated, model_for
 
 
 @dataclass(frozen=True)
 class Rule:
-    """``react`` in ``source`` on input ``input`` runs ``handler``, ending in one of ``targets``.
+    """In ``source``, on ``input``, if ``guard`` holds, run ``action``, ending in one of ``targets``.
 
-    Unless the handler ignores the input (then the status does not change),
+    Unless the action ignores the input (then the status does not change),
     ``react`` checks that the saga ends in one of the declared ``targets``.
     """
 
     source: SagaStatus
     input: str
+    guard: Guard = field(compare=False, repr=False)
+    action: Action = field(compare=False, repr=False)
     targets: tuple[SagaStatus, ...]
-    handler: Handler = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,65 +86,117 @@ class Transition:
     target: SagaStatus
 
 
-def _rules() -> tuple[Rule, ...]:
-    s = SagaStatus
-    rules: list[Rule] = []
+RESERVING, CHARGING, CONFIRMING = (
+    SagaStatus.reserving_inventory,
+    SagaStatus.charging_payment,
+    SagaStatus.confirming_order,
+)
+REFUNDING, RELEASING, CANCELLING = (
+    SagaStatus.refunding_payment,
+    SagaStatus.releasing_inventory,
+    SagaStatus.cancelling_order,
+)
+COMPLETED, CANCELLED, FAILED = SagaStatus.completed, SagaStatus.cancelled, SagaStatus.failed
 
-    def add(source: SagaStatus, input: str, targets: tuple[SagaStatus, ...], h: Handler) -> None:
-        rules.append(Rule(source, input, targets, h))
+# fmt: off
+RULES: tuple[Rule, ...] = (
+    # During    When                      If                      Then                                      TransitionTo
+    Rule(RESERVING,  "inventory.reserved",     prices_match,           charge_payment,                           (CHARGING,)),
+    Rule(RESERVING,  "inventory.reserved",     otherwise,              release_stock_reserved_at_other_prices,   (RELEASING,)),
+    Rule(RESERVING,  "inventory.insufficient", always,                 undo_refused_step,                        (CANCELLING,)),
+    Rule(RESERVING,  "deadline.fired",         step_retries_left,      resend_after_timeout,                     (RESERVING,)),
+    Rule(RESERVING,  "deadline.fired",         otherwise,              undo_after_timeouts,                      (RELEASING,)),
+    Rule(RESERVING,  "operator.retry",         always,                 resend_now,                               (RESERVING,)),
+    Rule(RESERVING,  "operator.abort",         always,                 undo_on_operator_abort,                   (RELEASING,)),
+    Rule(RESERVING,  "order.cancel_requested", always,                 undo_on_customer_cancel,                  (RELEASING,)),
+    Rule(RESERVING,  "order.cancelled",        always,                 undo_order_cancelled_elsewhere,           (RELEASING,)),
 
-    for spec in STEPS:
-        following = next_spec(spec)
-        advance = following.status if following is not None else s.completed
-        # A reservation at prices other than the order's is undone at once.
-        succeeded = (advance, s.compensating) if spec.success is InventoryReserved else (advance,)
-        add(spec.status, spec.success.type_name, succeeded, _forward_success(spec))
-        if spec.refusal is not None:
-            add(spec.status, spec.refusal.type_name, (s.compensating,), _forward_refusal(spec))
-        add(spec.status, DEADLINE_FIRED, (spec.status, s.compensating), _forward_timeout)
-        add(spec.status, OPERATOR_RETRY, (spec.status,), _retry_current)
-        add(spec.status, OPERATOR_ABORT, (s.compensating,), _operator_abort)
+    Rule(CHARGING,   "payment.completed",      always,                 confirm_order,                            (CONFIRMING,)),
+    Rule(CHARGING,   "payment.failed",         always,                 undo_refused_step,                        (RELEASING,)),
+    Rule(CHARGING,   "deadline.fired",         step_retries_left,      resend_after_timeout,                     (CHARGING,)),
+    Rule(CHARGING,   "deadline.fired",         otherwise,              undo_after_timeouts,                      (REFUNDING,)),
+    Rule(CHARGING,   "operator.retry",         always,                 resend_now,                               (CHARGING,)),
+    Rule(CHARGING,   "operator.abort",         always,                 undo_on_operator_abort,                   (REFUNDING,)),
+    Rule(CHARGING,   "order.cancel_requested", always,                 undo_on_customer_cancel,                  (REFUNDING,)),
+    Rule(CHARGING,   "order.cancelled",        always,                 undo_order_cancelled_elsewhere,           (REFUNDING,)),
 
-    for source in (*FORWARD_STATUSES, s.completed):
-        add(source, OrderCancelRequested.type_name, (s.compensating,), _customer_cancel)
-        add(source, OrderCancelled.type_name, (s.compensating,), _order_cancelled_elsewhere)
+    Rule(CONFIRMING, "order.confirmed",        always,                 complete,                                 (COMPLETED,)),
+    Rule(CONFIRMING, "deadline.fired",         step_retries_left,      resend_after_timeout,                     (CONFIRMING,)),
+    Rule(CONFIRMING, "deadline.fired",         otherwise,              undo_after_timeouts,                      (REFUNDING,)),
+    Rule(CONFIRMING, "operator.retry",         always,                 resend_now,                               (CONFIRMING,)),
+    Rule(CONFIRMING, "operator.abort",         always,                 undo_on_operator_abort,                   (REFUNDING,)),
+    Rule(CONFIRMING, "order.cancel_requested", always,                 undo_on_customer_cancel,                  (REFUNDING,)),
+    Rule(CONFIRMING, "order.cancelled",        always,                 undo_order_cancelled_elsewhere,           (REFUNDING,)),
 
-    for spec in STEPS:
-        add(
-            s.compensating,
-            spec.compensated.type_name,
-            (s.compensating, s.cancelled),
-            _compensation_acknowledged(spec),
-        )
-    add(
-        s.compensating,
-        PaymentRefundFailed.type_name,
-        (s.compensating, s.failed),
-        _compensation_refused,
-    )
-    add(s.compensating, DEADLINE_FIRED, (s.compensating, s.failed), _compensation_timeout)
-    add(s.compensating, OPERATOR_RETRY, (s.compensating,), _retry_current)
-    add(s.failed, OPERATOR_RETRY, (s.compensating,), _resume_failed)
+    Rule(COMPLETED,  "order.cancel_requested", always,                 undo_on_customer_cancel,                  (REFUNDING,)),
+    Rule(COMPLETED,  "order.cancelled",        always,                 undo_order_cancelled_elsewhere,           (REFUNDING,)),
 
-    for spec in STEPS:
-        late = _late_success(spec)
-        add(s.compensating, spec.success.type_name, (s.compensating,), late)
-        # A late capture already paid back by an earlier refund leaves the saga cancelled.
-        after_cancel = (
-            (s.compensating, s.cancelled) if spec.name is StepName.payment else (s.compensating,)
-        )
-        add(s.cancelled, spec.success.type_name, after_cancel, late)
-        add(s.failed, spec.success.type_name, (s.failed,), late)
-        if spec.refusal is not None:
-            for source in (s.compensating, s.cancelled, s.failed):
-                add(source, spec.refusal.type_name, (source,), _late_refusal(spec))
-    return tuple(rules)
+    Rule(REFUNDING,  "payment.refunded",       proves_the_step_undone, undo_next_step,                           (RELEASING, CANCELLING, CANCELLED)),
+    Rule(REFUNDING,  "payment.refunded",       otherwise,              repeat_compensation,                      (REFUNDING,)),
+    Rule(REFUNDING,  "payment.refund_failed",  backing_off,            ignore_while_backing_off,                 (REFUNDING,)),
+    Rule(REFUNDING,  "payment.refund_failed",  undo_retries_left,      back_off_refund,                          (REFUNDING,)),
+    Rule(REFUNDING,  "payment.refund_failed",  otherwise,              fail_after_refusals,                      (FAILED,)),
+    Rule(REFUNDING,  "deadline.fired",         backing_off,            retry_after_backoff,                      (REFUNDING,)),
+    Rule(REFUNDING,  "deadline.fired",         undo_retries_left,      resend_compensation,                      (REFUNDING,)),
+    Rule(REFUNDING,  "deadline.fired",         otherwise,              fail_after_timeouts,                      (FAILED,)),
+    Rule(REFUNDING,  "operator.retry",         always,                 resend_now,                               (REFUNDING,)),
+    Rule(REFUNDING,  "inventory.reserved",     always,                 note_late_success,                        (REFUNDING,)),
+    Rule(REFUNDING,  "payment.completed",      always,                 note_late_success,                        (REFUNDING,)),
+    Rule(REFUNDING,  "order.confirmed",        always,                 note_late_success,                        (REFUNDING,)),
+    Rule(REFUNDING,  "payment.failed",         always,                 note_late_refusal,                        (REFUNDING,)),
 
+    Rule(RELEASING,  "inventory.released",     proves_the_step_undone, undo_next_step,                           (REFUNDING, CANCELLING, CANCELLED)),
+    Rule(RELEASING,  "inventory.released",     otherwise,              repeat_compensation,                      (RELEASING,)),
+    Rule(RELEASING,  "deadline.fired",         undo_retries_left,      resend_compensation,                      (RELEASING,)),
+    Rule(RELEASING,  "deadline.fired",         otherwise,              fail_after_timeouts,                      (FAILED,)),
+    Rule(RELEASING,  "operator.retry",         always,                 resend_now,                               (RELEASING,)),
+    Rule(RELEASING,  "inventory.reserved",     always,                 note_late_success,                        (RELEASING,)),
+    Rule(RELEASING,  "payment.completed",      always,                 note_late_success,                        (RELEASING,)),
+    Rule(RELEASING,  "order.confirmed",        always,                 note_late_success,                        (RELEASING,)),
+    Rule(RELEASING,  "inventory.insufficient", always,                 note_late_refusal,                        (RELEASING,)),
+    Rule(RELEASING,  "payment.failed",         always,                 note_late_refusal,                        (RELEASING,)),
 
-RULES: tuple[Rule, ...] = _rules()
+    Rule(CANCELLING, "order.cancelled",        proves_the_step_undone, undo_next_step,                           (REFUNDING, RELEASING, CANCELLED)),
+    Rule(CANCELLING, "order.cancelled",        otherwise,              repeat_compensation,                      (CANCELLING,)),
+    Rule(CANCELLING, "deadline.fired",         undo_retries_left,      resend_compensation,                      (CANCELLING,)),
+    Rule(CANCELLING, "deadline.fired",         otherwise,              fail_after_timeouts,                      (FAILED,)),
+    Rule(CANCELLING, "operator.retry",         always,                 resend_now,                               (CANCELLING,)),
+    Rule(CANCELLING, "inventory.reserved",     always,                 note_late_success,                        (CANCELLING,)),
+    Rule(CANCELLING, "payment.completed",      always,                 note_late_success,                        (CANCELLING,)),
+    Rule(CANCELLING, "order.confirmed",        always,                 note_late_success,                        (CANCELLING,)),
+    Rule(CANCELLING, "inventory.insufficient", always,                 note_late_refusal,                        (CANCELLING,)),
+    Rule(CANCELLING, "payment.failed",         always,                 note_late_refusal,                        (CANCELLING,)),
+
+    Rule(CANCELLED,  "inventory.reserved",     always,                 release_inventory_after_late_reservation, (RELEASING,)),
+    Rule(CANCELLED,  "payment.completed",      already_refunded,       note_payment_already_refunded,            (CANCELLED,)),
+    Rule(CANCELLED,  "payment.completed",      otherwise,              refund_late_payment,                      (REFUNDING,)),
+    Rule(CANCELLED,  "order.confirmed",        always,                 cancel_order_after_late_confirmation,     (CANCELLING,)),
+    Rule(CANCELLED,  "inventory.insufficient", always,                 note_late_refusal,                        (CANCELLED,)),
+    Rule(CANCELLED,  "payment.failed",         always,                 note_late_refusal,                        (CANCELLED,)),
+
+    Rule(FAILED,     "operator.retry",         always,                 resume_failed_compensation,               (REFUNDING, RELEASING, CANCELLING)),
+    Rule(FAILED,     "inventory.reserved",     always,                 note_late_success,                        (FAILED,)),
+    Rule(FAILED,     "payment.completed",      always,                 note_late_success,                        (FAILED,)),
+    Rule(FAILED,     "order.confirmed",        always,                 note_late_success,                        (FAILED,)),
+    Rule(FAILED,     "inventory.insufficient", always,                 note_late_refusal,                        (FAILED,)),
+    Rule(FAILED,     "payment.failed",         always,                 note_late_refusal,                        (FAILED,)),
+)
+# fmt: on
 """The table :meth:`OrderSaga.react` dispatches on; anything not in it is ignored."""
 
 START = Transition(None, OrderCreated.type_name, SagaStatus.reserving_inventory)
+"""The saga's birth: ``order.created`` creates it reserving inventory (not a row: no state yet)."""
+
+
+def check_inputs(rules: Sequence[Rule]) -> None:
+    """Refuse a table naming an input the saga cannot receive (a typo would never match)."""
+    pseudo = {DEADLINE_FIRED, OPERATOR_RETRY, OPERATOR_ABORT}
+    for rule in rules:
+        if rule.input not in pseudo:
+            model_for(rule.input)  # raises UnknownMessageType
+
+
+check_inputs(RULES)
 
 
 def transitions_of(rules: Sequence[Rule]) -> tuple[Transition, ...]:
