@@ -9,18 +9,25 @@ decision in one transaction.  Because the function is pure, a stored history can
 be replayed through it (:func:`replay`) and the table it dispatches on can be
 drawn (:data:`TRANSITIONS`, ``saga.diagram``).
 
-The saga runs three steps, each with a compensation::
+The saga runs three steps, each with a compensation, and has a status while
+each runs (``steps.py``)::
 
-    inventory.reserve  -> inventory.reserved    undone by inventory.release
-    payment.charge     -> payment.completed     undone by payment.refund
-    order.confirm      -> order.confirmed       (the pivot; then ``completed``)
+    reserving_inventory  inventory.reserve -> inventory.reserved   releasing_inventory  inventory.release
+    charging_payment     payment.charge    -> payment.completed    refunding_payment    payment.refund
+    confirming_order     order.confirm     -> order.confirmed      cancelling_order     order.cancel
 
 Whenever it has to give up (stock insufficient, the reservation's catalogue
-prices differing from the order's, payment declined, a step not
-answering after its retries, the customer cancelling, an operator aborting) it
-enters ``compensating`` and undoes, in reverse order, every step that happened or
-*may* have happened, and finally cancels the order (``order.cancel`` is always the
-last compensation: the order exists from the start and must end cancelled).
+prices differing from the order's, payment declined, a step not answering after
+its retries, the customer cancelling, an operator aborting) it undoes, newest
+first, every step that happened or *may* have happened, and finally cancels the
+order (``order.cancel`` is always the last compensation: the order exists from
+the start and must end cancelled).  What is left to undo is derived from the
+steps each time (``steps.undo_plan``), never stored.  Which row of the table
+applies is in ``table.py``, what each does in ``actions.py``.
+
+Modules: ``statuses``, ``config``, ``inputs`` (and their JSON), ``state`` (and its
+codec, which also reads version 3), ``steps``, ``decisions``, ``reaction``,
+``guards``, ``actions``, ``table``, ``react`` (:class:`OrderSaga`), ``replay``.
 
 Participants are idempotent per order, so a command can always be resent and a
 compensation for something that never happened is a harmless no-op.  Replies
@@ -37,7 +44,7 @@ Exceptions::
     ├── SagaNotStarted          an input for a saga that does not exist yet
     ├── InvalidInput            a stored input that cannot be decoded
     ├── InvalidSagaState        a stored state that cannot be decoded
-    └── UndeclaredTransition    a handler moved to a status its rule does not declare
+    └── UndeclaredTransition    an action moved to a status its row does not declare
 """
 
 from saga.definition.config import SagaConfig

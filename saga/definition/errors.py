@@ -24,7 +24,7 @@ class InvalidSagaState(SagaError, ValueError):
 
 
 class UndeclaredTransition(SagaError, RuntimeError):
-    """A handler moved the saga to a status its rule does not declare.
+    """An action moved the saga to a status its row of the table does not declare.
 
     This is a bug in the definition: the transition table (and so the diagram)
     would no longer describe what the saga does.

@@ -100,7 +100,7 @@ COMPLETED, CANCELLED, FAILED = SagaStatus.completed, SagaStatus.cancelled, SagaS
 
 # fmt: off
 RULES: tuple[Rule, ...] = (
-    # During    When                      If                      Then                                      TransitionTo
+    #    During      When                      If                      Then                                      TransitionTo
     Rule(RESERVING,  "inventory.reserved",     prices_match,           charge_payment,                           (CHARGING,)),
     Rule(RESERVING,  "inventory.reserved",     otherwise,              release_stock_reserved_at_other_prices,   (RELEASING,)),
     Rule(RESERVING,  "inventory.insufficient", always,                 undo_refused_step,                        (CANCELLING,)),
