@@ -44,7 +44,9 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
 
 @saga_app.command("list")
 def list_sagas(
-    state: Annotated[str | None, typer.Option(help="e.g. failed, compensating")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="e.g. failed, refunding_payment; compensating: every undo")
+    ] = None,
     stuck: Annotated[bool, typer.Option(help="only sagas past their deadline")] = False,
     limit: int = 50,
 ) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from sqlalchemy import or_
@@ -25,6 +22,7 @@ from saga.definition import (
     SagaState,
     input_from_json,
     replay,
+    statuses_matching,
 )
 from saga.models import (
     DeadLetterRow,
@@ -35,16 +33,13 @@ from saga.models import (
     SagaRow,
 )
 from saga.runtime import SagaNotFound, SagaRuntime
-from shared.auth import InvalidToken, Principal, verify_token
 from shared.logging import get_logger
-from shared.persistence.database import unavailable_reason
 from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.problems import (
     BadRequest,
     Conflict,
     NotFound,
-    Unauthorized,
     problem_responses,
 )
 from shared.web.schemas import Input, RowId, unstorable
@@ -142,7 +137,8 @@ def summary(row: SagaRow) -> SagaSummary:
     state = SagaState.from_json(row.state)
     return SagaSummary(
         id=row.id,
-        state=row.status,
+        # The decoded state's status: a row stored by definition 3 says `compensating`.
+        state=state.status.value,
         step=state.current,
         version=row.version,
         user_id=row.user_id,
@@ -175,7 +171,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def list_sagas(
     runtime: Runtime,
     _ops: OpsPrincipal,
-    state: Annotated[str | None, Query(description="a saga state, e.g. failed")] = None,
+    state: Annotated[
+        str | None,
+        Query(description="a saga state, e.g. failed; compensating matches every undo state"),
+    ] = None,
     stuck: Annotated[bool, Query(description="only sagas past their deadline")] = False,
     older_than: Annotated[
         float | None,
@@ -187,7 +186,7 @@ async def list_sagas(
     now = utcnow()
     stmt = select(SagaRow)
     if state:
-        stmt = stmt.where(SagaRow.status == state)
+        stmt = stmt.where(col(SagaRow.status).in_(statuses_matching(state)))
     if stuck:
         # Past its deadline by more than a poll interval, or no deadline while it
         # should have one: nothing will move it without ops.
@@ -261,84 +260,6 @@ async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
     if row is None:
         raise NotFound(f"saga {saga_id} not found")
     return row
-
-
-class EventStream(StreamingResponse):
-    media_type = "text/event-stream"
-
-
-@router.get(
-    "/sagas/stream",
-    response_class=EventStream,
-    responses={
-        200: {
-            "description": "``saga`` events, each a saga summary as JSON in ``data``",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        }
-    },
-)
-async def stream(
-    request: Request,
-    runtime: Runtime,
-    access_token: Annotated[str | None, Query(description="for EventSource clients")] = None,
-) -> StreamingResponse:
-    """Server-sent events: one ``saga`` event per state change, from any saga process."""
-    principal = _stream_principal(request, access_token)
-    if not principal.is_ops:
-        raise Unauthorized("the stream needs an ops token")
-
-    async def changed_since(since: datetime) -> list[SagaRow]:
-        # A connection for this poll only: an idle client holds none between polls.
-        try:
-            async with runtime.db.reads() as session:
-                return list(
-                    (
-                        await session.exec(
-                            select(SagaRow)
-                            .where(col(SagaRow.updated_at) >= since)
-                            .order_by(col(SagaRow.updated_at))
-                            .limit(500)
-                        )
-                    ).all()
-                )
-        except Exception as error:
-            reason = unavailable_reason(error)
-            if reason is None:
-                raise
-            # The stream stays open; the next poll asks again from the same point.
-            log.warning("sagas.stream_poll_failed", reason=reason)
-            return []
-
-    async def events() -> AsyncIterator[str]:
-        since = utcnow() - timedelta(seconds=1)
-        seen: dict[str, int] = {}
-        yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
-            rows = await changed_since(since)
-            for row in rows:
-                if seen.get(row.id) == row.version:
-                    continue
-                seen[row.id] = row.version
-                if row.updated_at > since:
-                    # Only rows at the new `since` can be read again: forget the rest.
-                    since = row.updated_at
-                    seen = {row.id: row.version}
-                data = summary(row).model_dump_json(by_alias=True)
-                yield f"event: saga\nid: {row.id}:{row.version}\ndata: {data}\n\n"
-            await asyncio.sleep(0.5)
-
-    return EventStream(events())
-
-
-def _stream_principal(request: Request, access_token: str | None) -> Principal:
-    header = request.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else access_token
-    if not token:
-        raise Unauthorized("a bearer token is required")
-    try:
-        return verify_token(request.app.state.jwt_key, token)
-    except InvalidToken as exc:
-        raise Unauthorized(str(exc)) from None
 
 
 @router.get("/sagas/{saga_id}", response_model=SagaDetail)

@@ -11,6 +11,7 @@ from saga.api import router as api_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
 from saga.runtime import SagaRuntime
+from saga.stream import router as stream_router
 from shared.faults import Faults
 from shared.messaging.topology import standard_topology
 from shared.messaging.transport import Incoming, Transport
@@ -70,7 +71,7 @@ def build_app(
         return (HERE / "dashboard.html").read_text()
 
     app = service.app(
-        routers=[api_router],
+        routers=[stream_router, api_router],
         description="Order saga instances, their history and deadlines; ops actions.",
     )
     app.include_router(pages)

@@ -262,7 +262,7 @@ class SagaRuntime:
             uow.session.add(
                 SagaDeadlineRow(
                     saga_id=saga_id,
-                    step=decision.armed.step,
+                    step=decision.armed.command,
                     attempt=decision.armed.attempt,
                     due_at=due,
                 )
@@ -307,7 +307,7 @@ class SagaRuntime:
             return False
         await uow.session.delete(deadline)
         await uow.session.flush()
-        input = DeadlineFired(step=deadline.step, attempt=deadline.attempt)
+        input = DeadlineFired(command=deadline.step, attempt=deadline.attempt)
         await self._apply(uow, saga_id, input, None)
         return True
 

@@ -125,7 +125,7 @@ async def test_a_cancel_arriving_while_the_saga_is_being_created_is_applied(
         ).all()
     state = SagaState.from_json(row.state)
     assert parked == []
-    assert state.status.value == "compensating"
+    assert state.status.value == "releasing_inventory"
     assert state.failure_reason == "cancel requested by user-1"
 
 

@@ -28,7 +28,8 @@ RESERVE, RELEASE = "inventory.reserve", "inventory.release"
 CHARGE, REFUND = "payment.charge", "payment.refund"
 CONFIRM, CANCEL = "order.confirm", "order.cancel"
 RESERVING, CHARGING, CONFIRMING = "reserving_inventory", "charging_payment", "confirming_order"
-COMPLETED, COMPENSATING, CANCELLED, FAILED = "completed", "compensating", "cancelled", "failed"
+REFUNDING, RELEASING, CANCELLING = "refunding_payment", "releasing_inventory", "cancelling_order"
+COMPLETED, CANCELLED, FAILED = "completed", "cancelled", "failed"
 
 FAULTS = {
     "faults_enabled": True,
@@ -199,7 +200,7 @@ async def test_insufficient_stock_cancels_the_order_without_charging(shop: Syste
 
     saga = await saga_reaches(shop, placed.order_id, CANCELLED)
 
-    assert states(saga) == [RESERVING, COMPENSATING, CANCELLED]
+    assert states(saga) == [RESERVING, CANCELLING, CANCELLED]
     assert commands(saga) == [RESERVE, CANCEL]
     assert "insufficient stock" in saga["failureReason"]
     await assert_outcome(shop, placed, saga, order="cancelled", stock=1, captured=0, refunded=0)
@@ -210,7 +211,7 @@ async def test_declined_payment_releases_the_stock_and_cancels(shop: System) -> 
 
     saga = await saga_reaches(shop, placed.order_id, CANCELLED)
 
-    assert states(saga) == [RESERVING, CHARGING, COMPENSATING, CANCELLED]
+    assert states(saga) == [RESERVING, CHARGING, RELEASING, CANCELLING, CANCELLED]
     assert commands(saga) == [RESERVE, CHARGE, RELEASE, CANCEL]
     assert "payment declined" in saga["failureReason"]
     await assert_outcome(shop, placed, saga, order="cancelled", stock=5, captured=0, refunded=0)
@@ -235,12 +236,12 @@ async def test_silent_payments_get_bounded_resends_then_the_charge_is_refunded(
 
         saga = await saga_reaches(shop, placed.order_id, CANCELLED)
 
-        assert states(saga) == [RESERVING, CHARGING, COMPENSATING, CANCELLED]
+        assert states(saga) == [RESERVING, CHARGING, REFUNDING, RELEASING, CANCELLING, CANCELLED]
         sent = commands(saga)
         # The charge is sent once and resent STEP_RETRIES times, each send timing out.
         assert sent.count(CHARGE) == STEP_RETRIES + 1
         timeouts = [h["detail"] for h in saga["history"] if h["kind"] == "timeout"]
-        assert [t["step"] for t in timeouts][: STEP_RETRIES + 1] == [CHARGE] * (STEP_RETRIES + 1)
+        assert [t["command"] for t in timeouts][: STEP_RETRIES + 1] == [CHARGE] * (STEP_RETRIES + 1)
         # Its outcome unknown, the charge is compensated by a refund, then the rest.
         # (A compensation answered late is resent; the order of steps stays the same.)
         assert _distinct_in_order(sent) == [RESERVE, CHARGE, REFUND, RELEASE, CANCEL]
@@ -276,7 +277,7 @@ async def test_customer_cancel_while_the_charge_is_in_flight_undoes_everything(
     )
 
     assert saga["state"] == CANCELLED
-    assert states(saga) == [RESERVING, CHARGING, COMPENSATING, CANCELLED]
+    assert states(saga) == [RESERVING, CHARGING, REFUNDING, RELEASING, CANCELLING, CANCELLED]
     # The charge's outcome is unknown at the cancel: refund it, release, cancel.
     assert commands(saga) == [RESERVE, CHARGE, REFUND, RELEASE, CANCEL]
     assert saga["failureReason"] == f"cancel requested by {placed.shopper.user_id}"
@@ -302,7 +303,16 @@ async def test_customer_cancel_after_completion_refunds_releases_and_cancels(
     await cancel(shop, placed)
     saga = await saga_reaches(shop, placed.order_id, CANCELLED)
 
-    assert states(saga) == [RESERVING, CHARGING, CONFIRMING, COMPLETED, COMPENSATING, CANCELLED]
+    assert states(saga) == [
+        RESERVING,
+        CHARGING,
+        CONFIRMING,
+        COMPLETED,
+        REFUNDING,
+        RELEASING,
+        CANCELLING,
+        CANCELLED,
+    ]
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, RELEASE, CANCEL]
     await assert_outcome(
         shop, placed, saga, order="cancelled", stock=5, captured=2500, refunded=2500
@@ -341,7 +351,7 @@ async def test_declined_refund_fails_the_saga_until_ops_retry_it(shop: System) -
         headers=shop.stack.ops(),
     )
     assert retried.status_code == 200, retried.text
-    assert retried.json()["state"] == COMPENSATING
+    assert retried.json()["state"] == REFUNDING
     saga = await saga_reaches(shop, placed.order_id, CANCELLED)
 
     assert states(saga) == [
@@ -349,9 +359,11 @@ async def test_declined_refund_fails_the_saga_until_ops_retry_it(shop: System) -
         CHARGING,
         CONFIRMING,
         COMPLETED,
-        COMPENSATING,
+        REFUNDING,
         FAILED,
-        COMPENSATING,
+        REFUNDING,
+        RELEASING,
+        CANCELLING,
         CANCELLED,
     ]
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND, REFUND, RELEASE, CANCEL]

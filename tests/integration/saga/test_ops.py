@@ -93,7 +93,7 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
 
         code, aborted = await oms_saga(url, "abort", stalled, "--reason", "customer phoned")
         assert code == 0, aborted
-        assert f"{stalled} → compensating" in aborted
+        assert f"{stalled} → refunding_payment" in aborted
         assert await system.settled(grace, stalled) == "cancelled"
 
         code, history = await oms_saga(url, "show", stalled)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ import pytest
 from sqlmodel import select
 
 from saga.app import build_app
-from saga.models import ParkedMessageRow
+from saga.models import ParkedMessageRow, SagaRow
 from shared.messages import (
     ChargePayment,
     ConfirmOrder,
@@ -26,6 +28,7 @@ from shared.messages import (
     PaymentCompleted,
     PricedItem,
     ReserveInventory,
+    model_for,
 )
 from shared.messaging.envelope import Envelope
 from shared.messaging.topology import Binding, QueueSpec, standard_topology
@@ -173,10 +176,10 @@ async def test_silent_participant_times_out_resends_then_compensates(stack: Stac
             order_id, "inventory.reserve", "inventory.reserve", "inventory.release"
         )
         body = await saga_state(client, stack, order_id)
-    assert body["state"] == "compensating"
+    assert body["state"] == "releasing_inventory"
     # The release may time out as well by now: only the first two are the reserve's.
     timeouts = [h["detail"] for h in body["history"] if h["kind"] == "timeout"]
-    assert [(t["step"], t["attempt"]) for t in timeouts[:2]] == [
+    assert [(t["command"], t["attempt"]) for t in timeouts[:2]] == [
         ("inventory.reserve", 1),
         ("inventory.reserve", 2),
     ]
@@ -193,7 +196,7 @@ async def test_ops_abort_compensates_and_is_recorded_with_who_and_why(
         f"/api/v1/sagas/{order_id}/abort", json={"reason": "customer phoned"}, headers=stack.ops()
     )
     assert response.status_code == 200, response.text
-    assert response.json()["state"] == "compensating"
+    assert response.json()["state"] == "releasing_inventory"
     body = await saga_state(client, stack, order_id)
     operator = [h["detail"] for h in body["history"] if h["kind"] == "operator"]
     assert operator == [{"action": "abort", "actor": "ops-user", "reason": "customer phoned"}]
@@ -226,3 +229,73 @@ async def test_list_filters_by_state_and_pages_with_a_cursor(
     assert {s["id"] for s in first["items"] + rest["items"]} == set(orders)
     assert rest["nextCursor"] is None
     assert (await client.get("/api/v1/sagas", headers=stack.auth("user-1"))).status_code == 403
+
+
+V3_SAGAS = json.loads(
+    (Path(__file__).parents[2] / "unit" / "saga" / "v3_sagas.json").read_text(encoding="utf-8")
+)
+"""Sagas stored by definition version 3 mid-compensation (see tests/unit/saga/test_versions.py)."""
+MID_COMPENSATION = {
+    "refunding_payment": "refunding_payment",
+    "releasing_inventory": "releasing_inventory",
+    "cancelling_order": "cancelling_order",
+}
+
+
+async def store_v3_saga(db: Database, name: str, saga_id: str) -> None:
+    """Store fixture ``name`` as definition 3 left it: status ``compensating``, v3 state."""
+    state = json.loads(json.dumps(V3_SAGAS[name]["state"]).replace('"ord-1"', f'"{saga_id}"'))
+    state["deadline"] = None  # no deadline row either: the test's replies drive it
+    async with db.sessions() as session, session.begin():
+        session.add(
+            SagaRow(
+                id=saga_id,
+                status="compensating",
+                state=state,
+                definition_version=3,
+                user_id="user-1",
+            )
+        )
+
+
+async def test_sagas_stored_by_version_3_mid_compensation_finish_under_version_4(
+    stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
+) -> None:
+    client, participants = saga
+    ids = {name: str(uuid.uuid4()) for name in MID_COMPENSATION}
+    db = Database(stack.settings.database_url_for("saga"), schema="saga")
+    try:
+        for name, saga_id in ids.items():
+            await store_v3_saga(db, name, saga_id)
+    finally:
+        await db.dispose()
+
+    listed = await client.get("/api/v1/sagas?state=compensating", headers=stack.ops())
+    assert listed.status_code == 200, listed.text
+    assert {s["id"]: s["state"] for s in listed.json()["items"]} == {
+        saga_id: MID_COMPENSATION[name] for name, saga_id in ids.items()
+    }
+
+    for name, saga_id in ids.items():
+        replies = [e for e in V3_SAGAS[name]["then"] if e["input"]["kind"] == "message"]
+        for handled, entry in enumerate(replies, start=1):
+            body = {**entry["input"]["body"], "orderId": saga_id}
+            reply = model_for(entry["input"]["type"]).model_validate(body)
+            await participants.reply(reply, saga_id)
+            await eventually(
+                lambda saga_id=saga_id: saga_state(client, stack, saga_id),
+                until=lambda s, n=handled: (
+                    [h["kind"] for h in s["history"]].count("message_in") >= n
+                ),
+                what=f"{name} to take {reply.type_name}",
+            )
+        final = await saga_state(client, stack, saga_id)
+        assert final["state"] == "cancelled", final
+        assert {h["definitionVersion"] for h in final["history"]} == {4}
+        # The commands version 3 would have sent, seen on the broker.
+        expected = [c for e in replies for c in e["decision"]["commands"]]
+        await eventually(
+            lambda saga_id=saga_id: asyncio.sleep(0, participants.sent(saga_id)),
+            until=lambda sent, expected=expected: sent == expected,
+            what=f"{name}'s commands {expected}",
+        )

@@ -123,7 +123,7 @@ def resolve(state: SagaState | None, step: Step) -> Input:
     if isinstance(step, _Fire):
         assert state is not None
         assert state.deadline is not None, "no deadline to fire"
-        return DeadlineFired(state.deadline.step, state.deadline.attempt)
+        return DeadlineFired(state.deadline.command, state.deadline.attempt)
     return step
 
 
@@ -234,6 +234,31 @@ GIVEN["failed_cancelling"] = (
     FIRE,
 )
 GIVEN["failed_cancelling_late_reserve"] = (*GIVEN["failed_cancelling"], RESERVED)
+GIVEN["releasing_last_timeout"] = (*GIVEN["releasing"], FIRE, FIRE)
+GIVEN["failed_releasing"] = (*GIVEN["releasing_last_timeout"], FIRE)
+GIVEN["cancelling_last_timeout"] = (*GIVEN["cancelling"], FIRE, FIRE)
+GIVEN["cancelling_late_confirm"] = (*GIVEN["cancelling"], CONFIRMED)
+GIVEN["releasing_after_confirm_timeout"] = (*GIVEN["refunding_after_confirm_timeout"], REFUNDED)
+# A charge that timed out, refunded with nothing captured yet, then the capture arrives
+# while the inventory (or the order) is being undone: it is refunded before the cancel.
+GIVEN["releasing_after_charge_timeout"] = (
+    *GIVEN["refunding_after_charge_timeout"],
+    REFUNDED_NOTHING,
+)
+GIVEN["releasing_after_charge_timeout_late_charge"] = (
+    *GIVEN["releasing_after_charge_timeout"],
+    PAID,
+)
+GIVEN["refunding_late_charge_after_release"] = (
+    *GIVEN["releasing_after_charge_timeout_late_charge"],
+    RELEASED,
+)
+GIVEN["cancelling_after_charge_timeout"] = (*GIVEN["releasing_after_charge_timeout"], RELEASED)
+GIVEN["cancelling_after_charge_timeout_late_charge"] = (
+    *GIVEN["cancelling_after_charge_timeout"],
+    PAID,
+)
+GIVEN["cancelling_after_reserve_timeout"] = (*GIVEN["releasing_after_reserve_timeout"], RELEASED)
 
 
 @dataclass(frozen=True)
@@ -271,11 +296,11 @@ CASES = [
     Case("new", CREATED, s.reserving_inventory, (RESERVE,), (IN, OUT, MOVE)),
     # --- reserving_inventory
     Case("reserving", RESERVED, s.charging_payment, (CHARGE,), (IN, OUT, MOVE)),
-    Case("reserving", INSUFFICIENT, s.compensating, (CANCEL,), (IN, OUT, MOVE)),
+    Case("reserving", INSUFFICIENT, s.cancelling_order, (CANCEL,), (IN, OUT, MOVE)),
     Case(
         "reserving",
         RESERVED_AT_CATALOGUE_PRICE,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
         (IN, OUT, MOVE),
         "reserved-at-other-prices",
@@ -284,15 +309,15 @@ CASES = [
     Case(
         "reserving_last_try",
         FIRE,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
         (TIMEOUT, OUT, MOVE),
         "timeout-releases",
     ),
-    Case("reserving", CANCEL_REQUESTED, s.compensating, (RELEASE,), (IN, OUT, MOVE)),
-    Case("reserving", ORDER_CANCELLED, s.compensating, (RELEASE,), (IN, OUT, MOVE)),
+    Case("reserving", CANCEL_REQUESTED, s.releasing_inventory, (RELEASE,), (IN, OUT, MOVE)),
+    Case("reserving", ORDER_CANCELLED, s.releasing_inventory, (RELEASE,), (IN, OUT, MOVE)),
     Case("reserving", RETRY, s.reserving_inventory, (RESERVE,), (OP, OUT)),
-    Case("reserving", ABORT, s.compensating, (RELEASE,), (OP, OUT, MOVE)),
+    Case("reserving", ABORT, s.releasing_inventory, (RELEASE,), (OP, OUT, MOVE)),
     Case("reserving", CREATED, s.reserving_inventory, (), (IN, IGN), "duplicate-order.created"),
     Case(
         "reserving",
@@ -306,20 +331,20 @@ CASES = [
     Case("reserving", OTHER_ORDER, s.reserving_inventory, (), (IN, IGN), "other-order"),
     # --- charging_payment
     Case("charging", PAID, s.confirming_order, (CONFIRM,), (IN, OUT, MOVE)),
-    Case("charging", DECLINED, s.compensating, (RELEASE,), (IN, OUT, MOVE)),
+    Case("charging", DECLINED, s.releasing_inventory, (RELEASE,), (IN, OUT, MOVE)),
     Case("charging", FIRE, s.charging_payment, (CHARGE,), (TIMEOUT, OUT), "timeout-resends"),
     Case(
         "charging_last_try",
         FIRE,
-        s.compensating,
+        s.refunding_payment,
         (REFUND,),
         (TIMEOUT, OUT, MOVE),
         "timeout-refunds",
     ),
-    Case("charging", CANCEL_REQUESTED, s.compensating, (REFUND,), (IN, OUT, MOVE)),
-    Case("charging", ORDER_CANCELLED, s.compensating, (REFUND,), (IN, OUT, MOVE)),
+    Case("charging", CANCEL_REQUESTED, s.refunding_payment, (REFUND,), (IN, OUT, MOVE)),
+    Case("charging", ORDER_CANCELLED, s.refunding_payment, (REFUND,), (IN, OUT, MOVE)),
     Case("charging", RETRY, s.charging_payment, (CHARGE,), (OP, OUT)),
-    Case("charging", ABORT, s.compensating, (REFUND,), (OP, OUT, MOVE)),
+    Case("charging", ABORT, s.refunding_payment, (REFUND,), (OP, OUT, MOVE)),
     Case("charging", RESERVED, s.charging_payment, (), (IN, IGN), "duplicate-inventory.reserved"),
     Case("charging", INSUFFICIENT, s.charging_payment, (), (IN, IGN), "stale-insufficient"),
     Case(
@@ -336,27 +361,27 @@ CASES = [
     Case(
         "confirming_last_try",
         FIRE,
-        s.compensating,
+        s.refunding_payment,
         (REFUND,),
         (TIMEOUT, OUT, MOVE),
         "timeout-compensates",
     ),
-    Case("confirming", CANCEL_REQUESTED, s.compensating, (REFUND,), (IN, OUT, MOVE)),
-    Case("confirming", ORDER_CANCELLED, s.compensating, (REFUND,), (IN, OUT, MOVE)),
+    Case("confirming", CANCEL_REQUESTED, s.refunding_payment, (REFUND,), (IN, OUT, MOVE)),
+    Case("confirming", ORDER_CANCELLED, s.refunding_payment, (REFUND,), (IN, OUT, MOVE)),
     Case("confirming", RETRY, s.confirming_order, (CONFIRM,), (OP, OUT)),
-    Case("confirming", ABORT, s.compensating, (REFUND,), (OP, OUT, MOVE)),
+    Case("confirming", ABORT, s.refunding_payment, (REFUND,), (OP, OUT, MOVE)),
     Case("confirming", PAID, s.confirming_order, (), (IN, IGN), "duplicate-payment.completed"),
     # --- completed
-    Case("completed", CANCEL_REQUESTED, s.compensating, (REFUND,), (IN, OUT, MOVE)),
-    Case("completed", ORDER_CANCELLED, s.compensating, (REFUND,), (IN, OUT, MOVE)),
+    Case("completed", CANCEL_REQUESTED, s.refunding_payment, (REFUND,), (IN, OUT, MOVE)),
+    Case("completed", ORDER_CANCELLED, s.refunding_payment, (REFUND,), (IN, OUT, MOVE)),
     Case("completed", CONFIRMED, s.completed, (), (IN, IGN), "duplicate-order.confirmed"),
     Case("completed", RETRY, s.completed, (), (OP, IGN), "nothing-to-retry"),
     Case("completed", ABORT, s.completed, (), (OP, IGN), "nothing-to-abort"),
     Case("completed", DeadlineFired(CONFIRM, 1), s.completed, (), (IGN,), "stale-deadline"),
     # --- compensating: refund
-    Case("refunding", REFUNDED, s.compensating, (RELEASE,), (IN, OUT)),
-    Case("refunding", REFUND_FAILED, s.compensating, (), (IN,), "refund-declined-backs-off"),
-    Case("refunding", FIRE, s.compensating, (REFUND,), (TIMEOUT, OUT), "timeout-resends"),
+    Case("refunding", REFUNDED, s.releasing_inventory, (RELEASE,), (IN, OUT, MOVE)),
+    Case("refunding", REFUND_FAILED, s.refunding_payment, (), (IN,), "refund-declined-backs-off"),
+    Case("refunding", FIRE, s.refunding_payment, (REFUND,), (TIMEOUT, OUT), "timeout-resends"),
     Case(
         "refunding_last_timeout",
         FIRE,
@@ -365,46 +390,53 @@ CASES = [
         (TIMEOUT, MOVE),
         "timeouts-exhausted",
     ),
-    Case("refunding", RETRY, s.compensating, (REFUND,), (OP, OUT)),
-    Case("refunding", CANCEL_REQUESTED, s.compensating, (), (IN, IGN), "already-compensating"),
-    Case("refunding", ABORT, s.compensating, (), (OP, IGN), "nothing-to-abort"),
-    Case("refunding", RELEASED, s.compensating, (), (IN, IGN), "release-not-sent-yet"),
-    Case("refunding", PAID, s.compensating, (), (IN,), "charge-reported-again"),
+    Case("refunding", RETRY, s.refunding_payment, (REFUND,), (OP, OUT)),
+    Case("refunding", CANCEL_REQUESTED, s.refunding_payment, (), (IN, IGN), "already-compensating"),
+    Case("refunding", ABORT, s.refunding_payment, (), (OP, IGN), "nothing-to-abort"),
+    Case("refunding", RELEASED, s.refunding_payment, (), (IN, IGN), "release-not-sent-yet"),
+    Case("refunding", PAID, s.refunding_payment, (), (IN,), "charge-reported-again"),
     Case(
         "refunding",
         REFUNDED_NOTHING,
-        s.compensating,
+        s.refunding_payment,
         (REFUND,),
         (IN, OUT),
         "refund-answer-short-of-the-capture-resends",
     ),
-    Case("refund_backing_off", FIRE, s.compensating, (REFUND,), (TIMEOUT, OUT), "backoff-ends"),
+    Case(
+        "refund_backing_off", FIRE, s.refunding_payment, (REFUND,), (TIMEOUT, OUT), "backoff-ends"
+    ),
     Case(
         "refund_backing_off",
         REFUND_FAILED,
-        s.compensating,
+        s.refunding_payment,
         (),
         (IN, IGN),
         "duplicate-refund_failed",
     ),
-    Case("refund_backing_off", REFUNDED, s.compensating, (RELEASE,), (IN, OUT)),
+    Case("refund_backing_off", REFUNDED, s.releasing_inventory, (RELEASE,), (IN, OUT, MOVE)),
     Case("refund_last_try", REFUND_FAILED, s.failed, (), (IN, MOVE), "retries-exhausted"),
     # --- compensating: release, cancel
-    Case("releasing", RELEASED, s.compensating, (CANCEL,), (IN, OUT)),
-    Case("releasing", FIRE, s.compensating, (RELEASE,), (TIMEOUT, OUT), "timeout-resends"),
-    Case("releasing", REFUNDED, s.compensating, (), (IN, IGN), "duplicate-payment.refunded"),
-    Case("releasing", REFUND_FAILED, s.compensating, (), (IN, IGN), "stale-refund_failed"),
+    Case("releasing", RELEASED, s.cancelling_order, (CANCEL,), (IN, OUT, MOVE)),
+    Case("releasing", FIRE, s.releasing_inventory, (RELEASE,), (TIMEOUT, OUT), "timeout-resends"),
+    Case("releasing", REFUNDED, s.releasing_inventory, (), (IN, IGN), "duplicate-payment.refunded"),
+    Case("releasing", REFUND_FAILED, s.releasing_inventory, (), (IN, IGN), "stale-refund_failed"),
     Case("cancelling", ORDER_CANCELLED, s.cancelled, (), (IN, MOVE)),
-    Case("cancelling", FIRE, s.compensating, (CANCEL,), (TIMEOUT, OUT), "timeout-resends"),
+    Case("cancelling", FIRE, s.cancelling_order, (CANCEL,), (TIMEOUT, OUT), "timeout-resends"),
     Case(
-        "cancelling", CONFIRMED, s.compensating, (), (IN,), "confirm-reply-marks-cancel-for-resend"
+        "cancelling",
+        CONFIRMED,
+        s.cancelling_order,
+        (),
+        (IN,),
+        "confirm-reply-marks-cancel-for-resend",
     ),
     # --- failure paths while compensating
     Case("cancelling_after_shortage", ORDER_CANCELLED, s.cancelled, (), (IN, MOVE)),
     Case(
         "cancelling_after_shortage",
         RESERVED,
-        s.compensating,
+        s.cancelling_order,
         (),
         (IN,),
         "late-reserve-queues-release",
@@ -412,32 +444,34 @@ CASES = [
     Case(
         "cancelling_after_shortage_late_reserve",
         ORDER_CANCELLED,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
-        (IN, OUT),
+        (IN, OUT, MOVE),
     ),
     Case(
         "cancelling_after_shortage",
         INSUFFICIENT,
-        s.compensating,
+        s.cancelling_order,
         (),
         (IN, IGN),
         "duplicate-insufficient",
     ),
-    Case("releasing_after_decline", RELEASED, s.compensating, (CANCEL,), (IN, OUT)),
+    Case("releasing_after_decline", RELEASED, s.cancelling_order, (CANCEL,), (IN, OUT, MOVE)),
     Case(
         "releasing_after_decline",
         DECLINED,
-        s.compensating,
+        s.releasing_inventory,
         (),
         (IN, IGN),
         "duplicate-payment.failed",
     ),
-    Case("releasing_after_reserve_timeout", RELEASED, s.compensating, (CANCEL,), (IN, OUT)),
+    Case(
+        "releasing_after_reserve_timeout", RELEASED, s.cancelling_order, (CANCEL,), (IN, OUT, MOVE)
+    ),
     Case(
         "releasing_after_reserve_timeout",
         RESERVED,
-        s.compensating,
+        s.releasing_inventory,
         (),
         (IN,),
         "late-reserve-awaits-release",
@@ -445,7 +479,7 @@ CASES = [
     Case(
         "releasing_after_reserve_timeout_late_reserve",
         RELEASED,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
         (IN, OUT),
         "release-predating-reserve-is-resent",
@@ -453,7 +487,7 @@ CASES = [
     Case(
         "releasing_after_reserve_timeout",
         INSUFFICIENT,
-        s.compensating,
+        s.releasing_inventory,
         (),
         (IN,),
         "late-refusal",
@@ -461,7 +495,7 @@ CASES = [
     Case(
         "refunding_after_charge_timeout",
         PAID,
-        s.compensating,
+        s.refunding_payment,
         (),
         (IN,),
         "late-charge-awaits-refund",
@@ -469,7 +503,7 @@ CASES = [
     Case(
         "refunding_after_charge_timeout_late_charge",
         REFUNDED_NOTHING,
-        s.compensating,
+        s.refunding_payment,
         (REFUND,),
         (IN, OUT),
         "refund-predating-charge-is-resent",
@@ -477,19 +511,97 @@ CASES = [
     Case(
         "refunding_after_charge_timeout_late_charge",
         REFUNDED,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
-        (IN, OUT),
+        (IN, OUT, MOVE),
         "refund-covering-charge-moves-on",
     ),
-    Case("refunding_after_charge_timeout", DECLINED, s.compensating, (), (IN,), "late-refusal"),
+    Case(
+        "refunding_after_charge_timeout", DECLINED, s.refunding_payment, (), (IN,), "late-refusal"
+    ),
     Case(
         "refunding_after_confirm_timeout",
         CONFIRMED,
-        s.compensating,
+        s.refunding_payment,
         (),
         (IN,),
         "late-confirm-awaits-cancel",
+    ),
+    # --- one compensation state after another
+    Case("refunding", RESERVED, s.refunding_payment, (), (IN,), "reserve-reported-again"),
+    Case("releasing", RETRY, s.releasing_inventory, (RELEASE,), (OP, OUT)),
+    Case("releasing_last_timeout", FIRE, s.failed, (), (TIMEOUT, MOVE), "timeouts-exhausted"),
+    Case("failed_releasing", RETRY, s.releasing_inventory, (RELEASE,), (OP, OUT, MOVE)),
+    Case(
+        "releasing_after_confirm_timeout",
+        CONFIRMED,
+        s.releasing_inventory,
+        (),
+        (IN,),
+        "late-confirm",
+    ),
+    Case(
+        "releasing_after_charge_timeout", DECLINED, s.releasing_inventory, (), (IN,), "late-refusal"
+    ),
+    Case(
+        "releasing_after_charge_timeout",
+        PAID,
+        s.releasing_inventory,
+        (),
+        (IN,),
+        "late-charge-awaits-release",
+    ),
+    Case(
+        "releasing_after_charge_timeout_late_charge",
+        RELEASED,
+        s.refunding_payment,
+        (REFUND,),
+        (IN, OUT, MOVE),
+        "late-charge-refunded-before-the-cancel",
+    ),
+    Case(
+        "refunding_late_charge_after_release",
+        REFUNDED,
+        s.cancelling_order,
+        (CANCEL,),
+        (IN, OUT, MOVE),
+    ),
+    Case("cancelling", RETRY, s.cancelling_order, (CANCEL,), (OP, OUT)),
+    Case("cancelling_last_timeout", FIRE, s.failed, (), (TIMEOUT, MOVE), "timeouts-exhausted"),
+    Case(
+        "cancelling_late_confirm",
+        ORDER_CANCELLED,
+        s.cancelling_order,
+        (CANCEL,),
+        (IN, OUT),
+        "cancel-predating-confirm-is-resent",
+    ),
+    Case(
+        "cancelling_after_reserve_timeout",
+        INSUFFICIENT,
+        s.cancelling_order,
+        (),
+        (IN,),
+        "late-refusal",
+    ),
+    Case(
+        "cancelling_after_charge_timeout", DECLINED, s.cancelling_order, (), (IN,), "late-refusal"
+    ),
+    Case(
+        "cancelling_after_charge_timeout",
+        PAID,
+        s.cancelling_order,
+        (),
+        (IN,),
+        "late-charge-awaits-cancel",
+    ),
+    Case(
+        "cancelling_after_charge_timeout_late_charge",
+        ORDER_CANCELLED,
+        s.refunding_payment,
+        (REFUND,),
+        (IN, OUT, MOVE),
+        "late-charge-refunded-after-the-cancel",
     ),
     # --- cancelled
     Case("cancelled", ORDER_CANCELLED, s.cancelled, (), (IN, IGN), "duplicate-order.cancelled"),
@@ -498,7 +610,7 @@ CASES = [
     Case(
         "cancelled",
         RESERVED,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
         (IN, OUT, MOVE),
         "repeated-reserve-is-released-again",
@@ -507,7 +619,7 @@ CASES = [
     Case(
         "cancelled_after_reserve_timeout",
         RESERVED,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
         (IN, OUT, MOVE),
         "late-reserve-reopens",
@@ -523,7 +635,7 @@ CASES = [
     Case(
         "cancelled_after_charge_timeout",
         PAID,
-        s.compensating,
+        s.refunding_payment,
         (REFUND,),
         (IN, OUT, MOVE),
         "late-charge-reopens",
@@ -540,7 +652,7 @@ CASES = [
     Case(
         "cancelled_after_confirm_timeout",
         CONFIRMED,
-        s.compensating,
+        s.cancelling_order,
         (CANCEL,),
         (IN, OUT, MOVE),
         "late-confirm-reopens",
@@ -549,7 +661,7 @@ CASES = [
     Case(
         "reopened_after_two_releases",
         RELEASED,
-        s.compensating,
+        s.releasing_inventory,
         (RELEASE,),
         (IN, OUT),
         "answer-to-an-older-release-resends",
@@ -557,7 +669,7 @@ CASES = [
     Case("reopened_after_two_releases_stale_answer", RELEASED, s.cancelled, (), (IN, MOVE)),
     Case("reopened_for_late_charge", REFUNDED, s.cancelled, (), (IN, MOVE)),
     # --- failed
-    Case("failed", RETRY, s.compensating, (REFUND,), (OP, OUT, MOVE)),
+    Case("failed", RETRY, s.refunding_payment, (REFUND,), (OP, OUT, MOVE)),
     Case("failed", CANCEL_REQUESTED, s.failed, (), (IN, IGN), "already-failed"),
     Case("failed", ABORT, s.failed, (), (OP, IGN), "nothing-to-abort"),
     Case("failed", DeadlineFired(REFUND, 3), s.failed, (), (IGN,), "stale-deadline"),
@@ -579,7 +691,7 @@ CASES = [
         (IN,),
         "late-reserve-queues-release",
     ),
-    Case("failed_cancelling_late_reserve", RETRY, s.compensating, (CANCEL,), (OP, OUT, MOVE)),
+    Case("failed_cancelling_late_reserve", RETRY, s.cancelling_order, (CANCEL,), (OP, OUT, MOVE)),
     Case("failed_cancelling", INSUFFICIENT, s.failed, (), (IN,), "late-refusal"),
     Case(
         "failed_after_confirm_timeout",
@@ -732,7 +844,7 @@ def fire_now(steps: Sequence[Step]) -> Input:
 
 
 def test_refund_asks_for_the_order_total_and_cancel_says_why() -> None:
-    _, refund_decision = react(Case("completed", CANCEL_REQUESTED, s.compensating, (), ()))
+    _, refund_decision = react(Case("completed", CANCEL_REQUESTED, s.refunding_payment, (), ()))
     (refund,) = refund_decision.commands
     assert isinstance(refund, RefundPayment)
     assert refund.amount == 1999
@@ -752,9 +864,9 @@ def test_each_send_arms_a_new_deadline_for_its_attempt() -> None:
 
     assert first.armed == first.state.deadline
     assert first.state.deadline is not None
-    assert (first.state.deadline.step, first.state.deadline.attempt) == (RESERVE, 1)
+    assert (first.state.deadline.command, first.state.deadline.attempt) == (RESERVE, 1)
     assert second.state.deadline is not None
-    assert (second.state.deadline.step, second.state.deadline.attempt) == (RESERVE, 2)
+    assert (second.state.deadline.command, second.state.deadline.attempt) == (RESERVE, 2)
     assert second.state.deadline.after_seconds == CONFIG.step_timeout_seconds
 
 
@@ -973,7 +1085,7 @@ def test_a_reservation_at_other_prices_releases_and_cancels_with_the_reason(
     reserved: InventoryReserved, reason: str
 ) -> None:
     decision = SAGA.react(run(GIVEN["reserving"]), reserved)
-    assert decision.state.status is s.compensating
+    assert decision.state.status is s.releasing_inventory
     assert decision.state.failure_reason == reason
     assert [c.type_name for c in decision.commands] == [RELEASE]
     released = SAGA.react(decision.state, RELEASED)

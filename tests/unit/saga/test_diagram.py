@@ -17,7 +17,7 @@ def test_the_committed_saga_diagram_is_what_the_definition_draws() -> None:
     committed = (DIAGRAMS / DIAGRAM_FILE).read_text(encoding="utf-8")
 
     assert committed == render_mermaid(OrderSaga(SagaConfig())), (
-        f"diagrams/{DIAGRAM_FILE} is out of date with saga/definition.py: "
+        f"diagrams/{DIAGRAM_FILE} is out of date with saga/definition/: "
         "run `oms diagrams` and commit the result"
     )
 

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from saga.definition import (
     TERMINAL,
+    UNDOING,
     DeadlineFired,
     Input,
     OperatorAbort,
@@ -380,7 +381,7 @@ def early_deadline(world: World, state: SagaState, data: st.DataObject) -> bool:
     that ends in compensation); a compensation timing out counts as a fault, so
     that only a declined refund can exhaust its retries.
     """
-    if state.status is not SagaStatus.compensating:
+    if state.status not in UNDOING:
         return rarely(data, 3)
     if world.faults and rarely(data):
         world.faults -= 1
@@ -391,7 +392,7 @@ def early_deadline(world: World, state: SagaState, data: st.DataObject) -> bool:
 def fire_deadline(world: World) -> None:
     deadline = world.state.deadline
     assert deadline is not None
-    world.to_saga(DeadlineFired(deadline.step, deadline.attempt))
+    world.to_saga(DeadlineFired(deadline.command, deadline.attempt))
 
 
 def run_to_quiescence(world: World, data: st.DataObject) -> None:

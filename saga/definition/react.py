@@ -1,0 +1,127 @@
+"""The order saga definition: a configuration plus the pure ``react``."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from saga.definition.actions import start
+from saga.definition.config import SagaConfig
+from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
+from saga.definition.errors import SagaNotStarted, UndeclaredTransition
+from saga.definition.inputs import DeadlineFired, Input, OperatorRetry, input_name
+from saga.definition.reaction import Reaction
+from saga.definition.state import OrderData, SagaState
+from saga.definition.statuses import KNOWN_DONE, UNDOING, SagaStatus
+from saga.definition.steps import INVENTORY, STEPS
+from saga.definition.table import RULES, Rule, Transition, transitions_of
+from shared.messages import Message, OrderCancelRequested, OrderCreated
+
+
+class OrderSaga:
+    """The order saga definition: a configuration plus the pure :meth:`react`."""
+
+    version: ClassVar[int] = 4
+    """Bumped whenever the behaviour changes, so stored sagas can tell which one ran them.
+
+    4: one status per compensation (``refunding_payment``, ``releasing_inventory``,
+    ``cancelling_order``) instead of ``compensating``; the undo plan derived from
+    the steps (a capture learned while releasing is refunded before the cancel).
+    """
+    rules: ClassVar[tuple[Rule, ...]] = RULES
+
+    def __init__(self, config: SagaConfig | None = None) -> None:
+        self.config = config if config is not None else SagaConfig()
+        self._dispatch: dict[tuple[SagaStatus, str], list[Rule]] = {}
+        for rule in self.rules:
+            self._dispatch.setdefault((rule.source, rule.input), []).append(rule)
+
+    @property
+    def transitions(self) -> tuple[Transition, ...]:
+        return transitions_of(self.rules)
+
+    def react(self, state: SagaState | None, input: Input) -> Decision:
+        """The saga's answer to one input.
+
+        ``state`` None means the saga does not exist yet: only ``order.created``
+        starts it, anything else raises :class:`SagaNotStarted`.
+        """
+        if state is None:
+            if isinstance(input, OrderCreated):
+                return self._start(input)
+            raise SagaNotStarted(f"{input_name(input)} arrived before order.created")
+
+        r = Reaction(self.config, state)
+        name = input_name(input)
+        if isinstance(input, Message):
+            r.record(HistoryKind.message_in, type=name, body=input.dump())
+            order_id = getattr(input, "order_id", None)
+            if order_id != state.saga_id:
+                r.ignore(f"belongs to order {order_id!r}, not {state.saga_id!r}")
+                return r.decision()
+        elif isinstance(input, DeadlineFired):
+            if state.deadline is None or not state.deadline.matches(input):
+                r.ignore(f"stale deadline {input.command} attempt {input.attempt}")
+                return r.decision()
+            r.record(
+                HistoryKind.timeout,
+                command=input.command,
+                attempt=input.attempt,
+                backoff=state.backing_off,
+            )
+        else:
+            action = "retry" if isinstance(input, OperatorRetry) else "abort"
+            r.record(HistoryKind.operator, action=action, actor=input.actor, reason=input.reason)
+
+        rule = next(
+            (
+                rule
+                for rule in self._dispatch.get((state.status, name), ())
+                if rule.guard(state, input, self.config)
+            ),
+            None,
+        )
+        if rule is None:
+            r.ignore(why_not_expected(state, input))
+            return r.decision()
+        rule.action(r, input)
+        decision = r.decision()
+        ended = decision.state.status
+        if ended not in rule.targets and not (decision.ignored and ended is state.status):
+            raise UndeclaredTransition(f"{state.status} --{name}--> {ended} is not declared")
+        return decision
+
+    def _start(self, event: OrderCreated) -> Decision:
+        state = SagaState(
+            saga_id=event.order_id,
+            status=SagaStatus.reserving_inventory,
+            order=OrderData.from_event(event),
+        )
+        r = Reaction(self.config, state)
+        r.record(HistoryKind.message_in, type=event.type_name, body=event.dump())
+        start(r, INVENTORY)
+        # The saga did not exist before; record its birth as a transition from nothing.
+        r.history.append(
+            HistoryEntry(HistoryKind.transition.value, {"from": None, "to": state.status.value})
+        )
+        return r.decision()
+
+
+def why_not_expected(state: SagaState, input: Input) -> str:
+    """What the history says about an input no row of the table takes."""
+    name = input_name(input)
+    if isinstance(input, OrderCreated):
+        return "duplicate: the saga already started"
+    for step in STEPS:
+        record = state.steps.get(step.name)
+        if isinstance(input, step.success) and record.state in KNOWN_DONE:
+            return f"duplicate: {name} already received"
+        if isinstance(input, step.compensated):
+            return f"not waiting for {step.compensation.type_name}"
+        if step.refusal is not None and isinstance(input, step.refusal):
+            return f"stale: {step.name.value} step is {record.state.value}"
+    if name == "payment.refund_failed":
+        return "not waiting for payment.refund"
+    if isinstance(input, OrderCancelRequested) and state.status is not SagaStatus.completed:
+        undoing = " (compensating)" if state.status in UNDOING else ""
+        return f"already {state.status.value}{undoing}"
+    return f"{name} is not expected while {state.status.value}"
