@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from saga.api import router as api_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
+from saga.letters_api import router as letters_router
 from saga.runtime import SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
@@ -71,7 +72,7 @@ def build_app(
         return (HERE / "dashboard.html").read_text()
 
     app = service.app(
-        routers=[stream_router, api_router],
+        routers=[stream_router, api_router, letters_router],
         description="Order saga instances, their history and deadlines; ops actions.",
     )
     app.include_router(pages)
