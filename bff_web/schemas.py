@@ -33,8 +33,27 @@ PostalCode = Annotated[
 
 
 class Registration(Credentials):
+    """``{email, password, firstName, lastName}``; the users service applies its rules
+    (password length, one way of giving the name).  The older single ``name`` is
+    still passed on while clients move over: the users service splits it at its
+    first space."""
+
     email: EmailStr = Field(max_length=320)
-    name: Line | None = None
+    first_name: Line | None = Field(default=None, examples=["Ada"])
+    last_name: Line | None = Field(default=None, examples=["Lovelace"])
+    name: Line | None = Field(
+        default=None,
+        description="the whole name, split at its first space; send firstName and lastName",
+        json_schema_extra={"deprecated": True},
+    )
+
+
+class Registered(Camel):
+    """A new account, signed in."""
+
+    user_id: str
+    email: str
+    token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
 
 
 # --- catalogue ------------------------------------------------------------------
@@ -126,7 +145,9 @@ class OrderPage(Camel):
 class User(Camel):
     id: str
     email: str
-    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = Field(default=None, description="first and last name joined, for display")
 
 
 class Refund(Camel):

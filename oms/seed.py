@@ -38,7 +38,12 @@ async def seed_demo(settings: Settings, console: Console | None = None) -> Seede
         # The shopper first: once the catalogue shows, the demo is ready to use.
         registered = await http.post(
             f"{settings.url_for('users')}/api/v1/users/register",
-            json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "name": "Demo Shopper"},
+            json={
+                "email": DEMO_EMAIL,
+                "password": DEMO_PASSWORD,
+                "firstName": "Demo",
+                "lastName": "Shopper",
+            },
         )
         if registered.status_code not in (201, 409):
             registered.raise_for_status()

@@ -238,6 +238,9 @@ class UserCreated(Event):
     type_name: ClassVar[str] = "user.created"
     user_id: str
     email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    """Absent when the user gave no name (registering a name is optional)."""
 
 
 CATALOGUE: dict[str, type[Message]] = {
