@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from services.inventory.domain import MAX_PRICE, MAX_STOCK
 from services.inventory.models import Product, Reservation
@@ -53,9 +54,10 @@ class ProductChanges(Input):
     ``description: null`` removes the description; the name and the price cannot
     be removed.  The sku and the currency never change: orders refer to them."""
 
-    name: ProductName | None = None
+    # Optional but never null: None is only the default (and absent from the schema).
+    name: ProductName | SkipJsonSchema[None] = None
     description: Description | None = None
-    price: Price | None = None
+    price: Price | SkipJsonSchema[None] = None
 
     @field_validator("name", "price", mode="before")
     @classmethod

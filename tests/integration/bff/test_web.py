@@ -46,6 +46,7 @@ async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_
         "id": cups["id"],
         "sku": cups["sku"],
         "name": cups["name"],
+        "description": None,
         "price": 499,
         "currency": "EUR",
         "available": 10,
