@@ -2,10 +2,13 @@
 
 A phone on a weak network pays for every byte and every round trip, so answers
 carry what the screens show and nothing else: a compact order is an id, a
-status, a total and a count, not its lines and history.
+status, a total, a count and why it was cancelled, not its lines and history.
+Amounts are ``totalAmount`` in minor units, as in every OMS answer.
 """
 
 from __future__ import annotations
+
+import json
 
 from pydantic import Field
 
@@ -26,6 +29,7 @@ class ServiceOrder(Camel):
     items: list[ServiceLine]
     total_amount: int
     currency: str
+    cancel_reason: str | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
 
@@ -35,14 +39,42 @@ class ServiceOrderPage(Camel):
     next_cursor: str | None = None
 
 
+REASON_MAX_BYTES = 160
+"""A compact order's ``reason`` at most, as JSON: the row stays under 400 bytes."""
+
+
+def compact_reason(reason: str | None, limit: int = REASON_MAX_BYTES) -> str | None:
+    """``reason`` cut to ``limit`` bytes of JSON, ending in "…" when it was cut.
+
+    The saga's reasons are short sentences; one listing many products (insufficient
+    stock, a price mismatch) is the exception, shown whole by BFF-Web's order page."""
+    if reason is None or _json_bytes(reason) <= limit:
+        return reason
+    kept, size = [], _json_bytes("…")
+    for char in reason:
+        size += _json_bytes(char) - 2  # without the quotes
+        if size > limit:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + "…"
+
+
+def _json_bytes(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode())
+
+
 class CompactOrder(Camel):
     """An order as a list row: under 400 bytes of JSON whatever its size."""
 
     id: str
     status: str = Field(description="pending, confirmed or cancelled")
-    total: int = Field(description="minor units")
+    total_amount: int = Field(description="minor units")
     currency: str
     item_count: int = Field(description="units ordered, all lines together")
+    reason: str | None = Field(
+        default=None,
+        description="why a cancelled order was cancelled, shortened to fit a list row",
+    )
     created_at: UtcDateTime
 
     @classmethod
@@ -51,9 +83,10 @@ class CompactOrder(Camel):
         return cls(
             id=order.id,
             status=order.status,
-            total=order.total_amount,
+            total_amount=order.total_amount,
             currency=order.currency,
             item_count=sum(line.quantity for line in order.items),
+            reason=compact_reason(order.cancel_reason),
             created_at=order.created_at,
         )
 
@@ -78,6 +111,7 @@ class OrderPage(Camel):
 class FeaturedProduct(Camel):
     id: str
     name: str
+    description: str | None = None
     price: int = Field(description="minor units")
     currency: str
     available: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from bff_web.context import WebDep
-from bff_web.schemas import Registration
+from bff_web.schemas import Registered, Registration
 from shared.bff import (
     API,
     Credentials,
@@ -16,7 +16,7 @@ from shared.bff import (
     answer_within,
     as_bff,
     limit_sign_ins,
-    log_in,
+    parse_answer,
     problem_responses,
     sign_in,
 )
@@ -29,15 +29,17 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422, 429, 502, 504),
 )
-async def register(body: Registration, request: Request, web: WebDep) -> Session:
-    """Create an account and sign in with it: the answer carries the token."""
+async def register(body: Registration, request: Request, web: WebDep) -> Registered:
+    """Create an account, signed in: ``{userId, email, token}``."""
     limit_sign_ins(web, request)
     async with answer_within(web.settings.bff_write_deadline_seconds):
         # Not retried (no idempotency key): a second attempt would meet a 409.
-        await web.downstreams.users.post_json(
-            f"{API}/users/register", body.model_dump(exclude_none=True), headers=as_bff(web)
+        registered = await web.downstreams.users.post_json(
+            f"{API}/users/register",
+            body.model_dump(by_alias=True, exclude_none=True),
+            headers=as_bff(web),
         )
-        return await log_in(web, Credentials(email=body.email, password=body.password))
+    return parse_answer(Registered, registered, "users")
 
 
 @router.post("/login", responses=problem_responses(401, 422, 429, 502, 504))

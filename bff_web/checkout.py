@@ -7,8 +7,8 @@ order then goes to the orders service; the saga takes it from there.
 
 With ``Idempotency-Key`` a retried checkout answers the first one's answer and
 never places a second order.  With ``?wait=<seconds>`` the answer waits for
-the saga to end and carries the final status (200), or the current one (202)
-if that takes longer.
+the saga to end and carries the final status (200) and, for a cancelled order,
+its ``reason``; or the current status (202) if that takes longer.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ router = APIRouter(tags=["checkout"])
     "/checkout",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"description": "The saga ended within `wait`: the final status"},
+        200: {"description": "The saga ended within `wait`: the final status (and reason)"},
         **problem_responses(401, 409, 422, 429, 502, 504),
     },
 )
@@ -100,5 +100,5 @@ async def checkout(
         )
         if final is not None:
             response.status_code = status.HTTP_200_OK
-            accepted = accepted.model_copy(update={"status": final})
+            accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
     return accepted

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import NamedTuple
 from urllib.parse import quote
 
 from shared.bff import API, Caller, Downstreams
@@ -29,6 +30,13 @@ _FIRST_POLL = 0.05
 _LONGEST_POLL = 0.5
 
 
+class Outcome(NamedTuple):
+    """How a checkout ended: the order's status, and why if it was cancelled."""
+
+    status: str
+    reason: str | None = None
+
+
 async def wait_for_outcome(
     downstreams: Downstreams,
     caller: Caller,
@@ -36,8 +44,9 @@ async def wait_for_outcome(
     seconds: float,
     *,
     call_budget: float,
-) -> str | None:
-    """The order's status once its saga is terminal; ``None`` if ``seconds`` pass first.
+) -> Outcome | None:
+    """The order's status (and cancel reason) once its saga is terminal; ``None`` if
+    ``seconds`` pass first.
 
     ``call_budget`` bounds each poll.  A saga that does not exist yet (the
     saga has not seen ``order.created``) is still to come, and so is an answer
@@ -60,7 +69,7 @@ async def wait_for_outcome(
                     order = await downstreams.orders.get_json(
                         f"{API}/orders/{quote(order_id, safe='')}", headers=caller.auth
                     )
-                    return str(order["status"])
+                    return Outcome(str(order["status"]), order.get("cancelReason"))
         except DownstreamRejected as error:
             if error.status != 404:
                 log.warning("checkout.wait_abandoned", order_id=order_id, error=str(error))

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AliasChoices,
+    EmailStr,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 
 from shared.bff.schemas import (
     PASSWORD_MAX_LENGTH,
@@ -45,13 +52,32 @@ PASSWORD_MIN_LENGTH = 8
 
 
 class Registration(Credentials):
+    """``{email, password, firstName, lastName}``; the users service applies its rules
+    (password length, one way of giving the name).  The older single ``name`` is
+    still passed on while clients move over: the users service splits it at its
+    first space."""
+
     email: EmailStr = Field(max_length=320)
     password: str = Field(
         min_length=PASSWORD_MIN_LENGTH,
         max_length=PASSWORD_MAX_LENGTH,
         json_schema_extra={"format": "password"},
     )
-    name: Line | None = None
+    first_name: Line | None = Field(default=None, examples=["Ada"])
+    last_name: Line | None = Field(default=None, examples=["Lovelace"])
+    name: Line | None = Field(
+        default=None,
+        description="the whole name, split at its first space; send firstName and lastName",
+        json_schema_extra={"deprecated": True},
+    )
+
+
+class Registered(Camel):
+    """A new account, signed in."""
+
+    user_id: str
+    email: str
+    token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
 
 
 # --- catalogue ------------------------------------------------------------------
@@ -61,9 +87,44 @@ class Product(Camel):
     id: str
     sku: str
     name: str
+    description: str | None = None
     price: int = Field(description="minor units")
     currency: str
     available: int = Field(description="units in stock not held for orders")
+
+
+# The inventory's rules for a new product, mirrored so that a body valid here is
+# valid there (the inventory still checks them, and a 422 of its own is passed on).
+MAX_PRICE = 10_000_000_000
+MAX_STOCK = 1_000_000_000
+Sku = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+ProductName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+    ),
+]
+Description = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+    ),
+]
+
+
+class NewProduct(Input):
+    """A catalogue entry with its initial stock (ops only)."""
+
+    sku: Sku
+    name: ProductName
+    description: Description | None = None
+    price: Annotated[StrictInt, Field(ge=0, le=MAX_PRICE, description="minor units")]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    stock: Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, description="units on hand")]
 
 
 class ProductPage(Camel):
@@ -101,6 +162,12 @@ class CheckoutAccepted(Camel):
     status: str = Field(description="pending until the saga ends; then confirmed or cancelled")
     total_amount: int = Field(description="minor units, priced by the inventory")
     currency: str
+    reason: str | None = Field(
+        default=None,
+        description="why a cancelled order was cancelled (with `wait`): insufficient stock "
+        "naming the products, payment declined, cancelled by the customer, a step timed out, "
+        "price mismatch",
+    )
 
 
 # --- orders ---------------------------------------------------------------------
@@ -127,7 +194,12 @@ class Order(Camel):
     currency: str
     payment_method_id: str
     shipping_address: dict[str, Any] | None = None
-    cancel_reason: str | None = None
+    reason: str | None = Field(
+        default=None,
+        # The orders service calls it cancelReason; this API says reason everywhere.
+        validation_alias=AliasChoices("cancelReason", "reason"),
+        description="why the order was cancelled (null unless it was)",
+    )
     created_at: UtcDateTime
     updated_at: UtcDateTime
     history: list[StatusChange] = Field(default_factory=list)
@@ -143,7 +215,9 @@ class OrderPage(Camel):
 class User(Camel):
     id: str
     email: str
-    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = Field(default=None, description="first and last name joined, for display")
 
 
 class Refund(Camel):

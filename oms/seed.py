@@ -17,11 +17,11 @@ from shared.settings import Settings
 DEMO_EMAIL = "demo@oms.example.com"
 DEMO_PASSWORD = "demo-password-123"
 DEMO_PRODUCTS = (
-    ("DEMO-KETTLE", "Stovetop kettle", 3499, 25),
-    ("DEMO-TEAPOT", "Cast-iron teapot", 4999, 10),
-    ("DEMO-MUG", "Enamel mug", 1299, 100),
-    ("DEMO-GRINDER", "Burr coffee grinder", 8999, 5),
-    ("DEMO-FILTER", "Pour-over filters (100)", 599, 0),
+    ("DEMO-KETTLE", "Stovetop kettle", "Stainless steel, 2 l, whistles when it boils.", 3499, 25),
+    ("DEMO-TEAPOT", "Cast-iron teapot", "Enamelled inside, with a removable infuser.", 4999, 10),
+    ("DEMO-MUG", "Enamel mug", "350 ml; survives campfires and dishwashers.", 1299, 100),
+    ("DEMO-GRINDER", "Burr coffee grinder", "Conical burrs, 40 grind settings.", 8999, 5),
+    ("DEMO-FILTER", "Pour-over filters (100)", "Unbleached paper, size 02.", 599, 0),
 )
 
 
@@ -38,15 +38,27 @@ async def seed_demo(settings: Settings, console: Console | None = None) -> Seede
         # The shopper first: once the catalogue shows, the demo is ready to use.
         registered = await http.post(
             f"{settings.url_for('users')}/api/v1/users/register",
-            json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "name": "Demo Shopper"},
+            json={
+                "email": DEMO_EMAIL,
+                "password": DEMO_PASSWORD,
+                "firstName": "Demo",
+                "lastName": "Shopper",
+            },
         )
         if registered.status_code not in (201, 409):
             registered.raise_for_status()
         created = 0
-        for sku, name, price, stock in DEMO_PRODUCTS:
+        for sku, name, description, price, stock in DEMO_PRODUCTS:
             response = await http.post(
                 f"{settings.url_for('inventory')}/api/v1/products",
-                json={"sku": sku, "name": name, "price": price, "currency": "EUR", "stock": stock},
+                json={
+                    "sku": sku,
+                    "name": name,
+                    "description": description,
+                    "price": price,
+                    "currency": "EUR",
+                    "stock": stock,
+                },
                 headers={"Authorization": f"Bearer {ops}"},
             )
             if response.status_code not in (201, 409):

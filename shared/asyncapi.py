@@ -3,7 +3,7 @@
 Nothing here is written by hand twice: the message payloads are the JSON schemas
 of the catalogue's pydantic models (camelCase, as on the wire), the channels are
 the topology's exchanges, the senders follow from each message's kind (the saga
-sends every command, a service publishes the events on its own exchange), and
+sends every command, a service publishes its events on its own exchange), and
 the receivers are the consumers whose queues the topology binds to the message's
 routing key.  ``oms topology export`` writes it to ``docs/asyncapi.yaml``.
 
@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from shared.messages import CATALOGUE, COMMANDS_EXCHANGE, Message
+from shared.messages import CATALOGUE, COMMANDS_EXCHANGE, Event, Message
 from shared.messaging.envelope import (
     HEADER_CAUSATION,
     HEADER_DEAD_LETTER_REASON,
@@ -58,8 +58,10 @@ def message_key(type_name: str) -> str:
 
 
 def sender_of(model: type[Message]) -> str:
-    """Who publishes ``model``: the saga for commands, the exchange's owner for events."""
-    return ORCHESTRATOR if model.kind == "command" else model.exchange
+    """Who publishes ``model``: the saga for commands, the owning service for events."""
+    if issubclass(model, Event):
+        return model.publisher
+    return ORCHESTRATOR
 
 
 def consumer_of(queue: str) -> str:
@@ -196,10 +198,12 @@ def _channels(catalogue: Mapping[str, type[Message]], topology: Topology) -> Doc
     channels: Document = {}
     for exchange in topology.exchanges:
         models = [m for m in catalogue.values() if m.exchange == exchange]
+        publishers = sorted({sender_of(m) for m in models})
         carries = (
             "commands, each with the command name as routing key"
             if exchange == COMMANDS_EXCHANGE
-            else f"the {exchange} service's events, each with its type as routing key"
+            else f"the {' and '.join(publishers)} service's events, "
+            "each with its type as routing key"
         )
         channels[exchange] = {
             "address": exchange,

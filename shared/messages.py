@@ -7,7 +7,9 @@ integers in minor units.
 
 Commands are imperative (``inventory.reserve``) and travel on the ``commands``
 exchange with their name as the routing key; events are past tense
-(``inventory.reserved``) and travel on their owning service's exchange.
+(``inventory.reserved``) and travel on their owning service's exchange: ``orders``,
+``products`` (the inventory service's ``product.*`` and ``inventory.*`` events),
+``payments`` and ``users``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Command(Message):
 
 class Event(Message):
     kind: ClassVar[Kind] = "event"
+    publisher: ClassVar[str]
+    """The service that publishes it (the inventory's exchange is ``products``)."""
 
 
 Quantity = Field(gt=0, le=1_000_000)
@@ -87,6 +91,7 @@ class Shortage(Message):
 
 class OrderEvent(Event):
     exchange: ClassVar[str] = "orders"
+    publisher: ClassVar[str] = "orders"
 
 
 class OrderCreated(OrderEvent):
@@ -131,7 +136,8 @@ class CancelOrder(Command):
 
 
 class InventoryEvent(Event):
-    exchange: ClassVar[str] = "inventory"
+    exchange: ClassVar[str] = "products"
+    publisher: ClassVar[str] = "inventory"
 
 
 class ReserveInventory(Command):
@@ -164,13 +170,28 @@ class InventoryReleased(InventoryEvent):
     items: list[ReservedItem] = Field(default_factory=list)
 
 
-class ProductCreated(InventoryEvent):
-    type_name: ClassVar[str] = "product.created"
+class ProductEvent(InventoryEvent):
+    """A product as the catalogue shows it after the change."""
+
     product_id: str
     sku: str
     name: str
+    description: str | None = None
     price: int = Amount
     currency: str = Currency
+    available: int | None = Field(default=None, ge=0)
+    """Units not held for orders at that moment.  Reservations move it without an
+    event of their own: read ``GET /products/{id}`` for the live figure."""
+
+
+class ProductCreated(ProductEvent):
+    type_name: ClassVar[str] = "product.created"
+
+
+class ProductUpdated(ProductEvent):
+    """Its name, description or price was changed, or its stock on hand was set."""
+
+    type_name: ClassVar[str] = "product.updated"
 
 
 # --- payments ----------------------------------------------------------------
@@ -178,6 +199,7 @@ class ProductCreated(InventoryEvent):
 
 class PaymentEvent(Event):
     exchange: ClassVar[str] = "payments"
+    publisher: ClassVar[str] = "payments"
 
 
 class ChargePayment(Command):
@@ -235,9 +257,13 @@ class PaymentRefundFailed(PaymentEvent):
 
 class UserCreated(Event):
     exchange: ClassVar[str] = "users"
+    publisher: ClassVar[str] = "users"
     type_name: ClassVar[str] = "user.created"
     user_id: str
     email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    """Absent when the user gave no name (registering a name is optional)."""
 
 
 CATALOGUE: dict[str, type[Message]] = {
@@ -255,6 +281,7 @@ CATALOGUE: dict[str, type[Message]] = {
         InventoryInsufficient,
         InventoryReleased,
         ProductCreated,
+        ProductUpdated,
         ChargePayment,
         RefundPayment,
         PaymentCompleted,
@@ -266,7 +293,7 @@ CATALOGUE: dict[str, type[Message]] = {
 }
 """Every message type by its routing key."""
 
-EVENT_EXCHANGES = ("orders", "inventory", "payments", "users")
+EVENT_EXCHANGES = ("orders", "products", "payments", "users")
 
 
 class UnknownMessageType(LookupError):

@@ -1,8 +1,15 @@
 """The inventory's HTTP API (mounted under ``/api/v1``).
 
-Catalogue reads are public; creating products, setting stock and reading
-reservations need the ``ops`` role.  ``GET /products`` pages with ``limit`` and
-``offset`` (ordered by sku) and answers ``{items, total, limit, offset}``.
+Catalogue reads are public; creating and changing products, setting stock and
+reading reservations need the ``ops`` role.  ``GET /products`` pages with
+``limit`` and ``offset`` (ordered by sku) and answers ``{items, total, limit, offset}``.
+
+Every change to the catalogue is announced on the ``products`` exchange in the
+same transaction: ``product.created``, and ``product.updated`` when a name,
+description or price is changed or the stock on hand is set (a request that
+changes nothing announces nothing).  Reservations move ``available`` with every
+order and announce only ``inventory.*`` to the saga: a ``product.updated`` per
+order line would flood every subscriber with stock figures that are stale at once.
 """
 
 from __future__ import annotations
@@ -18,17 +25,35 @@ from services.inventory.models import Product, utcnow
 from services.inventory.repository import Inventory
 from services.inventory.schemas import (
     NewProduct,
+    ProductChanges,
     ProductOut,
     ProductPage,
     ReservationOut,
     StockLevel,
 )
-from shared.messages import ProductCreated
+from shared.messages import ProductCreated, ProductEvent, ProductUpdated
+from shared.persistence.outbox import UnitOfWork
 from shared.service import ServiceDep
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import Conflict, NotFound, problem_responses
 
 router = APIRouter(tags=["inventory"])
+
+
+def _announce(uow: UnitOfWork, event: type[ProductEvent], product: Product) -> None:
+    """Publish ``product`` as it now is, with this transaction."""
+    uow.send(
+        event(
+            product_id=product.id,
+            sku=product.sku,
+            name=product.name,
+            description=product.description,
+            price=product.price,
+            currency=product.currency,
+            available=product.available,
+        ),
+        correlation_id=product.id,
+    )
 
 
 @router.get("/products", responses=problem_responses(422))
@@ -76,21 +101,13 @@ async def create_product(
             id=str(uuid.uuid4()),
             sku=body.sku,
             name=body.name,
+            description=body.description,
             price=body.price,
             currency=body.currency,
             on_hand=body.stock,
         )
         inventory.add(product)
-        uow.send(
-            ProductCreated(
-                product_id=product.id,
-                sku=product.sku,
-                name=product.name,
-                price=product.price,
-                currency=product.currency,
-            ),
-            correlation_id=product.id,
-        )
+        _announce(uow, ProductCreated, product)
         try:
             await uow.session.flush()
         except IntegrityError:  # the same sku committed by a concurrent request
@@ -105,7 +122,9 @@ async def create_product(
 async def set_stock(
     product_id: str, body: StockLevel, service: ServiceDep, _ops: OpsPrincipal
 ) -> ProductOut:
-    """Set the units on hand (reserved ones included); never below what is reserved."""
+    """Set the units on hand (reserved ones included); never below what is reserved.
+
+    Announces ``product.updated`` when the level changed."""
     async with service.uow() as uow:
         product = await Inventory(uow.session).product(product_id, lock=True)
         if product is None:
@@ -114,8 +133,31 @@ async def set_stock(
             check_stock_level(body.quantity, product.reserved)
         except StockBelowReserved as exc:
             raise Conflict(str(exc), field="quantity", reserved=exc.reserved) from None
-        product.on_hand = body.quantity
-        product.updated_at = utcnow()
+        if product.on_hand != body.quantity:
+            product.on_hand = body.quantity
+            product.updated_at = utcnow()
+            _announce(uow, ProductUpdated, product)
+    return ProductOut.of(product)
+
+
+@router.patch("/products/{product_id}", responses=problem_responses(400, 401, 403, 404, 422))
+async def change_product(
+    product_id: str, body: ProductChanges, service: ServiceDep, _ops: OpsPrincipal
+) -> ProductOut:
+    """Change a product's name, description or price; announces ``product.updated``
+    when any of them changed.  Orders already reserved keep the price they were
+    reserved at."""
+    changes = body.model_dump(include=body.model_fields_set)
+    async with service.uow() as uow:
+        product = await Inventory(uow.session).product(product_id, lock=True)
+        if product is None:
+            raise NotFound(f"product {product_id!r} not found")
+        changed = {k: v for k, v in changes.items() if getattr(product, k) != v}
+        if changed:
+            for field, value in changed.items():
+                setattr(product, field, value)
+            product.updated_at = utcnow()
+            _announce(uow, ProductUpdated, product)
     return ProductOut.of(product)
 
 

@@ -16,8 +16,9 @@ DESCRIPTION = """\
 The product catalogue, stock levels and per-order reservations.
 
 Commands on `inventory.commands`: `inventory.reserve` (all items or none) and
-`inventory.release`; answers on the `inventory` exchange.  `GET /products` pages
-with `limit`/`offset`.
+`inventory.release`; answers (`inventory.*`) and catalogue changes
+(`product.created`, `product.updated`) on the `products` exchange.  `GET /products`
+pages with `limit`/`offset`.
 """
 
 

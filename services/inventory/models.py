@@ -28,6 +28,7 @@ class Product(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     sku: str = Field(unique=True, max_length=64)
     name: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
     price: int = Field(sa_type=BigInteger)
     """Minor units."""
     currency: str = Field(max_length=3)

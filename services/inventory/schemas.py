@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from services.inventory.domain import MAX_PRICE, MAX_STOCK
 from services.inventory.models import Product, Reservation
@@ -27,13 +28,43 @@ ProductName = Annotated[
     ),
 ]
 
+Description = Annotated[
+    str,
+    # Text of several lines: tabs and line breaks, but no other control characters.
+    StringConstraints(
+        min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+    ),
+    Field(examples=["Cast iron, enamelled inside; holds 1.2 l."]),
+]
+Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units"), JsonInteger]
+
 
 class NewProduct(Input):
     sku: Sku
     name: ProductName
-    price: Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units"), JsonInteger]
+    description: Description | None = None
+    price: Price
     currency: CurrencyCode
     stock: Annotated[int, Field(ge=0, le=MAX_STOCK, description="units on hand"), JsonInteger]
+
+
+class ProductChanges(Input):
+    """What to change of a product; a field left out stays as it is.
+
+    ``description: null`` removes the description; the name and the price cannot
+    be removed.  The sku and the currency never change: orders refer to them."""
+
+    # Optional but never null: None is only the default (and absent from the schema).
+    name: ProductName | SkipJsonSchema[None] = None
+    description: Description | None = None
+    price: Price | SkipJsonSchema[None] = None
+
+    @field_validator("name", "price", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be removed; leave the field out to keep it")
+        return value
 
 
 class StockLevel(Input):
@@ -48,6 +79,7 @@ class ProductOut(CamelModel):
     id: str
     sku: str
     name: str
+    description: str | None = None
     price: int = Field(description="minor units")
     currency: str
     available: int = Field(description="units on hand not reserved for orders")
@@ -58,6 +90,7 @@ class ProductOut(CamelModel):
             id=product.id,
             sku=product.sku,
             name=product.name,
+            description=product.description,
             price=product.price,
             currency=product.currency,
             available=product.available,

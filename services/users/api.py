@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,14 +22,14 @@ from services.users.schemas import (
     AddressIn,
     AddressOut,
     Credentials,
+    Registered,
     Registration,
     Session,
     UserDetails,
-    UserOut,
 )
 from shared.auth import mint_token
 from shared.messages import UserCreated
-from shared.service import ServiceDep
+from shared.service import Service, ServiceDep
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.problems import Conflict, NotFound, Unauthorized, Unprocessable, problem_responses
 
@@ -73,8 +73,13 @@ async def _existing_user(session: AsyncSession, user_id: str) -> User:
     return user
 
 
-def _user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, email=user.email, name=user.name)
+def _customer_token(service: Service, user_id: str) -> str:
+    return mint_token(
+        service.settings.jwt_key,
+        sub=user_id,
+        roles=["customer"],
+        ttl_seconds=service.settings.jwt_ttl_seconds,
+    )
 
 
 def _address_out(address: Address) -> AddressOut:
@@ -90,11 +95,13 @@ def _address_out(address: Address) -> AddressOut:
 async def register(
     body: Registration,
     request: Request,
+    response: Response,
     service: ServiceDep,
     passwords: PasswordsDep,
     limits: SignInLimitsDep,
-) -> UserOut:
-    """Create an account and announce it (``user.created``) in the same transaction."""
+) -> Registered:
+    """Create an account, announce it (``user.created``) in the same transaction, and
+    answer ``{userId, email, token}``: the new user is signed in."""
     limits.count_call(request)
     key = email_key(body.email)
     if key is None:  # EmailStr has validated it already: unreachable in practice
@@ -107,15 +114,30 @@ async def register(
             raise duplicate
     # Hashed outside any transaction: a slow hash must not hold a database lock.
     password_hash = await passwords.hash(body.password)
-    user = User(email=body.email, email_key=key, name=body.name, password_hash=password_hash)
+    user = User(
+        email=body.email,
+        email_key=key,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        password_hash=password_hash,
+    )
     try:
         async with service.uow() as uow:
             uow.session.add(user)
             await uow.session.flush()
-            uow.send(UserCreated(user_id=user.id, email=user.email))
+            uow.send(
+                UserCreated(
+                    user_id=user.id,
+                    email=user.email,
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                ),
+                correlation_id=user.id,
+            )
     except IntegrityError:
         raise duplicate from None
-    return _user_out(user)
+    response.headers["Location"] = f"/api/v1/users/{user.id}"
+    return Registered(user_id=user.id, email=user.email, token=_customer_token(service, user.id))
 
 
 @router.post("/users/login", responses=problem_responses(401, 422, 429), summary="Log in for a JWT")
@@ -153,13 +175,7 @@ async def login(
             stored = await uow.session.get(User, user.id)
             if stored is not None:
                 stored.password_hash = new_hash
-    token = mint_token(
-        service.settings.jwt_key,
-        sub=user.id,
-        roles=["customer"],
-        ttl_seconds=service.settings.jwt_ttl_seconds,
-    )
-    return Session(user_id=user.id, token=token)
+    return Session(user_id=user.id, token=_customer_token(service, user.id))
 
 
 @router.get("/users", responses=problem_responses(401, 403, 422), summary="Find users (ops)")
@@ -175,14 +191,14 @@ async def find_users(
     if email is not None:
         stmt = stmt.where(User.email_key == (email_key(email) or ""))
     users = (await session.exec(stmt)).all()
-    return [UserDetails.model_validate(u, from_attributes=True) for u in users]
+    return [UserDetails.of(u) for u in users]
 
 
 @router.get("/users/{user_id}", responses=problem_responses(401, 404, 422))
 async def get_user(user_id: Id, principal: CurrentPrincipal, session: SessionDep) -> UserDetails:
     ensure_owner(principal, user_id, "user")
     user = await _existing_user(session, user_id)
-    return UserDetails.model_validate(user, from_attributes=True)
+    return UserDetails.of(user)
 
 
 @router.get("/users/{user_id}/addresses", responses=problem_responses(401, 404, 422))

@@ -1,5 +1,5 @@
-"""Account rules that need no I/O: how emails compare, what a password and a
-country must be."""
+"""Account rules that need no I/O: how emails compare, how a name splits, what a
+password and a country must be."""
 
 from __future__ import annotations
 
@@ -35,3 +35,24 @@ def country_code(value: str) -> str:
     if code not in COUNTRY_CODES:
         raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
     return code
+
+
+def split_name(name: str) -> tuple[str | None, str | None]:
+    """A single name as ``(first name, last name)``: split at the first run of whitespace.
+
+    The first word is the first name and the rest the last name
+    (``"Ada King Lovelace"`` → ``("Ada", "King Lovelace")``); a one-word name has
+    no last name.  No rule is right for every culture; this one keeps every word
+    and gives the name back when the two are joined with a space (see
+    :func:`full_name`).  Registrations still sending ``name`` and accounts made
+    before first and last names were asked for are split this way.
+    """
+    parts = name.strip().split(maxsplit=1)
+    if not parts:
+        return None, None
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def full_name(first_name: str | None, last_name: str | None) -> str | None:
+    """The name to show: first and last name joined by a space, None if both are unknown."""
+    return " ".join(part for part in (first_name, last_name) if part) or None

@@ -32,7 +32,9 @@ class User(SQLModel, table=True):
     """As the user typed it, normalized (domain lower-cased)."""
     email_key: str = Field(max_length=320, unique=True)
     """Case-folded email: two spellings of one address cannot both register."""
-    name: str | None = Field(default=None, max_length=200)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    """Either may be unknown: accounts made before names were asked for have none."""
     password_hash: str = Field(max_length=255)
     created_at: datetime = _created_at()
 

@@ -5,10 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.users.countries import COUNTRY_CODES
-from services.users.domain import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, country_code
+from services.users.domain import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    country_code,
+    full_name,
+    split_name,
+)
+from services.users.models import User
 from shared.web.schemas import CamelModel as ApiModel
 from shared.web.schemas import Input
 
@@ -49,9 +64,37 @@ Password = Annotated[
 
 
 class Registration(Input):
+    """``{email, password, firstName, lastName}``.
+
+    The older ``{email, password, name}`` is still accepted while clients move
+    over: ``name`` is split into first and last name at its first space (see
+    :func:`~services.users.domain.split_name`); giving it beside ``firstName`` or
+    ``lastName`` is a 422.  A name may also be left out, as before.
+    """
+
     email: EmailStr = Field(max_length=320)
     password: Password
-    name: Name | None = None
+    first_name: Name | None = Field(default=None, examples=["Ada"])
+    last_name: Name | None = Field(default=None, examples=["Lovelace"])
+    name: Name | None = Field(
+        default=None,
+        description="the whole name, split at its first space; send firstName and lastName",
+        # Marked in the schema only: pydantic's own flag warns on every read of the field.
+        json_schema_extra={"deprecated": True},
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _not_both(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is not None and (info.data.get("first_name") or info.data.get("last_name")):
+            raise ValueError("give firstName and lastName, or name, not both")
+        return name
+
+    @model_validator(mode="after")
+    def _split_the_old_name(self) -> Registration:
+        if self.name is not None:
+            self.first_name, self.last_name = split_name(self.name)
+        return self
 
 
 class Credentials(Input):
@@ -61,18 +104,36 @@ class Credentials(Input):
     )
 
 
-class UserOut(ApiModel):
+class UserDetails(ApiModel):
     id: str
     email: str
-    name: str | None
-
-
-class UserDetails(UserOut):
+    first_name: str | None
+    last_name: str | None
+    name: str | None = Field(description="first and last name joined, for display")
     created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserDetails:
+        return cls(
+            id=user.id,
+            email=user.email,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            name=full_name(user.first_name, user.last_name),
+            created_at=user.created_at,
+        )
 
 
 class Session(ApiModel):
     user_id: str
+    token: str = Field(description="A bearer JWT (HS256) for every OMS service")
+
+
+class Registered(ApiModel):
+    """A new account, signed in: ``{userId, email, token}``."""
+
+    user_id: str
+    email: str
     token: str = Field(description="A bearer JWT (HS256) for every OMS service")
 
 

@@ -90,14 +90,16 @@ class System:
         product: dict[str, Any] = response.json()
         return product
 
-    async def shopper(self, name: str = "ada") -> Shopper:
-        """A new account, signed up through BFF-Web."""
+    async def shopper(self, name: str = "ada", last_name: str = "Lovelace") -> Shopper:
+        """A new account, signed up through BFF-Web as ``name`` ``last_name``."""
         email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
         response = await self.web.post(
-            "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "name": name}
+            "/api/v1/auth/register",
+            json={"email": email, "password": PASSWORD, "firstName": name, "lastName": last_name},
         )
         assert response.status_code == 201, response.text
         session = response.json()
+        assert session["email"] == email
         return Shopper(session["userId"], email, session["token"])
 
     async def checkout(

@@ -20,6 +20,7 @@ from shared.messages import (
     OrderCreated,
     OrderItem,
     PaymentFailed,
+    ProductUpdated,
     Shortage,
     UserCreated,
 )
@@ -129,7 +130,16 @@ EXAMPLES: list[Message] = [
         order_id="o-1", shortages=[Shortage(product_id="p-1", requested=2, available=1)]
     ),
     PaymentFailed(order_id="o-1", amount=3998, reason="declined", code="card_declined"),
-    UserCreated(user_id="u-1", email="ada@example.com"),
+    UserCreated(user_id="u-1", email="ada@example.com", first_name="Ada", last_name="Lovelace"),
+    ProductUpdated(
+        product_id="p-1",
+        sku="TEA-1",
+        name="Tea pot",
+        description="Cast iron",
+        price=1999,
+        currency="EUR",
+        available=3,
+    ),
 ]
 
 
@@ -172,6 +182,22 @@ def operations_of(document: dict[str, Any], type_name: str, action: str) -> list
     )
 
 
+def test_the_inventory_publishes_its_product_and_inventory_events_on_products(
+    document: dict[str, Any],
+) -> None:
+    products = document["channels"]["products"]
+    assert {m["$ref"].rsplit("/", 1)[1] for m in products["messages"].values()} == {
+        "productCreated",
+        "productUpdated",
+        "inventoryReserved",
+        "inventoryInsufficient",
+        "inventoryReleased",
+    }
+    assert "inventory" not in document["channels"]
+    for type_name in ("product.created", "product.updated", "inventory.reserved"):
+        assert operations_of(document, type_name, "send") == ["inventory"]
+
+
 def test_operations_say_who_sends_and_who_receives_each_message(
     document: dict[str, Any],
 ) -> None:
@@ -183,7 +209,7 @@ def test_operations_say_who_sends_and_who_receives_each_message(
             [owner] = [o for o, prefix in commands.items() if type_name.startswith(prefix)]
             assert (senders, receivers) == (["saga"], [owner]), type_name
         else:
-            assert senders == [model.exchange], type_name
+            assert senders == [model.publisher], type_name
             assert receivers == (["saga"] if type_name in SAGA_EVENTS else []), type_name
     for operation in document["operations"].values():
         channel = resolve(document, operation["channel"]["$ref"])

@@ -85,7 +85,7 @@ async def test_mobile_shopper_checks_out_from_saved_data_and_polls_compact_order
     assert first.status_code == 200, first.text
     assert len(first.content) < 400
     assert first.json()["status"] == "confirmed"
-    assert (first.json()["total"], first.json()["itemCount"]) == (2500, 2)
+    assert (first.json()["totalAmount"], first.json()["itemCount"]) == (2500, 2)
     etag = first.headers["ETag"]
     unchanged = await system.mobile.get(
         f"{API}/orders/{order_id}", headers={**shopper.auth, "If-None-Match": etag}

@@ -46,6 +46,7 @@ async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_
         "id": cups["id"],
         "sku": cups["sku"],
         "name": cups["name"],
+        "description": None,
         "price": 499,
         "currency": "EUR",
         "available": 10,
@@ -89,7 +90,13 @@ async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_
     assert page["degraded"] == []
     assert page["order"]["status"] == "confirmed"
     assert page["order"]["shippingAddress"]["city"] == ADDRESS["city"]
-    assert page["user"] == {"id": shopper.user_id, "email": shopper.email, "name": "ada"}
+    assert page["user"] == {
+        "id": shopper.user_id,
+        "email": shopper.email,
+        "firstName": "ada",
+        "lastName": "Lovelace",
+        "name": "ada Lovelace",
+    }
     assert [p["id"] for p in page["products"]] == [teapot["id"], cups["id"]]
     assert [(p["status"], p["amount"]) for p in page["payments"]] == [("captured", 2999)]
     assert page["progress"]["state"] == "completed"

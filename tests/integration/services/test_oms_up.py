@@ -111,6 +111,17 @@ def test_oms_up_serves_every_component_with_the_documented_paths_and_demo_data(
         )
         assert login.status_code == 200, login.text
         assert login.json()["token"]
+        profile = httpx.get(
+            f"{urls['users']}/api/v1/users/{login.json()['userId']}",
+            headers={"Authorization": f"Bearer {login.json()['token']}"},
+            timeout=10,
+        ).json()
+        assert (profile["firstName"], profile["lastName"]) == ("Demo", "Shopper")
+        catalogue = httpx.get(
+            f"{others[1]}/api/v1/products", params={"limit": 200}, timeout=10
+        ).json()
+        described = {p["sku"]: p["description"] for p in catalogue["items"]}
+        assert described == {sku: description for sku, _, description, *_ in DEMO_PRODUCTS}
     finally:
         up.stop()
     assert up.proc is not None

@@ -32,7 +32,7 @@ ORDER = {
     "updatedAt": AT,
     "history": [{"status": "pending", "at": AT}, {"status": "confirmed", "at": AT}],
 }
-USER = {"id": "u1", "email": "ada@example.com", "name": "Ada"}
+USER = {"id": "u1", "email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace"}
 PRODUCT = {
     "id": "p1",
     "sku": "SKU-1",

@@ -105,7 +105,7 @@ class Inventory:
 async def running_inventory(stack: Stack, **settings: Any) -> AsyncIterator[Inventory]:
     """The inventory app on ``stack``, its lifespan running, with ``settings`` overridden."""
     app = build_app(stack.settings.model_copy(update=settings), stack.transport)
-    replies = await Replies.listen(stack.transport, "inventory")
+    replies = await Replies.listen(stack.transport, "products")
     async with serve(app) as client:
         yield Inventory(stack, client, app.state.service, replies)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.auth import mint_token
-from shared.messages import InventoryReserved, ProductCreated
+from shared.messages import InventoryReserved, ProductCreated, ProductUpdated
 from shared.persistence.outbox import pending_count
 from tests.integration.services.inventory.conftest import Inventory
 from tests.support.infra import eventually
@@ -40,6 +40,7 @@ async def test_ops_creates_a_product_that_anyone_can_read(inventory: Inventory) 
         "id": product["id"],
         "sku": body["sku"],
         "name": "Espresso cup",
+        "description": None,
         "price": 1250,
         "currency": "EUR",
         "available": 7,
@@ -53,8 +54,100 @@ async def test_ops_creates_a_product_that_anyone_can_read(inventory: Inventory) 
     envelope, event = await inventory.replies.one(product["id"])
     assert envelope.type == "product.created"
     assert event == ProductCreated(
-        product_id=product["id"], sku=body["sku"], name="Espresso cup", price=1250, currency="EUR"
+        product_id=product["id"],
+        sku=body["sku"],
+        name="Espresso cup",
+        price=1250,
+        currency="EUR",
+        available=7,
     )
+
+
+async def test_a_description_is_kept_shown_and_announced(inventory: Inventory) -> None:
+    text = "Porcelain, 80 ml.\nDishwasher safe."
+    created = await inventory.client.post(
+        "/api/v1/products", json=new_product(description=text), headers=inventory.stack.ops()
+    )
+    assert created.status_code == 201, created.text
+    product_id = created.json()["id"]
+
+    read = await inventory.client.get(f"/api/v1/products/{product_id}")
+    listed = await inventory.client.get("/api/v1/products", params={"id": product_id})
+    _, event = await inventory.replies.one(product_id)
+
+    assert read.json()["description"] == text
+    assert listed.json()["items"][0]["description"] == text
+    assert isinstance(event, ProductCreated)
+    assert event.description == text
+
+
+async def test_changes_to_name_description_price_or_stock_announce_product_updated(
+    inventory: Inventory,
+) -> None:
+    product_id = await inventory.add_product(stock=10)
+    ops = inventory.stack.ops()
+    path = f"/api/v1/products/{product_id}"
+
+    changed = await inventory.client.patch(
+        path, json={"name": "Tea cup", "description": "Bone china", "price": 999}, headers=ops
+    )
+    stocked = await inventory.client.put(f"{path}/stock", json={"quantity": 12}, headers=ops)
+    cleared = await inventory.client.patch(path, json={"description": None}, headers=ops)
+    # Nothing changes: nothing is announced.
+    same_stock = await inventory.client.put(f"{path}/stock", json={"quantity": 12}, headers=ops)
+    same_price = await inventory.client.patch(path, json={"price": 999}, headers=ops)
+    # A reservation moves `available` without a product.updated of its own.
+    order_id = str(uuid.uuid4())
+    await inventory.reserve(order_id, (product_id, 2))
+    await inventory.replies.wait(order_id)
+    barrier = await inventory.add_product()
+    await inventory.replies.wait(barrier)
+
+    assert [r.status_code for r in (changed, stocked, cleared, same_stock, same_price)] == [200] * 5
+    assert changed.json()["name"] == "Tea cup"
+    assert cleared.json()["description"] is None
+    events = [e.decode() for e in inventory.replies.about(product_id)]
+    assert [type(e) for e in events] == [
+        ProductCreated,
+        ProductUpdated,
+        ProductUpdated,
+        ProductUpdated,
+    ]
+    base = {"product_id": product_id, "sku": events[0].sku, "currency": "EUR"}
+    assert events[1:] == [
+        ProductUpdated(**base, name="Tea cup", description="Bone china", price=999, available=10),
+        ProductUpdated(**base, name="Tea cup", description="Bone china", price=999, available=12),
+        ProductUpdated(**base, name="Tea cup", price=999, available=12),
+    ]
+    assert all(e.exchange == "products" for e in inventory.replies.about(product_id))
+    assert (await inventory.client.get(path)).json()["available"] == 10
+
+
+async def test_bad_product_changes_are_422_naming_the_field(
+    inventory: Inventory, subtests: pytest.Subtests
+) -> None:
+    product_id = await inventory.add_product()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"name": None}, "name"),
+        ({"price": None}, "price"),
+        ({"price": -1}, "price"),
+        ({"price": "9"}, "price"),
+        ({"description": ""}, "description"),
+        ({"description": "a\x00b"}, "description"),
+        ({"sku": "NEW-SKU"}, "sku"),
+    ]
+    for body, field in cases:
+        with subtests.test(body=body):
+            response = await inventory.client.patch(
+                f"/api/v1/products/{product_id}", json=body, headers=inventory.stack.ops()
+            )
+            assert response.status_code == 422, response.text
+            assert field in response.json()["detail"]
+    customer = await inventory.client.patch(
+        f"/api/v1/products/{product_id}", json={"price": 1}, headers=inventory.stack.auth("alice")
+    )
+    assert customer.status_code == 403
+    assert (await inventory.product_row(product_id)).price == 1999
 
 
 async def test_a_duplicate_sku_is_a_conflict_and_adds_nothing(inventory: Inventory) -> None:
@@ -253,7 +346,7 @@ async def test_bad_paging_is_422_naming_the_parameter(
             assert field in response.json()["detail"]
 
 
-async def test_product_created_is_published_once_on_the_inventory_exchange(
+async def test_product_created_is_published_once_on_the_products_exchange(
     inventory: Inventory,
 ) -> None:
     first = await inventory.add_product()
@@ -262,7 +355,7 @@ async def test_product_created_is_published_once_on_the_inventory_exchange(
     await inventory.replies.wait(second)
 
     [envelope] = inventory.replies.about(first)
-    assert (envelope.exchange, envelope.routing_key) == ("inventory", "product.created")
+    assert (envelope.exchange, envelope.routing_key) == ("products", "product.created")
     assert (envelope.type, envelope.app_id) == ("product.created", "inventory")
     event = envelope.decode()
     assert isinstance(event, ProductCreated)

@@ -26,10 +26,12 @@ class Users:
     service: Service
     events: Replies
 
-    async def register(
-        self, email: str, password: str = PASSWORD, name: str | None = "Ada"
-    ) -> dict[str, str]:
-        body = {"email": email, "password": password} | ({"name": name} if name else {})
+    async def register(self, email: str, password: str = PASSWORD, **names: str) -> dict[str, str]:
+        """A new account (``{userId, email, token}``); ``names`` are body fields
+        (``firstName``, ``lastName``, ``name``), by default Ada Lovelace's."""
+        body = {"email": email, "password": password} | (
+            names or {"firstName": "Ada", "lastName": "Lovelace"}
+        )
         response = await self.client.post("/api/v1/users/register", json=body)
         assert response.status_code == 201, response.text
         user: dict[str, str] = response.json()

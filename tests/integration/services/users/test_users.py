@@ -32,25 +32,67 @@ def problem_fields(body: dict[str, Any]) -> set[str]:
     return {e["field"] for e in body.get("errors", [])}
 
 
-async def test_register_creates_the_account_and_announces_user_created(users: Users) -> None:
+async def test_register_with_first_and_last_name_signs_in_and_announces_user_created(
+    users: Users,
+) -> None:
     email = new_email()
-    created = await users.register(email, name="Ada Lovelace")
+    created = await users.register(email, firstName="Ada", lastName="Lovelace")
 
-    assert created == {"id": created["id"], "email": email, "name": "Ada Lovelace"}
-    uuid.UUID(created["id"])
+    assert set(created) == {"userId", "email", "token"}
+    assert created["email"] == email
+    user_id = created["userId"]
+    uuid.UUID(user_id)
+    principal = verify_token(users.stack.settings.jwt_key, created["token"])
+    assert (principal.sub, principal.roles) == (user_id, frozenset({"customer"}))
     seen = await eventually(
         lambda: asyncio.sleep(0, [e for e in users.events.seen if e.type == "user.created"]),
         what="user.created",
     )
-    assert [e.decode() for e in seen] == [UserCreated(user_id=created["id"], email=email)]
+    assert [e.decode() for e in seen] == [
+        UserCreated(user_id=user_id, email=email, first_name="Ada", last_name="Lovelace")
+    ]
+    assert seen[0].decode().dump() == {
+        "userId": user_id,
+        "email": email,
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+    }
 
-    own = await users.client.get(f"{API}/users/{created['id']}", headers=users.auth(created["id"]))
+    # The token the registration answered is good for the user's own profile.
+    own = await users.client.get(
+        f"{API}/users/{user_id}", headers={"Authorization": f"Bearer {created['token']}"}
+    )
     assert own.status_code == 200
     details = own.json()
     assert details["email"] == email
+    assert (details["firstName"], details["lastName"]) == ("Ada", "Lovelace")
     assert details["name"] == "Ada Lovelace"
     assert datetime.fromisoformat(details["createdAt"]).tzinfo is not None
     assert "passwordHash" not in details
+
+
+@pytest.mark.parametrize(
+    ("names", "first", "last"),
+    [
+        ({"name": "Ada King Lovelace"}, "Ada", "King Lovelace"),
+        ({"name": "Plato"}, "Plato", None),
+        ({"firstName": "Grace"}, "Grace", None),
+        ({}, None, None),
+    ],
+    ids=["old-name-split", "old-one-word-name", "first-name-only", "no-name"],
+)
+async def test_register_still_takes_the_old_name_or_none(
+    users: Users, names: dict[str, str], first: str | None, last: str | None
+) -> None:
+    response = await users.client.post(
+        f"{API}/users/register", json={"email": new_email(), "password": PASSWORD, **names}
+    )
+
+    assert response.status_code == 201, response.text
+    user_id = response.json()["userId"]
+    details = (await users.client.get(f"{API}/users/{user_id}", headers=users.auth(user_id))).json()
+    assert (details["firstName"], details["lastName"]) == (first, last)
+    assert details["name"] == (" ".join(n for n in (first, last) if n) or None)
 
 
 async def test_user_created_leaves_the_outbox_even_with_no_subscriber(stack: Stack) -> None:
@@ -73,16 +115,16 @@ async def test_login_issues_a_customer_jwt_for_the_user(users: Users) -> None:
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["userId"] == user["id"]
+    assert body["userId"] == user["userId"]
     principal = verify_token(users.stack.settings.jwt_key, body["token"])
-    assert principal.sub == user["id"]
+    assert principal.sub == user["userId"]
     assert principal.roles == frozenset({"customer"})
     import jwt
 
     claims = jwt.decode(body["token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == users.stack.settings.jwt_ttl_seconds
     me = await users.client.get(
-        f"{API}/users/{user['id']}", headers={"Authorization": f"Bearer {body['token']}"}
+        f"{API}/users/{user['userId']}", headers={"Authorization": f"Bearer {body['token']}"}
     )
     assert me.status_code == 200
 
@@ -122,8 +164,22 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(users: Users) -
         ({"email": "ada@example.com", "password": "short"}, "password"),
         ({"password": PASSWORD}, "email"),
         ({"email": "ada@example.com", "password": PASSWORD, "name": "   "}, "name"),
+        ({"email": "ada@example.com", "password": PASSWORD, "firstName": ""}, "firstName"),
+        ({"email": "ada@example.com", "password": PASSWORD, "lastName": "a\x00b"}, "lastName"),
+        (
+            {"email": "ada@example.com", "password": PASSWORD, "name": "Ada", "firstName": "A"},
+            "name",
+        ),
     ],
-    ids=["invalid-email", "short-password", "missing-email", "blank-name"],
+    ids=[
+        "invalid-email",
+        "short-password",
+        "missing-email",
+        "blank-name",
+        "empty-first-name",
+        "control-character-in-last-name",
+        "name-and-first-name",
+    ],
 )
 async def test_bad_registration_is_422_naming_the_field(
     users: Users, body: dict[str, Any], field: str
@@ -137,7 +193,7 @@ async def test_bad_registration_is_422_naming_the_field(
 
 async def test_addresses_are_added_listed_and_read_back(users: Users) -> None:
     user = await users.register(new_email())
-    headers = users.auth(user["id"])
+    headers = users.auth(user["userId"])
     home = {"line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "de"}
     work = {
         "line1": "2 Side St",
@@ -150,7 +206,7 @@ async def test_addresses_are_added_listed_and_read_back(users: Users) -> None:
     created = []
     for body in (home, work):
         response = await users.client.post(
-            f"{API}/users/{user['id']}/addresses", json=body, headers=headers
+            f"{API}/users/{user['userId']}/addresses", json=body, headers=headers
         )
         assert response.status_code == 201, response.text
         created.append(response.json())
@@ -163,11 +219,11 @@ async def test_addresses_are_added_listed_and_read_back(users: Users) -> None:
         "postalCode": "10115",
         "country": "DE",
     }
-    listed = await users.client.get(f"{API}/users/{user['id']}/addresses", headers=headers)
+    listed = await users.client.get(f"{API}/users/{user['userId']}/addresses", headers=headers)
     assert listed.status_code == 200
     assert listed.json() == created
     one = await users.client.get(
-        f"{API}/users/{user['id']}/addresses/{created[1]['id']}", headers=headers
+        f"{API}/users/{user['userId']}/addresses/{created[1]['id']}", headers=headers
     )
     assert one.json() == created[1]
 
@@ -189,7 +245,7 @@ async def test_bad_address_is_422_naming_the_field(
     body = {"line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"} | patch
 
     response = await users.client.post(
-        f"{API}/users/{user['id']}/addresses", json=body, headers=users.auth(user["id"])
+        f"{API}/users/{user['userId']}/addresses", json=body, headers=users.auth(user["userId"])
     )
 
     assert response.status_code == 422
@@ -200,35 +256,35 @@ async def test_another_users_profile_and_addresses_look_absent(users: Users) -> 
     owner = await users.register(new_email())
     other = await users.register(new_email())
     address = await users.client.post(
-        f"{API}/users/{owner['id']}/addresses",
+        f"{API}/users/{owner['userId']}/addresses",
         json={"line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"},
-        headers=users.auth(owner["id"]),
+        headers=users.auth(owner["userId"]),
     )
     address_id = address.json()["id"]
-    intruder = users.auth(other["id"])
+    intruder = users.auth(other["userId"])
 
     for method, path in [
-        ("GET", f"/users/{owner['id']}"),
-        ("GET", f"/users/{owner['id']}/addresses"),
-        ("GET", f"/users/{owner['id']}/addresses/{address_id}"),
-        ("GET", f"/users/{other['id']}/addresses/{address_id}"),  # own path, their address
+        ("GET", f"/users/{owner['userId']}"),
+        ("GET", f"/users/{owner['userId']}/addresses"),
+        ("GET", f"/users/{owner['userId']}/addresses/{address_id}"),
+        ("GET", f"/users/{other['userId']}/addresses/{address_id}"),  # own path, their address
     ]:
         response = await users.client.request(method, API + path, headers=intruder)
         assert response.status_code == 404, path
     posted = await users.client.post(
-        f"{API}/users/{owner['id']}/addresses",
+        f"{API}/users/{owner['userId']}/addresses",
         json={"line1": "x", "city": "y", "postalCode": "1", "country": "DE"},
         headers=intruder,
     )
     assert posted.status_code == 404
     listed = await users.client.get(
-        f"{API}/users/{owner['id']}/addresses", headers=users.auth(owner["id"])
+        f"{API}/users/{owner['userId']}/addresses", headers=users.auth(owner["userId"])
     )
     assert len(listed.json()) == 1
 
     # Ops see everyone's data; an unknown user is 404 for them too.
     assert (
-        await users.client.get(f"{API}/users/{owner['id']}", headers=users.stack.ops())
+        await users.client.get(f"{API}/users/{owner['userId']}", headers=users.stack.ops())
     ).status_code == 200
     assert (
         await users.client.get(f"{API}/users/{uuid.uuid4()}", headers=users.stack.ops())
@@ -237,11 +293,11 @@ async def test_another_users_profile_and_addresses_look_absent(users: Users) -> 
 
 async def test_missing_forged_or_expired_token_is_401(users: Users) -> None:
     user = await users.register(new_email())
-    path = f"{API}/users/{user['id']}"
-    forged = mint_token("another-secret-with-enough-bytes-for-hs256", sub=user["id"])
+    path = f"{API}/users/{user['userId']}"
+    forged = mint_token("another-secret-with-enough-bytes-for-hs256", sub=user["userId"])
     expired = mint_token(
         users.stack.settings.jwt_key,
-        sub=user["id"],
+        sub=user["userId"],
         ttl_seconds=60,
         now=datetime.now(UTC) - timedelta(hours=1),
     )
@@ -261,14 +317,14 @@ async def test_finding_users_is_for_ops_only(users: Users) -> None:
     email = new_email()
     user = await users.register(email)
 
-    as_customer = await users.client.get(f"{API}/users", headers=users.auth(user["id"]))
+    as_customer = await users.client.get(f"{API}/users", headers=users.auth(user["userId"]))
     as_ops = await users.client.get(
         f"{API}/users", params={"email": email.upper()}, headers=users.stack.ops()
     )
 
     assert as_customer.status_code == 403
     assert as_ops.status_code == 200
-    assert [u["id"] for u in as_ops.json()] == [user["id"]]
+    assert [u["id"] for u in as_ops.json()] == [user["userId"]]
 
 
 async def test_login_upgrades_a_hash_made_with_older_parameters(stack: Stack) -> None:
@@ -302,11 +358,17 @@ async def test_user_created_is_published_once_on_the_users_exchange(users: Users
             if isinstance(event := e.decode(), UserCreated) and event.user_id == user_id
         ]
 
-    await eventually(lambda: asyncio.sleep(0, about(second["id"])), what="the second user.created")
+    await eventually(
+        lambda: asyncio.sleep(0, about(second["userId"])), what="the second user.created"
+    )
 
-    [envelope] = about(first["id"])
+    [envelope] = about(first["userId"])
     assert (envelope.exchange, envelope.routing_key) == ("users", "user.created")
     assert (envelope.type, envelope.app_id) == ("user.created", "users")
-    assert envelope.decode() == UserCreated(user_id=first["id"], email=first["email"])
-    assert len(about(second["id"])) == 1
-    assert await pending_count(users.service.db) == 0
+    assert envelope.decode() == UserCreated(
+        user_id=first["userId"], email=first["email"], first_name="Ada", last_name="Lovelace"
+    )
+    assert len(about(second["userId"])) == 1
+    # The relay deletes a row once the broker confirmed it, which may be just after
+    # the consumer got it.
+    await eventually(lambda: pending_count(users.service.db), until=lambda n: n == 0)
