@@ -72,8 +72,11 @@ def _unanswered(history: list[dict[str, Any]]) -> Counter[str]:
             for command, answers in ANSWERS_OF.items():
                 if detail["type"] in answers:
                     answered[command] = True
-        elif entry["kind"] == "timeout" and not answered.get(detail["step"], True):
-            silent[detail["step"]] += 1
+        elif entry["kind"] == "timeout":
+            # Definition 4 names the command a timeout guarded `command`; 3 said `step`.
+            command = detail.get("command", detail.get("step"))
+            if not answered.get(command, True):
+                silent[command] += 1
     return silent
 
 

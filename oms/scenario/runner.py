@@ -350,11 +350,11 @@ class ScenarioRun:
             "users",
             "POST",
             "/users/register",
-            json={"email": email, "password": PASSWORD, "name": name},
+            json={"email": email, "password": PASSWORD, "firstName": name, "lastName": "QA"},
         )
         if registered.status_code != 201:
             raise RuntimeError(f"registering {name!r}: {registered.status_code} {registered.text}")
-        user_id = str(registered.json()["id"])
+        user_id = str(registered.json()["userId"])
         user = _User(user_id, self.api.customer(user_id), {}, {})
         for alias, address in spec.addresses.items():
             body = {
@@ -916,7 +916,12 @@ class ScenarioRun:
                 if entry["kind"] == "transition":
                     entries.append(f"[{detail['to']}]")
                 elif entry["kind"] in marks:
-                    what = detail.get("type") or detail.get("step") or detail.get("action")
+                    what = (
+                        detail.get("type")
+                        or detail.get("command")
+                        or detail.get("step")
+                        or detail.get("action")
+                    )
                     entries.append(f"{marks[entry['kind']]}{what}")
             trails[name] = f"{order_id} {saga['state']}: " + " ".join(entries)
         return trails
