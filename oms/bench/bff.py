@@ -1,6 +1,4 @@
-"""``oms bench``: the qualities of the design measured, as a table and a JSON file.
-
-``oms bench bff`` answers one question: does an aggregated page cost about its
+"""``oms bench bff`` answers one question: does an aggregated page cost about its
 slowest downstream call, or the sum of them?  It starts the four services, the
 saga and BFF-Web the way ``oms up`` does (embedded, or RabbitMQ and PostgreSQL
 when ``OMS_BROKER_URL`` and ``OMS_DATABASE_URL`` are set), in a process of their
@@ -22,47 +20,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
-import platform
-import random
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from oms.bench.processes import fleet, free_port_offset
+from oms.bench.report import console, machine, now, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
 from shared.settings import PORTS, SERVICES, Settings
-
-bench_app = typer.Typer(
-    no_args_is_help=True, help="Benchmarks: measured on this machine, printed and written as JSON."
-)
-console = Console()
 
 API = "/api/v1"
 BFF_COMPONENTS = (*SERVICES, "bff-web")
 """What ``oms bench bff`` runs: the four services, the saga and BFF-Web."""
 SEED_ORDERS = 3
 SEED_PRODUCTS = 3
-STARTUP_SECONDS = 120.0
-"""How long the components may take to start (migrations included)."""
-STOP_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +82,6 @@ class Seeded:
     product_ids: list[str]
 
 
-@bench_app.command("bff")
 def bff(
     requests: Annotated[
         int, typer.Option(min=1, help="requests per target (the page, and each service)")
@@ -115,15 +97,13 @@ def bff(
         (Path(scratch) / "logs").mkdir()
         result = asyncio.run(_bench_bff(settings, Path(scratch), requests, concurrency))
     _print_bff(result)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"wrote {output}")
+    write_json(output, result)
 
 
 async def _bench_bff(
     settings: Settings, scratch: Path, requests: int, concurrency: int
 ) -> dict[str, Any]:
-    offset = _free_port_offset(settings.host, BFF_COMPONENTS)
+    offset = free_port_offset(settings.host, (PORTS[c] for c in BFF_COMPONENTS))
     # The components this run starts, and nothing a URL override points elsewhere.
     settings = settings.model_copy(
         update={
@@ -145,12 +125,8 @@ async def _bench_bff(
         "mode": mode,
         "requests": requests,
         "concurrency": concurrency,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(terse=True),
-            "python": platform.python_version(),
-        },
+        "started_at": now(),
+        "machine": machine(),
         "aggregate": asdict(aggregate),
         "downstreams": {m.name: asdict(m) for m in singles},
         "slowest_downstream": slowest.name,
@@ -160,25 +136,6 @@ async def _bench_bff(
 
 
 # --- running the components -------------------------------------------------------
-
-
-def _free_port_offset(host: str, components: tuple[str, ...]) -> int:
-    """A ``port_offset`` under which every component's port is free right now."""
-    candidates = list(range(20_000, 40_000, 100))
-    random.shuffle(candidates)  # two benches at once should not pick the same one
-    for offset in candidates:
-        if all(_port_free(host, PORTS[c] + offset) for c in components):
-            return offset
-    raise RuntimeError("no free ports for the components")
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 @contextlib.asynccontextmanager
@@ -205,58 +162,11 @@ async def _running(settings: Settings, logs: Path) -> AsyncIterator[None]:
         commands = {"all": ["up", *(arg for name in BFF_COMPONENTS for arg in ("--only", name))]}
     else:
         commands = {name: ["run", name] for name in BFF_COMPONENTS}
-    processes: dict[str, asyncio.subprocess.Process] = {}
-    try:
+    async with fleet(logs) as started:
         for name, command in commands.items():
-            with (logs / f"{name}.log").open("wb") as sink:
-                processes[name] = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "oms.cli",
-                    *command,
-                    env=env,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                )
-        await _until_ready(settings, processes, logs)
+            await started.start(name, ["-m", "oms.cli", *command], env)
+        await started.until_ready({name: settings.url_for(name) for name in BFF_COMPONENTS})
         yield
-    finally:
-        await asyncio.gather(*(_stop(p) for p in processes.values()))
-
-
-async def _until_ready(
-    settings: Settings, processes: dict[str, asyncio.subprocess.Process], logs: Path
-) -> None:
-    give_up_at = time.monotonic() + STARTUP_SECONDS
-    waiting = list(BFF_COMPONENTS)
-    async with httpx.AsyncClient(timeout=5) as http:
-        while waiting:
-            for name, process in processes.items():
-                if process.returncode is not None:
-                    raise RuntimeError(f"{name} exited at start-up:\n{_tail(logs / f'{name}.log')}")
-            if time.monotonic() > give_up_at:
-                raise RuntimeError(f"not ready after {STARTUP_SECONDS:g}s: {', '.join(waiting)}")
-            for name in list(waiting):
-                with contextlib.suppress(httpx.TransportError):
-                    ready = await http.get(f"{settings.url_for(name)}/health/ready")
-                    if ready.status_code == 200:
-                        waiting.remove(name)
-            if waiting:
-                await asyncio.sleep(0.2)
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGINT)  # what Ctrl-C does: every component stops cleanly
-    try:
-        await asyncio.wait_for(process.wait(), STOP_SECONDS)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
-def _tail(log: Path, lines: int = 30) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 # --- seeding ------------------------------------------------------------------------
