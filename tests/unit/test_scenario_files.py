@@ -176,7 +176,7 @@ def test_the_cli_lists_the_library_with_what_each_scenario_needs() -> None:
 
     assert result.exit_code == 0, result.output
     assert "saga-crash-after-sending-a-command" in result.output
-    assert "pending: needs catalogue price check" in result.output
+    assert "price-changed-between-quote-and-reservation" in result.output
     assert "needs restart" in result.output
 
 
