@@ -14,7 +14,6 @@ from pydantic import (
     AliasChoices,
     EmailStr,
     Field,
-    StrictInt,
     StringConstraints,
     field_validator,
 )
@@ -91,40 +90,6 @@ class Product(Camel):
     price: int = Field(description="minor units")
     currency: str
     available: int = Field(description="units in stock not held for orders")
-
-
-# The inventory's rules for a new product, mirrored so that a body valid here is
-# valid there (the inventory still checks them, and a 422 of its own is passed on).
-MAX_PRICE = 10_000_000_000
-MAX_STOCK = 1_000_000_000
-Sku = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
-ProductName = Annotated[
-    str,
-    StringConstraints(
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
-    ),
-]
-Description = Annotated[
-    str,
-    StringConstraints(
-        min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-    ),
-]
-
-
-class NewProduct(Input):
-    """A catalogue entry with its initial stock (ops only)."""
-
-    sku: Sku
-    name: ProductName
-    description: Description | None = None
-    price: Annotated[StrictInt, Field(ge=0, le=MAX_PRICE, description="minor units")]
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    stock: Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, description="units on hand")]
 
 
 class ProductPage(Camel):

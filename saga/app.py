@@ -14,7 +14,7 @@ from saga.letters_api import router as letters_router
 from saga.runtime import SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
-from shared.messaging.topology import standard_topology
+from shared.messaging.topology import SAGA_EVENTS, standard_topology
 from shared.messaging.transport import Incoming, Transport
 from shared.service import Service
 from shared.settings import Settings
@@ -45,7 +45,7 @@ def build_app(
     letters = DeadLetters(service.db, service.relay)
     if settings.faults_enabled:
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
-        service.faults = Faults(transport, consumes="event")
+        service.faults = Faults(transport, targets=SAGA_EVENTS)
 
     async def handle(incoming: Incoming) -> None:
         if service.faults is None:

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 from pydantic.alias_generators import to_camel
 
 from shared.logging import get_logger
@@ -52,16 +52,10 @@ class InjectedFailure(RuntimeError):
     """Raised by the ``fail`` mode."""
 
 
-COMMAND_NAMES = sorted(name for name, spec in CATALOGUE.items() if spec.kind == "command")
-
-
 class FaultRule(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    message: str = Field(
-        description="a command name, e.g. payment.charge",
-        json_schema_extra={"enum": list[JsonValue](COMMAND_NAMES)},
-    )
+    message: str = Field(description="the name of a message the component consumes")
     mode: FaultMode
     times: Annotated[int, Field(ge=1, le=1_000_000), JsonInteger] = 1
     delay_ms: Annotated[int, Field(ge=0, le=600_000), JsonInteger] = 0
@@ -79,13 +73,17 @@ class Faults:
         transport: Transport,
         *,
         exit: Callable[[int], None] = os._exit,
-        consumes: Literal["command", "event"] = "command",
+        targets: Iterable[str] = (),
     ) -> None:
         self._transport = transport
         self._exit = exit
-        self.consumes = consumes
-        """The kind of message the component handles, and so the kind rules name."""
+        self._targets = targets
         self.rules: list[FaultRule] = []
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The message names the component consumes, and so the names rules may give."""
+        return tuple(sorted(self._targets))
 
     def add(self, rule: FaultRule) -> None:
         self.rules.append(rule)
@@ -135,9 +133,29 @@ class Faults:
             self._exit(70)
 
 
-def faults_router(prefix: str = "") -> APIRouter:
-    """``/_faults``: ops-only; present only when faults are enabled."""
+def _kind_of(targets: Iterable[str]) -> str:
+    """``an event``, ``a command``: what the names are, for a sentence."""
+    kinds = " or ".join(sorted({CATALOGUE[name].kind for name in targets})) or "message"
+    return f"{'an' if kinds[0] in 'aeiou' else 'a'} {kinds}"
+
+
+def _rule_model(targets: Sequence[str]) -> type[FaultRule]:
+    """The rule as this component's document describes it: ``message`` is one of
+    the names it consumes (commands for a participant, events for the saga)."""
+    if not targets:
+        return FaultRule
+    message = Field(
+        description=f"{_kind_of(targets)} name the component consumes",
+        json_schema_extra={"enum": list[JsonValue](targets)},
+    )
+    return create_model("FaultRule", __base__=FaultRule, message=(str, message))
+
+
+def faults_router(targets: Sequence[str] = (), prefix: str = "") -> APIRouter:
+    """``/_faults``: ops-only; answers only when faults are enabled.  ``targets``
+    are the message names the component consumes, which a rule may name."""
     router = APIRouter(prefix=prefix, tags=["faults"])
+    Rule = _rule_model(targets)
 
     def _faults(request: Request) -> Faults:
         faults: Faults | None = getattr(request.app.state, "faults", None)
@@ -148,19 +166,23 @@ def faults_router(prefix: str = "") -> APIRouter:
             raise NotFound("fault injection is disabled (OMS_FAULTS_ENABLED=false)")
         return faults
 
-    @router.post("/_faults", status_code=status.HTTP_201_CREATED)
-    async def add_fault(rule: FaultRule, request: Request, _ops: OpsPrincipal) -> FaultRule:
+    async def add_fault(body: FaultRule, request: Request, _ops: OpsPrincipal) -> FaultRule:
         faults = _faults(request)
-        if rule.message not in CATALOGUE or CATALOGUE[rule.message].kind != faults.consumes:
+        if body.message not in faults.targets:
             raise Unprocessable(
-                f"message: {rule.message!r} is not {'an' if faults.consumes == 'event' else 'a'} "
-                f"{faults.consumes} name",
+                f"message: {body.message!r} is not {_kind_of(faults.targets)} name "
+                f"{request.app.title} consumes (one of {', '.join(faults.targets)})",
                 field="message",
             )
-        faults.add(rule)
-        return rule
+        faults.add(body)
+        return body
 
-    @router.get("/_faults")
+    # The body as this component describes it (annotations are strings here, and
+    # a local class is not among the module's names FastAPI resolves them in).
+    add_fault.__annotations__["body"] = Rule
+    router.post("/_faults", status_code=status.HTTP_201_CREATED, response_model=Rule)(add_fault)
+
+    @router.get("/_faults", response_model=list[Rule])  # type: ignore[valid-type]
     async def list_faults(request: Request, _ops: OpsPrincipal) -> list[FaultRule]:
         return list(_faults(request).rules)
 

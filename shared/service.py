@@ -51,7 +51,8 @@ class Service:
         self.endpoint = Endpoint(name, queue=queue, db=self.db, relay=self.relay) if queue else None
         self.faults: Faults | None = None
         if settings.faults_enabled and self.endpoint is not None:
-            self.faults = Faults(transport)
+            # The handlers register later: the targets are read when they are asked for.
+            self.faults = Faults(transport, targets=self.endpoint.handled)
             self.endpoint.middleware.append(self.faults)
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
@@ -126,7 +127,7 @@ class Service:
             self.name,
             description=description,
             lifespan=lifespan,
-            routers=[*routers, faults_router()],
+            routers=[*routers, faults_router(self.faults.targets if self.faults else ())],
         )
         # The app asks this very mapping, which gains the consumers once they start.
         app.state.ready_checks = self.ready_checks

@@ -24,13 +24,13 @@ from services.inventory.domain import StockBelowReserved, check_stock_level
 from services.inventory.models import Product, utcnow
 from services.inventory.repository import Inventory
 from services.inventory.schemas import (
-    NewProduct,
     ProductChanges,
     ProductOut,
     ProductPage,
     ReservationOut,
     StockLevel,
 )
+from shared.catalogue import NewProduct
 from shared.messages import ProductCreated, ProductEvent, ProductUpdated
 from shared.persistence.outbox import UnitOfWork
 from shared.service import ServiceDep

@@ -22,10 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-MAX_PRICE = 10_000_000_000
-"""Minor units (100 million in major units): keeps every order total far inside int64."""
-MAX_STOCK = 1_000_000_000
-
 
 class ReservationStatus(StrEnum):
     RESERVED = "reserved"

@@ -5,47 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from services.inventory.domain import MAX_PRICE, MAX_STOCK
 from services.inventory.models import Product, Reservation
-from shared.web.schemas import CamelModel, CurrencyCode, Input, JsonInteger
-
-Sku = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
-]
-ProductName = Annotated[
-    str,
-    # Printable text with at least one visible character: no control characters
-    # (PostgreSQL text cannot even hold NUL).  The classes are spelled out because
-    # regex engines disagree on what ``\s`` covers.
-    StringConstraints(
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
-    ),
-]
-
-Description = Annotated[
-    str,
-    # Text of several lines: tabs and line breaks, but no other control characters.
-    StringConstraints(
-        min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-    ),
-    Field(examples=["Cast iron, enamelled inside; holds 1.2 l."]),
-]
-Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units"), JsonInteger]
-
-
-class NewProduct(Input):
-    sku: Sku
-    name: ProductName
-    description: Description | None = None
-    price: Price
-    currency: CurrencyCode
-    stock: Annotated[int, Field(ge=0, le=MAX_STOCK, description="units on hand"), JsonInteger]
+from shared.catalogue import MAX_STOCK, Description, Price, ProductName
+from shared.web.schemas import CamelModel, Input, JsonInteger
 
 
 class ProductChanges(Input):

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-MAX_PRICE = 10_000_000_000
-"""Minor units per unit (100 million in major units)."""
 MAX_QUANTITY = 1_000_000
 MAX_LINES = 100
 """With the two limits above, a total stays far inside a 64-bit integer."""

@@ -13,8 +13,9 @@ from pydantic import (
     field_validator,
 )
 
-from services.orders.domain import MAX_LINES, MAX_PRICE, MAX_QUANTITY
+from services.orders.domain import MAX_LINES, MAX_QUANTITY
 from services.orders.models import Order, OrderItem, StatusChange
+from shared.catalogue import Price
 from shared.web.schemas import CamelModel, CurrencyCode, Input, JsonInteger
 
 Id = Annotated[
@@ -30,7 +31,7 @@ MAX_ADDRESS_JSON = 2_000
 class ItemIn(Input):
     product_id: Id
     quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), JsonInteger]
-    unit_price: Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units"), JsonInteger]
+    unit_price: Price
 
 
 class NewOrder(Input):

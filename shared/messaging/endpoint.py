@@ -8,7 +8,7 @@ handler's outgoing messages go through the outbox in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, KeysView
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -54,6 +54,11 @@ class Endpoint:
             return fn
 
         return register
+
+    @property
+    def handled(self) -> KeysView[str]:
+        """The message names with a handler: a live view, handlers registered later show."""
+        return self._handlers.keys()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, app_id=self.app_id, relay=self.relay)

@@ -50,21 +50,12 @@ EXCLUDED_CHECKS: dict[str, dict[tuple[str, str], str]] = {
     },
     "saga": {
         ("GET /api/v1/sagas", "positive_data_acceptance"): NOT_A_CURSOR_HANDED_OUT,
-        ("POST /api/v1/_faults", "positive_data_acceptance"): (
-            "a known gap: the fault body is one model for every component and lists the "
-            "command names, while the saga takes faults on the events it consumes and "
-            "refuses a command's name (422 naming `message`)"
-        ),
     },
     "bff-web": {
         ("GET /api/v1/orders", "positive_data_acceptance"): NOT_A_CURSOR_HANDED_OUT,
         ("POST /api/v1/checkout", "positive_data_acceptance"): UNKNOWN_REFERENCE,
         ("POST /api/v1/auth/register", "positive_data_acceptance"): (
             "as the users service's registration: reserved email domains are refused"
-        ),
-        ("POST /api/v1/products", "positive_data_acceptance"): (
-            "a known gap: BFF-Web accepts a price written with a zero fraction (46181.0) "
-            "that the inventory's integer refuses (422 naming `price`)"
         ),
     },
     "bff-mobile": {
