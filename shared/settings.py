@@ -88,15 +88,18 @@ class Settings(BaseSettings):
     then the services."""
 
     # Database connection pools (PostgreSQL; see ``database_connections``)
-    db_pool_size: int = Field(default=4, ge=1)
-    """Connections each domain service keeps open."""
-    db_max_overflow: int = Field(default=4, ge=0)
+    # Each pool is opened as the load asks and then kept: connections opened
+    # "beyond the pool" are closed when handed back, and under a steady load that
+    # is a new connection (and every statement prepared again) per transaction.
+    db_pool_size: int = Field(default=8, ge=1)
+    """Connections each domain service keeps open at the most."""
+    db_max_overflow: int = Field(default=0, ge=0)
     """Connections a domain service opens beyond its pool under load, closed when returned."""
-    saga_db_pool_size: int = Field(default=5, ge=1)
-    saga_db_max_overflow: int = Field(default=5, ge=0)
-    bff_db_pool_size: int = Field(default=2, ge=1)
+    saga_db_pool_size: int = Field(default=10, ge=1)
+    saga_db_max_overflow: int = Field(default=0, ge=0)
+    bff_db_pool_size: int = Field(default=4, ge=1)
     """A BFF's database holds only its idempotency keys: few connections do."""
-    bff_db_max_overflow: int = Field(default=2, ge=0)
+    bff_db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long a request or message waits for a free connection before it fails
     (a request then answers 503 with ``Retry-After``)."""
@@ -177,9 +180,9 @@ class Settings(BaseSettings):
         or each runs in its own: every component has its own engine.  With the
         defaults and three saga processes::
 
-            4 domain services * (4 + 4)    = 32
-            3 saga processes  * (5 + 5)    = 30
-            2 BFFs            * (2 + 2)    =  8   (their idempotency keys)
+            4 domain services * (8 + 0)    = 32
+            3 saga processes  * (10 + 0)   = 30
+            2 BFFs            * (4 + 0)    =  8   (their idempotency keys)
                                              --
                                              70
 

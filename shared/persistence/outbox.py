@@ -25,7 +25,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import String, any_, bindparam, delete, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -75,7 +75,15 @@ def row_envelope(row: OutboxRow) -> Envelope:
     )
 
 
-RECORD_OUTBOX = insert(OutboxRow.__table__)  # type: ignore[attr-defined]
+_OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+RECORD_OUTBOX = insert(_OUTBOX)
+DELETE_PUBLISHED = {
+    # One statement text whatever the count (an array), so it is prepared once.
+    "postgresql": delete(_OUTBOX).where(
+        _OUTBOX.c.message_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+    ),
+    "sqlite": delete(_OUTBOX).where(_OUTBOX.c.message_id.in_(bindparam("ids", expanding=True))),
+}
 
 CLAIM_INBOX = {
     "postgresql": postgresql.insert(InboxRow.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
@@ -220,8 +228,9 @@ class OutboxRelay:
         while self._to_delete:
             ids, self._to_delete = self._to_delete, []
             try:
-                async with self._db.sessions() as session, session.begin():
-                    await session.exec(delete(OutboxRow).where(col(OutboxRow.message_id).in_(ids)))
+                # One statement on its own: on PostgreSQL without BEGIN and COMMIT.
+                async with self._db.read_engine.begin() as connection:
+                    await connection.execute(DELETE_PUBLISHED[self._db.dialect], {"ids": ids})
             except Exception as exc:  # published already: a sweep may publish them again
                 log.error("outbox.delete_failed", count=len(ids), error=repr(exc))
             self._mine.difference_update(ids)

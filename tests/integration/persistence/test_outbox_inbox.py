@@ -92,6 +92,26 @@ async def test_message_left_by_a_crash_after_commit_is_published_once_by_the_swe
     assert watch.ids == [sent.message_id, follow_up.message_id]
 
 
+async def test_a_commit_hands_its_messages_over_and_their_rows_go_once_published(
+    stack: Stack, db: Database
+) -> None:
+    """Published at once, without waiting for a sweep (the sweep is an hour away),
+    each exactly once, and the rows deleted."""
+    watch = Watch()
+    await stack.transport.consume_envelopes(WATCH.name, watch)
+    relay = OutboxRelay(db, stack.transport, sweep_seconds=3600)
+    async with relay.running():
+        sent = []
+        for _ in range(20):
+            async with UnitOfWork(db, app_id="test", relay=relay) as uow:
+                sent += [uow.send(OrderConfirmed(order_id=str(uuid.uuid4()))) for _ in range(3)]
+        await eventually(lambda: watch.seen(), until=lambda ids: len(ids) >= 60, what="all 60")
+        await eventually(lambda: pending_count(db), until=lambda n: n == 0, what="rows deleted")
+        assert await relay.publish_pending() == 0
+    assert sorted(watch.ids) == sorted(e.message_id for e in sent)
+    assert relay.published == 60
+
+
 async def test_two_relays_never_publish_a_row_twice(stack: Stack, db: Database) -> None:
     watch = Watch()
     await stack.transport.consume_envelopes(WATCH.name, watch)
