@@ -120,17 +120,19 @@ class SagaRuntime:
             raise Unprocessable(f"{incoming.envelope.type} carries no orderId")
 
         async def work(tx: SagaTransaction) -> None:
-            await self._lock(tx, saga_id)
-            if not await tx.claim(CONSUMER, incoming.envelope.message_id):
+            if not await self._lock(tx, saga_id, claim=(CONSUMER, incoming.envelope.message_id)):
                 log.info("saga.duplicate_message", type=incoming.envelope.type)
                 return
             await self._apply(tx, saga_id, message, incoming.envelope)
 
         await self._retrying(work)
 
-    async def _lock(self, tx: SagaTransaction, saga_id: str) -> None:
-        """Hold ``saga_id``'s lock until ``tx`` ends (:meth:`SagaTransaction.lock`)."""
-        await tx.lock(saga_id)
+    async def _lock(
+        self, tx: SagaTransaction, saga_id: str, *, claim: tuple[str, str] | None = None
+    ) -> bool:
+        """Hold ``saga_id``'s lock until ``tx`` ends, and claim a message in the inbox
+        (:meth:`SagaTransaction.lock`)."""
+        return await tx.lock(saga_id, claim=claim)
 
     async def _apply(
         self, tx: SagaTransaction, saga_id: str, input: Input, envelope: Envelope | None
@@ -199,7 +201,8 @@ class SagaRuntime:
                 attempt=decision.armed.attempt,
                 due=deadline_at,
             )
-        elif state.deadline is None:
+        elif state.deadline is None and stored is not None and stored.deadline_at is not None:
+            # Only a saga with a deadline at has a deadline row to clear.
             await tx.clear_deadline(new.id)
         return new
 

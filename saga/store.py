@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
@@ -41,6 +42,12 @@ DEADLINES = SagaDeadlineRow.__table__  # type: ignore[attr-defined]
 PARKED = ParkedMessageRow.__table__  # type: ignore[attr-defined]
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))")
+_LOCK_AND_CLAIM = text(
+    # One round trip: the insert reads the lock's row, so the lock comes first.
+    "WITH locked AS (SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))) "
+    "INSERT INTO inbox (consumer, message_id, processed_at) "
+    "SELECT :consumer, :message_id, :processed_at FROM locked ON CONFLICT DO NOTHING"
+)
 _LOAD = select(
     SAGAS.c.id, SAGAS.c.status, SAGAS.c.state, SAGAS.c.version, SAGAS.c.deadline_at
 ).where(SAGAS.c.id == bindparam("saga_id"))
@@ -59,7 +66,16 @@ _UPDATE = (
 _HISTORY = insert(HISTORY)
 _INPUT = insert(INPUTS)
 _CLEAR_DEADLINE = delete(DEADLINES).where(DEADLINES.c.saga_id == bindparam("saga_id"))
-_SET_DEADLINE = insert(DEADLINES)
+
+
+def _set_deadline(dialect: Any) -> Any:
+    """Insert a saga's deadline, or replace the one it has."""
+    stmt = dialect.insert(DEADLINES)
+    replaced = {column: stmt.excluded[column] for column in ("step", "attempt", "due_at")}
+    return stmt.on_conflict_do_update(index_elements=[DEADLINES.c.saga_id], set_=replaced)
+
+
+_SET_DEADLINE = {"postgresql": _set_deadline(postgresql), "sqlite": _set_deadline(sqlite)}
 _DUE_DEADLINE = select(DEADLINES.c.step, DEADLINES.c.attempt).where(
     DEADLINES.c.saga_id == bindparam("saga_id"), DEADLINES.c.due_at <= bindparam("now")
 )
@@ -117,21 +133,25 @@ class SagaTransaction:
         self.sent: list[Envelope] = []
         """The commands recorded in the outbox, handed to the relay after the commit."""
 
-    async def lock(self, saga_id: str) -> None:
+    async def lock(self, saga_id: str, *, claim: tuple[str, str] | None = None) -> bool:
         """Hold ``saga_id``'s lock until the transaction ends: one transaction per
-        saga at a time, across every saga process.
+        saga at a time, across every saga process.  With ``claim`` (a consumer and
+        a message id), record the message in the inbox too: False if the consumer
+        already had it.
 
         On PostgreSQL a transaction-scoped advisory lock (two ids hashing alike
         merely wait for each other).  SQLite takes its write lock at ``BEGIN
         IMMEDIATE``, so starting the transaction is the lock."""
+        lock = {"namespace": LOCK_NAMESPACE, "saga_id": saga_id}
+        if claim is None:
+            if self.postgres:
+                await self.connection.execute(_LOCK, lock)
+            return True
+        claimed = inbox_values(*claim)
         if self.postgres:
-            await self.connection.execute(_LOCK, {"namespace": LOCK_NAMESPACE, "saga_id": saga_id})
-
-    async def claim(self, consumer: str, message_id: str) -> bool:
-        """Record ``message_id`` in the inbox; False if ``consumer`` already had it."""
-        result = await self.connection.execute(
-            CLAIM_INBOX[self.connection.dialect.name], inbox_values(consumer, message_id)
-        )
+            result = await self.connection.execute(_LOCK_AND_CLAIM, {**lock, **claimed})
+        else:
+            result = await self.connection.execute(CLAIM_INBOX["sqlite"], claimed)
         return bool(result.rowcount == 1)
 
     async def load(self, saga_id: str) -> StoredSaga | None:
@@ -231,9 +251,9 @@ class SagaTransaction:
     async def set_deadline(
         self, saga_id: str, *, command: str, attempt: int, due: datetime
     ) -> None:
-        await self.clear_deadline(saga_id)
         await self.connection.execute(
-            _SET_DEADLINE, {"saga_id": saga_id, "step": command, "attempt": attempt, "due_at": due}
+            _SET_DEADLINE[self.connection.dialect.name],
+            {"saga_id": saga_id, "step": command, "attempt": attempt, "due_at": due},
         )
 
     async def clear_deadline(self, saga_id: str) -> None:

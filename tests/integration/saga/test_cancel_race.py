@@ -48,9 +48,11 @@ class CreationHeldOpen(SagaRuntime):
         self.commit_creation = asyncio.Event()
         self.locking: list[str] = []
 
-    async def _lock(self, tx: SagaTransaction, saga_id: str) -> None:
+    async def _lock(
+        self, tx: SagaTransaction, saga_id: str, *, claim: tuple[str, str] | None = None
+    ) -> bool:
         self.locking.append(saga_id)
-        await super()._lock(tx, saga_id)
+        return await super()._lock(tx, saga_id, claim=claim)
 
     async def _apply(
         self, tx: SagaTransaction, saga_id: str, input: Input, envelope: Envelope | None
