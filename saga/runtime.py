@@ -46,6 +46,7 @@ from saga.definition import (
     input_from_json,
     input_to_json,
 )
+from saga.metrics import SagaMetrics
 from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
 from shared.logging import get_logger
 from shared.messages import Message
@@ -72,6 +73,9 @@ class SagaNotFound(LookupError):
 
 
 class SagaRuntime:
+    observer: SagaMetrics | None = None
+    """Told of every decision stored and every conflict, when the saga is measured."""
+
     def __init__(
         self,
         db: Database,
@@ -106,6 +110,8 @@ class SagaRuntime:
                 if attempt == self.attempts:
                     raise
                 log.info("saga.conflict_retry", attempt=attempt, error=type(exc).__name__)
+                if self.observer is not None:
+                    self.observer.conflict()
                 await asyncio.sleep(random.uniform(0, 0.005 * attempt))
         raise AssertionError("unreachable")
 
@@ -193,6 +199,8 @@ class SagaRuntime:
         message_id: str | None = None,
     ) -> SagaRow:
         now = self.clock()
+        if self.observer is not None:
+            self.observer.decided(uow, row, decision, input, now)
         state = decision.state
         version = self.definition.version
         deadline_at = row.deadline_at if row is not None else None

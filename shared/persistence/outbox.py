@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 
 from sqlalchemy import delete, func
@@ -83,13 +83,16 @@ class UnitOfWork:
 
     Use as ``async with UnitOfWork(db, app_id=…, relay=…) as uow:``; it commits when
     the block ends without an error, rolls back otherwise, and wakes the relay
-    after a commit that recorded messages."""
+    after a commit that recorded messages.  Callbacks given to :meth:`after_commit`
+    run once the commit succeeded (what happened may be counted only then: a
+    rolled-back transaction is run again)."""
 
     def __init__(self, db: Database, *, app_id: str, relay: OutboxRelay | None = None) -> None:
         self._db = db
         self._app_id = app_id
         self._relay = relay
         self._sent: list[Envelope] = []
+        self._committed: list[Callable[[], None]] = []
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -110,8 +113,15 @@ class UnitOfWork:
                 await self.session.rollback()
         finally:
             await self.session.close()
-        if exc_type is None and self._sent and self._relay is not None:
-            self._relay.notify()
+        if exc_type is None:
+            if self._sent and self._relay is not None:
+                self._relay.notify()
+            for callback in self._committed:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after this transaction commits (never if it rolls back)."""
+        self._committed.append(callback)
 
     def send(
         self,
