@@ -39,6 +39,7 @@ from shared.context import CORRELATION_HEADER, bind_context, new_correlation_id
 from shared.logging import get_logger
 from shared.metrics import Refresh
 from shared.persistence.database import unavailable_reason
+from shared.telemetry import instrument_app
 from shared.web.problems import (
     PROBLEM_JSON,
     install_problem_handlers,
@@ -386,6 +387,7 @@ def create_app(
     app.add_middleware(DatabaseUnavailableMiddleware)
     app.add_middleware(StorableInputGuard)
     app.add_middleware(CorrelationMiddleware)
+    instrument_app(app)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
