@@ -37,10 +37,10 @@ from saga.definition.inputs import input_name
 from saga.definition.statuses import TERMINAL
 from saga.definition.steps import STEPS
 from saga.models import DeadLetterRow, SagaRow
+from saga.store import SagaTransaction, StoredSaga
 from shared.messages import PaymentRefundFailed
 from shared.metrics import Refresh, ScrapedGauge
 from shared.persistence.database import Database
-from shared.persistence.outbox import UnitOfWork
 
 _TERMINAL = frozenset(status.value for status in TERMINAL)
 IN_FLIGHT = (
@@ -144,22 +144,23 @@ class SagaMetrics:
 
     def decided(
         self,
-        uow: UnitOfWork,
-        before: SagaRow | None,
+        tx: SagaTransaction,
+        before: StoredSaga | None,
         decision: Decision,
         input: Input,
         now: datetime,
     ) -> None:
         """``decision`` answered ``input`` at ``now`` for the saga stored as ``before``
-        (None: it starts), in ``uow``'s transaction: counted once that commits."""
+        (None: it starts), in transaction ``tx``: counted once that commits."""
         if decision.ignored:
             return
-        # Read now: the runtime's update may change ``before`` in place.
         if before is None:
             previous, started_at, awaited = None, now, None
         else:
-            previous, started_at, awaited = before.status, before.created_at, _awaited(before)
-        uow.after_commit(
+            # Created in this very transaction (a parked input applied at once): now.
+            started_at = before.created_at or now
+            previous, awaited = before.status, _awaited(before)
+        tx.after_commit(
             functools.partial(
                 self._count, previous, started_at, awaited, decision, input_name(input), now
             )
@@ -222,7 +223,7 @@ class SagaMetrics:
             return counts
 
 
-def _awaited(row: SagaRow) -> tuple[str, datetime] | None:
+def _awaited(row: StoredSaga) -> tuple[str, datetime] | None:
     """The command the saga waits on and when it was last sent, from its stored state
     (none while it waits out a backoff: that deadline is no send's)."""
     deadline = row.state.get("deadline")

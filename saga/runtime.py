@@ -25,13 +25,11 @@ import asyncio
 import contextlib
 import functools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import col, select
 
 from saga.definition import (
     DeadlineFired,
@@ -47,25 +45,18 @@ from saga.definition import (
     input_to_json,
 )
 from saga.metrics import SagaMetrics
-from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
+from saga.store import SagaTransaction, StoredSaga, VersionConflict, due_sagas
 from shared.logging import get_logger
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Incoming, Unprocessable
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import utcnow
-from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
+from shared.persistence.outbox import OutboxRelay
 
 log = get_logger(__name__)
 T = TypeVar("T")
 CONSUMER = "saga"
-LOCK_NAMESPACE = 5_020
-"""First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
-meet another use of advisory locks; the second key is a hash of the saga id."""
-
-
-class ConcurrencyConflict(Exception):
-    """The saga row changed since it was read; the transaction is run again."""
 
 
 class SagaNotFound(LookupError):
@@ -96,17 +87,29 @@ class SagaRuntime:
         self.attempts = attempts
         self._poller: asyncio.Task[None] | None = None
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db, app_id=self.app_id, relay=self.relay)
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[SagaTransaction]:
+        """One transaction: committed when the block ends without an error, and then
+        the commands it recorded are handed to the relay."""
+        # Begun by the first statement: on SQLite that is where ``BEGIN IMMEDIATE``
+        # waits for the write lock, which is the saga's lock there.
+        async with self.db.engine.connect() as connection:
+            tx = SagaTransaction(connection, app_id=self.app_id)
+            yield tx
+            await connection.commit()
+        if tx.sent:
+            self.relay.hand_over(tx.sent)
+        for callback in tx.committed:
+            callback()
 
-    async def _retrying(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def _retrying(self, work: Callable[[SagaTransaction], Awaitable[T]]) -> T:
         """Run ``work`` in a transaction, again on a version conflict or a lost race
         to create the same saga, with a short jittered pause between tries."""
         for attempt in range(1, self.attempts + 1):
             try:
-                async with self.uow() as uow:
-                    return await work(uow)
-            except (ConcurrencyConflict, IntegrityError, OperationalError) as exc:
+                async with self._transaction() as tx:
+                    return await work(tx)
+            except (VersionConflict, IntegrityError, OperationalError) as exc:
                 if attempt == self.attempts:
                     raise
                 log.info("saga.conflict_retry", attempt=attempt, error=type(exc).__name__)
@@ -124,199 +127,112 @@ class SagaRuntime:
         if not isinstance(saga_id, str):
             raise Unprocessable(f"{incoming.envelope.type} carries no orderId")
 
-        async def work(uow: UnitOfWork) -> None:
-            await self._lock(uow, saga_id)
-            if not await claim_inbox(uow.session, CONSUMER, incoming.envelope.message_id):
+        async def work(tx: SagaTransaction) -> None:
+            await self._lock(tx, saga_id)
+            if not await tx.claim(CONSUMER, incoming.envelope.message_id):
                 log.info("saga.duplicate_message", type=incoming.envelope.type)
                 return
-            await self._apply(uow, saga_id, message, incoming.envelope)
+            await self._apply(tx, saga_id, message, incoming.envelope)
 
         await self._retrying(work)
 
-    async def _lock(self, uow: UnitOfWork, saga_id: str) -> None:
-        """Hold ``saga_id``'s lock until ``uow`` ends: one transaction per saga at a time,
-        across every saga process.
-
-        On PostgreSQL a transaction-scoped advisory lock (two ids hashing alike
-        merely wait for each other).  SQLite takes its write lock at ``BEGIN
-        IMMEDIATE``, so starting the transaction is the lock."""
-        connection = await uow.session.connection()
-        if self.db.is_postgres:
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))"),
-                {"namespace": LOCK_NAMESPACE, "saga_id": saga_id},
-            )
+    async def _lock(self, tx: SagaTransaction, saga_id: str) -> None:
+        """Hold ``saga_id``'s lock until ``tx`` ends (:meth:`SagaTransaction.lock`)."""
+        await tx.lock(saga_id)
 
     async def _apply(
-        self, uow: UnitOfWork, saga_id: str, input: Input, envelope: Envelope | None
+        self, tx: SagaTransaction, saga_id: str, input: Input, envelope: Envelope | None
     ) -> Decision | None:
-        """React to ``input`` inside ``uow``, whose caller holds the saga's lock."""
-        row = await self._load(uow, saga_id)
-        state = SagaState.from_json(row.state) if row is not None else None
+        """React to ``input`` inside ``tx``, whose caller holds the saga's lock."""
+        stored = await tx.load(saga_id)
+        state = SagaState.from_json(stored.state) if stored is not None else None
         try:
             decision = self.definition.react(state, input)
         except SagaNotStarted:
             if not isinstance(input, Message) or envelope is None:
                 return None
-            uow.session.add(
-                ParkedMessageRow(
-                    saga_id=saga_id, message_id=envelope.message_id, input=input_to_json(input)
-                )
-            )
+            await tx.park(saga_id, message_id=envelope.message_id, input=input_to_json(input))
             log.info("saga.parked", type=envelope.type)
             return None
-        row = await self._store(uow, row, decision, input, envelope)
+        causation = envelope.message_id if envelope is not None else None
+        stored = await self._store(tx, stored, decision, input, causation)
         if state is None:
-            await self._apply_parked(uow, row)
+            for parked in await tx.unpark(saga_id):
+                input = input_from_json(parked.input)
+                decision = self.definition.react(SagaState.from_json(stored.state), input)
+                stored = await self._store(tx, stored, decision, input, parked.message_id)
         return decision
-
-    async def _apply_parked(self, uow: UnitOfWork, row: SagaRow) -> None:
-        parked = (
-            await uow.session.exec(
-                select(ParkedMessageRow)
-                .where(ParkedMessageRow.saga_id == row.id)
-                .order_by(col(ParkedMessageRow.id))
-            )
-        ).all()
-        for item in parked:
-            state = SagaState.from_json(row.state)
-            input = input_from_json(item.input)
-            decision = self.definition.react(state, input)
-            row = await self._store(uow, row, decision, input, None, message_id=item.message_id)
-            await uow.session.delete(item)
-
-    async def _load(self, uow: UnitOfWork, saga_id: str) -> SagaRow | None:
-        return (await uow.session.exec(select(SagaRow).where(SagaRow.id == saga_id))).first()
 
     async def _store(
         self,
-        uow: UnitOfWork,
-        row: SagaRow | None,
+        tx: SagaTransaction,
+        stored: StoredSaga | None,
         decision: Decision,
         input: Input,
-        envelope: Envelope | None,
-        *,
-        message_id: str | None = None,
-    ) -> SagaRow:
+        causation: str | None,
+    ) -> StoredSaga:
         now = self.clock()
         if self.observer is not None:
-            self.observer.decided(uow, row, decision, input, now)
+            self.observer.decided(tx, stored, decision, input, now)
         state = decision.state
         version = self.definition.version
-        deadline_at = row.deadline_at if row is not None else None
+        deadline_at = stored.deadline_at if stored is not None else None
         if decision.armed is not None:
             deadline_at = now + timedelta(seconds=decision.armed.after_seconds)
         elif state.deadline is None:
             deadline_at = None
-        values: dict[str, Any] = {
-            "status": state.status.value,
-            "state": state.to_json(),
-            "updated_at": now,
-            "deadline_at": deadline_at,
-        }
-        if row is None:
-            row = SagaRow(
-                id=state.saga_id,
-                user_id=state.order.user_id,
-                definition_version=version,
-                created_at=now,
-                version=1,
-                **values,
-            )
-            uow.session.add(row)
-            await uow.session.flush()
-        else:
-            result = await uow.session.exec(
-                update(SagaRow)
-                .where(col(SagaRow.id) == row.id, col(SagaRow.version) == row.version)
-                .values(version=row.version + 1, **values)
-            )
-            if result.rowcount != 1:
-                raise ConcurrencyConflict(f"saga {row.id} changed since version {row.version}")
-            row = SagaRow.model_validate({**row.model_dump(), **values, "version": row.version + 1})
-        causation = envelope.message_id if envelope is not None else message_id
-        for entry in decision.history:
-            uow.session.add(
-                SagaHistoryRow(
-                    saga_id=row.id,
-                    at=now,
-                    kind=entry.kind,
-                    detail=entry.detail,
-                    message_id=causation,
-                    definition_version=version,
-                )
-            )
-        uow.session.add(
-            SagaInputRow(
-                saga_id=row.id,
-                at=now,
-                input=input_to_json(input),
-                decision=RecordedDecision.of(decision).to_json(),
-                definition_version=version,
-            )
+        new = StoredSaga(
+            id=state.saga_id,
+            status=state.status.value,
+            state=state.to_json(),
+            version=1 if stored is None else stored.version + 1,
+            deadline_at=deadline_at,
         )
-        for command in decision.commands:
-            uow.send(command, correlation_id=row.id, causation_id=causation)
-        await self._schedule(uow, row.id, decision, deadline_at)
-        return row
-
-    async def _schedule(
-        self, uow: UnitOfWork, saga_id: str, decision: Decision, due: datetime | None
-    ) -> None:
-        if decision.armed is not None and due is not None:
-            await uow.session.exec(
-                delete(SagaDeadlineRow).where(col(SagaDeadlineRow.saga_id) == saga_id)
+        if stored is None:
+            await tx.create(new, at=now, user_id=state.order.user_id, definition=version)
+        else:
+            await tx.update(new, expected=stored.version, at=now)
+        await tx.record(
+            new.id,
+            at=now,
+            definition=version,
+            history=[(entry.kind, entry.detail) for entry in decision.history],
+            input=input_to_json(input),
+            decision=RecordedDecision.of(decision).to_json(),
+            message_id=causation,
+        )
+        await tx.send(decision.commands, correlation_id=new.id, causation_id=causation)
+        if decision.armed is not None and deadline_at is not None:
+            await tx.set_deadline(
+                new.id,
+                command=decision.armed.command,
+                attempt=decision.armed.attempt,
+                due=deadline_at,
             )
-            uow.session.add(
-                SagaDeadlineRow(
-                    saga_id=saga_id,
-                    step=decision.armed.command,
-                    attempt=decision.armed.attempt,
-                    due_at=due,
-                )
-            )
-        elif decision.state.deadline is None:
-            await uow.session.exec(
-                delete(SagaDeadlineRow).where(col(SagaDeadlineRow.saga_id) == saga_id)
-            )
+        elif state.deadline is None:
+            await tx.clear_deadline(new.id)
+        return new
 
     # --- deadlines -----------------------------------------------------------------
 
     async def fire_due_deadlines(self, limit: int = 100) -> int:
         """Fire every deadline due now; returns how many fired."""
         now = self.clock()
-        async with self.db.sessions() as session:
-            due = (
-                await session.exec(
-                    select(SagaDeadlineRow.saga_id)
-                    .where(col(SagaDeadlineRow.due_at) <= now)
-                    .order_by(col(SagaDeadlineRow.due_at))
-                    .limit(limit)
-                )
-            ).all()
         fired = 0
-        for saga_id in due:
+        for saga_id in await due_sagas(self.db, now, limit):
             if await self._retrying(functools.partial(self._fire, saga_id=saga_id, now=now)):
                 fired += 1
         return fired
 
-    async def _fire(self, uow: UnitOfWork, *, saga_id: str, now: datetime) -> bool:
+    async def _fire(self, tx: SagaTransaction, *, saga_id: str, now: datetime) -> bool:
         # The saga's lock before the deadline's row lock, as every other transaction
         # takes them (storing a decision replaces the deadline row): no deadlock.
-        await self._lock(uow, saga_id)
-        stmt = select(SagaDeadlineRow).where(
-            SagaDeadlineRow.saga_id == saga_id, col(SagaDeadlineRow.due_at) <= now
-        )
-        if self.db.is_postgres:
-            # Another saga process holding this deadline is firing it: skip it.
-            stmt = stmt.with_for_update(skip_locked=True)
-        deadline = (await uow.session.exec(stmt)).first()
-        if deadline is None:
+        await self._lock(tx, saga_id)
+        due = await tx.take_due_deadline(saga_id, now)
+        if due is None:
             return False
-        await uow.session.delete(deadline)
-        await uow.session.flush()
-        input = DeadlineFired(command=deadline.step, attempt=deadline.attempt)
-        await self._apply(uow, saga_id, input, None)
+        command, attempt = due
+        await self._apply(tx, saga_id, DeadlineFired(command=command, attempt=attempt), None)
         return True
 
     async def _poll(self) -> None:
@@ -343,12 +259,11 @@ class SagaRuntime:
     async def operate(self, saga_id: str, action: OperatorRetry | OperatorAbort) -> Decision:
         """Apply an operator's retry or abort; recorded with who and why."""
 
-        async def work(uow: UnitOfWork) -> Decision:
-            await self._lock(uow, saga_id)
-            row = await self._load(uow, saga_id)
-            if row is None:
+        async def work(tx: SagaTransaction) -> Decision:
+            await self._lock(tx, saga_id)
+            if await tx.load(saga_id) is None:
                 raise SagaNotFound(saga_id)
-            decision = await self._apply(uow, saga_id, action, None)
+            decision = await self._apply(tx, saga_id, action, None)
             assert decision is not None
             return decision
 

@@ -5,12 +5,13 @@ is not counted as the system's."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import uvicorn
 from starlette.types import Receive, Scope, Send
+
+from oms.runner import serving
 
 
 class OtlpSink:
@@ -42,15 +43,5 @@ async def otlp_sink(host: str, *, enabled: bool = True) -> AsyncIterator[OtlpSin
         return
     sink = OtlpSink()
     config = uvicorn.Config(sink, host=host, port=0, lifespan="off", log_config=None)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises what stopped it
-            await asyncio.sleep(0.01)
-        sink.endpoint = f"http://{host}:{server.servers[0].sockets[0].getsockname()[1]}"
+    async with serving(config) as sink.endpoint:
         yield sink
-    finally:
-        server.should_exit = True
-        await task

@@ -70,17 +70,18 @@ class Database:
         else:
             _ping_when_idle(self.engine, ping_after_idle)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self.reads = self.sessions
-        """Sessions that only read.  On PostgreSQL each query runs on its own, without
-        the BEGIN and ROLLBACK round trips around it: under READ COMMITTED each query
-        of a transaction sees what was committed when it started anyway.  (SQLite
-        reads in a transaction: its connections are set up for transactions.)"""
+        self.read_engine = self.engine
+        """For statements that only read, or change one thing on their own.  On
+        PostgreSQL each runs without the BEGIN and ROLLBACK round trips around it:
+        under READ COMMITTED each query of a transaction sees what was committed
+        when it started anyway.  (SQLite reads in a transaction: its connections
+        are set up for transactions.)"""
         if self.is_postgres:
-            self.reads = async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                class_=AsyncSession,
-                expire_on_commit=False,
-            )
+            self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reads = async_sessionmaker(
+            self.read_engine, class_=AsyncSession, expire_on_commit=False
+        )
+        """Sessions that only read (see :attr:`read_engine`)."""
 
     @classmethod
     def for_component(cls, settings: Settings, name: str) -> Database:

@@ -1,12 +1,16 @@
 """Transactional outbox, inbox, and the unit of work that ties them together.
 
 A handler changes state and records the messages it wants sent in one
-transaction (:class:`UnitOfWork`).  After the commit the :class:`OutboxRelay` is
-woken and publishes the new rows with publisher confirms; it also sweeps on a
-timer, so rows left behind by a crash between commit and publish go out when the
-process (or any other process sharing the database) runs again.  On PostgreSQL
-rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several relays can run at
-once without publishing a row twice.
+transaction (:class:`UnitOfWork`).  After the commit the unit of work hands
+what it recorded to the :class:`OutboxRelay`, which publishes it with publisher
+confirms straight away, without reading it back, and deletes the published rows
+in batches.  The relay also sweeps on a timer, so rows left behind by a crash
+between commit and publish, or by a publish the broker refused, go out when the
+process (or any other process sharing the database) runs again.  A sweep takes
+only rows that have waited longer than ``stale_after_seconds`` (those of other
+processes, or of this one that were never published); on PostgreSQL rows are
+claimed with ``FOR UPDATE SKIP LOCKED`` so several relays can sweep at once
+without publishing a row twice.
 
 The inbox records which message ids a consumer has processed, in the same
 transaction as the effect, so a redelivered message has no second effect.
@@ -16,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from datetime import timedelta
 from types import TracebackType
+from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,19 +40,24 @@ from shared.persistence.messaging_tables import InboxRow, OutboxRow, utcnow
 log = get_logger(__name__)
 
 
+def outbox_values(envelope: Envelope) -> dict[str, Any]:
+    """The outbox row of ``envelope``, as column values."""
+    return {
+        "message_id": envelope.message_id,
+        "type": envelope.type,
+        "exchange": envelope.exchange,
+        "routing_key": envelope.routing_key,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "app_id": envelope.app_id,
+        "headers": envelope.headers,
+        "body": envelope.body,
+        "created_at": envelope.timestamp,
+    }
+
+
 def outbox_row(envelope: Envelope) -> OutboxRow:
-    return OutboxRow(
-        message_id=envelope.message_id,
-        type=envelope.type,
-        exchange=envelope.exchange,
-        routing_key=envelope.routing_key,
-        correlation_id=envelope.correlation_id,
-        causation_id=envelope.causation_id,
-        app_id=envelope.app_id,
-        headers=envelope.headers,
-        body=envelope.body,
-        created_at=envelope.timestamp,
-    )
+    return OutboxRow(**outbox_values(envelope))
 
 
 def row_envelope(row: OutboxRow) -> Envelope:
@@ -64,17 +75,23 @@ def row_envelope(row: OutboxRow) -> Envelope:
     )
 
 
+RECORD_OUTBOX = insert(OutboxRow.__table__)  # type: ignore[attr-defined]
+
+CLAIM_INBOX = {
+    "postgresql": postgresql.insert(InboxRow.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
+    "sqlite": sqlite.insert(InboxRow.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
+}
+"""Per dialect: record a message as processed, unless it already was (built once)."""
+
+
+def inbox_values(consumer: str, message_id: str) -> dict[str, Any]:
+    return {"consumer": consumer, "message_id": message_id, "processed_at": utcnow()}
+
+
 async def claim_inbox(session: AsyncSession, consumer: str, message_id: str) -> bool:
     """Record ``message_id`` as processed by ``consumer``; False if it already was."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    values = {"consumer": consumer, "message_id": message_id, "processed_at": utcnow()}
-    table = InboxRow.__table__  # type: ignore[attr-defined]
-    stmt = (
-        postgresql.insert(table).values(**values).on_conflict_do_nothing()
-        if dialect == "postgresql"
-        else sqlite.insert(table).values(**values).on_conflict_do_nothing()
-    )
-    result = await session.exec(stmt)
+    result = await session.exec(CLAIM_INBOX[dialect], params=inbox_values(consumer, message_id))
     return bool(result.rowcount == 1)
 
 
@@ -83,16 +100,13 @@ class UnitOfWork:
 
     Use as ``async with UnitOfWork(db, app_id=…, relay=…) as uow:``; it commits when
     the block ends without an error, rolls back otherwise, and wakes the relay
-    after a commit that recorded messages.  Callbacks given to :meth:`after_commit`
-    run once the commit succeeded (what happened may be counted only then: a
-    rolled-back transaction is run again)."""
+    after a commit that recorded messages."""
 
     def __init__(self, db: Database, *, app_id: str, relay: OutboxRelay | None = None) -> None:
         self._db = db
         self._app_id = app_id
         self._relay = relay
         self._sent: list[Envelope] = []
-        self._committed: list[Callable[[], None]] = []
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -108,20 +122,17 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
+                if self._sent:
+                    await self.session.exec(
+                        RECORD_OUTBOX, params=[outbox_values(e) for e in self._sent]
+                    )
                 await self.session.commit()
             else:
                 await self.session.rollback()
         finally:
             await self.session.close()
-        if exc_type is None:
-            if self._sent and self._relay is not None:
-                self._relay.notify()
-            for callback in self._committed:
-                callback()
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after this transaction commits (never if it rolls back)."""
-        self._committed.append(callback)
+        if exc_type is None and self._sent and self._relay is not None:
+            self._relay.hand_over(self._sent)
 
     def send(
         self,
@@ -130,11 +141,11 @@ class UnitOfWork:
         correlation_id: str | None = None,
         causation_id: str | None = None,
     ) -> Envelope:
-        """Record ``message`` for publication when this transaction commits."""
+        """Record ``message`` for publication when this transaction commits (written to
+        the outbox with the commit, all of the transaction's messages in one statement)."""
         envelope = Envelope.wrap(
             message, app_id=self._app_id, correlation_id=correlation_id, causation_id=causation_id
         )
-        self.session.add(outbox_row(envelope))
         self._sent.append(envelope)
         return envelope
 
@@ -144,53 +155,112 @@ class UnitOfWork:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows: woken after each commit, and on a timer."""
+    """Publishes committed outbox rows: those handed over by a commit at once, the
+    rest on a timer."""
 
     def __init__(
-        self, db: Database, transport: Transport, *, sweep_seconds: float = 1.0, batch: int = 200
+        self,
+        db: Database,
+        transport: Transport,
+        *,
+        sweep_seconds: float = 1.0,
+        stale_after_seconds: float | None = None,
+        batch: int = 200,
     ) -> None:
         self._db = db
         self._transport = transport
         self._sweep_seconds = sweep_seconds
+        self._stale_after = timedelta(
+            seconds=5 * sweep_seconds if stale_after_seconds is None else stale_after_seconds
+        )
         self._batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._handed_over: set[asyncio.Task[None]] = set()
+        self._mine: set[str] = set()
+        """Message ids handed over and not yet deleted: no sweep of this relay takes them."""
+        self._to_delete: list[str] = []
+        self._deleter: asyncio.Task[None] | None = None
         self.published = 0
 
     def notify(self) -> None:
+        """Sweep now rather than at the next tick."""
         self._wake.set()
 
+    def hand_over(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish what a commit just recorded.  Only while the relay runs; otherwise
+        the rows wait for a sweep."""
+        if self._task is None or self._stopping:
+            return
+        self._mine.update(e.message_id for e in envelopes)
+        task = asyncio.create_task(self._publish_handed_over(tuple(envelopes)))
+        self._handed_over.add(task)
+        task.add_done_callback(self._handed_over.discard)
+
+    async def _publish_handed_over(self, envelopes: tuple[Envelope, ...]) -> None:
+        results = await asyncio.gather(
+            *(self._publish(envelope) for envelope in envelopes), return_exceptions=True
+        )
+        done = [e.message_id for e, res in zip(envelopes, results, strict=True) if res is None]
+        failed = [res for res in results if isinstance(res, BaseException)]
+        self.published += len(done)
+        self._to_delete.extend(done)
+        if self._deleter is None or self._deleter.done():
+            self._deleter = asyncio.create_task(self._delete_published())
+        if failed:
+            # Left for a sweep, which may take them once they are stale.
+            self._mine.difference_update(
+                e.message_id for e, res in zip(envelopes, results, strict=True) if res is not None
+            )
+            log.warning("outbox.publish_failed", count=len(failed), error=repr(failed[0]))
+
+    async def _delete_published(self) -> None:
+        """Delete published rows, all that have gathered in one statement."""
+        while self._to_delete:
+            ids, self._to_delete = self._to_delete, []
+            try:
+                async with self._db.sessions() as session, session.begin():
+                    await session.exec(delete(OutboxRow).where(col(OutboxRow.message_id).in_(ids)))
+            except Exception as exc:  # published already: a sweep may publish them again
+                log.error("outbox.delete_failed", count=len(ids), error=repr(exc))
+            self._mine.difference_update(ids)
+
+    def _publish(self, envelope: Envelope) -> Awaitable[None]:
+        # A command must reach its consumer's queue; an event is a broadcast that
+        # may have no subscriber (``product.created``), and refusing it would leave
+        # it at the head of the outbox for ever.
+        return self._transport.publish(envelope, mandatory=envelope.exchange == COMMANDS_EXCHANGE)
+
     async def publish_pending(self) -> int:
-        """Publish what is pending now (one claimed batch at a time); returns the count."""
+        """Publish what is pending now (one claimed batch at a time), except what was
+        handed over to this relay and is on its way; returns the count."""
+        return await self._sweep(stale_only=False)
+
+    async def _sweep(self, *, stale_only: bool) -> int:
         total = 0
         while True:
-            count, more = await self._publish_batch()
+            count, more = await self._publish_batch(stale_only=stale_only)
             total += count
             if not more:
                 return total
 
-    async def _publish_batch(self) -> tuple[int, bool]:
+    async def _publish_batch(self, *, stale_only: bool) -> tuple[int, bool]:
         async with self._db.sessions() as session, session.begin():
             stmt = select(OutboxRow).order_by(col(OutboxRow.id)).limit(self._batch)
+            if stale_only:
+                stmt = stmt.where(col(OutboxRow.created_at) < utcnow() - self._stale_after)
+            if self._mine:
+                stmt = stmt.where(col(OutboxRow.message_id).not_in(self._mine))
             if self._db.is_postgres:
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = list((await session.exec(stmt)).all())
             if not rows:
                 return 0, False
             # Concurrent publishes on one confirming channel are confirmed in
-            # batches by the broker: much faster than one round trip each.  A
-            # command must reach its consumer's queue; an event is a broadcast
-            # that may have no subscriber (``product.created``), and refusing it
-            # would leave it at the head of the outbox for ever.
+            # batches by the broker: much faster than one round trip each.
             results = await asyncio.gather(
-                *(
-                    self._transport.publish(
-                        row_envelope(r), mandatory=r.exchange == COMMANDS_EXCHANGE
-                    )
-                    for r in rows
-                ),
-                return_exceptions=True,
+                *(self._publish(row_envelope(r)) for r in rows), return_exceptions=True
             )
             done = [r.id for r, res in zip(rows, results, strict=True) if res is None]
             failed = [res for res in results if isinstance(res, BaseException)]
@@ -209,12 +279,14 @@ class OutboxRelay:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
             # cancellation that lands just as the event is set (a commit right
             # before shutdown), and stop() would then wait for ever.
+            woken = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sweep_seconds):
                     await self._wake.wait()
+                    woken = True
             self._wake.clear()
             try:
-                await self.publish_pending()
+                await self._sweep(stale_only=not woken)
             except Exception as exc:  # keep relaying: the rows stay for the next sweep
                 log.error("outbox.relay_error", error=repr(exc))
 
@@ -233,11 +305,17 @@ class OutboxRelay:
             try:
                 async with asyncio.timeout(grace_seconds):
                     await self._task
+                    await asyncio.gather(*self._handed_over)
+                    if self._deleter is not None:
+                        await self._deleter
             except TimeoutError:  # a broker that no longer answers: give up the pass
-                self._task.cancel()
+                for task in (self._task, *self._handed_over, self._deleter):
+                    if task is not None:
+                        task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+            self._mine.clear()
             with contextlib.suppress(Exception):
                 await self.publish_pending()
 

@@ -24,13 +24,14 @@ from saga.app import build_app as build_saga
 from saga.definition import Decision, Input, OrderSaga, SagaState
 from saga.models import ParkedMessageRow, SagaRow
 from saga.runtime import SagaRuntime
+from saga.store import SagaTransaction
 from shared.messages import OrderCancelRequested, OrderCreated, OrderItem
 from shared.messaging.envelope import Envelope
 from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.transport import Incoming
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
-from shared.persistence.outbox import OutboxRelay, UnitOfWork
+from shared.persistence.outbox import OutboxRelay
 from tests.support.infra import eventually
 from tests.support.stack import serve
 from tests.support.system import System
@@ -47,14 +48,14 @@ class CreationHeldOpen(SagaRuntime):
         self.commit_creation = asyncio.Event()
         self.locking: list[str] = []
 
-    async def _lock(self, uow: UnitOfWork, saga_id: str) -> None:
+    async def _lock(self, tx: SagaTransaction, saga_id: str) -> None:
         self.locking.append(saga_id)
-        await super()._lock(uow, saga_id)
+        await super()._lock(tx, saga_id)
 
     async def _apply(
-        self, uow: UnitOfWork, saga_id: str, input: Input, envelope: Envelope | None
+        self, tx: SagaTransaction, saga_id: str, input: Input, envelope: Envelope | None
     ) -> Decision | None:
-        decision = await super()._apply(uow, saga_id, input, envelope)
+        decision = await super()._apply(tx, saga_id, input, envelope)
         if isinstance(input, OrderCreated):
             self.creation_open.set()
             await self.commit_creation.wait()
