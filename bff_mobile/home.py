@@ -43,6 +43,7 @@ async def home(caller: CurrentCaller, mobile: MobileDep) -> Home:
                 "featured": Section(featured, essential=False, service="inventory"),
             }
         )
+    mobile.count_degraded(result.degraded)
     return Home(
         recent_orders=result.values["recentOrders"],
         featured=result.values["featured"],

@@ -92,6 +92,7 @@ async def order_details(web: Web, caller: Caller, order_id: str) -> OrderDetails
     if values["products"] is not None and None in values["products"]:
         # Some products could not be read: the list stays, with those entries null.
         degraded.append("products")
+    web.count_degraded(degraded)
     return OrderDetails(
         order=values["order"],
         user=values["user"],

@@ -26,7 +26,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from contextlib import AbstractAsyncContextManager
 from itertools import groupby
 from typing import NoReturn
@@ -88,6 +88,24 @@ def server_config(
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(config: uvicorn.Config) -> AsyncIterator[str]:
+    """Serve as ``config`` says while the block runs; yields the URL it listens on
+    (the port the system chose when ``config.port`` is 0)."""
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+            await asyncio.sleep(0.01)
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 class _Running:

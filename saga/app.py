@@ -11,6 +11,7 @@ from saga.api import router as api_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
 from saga.letters_api import router as letters_router
+from saga.metrics import SagaMetrics
 from saga.runtime import SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
@@ -76,6 +77,12 @@ def build_app(
         description="Order saga instances, their history and deadlines; ops actions.",
     )
     app.include_router(pages)
+    runtime.observer = SagaMetrics(
+        app.state.metrics_registry,
+        app.state.metrics_refreshes,
+        service.db,
+        queues=(q.name for q in standard_topology(settings.delivery_limit).queues if q.dead_letter),
+    )
     app.state.runtime = runtime
     app.state.dead_letters = letters
     return app

@@ -44,6 +44,7 @@ from saga.definition import (
     input_from_json,
     input_to_json,
 )
+from saga.metrics import SagaMetrics
 from saga.store import SagaTransaction, StoredSaga, VersionConflict, due_sagas
 from shared.logging import get_logger
 from shared.messages import Message
@@ -63,6 +64,9 @@ class SagaNotFound(LookupError):
 
 
 class SagaRuntime:
+    observer: SagaMetrics | None = None
+    """Told of every decision stored and every conflict, when the saga is measured."""
+
     def __init__(
         self,
         db: Database,
@@ -95,6 +99,8 @@ class SagaRuntime:
             await connection.commit()
         if tx.sent:
             self.relay.hand_over(tx.sent)
+        for callback in tx.committed:
+            callback()
 
     async def _retrying(self, work: Callable[[SagaTransaction], Awaitable[T]]) -> T:
         """Run ``work`` in a transaction, again on a version conflict or a lost race
@@ -107,6 +113,8 @@ class SagaRuntime:
                 if attempt == self.attempts:
                     raise
                 log.info("saga.conflict_retry", attempt=attempt, error=type(exc).__name__)
+                if self.observer is not None:
+                    self.observer.conflict()
                 await asyncio.sleep(random.uniform(0, 0.005 * attempt))
         raise AssertionError("unreachable")
 
@@ -166,6 +174,8 @@ class SagaRuntime:
         causation: str | None,
     ) -> StoredSaga:
         now = self.clock()
+        if self.observer is not None:
+            self.observer.decided(tx, stored, decision, input, now)
         state = decision.state
         version = self.definition.version
         deadline_at = stored.deadline_at if stored is not None else None

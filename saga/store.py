@@ -15,7 +15,7 @@ tables, so both agree on every column and type.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,7 +49,12 @@ _LOCK_AND_CLAIM = text(
     "SELECT :consumer, :message_id, :processed_at FROM locked ON CONFLICT DO NOTHING"
 )
 _LOAD = select(
-    SAGAS.c.id, SAGAS.c.status, SAGAS.c.state, SAGAS.c.version, SAGAS.c.deadline_at
+    SAGAS.c.id,
+    SAGAS.c.status,
+    SAGAS.c.state,
+    SAGAS.c.version,
+    SAGAS.c.deadline_at,
+    SAGAS.c.created_at,
 ).where(SAGAS.c.id == bindparam("saga_id"))
 _CREATE = insert(SAGAS)
 _UPDATE = (
@@ -110,6 +115,8 @@ class StoredSaga:
     state: dict[str, Any]
     version: int
     deadline_at: datetime | None
+    created_at: datetime | None = None
+    """When the saga started (None for one created in this very transaction)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,13 @@ class SagaTransaction:
         self._app_id = app_id
         self.sent: list[Envelope] = []
         """The commands recorded in the outbox, handed to the relay after the commit."""
+        self.committed: list[Callable[[], None]] = []
+        """Called after the commit, never after a rollback (:meth:`after_commit`)."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction has committed: what it did may be
+        counted only then, as a transaction rolled back is run again."""
+        self.committed.append(callback)
 
     async def lock(self, saga_id: str, *, claim: tuple[str, str] | None = None) -> bool:
         """Hold ``saga_id``'s lock until the transaction ends: one transaction per

@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from sqlalchemy import func
+from sqlmodel import select
 
 from shared.faults import Faults, faults_router
 from shared.logging import get_logger
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.topology import standard_topology
 from shared.messaging.transport import Subscription, Transport
+from shared.metrics import ScrapedGauge
 from shared.persistence.database import Database
+from shared.persistence.messaging_tables import OutboxRow
 from shared.persistence.migrations import upgrade
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings
@@ -135,7 +139,19 @@ class Service:
         app.state.faults = self.faults
         app.state.settings = self.settings
         app.state.jwt_key = self.settings.jwt_key
+        backlog = ScrapedGauge(
+            "oms_outbox_backlog",
+            "Messages committed to the component's outbox and not yet published.",
+            "service",
+            self._outbox_backlog,
+        )
+        backlog.register(app.state.metrics_registry, app.state.metrics_refreshes)
         return app
+
+    async def _outbox_backlog(self) -> dict[str, float]:
+        async with self.db.reads() as session:
+            count = (await session.exec(select(func.count()).select_from(OutboxRow))).one()
+        return {self.name: count or 0}
 
 
 # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off

@@ -50,6 +50,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from oms.bench import baseline as bare
+from oms.bench.otlp import OtlpSink, otlp_sink
 from oms.bench.processes import (
     Backends,
     Fleet,
@@ -95,6 +96,8 @@ class Target:
     backends: Backends | None = None
     """Refreshed while the load runs, so database backends opened meanwhile count."""
     fleet: Fleet | None = None
+    traces: OtlpSink | None = None
+    """Where the system's spans went, when it traces."""
 
 
 @dataclass
@@ -176,6 +179,13 @@ def saga(
             "measured sagas run: collapsed stacks in DIR/<run>-<process>.txt"
         ),
     ] = None,
+    trace_ratio: Annotated[
+        str | None,
+        typer.Option(
+            help="trace sample ratios, comma-separated (1.0,0.0): one run each, the components "
+            "exporting their spans over OTLP to a sink the benchmark runs [default: tracing off]"
+        ),
+    ] = None,
 ) -> None:
     """Saga throughput, latency and CPU per saga of every process, next to the bare loop."""
     try:
@@ -186,6 +196,14 @@ def saga(
         ) from None
     if not procs or min(procs) < 1:
         raise typer.BadParameter("at least one number, each ≥ 1", param_hint="--saga-procs")
+    try:
+        ratios: list[float | None] = [float(r) for r in (trace_ratio or "").split(",") if r.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            "a comma-separated list of ratios", param_hint="--trace-ratio"
+        ) from None
+    if any(r is not None and not 0 <= r <= 1 for r in ratios):
+        raise typer.BadParameter("ratios between 0 and 1", param_hint="--trace-ratio")
     if quick:
         procs = procs[:1]
     if profile is not None:
@@ -200,9 +218,10 @@ def saga(
     )
     infra = Infrastructure(amqp=amqp, management=management, postgres=postgres)
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
-        for run in ("baseline", *(f"oms-{count}" for count in procs)):
-            (Path(scratch) / run).mkdir()
-        result = asyncio.run(_bench(infra, load, procs, baseline, against, Path(scratch)))
+        (Path(scratch) / "baseline").mkdir()
+        result = asyncio.run(
+            _bench(infra, load, procs, ratios or [None], baseline, against, Path(scratch))
+        )
     _print(result)
     write_json(output, result)
 
@@ -211,6 +230,7 @@ async def _bench(
     infra: Infrastructure,
     load: Load,
     procs: list[int],
+    ratios: list[float | None],
     with_baseline: bool,
     against: str | None,
     scratch: Path,
@@ -226,10 +246,19 @@ async def _bench(
             runs.append(await _run(target, load, infra.postgres))
     else:
         for count in procs:
-            console.print(f"OMS: orders, inventory, payments and {count} saga process(es) …")
-            async with _system(infra, count, scratch / f"oms-{count}") as target:
-                measured = await _run(target, load, infra.postgres)
-            runs.append({"saga_procs": count, **measured})
+            for ratio in ratios:
+                traced = "" if ratio is None else f", traces sampled at {ratio:g}"
+                console.print(
+                    f"OMS: orders, inventory, payments and {count} saga process(es){traced} …"
+                )
+                logs = scratch / (f"oms-{count}" + ("" if ratio is None else f"-trace-{ratio:g}"))
+                logs.mkdir()
+                async with _system(infra, count, logs, trace_ratio=ratio) as target:
+                    measured = await _run(target, load, infra.postgres)
+                    if target.traces is not None:  # warm-up included
+                        measured["otlp_exports"] = target.traces.exports
+                        measured["otlp_kb"] = round(target.traces.bytes / 1024, 1)
+                runs.append({"saga_procs": count, "trace_ratio": ratio, **measured})
     for run in runs:
         if base is not None and base["sagas_per_second"] > 0:
             run["ratio"] = round(run["sagas_per_second"] / base["sagas_per_second"], 3)
@@ -254,8 +283,11 @@ async def _bench(
 
 
 @contextlib.asynccontextmanager
-async def _system(infra: Infrastructure, saga_procs: int, scratch: Path) -> AsyncIterator[Target]:
-    """OMS's participants and ``saga_procs`` saga processes, each ``oms run NAME``."""
+async def _system(
+    infra: Infrastructure, saga_procs: int, scratch: Path, *, trace_ratio: float | None = None
+) -> AsyncIterator[Target]:
+    """OMS's participants and ``saga_procs`` saga processes, each ``oms run NAME``;
+    with ``trace_ratio``, tracing at that ratio to an OTLP sink of the benchmark's own."""
     host = "127.0.0.1"
     extra_sagas = [PORTS["saga"] + n * SAGA_SPACING for n in range(1, saga_procs)]
     offset = free_port_offset(host, [*(PORTS[c] for c in DATABASES), *extra_sagas])
@@ -264,6 +296,7 @@ async def _system(infra: Infrastructure, saga_procs: int, scratch: Path) -> Asyn
         infra.databases(DATABASES) as databases,
         infra.vhost() as vhost,
         fleet(scratch) as started,
+        otlp_sink(host, enabled=trace_ratio is not None) as sink,
     ):
         broker_url = infra.broker_url(vhost)
         common: dict[str, str] = {
@@ -272,6 +305,8 @@ async def _system(infra: Infrastructure, saga_procs: int, scratch: Path) -> Asyn
             "data_dir": str(scratch),
             **{f"{db}_database_url": infra.database_url(name) for db, name in databases.items()},
         }
+        if sink is not None:
+            common.update(otlp_endpoint=sink.endpoint, trace_sample_ratio=str(trace_ratio))
 
         def url(component: str, port_offset: int = offset) -> str:
             return f"http://{host}:{PORTS[component] + port_offset}"
@@ -293,8 +328,9 @@ async def _system(infra: Infrastructure, saga_procs: int, scratch: Path) -> Asyn
         product_ids = await _products(url("inventory"), secret)
         backends = Backends(infra.postgres)
         try:
+            traced = "" if trace_ratio is None else f", traced at {trace_ratio:g}"
             yield Target(
-                name=f"OMS, {saga_procs} saga process{'es' if saga_procs > 1 else ''}",
+                name=f"OMS, {saga_procs} saga process{'es' if saga_procs > 1 else ''}{traced}",
                 orders_url=url("orders"),
                 broker_url=broker_url,
                 jwt_secret=secret,
@@ -311,6 +347,7 @@ async def _system(infra: Infrastructure, saga_procs: int, scratch: Path) -> Asyn
                 own=(*PARTICIPANTS, "saga"),
                 backends=backends,
                 fleet=started,
+                traces=sink,
             )
         finally:
             await backends.close()
@@ -729,6 +766,11 @@ def _print(result: dict[str, Any]) -> None:
             processes.add_row(name, *cells)
         console.print(processes)
     for run in runs:
+        if "otlp_exports" in run:
+            console.print(
+                f"{run['system']}: {run['otlp_exports']} span exports, "
+                f"{run['otlp_kb']:.0f} kB (warm-up included)"
+            )
         if "ratio" in run:
             console.print(
                 f"{run['system']} ÷ baseline, sagas/s: [bold]{run['ratio']:.2f}[/bold]  "
@@ -741,5 +783,6 @@ def _short(system: str) -> str:
     if system.startswith("baseline"):
         return "baseline"
     if system.startswith("OMS, "):
-        return f"OMS {system.split()[1]} saga"
+        traced = system.partition(", traced at ")[2]
+        return f"OMS {system.split()[1]} saga" + (f" trace {traced}" if traced else "")
     return system

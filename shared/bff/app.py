@@ -9,13 +9,14 @@ downstream failures included.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Request
+from prometheus_client import CollectorRegistry, Counter
 from starlette.middleware.gzip import GZipMiddleware
 
 from shared.bff.downstreams import SERVICES, Downstreams
@@ -60,6 +61,22 @@ class Bff:
         """Checkouts per user."""
         self._http_transports = dict(http_transports or {})
         self._downstreams: Downstreams | None = None
+        self._degraded: Counter | None = None
+
+    def count_in(self, registry: CollectorRegistry) -> None:
+        """Count degraded answers in ``registry`` (the app's ``/metrics``)."""
+        self._degraded = Counter(
+            "oms_bff_degraded_answers_total",
+            "Answers given with a part left out (its service failed or was late), by part.",
+            ["section"],
+            registry=registry,
+        )
+
+    def count_degraded(self, sections: Iterable[str]) -> None:
+        """An answer went out without ``sections`` (a service failed or was late)."""
+        if self._degraded is not None:
+            for section in sections:
+                self._degraded.labels(section).inc()
 
     @property
     def downstreams(self) -> Downstreams:
@@ -129,6 +146,7 @@ def create_bff_app(
     install_downstream_problems(app)
     if gzip_minimum_size is not None:
         app.add_middleware(GZipMiddleware, minimum_size=gzip_minimum_size)
+    bff.count_in(app.state.metrics_registry)
     app.state.bff = bff
     app.state.settings = bff.settings
     app.state.jwt_key = bff.settings.jwt_key

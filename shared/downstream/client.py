@@ -31,9 +31,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-from opentelemetry import trace
 from opentelemetry.propagate import inject
-from opentelemetry.trace import SpanKind, Status, StatusCode
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -59,9 +57,9 @@ from shared.downstream.errors import (
     DownstreamUnavailable,
 )
 from shared.logging import get_logger
+from shared.telemetry import instrument_client
 
 log = get_logger(__name__)
-_tracer = trace.get_tracer(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -147,6 +145,7 @@ class DownstreamClient:
             transport=transport,
             cookies=_NoCookies(),
         )
+        instrument_client(self._http)
         self._base = str(self._http.base_url).rstrip("/")
 
     async def get_json(
@@ -328,31 +327,22 @@ class DownstreamClient:
         json: Any,
         headers: Mapping[str, str] | None,
     ) -> httpx.Response:
-        with _tracer.start_as_current_span(
-            f"{method} {self.name}",
-            kind=SpanKind.CLIENT,
-            attributes={"http.request.method": method, "peer.service": self.name},
-        ) as span:
-            try:
-                # httpx timeouts bound each phase (connect, each read) separately;
-                # asyncio.timeout bounds the whole exchange.
-                async with asyncio.timeout(budget):
-                    response = await self._http.request(
-                        method,
-                        self._url(path),
-                        params=params,
-                        json=json,
-                        headers=self._outgoing_headers(headers, budget),
-                        timeout=budget,
-                    )
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                raise DownstreamTimeout(self.name, f"no answer within {budget:.3f}s") from exc
-            except httpx.TransportError as exc:
-                raise DownstreamUnavailable(self.name, f"{type(exc).__name__}: {exc}") from exc
-            span.set_attribute("http.response.status_code", response.status_code)
-            if response.status_code >= 400:
-                span.set_status(Status(StatusCode.ERROR))
-            return response
+        try:
+            # httpx timeouts bound each phase (connect, each read) separately;
+            # asyncio.timeout bounds the whole exchange.
+            async with asyncio.timeout(budget):
+                return await self._http.request(
+                    method,
+                    self._url(path),
+                    params=params,
+                    json=json,
+                    headers=self._outgoing_headers(headers, budget),
+                    timeout=budget,
+                )
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise DownstreamTimeout(self.name, f"no answer within {budget:.3f}s") from exc
+        except httpx.TransportError as exc:
+            raise DownstreamUnavailable(self.name, f"{type(exc).__name__}: {exc}") from exc
 
     def _url(self, path: str) -> str:
         """``path`` joined to the base URL as httpx would, without parsing both again."""

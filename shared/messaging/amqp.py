@@ -49,6 +49,7 @@ from shared.messaging.transport import (
     Subscription,
     Transport,
 )
+from shared.telemetry import resumed
 
 log = get_logger(__name__)
 
@@ -284,9 +285,12 @@ class AmqpTransport(Transport):
             raise PublishError(f"publish to {exchange!r} not confirmed: {exc!r}") from exc
 
     async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
-        await self._send(
-            envelope.exchange, envelope.routing_key, to_amqp(envelope), mandatory=mandatory
-        )
+        # In the context the message was written in: aio-pika's instrumentation makes
+        # the producer span its child and puts that span's context in the headers.
+        with resumed(envelope.headers):
+            await self._send(
+                envelope.exchange, envelope.routing_key, to_amqp(envelope), mandatory=mandatory
+            )
 
     async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:
         await self._send(raw.exchange, raw.routing_key, raw_to_amqp(raw), mandatory=mandatory)

@@ -34,6 +34,7 @@ from shared.messaging.transport import (
     Subscription,
     Transport,
 )
+from shared.telemetry import consumed, produced
 
 log = get_logger(__name__)
 
@@ -159,7 +160,7 @@ class InProcessTransport(Transport):
         return [self._queues[n] for n in sorted(names)]
 
     async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
-        self._put(envelope, mandatory=mandatory)
+        self._put(produced(envelope), mandatory=mandatory)
 
     async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:
         self._put(raw, mandatory=mandatory)
@@ -261,8 +262,10 @@ class InProcessTransport(Transport):
         process: DeliveryProcessor,
         window: asyncio.Semaphore,
     ) -> None:
+        message = delivery._stored.message
         try:
-            await process(delivery)
+            with consumed(message.headers, message.exchange, message.message_id):
+                await process(delivery)
         finally:
             if not delivery.settled:
                 # Cancelled mid-handler (shutdown): as a broker would on a closed channel.

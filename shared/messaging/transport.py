@@ -25,7 +25,6 @@ from shared.logging import get_logger
 from shared.messages import Message, UnknownMessageType
 from shared.messaging.envelope import Envelope, MalformedMessage, RawMessage
 from shared.messaging.topology import Topology
-from shared.telemetry import consuming
 
 log = get_logger(__name__)
 
@@ -249,8 +248,7 @@ async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: 
         await delivery.dead_letter(reason)
         return
     try:
-        with consuming(envelope.type, envelope.headers):
-            await handler(Incoming(envelope, message, delivery.queue, delivery.attempt))
+        await handler(Incoming(envelope, message, delivery.queue, delivery.attempt))
     except Unprocessable as exc:
         log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=str(exc))
         await delivery.dead_letter(str(exc))

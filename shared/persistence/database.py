@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.settings import Settings
@@ -62,7 +63,8 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # Looked up when called: with tracing on, the instrumentation wraps it.
+        self.engine: AsyncEngine = sqlalchemy_asyncio.create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _serialise_sqlite_writers(self.engine)
         else:

@@ -22,15 +22,24 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import CORRELATION_HEADER, bind_context, new_correlation_id
 from shared.logging import get_logger
+from shared.metrics import Refresh
 from shared.persistence.database import unavailable_reason
+from shared.telemetry import instrument_app
 from shared.web.problems import (
     PROBLEM_JSON,
     install_problem_handlers,
@@ -378,6 +387,7 @@ def create_app(
     app.add_middleware(DatabaseUnavailableMiddleware)
     app.add_middleware(StorableInputGuard)
     app.add_middleware(CorrelationMiddleware)
+    instrument_app(app)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -398,9 +408,19 @@ def create_app(
     registry = CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=registry)
-    Instrumentator(excluded_handlers=["/metrics", "/health/.*"], registry=registry).instrument(
-        app
-    ).expose(app, endpoint="/metrics", include_in_schema=False)
+    Instrumentator(excluded_handlers=["/metrics", "/health/.*"], registry=registry).instrument(app)
+    # A component adds its own families to the registry, and what it reads from its
+    # tables at scrape time to the refreshes awaited first (see shared.metrics).
+    refreshes: list[Refresh] = []
+    app.state.metrics_registry = registry
+    app.state.metrics_refreshes = refreshes
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        for refresh in refreshes:
+            await refresh()
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     for router in routers or []:
         app.include_router(router, prefix=api_prefix)
 

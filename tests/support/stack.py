@@ -3,7 +3,6 @@ SQLite) and the real one (RabbitMQ and PostgreSQL), with one fixture for both.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,22 +49,12 @@ async def on_socket(app: FastAPI, settings: Settings | None = None) -> AsyncIter
     """Serve an app whose lifespan already runs (see :func:`serve`) on a real
     socket too, for clients that need one (a browser, a CLI); yields its URL.
     With ``settings`` uvicorn is configured as ``oms up`` configures it."""
-    from oms.runner import server_config
+    from oms.runner import server_config, serving
 
     if settings is None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
     else:
         local = settings.model_copy(update={"host": "127.0.0.1"})
         config = server_config(app, local, 0, lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises what stopped it
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(config) as url:
+        yield url

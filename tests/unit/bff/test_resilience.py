@@ -121,6 +121,8 @@ async def test_slow_optional_service_leaves_its_part_null_and_named_within_the_d
     assert page["degraded"] == [part]
     assert page[part] is None
     assert page["order"]["id"] == "o1"
+    scraped = (await web.get("/metrics")).text
+    assert f'oms_bff_degraded_answers_total{{section="{part}"}} 1.0' in scraped
     assert all(
         page[p] is not None for p in ("user", "products", "payments", "progress") if p != part
     )
