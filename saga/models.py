@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
+from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
-from shared.persistence.messaging_tables import utcnow
 
 
 class SagaRow(SQLModel, table=True):

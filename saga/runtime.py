@@ -47,12 +47,12 @@ from saga.definition import (
     input_to_json,
 )
 from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
+from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Incoming, Unprocessable
 from shared.persistence.database import Database
-from shared.persistence.messaging_tables import utcnow
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
 
 log = get_logger(__name__)

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from services.orders import domain
 from services.orders.domain import OrderStatus, Outcome
-from services.orders.models import Order, StatusChange, utcnow
+from services.orders.models import Order, StatusChange
 from services.orders.repository import Orders
+from shared.clock import utcnow
 from shared.messages import (
     CancelOrder,
     ConfirmOrder,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.payments import handlers
 from services.payments.api import router
 from services.payments.gateway import CardGateway, SimulatedGateway
-from services.payments.handlers import register_handlers
 from shared.messaging.transport import Transport
 from shared.service import Service
 from shared.settings import Settings
@@ -32,7 +32,7 @@ def build_app(
     )
     card_gateway = gateway if gateway is not None else SimulatedGateway()
     assert service.endpoint is not None
-    register_handlers(service.endpoint, card_gateway)
+    handlers.register(service.endpoint, card_gateway)
     app = service.app(routers=[router], description=DESCRIPTION)
     app.state.gateway = card_gateway
     return app

@@ -24,8 +24,7 @@ from services.users.domain import (
     split_name,
 )
 from services.users.models import User
-from shared.web.schemas import CamelModel as ApiModel
-from shared.web.schemas import Input
+from shared.web.schemas import CamelModel, Input
 
 CountryCode = Annotated[
     str,
@@ -104,7 +103,7 @@ class Credentials(Input):
     )
 
 
-class UserDetails(ApiModel):
+class UserDetails(CamelModel):
     id: str
     email: str
     first_name: str | None
@@ -124,12 +123,12 @@ class UserDetails(ApiModel):
         )
 
 
-class Session(ApiModel):
+class Session(CamelModel):
     user_id: str
     token: str = Field(description="A bearer JWT (HS256) for every OMS service")
 
 
-class Registered(ApiModel):
+class Registered(CamelModel):
     """A new account, signed in: ``{userId, email, token}``."""
 
     user_id: str
@@ -145,7 +144,7 @@ class AddressIn(Input):
     country: CountryCode
 
 
-class AddressOut(ApiModel):
+class AddressOut(CamelModel):
     id: str
     line1: str
     line2: str | None
