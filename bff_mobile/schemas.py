@@ -13,7 +13,7 @@ import json
 from pydantic import Field
 
 from shared.bff.schemas import Basket, Id, UtcDateTime
-from shared.web.schemas import CamelModel, Input
+from shared.web.schemas import CamelModel, RequestBody
 
 
 class ServiceLine(CamelModel):
@@ -141,7 +141,7 @@ class PaymentMethod(CamelModel):
     last4: str | None = None
 
 
-class CheckoutRequest(Input):
+class CheckoutRequest(RequestBody):
     items: Basket
     address_id: Id = Field(description="one of the user's saved addresses")
     payment_method_id: Id = Field(description="a saved payment method (or a test card)")

@@ -25,7 +25,7 @@ from shared.bff.schemas import (
     Id,
     UtcDateTime,
 )
-from shared.web.schemas import CamelModel, Input
+from shared.web.schemas import CamelModel, RequestBody
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 Line = Annotated[
@@ -101,7 +101,7 @@ class ProductPage(CamelModel):
 # --- checkout -------------------------------------------------------------------
 
 
-class ShippingAddress(Input):
+class ShippingAddress(RequestBody):
     name: Line | None = None
     line1: Line
     line2: Line | None = None
@@ -115,7 +115,7 @@ class ShippingAddress(Input):
         return value.upper()
 
 
-class CheckoutRequest(Input):
+class CheckoutRequest(RequestBody):
     items: Basket
     shipping_address: ShippingAddress
     payment_method_id: Id

@@ -36,7 +36,7 @@ from shared.web.problems import (
     Conflict,
     NotFound,
 )
-from shared.web.schemas import CamelModel, Input
+from shared.web.schemas import CamelModel, RequestBody
 
 router = APIRouter(tags=["sagas"])
 log = get_logger(__name__)
@@ -49,6 +49,8 @@ years it no longer makes a date."""
 class SagaSummary(CamelModel):
     id: str
     state: str
+    # The command awaited (e.g. `payment.charge`): `step` is the field's public name
+    # (DESIGN §6); inside the code a step is inventory, payment or order.
     step: str | None
     version: int
     user_id: str
@@ -72,7 +74,7 @@ class HistoryItem(CamelModel):
 
 
 class DeadlineView(CamelModel):
-    step: str
+    step: str  # the command the deadline guards, as in SagaSummary
     attempt: int
     due_at: datetime
 
@@ -85,7 +87,7 @@ class SagaDetail(SagaSummary):
     history: list[HistoryItem]
 
 
-class OperatorRequest(Input):
+class OperatorRequest(RequestBody):
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -232,7 +234,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         order=state.order.to_json(),
         steps=state.steps.to_json(),
         deadlines=[
-            DeadlineView(step=d.step, attempt=d.attempt, due_at=d.due_at) for d in deadlines
+            DeadlineView(step=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
         ],
         history=[
             HistoryItem(

@@ -43,7 +43,8 @@ class SagaDeadlineRow(SQLModel, table=True):
     __tablename__ = "saga_deadlines"
 
     saga_id: str = Field(primary_key=True, max_length=64)
-    step: str = Field(max_length=60)
+    command: str = Field(max_length=60, sa_column_kwargs={"name": "step"})
+    """The command the saga awaits (the column keeps its first name, ``step``)."""
     attempt: int
     due_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
 

@@ -51,7 +51,7 @@ from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import Incoming, Unprocessable
+from shared.messaging.transport import Incoming, PoisonMessage
 from shared.persistence.database import Database
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
 
@@ -116,7 +116,7 @@ class SagaRuntime:
         message = incoming.message
         saga_id = getattr(message, "order_id", None)
         if not isinstance(saga_id, str):
-            raise Unprocessable(f"{incoming.envelope.type} carries no orderId")
+            raise PoisonMessage(f"{incoming.envelope.type} carries no orderId")
 
         async def work(uow: UnitOfWork) -> None:
             await self._lock(uow, saga_id)
@@ -262,7 +262,7 @@ class SagaRuntime:
             uow.session.add(
                 SagaDeadlineRow(
                     saga_id=saga_id,
-                    step=decision.armed.command,
+                    command=decision.armed.command,
                     attempt=decision.armed.attempt,
                     due_at=due,
                 )
@@ -307,7 +307,7 @@ class SagaRuntime:
             return False
         await uow.session.delete(deadline)
         await uow.session.flush()
-        input = DeadlineFired(command=deadline.step, attempt=deadline.attempt)
+        input = DeadlineFired(command=deadline.command, attempt=deadline.attempt)
         await self._apply(uow, saga_id, input, None)
         return True
 

@@ -49,7 +49,7 @@ from shared.messages import (
 )
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import Unprocessable
+from shared.messaging.transport import PoisonMessage
 from shared.persistence.outbox import UnitOfWork
 
 log = get_logger(__name__)
@@ -71,7 +71,7 @@ def _outcome(payment: Payment) -> Message:
 def _check_ids(*ids: str) -> None:
     for value in ids:
         if not domain.is_reference(value):
-            raise Unprocessable(f"{value[:80]!r} is not an order or user id")
+            raise PoisonMessage(f"{value[:80]!r} is not an order or user id")
 
 
 async def charge(

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.web.schemas import CamelModel, Input
+from shared.web.schemas import CamelModel, RequestBody
 
 
-class NewPaymentMethod(Input):
+class NewPaymentMethod(RequestBody):
     token: Annotated[
         str,
         StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$"),

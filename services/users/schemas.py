@@ -24,7 +24,7 @@ from services.users.domain import (
     split_name,
 )
 from services.users.models import User
-from shared.web.schemas import CamelModel, Input
+from shared.web.schemas import CamelModel, RequestBody
 
 CountryCode = Annotated[
     str,
@@ -62,7 +62,7 @@ Password = Annotated[
 ]
 
 
-class Registration(Input):
+class Registration(RequestBody):
     """``{email, password, firstName, lastName}``.
 
     The older ``{email, password, name}`` is still accepted while clients move
@@ -96,7 +96,7 @@ class Registration(Input):
         return self
 
 
-class Credentials(Input):
+class Credentials(RequestBody):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(
         min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
@@ -136,7 +136,7 @@ class Registered(CamelModel):
     token: str = Field(description="A bearer JWT (HS256) for every OMS service")
 
 
-class AddressIn(Input):
+class AddressIn(RequestBody):
     line1: AddressLine
     line2: AddressLine | None = None
     city: City

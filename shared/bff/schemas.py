@@ -18,7 +18,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from shared.web.schemas import CamelModel, Input
+from shared.web.schemas import CamelModel, RequestBody
 
 MAX_LINES = 100
 MAX_QUANTITY = 1_000
@@ -44,7 +44,7 @@ PASSWORD_MAX_LENGTH = 256
 """The users service's limit: a longer password could never sign in."""
 
 
-class Credentials(Input):
+class Credentials(RequestBody):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(
         min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
@@ -56,7 +56,7 @@ class Session(CamelModel):
     token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
 
 
-class CheckoutItem(Input):
+class CheckoutItem(RequestBody):
     product_id: Id
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
 
