@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 
 from services.payments.app import build_app
 from services.payments.gateway import CARD_OK, SimulatedGateway
-from shared.messages import ChargePayment, Command, Message, RefundPayment
+from shared.messages import ChargePayment, Message, RefundPayment
 from shared.messaging.envelope import Envelope
-from shared.service import Service
-from tests.support.replies import Replies
-from tests.support.stack import Stack, serve
+from tests.support.harness import ServiceUnderTest, running
+from tests.support.stack import Stack
 
 API = "/api/v1"
 AMOUNT = 1999
@@ -24,23 +23,10 @@ CUSTOMER = "cust-1"
 
 
 @dataclass
-class Payments:
-    """The payments service under test: HTTP client, database, gateway ledger, replies."""
+class Payments(ServiceUnderTest):
+    """The payments service under test, with its simulated gateway's ledger."""
 
-    stack: Stack
-    client: httpx.AsyncClient
-    service: Service
     gateway: SimulatedGateway
-    replies: Replies
-
-    async def send(self, command: Command, *, message_id: str | None = None) -> Envelope:
-        """Publish a command as the saga would, correlated by its order id."""
-        order_id: str = getattr(command, "order_id")  # noqa: B009 - every payment command has one
-        envelope = Envelope.wrap(
-            command, app_id="test", correlation_id=order_id, message_id=message_id
-        )
-        await self.stack.transport.publish(envelope)
-        return envelope
 
     async def charge(
         self,
@@ -101,14 +87,11 @@ class Payments:
         return summary
 
 
-@asynccontextmanager
-async def running_payments(stack: Stack, **settings: Any) -> AsyncIterator[Payments]:
+def running_payments(stack: Stack, **settings: Any) -> AbstractAsyncContextManager[Payments]:
     """The payments app on ``stack`` with a fresh simulated gateway, ``settings`` overridden."""
     gateway = SimulatedGateway()
-    app = build_app(stack.settings.model_copy(update=settings), stack.transport, gateway=gateway)
-    replies = await Replies.listen(stack.transport, "payments")
-    async with serve(app) as client:
-        yield Payments(stack, client, app.state.service, gateway, replies)
+    build = partial(build_app, gateway=gateway)
+    return running(Payments, stack, build, "payments", extra={"gateway": gateway}, **settings)
 
 
 @pytest.fixture
