@@ -40,8 +40,8 @@ def _announce(uow: UnitOfWork, event: type[ProductEvent], product: Product) -> N
     )
 
 
-async def _locked(inventory: Inventory, product_id: str) -> Product:
-    product = await inventory.product(product_id, lock=True)
+async def _existing(inventory: Inventory, product_id: str, *, lock: bool = False) -> Product:
+    product = await inventory.product(product_id, lock=lock)
     if product is None:
         raise NotFound(f"product {product_id!r} not found")
     return product
@@ -60,10 +60,7 @@ async def list_products(
 
 async def get_product(service: Service, product_id: str) -> ProductOut:
     async with service.db.reads() as session:
-        product = await Inventory(session).product(product_id)
-    if product is None:
-        raise NotFound(f"product {product_id!r} not found")
-    return ProductOut.of(product)
+        return ProductOut.of(await _existing(Inventory(session), product_id))
 
 
 async def create_product(service: Service, body: NewProduct) -> ProductOut:
@@ -96,7 +93,7 @@ async def set_stock(service: Service, product_id: str, quantity: int) -> Product
     """Set the units on hand, never below what is reserved; ``product.updated`` when
     the level changed."""
     async with service.uow() as uow:
-        product = await _locked(Inventory(uow.session), product_id)
+        product = await _existing(Inventory(uow.session), product_id, lock=True)
         try:
             check_stock_level(quantity, product.reserved)
         except StockBelowReserved as exc:
@@ -112,7 +109,7 @@ async def change_product(service: Service, product_id: str, body: ProductChanges
     """Change the fields ``body`` sets; ``product.updated`` when any of them changed."""
     changes = body.model_dump(include=body.model_fields_set)
     async with service.uow() as uow:
-        product = await _locked(Inventory(uow.session), product_id)
+        product = await _existing(Inventory(uow.session), product_id, lock=True)
         changed = {k: v for k, v in changes.items() if getattr(product, k) != v}
         if changed:
             for field, value in changed.items():

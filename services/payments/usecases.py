@@ -83,19 +83,12 @@ async def get_payment_method(
 
 
 def _payment_out(payment: Payment, refunds: list[Refund]) -> PaymentOut:
-    return PaymentOut(
-        id=payment.id,
-        order_id=payment.order_id,
-        user_id=payment.user_id,
-        payment_method_id=payment.payment_method_id,
-        amount=payment.amount,
-        currency=payment.currency,
-        status=payment.status,
-        code=payment.code,
-        reason=payment.reason,
-        refunded_amount=domain.totals([], _attempts(refunds)).refunded,
-        refunds=[RefundOut.model_validate(r, from_attributes=True) for r in refunds],
-        created_at=payment.created_at,
+    return PaymentOut.model_validate(
+        payment.model_dump()
+        | {
+            "refunded_amount": domain.totals([], _attempts(refunds)).refunded,
+            "refunds": [RefundOut.model_validate(r, from_attributes=True) for r in refunds],
+        }
     )
 
 

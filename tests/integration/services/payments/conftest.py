@@ -22,47 +22,26 @@ AMOUNT = 1999
 CUSTOMER = "cust-1"
 
 
+def money_fields(
+    *, method: str = CARD_OK, amount: int = AMOUNT, user_id: str = CUSTOMER
+) -> dict[str, Any]:
+    """What a charge and a refund both carry besides the order id."""
+    return {"user_id": user_id, "amount": amount, "currency": "EUR", "payment_method_id": method}
+
+
 @dataclass
 class Payments(ServiceUnderTest):
     """The payments service under test, with its simulated gateway's ledger."""
 
     gateway: SimulatedGateway
 
-    async def charge(
-        self,
-        order_id: str,
-        *,
-        method: str = CARD_OK,
-        amount: int = AMOUNT,
-        user_id: str = CUSTOMER,
-    ) -> Envelope:
-        return await self.send(
-            ChargePayment(
-                order_id=order_id,
-                user_id=user_id,
-                amount=amount,
-                currency="EUR",
-                payment_method_id=method,
-            )
-        )
+    async def charge(self, order_id: str, **money: Any) -> Envelope:
+        """``payment.charge`` for ``order_id``; ``money`` overrides :func:`money_fields`."""
+        return await self.send(ChargePayment(order_id=order_id, **money_fields(**money)))
 
-    async def refund(
-        self,
-        order_id: str,
-        *,
-        method: str = CARD_OK,
-        amount: int = AMOUNT,
-        user_id: str = CUSTOMER,
-    ) -> Envelope:
-        return await self.send(
-            RefundPayment(
-                order_id=order_id,
-                user_id=user_id,
-                amount=amount,
-                currency="EUR",
-                payment_method_id=method,
-            )
-        )
+    async def refund(self, order_id: str, **money: Any) -> Envelope:
+        """``payment.refund`` for ``order_id``; ``money`` overrides :func:`money_fields`."""
+        return await self.send(RefundPayment(order_id=order_id, **money_fields(**money)))
 
     async def reply(self, order_id: str, number: int = 1) -> Message:
         """The ``number``-th reply about ``order_id`` (1 = the first), waiting for it."""
