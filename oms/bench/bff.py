@@ -35,7 +35,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from oms.bench.processes import fleet, free_port_offset
+from oms.bench.processes import Fleet, fleet, free_port_offset
+from oms.bench.procstat import CpuMeter, PidSource
 from oms.bench.report import console, machine, now, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
@@ -72,6 +73,8 @@ class Measured:
     p99_ms: float
     mean_ms: float
     throughput_rps: float
+    cpu_ms_per_request: float
+    """CPU of every serving process per request of this target."""
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,13 @@ async def _bench_bff(
     )
     mode = "embedded" if settings.embedded else "rabbitmq+postgresql"
     console.print(f"starting {', '.join(BFF_COMPONENTS)} ({mode}) on ports +{offset} …")
-    async with _running(settings, scratch / "logs"):
+    async with _running(settings, scratch / "logs") as started:
         seeded = await _seed(settings)
         targets = _targets(seeded)
-        measured = await _measure(settings, seeded.token, targets, requests, concurrency)
+        processes: dict[str, PidSource] = {
+            name: functools.partial(tuple, (started.pid(name),)) for name in started.processes
+        }
+        measured = await _measure(settings, seeded.token, targets, requests, concurrency, processes)
     aggregate, singles = measured[0], measured[1:]
     slowest = max(singles, key=lambda m: m.p50_ms)
     return {
@@ -139,7 +145,7 @@ async def _bench_bff(
 
 
 @contextlib.asynccontextmanager
-async def _running(settings: Settings, logs: Path) -> AsyncIterator[None]:
+async def _running(settings: Settings, logs: Path) -> AsyncIterator[Fleet]:
     """The components in processes of their own, ready to serve; stopped as Ctrl-C stops them.
 
     Embedded, they share one process (``oms up --only …``): the in-process
@@ -166,7 +172,7 @@ async def _running(settings: Settings, logs: Path) -> AsyncIterator[None]:
         for name, command in commands.items():
             await started.start(name, ["-m", "oms.cli", *command], env)
         await started.until_ready({name: settings.url_for(name) for name in BFF_COMPONENTS})
-        yield
+        yield started
 
 
 # --- seeding ------------------------------------------------------------------------
@@ -286,11 +292,20 @@ class _Samples:
     degraded: int = 0
     elapsed: float = 0.0
     sent: int = 0
+    cpu_seconds: float = 0.0
+    """Of every serving process, while this target's requests ran."""
 
 
 async def _measure(
-    settings: Settings, token: str, targets: list[Target], requests: int, concurrency: int
+    settings: Settings,
+    token: str,
+    targets: list[Target],
+    requests: int,
+    concurrency: int,
+    processes: dict[str, PidSource],
 ) -> list[Measured]:
+    """Each target's latencies and throughput, and the CPU the serving processes
+    spent on it (every process's, while only that target's requests ran)."""
     columns = (
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -317,6 +332,8 @@ async def _measure(
                 await _load(http[target.name], target, min(requests, 50), concurrency, _Samples())
             for size in _slices(requests, ROUNDS):
                 for target in targets:
+                    meter = CpuMeter(processes)
+                    meter.start()
                     await _load(
                         http[target.name],
                         target,
@@ -325,6 +342,7 @@ async def _measure(
                         samples[target.name],
                         advance=functools.partial(progress.advance, tasks[target.name]),
                     )
+                    samples[target.name].cpu_seconds += sum(meter.stop().values())
     return [_summarise(t, samples[t.name]) for t in targets]
 
 
@@ -385,6 +403,9 @@ def _summarise(target: Target, samples: _Samples) -> Measured:
         p99_ms=round(p99 * 1000, 3),
         mean_ms=round(statistics.fmean(latencies) * 1000, 3) if latencies else 0.0,
         throughput_rps=round(samples.sent / samples.elapsed, 1) if samples.elapsed > 0 else 0.0,
+        cpu_ms_per_request=round(samples.cpu_seconds * 1000 / samples.sent, 2)
+        if samples.sent
+        else 0.0,
     )
 
 
@@ -397,7 +418,8 @@ def _print_bff(result: dict[str, Any]) -> None:
         f"concurrency {result['concurrency']}, {result['mode']}",
         show_edge=False,
     )
-    for column in ("target", "call", "p50 ms", "p99 ms", "req/s", "errors", "degraded"):
+    columns = ("target", "call", "p50 ms", "p99 ms", "req/s", "CPU ms/req", "errors", "degraded")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("target", "call") else "right")
     rows = [result["aggregate"], *result["downstreams"].values()]
     for row in rows:
@@ -407,6 +429,7 @@ def _print_bff(result: dict[str, Any]) -> None:
             f"{row['p50_ms']:.1f}",
             f"{row['p99_ms']:.1f}",
             f"{row['throughput_rps']:.0f}",
+            f"{row['cpu_ms_per_request']:.1f}",
             str(row["errors"]),
             str(row["degraded"]) if row["name"] == "aggregate" else "",
         )
@@ -415,4 +438,8 @@ def _print_bff(result: dict[str, Any]) -> None:
         f"aggregated p50 ÷ slowest single call p50 ({result['slowest_downstream']}): "
         f"[bold]{result['ratio_p50']:.2f}[/bold]  "
         f"(sum of the single calls' p50: {result['sum_of_downstream_p50_ms']:.1f} ms)"
+    )
+    console.print(
+        f"CPU per aggregated page, every serving process: "
+        f"[bold]{result['aggregate']['cpu_ms_per_request']:.1f} ms[/bold]"
     )

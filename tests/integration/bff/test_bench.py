@@ -19,6 +19,7 @@ MEASURED = {
     "requests",
     "errors",
     "degraded",
+    "cpu_ms_per_request",
     "p50_ms",
     "p99_ms",
     "mean_ms",
@@ -53,6 +54,7 @@ def test_bench_bff_measures_the_order_page_and_each_call_it_makes(
         assert row["errors"] == 0, row
         assert 0 < row["p50_ms"] <= row["p99_ms"] < 30_000
         assert row["throughput_rps"] > 0
+        assert row["cpu_ms_per_request"] > 0, row  # the serving process worked for it
     singles = result["downstreams"].values()
     slowest = max(singles, key=lambda m: m["p50_ms"])
     assert result["slowest_downstream"] == slowest["name"]
