@@ -5,22 +5,25 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from sqlalchemy import or_
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from saga.definition import (
-    TERMINAL,
+    COMPENSATING,
     OperatorAbort,
     OperatorRetry,
     RecordedDecision,
     SagaState,
+    SagaStatus,
     input_from_json,
     replay,
+    statuses_ahead,
     statuses_matching,
 )
 from saga.models import (
@@ -31,6 +34,8 @@ from saga.models import (
     SagaRow,
 )
 from saga.runtime import SagaNotFound, SagaRuntime
+from saga.stuck import StuckRule
+from saga.timeline import describe
 from shared.logging import get_logger
 from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
@@ -39,7 +44,7 @@ from shared.web.problems import (
     Conflict,
     NotFound,
 )
-from shared.web.schemas import Input, unstorable
+from shared.web.schemas import Input, Text, unstorable
 
 router = APIRouter(tags=["sagas"])
 log = get_logger(__name__)
@@ -47,6 +52,25 @@ log = get_logger(__name__)
 MAX_AGE_SECONDS = 100 * 365 * 24 * 3600
 """``olderThan`` beyond a century means nothing, and beyond a few thousand
 years it no longer makes a date."""
+
+
+StateName = Literal[
+    "reserving_inventory",
+    "charging_payment",
+    "confirming_order",
+    "refunding_payment",
+    "releasing_inventory",
+    "cancelling_order",
+    "completed",
+    "cancelled",
+    "failed",
+    "compensating",
+]
+"""What the state filter takes: a saga state, or ``compensating`` for every undo."""
+assert set(get_args(StateName)) == {s.value for s in SagaStatus} | {COMPENSATING}
+
+SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+"""A saga's id, which is its order's id."""
 
 
 class Camel(BaseModel):
@@ -57,12 +81,18 @@ class SagaSummary(Camel):
     id: str
     state: str
     step: str | None
+    """The command the saga waits on (forward or compensation), or, failed, would resume."""
+    attempts: int
+    """How often ``step`` has been sent (0 when nothing is awaited)."""
     version: int
     user_id: str
     created_at: datetime
     updated_at: datetime
     deadline_at: datetime | None
     failure_reason: str | None
+    stuck: str | None
+    """Why the saga is stuck (the step it waits on, since when, attempts), or null
+    when it is not (see ``saga.stuck``)."""
 
 
 class SagaPage(Camel):
@@ -73,6 +103,8 @@ class SagaPage(Camel):
 class HistoryItem(Camel):
     at: datetime
     kind: str
+    text: str
+    """The entry in words (``payment.charge sent, attempt 2``); ``detail`` in full."""
     detail: dict[str, Any]
     message_id: str | None
     definition_version: int
@@ -89,6 +121,8 @@ class SagaDetail(SagaSummary):
     order: dict[str, Any]
     steps: dict[str, Any]
     deadlines: list[DeadlineView]
+    ahead: list[str]
+    """The states still ahead if every step answers as hoped (empty once at rest)."""
     history: list[HistoryItem]
 
 
@@ -104,20 +138,49 @@ async def _runtime(request: Request) -> SagaRuntime:
 Runtime = Annotated[SagaRuntime, Depends(_runtime)]
 
 
-def summary(row: SagaRow) -> SagaSummary:
+def stuck_rule(runtime: SagaRuntime) -> StuckRule:
+    """A deadline is overdue once it is a few polls late (the poller fires due ones)."""
+    return StuckRule(grace_seconds=max(2.0, runtime.poll_seconds * 4))
+
+
+def summary(row: SagaRow, rule: StuckRule, now: datetime) -> SagaSummary:
     state = SagaState.from_json(row.state)
     return SagaSummary(
         id=row.id,
         # The decoded state's status: a row stored by definition 3 says `compensating`.
         state=state.status.value,
         step=state.current,
+        attempts=state.attempt,
         version=row.version,
         user_id=row.user_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         deadline_at=row.deadline_at,
         failure_reason=state.failure_reason,
+        stuck=rule.why(row, state, now),
     )
+
+
+def matching(
+    stmt: SelectOfScalar[SagaRow],
+    *,
+    rule: StuckRule,
+    now: datetime,
+    state: str | None = None,
+    stuck: bool = False,
+    order_id: str | None = None,
+    user_id: str | None = None,
+) -> SelectOfScalar[SagaRow]:
+    """``stmt`` narrowed to the sagas the list filter selects (every criterion given holds)."""
+    if state:
+        stmt = stmt.where(col(SagaRow.status).in_(statuses_matching(state)))
+    if stuck:
+        stmt = stmt.where(rule.where(now))
+    if order_id is not None:
+        stmt = stmt.where(SagaRow.id == order_id)
+    if user_id is not None:
+        stmt = stmt.where(SagaRow.user_id == user_id)
+    return stmt
 
 
 def _encode_cursor(row: SagaRow) -> str:
@@ -143,10 +206,20 @@ async def list_sagas(
     runtime: Runtime,
     _ops: OpsPrincipal,
     state: Annotated[
-        str | None,
+        StateName | None,
         Query(description="a saga state, e.g. failed; compensating matches every undo state"),
     ] = None,
-    stuck: Annotated[bool, Query(description="only sagas past their deadline")] = False,
+    stuck: Annotated[
+        bool,
+        Query(
+            description="only stuck sagas: not at rest, and retrying (the awaited command "
+            "sent more than once) or overdue (deadline passed without firing, or none)"
+        ),
+    ] = False,
+    order_id: Annotated[SagaId | None, Query(alias="orderId", description="the order's id")] = None,
+    user_id: Annotated[
+        SagaId | None, Query(alias="userId", description="the customer's id")
+    ] = None,
     older_than: Annotated[
         float | None,
         Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
@@ -154,18 +227,19 @@ async def list_sagas(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> SagaPage:
+    """Sagas, newest first; every filter given must hold.  Each saga says why it is
+    stuck, when it is."""
     now = utcnow()
-    stmt = select(SagaRow)
-    if state:
-        stmt = stmt.where(col(SagaRow.status).in_(statuses_matching(state)))
-    if stuck:
-        # Past its deadline by more than a poll interval, or no deadline while it
-        # should have one: nothing will move it without ops.
-        grace = now - timedelta(seconds=max(2.0, runtime.poll_seconds * 4))
-        stmt = stmt.where(
-            col(SagaRow.status).not_in([s.value for s in TERMINAL]),
-            or_(col(SagaRow.deadline_at) < grace, col(SagaRow.deadline_at).is_(None)),
-        )
+    rule = stuck_rule(runtime)
+    stmt = matching(
+        select(SagaRow),
+        rule=rule,
+        now=now,
+        state=state,
+        stuck=stuck,
+        order_id=order_id,
+        user_id=user_id,
+    )
     if older_than is not None:
         stmt = stmt.where(col(SagaRow.created_at) < now - timedelta(seconds=older_than))
     if cursor:
@@ -182,7 +256,7 @@ async def list_sagas(
     more = len(rows) > limit
     rows = rows[:limit]
     return SagaPage(
-        items=[summary(r) for r in rows],
+        items=[summary(r, rule, now) for r in rows],
         next_cursor=_encode_cursor(rows[-1]) if more and rows else None,
     )
 
@@ -250,7 +324,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         deadlines = (
             await session.exec(select(SagaDeadlineRow).where(SagaDeadlineRow.saga_id == saga_id))
         ).all()
-    base = summary(row)
+    base = summary(row, stuck_rule(runtime), utcnow())
     return SagaDetail(
         **base.model_dump(),
         definition_version=row.definition_version,
@@ -259,10 +333,12 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         deadlines=[
             DeadlineView(step=d.step, attempt=d.attempt, due_at=d.due_at) for d in deadlines
         ],
+        ahead=[status.value for status in statuses_ahead(state)],
         history=[
             HistoryItem(
                 at=h.at,
                 kind=h.kind,
+                text=describe(h.kind, h.detail),
                 detail=h.detail,
                 message_id=h.message_id,
                 definition_version=h.definition_version,
@@ -272,9 +348,11 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
     )
 
 
-async def _operate(
+async def operate(
     runtime: SagaRuntime, saga_id: str, action: OperatorRetry | OperatorAbort
 ) -> SagaSummary:
+    """Apply an operator's action to one saga; 404 when there is none, 409 when
+    there is nothing to do (the history says why)."""
     try:
         decision = await runtime.operate(saga_id, action)
     except SagaNotFound:
@@ -286,7 +364,7 @@ async def _operate(
         raise Conflict(
             f"nothing to {'retry' if isinstance(action, OperatorRetry) else 'abort'}: {reasons}"
         )
-    return summary(await _load(runtime, saga_id))
+    return summary(await _load(runtime, saga_id), stuck_rule(runtime), utcnow())
 
 
 @router.post("/sagas/{saga_id}/retry", response_model=SagaSummary)
@@ -294,7 +372,7 @@ async def retry_saga(
     saga_id: str, body: OperatorRequest, runtime: Runtime, ops: OpsPrincipal
 ) -> SagaSummary:
     """Re-send the current step's command (or restart a failed compensation)."""
-    return await _operate(runtime, saga_id, OperatorRetry(actor=ops.sub, reason=body.reason))
+    return await operate(runtime, saga_id, OperatorRetry(actor=ops.sub, reason=body.reason))
 
 
 @router.post("/sagas/{saga_id}/abort", response_model=SagaSummary)
@@ -302,7 +380,7 @@ async def abort_saga(
     saga_id: str, body: OperatorRequest, runtime: Runtime, ops: OpsPrincipal
 ) -> SagaSummary:
     """Compensate now."""
-    return await _operate(runtime, saga_id, OperatorAbort(actor=ops.sub, reason=body.reason))
+    return await operate(runtime, saga_id, OperatorAbort(actor=ops.sub, reason=body.reason))
 
 
 @router.get("/sagas/{saga_id}/replay")

@@ -88,7 +88,7 @@ from saga.definition.statuses import (
     StepState,
     statuses_matching,
 )
-from saga.definition.steps import STEPS, Step, undo_plan
+from saga.definition.steps import STEPS, Step, statuses_ahead, undo_plan
 from saga.definition.table import RULES, START, TRANSITIONS, Rule, Transition, transitions_of
 
 __all__ = [
@@ -136,6 +136,7 @@ __all__ = [
     "input_name",
     "input_to_json",
     "replay",
+    "statuses_ahead",
     "statuses_matching",
     "transitions_of",
     "undo_plan",
