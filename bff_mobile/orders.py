@@ -24,6 +24,7 @@ from shared.bff import (
     parse_answer,
     problem_responses,
 )
+from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -33,9 +34,7 @@ async def list_orders(
     caller: CurrentCaller,
     mobile: MobileDep,
     limit: Annotated[int, Query(ge=1, le=50, description="page size")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="the previous page's nextCursor")
-    ] = None,
+    cursor: CursorQuery = None,
 ) -> OrderPage:
     """The caller's orders, newest first, one compact row each."""
     async with answer_within(mobile.settings.bff_request_deadline_seconds):

@@ -12,15 +12,16 @@ import json
 
 from pydantic import Field
 
-from shared.bff.schemas import Basket, Camel, Id, Input, UtcDateTime
+from shared.bff.schemas import Basket, Id, UtcDateTime
+from shared.web.schemas import CamelModel, RequestBody
 
 
-class ServiceLine(Camel):
+class ServiceLine(CamelModel):
     product_id: str
     quantity: int
 
 
-class ServiceOrder(Camel):
+class ServiceOrder(CamelModel):
     """The fields of an orders-service order this BFF reads (the others are dropped)."""
 
     id: str
@@ -34,7 +35,7 @@ class ServiceOrder(Camel):
     updated_at: UtcDateTime
 
 
-class ServiceOrderPage(Camel):
+class ServiceOrderPage(CamelModel):
     items: list[ServiceOrder]
     next_cursor: str | None = None
 
@@ -63,7 +64,7 @@ def _json_bytes(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False).encode())
 
 
-class CompactOrder(Camel):
+class CompactOrder(CamelModel):
     """An order as a list row: under 400 bytes of JSON whatever its size."""
 
     id: str
@@ -101,14 +102,14 @@ class OrderSummary(CompactOrder):
         return cls(**CompactOrder.of(order).model_dump(), updated_at=order.updated_at)
 
 
-class OrderPage(Camel):
+class OrderPage(CamelModel):
     """Newest first; pass ``nextCursor`` as ``cursor`` for the next page (null: no more)."""
 
     items: list[CompactOrder]
     next_cursor: str | None = None
 
 
-class FeaturedProduct(Camel):
+class FeaturedProduct(CamelModel):
     id: str
     name: str
     description: str | None = None
@@ -117,7 +118,7 @@ class FeaturedProduct(Camel):
     available: int
 
 
-class Home(Camel):
+class Home(CamelModel):
     """The start screen in one round trip; a part that failed is null and named in degraded."""
 
     recent_orders: list[CompactOrder] | None
@@ -125,7 +126,7 @@ class Home(Camel):
     degraded: list[str]
 
 
-class Address(Camel):
+class Address(CamelModel):
     id: str
     line1: str
     line2: str | None = None
@@ -134,19 +135,19 @@ class Address(Camel):
     country: str
 
 
-class PaymentMethod(Camel):
+class PaymentMethod(CamelModel):
     id: str
     brand: str | None = None
     last4: str | None = None
 
 
-class CheckoutRequest(Input):
+class CheckoutRequest(RequestBody):
     items: Basket
     address_id: Id = Field(description="one of the user's saved addresses")
     payment_method_id: Id = Field(description="a saved payment method (or a test card)")
 
 
-class CheckoutAccepted(Camel):
+class CheckoutAccepted(CamelModel):
     order_id: str
     status: str
     total_amount: int = Field(description="minor units, priced by the inventory")

@@ -23,6 +23,7 @@ from shared.bff import (
     parse_answer,
     problem_responses,
 )
+from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 OrderId = Annotated[Id, Path(description="the order's id")]
@@ -33,9 +34,7 @@ async def list_orders(
     caller: CurrentCaller,
     web: WebDep,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="the previous page's nextCursor")
-    ] = None,
+    cursor: CursorQuery = None,
 ) -> OrderPage:
     """The caller's orders, newest first."""
     async with answer_within(web.settings.bff_request_deadline_seconds):

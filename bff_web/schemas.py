@@ -21,12 +21,11 @@ from pydantic import (
 from shared.bff.schemas import (
     PASSWORD_MAX_LENGTH,
     Basket,
-    Camel,
     Credentials,
     Id,
-    Input,
     UtcDateTime,
 )
+from shared.web.schemas import CamelModel, RequestBody
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 Line = Annotated[
@@ -71,7 +70,7 @@ class Registration(Credentials):
     )
 
 
-class Registered(Camel):
+class Registered(CamelModel):
     """A new account, signed in."""
 
     user_id: str
@@ -82,7 +81,7 @@ class Registered(Camel):
 # --- catalogue ------------------------------------------------------------------
 
 
-class Product(Camel):
+class Product(CamelModel):
     id: str
     sku: str
     name: str
@@ -92,7 +91,7 @@ class Product(Camel):
     available: int = Field(description="units in stock not held for orders")
 
 
-class ProductPage(Camel):
+class ProductPage(CamelModel):
     items: list[Product]
     total: int
     limit: int
@@ -102,7 +101,7 @@ class ProductPage(Camel):
 # --- checkout -------------------------------------------------------------------
 
 
-class ShippingAddress(Input):
+class ShippingAddress(RequestBody):
     name: Line | None = None
     line1: Line
     line2: Line | None = None
@@ -116,13 +115,13 @@ class ShippingAddress(Input):
         return value.upper()
 
 
-class CheckoutRequest(Input):
+class CheckoutRequest(RequestBody):
     items: Basket
     shipping_address: ShippingAddress
     payment_method_id: Id
 
 
-class CheckoutAccepted(Camel):
+class CheckoutAccepted(CamelModel):
     order_id: str
     status: str = Field(description="pending until the saga ends; then confirmed or cancelled")
     total_amount: int = Field(description="minor units, priced by the inventory")
@@ -138,19 +137,19 @@ class CheckoutAccepted(Camel):
 # --- orders ---------------------------------------------------------------------
 
 
-class OrderLine(Camel):
+class OrderLine(CamelModel):
     product_id: str
     quantity: int
     unit_price: int = Field(description="minor units")
 
 
-class StatusChange(Camel):
+class StatusChange(CamelModel):
     status: str
     at: UtcDateTime
     reason: str | None = None
 
 
-class Order(Camel):
+class Order(CamelModel):
     id: str
     user_id: str
     status: str = Field(description="pending, confirmed or cancelled")
@@ -170,14 +169,14 @@ class Order(Camel):
     history: list[StatusChange] = Field(default_factory=list)
 
 
-class OrderPage(Camel):
+class OrderPage(CamelModel):
     """Newest first; pass ``nextCursor`` as ``cursor`` for the next page (null: no more)."""
 
     items: list[Order]
     next_cursor: str | None = None
 
 
-class User(Camel):
+class User(CamelModel):
     id: str
     email: str
     first_name: str | None = None
@@ -185,14 +184,14 @@ class User(Camel):
     name: str | None = Field(default=None, description="first and last name joined, for display")
 
 
-class Refund(Camel):
+class Refund(CamelModel):
     id: str
     amount: int = Field(description="minor units")
     status: str = Field(description="succeeded or declined")
     created_at: UtcDateTime
 
 
-class Payment(Camel):
+class Payment(CamelModel):
     """A charge of the order and what was refunded of it."""
 
     id: str
@@ -206,13 +205,13 @@ class Payment(Camel):
     created_at: UtcDateTime
 
 
-class Transition(Camel):
+class Transition(CamelModel):
     at: UtcDateTime
     from_state: str | None = Field(default=None, alias="from")
     to_state: str = Field(alias="to")
 
 
-class Progress(Camel):
+class Progress(CamelModel):
     """Where the order's saga is: its state, the current step and the transitions so far."""
 
     state: str
@@ -221,7 +220,7 @@ class Progress(Camel):
     transitions: list[Transition]
 
 
-class OrderDetails(Camel):
+class OrderDetails(CamelModel):
     """One order page: parts other than ``order`` are ``null`` when named in ``degraded``."""
 
     order: Order

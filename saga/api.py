@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints
 from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -36,15 +33,15 @@ from saga.models import (
 from saga.runtime import SagaNotFound, SagaRuntime
 from saga.stuck import StuckRule
 from saga.timeline import describe
+from shared.clock import utcnow
 from shared.logging import get_logger
-from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
+from shared.web.cursor import CursorQuery, Position, decode_cursor
 from shared.web.problems import (
-    BadRequest,
     Conflict,
     NotFound,
 )
-from shared.web.schemas import Input, Text, unstorable
+from shared.web.schemas import CamelModel, RequestBody, Text
 
 router = APIRouter(tags=["sagas"])
 log = get_logger(__name__)
@@ -73,13 +70,11 @@ SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 """A saga's id, which is its order's id."""
 
 
-class Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class SagaSummary(Camel):
+class SagaSummary(CamelModel):
     id: str
     state: str
+    # The command awaited (e.g. `payment.charge`): `step` is the field's public name
+    # (DESIGN §6); inside the code a step is inventory, payment or order.
     step: str | None
     """The command the saga waits on (forward or compensation), or, failed, would resume."""
     attempts: int
@@ -95,12 +90,12 @@ class SagaSummary(Camel):
     when it is not (see ``saga.stuck``)."""
 
 
-class SagaPage(Camel):
+class SagaPage(CamelModel):
     items: list[SagaSummary]
     next_cursor: str | None
 
 
-class HistoryItem(Camel):
+class HistoryItem(CamelModel):
     at: datetime
     kind: str
     text: str
@@ -110,8 +105,8 @@ class HistoryItem(Camel):
     definition_version: int
 
 
-class DeadlineView(Camel):
-    step: str
+class DeadlineView(CamelModel):
+    step: str  # the command the deadline guards, as in SagaSummary
     attempt: int
     due_at: datetime
 
@@ -126,7 +121,7 @@ class SagaDetail(SagaSummary):
     history: list[HistoryItem]
 
 
-class OperatorRequest(Input):
+class OperatorRequest(RequestBody):
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -183,24 +178,6 @@ def matching(
     return stmt
 
 
-def _encode_cursor(row: SagaRow) -> str:
-    raw = json.dumps([row.created_at.isoformat(), row.id])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    invalid = BadRequest("cursor: not a cursor this API issued", field="cursor")
-    try:
-        created, saga_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        moment = datetime.fromisoformat(created)
-    except (ValueError, TypeError) as exc:
-        raise invalid from exc
-    # A cursor is only base64: what it holds must be what this API would have put there.
-    if moment.tzinfo is None or not isinstance(saga_id, str) or unstorable(saga_id):
-        raise invalid
-    return moment, saga_id
-
-
 @router.get("/sagas", response_model=SagaPage)
 async def list_sagas(
     runtime: Runtime,
@@ -225,10 +202,11 @@ async def list_sagas(
         Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> SagaPage:
     """Sagas, newest first; every filter given must hold.  Each saga says why it is
     stuck, when it is."""
+    after = decode_cursor(cursor)
     now = utcnow()
     rule = stuck_rule(runtime)
     stmt = matching(
@@ -242,12 +220,11 @@ async def list_sagas(
     )
     if older_than is not None:
         stmt = stmt.where(col(SagaRow.created_at) < now - timedelta(seconds=older_than))
-    if cursor:
-        created, saga_id = _decode_cursor(cursor)
+    if after is not None:
         stmt = stmt.where(
             or_(
-                col(SagaRow.created_at) < created,
-                (col(SagaRow.created_at) == created) & (col(SagaRow.id) < saga_id),
+                col(SagaRow.created_at) < after.created_at,
+                (col(SagaRow.created_at) == after.created_at) & (col(SagaRow.id) < after.id),
             )
         )
     stmt = stmt.order_by(col(SagaRow.created_at).desc(), col(SagaRow.id).desc()).limit(limit + 1)
@@ -257,11 +234,11 @@ async def list_sagas(
     rows = rows[:limit]
     return SagaPage(
         items=[summary(r, rule, now) for r in rows],
-        next_cursor=_encode_cursor(rows[-1]) if more and rows else None,
+        next_cursor=Position(rows[-1].created_at, rows[-1].id).encode() if more and rows else None,
     )
 
 
-class ParkedInputView(Camel):
+class ParkedInputView(CamelModel):
     """An event kept for a saga that has not started: applied when ``order.created``
     arrives, so one parked for long means that event, or the saga, went missing."""
 
@@ -331,7 +308,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         order=state.order.to_json(),
         steps=state.steps.to_json(),
         deadlines=[
-            DeadlineView(step=d.step, attempt=d.attempt, due_at=d.due_at) for d in deadlines
+            DeadlineView(step=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
         ],
         ahead=[status.value for status in statuses_ahead(state)],
         history=[

@@ -18,7 +18,6 @@ from sqlmodel import col, select
 from starlette.exceptions import HTTPException
 
 from saga.api import (
-    Camel,
     OperatorRequest,
     Runtime,
     SagaId,
@@ -31,11 +30,11 @@ from saga.definition import OperatorAbort, OperatorRetry, SagaState
 from saga.models import SagaRow
 from saga.runtime import SagaRuntime
 from shared.auth import Principal
+from shared.clock import utcnow
 from shared.logging import get_logger
-from shared.persistence.messaging_tables import utcnow
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import Problem, Unprocessable
-from shared.web.schemas import Input
+from shared.web.schemas import CamelModel, RequestBody
 
 router = APIRouter(tags=["sagas"])
 log = get_logger(__name__)
@@ -47,7 +46,7 @@ so an over-broad filter cannot abort half the shop by mistake."""
 Action = Literal["retry", "abort"]
 
 
-class SagaFilter(Input):
+class SagaFilter(RequestBody):
     """The list's filter: every criterion given must hold, and at least one is given."""
 
     model_config = {"json_schema_extra": {"minProperties": 1}}
@@ -81,7 +80,7 @@ class ByFilter(OperatorRequest):
     """Every saga the list would show with this filter, at most ``MOST_AT_ONCE``."""
 
 
-class Outcome(Camel):
+class Outcome(CamelModel):
     id: str
     ok: bool
     state: str | None
@@ -90,7 +89,7 @@ class Outcome(Camel):
     """Why nothing was done to it (not found, nothing to retry...), or null."""
 
 
-class BulkResult(Camel):
+class BulkResult(CamelModel):
     action: Action
     requested: int
     succeeded: int

@@ -14,13 +14,14 @@ from fastapi import APIRouter
 from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
-from saga.api import Camel, Runtime, stuck_rule
+from saga.api import Runtime, stuck_rule
 from saga.definition import TERMINAL, SagaStatus
 from saga.diagram import saga_graph
 from saga.models import SagaRow
 from saga.runtime import SagaRuntime
-from shared.persistence.messaging_tables import utcnow
+from shared.clock import utcnow
 from shared.web.auth import OpsPrincipal
+from shared.web.schemas import CamelModel
 
 router = APIRouter(tags=["sagas"])
 
@@ -29,7 +30,7 @@ FINISHED = tuple(s.value for s in (SagaStatus.completed, SagaStatus.cancelled, S
 assert set(FINISHED) == {s.value for s in TERMINAL}
 
 
-class FinishedMinute(Camel):
+class FinishedMinute(CamelModel):
     """Sagas that came to rest in one minute, by how they ended."""
 
     minute: datetime
@@ -38,7 +39,7 @@ class FinishedMinute(Camel):
     failed: int = 0
 
 
-class SagaCounts(Camel):
+class SagaCounts(CamelModel):
     by_state: dict[str, int]
     """Every state, with how many sagas are in it now (zero included)."""
     in_flight: int

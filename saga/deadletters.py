@@ -19,6 +19,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from saga.models import DeadLetterRow
+from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.messaging.envelope import (
     HEADER_DEAD_LETTER_REASON,
@@ -34,7 +35,6 @@ from shared.messaging.envelope import (
 from shared.messaging.topology import Topology
 from shared.messaging.transport import Subscription, Transport
 from shared.persistence.database import Database
-from shared.persistence.messaging_tables import utcnow
 from shared.persistence.outbox import OutboxRelay, outbox_row
 
 log = get_logger(__name__)

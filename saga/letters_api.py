@@ -9,17 +9,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlmodel import col, select
 
-from saga.api import Camel
 from saga.deadletters import DeadLetters, NotRequeueable, requeueable
 from saga.models import DeadLetterRow
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import Conflict, NotFound, problem_responses
-from shared.web.schemas import RowId
+from shared.web.schemas import CamelModel, RowId
 
 router = APIRouter(tags=["dead letters"])
 
 
-class DeadLetterView(Camel):
+class DeadLetterView(CamelModel):
     id: int
     queue: str
     message_id: str

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
+from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
-from shared.persistence.messaging_tables import utcnow
 
 
 class SagaRow(SQLModel, table=True):
@@ -43,7 +43,8 @@ class SagaDeadlineRow(SQLModel, table=True):
     __tablename__ = "saga_deadlines"
 
     saga_id: str = Field(primary_key=True, max_length=64)
-    step: str = Field(max_length=60)
+    command: str = Field(max_length=60, sa_column_kwargs={"name": "step"})
+    """The command the saga awaits (the column keeps its first name, ``step``)."""
     attempt: int
     due_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
 

@@ -46,12 +46,12 @@ from saga.definition import (
 )
 from saga.metrics import SagaMetrics
 from saga.store import SagaTransaction, StoredSaga, VersionConflict, due_sagas
+from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import Incoming, Unprocessable
+from shared.messaging.transport import Incoming, PoisonMessage
 from shared.persistence.database import Database
-from shared.persistence.messaging_tables import utcnow
 from shared.persistence.outbox import OutboxRelay
 
 log = get_logger(__name__)
@@ -125,7 +125,7 @@ class SagaRuntime:
         message = incoming.message
         saga_id = getattr(message, "order_id", None)
         if not isinstance(saga_id, str):
-            raise Unprocessable(f"{incoming.envelope.type} carries no orderId")
+            raise PoisonMessage(f"{incoming.envelope.type} carries no orderId")
 
         async def work(tx: SagaTransaction) -> None:
             if not await self._lock(tx, saga_id, claim=(CONSUMER, incoming.envelope.message_id)):

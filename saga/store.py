@@ -25,10 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
+from shared.clock import utcnow
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
-from shared.persistence.messaging_tables import utcnow
 from shared.persistence.outbox import CLAIM_INBOX, RECORD_OUTBOX, inbox_values, outbox_values
 
 LOCK_NAMESPACE = 5_020

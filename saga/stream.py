@@ -17,9 +17,9 @@ from sqlmodel import col, select
 from saga.api import Runtime, stuck_rule, summary
 from saga.models import SagaRow
 from shared.auth import InvalidToken, Principal, verify_token
+from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.persistence.database import unavailable_reason
-from shared.persistence.messaging_tables import utcnow
 from shared.web.problems import Unauthorized
 
 router = APIRouter(tags=["sagas"])

@@ -52,7 +52,7 @@ class StuckRule:
     def why(self, row: SagaRow, state: SagaState, now: datetime) -> str | None:
         """Why the saga is stuck at ``now`` (what it waits on, since when, how many
         attempts), or None when it is not."""
-        if state.is_terminal:
+        if state.status in TERMINAL:
             return None
         waiting = state.current or state.status.value
         since = row.updated_at.isoformat(timespec="seconds")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.web.schemas import CurrencyCode, Input, JsonInteger
+from shared.web.schemas import CurrencyCode, JsonInteger, RequestBody
 
 MAX_PRICE = 10_000_000_000
 """Minor units per unit (100 million in major units): with an order's limits on
@@ -44,7 +44,7 @@ Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units"), Jso
 Stock = Annotated[int, Field(ge=0, le=MAX_STOCK, description="units on hand"), JsonInteger]
 
 
-class NewProduct(Input):
+class NewProduct(RequestBody):
     """A catalogue entry with its initial stock (ops only)."""
 
     sku: Sku

@@ -17,10 +17,6 @@ message_id_var: ContextVar[str | None] = ContextVar("message_id", default=None)
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
-def current_correlation_id() -> str | None:
-    return correlation_id_var.get()
-
-
 def new_correlation_id() -> str:
     return str(uuid.uuid4())
 

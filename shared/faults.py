@@ -26,8 +26,7 @@ from contextvars import ContextVar
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
-from pydantic.alias_generators import to_camel
+from pydantic import Field, JsonValue, create_model
 
 from shared.logging import get_logger
 from shared.messages import CATALOGUE
@@ -35,7 +34,7 @@ from shared.messaging.endpoint import sent_by_handler
 from shared.messaging.transport import Incoming, Transport
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import NotFound, Unprocessable
-from shared.web.schemas import JsonInteger
+from shared.web.schemas import JsonInteger, RequestBody
 
 log = get_logger(__name__)
 
@@ -52,9 +51,7 @@ class InjectedFailure(RuntimeError):
     """Raised by the ``fail`` mode."""
 
 
-class FaultRule(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
+class FaultRule(RequestBody):
     message: str = Field(description="the name of a message the component consumes")
     mode: FaultMode
     times: Annotated[int, Field(ge=1, le=1_000_000), JsonInteger] = 1

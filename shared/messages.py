@@ -25,7 +25,13 @@ DEAD_LETTER_EXCHANGE = "dlx"
 
 
 class Message(BaseModel):
-    """Base of every message body."""
+    """Base of every message body.
+
+    Not :class:`shared.web.schemas.CamelModel`, though it is camelCase too: a message
+    is a value (frozen, so a handler cannot change what it was handed and the
+    runtime can keep it as history), refuses unknown fields like a request body,
+    and is dumped without its empty fields, where an HTTP answer shows them as null.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -152,6 +152,32 @@ class Service:
         async with self.db.reads() as session:
             count = (await session.exec(select(func.count()).select_from(OutboxRow))).one()
         return {self.name: count or 0}
+
+
+def domain_service_app(
+    name: str,
+    settings: Settings,
+    transport: Transport,
+    *,
+    home: Path,
+    router: APIRouter,
+    description: str,
+    handlers: Callable[[Endpoint], None] | None = None,
+) -> FastAPI:
+    """The app of the domain service ``name`` whose package is ``home``: its
+    migrations in ``home/migrations``, its routes, and, given ``handlers`` (which
+    register its command handlers), its commands consumed from ``<name>.commands``."""
+    service = Service(
+        name,
+        settings,
+        transport,
+        migrations=home / "migrations",
+        queue=f"{name}.commands" if handlers is not None else None,
+    )
+    if handlers is not None:
+        assert service.endpoint is not None
+        handlers(service.endpoint)
+    return service.app(routers=[router], description=description)
 
 
 # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off

@@ -80,7 +80,6 @@ class Settings(BaseSettings):
     """How often a refused or unanswered compensation is retried before the saga is ``failed``."""
     saga_compensation_backoff_seconds: float = 1.0
     """The wait before retrying a refused compensation; doubles per failure."""
-    saga_processes: int = 1
     faults_enabled: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:

@@ -72,12 +72,12 @@ from saga.definition.inputs import (
 from saga.definition.react import OrderSaga
 from saga.definition.replay import Divergence, RecordedDecision, ReplayReport, replay
 from saga.definition.state import (
-    Deadline,
     OrderData,
     OrderLine,
     SagaState,
     StepRecord,
     Steps,
+    Timer,
 )
 from saga.definition.statuses import (
     COMPENSATING,
@@ -103,7 +103,6 @@ __all__ = [
     "TERMINAL",
     "TRANSITIONS",
     "UNDOING",
-    "Deadline",
     "DeadlineFired",
     "Decision",
     "Divergence",
@@ -130,6 +129,7 @@ __all__ = [
     "StepRecord",
     "StepState",
     "Steps",
+    "Timer",
     "Transition",
     "UndeclaredTransition",
     "input_from_json",

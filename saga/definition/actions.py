@@ -14,7 +14,7 @@ from typing import TypeAlias
 from saga.definition.guards import price_mismatch
 from saga.definition.inputs import Input, OperatorAbort, input_name
 from saga.definition.reaction import Reaction
-from saga.definition.state import Deadline
+from saga.definition.state import Timer
 from saga.definition.statuses import SagaStatus, StepState
 from saga.definition.steps import (
     INVENTORY,
@@ -192,9 +192,9 @@ def back_off_refund(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefundFailed)
     failures = r.state.failures + 1
     r.update(failures=failures, failure_reason=f"refund declined: {input.reason} ({input.code})")
-    # Same (command, attempt) as the timeout it replaces: see Deadline.
+    # Same (command, attempt) as the timeout it replaces: see Timer.
     r.update(backing_off=True)
-    r.arm(Deadline(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
+    r.arm(Timer(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
 
 
 def fail_after_refusals(r: Reaction, input: Input) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from saga.definition.state import Deadline, SagaState
+from saga.definition.state import SagaState, Timer
 from shared.messages import Command
 
 
@@ -43,10 +43,10 @@ class Decision:
     state: SagaState
     commands: tuple[Command, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
-    armed: Deadline | None = None
+    armed: Timer | None = None
 
     @property
-    def deadline(self) -> Deadline | None:
+    def deadline(self) -> Timer | None:
         """The saga's live deadline after this decision."""
         return self.state.deadline
 

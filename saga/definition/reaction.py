@@ -7,7 +7,7 @@ from typing import Any
 
 from saga.definition.config import SagaConfig
 from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
-from saga.definition.state import Deadline, SagaState, StepRecord
+from saga.definition.state import SagaState, StepRecord, Timer
 from saga.definition.statuses import SagaStatus, StepName, StepState
 from saga.definition.steps import build_command
 from shared.messages import Command
@@ -22,7 +22,7 @@ class Reaction:
         self.state = state
         self.commands: list[Command] = []
         self.history: list[HistoryEntry] = []
-        self.armed: Deadline | None = None
+        self.armed: Timer | None = None
 
     def record(self, kind: HistoryKind, **detail: Any) -> None:
         self.history.append(HistoryEntry(kind.value, detail))
@@ -43,7 +43,7 @@ class Reaction:
     def ignore(self, why: str) -> None:
         self.record(HistoryKind.ignored, why=why)
 
-    def arm(self, deadline: Deadline) -> None:
+    def arm(self, deadline: Timer) -> None:
         self.armed = deadline
         self.update(deadline=deadline)
 
@@ -74,7 +74,7 @@ class Reaction:
         self.record(
             HistoryKind.command_out, type=command.type_name, attempt=attempt, body=message.dump()
         )
-        self.arm(Deadline(command.type_name, attempt, self.config.step_timeout_seconds))
+        self.arm(Timer(command.type_name, attempt, self.config.step_timeout_seconds))
 
     def decision(self) -> Decision:
         history = list(self.history)

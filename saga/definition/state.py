@@ -10,7 +10,6 @@ from saga.definition.errors import InvalidSagaState
 from saga.definition.inputs import JSON, DeadlineFired
 from saga.definition.statuses import (
     COMPENSATING,
-    TERMINAL,
     UNDOING,
     SagaStatus,
     StepName,
@@ -170,8 +169,12 @@ class Steps:
 
 
 @dataclass(frozen=True)
-class Deadline:
+class Timer:
     """When the saga wants to be woken up: ``after_seconds`` from the decision.
+
+    The timer a decision arms becomes the saga's deadline (``SagaState.deadline``,
+    stored as a row the runtime polls); its firing is the input :class:`DeadlineFired`.
+    Not :class:`shared.downstream.Deadline`, a request's budget on a monotonic clock.
 
     ``command`` is the command the saga waits on and ``attempt`` the send it guards.
     A backoff wait before retrying a refused compensation reuses the refused
@@ -194,7 +197,7 @@ class Deadline:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Deadline:
+    def from_json(cls, data: Mapping[str, Any]) -> Timer:
         # Definition version 3 and earlier stored the command as "step".
         command = data["command"] if "command" in data else data["step"]
         return cls(str(command), int(data["attempt"]), float(data["afterSeconds"]))
@@ -220,7 +223,7 @@ class SagaState:
     """Timeouts (and refusals, while compensating) of the awaited command since it was first sent."""
     backing_off: bool = False
     """True while waiting out a backoff before retrying a refused compensation."""
-    deadline: Deadline | None = None
+    deadline: Timer | None = None
     failure_reason: str | None = None
     """Why the saga compensates, or why the last compensation attempt failed."""
     captured: int = 0
@@ -256,10 +259,6 @@ class SagaState:
             return 0
         record = self.steps.get(step.name)
         return record.compensations_sent if self.undoing else record.sent
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
 
     def to_json(self) -> JSON:
         """A plain JSON-able dict; :meth:`from_json` restores an equal state."""
@@ -302,7 +301,7 @@ class SagaState:
                 failed_step=failed_step,
                 failures=int(data["failures"]),
                 backing_off=bool(data["backingOff"]),
-                deadline=None if deadline is None else Deadline.from_json(deadline),
+                deadline=None if deadline is None else Timer.from_json(deadline),
                 failure_reason=data["failureReason"],
                 captured=int(data["captured"]),
                 refunded=int(data["refunded"]),

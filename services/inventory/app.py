@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.inventory import handlers
 from services.inventory.api import router
 from shared.messaging.transport import Transport
-from shared.service import Service
+from shared.service import domain_service_app
 from shared.settings import Settings
 
 DESCRIPTION = """\
@@ -23,13 +23,12 @@ pages with `limit`/`offset`.
 
 
 def build_app(settings: Settings, transport: Transport) -> FastAPI:
-    service = Service(
+    return domain_service_app(
         "inventory",
         settings,
         transport,
-        migrations=Path(__file__).parent / "migrations",
-        queue="inventory.commands",
+        home=Path(__file__).parent,
+        router=router,
+        description=DESCRIPTION,
+        handlers=handlers.register,
     )
-    assert service.endpoint is not None
-    handlers.register(service.endpoint)
-    return service.app(routers=[router], description=DESCRIPTION)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from services.inventory import domain
 from services.inventory.domain import Line, ReservationStatus
-from services.inventory.models import Product, Reservation, utcnow
+from services.inventory.models import Product, Reservation
 from services.inventory.repository import Inventory
+from shared.clock import utcnow
 from shared.faults import declined
 from shared.messages import (
     InventoryInsufficient,

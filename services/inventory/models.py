@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Column
 from sqlmodel import Field, SQLModel
 
+from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Product(SQLModel, table=True):

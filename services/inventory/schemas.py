@@ -10,10 +10,10 @@ from pydantic.json_schema import SkipJsonSchema
 
 from services.inventory.models import Product, Reservation
 from shared.catalogue import MAX_STOCK, Description, Price, ProductName
-from shared.web.schemas import CamelModel, Input, JsonInteger
+from shared.web.schemas import CamelModel, JsonInteger, RequestBody
 
 
-class ProductChanges(Input):
+class ProductChanges(RequestBody):
     """What to change of a product; a field left out stays as it is.
 
     ``description: null`` removes the description; the name and the price cannot
@@ -32,7 +32,7 @@ class ProductChanges(Input):
         return value
 
 
-class StockLevel(Input):
+class StockLevel(RequestBody):
     quantity: Annotated[
         int,
         Field(ge=0, le=MAX_STOCK, description="units on hand, reserved ones included"),

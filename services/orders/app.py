@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.orders import handlers
 from services.orders.api import router
 from shared.messaging.transport import Transport
-from shared.service import Service
+from shared.service import domain_service_app
 from shared.settings import Settings
 
 DESCRIPTION = """\
@@ -25,13 +25,12 @@ repeat with the same key and body answers the first order again
 
 
 def build_app(settings: Settings, transport: Transport) -> FastAPI:
-    service = Service(
+    return domain_service_app(
         "orders",
         settings,
         transport,
-        migrations=Path(__file__).parent / "migrations",
-        queue="orders.commands",
+        home=Path(__file__).parent,
+        router=router,
+        description=DESCRIPTION,
+        handlers=handlers.register,
     )
-    assert service.endpoint is not None
-    handlers.register(service.endpoint)
-    return service.app(routers=[router], description=DESCRIPTION)

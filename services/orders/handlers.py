@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from services.orders import domain
 from services.orders.domain import OrderStatus, Outcome
-from services.orders.models import Order, StatusChange, utcnow
+from services.orders.models import Order, StatusChange
 from services.orders.repository import Orders
+from shared.clock import utcnow
 from shared.messages import (
     CancelOrder,
     ConfirmOrder,
@@ -24,7 +25,7 @@ from shared.messages import (
 )
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import Unprocessable
+from shared.messaging.transport import PoisonMessage
 from shared.persistence.outbox import UnitOfWork
 
 
@@ -45,7 +46,7 @@ async def _apply(
     orders = Orders(uow.session)
     order = await orders.get(order_id, lock=True)
     if order is None:
-        raise Unprocessable(f"order {order_id!r} does not exist")
+        raise PoisonMessage(f"order {order_id!r} does not exist")
     outcome = decide(OrderStatus(order.status))
     if outcome.changed:
         now = utcnow()

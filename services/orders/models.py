@@ -3,17 +3,14 @@ idempotency keys they were placed under."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
+from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Order(SQLModel, table=True):

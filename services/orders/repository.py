@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange
-from services.orders.paging import Cursor
+from shared.web.cursor import Position
 
 
 def parse_order_id(value: str) -> str | None:
@@ -78,7 +78,7 @@ class Orders:
         limit: int,
         user_id: str | None = None,
         status: str | None = None,
-        after: Cursor | None = None,
+        after: Position | None = None,
     ) -> list[Order]:
         """Up to ``limit`` orders, newest first, strictly after ``after``."""
         stmt = select(Order)
@@ -90,7 +90,7 @@ class Orders:
             stmt = stmt.where(
                 or_(
                     col(Order.created_at) < after.created_at,
-                    and_(col(Order.created_at) == after.created_at, col(Order.id) < after.order_id),
+                    and_(col(Order.created_at) == after.created_at, col(Order.id) < after.id),
                 )
             )
         stmt = stmt.order_by(col(Order.created_at).desc(), col(Order.id).desc()).limit(limit)

@@ -16,7 +16,7 @@ from pydantic import (
 from services.orders.domain import MAX_LINES, MAX_QUANTITY
 from services.orders.models import Order, OrderItem, StatusChange
 from shared.catalogue import Price
-from shared.web.schemas import CamelModel, CurrencyCode, Input, JsonInteger
+from shared.web.schemas import CamelModel, CurrencyCode, JsonInteger, RequestBody
 
 Id = Annotated[
     str,
@@ -28,13 +28,13 @@ Id = Annotated[
 MAX_ADDRESS_JSON = 2_000
 
 
-class ItemIn(Input):
+class ItemIn(RequestBody):
     product_id: Id
     quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), JsonInteger]
     unit_price: Price
 
 
-class NewOrder(Input):
+class NewOrder(RequestBody):
     user_id: Id
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_LINES)]
     currency: CurrencyCode

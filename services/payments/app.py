@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.payments import handlers
 from services.payments.api import router
 from services.payments.gateway import CardGateway, SimulatedGateway
-from services.payments.handlers import register_handlers
 from shared.messaging.transport import Transport
-from shared.service import Service
+from shared.service import domain_service_app
 from shared.settings import Settings
 
 DESCRIPTION = """Saved payment methods, payments and refunds, charged through a card gateway
@@ -23,16 +24,15 @@ def build_app(
     settings: Settings, transport: Transport, *, gateway: CardGateway | None = None
 ) -> FastAPI:
     """The payments app; ``gateway`` replaces the simulated card gateway."""
-    service = Service(
+    card_gateway = gateway if gateway is not None else SimulatedGateway()
+    app = domain_service_app(
         "payments",
         settings,
         transport,
-        migrations=Path(__file__).parent / "migrations",
-        queue="payments.commands",
+        home=Path(__file__).parent,
+        router=router,
+        description=DESCRIPTION,
+        handlers=partial(handlers.register, gateway=card_gateway),
     )
-    card_gateway = gateway if gateway is not None else SimulatedGateway()
-    assert service.endpoint is not None
-    register_handlers(service.endpoint, card_gateway)
-    app = service.app(routers=[router], description=DESCRIPTION)
     app.state.gateway = card_gateway
     return app

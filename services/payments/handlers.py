@@ -22,7 +22,9 @@ order, not only per message:
 
 from __future__ import annotations
 
-from services.payments import domain, repository
+from functools import partial
+
+from services.payments import domain
 from services.payments.domain import (
     ChargeDecision,
     Code,
@@ -31,7 +33,9 @@ from services.payments.domain import (
     RefundStatus,
 )
 from services.payments.gateway import CardGateway, GatewayResult
-from services.payments.models import Payment, Refund, utcnow
+from services.payments.models import Payment, Refund
+from services.payments.repository import Payments
+from shared.clock import utcnow
 from shared.faults import declined
 from shared.logging import get_logger
 from shared.messages import (
@@ -45,7 +49,7 @@ from shared.messages import (
 )
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import Unprocessable
+from shared.messaging.transport import PoisonMessage
 from shared.persistence.outbox import UnitOfWork
 
 log = get_logger(__name__)
@@ -67,116 +71,122 @@ def _outcome(payment: Payment) -> Message:
 def _check_ids(*ids: str) -> None:
     for value in ids:
         if not domain.is_reference(value):
-            raise Unprocessable(f"{value[:80]!r} is not an order or user id")
+            raise PoisonMessage(f"{value[:80]!r} is not an order or user id")
 
 
-def register_handlers(endpoint: Endpoint, gateway: CardGateway) -> None:
-    """Register the payments handlers on ``endpoint``, charging through ``gateway``."""
-
-    @endpoint.handles(ChargePayment)
-    async def charge(uow: UnitOfWork, message: ChargePayment, envelope: Envelope) -> None:
-        _check_ids(message.order_id, message.user_id)
-        session = uow.session
-        order = await repository.lock_order(session, message.order_id)
-        payment = await repository.payment_of_order(session, message.order_id)
-        decision = domain.decide_charge(
-            has_payment=payment is not None, refund_requested=order.refund_requested_at is not None
+async def charge(
+    gateway: CardGateway, uow: UnitOfWork, message: ChargePayment, envelope: Envelope
+) -> None:
+    _check_ids(message.order_id, message.user_id)
+    payments = Payments(uow.session)
+    order = await payments.lock_order(message.order_id)
+    payment = await payments.payment_of_order(message.order_id)
+    decision = domain.decide_charge(
+        has_payment=payment is not None, refund_requested=order.refund_requested_at is not None
+    )
+    reply: Message
+    if decision is ChargeDecision.REPLAY:
+        assert payment is not None
+        reply = _outcome(payment)
+    elif decision is ChargeDecision.REFUSE_REFUNDED:
+        log.warning("payment.late_charge_refused", order_id=message.order_id)
+        reply = PaymentFailed(
+            order_id=message.order_id,
+            amount=message.amount,
+            reason="the order was refunded before this charge arrived",
+            code=Code.ORDER_REFUNDED,
         )
-        reply: Message
-        if decision is ChargeDecision.REPLAY:
-            assert payment is not None
-            reply = _outcome(payment)
-        elif decision is ChargeDecision.REFUSE_REFUNDED:
-            log.warning("payment.late_charge_refused", order_id=message.order_id)
-            reply = PaymentFailed(
-                order_id=message.order_id,
-                amount=message.amount,
-                reason="the order was refunded before this charge arrived",
-                code=Code.ORDER_REFUNDED,
+    else:
+        token = await payments.card_token(message.payment_method_id, message.user_id)
+        if token is None:
+            result = GatewayResult.refused(
+                Code.INVALID_PAYMENT_METHOD, "no such payment method for this user"
             )
+        elif message.amount == 0 and not declined():
+            # A free order: nothing to capture, and card providers refuse a zero charge.
+            result = GatewayResult(ok=True)
         else:
-            token = await repository.card_token(session, message.payment_method_id, message.user_id)
-            if token is None:
-                result = GatewayResult.refused(
-                    Code.INVALID_PAYMENT_METHOD, "no such payment method for this user"
-                )
-            elif message.amount == 0 and not declined():
-                # A free order: nothing to capture, and card providers refuse a zero charge.
-                result = GatewayResult(ok=True)
-            else:
-                result = await gateway.charge(
-                    token, message.amount, message.currency, domain.charge_key(message.order_id)
-                )
-            payment = Payment(
-                order_id=message.order_id,
-                user_id=message.user_id,
-                payment_method_id=message.payment_method_id,
-                amount=message.amount,
-                currency=message.currency,
-                status=PaymentStatus.CAPTURED if result.ok else PaymentStatus.DECLINED,
-                charge_ref=result.reference,
+            result = await gateway.charge(
+                token, message.amount, message.currency, domain.charge_key(message.order_id)
+            )
+        payment = Payment(
+            order_id=message.order_id,
+            user_id=message.user_id,
+            payment_method_id=message.payment_method_id,
+            amount=message.amount,
+            currency=message.currency,
+            status=PaymentStatus.CAPTURED if result.ok else PaymentStatus.DECLINED,
+            charge_ref=result.reference,
+            code=result.code,
+            reason=result.reason,
+        )
+        payments.add(payment)
+        reply = _outcome(payment)
+    uow.send(reply, correlation_id=envelope.correlation_id)
+
+
+async def refund(
+    gateway: CardGateway, uow: UnitOfWork, message: RefundPayment, envelope: Envelope
+) -> None:
+    _check_ids(message.order_id)
+    payments = Payments(uow.session)
+    order = await payments.lock_order(message.order_id)
+    if order.refund_requested_at is None:
+        order.refund_requested_at = utcnow()  # the tombstone: no capture after this
+        payments.add(order)
+    payment = await payments.payment_of_order(message.order_id)
+    attempts = await payments.refunds_of([payment.id]) if payment else []
+    plan = domain.plan_refund(
+        PaymentStatus(payment.status) if payment else None,
+        payment.amount if payment else 0,
+        [RefundAttempt(a.amount, RefundStatus(a.status)) for a in attempts],
+    )
+    reply: Message
+    if payment is None or payment.charge_ref is None or plan.amount == 0:
+        # Nothing (more) to pay back: answer with what was refunded so far,
+        # so a repeated refund gets the same answer as the first.
+        reply = PaymentRefunded(
+            order_id=message.order_id,
+            payment_id=payment.id if payment else None,
+            amount=plan.already,
+        )
+    else:
+        result = await gateway.refund(
+            payment.charge_ref, plan.amount, domain.refund_key(payment.id, plan.attempt)
+        )
+        payments.add(
+            Refund(
+                payment_id=payment.id,
+                order_id=payment.order_id,
+                attempt=plan.attempt,
+                amount=plan.amount,
+                status=RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
+                reference=result.reference,
                 code=result.code,
                 reason=result.reason,
             )
-            session.add(payment)
-            reply = _outcome(payment)
-        uow.send(reply, correlation_id=envelope.correlation_id)
-
-    @endpoint.handles(RefundPayment)
-    async def refund(uow: UnitOfWork, message: RefundPayment, envelope: Envelope) -> None:
-        _check_ids(message.order_id)
-        session = uow.session
-        order = await repository.lock_order(session, message.order_id)
-        if order.refund_requested_at is None:
-            order.refund_requested_at = utcnow()  # the tombstone: no capture after this
-            session.add(order)
-        payment = await repository.payment_of_order(session, message.order_id)
-        attempts = await repository.refunds_of(session, [payment.id]) if payment else []
-        plan = domain.plan_refund(
-            PaymentStatus(payment.status) if payment else None,
-            payment.amount if payment else 0,
-            [RefundAttempt(a.amount, RefundStatus(a.status)) for a in attempts],
         )
-        reply: Message
-        if payment is None or payment.charge_ref is None or plan.amount == 0:
-            # Nothing (more) to pay back: answer with what was refunded so far,
-            # so a repeated refund gets the same answer as the first.
+        if result.ok:
+            payment.status = PaymentStatus.REFUNDED
+            payment.updated_at = utcnow()
+            payments.add(payment)
             reply = PaymentRefunded(
-                order_id=message.order_id,
-                payment_id=payment.id if payment else None,
-                amount=plan.already,
+                order_id=payment.order_id,
+                payment_id=payment.id,
+                amount=plan.already + plan.amount,
             )
         else:
-            result = await gateway.refund(
-                payment.charge_ref, plan.amount, domain.refund_key(payment.id, plan.attempt)
+            reply = PaymentRefundFailed(
+                order_id=payment.order_id,
+                payment_id=payment.id,
+                amount=plan.amount,
+                reason=result.reason or "refund declined",
+                code=result.code or "refund_declined",
             )
-            session.add(
-                Refund(
-                    payment_id=payment.id,
-                    order_id=payment.order_id,
-                    attempt=plan.attempt,
-                    amount=plan.amount,
-                    status=RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
-                    reference=result.reference,
-                    code=result.code,
-                    reason=result.reason,
-                )
-            )
-            if result.ok:
-                payment.status = PaymentStatus.REFUNDED
-                payment.updated_at = utcnow()
-                session.add(payment)
-                reply = PaymentRefunded(
-                    order_id=payment.order_id,
-                    payment_id=payment.id,
-                    amount=plan.already + plan.amount,
-                )
-            else:
-                reply = PaymentRefundFailed(
-                    order_id=payment.order_id,
-                    payment_id=payment.id,
-                    amount=plan.amount,
-                    reason=result.reason or "refund declined",
-                    code=result.code or "refund_declined",
-                )
-        uow.send(reply, correlation_id=envelope.correlation_id)
+    uow.send(reply, correlation_id=envelope.correlation_id)
+
+
+def register(endpoint: Endpoint, gateway: CardGateway) -> None:
+    """Route the payments' commands to their handlers, charging through ``gateway``."""
+    endpoint.handles(ChargePayment)(partial(charge, gateway))
+    endpoint.handles(RefundPayment)(partial(refund, gateway))

@@ -7,11 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.web.schemas import CamelModel as ApiModel
-from shared.web.schemas import Input
+from shared.web.schemas import CamelModel, RequestBody
 
 
-class NewPaymentMethod(Input):
+class NewPaymentMethod(RequestBody):
     token: Annotated[
         str,
         StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$"),
@@ -29,13 +28,13 @@ class NewPaymentMethod(Input):
     last4: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = None
 
 
-class PaymentMethodOut(ApiModel):
+class PaymentMethodOut(CamelModel):
     id: str
     brand: str | None
     last4: str | None
 
 
-class RefundOut(ApiModel):
+class RefundOut(CamelModel):
     id: str
     amount: int = Field(description="minor units")
     status: str = Field(description="succeeded or declined")
@@ -44,7 +43,7 @@ class RefundOut(ApiModel):
     created_at: datetime
 
 
-class PaymentOut(ApiModel):
+class PaymentOut(CamelModel):
     id: str
     order_id: str
     user_id: str
@@ -59,7 +58,7 @@ class PaymentOut(ApiModel):
     created_at: datetime
 
 
-class PaymentSummary(ApiModel):
+class PaymentSummary(CamelModel):
     """Money moved for one order: a confirmed order nets its total, a cancelled one zero."""
 
     order_id: str

@@ -11,7 +11,7 @@ from services.users.api import router
 from services.users.limits import SignInLimits
 from services.users.passwords import Passwords
 from shared.messaging.transport import Transport
-from shared.service import Service
+from shared.service import domain_service_app
 from shared.settings import Settings
 
 DESCRIPTION = """Accounts, password hashes (argon2id), addresses, and JWT issuing.
@@ -26,10 +26,14 @@ def build_app(
     settings: Settings, transport: Transport, *, hasher: PasswordHasher | None = None
 ) -> FastAPI:
     """The users app; ``hasher`` overrides argon2's default (costly) parameters."""
-    service = Service(
-        "users", settings, transport, migrations=Path(__file__).parent / "migrations", queue=None
+    app = domain_service_app(
+        "users",
+        settings,
+        transport,
+        home=Path(__file__).parent,
+        router=router,
+        description=DESCRIPTION,
     )
-    app = service.app(routers=[router], description=DESCRIPTION)
     app.state.passwords = Passwords(hasher)
     app.state.sign_in_limits = SignInLimits(settings)
     return app

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
+from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _created_at() -> Any:

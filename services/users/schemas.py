@@ -24,8 +24,7 @@ from services.users.domain import (
     split_name,
 )
 from services.users.models import User
-from shared.web.schemas import CamelModel as ApiModel
-from shared.web.schemas import Input
+from shared.web.schemas import CamelModel, RequestBody
 
 CountryCode = Annotated[
     str,
@@ -63,7 +62,7 @@ Password = Annotated[
 ]
 
 
-class Registration(Input):
+class Registration(RequestBody):
     """``{email, password, firstName, lastName}``.
 
     The older ``{email, password, name}`` is still accepted while clients move
@@ -97,14 +96,14 @@ class Registration(Input):
         return self
 
 
-class Credentials(Input):
+class Credentials(RequestBody):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(
         min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
     )
 
 
-class UserDetails(ApiModel):
+class UserDetails(CamelModel):
     id: str
     email: str
     first_name: str | None
@@ -124,12 +123,12 @@ class UserDetails(ApiModel):
         )
 
 
-class Session(ApiModel):
+class Session(CamelModel):
     user_id: str
     token: str = Field(description="A bearer JWT (HS256) for every OMS service")
 
 
-class Registered(ApiModel):
+class Registered(CamelModel):
     """A new account, signed in: ``{userId, email, token}``."""
 
     user_id: str
@@ -137,7 +136,7 @@ class Registered(ApiModel):
     token: str = Field(description="A bearer JWT (HS256) for every OMS service")
 
 
-class AddressIn(Input):
+class AddressIn(RequestBody):
     line1: AddressLine
     line2: AddressLine | None = None
     city: City
@@ -145,7 +144,7 @@ class AddressIn(Input):
     country: CountryCode
 
 
-class AddressOut(ApiModel):
+class AddressOut(CamelModel):
     id: str
     line1: str
     line2: str | None

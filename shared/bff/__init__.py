@@ -16,7 +16,7 @@
     fetch_order, fetch_order_page     the caller's orders, ownership checked
     sign_in, log_in, limit_sign_ins   the users service's token, handed over;
     as_bff                            how a BFF names itself to the users service
-    Camel, Input, Id, Basket, …       request and answer bodies both BFFs use
+    CamelModel, RequestBody, Id, Basket, …  request and answer bodies both BFFs use
     answer_within                     a route's deadline; running out is a 504
     parse_answer                      a downstream body read into a model; a wrong shape is a 502
     concurrently, Once                await a few calls at once; share one call between parts
@@ -40,11 +40,9 @@ from shared.bff.problems import (
 )
 from shared.bff.schemas import (
     Basket,
-    Camel,
     CheckoutItem,
     Credentials,
     Id,
-    Input,
     Session,
     UtcDateTime,
 )
@@ -57,6 +55,7 @@ from shared.web.idempotency import (
 )
 from shared.web.problems import problem_responses
 from shared.web.ratelimit import RateLimiter
+from shared.web.schemas import CamelModel, RequestBody
 
 __all__ = [
     "API",
@@ -67,7 +66,7 @@ __all__ = [
     "Bff",
     "BffDep",
     "Caller",
-    "Camel",
+    "CamelModel",
     "CheckoutItem",
     "Credentials",
     "CurrentCaller",
@@ -75,11 +74,11 @@ __all__ = [
     "Id",
     "IdempotencyKey",
     "IdempotencyStore",
-    "Input",
     "Once",
     "PricedBasket",
     "PricedLine",
     "RateLimiter",
+    "RequestBody",
     "Session",
     "StoredAnswer",
     "UtcDateTime",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
 from shared.persistence.database import Database
 from shared.web.idempotency import IDEMPOTENCY_HEADER, fingerprint
@@ -80,10 +81,6 @@ def downstream_key(scope: str, key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{scope}\x00{key}"))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class IdempotencyStore:
     """Claims, stored answers and their expiry, in the ``idempotency_keys`` table."""
 
@@ -93,7 +90,7 @@ class IdempotencyStore:
         *,
         ttl: timedelta = timedelta(hours=24),
         lease: timedelta = timedelta(seconds=60),
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.ttl = ttl

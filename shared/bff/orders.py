@@ -15,6 +15,7 @@ from shared.bff.caller import Caller
 from shared.bff.downstreams import API
 from shared.downstream.client import Primitive
 from shared.web.auth import ensure_owner
+from shared.web.cursor import decode_cursor
 
 
 async def fetch_order(bff: Bff, caller: Caller, order_id: str) -> dict[str, Any]:
@@ -27,7 +28,11 @@ async def fetch_order(bff: Bff, caller: Caller, order_id: str) -> dict[str, Any]
 
 
 async def fetch_order_page(bff: Bff, caller: Caller, *, limit: int, cursor: str | None) -> Any:
-    """A page of the caller's orders, newest first (``cursor``: the last page's ``nextCursor``)."""
+    """A page of the caller's orders, newest first (``cursor``: the last page's ``nextCursor``).
+
+    A cursor the orders service could not have handed out is refused here, as it
+    would refuse it, without the call."""
+    decode_cursor(cursor)
     params: dict[str, Primitive] = {"userId": caller.user_id, "limit": limit}
     if cursor:
         params["cursor"] = cursor

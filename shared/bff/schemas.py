@@ -13,13 +13,12 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StrictInt,
     StringConstraints,
 )
-from pydantic.alias_generators import to_camel
+
+from shared.web.schemas import CamelModel, RequestBody
 
 MAX_LINES = 100
 MAX_QUANTITY = 1_000
@@ -41,35 +40,23 @@ UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 """A timestamp from a service, answered in UTC with its offset."""
 
 
-class Camel(BaseModel):
-    """An answer: camelCase out, and unknown fields of a service's answer ignored."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Input(Camel):
-    """A request body: unknown fields are refused rather than silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
 PASSWORD_MAX_LENGTH = 256
 """The users service's limit: a longer password could never sign in."""
 
 
-class Credentials(Input):
+class Credentials(RequestBody):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(
         min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
     )
 
 
-class Session(Camel):
+class Session(CamelModel):
     user_id: str
     token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
 
 
-class CheckoutItem(Input):
+class CheckoutItem(RequestBody):
     product_id: Id
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
 

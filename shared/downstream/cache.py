@@ -77,10 +77,6 @@ class CoalescingCache(Generic[K, V]):
         values = await asyncio.gather(*(self.get(key) for key in distinct))
         return dict(zip(distinct, values, strict=True))
 
-    def invalidate(self, key: K) -> None:
-        """Forget ``key`` (a fetch already in flight still completes and is cached)."""
-        self._entries.pop(key, None)
-
     def clear(self) -> None:
         """Forget every cached value."""
         self._entries.clear()

@@ -97,11 +97,6 @@ def raw_from_amqp(message: AbstractIncomingMessage) -> RawMessage:
     )
 
 
-def from_amqp(message: AbstractIncomingMessage) -> Envelope:
-    """The envelope of a delivered message, or :class:`MalformedMessage` with the reason."""
-    return Envelope.from_raw(raw_from_amqp(message))
-
-
 def _writable(value: Any) -> Any:
     """A header value as the client can write it back: a long string that was not
     UTF-8 is read as ``bytes``, which the client only writes as a byte array."""

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from shared.logging import get_logger
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import Incoming, Subscription, Transport, Unprocessable
+from shared.messaging.transport import Incoming, PoisonMessage, Subscription, Transport
 from shared.persistence.database import Database
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
 
@@ -66,7 +66,7 @@ class Endpoint:
     async def __call__(self, incoming: Incoming) -> None:
         handler = self._handlers.get(incoming.envelope.type)
         if handler is None:
-            raise Unprocessable(f"{self.name} has no handler for {incoming.envelope.type!r}")
+            raise PoisonMessage(f"{self.name} has no handler for {incoming.envelope.type!r}")
 
         async def process() -> None:
             async with self.uow() as uow:

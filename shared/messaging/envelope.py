@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from opentelemetry import propagate
@@ -31,6 +31,7 @@ from pydantic import (
     ValidationError,
 )
 
+from shared.clock import utcnow
 from shared.context import correlation_id_var, message_id_var
 from shared.messages import Message, UnknownMessageType, model_for
 
@@ -121,10 +122,6 @@ def _present(value: Any) -> bool:
     return value is not None and value != "" and value != b""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Envelope(BaseModel):
     """One message on the wire: identity, causality, tracing, and the raw body."""
 
@@ -134,7 +131,7 @@ class Envelope(BaseModel):
     type: str
     correlation_id: str
     causation_id: str | None = None
-    timestamp: datetime = Field(default_factory=_utcnow)
+    timestamp: datetime = Field(default_factory=utcnow)
     app_id: str = "oms"
     schema_version: int = SCHEMA_VERSION
     headers: dict[str, str] = Field(default_factory=dict)

@@ -272,13 +272,6 @@ class InProcessTransport(Transport):
                 await delivery.requeue()
             window.release()
 
-    def queue_depth(self, queue: str) -> int:
-        return len(self._queues[queue].messages)
-
-    def peek(self, queue: str) -> list[RawMessage]:
-        """The messages waiting in ``queue`` (dead-letter inspection)."""
-        return [s.raw() for s in self._queues[queue].messages]
-
     async def close(self, drain_timeout: float = 10.0) -> None:
         await asyncio.gather(*(s.cancel(drain_timeout) for s in self._subscriptions))
         self._subscriptions.clear()

@@ -41,9 +41,11 @@ class NotConnected(TransportError):
     """The transport is not connected."""
 
 
-class Unprocessable(Exception):
+class PoisonMessage(Exception):
     """Raised by a handler for a message no retry can help (no handler for its type,
-    a reference to something that can never exist): dead-lettered at once."""
+    a reference to something that can never exist): dead-lettered at once with the
+    exception's text as its reason.  Not the HTTP 422 of
+    :class:`shared.web.problems.Unprocessable`: this one never reaches a caller."""
 
 
 @dataclass(frozen=True)
@@ -209,20 +211,6 @@ class Transport(abc.ABC):
     async def healthy(self) -> bool:
         """Whether the transport can publish now (readiness)."""
 
-    async def publish_message(
-        self,
-        message: Message,
-        *,
-        app_id: str,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-    ) -> Envelope:
-        envelope = Envelope.wrap(
-            message, app_id=app_id, correlation_id=correlation_id, causation_id=causation_id
-        )
-        await self.publish(envelope)
-        return envelope
-
 
 async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: int) -> None:
     """The consume policy: a message that can never be processed is dead-lettered at
@@ -249,7 +237,7 @@ async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: 
         return
     try:
         await handler(Incoming(envelope, message, delivery.queue, delivery.attempt))
-    except Unprocessable as exc:
+    except PoisonMessage as exc:
         log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=str(exc))
         await delivery.dead_letter(str(exc))
         return

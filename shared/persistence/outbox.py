@@ -30,12 +30,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.messages import COMMANDS_EXCHANGE, Message
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import PublishError, Transport
 from shared.persistence.database import Database
-from shared.persistence.messaging_tables import InboxRow, OutboxRow, utcnow
+from shared.persistence.messaging_tables import InboxRow, OutboxRow
 
 log = get_logger(__name__)
 

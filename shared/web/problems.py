@@ -5,7 +5,6 @@ request; :func:`install_problem_handlers` maps them, validation errors, routing
 errors and unexpected exceptions to ``application/problem+json`` in one place::
 
     Problem (status, title, detail)
-    ├── BadRequest        400
     ├── Unauthorized      401
     ├── Forbidden         403
     ├── NotFound          404
@@ -13,7 +12,6 @@ errors and unexpected exceptions to ``application/problem+json`` in one place::
     ├── Unprocessable     422
     ├── TooManyRequests   429 (Retry-After)
     ├── BadGateway        502 (names the service)
-    ├── ServiceUnavailable 503
     └── GatewayTimeout    504 (names the service)
 """
 
@@ -51,10 +49,6 @@ class Problem(Exception):
         self.extensions = extensions
 
 
-class BadRequest(Problem):
-    status, title = 400, "Bad Request"
-
-
 class Unauthorized(Problem):
     status, title = 401, "Unauthorized"
 
@@ -90,10 +84,6 @@ class TooManyRequests(Problem):
 
 class BadGateway(Problem):
     status, title = 502, "Bad Gateway"
-
-
-class ServiceUnavailable(Problem):
-    status, title = 503, "Service Unavailable"
 
 
 class GatewayTimeout(Problem):

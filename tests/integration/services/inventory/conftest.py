@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from services.inventory.app import build_app
 from services.inventory.models import Product, Reservation
-from shared.messages import Command, ReleaseInventory, ReservedItem, ReserveInventory
+from shared.messages import ReleaseInventory, ReservedItem, ReserveInventory
 from shared.messaging.envelope import Envelope
-from shared.persistence.messaging_tables import InboxRow
-from shared.service import Service
-from tests.support.replies import Replies
-from tests.support.stack import Stack, serve
+from tests.support.harness import ServiceUnderTest, running
+from tests.support.stack import Stack
 
 
 @dataclass
-class Inventory:
-    """The inventory service under test: its HTTP client, its database and its replies."""
-
-    stack: Stack
-    client: httpx.AsyncClient
-    service: Service
-    replies: Replies
+class Inventory(ServiceUnderTest):
+    """The inventory service under test, with the commands and reads its tests use."""
 
     async def add_product(self, *, stock: int = 10, price: int = 1999) -> str:
         response = await self.client.post(
@@ -51,15 +43,6 @@ class Inventory:
         response = await self.client.get(f"/api/v1/products/{product_id}")
         assert response.status_code == 200, response.text
         return int(response.json()["available"])
-
-    async def send(self, command: Command, *, message_id: str | None = None) -> Envelope:
-        """Publish a command as the saga would, correlated by its order id."""
-        order_id = getattr(command, "order_id")  # noqa: B009 - every inventory command has one
-        envelope = Envelope.wrap(
-            command, app_id="test", correlation_id=order_id, message_id=message_id
-        )
-        await self.stack.transport.publish(envelope)
-        return envelope
 
     async def reserve(self, order_id: str, *items: tuple[str, int]) -> Envelope:
         return await self.send(
@@ -93,21 +76,10 @@ class Inventory:
         assert product is not None
         return product
 
-    async def inbox_count(self, message_id: str) -> int:
-        async with self.service.db.sessions() as session:
-            count = await session.exec(
-                select(func.count()).select_from(InboxRow).where(InboxRow.message_id == message_id)
-            )
-            return int(count.one())
 
-
-@asynccontextmanager
-async def running_inventory(stack: Stack, **settings: Any) -> AsyncIterator[Inventory]:
+def running_inventory(stack: Stack, **settings: Any) -> AbstractAsyncContextManager[Inventory]:
     """The inventory app on ``stack``, its lifespan running, with ``settings`` overridden."""
-    app = build_app(stack.settings.model_copy(update=settings), stack.transport)
-    replies = await Replies.listen(stack.transport, "products")
-    async with serve(app) as client:
-        yield Inventory(stack, client, app.state.service, replies)
+    return running(Inventory, stack, build_app, "products", **settings)
 
 
 @pytest.fixture

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from services.orders.app import build_app
 from services.orders.models import Order, StatusChange
-from shared.messages import CancelOrder, Command, ConfirmOrder, OrderCreated
+from shared.messages import CancelOrder, ConfirmOrder, OrderCreated
 from shared.messaging.envelope import Envelope
-from shared.persistence.messaging_tables import InboxRow
-from shared.service import Service
 from shared.web.idempotency import IDEMPOTENCY_HEADER
-from tests.support.replies import Replies
-from tests.support.stack import Stack, serve
+from tests.support.harness import ServiceUnderTest, running
+from tests.support.stack import Stack
 
 
 def order_body(user_id: str, **overrides: Any) -> dict[str, Any]:
@@ -38,13 +36,9 @@ def order_body(user_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 @dataclass
-class Orders:
-    """The orders service under test: its HTTP client, its database and its events."""
+class Orders(ServiceUnderTest):
+    """The orders service under test, with the requests, commands and reads its tests use."""
 
-    stack: Stack
-    client: httpx.AsyncClient
-    service: Service
-    replies: Replies
     _marker: str | None = field(default=None, init=False)
 
     async def place(self, user_id: str = "alice", **overrides: Any) -> dict[str, Any]:
@@ -95,15 +89,6 @@ class Orders:
         order: dict[str, Any] = response.json()
         return order
 
-    async def send(self, command: Command, *, message_id: str | None = None) -> Envelope:
-        """Publish a command as the saga would, correlated by its order id."""
-        order_id = getattr(command, "order_id")  # noqa: B009 - every order command has one
-        envelope = Envelope.wrap(
-            command, app_id="test", correlation_id=order_id, message_id=message_id
-        )
-        await self.stack.transport.publish(envelope)
-        return envelope
-
     async def confirm(self, order_id: str) -> Envelope:
         return await self.send(ConfirmOrder(order_id=order_id))
 
@@ -136,21 +121,10 @@ class Orders:
             )
             return [(r.status, r.reason) for r in rows.all()]
 
-    async def inbox_count(self, message_id: str) -> int:
-        async with self.service.db.sessions() as session:
-            count = await session.exec(
-                select(func.count()).select_from(InboxRow).where(InboxRow.message_id == message_id)
-            )
-            return int(count.one())
 
-
-@asynccontextmanager
-async def running_orders(stack: Stack, **settings: Any) -> AsyncIterator[Orders]:
+def running_orders(stack: Stack, **settings: Any) -> AbstractAsyncContextManager[Orders]:
     """The orders app on ``stack``, its lifespan running, with ``settings`` overridden."""
-    app = build_app(stack.settings.model_copy(update=settings), stack.transport)
-    replies = await Replies.listen(stack.transport, "orders")
-    async with serve(app) as client:
-        yield Orders(stack, client, app.state.service, replies)
+    return running(Orders, stack, build_app, "orders", **settings)
 
 
 @pytest.fixture

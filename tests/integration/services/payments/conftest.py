@@ -3,80 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 
 from services.payments.app import build_app
 from services.payments.gateway import CARD_OK, SimulatedGateway
-from shared.messages import ChargePayment, Command, Message, RefundPayment
+from shared.messages import ChargePayment, Message, RefundPayment
 from shared.messaging.envelope import Envelope
-from shared.service import Service
-from tests.support.replies import Replies
-from tests.support.stack import Stack, serve
+from tests.support.harness import ServiceUnderTest, running
+from tests.support.stack import Stack
 
 API = "/api/v1"
 AMOUNT = 1999
 CUSTOMER = "cust-1"
 
 
+def money_fields(
+    *, method: str = CARD_OK, amount: int = AMOUNT, user_id: str = CUSTOMER
+) -> dict[str, Any]:
+    """What a charge and a refund both carry besides the order id."""
+    return {"user_id": user_id, "amount": amount, "currency": "EUR", "payment_method_id": method}
+
+
 @dataclass
-class Payments:
-    """The payments service under test: HTTP client, database, gateway ledger, replies."""
+class Payments(ServiceUnderTest):
+    """The payments service under test, with its simulated gateway's ledger."""
 
-    stack: Stack
-    client: httpx.AsyncClient
-    service: Service
     gateway: SimulatedGateway
-    replies: Replies
 
-    async def send(self, command: Command, *, message_id: str | None = None) -> Envelope:
-        """Publish a command as the saga would, correlated by its order id."""
-        order_id: str = getattr(command, "order_id")  # noqa: B009 - every payment command has one
-        envelope = Envelope.wrap(
-            command, app_id="test", correlation_id=order_id, message_id=message_id
-        )
-        await self.stack.transport.publish(envelope)
-        return envelope
+    async def charge(self, order_id: str, **money: Any) -> Envelope:
+        """``payment.charge`` for ``order_id``; ``money`` overrides :func:`money_fields`."""
+        return await self.send(ChargePayment(order_id=order_id, **money_fields(**money)))
 
-    async def charge(
-        self,
-        order_id: str,
-        *,
-        method: str = CARD_OK,
-        amount: int = AMOUNT,
-        user_id: str = CUSTOMER,
-    ) -> Envelope:
-        return await self.send(
-            ChargePayment(
-                order_id=order_id,
-                user_id=user_id,
-                amount=amount,
-                currency="EUR",
-                payment_method_id=method,
-            )
-        )
-
-    async def refund(
-        self,
-        order_id: str,
-        *,
-        method: str = CARD_OK,
-        amount: int = AMOUNT,
-        user_id: str = CUSTOMER,
-    ) -> Envelope:
-        return await self.send(
-            RefundPayment(
-                order_id=order_id,
-                user_id=user_id,
-                amount=amount,
-                currency="EUR",
-                payment_method_id=method,
-            )
-        )
+    async def refund(self, order_id: str, **money: Any) -> Envelope:
+        """``payment.refund`` for ``order_id``; ``money`` overrides :func:`money_fields`."""
+        return await self.send(RefundPayment(order_id=order_id, **money_fields(**money)))
 
     async def reply(self, order_id: str, number: int = 1) -> Message:
         """The ``number``-th reply about ``order_id`` (1 = the first), waiting for it."""
@@ -101,14 +66,11 @@ class Payments:
         return summary
 
 
-@asynccontextmanager
-async def running_payments(stack: Stack, **settings: Any) -> AsyncIterator[Payments]:
+def running_payments(stack: Stack, **settings: Any) -> AbstractAsyncContextManager[Payments]:
     """The payments app on ``stack`` with a fresh simulated gateway, ``settings`` overridden."""
     gateway = SimulatedGateway()
-    app = build_app(stack.settings.model_copy(update=settings), stack.transport, gateway=gateway)
-    replies = await Replies.listen(stack.transport, "payments")
-    async with serve(app) as client:
-        yield Payments(stack, client, app.state.service, gateway, replies)
+    build = partial(build_app, gateway=gateway)
+    return running(Payments, stack, build, "payments", extra={"gateway": gateway}, **settings)
 
 
 @pytest.fixture

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 
 from services.users.app import build_app
-from shared.service import Service
-from tests.support.replies import Replies
-from tests.support.stack import Stack, serve
-
-CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-"""Valid argon2id parameters that hash in microseconds, for tests only."""
-PASSWORD = "correct horse battery"
+from tests.support.harness import ServiceUnderTest, running
+from tests.support.stack import Stack
+from tests.support.system import CHEAP_HASHER, PASSWORD
 
 
 @dataclass
-class Users:
-    stack: Stack
-    client: httpx.AsyncClient
-    service: Service
-    events: Replies
+class Users(ServiceUnderTest):
+    """The users service under test, hashing passwords cheaply."""
 
     async def register(self, email: str, password: str = PASSWORD, **names: str) -> dict[str, str]:
         """A new account (``{userId, email, token}``); ``names`` are body fields
@@ -48,7 +41,5 @@ class Users:
 
 @pytest.fixture
 async def users(stack: Stack) -> AsyncIterator[Users]:
-    events = await Replies.listen(stack.transport, "users")
-    app = build_app(stack.settings, stack.transport, hasher=CHEAP_HASHER)
-    async with serve(app) as client:
-        yield Users(stack, client, app.state.service, events)
+    async with running(Users, stack, partial(build_app, hasher=CHEAP_HASHER), "users") as users:
+        yield users

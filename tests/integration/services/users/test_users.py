@@ -17,9 +17,10 @@ from shared.auth import mint_token, verify_token
 from shared.messages import UserCreated
 from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import pending_count
-from tests.integration.services.users.conftest import CHEAP_HASHER, PASSWORD, Users
+from tests.integration.services.users.conftest import Users
 from tests.support.infra import eventually
 from tests.support.stack import Stack, serve
+from tests.support.system import CHEAP_HASHER, PASSWORD
 
 API = "/api/v1"
 
@@ -45,7 +46,7 @@ async def test_register_with_first_and_last_name_signs_in_and_announces_user_cre
     principal = verify_token(users.stack.settings.jwt_key, created["token"])
     assert (principal.sub, principal.roles) == (user_id, frozenset({"customer"}))
     seen = await eventually(
-        lambda: asyncio.sleep(0, [e for e in users.events.seen if e.type == "user.created"]),
+        lambda: asyncio.sleep(0, [e for e in users.replies.seen if e.type == "user.created"]),
         what="user.created",
     )
     assert [e.decode() for e in seen] == [
@@ -354,7 +355,7 @@ async def test_user_created_is_published_once_on_the_users_exchange(users: Users
     def about(user_id: str) -> list[Envelope]:
         return [
             e
-            for e in users.events.seen
+            for e in users.replies.seen
             if isinstance(event := e.decode(), UserCreated) and event.user_id == user_id
         ]
 
