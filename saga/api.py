@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StringConstraints
@@ -12,12 +12,11 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from saga.definition import (
-    COMPENSATING,
     OperatorAbort,
     OperatorRetry,
     RecordedDecision,
     SagaState,
-    SagaStatus,
+    StateFilter,
     input_from_json,
     replay,
     statuses_ahead,
@@ -50,21 +49,6 @@ MAX_AGE_SECONDS = 100 * 365 * 24 * 3600
 """``olderThan`` beyond a century means nothing, and beyond a few thousand
 years it no longer makes a date."""
 
-
-StateName = Literal[
-    "reserving_inventory",
-    "charging_payment",
-    "confirming_order",
-    "refunding_payment",
-    "releasing_inventory",
-    "cancelling_order",
-    "completed",
-    "cancelled",
-    "failed",
-    "compensating",
-]
-"""What the state filter takes: a saga state, or ``compensating`` for every undo."""
-assert set(get_args(StateName)) == {s.value for s in SagaStatus} | {COMPENSATING}
 
 SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 """A saga's id, which is its order's id."""
@@ -183,7 +167,7 @@ async def list_sagas(
     runtime: Runtime,
     _ops: OpsPrincipal,
     state: Annotated[
-        StateName | None,
+        StateFilter | None,
         Query(description="a saga state, e.g. failed; compensating matches every undo state"),
     ] = None,
     stuck: Annotated[

@@ -21,12 +21,11 @@ from saga.api import (
     OperatorRequest,
     Runtime,
     SagaId,
-    StateName,
     matching,
     operate,
     stuck_rule,
 )
-from saga.definition import OperatorAbort, OperatorRetry, SagaState
+from saga.definition import OperatorAbort, OperatorRetry, SagaState, StateFilter
 from saga.models import SagaRow
 from saga.runtime import SagaRuntime
 from shared.auth import Principal
@@ -51,7 +50,7 @@ class SagaFilter(RequestBody):
 
     model_config = {"json_schema_extra": {"minProperties": 1}}
 
-    state: StateName | SkipJsonSchema[None] = None
+    state: StateFilter | SkipJsonSchema[None] = None
     stuck: Literal[True] | SkipJsonSchema[None] = None
     order_id: SagaId | SkipJsonSchema[None] = None
     user_id: SagaId | SkipJsonSchema[None] = None
