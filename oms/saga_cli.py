@@ -164,33 +164,33 @@ Reason = Annotated[str, typer.Option("--reason", help="why: recorded with who as
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="do not ask to confirm")]
 
 
-@saga_app.command("retry")
-def retry(
-    ids: Ids = None,
-    reason: Reason = "retried from the CLI",
-    state: StateOption = None,
-    stuck: StuckOption = False,
-    order: OrderOption = None,
-    user: UserOption = None,
-    yes: Yes = False,
-) -> None:
-    """Re-send what a saga waits on (or resume a failed compensation): one, several
-    ids, or every saga a filter selects."""
-    _operate_many("retry", ids or [], _filter(state, stuck, order, user), reason, yes)
+def _many_command(action: str, done: str, doc: str) -> None:
+    """Register ``oms saga ACTION``: by ids or by filter, with a reason."""
+
+    def command(
+        ids: Ids = None,
+        reason: Reason = f"{done} from the CLI",
+        state: StateOption = None,
+        stuck: StuckOption = False,
+        order: OrderOption = None,
+        user: UserOption = None,
+        yes: Yes = False,
+    ) -> None:
+        _operate_many(action, ids or [], _filter(state, stuck, order, user), reason, yes)
+
+    command.__doc__ = doc
+    saga_app.command(action)(command)
 
 
-@saga_app.command("abort")
-def abort(
-    ids: Ids = None,
-    reason: Reason = "aborted from the CLI",
-    state: StateOption = None,
-    stuck: StuckOption = False,
-    order: OrderOption = None,
-    user: UserOption = None,
-    yes: Yes = False,
-) -> None:
-    """Compensate now: one saga, several ids, or every saga a filter selects."""
-    _operate_many("abort", ids or [], _filter(state, stuck, order, user), reason, yes)
+_many_command(
+    "retry",
+    "retried",
+    "Re-send what a saga waits on (or resume a failed compensation): one, several ids, "
+    "or every saga a filter selects.",
+)
+_many_command(
+    "abort", "aborted", "Compensate now: one saga, several ids, or every saga a filter selects."
+)
 
 
 @saga_app.command("replay")
