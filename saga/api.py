@@ -6,18 +6,20 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from sqlalchemy import or_
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from saga.definition import (
-    TERMINAL,
     OperatorAbort,
     OperatorRetry,
     RecordedDecision,
     SagaState,
+    StateFilter,
     input_from_json,
     replay,
+    statuses_ahead,
     statuses_matching,
 )
 from saga.models import (
@@ -28,6 +30,8 @@ from saga.models import (
     SagaRow,
 )
 from saga.runtime import SagaNotFound, SagaRuntime
+from saga.stuck import StuckRule
+from saga.timeline import describe
 from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
@@ -36,7 +40,7 @@ from shared.web.problems import (
     Conflict,
     NotFound,
 )
-from shared.web.schemas import CamelModel, RequestBody
+from shared.web.schemas import CamelModel, RequestBody, Text
 
 router = APIRouter(tags=["sagas"])
 log = get_logger(__name__)
@@ -46,18 +50,28 @@ MAX_AGE_SECONDS = 100 * 365 * 24 * 3600
 years it no longer makes a date."""
 
 
+SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+"""A saga's id, which is its order's id."""
+
+
 class SagaSummary(CamelModel):
     id: str
     state: str
     # The command awaited (e.g. `payment.charge`): `step` is the field's public name
     # (DESIGN §6); inside the code a step is inventory, payment or order.
     step: str | None
+    """The command the saga waits on (forward or compensation), or, failed, would resume."""
+    attempts: int
+    """How often ``step`` has been sent (0 when nothing is awaited)."""
     version: int
     user_id: str
     created_at: datetime
     updated_at: datetime
     deadline_at: datetime | None
     failure_reason: str | None
+    stuck: str | None
+    """Why the saga is stuck (the step it waits on, since when, attempts), or null
+    when it is not (see ``saga.stuck``)."""
 
 
 class SagaPage(CamelModel):
@@ -68,6 +82,8 @@ class SagaPage(CamelModel):
 class HistoryItem(CamelModel):
     at: datetime
     kind: str
+    text: str
+    """The entry in words (``payment.charge sent, attempt 2``); ``detail`` in full."""
     detail: dict[str, Any]
     message_id: str | None
     definition_version: int
@@ -84,6 +100,8 @@ class SagaDetail(SagaSummary):
     order: dict[str, Any]
     steps: dict[str, Any]
     deadlines: list[DeadlineView]
+    ahead: list[str]
+    """The states still ahead if every step answers as hoped (empty once at rest)."""
     history: list[HistoryItem]
 
 
@@ -99,20 +117,49 @@ async def _runtime(request: Request) -> SagaRuntime:
 Runtime = Annotated[SagaRuntime, Depends(_runtime)]
 
 
-def summary(row: SagaRow) -> SagaSummary:
+def stuck_rule(runtime: SagaRuntime) -> StuckRule:
+    """A deadline is overdue once it is a few polls late (the poller fires due ones)."""
+    return StuckRule(grace_seconds=max(2.0, runtime.poll_seconds * 4))
+
+
+def summary(row: SagaRow, rule: StuckRule, now: datetime) -> SagaSummary:
     state = SagaState.from_json(row.state)
     return SagaSummary(
         id=row.id,
         # The decoded state's status: a row stored by definition 3 says `compensating`.
         state=state.status.value,
         step=state.current,
+        attempts=state.attempt,
         version=row.version,
         user_id=row.user_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         deadline_at=row.deadline_at,
         failure_reason=state.failure_reason,
+        stuck=rule.why(row, state, now),
     )
+
+
+def matching(
+    stmt: SelectOfScalar[SagaRow],
+    *,
+    rule: StuckRule,
+    now: datetime,
+    state: str | None = None,
+    stuck: bool = False,
+    order_id: str | None = None,
+    user_id: str | None = None,
+) -> SelectOfScalar[SagaRow]:
+    """``stmt`` narrowed to the sagas the list filter selects (every criterion given holds)."""
+    if state:
+        stmt = stmt.where(col(SagaRow.status).in_(statuses_matching(state)))
+    if stuck:
+        stmt = stmt.where(rule.where(now))
+    if order_id is not None:
+        stmt = stmt.where(SagaRow.id == order_id)
+    if user_id is not None:
+        stmt = stmt.where(SagaRow.user_id == user_id)
+    return stmt
 
 
 @router.get("/sagas", response_model=SagaPage)
@@ -120,10 +167,20 @@ async def list_sagas(
     runtime: Runtime,
     _ops: OpsPrincipal,
     state: Annotated[
-        str | None,
+        StateFilter | None,
         Query(description="a saga state, e.g. failed; compensating matches every undo state"),
     ] = None,
-    stuck: Annotated[bool, Query(description="only sagas past their deadline")] = False,
+    stuck: Annotated[
+        bool,
+        Query(
+            description="only stuck sagas: not at rest, and retrying (the awaited command "
+            "sent more than once) or overdue (deadline passed without firing, or none)"
+        ),
+    ] = False,
+    order_id: Annotated[SagaId | None, Query(alias="orderId", description="the order's id")] = None,
+    user_id: Annotated[
+        SagaId | None, Query(alias="userId", description="the customer's id")
+    ] = None,
     older_than: Annotated[
         float | None,
         Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
@@ -131,19 +188,20 @@ async def list_sagas(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
 ) -> SagaPage:
+    """Sagas, newest first; every filter given must hold.  Each saga says why it is
+    stuck, when it is."""
     after = decode_cursor(cursor)
     now = utcnow()
-    stmt = select(SagaRow)
-    if state:
-        stmt = stmt.where(col(SagaRow.status).in_(statuses_matching(state)))
-    if stuck:
-        # Past its deadline by more than a poll interval, or no deadline while it
-        # should have one: nothing will move it without ops.
-        grace = now - timedelta(seconds=max(2.0, runtime.poll_seconds * 4))
-        stmt = stmt.where(
-            col(SagaRow.status).not_in([s.value for s in TERMINAL]),
-            or_(col(SagaRow.deadline_at) < grace, col(SagaRow.deadline_at).is_(None)),
-        )
+    rule = stuck_rule(runtime)
+    stmt = matching(
+        select(SagaRow),
+        rule=rule,
+        now=now,
+        state=state,
+        stuck=stuck,
+        order_id=order_id,
+        user_id=user_id,
+    )
     if older_than is not None:
         stmt = stmt.where(col(SagaRow.created_at) < now - timedelta(seconds=older_than))
     if after is not None:
@@ -159,7 +217,7 @@ async def list_sagas(
     more = len(rows) > limit
     rows = rows[:limit]
     return SagaPage(
-        items=[summary(r) for r in rows],
+        items=[summary(r, rule, now) for r in rows],
         next_cursor=Position(rows[-1].created_at, rows[-1].id).encode() if more and rows else None,
     )
 
@@ -227,7 +285,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         deadlines = (
             await session.exec(select(SagaDeadlineRow).where(SagaDeadlineRow.saga_id == saga_id))
         ).all()
-    base = summary(row)
+    base = summary(row, stuck_rule(runtime), utcnow())
     return SagaDetail(
         **base.model_dump(),
         definition_version=row.definition_version,
@@ -236,10 +294,12 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         deadlines=[
             DeadlineView(step=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
         ],
+        ahead=[status.value for status in statuses_ahead(state)],
         history=[
             HistoryItem(
                 at=h.at,
                 kind=h.kind,
+                text=describe(h.kind, h.detail),
                 detail=h.detail,
                 message_id=h.message_id,
                 definition_version=h.definition_version,
@@ -249,9 +309,11 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
     )
 
 
-async def _operate(
+async def operate(
     runtime: SagaRuntime, saga_id: str, action: OperatorRetry | OperatorAbort
 ) -> SagaSummary:
+    """Apply an operator's action to one saga; 404 when there is none, 409 when
+    there is nothing to do (the history says why)."""
     try:
         decision = await runtime.operate(saga_id, action)
     except SagaNotFound:
@@ -263,7 +325,7 @@ async def _operate(
         raise Conflict(
             f"nothing to {'retry' if isinstance(action, OperatorRetry) else 'abort'}: {reasons}"
         )
-    return summary(await _load(runtime, saga_id))
+    return summary(await _load(runtime, saga_id), stuck_rule(runtime), utcnow())
 
 
 @router.post("/sagas/{saga_id}/retry", response_model=SagaSummary)
@@ -271,7 +333,7 @@ async def retry_saga(
     saga_id: str, body: OperatorRequest, runtime: Runtime, ops: OpsPrincipal
 ) -> SagaSummary:
     """Re-send the current step's command (or restart a failed compensation)."""
-    return await _operate(runtime, saga_id, OperatorRetry(actor=ops.sub, reason=body.reason))
+    return await operate(runtime, saga_id, OperatorRetry(actor=ops.sub, reason=body.reason))
 
 
 @router.post("/sagas/{saga_id}/abort", response_model=SagaSummary)
@@ -279,7 +341,7 @@ async def abort_saga(
     saga_id: str, body: OperatorRequest, runtime: Runtime, ops: OpsPrincipal
 ) -> SagaSummary:
     """Compensate now."""
-    return await _operate(runtime, saga_id, OperatorAbort(actor=ops.sub, reason=body.reason))
+    return await operate(runtime, saga_id, OperatorAbort(actor=ops.sub, reason=body.reason))
 
 
 @router.get("/sagas/{saga_id}/replay")

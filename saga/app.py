@@ -8,6 +8,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 
 from saga.api import router as api_router
+from saga.bulk import router as bulk_router
+from saga.counts import router as counts_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
 from saga.letters_api import router as letters_router
@@ -73,7 +75,7 @@ def build_app(
         return (HERE / "dashboard.html").read_text()
 
     app = service.app(
-        routers=[stream_router, api_router, letters_router],
+        routers=[stream_router, counts_router, bulk_router, api_router, letters_router],
         description="Order saga instances, their history and deadlines; ops actions.",
     )
     app.include_router(pages)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
-from saga.api import Runtime, summary
+from saga.api import Runtime, stuck_rule, summary
 from saga.models import SagaRow
 from shared.auth import InvalidToken, Principal, verify_token
 from shared.clock import utcnow
@@ -74,6 +74,7 @@ async def stream(
 
     async def events() -> AsyncIterator[str]:
         since = utcnow() - timedelta(seconds=1)
+        rule = stuck_rule(runtime)
         seen: dict[str, int] = {}
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
@@ -86,7 +87,7 @@ async def stream(
                     # Only rows at the new `since` can be read again: forget the rest.
                     since = row.updated_at
                     seen = {row.id: row.version}
-                data = summary(row).model_dump_json(by_alias=True)
+                data = summary(row, rule, utcnow()).model_dump_json(by_alias=True)
                 yield f"event: saga\nid: {row.id}:{row.version}\ndata: {data}\n\n"
             await asyncio.sleep(0.5)
 

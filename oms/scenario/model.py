@@ -22,7 +22,7 @@ is an error before anything runs.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import (
     BaseModel,
@@ -34,6 +34,7 @@ from pydantic import (
     field_validator,
 )
 
+from saga.definition import StateFilter
 from shared.messages import CATALOGUE
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -47,18 +48,7 @@ FaultMode = Literal["fail", "decline", "delay", "drop", "duplicate", "crash"]
 CrashPoint = Literal["before_commit", "after_commit"]
 OrderStatus = Literal["pending", "confirmed", "cancelled"]
 
-SAGA_STATES = (
-    "reserving_inventory",
-    "charging_payment",
-    "confirming_order",
-    "compensating",
-    "refunding_payment",
-    "releasing_inventory",
-    "cancelling_order",
-    "completed",
-    "cancelled",
-    "failed",
-)
+SAGA_STATES: tuple[str, ...] = get_args(StateFilter)
 """Every saga state a file may name; ``compensating`` also matches the three undo states."""
 WAIT_STATES = (*SAGA_STATES, "terminal")
 TERMINAL_STATES = frozenset({"completed", "cancelled", "failed"})

@@ -84,11 +84,12 @@ from saga.definition.statuses import (
     TERMINAL,
     UNDOING,
     SagaStatus,
+    StateFilter,
     StepName,
     StepState,
     statuses_matching,
 )
-from saga.definition.steps import STEPS, Step, undo_plan
+from saga.definition.steps import STEPS, Step, statuses_ahead, undo_plan
 from saga.definition.table import RULES, START, TRANSITIONS, Rule, Transition, transitions_of
 
 __all__ = [
@@ -124,6 +125,7 @@ __all__ = [
     "SagaNotStarted",
     "SagaState",
     "SagaStatus",
+    "StateFilter",
     "Step",
     "StepName",
     "StepRecord",
@@ -136,6 +138,7 @@ __all__ = [
     "input_name",
     "input_to_json",
     "replay",
+    "statuses_ahead",
     "statuses_matching",
     "transitions_of",
     "undo_plan",

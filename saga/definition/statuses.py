@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class SagaStatus(StrEnum):
@@ -42,6 +43,23 @@ COMPENSATING = "compensating"
 Definition version 3 and earlier stored it as the one status of every undo; the
 state codec and replay read it as such (see ``SagaState.from_json``, ``replay``).
 """
+
+
+StateFilter = Literal[
+    "reserving_inventory",
+    "charging_payment",
+    "confirming_order",
+    "compensating",
+    "refunding_payment",
+    "releasing_inventory",
+    "cancelling_order",
+    "completed",
+    "cancelled",
+    "failed",
+]
+"""Every name a state filter takes: a status, or :data:`COMPENSATING` for every undo."""
+if set(get_args(StateFilter)) != {status.value for status in SagaStatus} | {COMPENSATING}:
+    raise AssertionError("StateFilter must name every status, and compensating")
 
 
 def statuses_matching(name: str) -> tuple[str, ...]:

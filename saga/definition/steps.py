@@ -160,6 +160,19 @@ def undo_plan(saga: SagaState) -> tuple[Step, ...]:
     )
 
 
+def statuses_ahead(saga: SagaState) -> tuple[SagaStatus, ...]:
+    """The statuses the saga will pass through from here if every step answers as hoped:
+    the forward steps left and ``completed``, or, while undoing (or failed, to be
+    resumed), the compensations left and ``cancelled``.  Nothing once at rest."""
+    if saga.status in (SagaStatus.completed, SagaStatus.cancelled):
+        return ()
+    if saga.status in RUNNING:
+        later = STEPS[RUNNING.index(saga.status) + 1 :]
+        return (*(step.running for step in later), SagaStatus.completed)
+    undo = tuple(step.undoing for step in undo_plan(saga) if step.undoing is not saga.status)
+    return (*undo, SagaStatus.cancelled)
+
+
 def acknowledged(saga: SagaState, reply: Input) -> SagaState:
     """``saga`` once it counted ``reply``, an acknowledgement of its running compensation."""
     step = STEP_BY_REPLY[_type_name(reply)]

@@ -241,7 +241,8 @@ async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browse
 
             await row.click()
             detail = page.locator("#detail")
-            await detail.get_by_text("inventory.reserve").first.wait_for(timeout=10_000)
+            timeline = detail.locator("#timeline")
+            await timeline.get_by_text("inventory.reserve sent").wait_for(timeout=10_000)
             assert first_id in await detail.inner_text()
         finally:
             await browser.close()

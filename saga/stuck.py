@@ -1,0 +1,71 @@
+"""When a saga is *stuck*, and why: the ``stuck`` filter of the list and the reason
+each listed saga carries.
+
+A saga is stuck when it is not at rest (``completed``, ``cancelled``, ``failed``)
+and either
+
+* **retrying**: the command it waits on has been sent more than once, so at least
+  one deadline passed without an answer (the participant is down, slow, or
+  dropping messages), or
+* **overdue**: its deadline passed more than a grace period ago without firing,
+  or it waits with no deadline at all; nothing will move it without ops (no
+  saga process is polling, or the row was changed by hand).
+
+A saga waiting on its first send, within its deadline, is not stuck however long
+the deadline is (``OMS_SAGA_STEP_TIMEOUT_SECONDS``); a ``failed`` saga is at rest
+and found with the state filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlmodel import col, select
+
+from saga.definition import TERMINAL, SagaState
+from saga.models import SagaDeadlineRow, SagaRow
+
+AT_REST = tuple(status.value for status in TERMINAL)
+
+
+@dataclass(frozen=True)
+class StuckRule:
+    """Stuck means retrying or overdue (module docstring); ``grace_seconds`` is how
+    late a deadline may fire before it counts as overdue (a few poll intervals)."""
+
+    grace_seconds: float
+
+    def where(self, now: datetime) -> ColumnElement[bool]:
+        """The SQL condition selecting stuck sagas at ``now``."""
+        retrying = select(SagaDeadlineRow.saga_id).where(col(SagaDeadlineRow.attempt) > 1)
+        return and_(
+            col(SagaRow.status).not_in(AT_REST),
+            or_(
+                col(SagaRow.id).in_(retrying),
+                col(SagaRow.deadline_at) < now - timedelta(seconds=self.grace_seconds),
+                col(SagaRow.deadline_at).is_(None),
+            ),
+        )
+
+    def why(self, row: SagaRow, state: SagaState, now: datetime) -> str | None:
+        """Why the saga is stuck at ``now`` (what it waits on, since when, how many
+        attempts), or None when it is not."""
+        if state.status in TERMINAL:
+            return None
+        waiting = state.current or state.status.value
+        since = row.updated_at.isoformat(timespec="seconds")
+        if row.deadline_at is None:
+            return f"waits on {waiting} with no deadline, unchanged since {since}"
+        late = (now - row.deadline_at).total_seconds()
+        if late > self.grace_seconds:
+            return (
+                f"waits on {waiting} (attempt {state.attempt}), deadline overdue by "
+                f"{late:.0f} s, unchanged since {since}"
+            )
+        if state.attempt > 1:
+            return (
+                f"waits on {waiting}: sent {state.attempt} times without an answer, last at {since}"
+            )
+        return None
