@@ -179,13 +179,14 @@ async def _race_checkouts_with_cancels(system: System) -> list[str]:
         )
         return {o: a.json()["status"] for o, a in zip(accepted, answers, strict=True)}
 
+    # Not "until none is pending": a cancel that reaches the saga after the order
+    # was confirmed is carried out by refunding and releasing, so the order is
+    # confirmed for a moment on its way to cancelled.
     final = await eventually(
         statuses,
-        until=lambda s: all(v != "pending" for v in s.values()),
+        until=lambda s: set(s.values()) == {"cancelled"},
         timeout=90,
-        what="every raced order to end",
+        what="every raced order to end cancelled",
     )
-    assert set(final.values()) == {"cancelled"}, {
-        o: s for o, s in final.items() if s != "cancelled"
-    }
+    assert set(final.values()) == {"cancelled"}
     return accepted
