@@ -12,8 +12,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import httpx
+
+from tests.support.infra import RabbitVhost
+from tests.support.stack import TEST_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,3 +163,16 @@ class ProcessStack:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+
+    @classmethod
+    @contextmanager
+    def on(cls, vhost: RabbitVhost, database_url: str, logs: Path) -> Iterator[Self]:
+        """A stack on ``vhost`` and ``database_url``, signing with the tests' secret,
+        its processes stopped when the block ends."""
+        stack = cls(
+            broker_url=vhost.url, database_url=database_url, secret=TEST_JWT_SECRET, logs=logs
+        )
+        try:
+            yield stack
+        finally:
+            stack.stop()

@@ -41,16 +41,8 @@ TERMINAL = {"completed", "cancelled", "failed"}
 def processes(
     rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path
 ) -> Iterator[ProcessStack]:
-    stack = ProcessStack(
-        broker_url=rabbit_vhost.url,
-        database_url=postgres_url,
-        secret=TEST_JWT_SECRET,
-        logs=tmp_path,
-    )
-    try:
+    with ProcessStack.on(rabbit_vhost, postgres_url, tmp_path) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 class Shop:

@@ -33,16 +33,8 @@ NEEDS_PROCESSES = {"crash", "restart", "cut_broker"}
 def processes(
     rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path
 ) -> Iterator[ScenarioProcesses]:
-    stack = ScenarioProcesses(
-        broker_url=rabbit_vhost.url,
-        database_url=postgres_url,
-        secret=TEST_JWT_SECRET,
-        logs=tmp_path,
-    )
-    try:
+    with ScenarioProcesses.on(rabbit_vhost, postgres_url, tmp_path) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
