@@ -43,6 +43,12 @@ class Product(SQLModel, table=True):
         return self.on_hand - self.reserved
 
 
+def _no_items() -> list[dict[str, Any]]:
+    # Not ``list``: pydantic inspects a default factory's signature on every
+    # construction, and a builtin's costs ten times a plain function's.
+    return []
+
+
 class Reservation(SQLModel, table=True):
     """What one order holds (or was refused, or gave back).
 
@@ -55,10 +61,10 @@ class Reservation(SQLModel, table=True):
     order_id: str = Field(primary_key=True)
     status: str = Field(max_length=20)
     items: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=_no_items, sa_column=Column(JSON, nullable=False)
     )
     shortages: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=_no_items, sa_column=Column(JSON, nullable=False)
     )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
