@@ -240,6 +240,12 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
 
 
 def _body_errors(body: bytes) -> list[dict[str, str]]:
+    if b"\\u" not in body and b"\xed" not in body:
+        # A NUL or a lone surrogate in a JSON string is an escape (``\u0000``,
+        # ``\ud800``) or, for a surrogate, raw bytes that start with 0xED (which
+        # Python's JSON decoder lets through); a body with neither holds none, and
+        # is not parsed twice.
+        return []
     try:
         document = json.loads(body) if body else None
     except ValueError:
