@@ -3,8 +3,8 @@
 A handler changes state and records the messages it wants sent in one
 transaction (:class:`UnitOfWork`).  After the commit the unit of work hands
 what it recorded to the :class:`OutboxRelay`, which publishes it with publisher
-confirms straight away, without reading it back, and deletes the published rows
-in batches.  The relay also sweeps on a timer, so rows left behind by a crash
+confirms straight away, in the order the transactions committed, without reading
+it back, and deletes the published rows in batches.  The relay also sweeps on a timer, so rows left behind by a crash
 between commit and publish, or by a publish the broker refused, go out when the
 process (or any other process sharing the database) runs again.  A sweep takes
 only rows that have waited longer than ``stale_after_seconds`` (those of other
@@ -19,6 +19,7 @@ transaction as the effect, so a redelivered message has no second effect.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import timedelta
@@ -186,7 +187,10 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._handed_over: set[asyncio.Task[None]] = set()
+        self._handed_over: collections.deque[Envelope] = collections.deque()
+        """Committed and not yet published, in the order of the commits."""
+        self._handed = asyncio.Event()
+        self._publisher: asyncio.Task[None] | None = None
         self._mine: set[str] = set()
         """Message ids handed over and not yet deleted: no sweep of this relay takes them."""
         self._to_delete: list[str] = []
@@ -203,9 +207,23 @@ class OutboxRelay:
         if self._task is None or self._stopping:
             return
         self._mine.update(e.message_id for e in envelopes)
-        task = asyncio.create_task(self._publish_handed_over(tuple(envelopes)))
-        self._handed_over.add(task)
-        task.add_done_callback(self._handed_over.discard)
+        self._handed_over.extend(envelopes)
+        self._handed.set()
+
+    async def _publish_in_commit_order(self) -> None:
+        """Publish what was handed over, all that gathered at once, a gathering only
+        after the one before it was confirmed: a process's messages reach the broker
+        in the order their transactions committed, as a sweep publishes them."""
+        while True:
+            if not self._handed_over:
+                if self._stopping:
+                    return
+                await self._handed.wait()
+                self._handed.clear()
+                continue
+            batch = tuple(self._handed_over)
+            self._handed_over.clear()
+            await self._publish_handed_over(batch)
 
     async def _publish_handed_over(self, envelopes: tuple[Envelope, ...]) -> None:
         results = await asyncio.gather(
@@ -304,6 +322,9 @@ class OutboxRelay:
         if self._task is None:
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="outbox-relay")
+            self._publisher = asyncio.create_task(
+                self._publish_in_commit_order(), name="outbox-publisher"
+            )
 
     async def stop(self, *, grace_seconds: float = 10.0) -> None:
         """Stop after the pass in progress, with one last pass for what was
@@ -312,19 +333,22 @@ class OutboxRelay:
         if self._task is not None:
             self._stopping = True
             self._wake.set()
+            self._handed.set()
             try:
                 async with asyncio.timeout(grace_seconds):
                     await self._task
-                    await asyncio.gather(*self._handed_over)
+                    if self._publisher is not None:
+                        await self._publisher
                     if self._deleter is not None:
                         await self._deleter
             except TimeoutError:  # a broker that no longer answers: give up the pass
-                for task in (self._task, *self._handed_over, self._deleter):
+                for task in (self._task, self._publisher, self._deleter):
                     if task is not None:
                         task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-            self._task = None
+            self._task = self._publisher = None
+            self._handed_over.clear()  # still in the outbox: the last pass below takes them
             self._mine.clear()
             with contextlib.suppress(Exception):
                 await self.publish_pending()
