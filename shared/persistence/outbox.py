@@ -223,7 +223,11 @@ class OutboxRelay:
                 continue
             batch = tuple(self._handed_over)
             self._handed_over.clear()
-            await self._publish_handed_over(batch)
+            try:
+                await self._publish_handed_over(batch)
+            except Exception as exc:  # keep publishing; these rows are the sweep's now
+                self._mine.difference_update(e.message_id for e in batch)
+                log.error("outbox.publisher_error", count=len(batch), error=repr(exc))
 
     async def _publish_handed_over(self, envelopes: tuple[Envelope, ...]) -> None:
         results = await asyncio.gather(

@@ -13,7 +13,7 @@ from shared.messages import OrderConfirmed
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.messaging.topology import Binding, QueueSpec, standard_topology
-from shared.messaging.transport import Incoming
+from shared.messaging.transport import Incoming, PublishError, Transport
 from shared.persistence.database import Database
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, pending_count
 from shared.persistence.outbox import UnitOfWork as _UoW
@@ -110,6 +110,36 @@ async def test_a_commit_hands_its_messages_over_and_their_rows_go_once_published
         assert await relay.publish_pending() == 0
     assert watch.ids == [e.message_id for e in sent]
     assert relay.published == 60
+
+
+class RefusesFirst:
+    """The stack's transport, refusing its first ``n`` publishes as a broker might."""
+
+    def __init__(self, inner: Transport, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
+        if self.left > 0:
+            self.left -= 1
+            raise PublishError("refused for the test")
+        await self.inner.publish(envelope, mandatory=mandatory)
+
+
+async def test_a_handed_over_message_the_broker_refused_is_published_by_a_sweep(
+    stack: Stack, db: Database
+) -> None:
+    watch = Watch()
+    await stack.transport.consume_envelopes(WATCH.name, watch)
+    transport = RefusesFirst(stack.transport, 1)
+    relay = OutboxRelay(db, transport, sweep_seconds=0.05)  # type: ignore[arg-type]
+    async with relay.running():
+        async with UnitOfWork(db, app_id="test", relay=relay) as uow:
+            sent = uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+        await eventually(lambda: pending_count(db), until=lambda n: n == 0, what="the sweep")
+        await eventually(lambda: watch.seen(), until=lambda ids: sent.message_id in ids)
+    assert transport.left == 0  # the hand-over was refused, so the sweep sent it
+    assert watch.ids == [sent.message_id]
+    assert relay.published == 1
 
 
 async def test_two_relays_never_publish_a_row_twice(stack: Stack, db: Database) -> None:
