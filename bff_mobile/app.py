@@ -12,9 +12,9 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from bff import create_bff_app
 from bff_mobile import auth, checkout, home, me, orders
 from bff_mobile.context import Mobile
-from shared.bff import create_bff_app
 from shared.messaging.transport import Transport
 from shared.settings import Settings
 

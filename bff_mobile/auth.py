@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from bff import Credentials, Session, problem_responses, sign_in
 from bff_mobile.context import MobileDep
-from shared.bff import Credentials, Session, problem_responses, sign_in
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -12,9 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 
-from bff_mobile.context import Mobile, MobileDep
-from bff_mobile.schemas import Address, CheckoutAccepted, CheckoutRequest, ServiceOrder
-from shared.bff import (
+from bff import (
     API,
     Caller,
     CurrentCaller,
@@ -29,7 +27,9 @@ from shared.bff import (
     problem_responses,
     usable_payment_method,
 )
-from shared.downstream import DownstreamRejected
+from bff.downstream import DownstreamRejected
+from bff_mobile.context import Mobile, MobileDep
+from bff_mobile.schemas import Address, CheckoutAccepted, CheckoutRequest, ServiceOrder
 from shared.web.problems import Unprocessable
 
 router = APIRouter(tags=["checkout"])

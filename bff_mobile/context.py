@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends, Request
 
-from shared.bff import API, Bff
-from shared.downstream import CoalescingCache
+from bff import API, Bff
+from bff.downstream import CoalescingCache
 from shared.settings import Settings
 
 FEATURED_COUNT = 6

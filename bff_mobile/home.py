@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from bff import API, CurrentCaller, answer_within, parse_answer, problem_responses
+from bff.downstream import Section, fan_out
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import CompactOrder, FeaturedProduct, Home, ServiceOrderPage
-from shared.bff import API, CurrentCaller, answer_within, parse_answer, problem_responses
-from shared.downstream import Section, fan_out
 
 router = APIRouter(tags=["home"])
 

@@ -6,9 +6,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter
 
+from bff import API, CurrentCaller, answer_within, parse_answer, problem_responses
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import Address, PaymentMethod
-from shared.bff import API, CurrentCaller, answer_within, parse_answer, problem_responses
 
 router = APIRouter(prefix="/me", tags=["me"])
 

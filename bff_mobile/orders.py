@@ -6,6 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from bff import (
+    CurrentCaller,
+    Id,
+    answer_within,
+    fetch_order,
+    fetch_order_page,
+    parse_answer,
+    problem_responses,
+)
 from bff_mobile.conditional import conditional_json
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import (
@@ -14,15 +23,6 @@ from bff_mobile.schemas import (
     OrderSummary,
     ServiceOrder,
     ServiceOrderPage,
-)
-from shared.bff import (
-    CurrentCaller,
-    Id,
-    answer_within,
-    fetch_order,
-    fetch_order_page,
-    parse_answer,
-    problem_responses,
 )
 from shared.web.cursor import CursorQuery
 

@@ -12,7 +12,7 @@ import json
 
 from pydantic import Field
 
-from shared.bff.schemas import Basket, Id, UtcDateTime
+from bff.schemas import Basket, Id, UtcDateTime
 from shared.web.schemas import CamelModel, RequestBody
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from bff_web.context import WebDep
-from bff_web.schemas import Registered, Registration
-from shared.bff import (
+from bff import (
     API,
     Credentials,
     Session,
@@ -20,6 +18,8 @@ from shared.bff import (
     problem_responses,
     sign_in,
 )
+from bff_web.context import WebDep
+from bff_web.schemas import Registered, Registration
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from bff import API, CurrentCaller, Id, answer_within, parse_answer, problem_responses
 from bff_web.context import WebDep
 from bff_web.schemas import Product, ProductPage
-from shared.bff import API, CurrentCaller, Id, answer_within, parse_answer, problem_responses
 from shared.catalogue import NewProduct
 from shared.web.problems import Forbidden
 

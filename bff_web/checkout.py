@@ -18,10 +18,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response, status
 
-from bff_web.context import WebDep
-from bff_web.outcome import MAX_WAIT_SECONDS, wait_for_outcome
-from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
-from shared.bff import (
+from bff import (
     API,
     CurrentCaller,
     IdempotencyKey,
@@ -35,6 +32,9 @@ from shared.bff import (
     problem_responses,
     usable_payment_method,
 )
+from bff_web.context import WebDep
+from bff_web.outcome import MAX_WAIT_SECONDS, wait_for_outcome
+from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
 
 router = APIRouter(tags=["checkout"])
 

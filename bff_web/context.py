@@ -9,8 +9,8 @@ from urllib.parse import quote
 import httpx
 from fastapi import Depends, Request
 
-from shared.bff import API, Bff
-from shared.downstream import CoalescingCache
+from bff import API, Bff
+from bff.downstream import CoalescingCache
 from shared.settings import Settings
 
 PRODUCT_TTL_SECONDS = 2.0

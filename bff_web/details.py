@@ -1,6 +1,6 @@
 """The order page: order, user, products, payments and saga progress in one answer.
 
-Every part is fetched at once with :func:`~shared.downstream.fan_out` under the
+Every part is fetched at once with :func:`~bff.downstream.fan_out` under the
 request's deadline, so the page costs about its slowest part, not their sum.
 The order is essential (no page without it; its failure is the answer's);
 every other part is optional: failing or too slow, it is ``null`` and named in
@@ -17,10 +17,10 @@ import asyncio
 from typing import Any
 from urllib.parse import quote
 
+from bff import API, Caller, Once, fetch_order, parse_answer
+from bff.downstream import Section, fan_out
 from bff_web.context import Web
 from bff_web.schemas import Order, OrderDetails, Payment, Product, Progress, Transition, User
-from shared.bff import API, Caller, Once, fetch_order, parse_answer
-from shared.downstream import Section, fan_out
 from shared.logging import get_logger
 
 log = get_logger(__name__)

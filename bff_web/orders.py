@@ -11,10 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, status
 
-from bff_web.context import WebDep
-from bff_web.details import order_details
-from bff_web.schemas import Order, OrderDetails, OrderPage
-from shared.bff import (
+from bff import (
     API,
     CurrentCaller,
     Id,
@@ -23,6 +20,9 @@ from shared.bff import (
     parse_answer,
     problem_responses,
 )
+from bff_web.context import WebDep
+from bff_web.details import order_details
+from bff_web.schemas import Order, OrderDetails, OrderPage
 from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])

@@ -18,8 +18,8 @@ import time
 from typing import NamedTuple
 from urllib.parse import quote
 
-from shared.bff import API, Caller, Downstreams
-from shared.downstream import CircuitOpen, DownstreamError, DownstreamRejected, request_deadline
+from bff import API, Caller, Downstreams
+from bff.downstream import CircuitOpen, DownstreamError, DownstreamRejected, request_deadline
 from shared.logging import get_logger
 
 log = get_logger(__name__)

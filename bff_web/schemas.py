@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from shared.bff.schemas import (
+from bff.schemas import (
     PASSWORD_MAX_LENGTH,
     Basket,
     Credentials,

@@ -169,7 +169,7 @@ def topology_export(
 ) -> None:
     """Write the RabbitMQ definitions file (exchanges, queues, bindings, policies) and
     the AsyncAPI document generated from the message models."""
-    from shared.asyncapi import build_asyncapi, render_yaml
+    from oms.asyncapi import build_asyncapi, render_yaml
 
     settings = load_settings()
     topology = standard_topology(settings.delivery_limit)
@@ -180,6 +180,19 @@ def topology_export(
     asyncapi.parent.mkdir(parents=True, exist_ok=True)
     asyncapi.write_text(render_yaml(build_asyncapi(topology=topology)))
     console.print(f"wrote {asyncapi}")
+
+
+@app.command()
+def openapi(
+    folder: Annotated[
+        Path, typer.Argument(help="where to write one JSON file per component")
+    ] = Path("docs/openapi"),
+) -> None:
+    """Write every component's OpenAPI document (compared with the code by the tests)."""
+    from oms.openapi import write_documents
+
+    for path in write_documents(folder):
+        typer.echo(f"wrote {path}")
 
 
 @app.command()

@@ -174,7 +174,7 @@ class Timer:
 
     The timer a decision arms becomes the saga's deadline (``SagaState.deadline``,
     stored as a row the runtime polls); its firing is the input :class:`DeadlineFired`.
-    Not :class:`shared.downstream.Deadline`, a request's budget on a monotonic clock.
+    Not :class:`bff.downstream.Deadline`, a request's budget on a monotonic clock.
 
     ``command`` is the command the saga waits on and ``attempt`` the send it guards.
     A backoff wait before retrying a refused compensation reuses the refused

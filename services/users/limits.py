@@ -24,7 +24,7 @@ import time
 from fastapi import Request
 
 from shared.auth import BFF_ROLE, InvalidToken, verify_token
-from shared.downstream.deadline import Clock
+from shared.clock import Clock
 from shared.settings import Settings
 from shared.web.ratelimit import RateLimiter
 

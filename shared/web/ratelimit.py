@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from shared.downstream.deadline import Clock
+from shared.clock import Clock
 from shared.web.problems import TooManyRequests
 
 

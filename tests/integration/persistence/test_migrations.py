@@ -19,12 +19,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
+import bff.idempotency
 import saga.models
 import services.inventory.models
 import services.orders.models
 import services.payments.models
 import services.users.models
-import shared.bff.idempotency
 import shared.persistence.messaging_tables
 from shared.persistence.database import Database
 from shared.persistence.migrations import downgrade, upgrade
@@ -80,7 +80,7 @@ COMPONENTS = {
         ROOT / "services/payments/migrations", (services.payments.models, MESSAGING), "payments"
     ),
     "saga": Component(ROOT / "saga/migrations", (saga.models, MESSAGING), "sagas"),
-    "bff": Component(ROOT / "shared/bff/migrations", (shared.bff.idempotency,), "idempotency_keys"),
+    "bff": Component(ROOT / "bff/migrations", (bff.idempotency,), "idempotency_keys"),
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.bff import SERVICES
+from bff import SERVICES
 from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.transport import Transport
 from shared.settings import Settings

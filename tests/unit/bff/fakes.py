@@ -14,8 +14,8 @@ import httpx
 import respx
 from fastapi import FastAPI
 
+from bff import SERVICES
 from shared.auth import mint_token
-from shared.bff import SERVICES
 from tests.support.stack import TEST_JWT_SECRET
 
 AT = "2030-01-02T03:04:05Z"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bff import RateLimiter
 from bff_mobile.conditional import etag_of, matches
-from shared.bff import RateLimiter
 from shared.web.problems import TooManyRequests
-from tests.unit.downstream.fakes import FakeClock
+from tests.unit.bff.downstream.fakes import FakeClock
 
 
 def test_rate_limiter_lets_a_burst_through_then_one_more_per_refill_interval() -> None:

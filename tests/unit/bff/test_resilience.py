@@ -15,6 +15,7 @@ import pytest
 
 from bff_mobile.app import build_app as build_mobile
 from bff_web.app import build_app as build_web
+from tests.unit.bff.downstream.fakes import SlowService
 from tests.unit.bff.fakes import (
     ORDER,
     PAYMENTS,
@@ -26,7 +27,6 @@ from tests.unit.bff.fakes import (
     StartBff,
     auth,
 )
-from tests.unit.downstream.fakes import SlowService
 
 DETAILS = "/api/v1/orders/o1/details"
 DEADLINE = 0.6

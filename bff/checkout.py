@@ -1,0 +1,93 @@
+"""The checkout steps both BFFs take; each gathers its own inputs around them.
+
+::
+
+    checkout request ─▶ rate limit per user
+                     ─▶ once_per_key (Idempotency-Key: stored answer, 409, 422)
+                          ─▶ price_basket ∥ usable_payment_method ∥ (the BFF's own lookups)
+                          ─▶ place_order (POST /orders, retried only under a derived key)
+
+Everything that can make a checkout fail is checked before the order exists;
+the saga takes the order from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Response
+
+from bff.app import Bff
+from bff.caller import Caller
+from bff.downstream import DownstreamRejected
+from bff.downstreams import API
+from bff.idempotency import StoredAnswer, downstream_key
+from bff.pricing import PricedBasket
+from shared.web.idempotency import REPLAYED_HEADER
+from shared.web.problems import Unprocessable
+
+
+async def once_per_key(
+    bff: Bff,
+    caller: Caller,
+    key: str | None,
+    body: Any,
+    response: Response,
+    handle: Callable[[], Awaitable[StoredAnswer]],
+) -> StoredAnswer:
+    """Run ``handle`` once per caller, key and body; a replay is marked ``Idempotent-Replayed``."""
+    answer, replayed = await bff.idempotency.run(caller.user_id, key, body, handle)
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return answer
+
+
+async def usable_payment_method(
+    bff: Bff, caller: Caller, payment_method_id: str, *, field: str = "paymentMethodId"
+) -> dict[str, Any]:
+    """The payment method, if the caller may use it; otherwise a 422 naming ``field``."""
+    try:
+        method: dict[str, Any] = await bff.downstreams.payments.get_json(
+            f"{API}/payment-methods/{quote(payment_method_id, safe='')}", headers=caller.auth
+        )
+    except DownstreamRejected as error:
+        if error.status in (403, 404, 422):
+            raise Unprocessable(
+                f"{field}: no payment method {payment_method_id!r} for this user", field=field
+            ) from None
+        raise
+    return method
+
+
+async def place_order(
+    bff: Bff,
+    caller: Caller,
+    basket: PricedBasket,
+    *,
+    payment_method_id: str,
+    shipping_address: Mapping[str, Any],
+    idempotency_key: str | None,
+) -> Any:
+    """Create the order as the caller; the orders service answers it ``pending``.
+
+    Without the client's ``Idempotency-Key`` the call is made once, never
+    retried: a retry could place a second order.  With it, the call carries a
+    key derived from the caller's (stable across the client's retries) and may
+    be retried on a lost answer.
+    """
+    return await bff.downstreams.orders.post_json(
+        f"{API}/orders",
+        {
+            "userId": caller.user_id,
+            "items": basket.order_items(),
+            "currency": basket.currency,
+            "paymentMethodId": payment_method_id,
+            "shippingAddress": dict(shipping_address),
+        },
+        headers=caller.auth,
+        idempotency_key=downstream_key(caller.user_id, idempotency_key)
+        if idempotency_key
+        else None,
+    )

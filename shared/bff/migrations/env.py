@@ -1,4 +1,0 @@
-from shared.bff.idempotency import metadata
-from shared.persistence.migrations import run_env
-
-run_env(metadata)
