@@ -13,20 +13,11 @@ from typing import TypeAlias
 
 from saga.definition.guards import price_mismatch
 from saga.definition.inputs import Input, OperatorAbort, input_name
+from saga.definition.progress import acknowledged, succeeded, undo_plan, undone
 from saga.definition.reaction import Reaction
 from saga.definition.state import Timer
 from saga.definition.statuses import SagaStatus, StepState
-from saga.definition.steps import (
-    INVENTORY,
-    ORDER,
-    PAYMENT,
-    STEP_BY_REPLY,
-    Step,
-    acknowledged,
-    next_step,
-    succeeded,
-    undo_plan,
-)
+from saga.definition.steps import INVENTORY, ORDER, PAYMENT, STEP_BY_REPLY, Step, next_step
 from shared.messages import (
     InventoryInsufficient,
     InventoryReserved,
@@ -243,7 +234,7 @@ def note_late_success(r: Reaction, input: Input) -> None:
     paid back needs nothing.
     """
     step = note_success(r, input)
-    if r.state.status is not step.undoing and step.undone(r.state):
+    if r.state.status is not step.undoing and undone(step, r.state):
         r.set_step(step.name, state=StepState.compensated)
 
 

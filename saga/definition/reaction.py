@@ -7,9 +7,9 @@ from typing import Any
 
 from saga.definition.config import SagaConfig
 from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
+from saga.definition.progress import build_command
 from saga.definition.state import SagaState, StepRecord, Timer
 from saga.definition.statuses import SagaStatus, StepName, StepState
-from saga.definition.steps import build_command
 from shared.messages import Command
 
 
