@@ -10,7 +10,7 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from shared.messaging.transport import Transport
-from shared.settings import Settings
+from shared.settings import PORTS, Settings
 
 
 class AppFactory(Protocol):
@@ -49,6 +49,11 @@ COMPONENTS: dict[str, Component] = {
         Component("bff-mobile", "bff_mobile.app", tier=2),
     )
 }
+"""Every component: the one list the command, the scenario runner and the OpenAPI
+documents go by.  Their ports are in ``shared/settings.py`` (the settings, which
+every component reads, cannot import this module); the two must name the same."""
+if set(COMPONENTS) != set(PORTS):
+    raise AssertionError("oms/components.py and shared/settings.py PORTS name other components")
 
 
 def available_components() -> list[Component]:

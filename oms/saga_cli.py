@@ -13,6 +13,7 @@ from rich.table import Table
 
 from oms.config import load_settings
 from shared.auth import mint_token
+from shared.web.app import API_PREFIX
 
 saga_app = typer.Typer(no_args_is_help=True, help="List, inspect, retry, abort and replay sagas.")
 console = Console()
@@ -22,7 +23,7 @@ def _client() -> httpx.Client:
     settings = load_settings()
     token = mint_token(settings.jwt_key, sub="oms-cli", roles=["ops"], ttl_seconds=300)
     return httpx.Client(
-        base_url=f"{settings.url_for('saga')}/api/v1",
+        base_url=f"{settings.url_for('saga')}{API_PREFIX}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )

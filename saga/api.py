@@ -57,12 +57,13 @@ SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 class SagaSummary(CamelModel):
     id: str
     state: str
-    # The command awaited (e.g. `payment.charge`): `step` is the field's public name
-    # (DESIGN §6); inside the code a step is inventory, payment or order.
-    step: str | None
-    """The command the saga waits on (forward or compensation), or, failed, would resume."""
+    command: str | None = Field(alias="step")
+    """The command the saga waits on (forward or compensation), or, failed, would resume.
+
+    Its public name is ``step`` (docs/design.md, the saga's HTTP API); inside the
+    code a step is inventory, payment or order, and what is awaited is a command."""
     attempts: int
-    """How often ``step`` has been sent (0 when nothing is awaited)."""
+    """How often ``command`` has been sent (0 when nothing is awaited)."""
     version: int
     user_id: str
     created_at: datetime
@@ -90,7 +91,8 @@ class HistoryItem(CamelModel):
 
 
 class DeadlineView(CamelModel):
-    step: str  # the command the deadline guards, as in SagaSummary
+    command: str = Field(alias="step")
+    """The command the deadline guards; ``step`` in JSON, as in :class:`SagaSummary`."""
     attempt: int
     due_at: datetime
 
@@ -128,7 +130,7 @@ def summary(row: SagaRow, rule: StuckRule, now: datetime) -> SagaSummary:
         id=row.id,
         # The decoded state's status: a row stored by definition 3 says `compensating`.
         state=state.status.value,
-        step=state.current,
+        command=state.current,
         attempts=state.attempt,
         version=row.version,
         user_id=row.user_id,
@@ -292,7 +294,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         order=state.order.to_json(),
         steps=state.steps.to_json(),
         deadlines=[
-            DeadlineView(step=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
+            DeadlineView(command=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
         ],
         ahead=[status.value for status in statuses_ahead(state)],
         history=[

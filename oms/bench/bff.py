@@ -41,8 +41,8 @@ from oms.bench.report import console, machine, now, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
 from shared.settings import PORTS, SERVICES, Settings
+from shared.web.app import API_PREFIX as API
 
-API = "/api/v1"
 BFF_COMPONENTS = (*SERVICES, "bff-web")
 """What ``oms bench bff`` runs: the four services, the saga and BFF-Web."""
 SEED_ORDERS = 3

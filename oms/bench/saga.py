@@ -64,8 +64,8 @@ from oms.bench.report import console, machine, now, percentiles, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
 from shared.settings import PORTS
+from shared.web.app import API_PREFIX as API
 
-API = "/api/v1"
 PARTICIPANTS = ("orders", "inventory", "payments")
 DATABASES = (*PARTICIPANTS, "saga")
 SAGA_SPACING = 1000

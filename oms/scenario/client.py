@@ -9,11 +9,10 @@ from urllib.parse import quote
 
 import httpx
 
+from oms.components import COMPONENTS
 from shared.auth import mint_token
 from shared.settings import Settings
-
-API = "/api/v1"
-COMPONENTS = ("orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile")
+from shared.web.app import API_PREFIX as API
 
 
 class SystemApi:

@@ -51,7 +51,6 @@ OrderStatus = Literal["pending", "confirmed", "cancelled"]
 SAGA_STATES: tuple[str, ...] = get_args(StateFilter)
 """Every saga state a file may name; ``compensating`` also matches the three undo states."""
 WAIT_STATES = (*SAGA_STATES, "terminal")
-TERMINAL_STATES = frozenset({"completed", "cancelled", "failed"})
 _SERVICE_OF_PREFIX = {"inventory": "inventory", "payment": "payments", "order": "orders"}
 
 

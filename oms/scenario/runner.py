@@ -32,7 +32,6 @@ from oms.scenario.client import SystemApi
 from oms.scenario.control import Control
 from oms.scenario.loader import ScenarioFile
 from oms.scenario.model import (
-    TERMINAL_STATES,
     CancelSpec,
     CheckoutSpec,
     ClearFaultsSpec,
@@ -58,6 +57,7 @@ from oms.scenario.model import (
     body_of,
     kind_of,
 )
+from saga.definition import TERMINAL as TERMINAL_STATES
 from shared.messaging.envelope import Envelope
 from shared.settings import Settings
 

@@ -162,7 +162,7 @@ def undo_next_step(r: Reaction, input: Input) -> None:
     """The running compensation is acknowledged and proved its step undone: on to the next."""
     r.state = acknowledged(r.state, input)
     step = STEP_BY_REPLY[input_name(input)]
-    if r.step(step.name).state in (StepState.done, StepState.compensating, StepState.not_started):
+    if r.step(step.name).state in (StepState.done, StepState.being_undone, StepState.not_started):
         r.set_step(step.name, state=StepState.compensated)
     undo_next(r)
 

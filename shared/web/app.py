@@ -145,6 +145,10 @@ def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
     return ", ".join(sorted(allowed))
 
 
+API_PREFIX = "/api/v1"
+"""Where every component mounts its API; the health paths and ``/metrics`` sit at the root."""
+
+
 def create_app(
     name: str,
     *,
@@ -152,7 +156,7 @@ def create_app(
     description: str = "",
     lifespan: Lifespan | None = None,
     ready_checks: Mapping[str, ReadyCheck] | None = None,
-    api_prefix: str = "/api/v1",
+    api_prefix: str = API_PREFIX,
     routers: list[Any] | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
