@@ -14,8 +14,9 @@ from bff.downstream import (
     DownstreamTimeout,
     DownstreamUnavailable,
 )
+from tests.support.clock import FakeClock
 from tests.support.infra import eventually
-from tests.unit.bff.downstream.fakes import ClientFactory, FakeClock, SlowService
+from tests.unit.bff.downstream.fakes import ClientFactory, SlowService
 
 URL = "http://payments.test/payments/p-1"
 
