@@ -1,4 +1,4 @@
-"""The saga service's HTTP API: ops views and actions (DESIGN §6 saga/ops)."""
+"""The saga service's HTTP API: ops views and actions (docs/design.md, HTTP contracts)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class SagaSummary(CamelModel):
     command: str | None = Field(alias="step")
     """The command the saga waits on (forward or compensation), or, failed, would resume.
 
-    Its public name is ``step`` (docs/design.md, the saga's HTTP API); inside the
+    Its public name is ``step`` (docs/design.md, HTTP contracts); inside the
     code a step is inventory, payment or order, and what is awaited is a command."""
     attempts: int
     """How often ``command`` has been sent (0 when nothing is awaited)."""

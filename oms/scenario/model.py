@@ -40,7 +40,7 @@ from shared.messages import CATALOGUE
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 """A name the file gives to a product, user, order, request or message."""
 Card = Literal["pm_card_ok", "pm_card_declined", "pm_card_refund_declined"]
-"""The test payment methods every user can charge (DESIGN §6)."""
+"""The test payment methods every user can charge (docs/design.md, HTTP contracts)."""
 Service = Literal["orders", "inventory", "payments", "saga"]
 """Components that take faults: the three participants, and the saga (its events)."""
 Component = Literal["orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile"]

@@ -1,4 +1,4 @@
-"""The order saga as a pure state machine (DESIGN §5), in the "Decider" style.
+"""The order saga as a pure state machine, in the "Decider" style (docs/design.md).
 
 :meth:`OrderSaga.react` maps ``(saga state, input)`` to a :class:`Decision`: the new
 state, the commands to send and the history entries to store.  It does no I/O,
