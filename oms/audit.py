@@ -159,7 +159,7 @@ def _confirmed_at(order: dict[str, Any]) -> datetime | None:
 
 
 def _cancel_problems(order: dict[str, Any], now: datetime, stale_after: float) -> list[str]:
-    """An accepted cancel must end in a cancelled order (docs/design.md, the order saga's invariants)."""
+    """An accepted cancel must end in a cancelled order (docs/design.md, invariants)."""
     requested = order.get("cancelRequestedAt")
     if requested is None or order["status"] != "confirmed":
         return []

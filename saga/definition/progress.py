@@ -59,6 +59,8 @@ PROOF_OF_UNDO: dict[StepName, Callable[[SagaState], bool]] = {
     StepName.order: a_cancel_followed_the_last_confirmation,
 }
 """Per step: whether acknowledged compensations are known to have undone every effect of it."""
+if set(PROOF_OF_UNDO) != set(StepName):
+    raise AssertionError("every step needs its proof of undo")
 
 
 def undone(step: Step, saga: SagaState) -> bool:
@@ -68,7 +70,8 @@ def undone(step: Step, saga: SagaState) -> bool:
 
 def needs_undo(step: Step, saga: SagaState) -> bool:
     """Whether ``step`` may have had an effect that no compensation is known to have undone."""
-    may_have_happened = step.always_undone or saga.steps.get(step.name).state in (MAY_HAVE_HAPPENED)
+    state = saga.steps.get(step.name).state
+    may_have_happened = step.always_undone or state in MAY_HAVE_HAPPENED
     return may_have_happened and not undone(step, saga)
 
 
