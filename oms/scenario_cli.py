@@ -14,7 +14,8 @@ from rich.table import Table
 from oms.scenario.control import BrokerControl, CommandControl, Control, Controls
 from oms.scenario.loader import ScenarioFile, ScenarioFileError, ScenarioFilesError, load_directory
 from oms.scenario.report import print_results, write_junit
-from oms.scenario.runner import ScenarioResult, exclusive, needs, run_scenarios, skip_reason
+from oms.scenario.results import ScenarioResult
+from oms.scenario.schedule import exclusive, needs, run_scenarios, skip_reason
 from shared.settings import Settings
 
 scenario_app = typer.Typer(no_args_is_help=True, help="QA scenario files: list and run them.")

@@ -23,8 +23,8 @@ from collections import Counter
 from typing import Any
 
 from oms.scenario.client import SystemApi
-from oms.scenario.model import TERMINAL_STATES
-from oms.scenario.runner import commands_of
+from oms.scenario.history import commands_of
+from oms.scenario.spec import TERMINAL_STATES
 
 REPLY_OF = {
     "inventory.reserve": "inventory.reserved",

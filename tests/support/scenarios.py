@@ -19,7 +19,7 @@ import httpx
 
 from oms.scenario.loader import ScenarioFile, load_directory
 from oms.scenario.report import print_results
-from oms.scenario.runner import ScenarioResult
+from oms.scenario.results import ScenarioResult
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Transport
 from tests.support.infra import RabbitVhost

@@ -10,17 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from oms.cli import app
+from oms.scenario.history import is_subsequence
 from oms.scenario.loader import ScenarioFileError, load_directory, load_file
 from oms.scenario.report import junit_xml
-from oms.scenario.runner import (
-    Difference,
-    ScenarioResult,
-    exclusive,
-    is_subsequence,
-    needs,
-    skip_reason,
-    state_matches,
-)
+from oms.scenario.results import Difference, ScenarioResult
+from oms.scenario.schedule import exclusive, needs, skip_reason
+from oms.scenario.spec import state_matches
 from shared.settings import Settings
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"

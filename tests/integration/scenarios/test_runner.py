@@ -10,8 +10,10 @@ import pytest
 
 from oms.scenario.client import SystemApi
 from oms.scenario.export import export_saga
+from oms.scenario.history import commands_of
 from oms.scenario.loader import dump_yaml, load_file
-from oms.scenario.runner import Difference, commands_of, run_scenarios
+from oms.scenario.results import Difference
+from oms.scenario.schedule import run_scenarios
 from tests.support.scenarios import TIMING, InProcessControl, explain, transports_of
 from tests.support.stack import Stack
 from tests.support.system import running_system
