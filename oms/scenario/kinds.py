@@ -59,6 +59,11 @@ class Names:
             defined = ", ".join(sorted(known)) or "none"
             yield loc, f"no {what} named {name!r} (defined: {defined})"
 
+    def order(self, loc: Loc, name: str | None, field: str = "order") -> Iterator[Reference]:
+        """A problem when the order ``name`` (in ``field`` of the part at ``loc``) is not
+        one the file placed before."""
+        return self.use((*loc, field), "order", name, self.orders)
+
 
 class Kind(Spec):
     """A step or an expectation: one field, named by its kind."""

@@ -46,7 +46,7 @@ class ExpectMoney(ExpectationKind):
     money: MoneyExpectation
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "order"), "order", self.money.order, names.orders)
+        return names.order(loc, self.money.order)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.money

@@ -44,8 +44,8 @@ class ExpectOrder(ExpectationKind):
     order: OrderExpectation
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        yield from names.use((*loc, "order"), "order", self.order.order, names.orders)
-        yield from names.use((*loc, "same_as"), "order", self.order.same_as, names.orders)
+        yield from names.order(loc, self.order.order)
+        yield from names.order(loc, self.order.same_as, "same_as")
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.order

@@ -52,7 +52,7 @@ class ExpectSaga(ExpectationKind):
     saga: SagaExpectation
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "order"), "order", self.saga.order, names.orders)
+        return names.order(loc, self.saga.order)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.saga

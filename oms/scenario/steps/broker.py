@@ -62,7 +62,7 @@ class Publish(StepKind):
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
         if self.publish.name:
             names.messages.add(self.publish.name)
-        return names.use((*loc, "order"), "order", self.publish.order, names.orders)
+        return names.order(loc, self.publish.order)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.publish

@@ -46,7 +46,7 @@ class Retry(StepKind):
     retry: OperatorSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "order"), "order", self.retry.order, names.orders)
+        return names.order(loc, self.retry.order)
 
     async def run(self, run: ScenarioRun) -> None:
         await _operate(run, "retry", self.retry)
@@ -56,7 +56,7 @@ class Abort(StepKind):
     abort: OperatorSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "order"), "order", self.abort.order, names.orders)
+        return names.order(loc, self.abort.order)
 
     async def run(self, run: ScenarioRun) -> None:
         await _operate(run, "abort", self.abort)

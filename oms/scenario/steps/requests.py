@@ -40,7 +40,7 @@ class Cancel(StepKind):
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
         if self.cancel.request:
             names.requests.add(self.cancel.request)
-        return names.use((*loc, "order"), "order", self.cancel.order, names.orders)
+        return names.order(loc, self.cancel.order)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.cancel

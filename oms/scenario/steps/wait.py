@@ -33,7 +33,7 @@ class Wait(StepKind):
     wait: WaitSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "order"), "order", self.wait.order, names.orders)
+        return names.order(loc, self.wait.order)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.wait
