@@ -7,6 +7,7 @@ an error before anything runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -63,9 +64,20 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def known_message(message: str) -> str:
-    """A field check: ``message`` is a type of the message catalogue."""
-    if message not in CATALOGUE:
+def known_state(states: Sequence[str]) -> Callable[[str | None], str | None]:
+    """A field check: a state, when given, is one of ``states``."""
+
+    def check(state: str | None) -> str | None:
+        if state is not None and state not in states:
+            raise ValueError(f"{state!r} is not a saga state; one of {', '.join(states)}")
+        return state
+
+    return check
+
+
+def known_message(message: str | None) -> str | None:
+    """A field check: a message type, when given, is one of the message catalogue."""
+    if message is not None and message not in CATALOGUE:
         raise ValueError(f"{message!r} is not a message of the catalogue")
     return message
 

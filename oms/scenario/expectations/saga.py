@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from oms.scenario.history import arrows, commands_of, is_subsequence, states_of
 from oms.scenario.kinds import ExpectationKind, Loc, Names, Reference
-from oms.scenario.spec import SAGA_STATES, Name, Spec, state_matches
+from oms.scenario.spec import SAGA_STATES, Name, Spec, known_state, state_matches
 from shared.messages import CATALOGUE
 
 if TYPE_CHECKING:
@@ -31,12 +31,7 @@ class SagaExpectation(Spec):
     reason: str | None = None
     """Found in the saga's failure reason (case-insensitive)."""
 
-    @field_validator("state")
-    @classmethod
-    def _known_state(cls, state: str | None) -> str | None:
-        if state is not None and state not in SAGA_STATES:
-            raise ValueError(f"{state!r} is not a saga state; one of {', '.join(SAGA_STATES)}")
-        return state
+    _known_state = field_validator("state")(known_state(SAGA_STATES))
 
     @field_validator("steps", "never")
     @classmethod

@@ -25,10 +25,7 @@ class CrashSpec(Spec):
     handling: str | None = None
     point: CrashPoint = "after_commit"
 
-    @field_validator("handling")
-    @classmethod
-    def _known_message(cls, message: str | None) -> str | None:
-        return None if message is None else known_message(message)
+    _known_message = field_validator("handling")(known_message)
 
 
 class RestartSpec(Spec):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, field_validator
 
 from oms.scenario.kinds import Loc, Names, Reference, StepKind
-from oms.scenario.spec import WAIT_STATES, Name, Spec, state_matches
+from oms.scenario.spec import WAIT_STATES, Name, Spec, known_state, state_matches
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -21,12 +21,7 @@ class WaitSpec(Spec):
     state: str
     timeout_seconds: float | None = Field(default=None, gt=0)
 
-    @field_validator("state")
-    @classmethod
-    def _known_state(cls, state: str) -> str:
-        if state not in WAIT_STATES:
-            raise ValueError(f"{state!r} is not a saga state; one of {', '.join(WAIT_STATES)}")
-        return state
+    _known_state = field_validator("state")(known_state(WAIT_STATES))
 
 
 class Wait(StepKind):

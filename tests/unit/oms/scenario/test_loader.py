@@ -122,3 +122,21 @@ def test_a_crash_on_a_message_its_component_does_not_handle_is_refused(tmp_path:
     [(line, field, message)] = refused(write(tmp_path, text))
     assert (line, field) == (8, "steps[0].crash.handling")
     assert "payments handles commands" in message
+
+
+def test_a_message_outside_the_catalogue_is_refused_in_a_fault_and_a_crash(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        "  - checkout:",
+        "  - fault: {message: payment.teleport, mode: drop}\n"
+        "  - crash: {component: saga, handling: inventory.vanished}\n"
+        "  - checkout:",
+    )
+    problems = refused(write(tmp_path, text))
+    assert [(line, field) for line, field, _ in problems] == [
+        (8, "steps[0].fault.message"),
+        (9, "steps[1].crash.handling"),
+    ]
+    assert "'payment.teleport' is not a message of the catalogue" in problems[0][2]
+    assert "'inventory.vanished' is not a message of the catalogue" in problems[1][2]
