@@ -1,4 +1,6 @@
-"""The seven components and how to build each one's app."""
+"""The seven components, how to build each one's app, and the names the ``oms``
+tools share about them (which of them talk over the broker; the API prefix every
+component serves under is ``shared.web.app.API_PREFIX``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,11 @@ from fastapi import FastAPI
 
 from shared.messaging.transport import Transport
 from shared.settings import PORTS, Settings
+
+PARTICIPANTS = ("orders", "inventory", "payments")
+"""The services the saga sends commands to."""
+ON_BROKER = (*PARTICIPANTS, "saga")
+"""The components that consume from the broker (and take message faults)."""
 
 
 class AppFactory(Protocol):

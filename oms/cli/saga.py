@@ -8,15 +8,14 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from oms.cli.common import console
 from oms.config import load_settings
 from shared.auth import mint_token
 from shared.web.app import API_PREFIX
 
 saga_app = typer.Typer(no_args_is_help=True, help="List, inspect, retry, abort and replay sagas.")
-console = Console()
 
 
 def _client() -> httpx.Client:
