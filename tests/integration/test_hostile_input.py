@@ -20,6 +20,10 @@ API = "/api/v1"
 HUGE = 2**64
 """Bigger than any integer column."""
 LONE_SURROGATE = "\ud800"
+EARLIEST_AHEAD_OF_UTC = ["0001-01-01T00:00:00+14:00", "a"]
+"""A time before year 1 once in UTC: no date can hold it."""
+LATEST_BEHIND_UTC = ["9999-12-31T23:59:59-14:00", "a"]
+"""A time past year 9999 once in UTC."""
 ADDRESS = {"line1": "1 Analytical Row", "city": "London", "postalCode": "N1 9GU", "country": "GB"}
 
 
@@ -60,6 +64,7 @@ CASES: dict[str, list[Hostile]] = {
             "cursor",
             params={"cursor": cursor_of(["2024-01-01T00:00:00+00:00", "a\x00"])},
         ),
+        Hostile("GET", "/orders", "cursor", params={"cursor": cursor_of(EARLIEST_AHEAD_OF_UTC)}),
         Hostile(
             "POST",
             "/orders",
@@ -123,6 +128,9 @@ CASES: dict[str, list[Hostile]] = {
         Hostile("GET", "/sagas", "state", params={"state": "\x00"}),
         Hostile("GET", "/sagas", "limit", params={"limit": HUGE}),
         Hostile("GET", "/sagas", "olderThan", params={"olderThan": "1e308"}),
+        Hostile("GET", "/parked-inputs", "olderThan", params={"olderThan": "1.08e16"}),
+        Hostile("GET", "/parked-inputs", "olderThan", params={"olderThan": "inf"}),
+        Hostile("GET", "/sagas", "cursor", params={"cursor": cursor_of(EARLIEST_AHEAD_OF_UTC)}),
         Hostile(
             "GET",
             "/sagas",
@@ -143,6 +151,7 @@ CASES: dict[str, list[Hostile]] = {
         Hostile("GET", "/orders/%00/details", "order_id"),
         Hostile("POST", "/orders/%00/cancel", "order_id"),
         Hostile("GET", "/orders", "cursor", params={"cursor": "\x00"}),
+        Hostile("GET", "/orders", "cursor", params={"cursor": cursor_of(EARLIEST_AHEAD_OF_UTC)}),
         Hostile("POST", "/auth/login", "email", body={"email": LONE_SURROGATE, "password": "x"}),
         Hostile(
             "POST",
@@ -158,6 +167,7 @@ CASES: dict[str, list[Hostile]] = {
     "bff-mobile": [
         Hostile("GET", "/orders/%00", "order_id"),
         Hostile("GET", "/orders", "cursor", params={"cursor": "a\x00"}),
+        Hostile("GET", "/orders", "cursor", params={"cursor": cursor_of(LATEST_BEHIND_UTC)}),
         Hostile("GET", "/orders", "limit", params={"limit": HUGE}),
         Hostile("POST", "/auth/login", "password", body={"email": "a@b.c", "password": "\x00"}),
         Hostile(
