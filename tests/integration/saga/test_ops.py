@@ -4,8 +4,11 @@ in a real browser, the state-change stream and the dead-letter views."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -207,6 +210,32 @@ async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeu
     assert forbidden.status_code == 403
 
 
+async def test_the_dashboard_may_run_only_its_own_script_and_cannot_be_framed(
+    system: System,
+) -> None:
+    response = await system.services["saga"].get("/ops")
+    assert response.status_code == 200
+    policy = {
+        directive.split()[0]: directive.split()[1:]
+        for directive in response.headers["content-security-policy"].split("; ")
+    }
+    assert policy["default-src"] == ["'none'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["connect-src"] == ["'self'"]
+    assert response.headers["x-frame-options"] == "DENY"
+    # Exactly the page's own inline script and style are allowed, by their hash:
+    # an injected one is not, and neither is an inline handler or style attribute.
+    for kind in ("script", "style"):
+        bodies = re.findall(rf"<{kind}>(.*?)</{kind}>", response.text, re.DOTALL)
+        hashes = [
+            "'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'"
+            for b in bodies
+        ]
+        assert bodies
+        assert policy[f"{kind}-src"] == hashes
+    assert not re.search(r"\s(style|on[a-z]+)=", response.text)
+
+
 @pytest.mark.browser
 async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browser(
     system: System,
@@ -227,6 +256,12 @@ async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browse
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page()
+            # What the Content-Security-Policy blocked, as the browser reports it.
+            refused: list[str] = []
+            page.on(
+                "console",
+                lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             await page.goto(f"{url}/ops")
             await page.fill("#token", ops_token)
             await page.dispatch_event("#token", "change")
@@ -244,5 +279,7 @@ async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browse
             timeline = detail.locator("#timeline")
             await timeline.get_by_text("inventory.reserve sent").wait_for(timeout=10_000)
             assert first_id in await detail.inner_text()
+            await detail.locator("#diagram svg").wait_for(timeout=10_000)
+            assert refused == []
         finally:
             await browser.close()
