@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from oms.saga_cli import saga_app
+from shared.auth import mint_token
 from shared.messaging.envelope import Envelope
 from tests.support.infra import IN_CI, eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
@@ -162,6 +164,31 @@ async def test_the_stream_reports_a_sagas_states_in_saga_order_until_completed(
         assert distinct == [state for state in SAGA_ORDER if state in distinct], found
         refused = await http.get(f"{API}/sagas/stream")
         assert refused.status_code == 401
+
+
+async def test_the_stream_ends_when_its_token_expires(system: System) -> None:
+    ttl = 2
+    token = mint_token(TEST_JWT_SECRET, sub="ops-user", roles=["ops"], ttl_seconds=ttl)
+    expires_at = time.time() + ttl
+    events: list[str] = []
+    async with on_socket(system.apps["saga"]) as url, httpx.AsyncClient(base_url=url) as http:
+        # Long enough for a busy machine, far shorter than a stream that never ends.
+        async with (
+            asyncio.timeout(ttl + 20),
+            http.stream(
+                "GET", f"{API}/sagas/stream", params={"access_token": token}, timeout=None
+            ) as response,
+        ):
+            assert response.status_code == 200
+            events.extend([line async for line in response.aiter_lines() if line])
+        ended_at = time.time()
+        again = await http.get(f"{API}/sagas/stream", params={"access_token": token})
+    assert ended_at >= int(expires_at) - 0.05  # the token's exp is whole seconds
+    assert events[-2:] == [
+        "event: expired",
+        "data: the token expired; reconnect with a fresh one",
+    ]
+    assert again.status_code == 401
 
 
 async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeued(
