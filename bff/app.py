@@ -28,6 +28,7 @@ from shared.persistence.migrations import upgrade
 from shared.settings import Settings
 from shared.startup import StartupFailed
 from shared.web.app import ReadyCheck, create_app
+from shared.web.limits import BodyLimits
 from shared.web.ratelimit import RateLimiter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -142,6 +143,7 @@ def create_bff_app(
         lifespan=lifespan,
         ready_checks=bff.ready_checks(transport),
         routers=routers,
+        body_limits=BodyLimits.from_settings(bff.settings),
     )
     install_downstream_problems(app)
     if gzip_minimum_size is not None:

@@ -24,6 +24,7 @@ from services.users.schemas import (
 )
 from shared.service import ServiceDep
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
+from shared.web.limits import SIGN_IN
 from shared.web.problems import problem_responses
 
 router = APIRouter(tags=["users"])
@@ -52,6 +53,7 @@ SignInLimitsDep = Annotated[SignInLimits, Depends(_sign_in_limits)]
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422, 429),
     summary="Create an account",
+    openapi_extra=SIGN_IN,
 )
 async def register(
     body: Registration,
@@ -69,7 +71,12 @@ async def register(
     return registered
 
 
-@router.post("/users/login", responses=problem_responses(401, 422, 429), summary="Log in for a JWT")
+@router.post(
+    "/users/login",
+    responses=problem_responses(401, 422, 429),
+    summary="Log in for a JWT",
+    openapi_extra=SIGN_IN,
+)
 async def login(
     body: Credentials,
     request: Request,
