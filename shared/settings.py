@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     bff_checkout_rate_limit: int = 30
     """Checkouts per user per ``bff_rate_window_seconds``."""
     bff_rate_window_seconds: float = 60.0
+    bff_max_in_flight: int = Field(default=64, ge=1)
+    """Requests a BFF works on at once; past it a new one answers 503 with ``Retry-After``."""
 
     # What one HTTP request may hold and how long its head may take (every component)
     http_max_body_bytes: int = Field(default=DEFAULT_BYTES, ge=1024)
