@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from oms.audit import STALE_AFTER_SECONDS
@@ -19,6 +18,7 @@ from oms.components import COMPONENTS, Component, available_components
 from oms.config import load_settings
 from oms.saga_cli import saga_app
 from oms.scenario_cli import scenario_app
+from oms.terminal import text_console
 from shared.auth import mint_token
 from shared.logging import configure_logging
 from shared.messaging.topology import export_definitions, standard_topology
@@ -31,7 +31,7 @@ app.add_typer(topology_app, name="topology")
 app.add_typer(saga_app, name="saga")
 app.add_typer(bench_app, name="bench")
 app.add_typer(scenario_app, name="scenario")
-console = Console()
+console = text_console()
 
 DEFINITIONS = Path("rabbitmq/definitions.json")
 ASYNCAPI = Path("docs/asyncapi.yaml")

@@ -48,6 +48,7 @@ import typer
 from aio_pika.abc import AbstractIncomingMessage
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from oms.bench import baseline as bare
 from oms.bench.otlp import OtlpSink, otlp_sink
@@ -740,9 +741,10 @@ def _print(result: dict[str, Any]) -> None:
     for row in rows:
         if row["cancelled"] or row["errors"] or row["lost"]:
             console.print(
-                f"[yellow]{_short(row['system'])}: {row['confirmed']} confirmed, "
+                f"{_short(row['system'])}: {row['confirmed']} confirmed, "
                 f"{row['cancelled']} cancelled, {row['errors']} errors, {row['lost']} lost; "
-                f"first error: {row['first_error']}[/yellow]"
+                f"first error: {row['first_error']}",
+                style="yellow",
             )
 
     names = list(dict.fromkeys(n for row in rows for n in row["cpu_ms_per_saga"]))
@@ -773,8 +775,11 @@ def _print(result: dict[str, Any]) -> None:
             )
         if "ratio" in run:
             console.print(
-                f"{run['system']} ÷ baseline, sagas/s: [bold]{run['ratio']:.2f}[/bold]  "
-                f"({run['sagas_per_second']:.1f} against {base['sagas_per_second']:.1f})"
+                Text.assemble(
+                    f"{run['system']} ÷ baseline, sagas/s: ",
+                    (f"{run['ratio']:.2f}", "bold"),
+                    f"  ({run['sagas_per_second']:.1f} against {base['sagas_per_second']:.1f})",
+                )
             )
 
 

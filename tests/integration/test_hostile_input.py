@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.system import System, named_fields
+from tests.support.system import System, named_fields, problem_of
 
 API = "/api/v1"
 HUGE = 2**64
@@ -213,3 +213,37 @@ async def test_unstorable_input_is_a_problem_naming_the_field(
             assert response.status_code != 404, response.text  # names no field
             assert response.headers["content-type"] == "application/problem+json"
             assert case.field in named_fields(response.json()), response.text
+
+
+MARKUP_IDS = ["[/]", "[link=https://evil.example]RETRY-HERE[/link]", "a/b", "p 1"]
+"""Product ids a terminal or a page could read as markup, or a URL as a path."""
+
+
+async def test_ids_outside_the_safe_alphabet_are_refused_where_they_are_made(
+    system: System, subtests: pytest.Subtests
+) -> None:
+    shopper = system.stack.auth("mallory")
+    for product_id in MARKUP_IDS:
+        with subtests.test(product_id=product_id):
+            order = {**ORDER, "items": [{"productId": product_id, "quantity": 1, "unitPrice": 1}]}
+            placed = await system.services["orders"].post(
+                f"{API}/orders", json=order, headers=system.stack.ops()
+            )
+            assert "items.0.productId" in named_fields(problem_of(placed, 422))
+            items = [{"productId": product_id, "quantity": 1}]
+            web = await system.web.post(
+                f"{API}/checkout",
+                json={"items": items, "shippingAddress": ADDRESS, "paymentMethodId": "pm_card_ok"},
+                headers=shopper,
+            )
+            assert "items.0.productId" in named_fields(problem_of(web, 422))
+            mobile = await system.mobile.post(
+                f"{API}/checkout",
+                json={"items": items, "addressId": "a-1", "paymentMethodId": "pm_card_ok"},
+                headers=shopper,
+            )
+            assert "items.0.productId" in named_fields(problem_of(mobile, 422))
+    stock = await system.services["inventory"].put(
+        f"{API}/products/%5Bx%5D/stock", json={"quantity": 1}, headers=system.stack.ops()
+    )
+    assert "product_id" in named_fields(problem_of(stock, 422))
