@@ -34,9 +34,9 @@ def _path_regex(path: str) -> re.Pattern[str]:
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-COMMON_PROBLEMS = (400, 401, 403, 404, 409, 422, 429, 431, 503)
+COMMON_PROBLEMS = (400, 401, 403, 404, 408, 409, 422, 429, 431, 503)
 """Problem answers any route may give: bad input, authentication and ownership,
-conflicts, rate limits, headers too large, a dependency down.  Routes add their
+conflicts, rate limits, a request head too slow or too large, a dependency down.  Routes add their
 own (502, 504), and a route taking a body its 413."""
 
 

@@ -109,6 +109,7 @@ _DESCRIPTIONS = {
     401: "Missing, forged or expired bearer token",
     403: "Not allowed for this caller (ops role required)",
     404: "Not found (another user's resource looks absent too)",
+    408: "The request line and headers did not arrive in time; the connection is closed",
     409: "Conflict with the current state",
     413: "The request body is larger than this route takes",
     431: "The request line and headers are larger than the server takes",

@@ -97,6 +97,7 @@ async def test_every_route_taking_a_body_documents_its_limit_and_the_header_limi
     assert str(SIGN_IN_BYTES) in login["413"]["description"]
     assert str(CHECKOUT_BYTES) in checkout["413"]["description"]
     assert "application/problem+json" in login["431"]["content"]
+    assert "application/problem+json" in login["408"]["content"]
 
 
 # --- at the server: a raw socket, as a hostile client sends -------------------------------
