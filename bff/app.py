@@ -4,7 +4,8 @@ A BFF owns no domain data.  It has its downstream clients (created when the
 app starts, closed when it stops), a small table of idempotency keys in its own
 schema, and the usual app: health, readiness (its database, the broker and every
 downstream's ``/health/live``), metrics, correlation ids and problem responses,
-downstream failures included.
+downstream failures included; past ``OMS_BFF_MAX_IN_FLIGHT`` requests at once it
+sheds new ones (:mod:`bff.shedding`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from starlette.middleware.gzip import GZipMiddleware
 from bff.downstreams import Downstreams
 from bff.idempotency import IdempotencyStore
 from bff.problems import install_downstream_problems
+from bff.shedding import LoadShedding
 from shared.messaging.transport import Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
 from shared.settings import SERVICES, Settings
 from shared.startup import StartupFailed
 from shared.web.app import ReadyCheck, create_app
+from shared.web.limits import BodyLimits
 from shared.web.ratelimit import RateLimiter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -142,8 +145,14 @@ def create_bff_app(
         lifespan=lifespan,
         ready_checks=bff.ready_checks(transport),
         routers=routers,
+        body_limits=BodyLimits.from_settings(bff.settings),
     )
     install_downstream_problems(app)
+    app.add_middleware(
+        LoadShedding,
+        limit=bff.settings.bff_max_in_flight,
+        registry=app.state.metrics_registry,
+    )
     if gzip_minimum_size is not None:
         app.add_middleware(GZipMiddleware, minimum_size=gzip_minimum_size)
     bff.count_in(app.state.metrics_registry)

@@ -294,7 +294,7 @@ def print_report(report: AuditReport, console: Console) -> None:
     states = ", ".join(f"{k} {v}" for k, v in sorted(report.states.items())) or "none"
     console.print(f"{report.sagas} sagas ({states}); {report.products} products")
     if report.failed:
-        console.print(f"[yellow]{len(report.failed)} failed sagas need ops:[/yellow]")
+        console.print(f"{len(report.failed)} failed sagas need ops:", style="yellow")
         for order_id in report.failed:
             console.print(f"  oms saga show {order_id}")
     if report.in_flight:
@@ -305,7 +305,7 @@ def print_report(report: AuditReport, console: Console) -> None:
             table.add_row(finding.order_id, finding.problem)
         console.print(table)
     else:
-        console.print("[green]audit clean: no invariant violated[/green]")
+        console.print("audit clean: no invariant violated", style="green")
 
 
 async def audit_some(

@@ -11,9 +11,9 @@ requests still needed.  ``oms up`` and ``oms run`` take the same path.
 A component that cannot start raises :class:`~shared.startup.StartupFailed`
 naming what failed and where; the components started before it are stopped.
 
-The event loop is uvloop and the HTTP parser httptools when they are installed
-(``uvicorn[standard]``): every request, database query and message costs
-less CPU on them than on the pure-Python asyncio loop and h11.
+The event loop is uvloop when it is installed and the HTTP parser httptools
+(``uvicorn[standard]``): every request, database query and message costs less
+CPU on them than on the pure-Python asyncio loop and h11.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from uvicorn.loops.auto import auto_loop_factory
 
 from oms.components import Component
 from oms.draining import Draining
+from oms.protocol import bounded_http_protocol
 from shared.logging import get_logger
 from shared.messaging.transport import Transport
 from shared.service import open_transport
@@ -76,6 +77,9 @@ def server_config(
     default would believe ``X-Forwarded-For`` from 127.0.0.1, so any local caller
     could name itself.  Only ``OMS_FORWARDED_ALLOW_IPS`` turns forwarding headers
     on, for the proxies it names.
+
+    A request's head is bounded in size and in time (:mod:`oms.protocol`), and
+    an idle connection is closed after ``OMS_HTTP_KEEP_ALIVE_SECONDS``.
     """
     trusted = settings.forwarded_allow_ips
     return uvicorn.Config(
@@ -87,6 +91,11 @@ def server_config(
         lifespan=lifespan,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
+        http=bounded_http_protocol(
+            max_head_bytes=settings.http_max_header_bytes,
+            head_timeout=settings.http_header_timeout_seconds,
+        ),
+        timeout_keep_alive=settings.http_keep_alive_seconds,
     )
 
 

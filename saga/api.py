@@ -50,6 +50,13 @@ MAX_AGE_SECONDS = 100 * 365 * 24 * 3600
 years it no longer makes a date."""
 
 
+AgeQuery = Annotated[
+    float | None,
+    Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
+]
+"""An ``olderThan`` filter: bounded where it is parsed, so the cutoff it makes is a date."""
+
+
 SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 """A saga's id, which is its order's id."""
 
@@ -183,10 +190,7 @@ async def list_sagas(
     user_id: Annotated[
         SagaId | None, Query(alias="userId", description="the customer's id")
     ] = None,
-    older_than: Annotated[
-        float | None,
-        Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
-    ] = None,
+    older_than: AgeQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
 ) -> SagaPage:
@@ -238,9 +242,7 @@ class ParkedInputView(CamelModel):
 async def list_parked_inputs(
     runtime: Runtime,
     _ops: OpsPrincipal,
-    older_than: Annotated[
-        float | None, Query(alias="olderThan", ge=0, description="age in seconds")
-    ] = None,
+    older_than: AgeQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[ParkedInputView]:
     """Events waiting for their saga to start, oldest first."""

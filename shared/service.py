@@ -31,6 +31,7 @@ from shared.persistence.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings
 from shared.startup import StartupFailed, quiet, redact_url
 from shared.web.app import ReadyCheck, create_app
+from shared.web.limits import BodyLimits
 
 Hook = Callable[[], Awaitable[None]]
 log = get_logger(__name__)
@@ -132,6 +133,7 @@ class Service:
             description=description,
             lifespan=lifespan,
             routers=[*routers, faults_router(self.faults.targets if self.faults else ())],
+            body_limits=BodyLimits.from_settings(self.settings),
         )
         # The app asks this very mapping, which gains the consumers once they start.
         app.state.ready_checks = self.ready_checks

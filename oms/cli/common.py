@@ -7,14 +7,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import typer
-from rich.console import Console
 
 from oms.config import load_settings
+from oms.terminal import text_console
 from shared.logging import configure_logging
 from shared.settings import Settings
 from shared.startup import describe
 
-console = Console()
+console = text_console()
 
 
 @dataclass

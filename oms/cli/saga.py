@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from oms.cli.common import console
 from oms.config import load_settings
@@ -33,11 +34,11 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
         with _client() as client:
             response = client.request(method, path, **kwargs)
     except httpx.TransportError as exc:
-        console.print(f"[red]saga service unreachable: {exc}[/red]")
+        console.print(f"saga service unreachable: {exc}", style="red")
         raise typer.Exit(2) from None
     if response.status_code >= 400:
         detail = response.json().get("detail", response.text) if response.content else ""
-        console.print(f"[red]{response.status_code}: {detail}[/red]")
+        console.print(f"{response.status_code}: {detail}", style="red")
         raise typer.Exit(1)
     return response.json()
 
@@ -100,13 +101,15 @@ def show(saga_id: str) -> None:
     """The saga's state and its timeline in words, with who and why for operator actions."""
     s = _call("GET", f"/sagas/{saga_id}")
     console.print(
-        f"[bold]{s['id']}[/bold] {s['state']} step={s['step']} attempts={s['attempts']} "
-        f"version={s['version']}"
+        Text.assemble(
+            (s["id"], "bold"),
+            f" {s['state']} step={s['step']} attempts={s['attempts']} version={s['version']}",
+        )
     )
     if s["failureReason"]:
         console.print(f"reason: {s['failureReason']}")
     if s["stuck"]:
-        console.print(f"[yellow]stuck: {s['stuck']}[/yellow]")
+        console.print(f"stuck: {s['stuck']}", style="yellow")
     if s["ahead"]:
         console.print(f"ahead: {' → '.join(s['ahead'])}")
     table = Table("at", "what happened")
@@ -125,14 +128,14 @@ def _operate_many(
     """One saga by id as ``POST /sagas/{id}/ACTION``; several, or a filter, in one
     bulk request after confirming how many; each saga's outcome printed."""
     if ids and criteria:
-        console.print("[red]name sagas by id or by filter, not both[/red]")
+        console.print("name sagas by id or by filter, not both", style="red")
         raise typer.Exit(2)
     if len(ids) == 1:
         s = _call("POST", f"/sagas/{ids[0]}/{action}", json={"reason": reason})
         console.print(f"{s['id']} → {s['state']}")
         return
     if not ids and not criteria:
-        console.print("[red]name the sagas: ids, or --state/--stuck/--order/--user[/red]")
+        console.print("name the sagas: ids, or --state/--stuck/--order/--user", style="red")
         raise typer.Exit(2)
     if criteria:
         page = _call("GET", "/sagas", params={"limit": 500, **criteria})
@@ -235,10 +238,10 @@ def export(
     try:
         scenario = asyncio.run(read())
     except ExportError as error:
-        console.print(f"[red]{error}[/red]")
+        console.print(str(error), style="red")
         raise typer.Exit(1) from None
     except httpx.TransportError as exc:
-        console.print(f"[red]a service is unreachable: {exc}[/red]")
+        console.print(f"a service is unreachable: {exc}", style="red")
         raise typer.Exit(2) from None
     text = dump_yaml(scenario)
     if output is None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from oms.cli.common import console
 from oms.scenario.control import BrokerControl, CommandControl, Control, Controls
@@ -28,12 +29,12 @@ def _load(directory: Path, names: list[str] | None) -> list[ScenarioFile]:
     try:
         files = load_directory(directory)
     except (ScenarioFileError, ScenarioFilesError) as error:
-        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        console.print(str(error), style="red", soft_wrap=True)
         raise typer.Exit(2) from None
     if names:
         unknown = sorted(set(names) - {f.name for f in files})
         if unknown:
-            console.print(f"[red]no scenario named {', '.join(unknown)} in {directory}[/red]")
+            console.print(f"no scenario named {', '.join(unknown)} in {directory}", style="red")
             raise typer.Exit(2)
         files = [f for f in files if f.name in names]
     return files
@@ -53,7 +54,7 @@ def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
             str(len(scenario.steps)),
             str(len(scenario.expect)),
             ", ".join(wanted),
-            "yes" if reason is None else f"[yellow]{reason}[/yellow]",
+            "yes" if reason is None else Text(reason, style="yellow"),
             scenario.description.strip().splitlines()[0] if scenario.description else "",
         )
     console.print(table)
@@ -96,7 +97,7 @@ def run(
     files = _load(directory, names)
     control = _control(settings, rabbitmq_management, crash_command, restart_command)
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -21,6 +21,7 @@ from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal
 from shared.web.cursor import CursorQuery
 from shared.web.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, IdempotencyKey
+from shared.web.limits import CHECKOUT
 from shared.web.problems import problem_responses
 
 router = APIRouter(tags=["orders"])
@@ -43,6 +44,7 @@ _CREATED_HEADERS = {
         201: {"description": "The order, placed now or earlier", "headers": _CREATED_HEADERS},
         **problem_responses(400, 401, 403, 422),
     },
+    openapi_extra=CHECKOUT,
 )
 async def create_order(
     body: NewOrder,

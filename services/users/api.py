@@ -25,6 +25,7 @@ from services.users.schemas import (
 from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
+from shared.web.limits import SIGN_IN
 from shared.web.problems import problem_responses
 
 router = APIRouter(tags=["users"])
@@ -53,6 +54,7 @@ SignInLimitsDep = Annotated[SignInLimits, Depends(_sign_in_limits)]
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422, 429),
     summary="Create an account",
+    openapi_extra=SIGN_IN,
 )
 async def register(
     body: Registration,
@@ -70,7 +72,12 @@ async def register(
     return registered
 
 
-@router.post("/users/login", responses=problem_responses(401, 422, 429), summary="Log in for a JWT")
+@router.post(
+    "/users/login",
+    responses=problem_responses(401, 422, 429),
+    summary="Log in for a JWT",
+    openapi_extra=SIGN_IN,
+)
 async def login(
     body: Credentials,
     request: Request,

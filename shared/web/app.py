@@ -3,7 +3,8 @@
 It adds what every service answers the same way: ``/health/live``,
 ``/health/ready`` (the component's own checks: its database, its broker),
 ``/metrics`` for Prometheus, ``X-Correlation-ID`` in and out of every request,
-and RFC 9457 problem responses for every error: a request that fails because
+and RFC 9457 problem responses for every error: a body larger than its route
+takes is refused before it is read (:mod:`shared.web.limits`); a request that fails because
 the database cannot be had right now (no free connection, too many clients,
 refused or dropped) answers 503 with ``Retry-After``.  It also keeps the OpenAPI
 document honest about what every route shares: input no database can store is
@@ -37,6 +38,7 @@ from shared.logging import get_logger
 from shared.metrics import Refresh
 from shared.persistence.database import unavailable_reason
 from shared.telemetry import instrument_app
+from shared.web.limits import BodyLimits, BodySizeLimit, document_body_limits, route_limits
 from shared.web.middleware import HttpMiddleware
 from shared.web.openapi import (
     document_common_problems,
@@ -147,8 +149,10 @@ def create_app(
     ready_checks: Mapping[str, ReadyCheck] | None = None,
     api_prefix: str = API_PREFIX,
     routers: list[Any] | None = None,
+    body_limits: BodyLimits | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
+    limits = body_limits or BodyLimits()
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -171,6 +175,12 @@ def create_app(
 
     app.add_middleware(DatabaseUnavailableMiddleware)
     app.add_middleware(StorableInputGuard)
+    # Outside the guard, which reads JSON bodies: nothing reads past the limit.
+    app.add_middleware(
+        BodySizeLimit,
+        limits=limits,
+        routes=route_limits(routers or [], api_prefix, limits),
+    )
     app.add_middleware(CorrelationMiddleware)
     instrument_app(app)
 
@@ -219,6 +229,7 @@ def create_app(
         document = generate()
         if not completed or completed[0] is not document:
             document_common_problems(document)
+            document_body_limits(document, limits)
             document_storable_text(document)
             completed[:] = [document]
         return document

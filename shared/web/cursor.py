@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -53,9 +53,13 @@ def decode_cursor(text: str | None) -> Position | None:
         raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
         created_at, row_id = json.loads(raw)
         moment = datetime.fromisoformat(created_at)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        # In UTC, as every row's time is stored and compared: a time at either end
+        # of the calendar whose offset would carry it past year 1 or 9999 is no
+        # row's, and would overflow when bound to a query.
+        utc = moment.astimezone(UTC) if moment.tzinfo is not None else None
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
         raise Unprocessable(NOT_HANDED_OUT, field="cursor") from None
     # The text is only base64: what it holds must be what this codec would have put there.
-    if moment.tzinfo is None or not isinstance(row_id, str) or unstorable(row_id):
+    if utc is None or not isinstance(row_id, str) or unstorable(row_id):
         raise Unprocessable(NOT_HANDED_OUT, field="cursor")
-    return Position(moment, row_id)
+    return Position(utc, row_id)

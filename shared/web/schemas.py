@@ -71,5 +71,13 @@ def _storable(text: str) -> str:
 Text = Annotated[str, StringConstraints(pattern=NO_NUL), AfterValidator(_storable)]
 """Free text a database can store: no NUL, no lone surrogate."""
 
+SAFE_ID = r"^[A-Za-z0-9._:@-]+$"
+"""What an id may hold: letters, digits and ``. _ : @ -``.  Ids become URL path
+segments, log fields and cells of an operator's table: never a space, a slash,
+a bracket or anything a terminal or a page could read as markup."""
+
+SafeId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SAFE_ID)]
+"""An opaque id made by a client (a product, a payment method, an address), in :data:`SAFE_ID`."""
+
 RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]
 """An integer row id (an ``INTEGER`` primary key): positive, within the column's range."""

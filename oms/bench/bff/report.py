@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from oms.bench.report import console
 
@@ -32,11 +33,15 @@ def print_result(result: dict[str, Any]) -> None:
         )
     console.print(table)
     console.print(
-        f"aggregated p50 ÷ slowest single call p50 ({result['slowest_downstream']}): "
-        f"[bold]{result['ratio_p50']:.2f}[/bold]  "
-        f"(sum of the single calls' p50: {result['sum_of_downstream_p50_ms']:.1f} ms)"
+        Text.assemble(
+            f"aggregated p50 ÷ slowest single call p50 ({result['slowest_downstream']}): ",
+            (f"{result['ratio_p50']:.2f}", "bold"),
+            f"  (sum of the single calls' p50: {result['sum_of_downstream_p50_ms']:.1f} ms)",
+        )
     )
     console.print(
-        f"CPU per aggregated page, every serving process: "
-        f"[bold]{result['aggregate']['cpu_ms_per_request']:.1f} ms[/bold]"
+        Text.assemble(
+            "CPU per aggregated page, every serving process: ",
+            (f"{result['aggregate']['cpu_ms_per_request']:.1f} ms", "bold"),
+        )
     )

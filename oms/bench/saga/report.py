@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from oms.bench.report import console
 
@@ -42,9 +43,10 @@ def print_result(result: dict[str, Any]) -> None:
     for row in rows:
         if row["cancelled"] or row["errors"] or row["lost"]:
             console.print(
-                f"[yellow]{short(row['system'])}: {row['confirmed']} confirmed, "
+                f"{short(row['system'])}: {row['confirmed']} confirmed, "
                 f"{row['cancelled']} cancelled, {row['errors']} errors, {row['lost']} lost; "
-                f"first error: {row['first_error']}[/yellow]"
+                f"first error: {row['first_error']}",
+                style="yellow",
             )
 
     names = list(dict.fromkeys(n for row in rows for n in row["cpu_ms_per_saga"]))
@@ -75,8 +77,11 @@ def print_result(result: dict[str, Any]) -> None:
             )
         if "ratio" in run:
             console.print(
-                f"{run['system']} ÷ baseline, sagas/s: [bold]{run['ratio']:.2f}[/bold]  "
-                f"({run['sagas_per_second']:.1f} against {base['sagas_per_second']:.1f})"
+                Text.assemble(
+                    f"{run['system']} ÷ baseline, sagas/s: ",
+                    (f"{run['ratio']:.2f}", "bold"),
+                    f"  ({run['sagas_per_second']:.1f} against {base['sagas_per_second']:.1f})",
+                )
             )
 
 
