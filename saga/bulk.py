@@ -105,7 +105,8 @@ class DryRun(CamelModel):
 
     action: Action
     described: str
-    """The selection in words (``every failed saga``, ``3 sagas named by id``)."""
+    """The selection in words (``every failed saga``, ``3 sagas named by id``,
+    ``saga 6f1…``)."""
     selects: int
     """How many sagas the selection holds now (a filter: counted in full, beyond
     ``mostAtOnce`` too)."""
@@ -260,7 +261,7 @@ async def _dry_run(runtime: SagaRuntime, action: Action, body: SelectIds | Selec
     ids = await _ids(runtime, body)
     if isinstance(body, SelectIds):
         count = len(ids)
-        described = f"{count} saga{'' if count == 1 else 's'} named by id"
+        described = f"saga {ids[0]}" if count == 1 else f"{count} sagas named by id"
     else:
         count = await _count(runtime, body) if len(ids) > MOST_AT_ONCE else len(ids)
         described = in_words(body.filter)

@@ -81,10 +81,10 @@ def _retrying(waiting: str, state: SagaState, since: str) -> str:
         return f"waits on {waiting}: sent {state.attempt} times without an answer, last at {since}"
     if state.backing_off:
         return (
-            f"{waiting} sent {state.attempt} times, the last one answered {state.failure_reason}; "
-            f"it is sent again after a pause (since {since})"
+            f"{waiting} sent {state.attempt} times and declined ({state.failure_reason}); "
+            f"sent again after a pause, unchanged since {since}"
         )
     return (
-        f"waits on {waiting}, sent {state.attempt} times: earlier sends answered "
-        f"{state.failure_reason}; the last sent at {since}"
+        f"waits on {waiting}, sent {state.attempt} times; declined before "
+        f"({state.failure_reason}), last sent at {since}"
     )

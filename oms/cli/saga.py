@@ -54,7 +54,7 @@ def who(
 ) -> None:
     """List, inspect, retry, abort and replay sagas."""
     if name is not None and token is not None:
-        console.print("name yourself with --as or with a token, not both", style="red")
+        _say("name yourself with --as or with a token, not both", "red")
         raise typer.Exit(2)
     caller.name, caller.token = name, token
 
@@ -76,13 +76,19 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
         with _client() as client:
             response = client.request(method, path, **kwargs)
     except httpx.TransportError as exc:
-        console.print(f"saga service unreachable: {exc}", style="red", markup=False)
+        _say(f"saga service unreachable: {exc}", "red")
         raise typer.Exit(2) from None
     if response.status_code >= 400:
         detail = response.json().get("detail", response.text) if response.content else ""
-        console.print(f"{response.status_code}: {detail}", style="red", markup=False)
+        _say(f"{response.status_code}: {detail}", "red")
         raise typer.Exit(1)
     return response.json()
+
+
+def _say(text: str, style: str | None = None) -> None:
+    """One line of data: printed as text (never markup), not wrapped, so ids and
+    reasons stay whole for whoever copies them."""
+    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_json(data: Any) -> None:
@@ -157,7 +163,7 @@ def list_sagas(
         _print_json(page)
         return
     if not page["items"]:
-        console.print("no saga matches" if criteria else "no sagas yet")
+        _say("no saga matches" if criteria else "no sagas yet")
         return
     table = Table("saga", "state", "where", "v", "created", "reason", "stuck")
     table.columns[0].no_wrap = True
@@ -175,7 +181,7 @@ def list_sagas(
     ]
     _print_table(table, rows)
     if page["nextCursor"]:
-        console.print(f"(more than {limit}: narrow the filter or raise --limit)")
+        _say(f"(more than {limit}: narrow the filter or raise --limit)")
 
 
 @saga_app.command("show")
@@ -187,20 +193,20 @@ def show(saga_id: str, as_json: JsonOption = False) -> None:
         return
     header = Text(s["id"], style="bold")
     header.append(f" {s['state']}: {whereabouts(s)} (version {s['version']})")
-    console.print(header)
+    console.print(header, soft_wrap=True)
     if s["failureReason"]:
-        console.print(f"reason: {s['failureReason']}", markup=False)
+        _say(f"reason: {s['failureReason']}")
     if s["stuck"]:
-        console.print(f"stuck: {s['stuck']}", style="yellow", markup=False)
+        _say(f"stuck: {s['stuck']}", "yellow")
     if s["ahead"]:
-        console.print(f"ahead: {' → '.join(s['ahead'])}", markup=False)
+        _say(f"ahead: {' → '.join(s['ahead'])}")
     _print_table(Table("at", "what happened"), [[h["at"], h["text"]] for h in s["history"]])
 
 
 def _confirm(question: str, action: str) -> None:
     """Ask ``question``; a no ends the command with a line saying nothing was done."""
     if not typer.confirm(question, default=False):
-        console.print(f"not confirmed: nothing was {ACTIONS_DONE[action]}")
+        _say(f"not confirmed: nothing was {ACTIONS_DONE[action]}")
         raise typer.Exit(1)
 
 
@@ -212,16 +218,15 @@ def _warn_of_doubts(doubts: list[dict[str, str]], count: int) -> None:
     """Say which selected sagas a retry is unlikely to help, before asking."""
     if not doubts:
         return
-    console.print(
+    _say(
         f"warning: {len(doubts)} of the {count} sagas failed on a refusal, not for want of "
         "an answer: a retry asks again, and they fail again unless the refusal has gone away",
-        style="yellow",
-        markup=False,
+        "yellow",
     )
     for doubt in doubts[:MOST_DOUBTS_SHOWN]:
-        console.print(f"  {doubt['id']}: {doubt['why']}", markup=False)
+        _say(f"  {doubt['id']}: {doubt['why']}")
     if len(doubts) > MOST_DOUBTS_SHOWN:
-        console.print(f"  … and {len(doubts) - MOST_DOUBTS_SHOWN} more")
+        _say(f"  … and {len(doubts) - MOST_DOUBTS_SHOWN} more")
 
 
 def _operate_many(
@@ -235,27 +240,26 @@ def _operate_many(
     bulk request after saying what it selects (and, for a retry, which sagas it is
     unlikely to help) and confirming; each saga's outcome printed."""
     if ids and criteria:
-        console.print("name sagas by id or by filter, not both", style="red")
+        _say("name sagas by id or by filter, not both", "red")
         raise typer.Exit(2)
     if len(ids) == 1:
         s = _call("POST", f"/sagas/{ids[0]}/{action}", json={"reason": reason})
-        console.print(f"{s['id']} → {s['state']}", markup=False)
+        _say(f"{s['id']} → {s['state']}")
         return
     if not ids and not criteria:
-        console.print("name the sagas: ids, or --state/--stuck/--order/--user", style="red")
+        _say("name the sagas: ids, or --state/--stuck/--order/--user", "red")
         raise typer.Exit(2)
     selection: dict[str, Any] = {"filter": criteria} if criteria else {"ids": ids}
     plan = _call("POST", f"/sagas/{action}/dry-run", json=selection)
     count = plan["selects"]
     if count == 0:
-        console.print(f"no saga matches: {plan['described']}", markup=False)
+        _say(f"no saga matches: {plan['described']}")
         return
     if count > plan["mostAtOnce"]:
-        console.print(
+        _say(
             f"{plan['described']}: {count} sagas, more than the {plan['mostAtOnce']} "
             "one request acts on; narrow the filter",
-            style="red",
-            markup=False,
+            "red",
         )
         raise typer.Exit(1)
     _warn_of_doubts(plan["doubts"], count)
@@ -268,7 +272,7 @@ def _operate_many(
         for o in result["outcomes"]
     ]
     _print_table(Table("saga", "outcome", "state"), rows)
-    console.print(f"{result['succeeded']} of {result['requested']} sagas: {action} done")
+    _say(f"{result['succeeded']} of {result['requested']} sagas: {action} done")
     if result["succeeded"] < result["requested"]:
         raise typer.Exit(1)
 
@@ -314,7 +318,7 @@ def replay(saga_id: str, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(report)
     elif report["ok"]:
-        console.print(f"{saga_id}: {report['inputs']} inputs replayed, no divergence", markup=False)
+        _say(f"{saga_id}: {report['inputs']} inputs replayed, no divergence")
     else:
         rows = [
             [
