@@ -91,7 +91,9 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
         assert completed in completed_only
         assert stalled not in completed_only
 
-        code, aborted = await oms_saga(url, "abort", stalled, "--reason", "customer phoned")
+        code, aborted = await oms_saga(
+            url, "--as", "grace-ops", "abort", stalled, "--reason", "customer phoned"
+        )
         assert code == 0, aborted
         assert f"{stalled} → refunding_payment" in aborted
         assert await system.settled(grace, stalled) == "cancelled"
@@ -99,7 +101,7 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
         code, history = await oms_saga(url, "show", stalled)
         assert code == 0, history
         assert "customer phoned" in history
-        assert "oms-cli" in history  # who did it
+        assert "aborted by grace-ops: customer phoned" in history  # who did it
         assert "inventory.release" in history
 
         code, replayed = await oms_saga(url, "replay", completed)

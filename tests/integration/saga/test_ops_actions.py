@@ -236,7 +236,15 @@ async def test_ops_find_and_retry_failed_sagas_from_the_terminal(ops_shop: Syste
         assert code == 2, refused
 
         code, retried = await oms_saga(
-            url, "retry", "--state", "failed", "--reason", "gateway repaired", "--yes"
+            url,
+            "--as",
+            "dana",
+            "retry",
+            "--state",
+            "failed",
+            "--reason",
+            "gateway repaired",
+            "--yes",
         )
         assert code == 0, retried
         for placed in (first, second):
@@ -246,7 +254,7 @@ async def test_ops_find_and_retry_failed_sagas_from_the_terminal(ops_shop: Syste
     for placed in (first, second):
         await saga_reaches(system, placed.order_id, "cancelled")
         saga = await saga_of(system, placed.order_id)
-        assert "retried by oms-cli: gateway repaired" in [h["text"] for h in saga["history"]]
+        assert "retried by dana: gateway repaired" in [h["text"] for h in saga["history"]]
 
 
 @pytest.mark.browser
