@@ -166,7 +166,10 @@ def list_sagas(
         _say("no saga matches" if criteria else "no sagas yet")
         return
     table = Table("saga", "state", "where", "v", "created", "reason", "stuck")
+    # Ids whole however narrow the terminal: `show` takes nothing less.
     table.columns[0].no_wrap = True
+    table.columns[0].min_width = max(len(s["id"]) for s in page["items"])
+    table.columns[1].no_wrap = True
     rows = [
         [
             s["id"],
