@@ -23,6 +23,16 @@ from tests.support.system import Shopper, System, running_system
 API = "/api/v1"
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+
+
+def need_chromium() -> None:
+    """Skip a browser test without Chromium; under CI=true, fail it."""
+    if not HAVE_CHROMIUM:
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
+        pytest.skip(f"{CHROMIUM} is not installed")
+
+
 SAGA_ORDER = ("reserving_inventory", "charging_payment", "confirming_order", "completed")
 
 
@@ -213,10 +223,7 @@ async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeu
 async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browser(
     system: System,
 ) -> None:
-    if not HAVE_CHROMIUM:
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     product = await system.add_product(price=900, stock=5)

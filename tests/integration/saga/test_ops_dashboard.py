@@ -35,8 +35,8 @@ from tests.integration.saga.test_e2e import (
     saga_of,
     saga_reaches,
 )
-from tests.integration.saga.test_ops import CHROMIUM, HAVE_CHROMIUM
-from tests.support.infra import IN_CI, eventually
+from tests.integration.saga.test_ops import CHROMIUM, need_chromium
+from tests.support.infra import eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
 from tests.support.system import System, running_system
 
@@ -317,10 +317,7 @@ async def dead_letter(system: System) -> str:
 async def test_the_dashboard_at_a_thousand_sagas_stays_dense_and_says_what_it_selects(
     declining_shop: System, stack: Stack
 ) -> None:
-    if not HAVE_CHROMIUM:
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     system = declining_shop
