@@ -314,6 +314,8 @@ async def dead_letter(system: System) -> str:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(420)  # a thousand sagas written, then paged through in a browser
 async def test_the_dashboard_at_a_thousand_sagas_stays_dense_and_says_what_it_selects(
     declining_shop: System, stack: Stack
 ) -> None:
