@@ -8,10 +8,12 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from oms.cli.saga import saga_app
@@ -19,6 +21,9 @@ from shared.messaging.envelope import Envelope
 from tests.support.infra import IN_CI, eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
 from tests.support.system import Shopper, System, running_system
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 API = "/api/v1"
 CHROMIUM = "/usr/bin/chromium"
@@ -31,6 +36,24 @@ def need_chromium() -> None:
         if IN_CI:
             pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
         pytest.skip(f"{CHROMIUM} is not installed")
+
+
+@asynccontextmanager
+async def ops_dashboard(app: FastAPI, token: str) -> AsyncIterator[Page]:
+    """The saga ``app``'s ``/ops`` in headless Chromium at 1500 by 1000, the ops
+    ``token`` entered."""
+    from playwright.async_api import async_playwright
+
+    async with on_socket(app) as url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 1500, "height": 1000})
+            await page.goto(f"{url}/ops")
+            await page.fill("#token", token)
+            await page.dispatch_event("#token", "change")
+            yield page
+        finally:
+            await browser.close()
 
 
 SAGA_ORDER = ("reserving_inventory", "charging_payment", "confirming_order", "completed")

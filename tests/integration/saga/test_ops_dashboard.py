@@ -35,7 +35,7 @@ from tests.integration.saga.test_e2e import (
     saga_of,
     saga_reaches,
 )
-from tests.integration.saga.test_ops import CHROMIUM, need_chromium
+from tests.integration.saga.test_ops import need_chromium, ops_dashboard
 from tests.support.infra import eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
 from tests.support.system import System, running_system
@@ -320,7 +320,6 @@ async def test_the_dashboard_at_a_thousand_sagas_stays_dense_and_says_what_it_se
     declining_shop: System, stack: Stack
 ) -> None:
     need_chromium()
-    from playwright.async_api import async_playwright
 
     system = declining_shop
     shots = ARTIFACTS / f"dashboard-1000-{stack.kind}"
@@ -339,122 +338,113 @@ async def test_the_dashboard_at_a_thousand_sagas_stays_dense_and_says_what_it_se
     letter = await dead_letter(system)
     ops_token = system.stack.token("alice", "ops")
 
-    async with on_socket(system.apps["saga"]) as url, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(viewport={"width": 1500, "height": 1000})
-            await page.goto(f"{url}/ops")
-            await page.fill("#token", ops_token)
-            await page.dispatch_event("#token", "change")
-            rows = page.locator("tr.saga")
-            await rows.first.wait_for()
-            while await page.locator("#more").is_visible():
-                shown = await rows.count()
-                await page.click("#more")
-                await page.wait_for_function(
-                    "n => document.querySelectorAll('tr.saga').length > n", arg=shown
-                )
-            assert await rows.count() == total
-            await page.locator("#letters-count").get_by_text("(1)").wait_for()
-
-            # Dense: every saga one line, the reason cut with the whole on hover.
-            heights = await rows.evaluate_all(
-                "rs => rs.map(r => Math.round(r.getBoundingClientRect().height))"
-            )
-            assert max(heights) <= 28, max(heights)
-            height = await page.evaluate("document.documentElement.scrollHeight")
-            assert height < total * 28 + 1000, height
-            reason = page.locator(f'tr.saga[data-id="{refused.order_id}"] td.reason')
-            whole = f"{DECLINED} · a retry resumes with payment.refund (sent 4 times so far)"
-            assert await reason.get_attribute("title") == whole
-            assert await reason.evaluate("td => td.scrollWidth > td.clientWidth")
-            # Newest first by creation, which is the time shown.
-            newest = await saga_of(system, cancelled.order_id)
-            first = rows.first
-            assert await first.get_attribute("data-id") == cancelled.order_id
-            created = await first.locator("td.created").get_attribute("title")
-            assert created is not None
-            assert created.startswith(f"created {newest['createdAt']}")
-            assert "created" in await page.locator("thead th.at").inner_text()
-            # Dead letters are a tab of their own, not below the list.
-            assert not await page.locator("#letters-panel").is_visible()
-            await page.evaluate("window.scrollTo(0, 0)")
-            await page.screenshot(path=str(shots / "1-list.png"))
-
-            # The detail of a saga far down the list stays in view as the list scrolls.
-            target = page.locator(f'tr.saga[data-id="{refused.order_id}"]')
-            await target.locator("td.id").click()
-            await page.locator("#detail-where").wait_for()
-            where = await page.locator("#detail-where").inner_text()
-            assert where == "a retry resumes with payment.refund (sent 4 times so far)"
-            assert "waits on" not in await page.locator("#detail").inner_text()
-            await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-            box = await page.locator("#detail").bounding_box()
-            assert box is not None
-            assert 0 <= box["y"] < 40, box
-
-            # The diagram: the path taken and the next steps, the rest only on demand,
-            # its labels at their size.
-            current = page.locator("#diagram g.node.current")
-            assert await current.get_attribute("data-state") == "failed"
-            drawn = await page.locator("#diagram path.edge").evaluate_all(
-                "ps => ps.filter(p => getComputedStyle(p).display !== 'none')"
-                ".map(p => p.dataset.edge)"
-            )
-            assert "failed>refunding_payment" in drawn
-            assert "completed>refunding_payment" in drawn
-            assert "reserving_inventory>releasing_inventory" not in drawn
-            every = await page.locator("#diagram path.edge").count()
-            assert len(drawn) < every
-            # Failed, it can only resume the refund: the one next step.
-            next_steps = await page.locator("#next-steps li").all_inner_texts()
-            assert next_steps == ["→ refunding_payment on operator.retry"]
-            sizes = await page.locator("#diagram text").evaluate_all(
-                "ts => ts.map(t => t.getBoundingClientRect().height)"
-            )
-            assert min(sizes) >= 12, sizes
-            await page.screenshot(path=str(shots / "2-detail-in-view.png"))
-            await page.check("#all-edges")
-            drawn_all = await page.locator("#diagram path.edge").evaluate_all(
-                "ps => ps.filter(p => getComputedStyle(p).display !== 'none').length"
-            )
-            assert drawn_all == every
-            await page.uncheck("#all-edges")
-
-            # A filter change shows the top of the list.
-            assert await page.evaluate("window.scrollY") > 1000
-            await page.select_option("#filter-state", "failed")
+    async with ops_dashboard(system.apps["saga"], ops_token) as page:
+        rows = page.locator("tr.saga")
+        await rows.first.wait_for()
+        while await page.locator("#more").is_visible():
+            shown = await rows.count()
+            await page.click("#more")
             await page.wait_for_function(
-                "() => [...document.querySelectorAll('tr.saga')]"
-                ".every(r => r.dataset.state === 'failed')"
+                "n => document.querySelectorAll('tr.saga').length > n", arg=shown
             )
-            assert await rows.count() == 100  # the first page
-            assert await page.evaluate("window.scrollY") == 0
-            await page.screenshot(path=str(shots / "3-filtered.png"))
+        assert await rows.count() == total
+        await page.locator("#letters-count").get_by_text("(1)").wait_for()
 
-            # The bulk dialog: the filter in words and its count, those a retry
-            # cannot help, then the reason.
-            await page.click("#retry-filter")
-            await page.locator("#reason-dialog[open]").wait_for()
-            assert await page.locator("#reason-what").inner_text() == "retry every failed saga"
-            count = await page.locator("#reason-count").inner_text()
-            assert count == f"{COPIES['failed'] + 1} sagas selected now."
-            doubts = await page.locator("#reason-doubts").inner_text()
-            assert f"{COPIES['failed'] + 1} of them failed on a refusal" in doubts
-            assert await page.locator("#reason-input").is_visible()
-            await page.screenshot(path=str(shots / "4-bulk-dialog.png"))
-            await page.click("#reason-cancel")
-            await page.locator("#reason-dialog[open]").wait_for(state="detached")
-            assert await operators(system, refused.order_id) == []
+        # Dense: every saga one line, the reason cut with the whole on hover.
+        heights = await rows.evaluate_all(
+            "rs => rs.map(r => Math.round(r.getBoundingClientRect().height))"
+        )
+        assert max(heights) <= 28, max(heights)
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        assert height < total * 28 + 1000, height
+        reason = page.locator(f'tr.saga[data-id="{refused.order_id}"] td.reason')
+        whole = f"{DECLINED} · a retry resumes with payment.refund (sent 4 times so far)"
+        assert await reason.get_attribute("title") == whole
+        assert await reason.evaluate("td => td.scrollWidth > td.clientWidth")
+        # Newest first by creation, which is the time shown.
+        newest = await saga_of(system, cancelled.order_id)
+        first = rows.first
+        assert await first.get_attribute("data-id") == cancelled.order_id
+        created = await first.locator("td.created").get_attribute("title")
+        assert created is not None
+        assert created.startswith(f"created {newest['createdAt']}")
+        assert "created" in await page.locator("thead th.at").inner_text()
+        # Dead letters are a tab of their own, not below the list.
+        assert not await page.locator("#letters-panel").is_visible()
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=str(shots / "1-list.png"))
 
-            # Dead letters on their own tab.
-            await page.click("#tab-letters")
-            await page.locator("#letters-panel").wait_for()
-            assert not await page.locator("#sagas-panel").is_visible()
-            assert letter in (await page.locator("#letters").text_content() or "")
-            await page.screenshot(path=str(shots / "5-dead-letters.png"))
-        finally:
-            await browser.close()
+        # The detail of a saga far down the list stays in view as the list scrolls.
+        target = page.locator(f'tr.saga[data-id="{refused.order_id}"]')
+        await target.locator("td.id").click()
+        await page.locator("#detail-where").wait_for()
+        where = await page.locator("#detail-where").inner_text()
+        assert where == "a retry resumes with payment.refund (sent 4 times so far)"
+        assert "waits on" not in await page.locator("#detail").inner_text()
+        await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        box = await page.locator("#detail").bounding_box()
+        assert box is not None
+        assert 0 <= box["y"] < 40, box
+
+        # The diagram: the path taken and the next steps, the rest only on demand,
+        # its labels at their size.
+        current = page.locator("#diagram g.node.current")
+        assert await current.get_attribute("data-state") == "failed"
+        drawn = await page.locator("#diagram path.edge").evaluate_all(
+            "ps => ps.filter(p => getComputedStyle(p).display !== 'none').map(p => p.dataset.edge)"
+        )
+        assert "failed>refunding_payment" in drawn
+        assert "completed>refunding_payment" in drawn
+        assert "reserving_inventory>releasing_inventory" not in drawn
+        every = await page.locator("#diagram path.edge").count()
+        assert len(drawn) < every
+        # Failed, it can only resume the refund: the one next step.
+        next_steps = await page.locator("#next-steps li").all_inner_texts()
+        assert next_steps == ["→ refunding_payment on operator.retry"]
+        sizes = await page.locator("#diagram text").evaluate_all(
+            "ts => ts.map(t => t.getBoundingClientRect().height)"
+        )
+        assert min(sizes) >= 12, sizes
+        await page.screenshot(path=str(shots / "2-detail-in-view.png"))
+        await page.check("#all-edges")
+        drawn_all = await page.locator("#diagram path.edge").evaluate_all(
+            "ps => ps.filter(p => getComputedStyle(p).display !== 'none').length"
+        )
+        assert drawn_all == every
+        await page.uncheck("#all-edges")
+
+        # A filter change shows the top of the list.
+        assert await page.evaluate("window.scrollY") > 1000
+        await page.select_option("#filter-state", "failed")
+        await page.wait_for_function(
+            "() => [...document.querySelectorAll('tr.saga')]"
+            ".every(r => r.dataset.state === 'failed')"
+        )
+        assert await rows.count() == 100  # the first page
+        assert await page.evaluate("window.scrollY") == 0
+        await page.screenshot(path=str(shots / "3-filtered.png"))
+
+        # The bulk dialog: the filter in words and its count, those a retry
+        # cannot help, then the reason.
+        await page.click("#retry-filter")
+        await page.locator("#reason-dialog[open]").wait_for()
+        assert await page.locator("#reason-what").inner_text() == "retry every failed saga"
+        count = await page.locator("#reason-count").inner_text()
+        assert count == f"{COPIES['failed'] + 1} sagas selected now."
+        doubts = await page.locator("#reason-doubts").inner_text()
+        assert f"{COPIES['failed'] + 1} of them failed on a refusal" in doubts
+        assert await page.locator("#reason-input").is_visible()
+        await page.screenshot(path=str(shots / "4-bulk-dialog.png"))
+        await page.click("#reason-cancel")
+        await page.locator("#reason-dialog[open]").wait_for(state="detached")
+        assert await operators(system, refused.order_id) == []
+
+        # Dead letters on their own tab.
+        await page.click("#tab-letters")
+        await page.locator("#letters-panel").wait_for()
+        assert not await page.locator("#sagas-panel").is_visible()
+        assert letter in (await page.locator("#letters").text_content() or "")
+        await page.screenshot(path=str(shots / "5-dead-letters.png"))
     assert sorted(os.listdir(shots)) == [
         "1-list.png",
         "2-detail-in-view.png",
