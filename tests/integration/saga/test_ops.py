@@ -12,10 +12,12 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from oms.cli.saga import saga_app
@@ -25,9 +27,40 @@ from tests.support.infra import IN_CI, eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
 from tests.support.system import Shopper, System, running_system
 
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
 API = "/api/v1"
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+
+
+def need_chromium() -> None:
+    """Skip a browser test without Chromium; under CI=true, fail it."""
+    if not HAVE_CHROMIUM:
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
+        pytest.skip(f"{CHROMIUM} is not installed")
+
+
+@asynccontextmanager
+async def ops_dashboard(app: FastAPI, token: str) -> AsyncIterator[Page]:
+    """The saga ``app``'s ``/ops`` in headless Chromium at 1500 by 1000, the ops
+    ``token`` entered."""
+    from playwright.async_api import async_playwright
+
+    async with on_socket(app) as url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 1500, "height": 1000})
+            await page.goto(f"{url}/ops")
+            await page.fill("#token", token)
+            await page.dispatch_event("#token", "change")
+            yield page
+        finally:
+            await browser.close()
+
+
 SAGA_ORDER = ("reserving_inventory", "charging_payment", "confirming_order", "completed")
 
 
@@ -96,7 +129,9 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
         assert completed in completed_only
         assert stalled not in completed_only
 
-        code, aborted = await oms_saga(url, "abort", stalled, "--reason", "customer phoned")
+        code, aborted = await oms_saga(
+            url, "--as", "grace-ops", "abort", stalled, "--reason", "customer phoned"
+        )
         assert code == 0, aborted
         assert f"{stalled} → refunding_payment" in aborted
         assert await system.settled(grace, stalled) == "cancelled"
@@ -104,7 +139,7 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
         code, history = await oms_saga(url, "show", stalled)
         assert code == 0, history
         assert "customer phoned" in history
-        assert "oms-cli" in history  # who did it
+        assert "aborted by grace-ops: customer phoned" in history  # who did it
         assert "inventory.release" in history
 
         code, replayed = await oms_saga(url, "replay", completed)
@@ -267,10 +302,7 @@ async def test_the_dashboard_may_run_only_its_own_script_and_cannot_be_framed(
 async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browser(
     system: System,
 ) -> None:
-    if not HAVE_CHROMIUM:
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     product = await system.add_product(price=900, stock=5)
