@@ -103,7 +103,7 @@ class Doubt(CamelModel):
 class DryRun(CamelModel):
     """What a bulk request with this selection would act on; nothing is done."""
 
-    action: Action
+    action: Operation
     described: str
     """The selection in words (``every failed saga``, ``3 sagas named by id``,
     ``saga 6f1…``)."""
@@ -257,7 +257,7 @@ async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
     return doubts
 
 
-async def _dry_run(runtime: SagaRuntime, action: Action, body: SelectIds | SelectFilter) -> DryRun:
+async def _dry_run(runtime: SagaRuntime, action: Operation, body: SelectIds | SelectFilter) -> DryRun:
     ids = await _ids(runtime, body)
     if isinstance(body, SelectIds):
         count = len(ids)
