@@ -25,7 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,32 +93,86 @@ def bff(
     output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
         "bench-results/bff.json"
     ),
+    downstream_latency: Annotated[
+        str | None,
+        typer.Option(
+            metavar="P50,P99",
+            help="every service answers after a latency drawn per call with this median and "
+            "99th percentile (ms); the page is measured next to its slowest call and to a "
+            "client gathering the same calls itself",
+        ),
+    ] = None,
+    spike: Annotated[
+        str,
+        typer.Option(
+            metavar="SHARE,MS",
+            help="with --downstream-latency: the share of calls delayed by MS in the second phase",
+        ),
+    ] = "0.01,500",
+    hedging: Annotated[
+        bool,
+        typer.Option(help="with --downstream-latency: BFF-Web hedges and coalesces its reads"),
+    ] = True,
 ) -> None:
     """Aggregated order page vs. its single downstream calls: latency, throughput, ratio."""
+    from oms.bench.bff_latency import (
+        bench_downstream_latency,
+        parse_latency,
+        parse_spike,
+        print_downstream_latency,
+    )
+
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
         (Path(scratch) / "logs").mkdir()
-        result = asyncio.run(_bench_bff(settings, Path(scratch), requests, concurrency))
-    _print_bff(result)
+        if downstream_latency is None:
+            result = asyncio.run(_bench_bff(settings, Path(scratch), requests, concurrency))
+        else:
+            try:
+                latency, spiked = parse_latency(downstream_latency), parse_spike(spike)
+            except ValueError as error:
+                raise typer.BadParameter(str(error)) from None
+            measured = bench_downstream_latency(
+                settings,
+                Path(scratch),
+                latency=latency,
+                spike=spiked,
+                requests=requests,
+                concurrency=concurrency,
+                hedging=hedging,
+            )
+            result = asyncio.run(measured)
+    (_print_bff if downstream_latency is None else print_downstream_latency)(result)
     write_json(output, result)
 
 
-async def _bench_bff(
-    settings: Settings, scratch: Path, requests: int, concurrency: int
-) -> dict[str, Any]:
+def bench_settings(settings: Settings, scratch: Path) -> Settings:
+    """``settings`` for the components a run starts on free ports, with data in ``scratch``."""
     offset = free_port_offset(settings.host, (PORTS[c] for c in BFF_COMPONENTS))
     # The components this run starts, and nothing a URL override points elsewhere.
-    settings = settings.model_copy(
+    return settings.model_copy(
         update={
             "port_offset": offset,
             "data_dir": scratch / "data",
             **{f"{name}_url": None for name in SERVICES},
         }
     )
-    mode = "embedded" if settings.embedded else "rabbitmq+postgresql"
-    console.print(f"starting {', '.join(BFF_COMPONENTS)} ({mode}) on ports +{offset} …")
-    async with _running(settings, scratch / "logs") as started:
-        seeded = await _seed(settings)
+
+
+def mode_of(settings: Settings) -> str:
+    return "embedded" if settings.embedded else "rabbitmq+postgresql"
+
+
+async def _bench_bff(
+    settings: Settings, scratch: Path, requests: int, concurrency: int
+) -> dict[str, Any]:
+    settings = bench_settings(settings, scratch)
+    mode = mode_of(settings)
+    console.print(
+        f"starting {', '.join(BFF_COMPONENTS)} ({mode}) on ports +{settings.port_offset} …"
+    )
+    async with running(settings, scratch / "logs") as started:
+        seeded = await seed(settings)
         targets = _targets(seeded)
         processes: dict[str, PidSource] = {
             name: functools.partial(tuple, (started.pid(name),)) for name in started.processes
@@ -145,7 +199,9 @@ async def _bench_bff(
 
 
 @contextlib.asynccontextmanager
-async def _running(settings: Settings, logs: Path) -> AsyncIterator[Fleet]:
+async def running(
+    settings: Settings, logs: Path, extra_env: Mapping[str, str] | None = None
+) -> AsyncIterator[Fleet]:
     """The components in processes of their own, ready to serve; stopped as Ctrl-C stops them.
 
     Embedded, they share one process (``oms up --only …``): the in-process
@@ -164,6 +220,7 @@ async def _running(settings: Settings, logs: Path) -> AsyncIterator[Fleet]:
         OMS_LOG_LEVEL="WARNING",
         OMS_LOG_FORMAT="json",
     )
+    env.update(extra_env or {})
     if settings.embedded:
         commands = {"all": ["up", *(arg for name in BFF_COMPONENTS for arg in ("--only", name))]}
     else:
@@ -178,7 +235,7 @@ async def _running(settings: Settings, logs: Path) -> AsyncIterator[Fleet]:
 # --- seeding ------------------------------------------------------------------------
 
 
-async def _seed(settings: Settings) -> Seeded:
+async def seed(settings: Settings) -> Seeded:
     """A shopper, products and confirmed orders, through the public APIs."""
     ops = {
         "Authorization": f"Bearer {mint_token(settings.jwt_key, sub='oms-bench', roles=['ops'])}"
@@ -330,7 +387,7 @@ async def _measure(
             # Open the connections and fill the caches before anything counts.
             for target in targets:
                 await _load(http[target.name], target, min(requests, 50), concurrency, _Samples())
-            for size in _slices(requests, ROUNDS):
+            for size in slices(requests, ROUNDS):
                 for target in targets:
                     meter = CpuMeter(processes)
                     meter.start()
@@ -346,7 +403,7 @@ async def _measure(
     return [_summarise(t, samples[t.name]) for t in targets]
 
 
-def _slices(total: int, rounds: int) -> list[int]:
+def slices(total: int, rounds: int) -> list[int]:
     """``total`` split into at most ``rounds`` near-equal positive parts."""
     rounds = min(rounds, total)
     return [total // rounds + (1 if n < total % rounds else 0) for n in range(rounds)]
