@@ -255,14 +255,14 @@ async def seed(settings: Settings) -> Seeded:
                 },
                 headers=ops,
             )
-            _expect(created, 201)
+            expect_status(created, 201)
             product_ids.append(created.json()["id"])
         web = settings.url_for("bff-web")
         session = await http.post(
             f"{web}{API}/auth/register",
             json={"email": f"bench-{run}@example.com", "password": f"bench-{run}-password"},
         )
-        _expect(session, 201)
+        expect_status(session, 201)
         user_id, token = session.json()["userId"], session.json()["token"]
         order_ids = []
         for _ in range(SEED_ORDERS):
@@ -281,14 +281,15 @@ async def seed(settings: Settings) -> Seeded:
                 },
                 headers={"Authorization": f"Bearer {token}"},
             )
-            _expect(placed, 200)
+            expect_status(placed, 200)
             if placed.json()["status"] != "confirmed":
                 raise RuntimeError(f"a seeded order did not confirm: {placed.json()}")
             order_ids.append(placed.json()["orderId"])
     return Seeded(user_id, token, order_ids, product_ids)
 
 
-def _expect(response: httpx.Response, status: int) -> None:
+def expect_status(response: httpx.Response, status: int) -> None:
+    """Raise, saying what was asked and answered, unless ``response`` has ``status``."""
     if response.status_code != status:
         raise RuntimeError(
             f"{response.request.method} {response.request.url}: "

@@ -46,6 +46,7 @@ from oms.bench.bff import (
     ROUNDS,
     Seeded,
     bench_settings,
+    expect_status,
     mode_of,
     running,
     seed,
@@ -224,22 +225,22 @@ class _Clients:
         for service in SERVICES:
             http = self.http[service]
             cleared = await http.delete("/_faults", headers=self._ops)
-            _expect(cleared, 204)
+            expect_status(cleared, 204)
             for rule in rules:
-                _expect(await http.post("/_faults", json=rule, headers=self._ops), 201)
+                expect_status(await http.post("/_faults", json=rule, headers=self._ops), 201)
 
     async def calls_left(self) -> int:
         """What the services' latency rules have left to count: fewer by every call."""
         left = 0
         for service in SERVICES:
             listed = await self.http[service].get("/_faults", headers=self._ops)
-            _expect(listed, 200)
+            expect_status(listed, 200)
             left += sum(rule["times"] for rule in listed.json() if "route" in rule)
         return left
 
     async def hedges(self) -> int:
         scraped = await self.http["bff-web"].get(f"{self.settings.url_for('bff-web')}/metrics")
-        _expect(scraped, 200)
+        expect_status(scraped, 200)
         return int(
             sum(
                 sample.value
@@ -327,14 +328,6 @@ async def _load(send: Send, requests: int, concurrency: int, samples: _Samples, 
             await send(n, samples)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
-def _expect(response: httpx.Response, status: int) -> None:
-    if response.status_code != status:
-        raise RuntimeError(
-            f"{response.request.method} {response.request.url}: "
-            f"expected {status}, got {response.status_code}: {response.text[:500]}"
-        )
 
 
 def print_downstream_latency(result: dict[str, Any]) -> None:
