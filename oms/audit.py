@@ -28,10 +28,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from saga.definition import TERMINAL
 from shared.auth import mint_token
 from shared.settings import Settings
 
-TERMINAL = {"completed", "cancelled", "failed"}
 STALE_AFTER_SECONDS = 600.0
 """Longer than any wait the saga makes on its own with the default settings (a
 step's deadline, a compensation's backoff), so whatever waits longer is stuck."""

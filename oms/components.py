@@ -1,4 +1,5 @@
-"""The seven components and how to build each one's app."""
+"""The seven components, how to build each one's app, and the names the ``oms``
+tools share about them (the API prefix, which of them talk over the broker)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from fastapi import FastAPI
 
 from shared.messaging.transport import Transport
 from shared.settings import Settings
+
+API_PREFIX = "/api/v1"
+"""Where every component serves its API (``/health`` and ``/metrics`` stay at the root)."""
+PARTICIPANTS = ("orders", "inventory", "payments")
+"""The services the saga sends commands to."""
+ON_BROKER = (*PARTICIPANTS, "saga")
+"""The components that consume from the broker (and take message faults)."""
 
 
 class AppFactory(Protocol):

@@ -1,4 +1,4 @@
-"""Runs components under uvicorn in one process, sharing one transport.
+"""Serving components under uvicorn in one process, sharing one transport.
 
 Start and stop follow the components' dependencies (:attr:`Component.tier`):
 the services start first, then the saga, then the BFFs, each tier once the one

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from oms.scenario.runner import needs, run_scenarios
+from oms.scenario.schedule import needs, run_scenarios
 from tests.support.infra import RabbitVhost
 from tests.support.scenarios import TIMING, InProcessControl, explain, library, transports_of
 from tests.support.stack import Stack

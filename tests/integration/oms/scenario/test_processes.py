@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from oms.scenario.runner import needs, run_scenarios
+from oms.scenario.schedule import needs, run_scenarios
 from shared.messaging.amqp import AmqpTransport
 from shared.settings import Settings
 from tests.support.infra import RabbitVhost

@@ -3,42 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from oms.audit import STALE_AFTER_SECONDS
-from oms.bench import bench_app
+from oms.cli.bench import bench_app
+from oms.cli.common import console, failures_in_brief, logged_settings, options
+from oms.cli.saga import saga_app
+from oms.cli.scenario import scenario_app
+from oms.cli.topology import topology_app
 from oms.components import COMPONENTS, Component, available_components
 from oms.config import load_settings
-from oms.saga_cli import saga_app
-from oms.scenario_cli import scenario_app
 from shared.auth import mint_token
-from shared.logging import configure_logging
-from shared.messaging.topology import export_definitions, standard_topology
 from shared.settings import Settings
-from shared.startup import describe
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
-topology_app = typer.Typer(no_args_is_help=True, help="The RabbitMQ topology.")
 app.add_typer(topology_app, name="topology")
 app.add_typer(saga_app, name="saga")
 app.add_typer(bench_app, name="bench")
 app.add_typer(scenario_app, name="scenario")
-console = Console()
-
-DEFINITIONS = Path("rabbitmq/definitions.json")
-ASYNCAPI = Path("docs/asyncapi.yaml")
-
-
-_debug = False
-"""``oms --debug``: failures show their traceback."""
 
 
 @app.callback()
@@ -48,30 +34,7 @@ def main(
     ] = False,
 ) -> None:
     """OMS: run, migrate, inspect and test the order-management system."""
-    global _debug
-    _debug = debug
-
-
-@contextmanager
-def _failures_in_brief() -> Iterator[None]:
-    """A failure to start (or to migrate) as one line and a hint, exit code 1;
-    the whole traceback with ``--debug``."""
-    try:
-        yield
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
-    except Exception as error:
-        if _debug:
-            raise
-        typer.echo(f"error: {str(error) or describe(error)}", err=True)
-        typer.echo("(run with oms --debug ... for the traceback)", err=True)
-        raise typer.Exit(1) from None
-
-
-def _settings() -> Settings:
-    settings = load_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    return settings
+    options.debug = debug
 
 
 def _print_urls(components: list[Component], settings: Settings) -> None:
@@ -101,9 +64,9 @@ def up(
     ] = None,
 ) -> None:
     """Run every component in one process (embedded by default) and print their URLs."""
-    from oms.runner import exit_at_once, run_components
+    from oms.serving import exit_at_once, run_components
 
-    settings = _settings()
+    settings = logged_settings()
     components = available_components()
     if only:
         unknown = sorted(set(only) - set(COMPONENTS))
@@ -118,7 +81,7 @@ def up(
             await seed_demo(settings, console)
         _print_urls(components, settings)
 
-    with _failures_in_brief():
+    with failures_in_brief():
         run_components(components, settings, on_started=started)
     exit_at_once()
 
@@ -128,19 +91,19 @@ def run(
     component: Annotated[str, typer.Argument(help=", ".join(COMPONENTS))],
 ) -> None:
     """Run one component as its own process."""
-    from oms.runner import exit_at_once, run_components
+    from oms.serving import exit_at_once, run_components
 
     if component not in COMPONENTS:
         raise typer.BadParameter(f"unknown component {component!r}; one of {', '.join(COMPONENTS)}")
     chosen = COMPONENTS[component]
     if not chosen.available():
         raise typer.BadParameter(f"component {component!r} is not installed")
-    settings = _settings()
+    settings = logged_settings()
 
     async def started() -> None:
         console.print(f"{component} on {settings.url_for(component)}")
 
-    with _failures_in_brief():
+    with failures_in_brief():
         run_components([chosen], settings, on_started=started)
     exit_at_once()
 
@@ -150,36 +113,11 @@ def migrate() -> None:
     """Apply every service's schema migrations."""
     from oms.migrate import migrate_all
 
-    settings = _settings()
-    with _failures_in_brief():
+    settings = logged_settings()
+    with failures_in_brief():
         migrated = asyncio.run(migrate_all(settings))
     for name in migrated:
         console.print(f"migrated {name}")
-
-
-@topology_app.command("export")
-def topology_export(
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="the RabbitMQ definitions file")
-    ] = DEFINITIONS,
-    asyncapi: Annotated[
-        Path, typer.Option("--asyncapi", help="the AsyncAPI document of the messages")
-    ] = ASYNCAPI,
-    vhost: Annotated[str, typer.Option(help="the vhost the definitions target")] = "/",
-) -> None:
-    """Write the RabbitMQ definitions file (exchanges, queues, bindings, policies) and
-    the AsyncAPI document generated from the message models."""
-    from oms.asyncapi import build_asyncapi, render_yaml
-
-    settings = load_settings()
-    topology = standard_topology(settings.delivery_limit)
-    document = export_definitions(topology, vhost=vhost)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"wrote {output}")
-    asyncapi.parent.mkdir(parents=True, exist_ok=True)
-    asyncapi.write_text(render_yaml(build_asyncapi(topology=topology)))
-    console.print(f"wrote {asyncapi}")
 
 
 @app.command()
@@ -242,7 +180,3 @@ def audit(
     print_report(report, console)
     if not report.clean(strict=strict):
         raise typer.Exit(1)
-
-
-if __name__ == "__main__":
-    app()

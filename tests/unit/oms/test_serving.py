@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from oms.runner import run_components
+from oms.serving import run_components
 from shared.settings import Settings
 
 

@@ -41,19 +41,18 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
-from oms.bench.bff import (
-    API,
-    ROUNDS,
+from oms.bench.bff.measure import ROUNDS, slices
+from oms.bench.bff.system import (
     Seeded,
     bench_settings,
     expect_status,
     mode_of,
     running,
     seed,
-    slices,
 )
 from oms.bench.procstat import CpuMeter, PidSource
 from oms.bench.report import console, machine, now, percentiles
+from oms.components import API_PREFIX as API
 from shared.auth import mint_token
 from shared.settings import SERVICES, Settings
 

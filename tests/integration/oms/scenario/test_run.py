@@ -10,23 +10,18 @@ import pytest
 
 from oms.scenario.client import SystemApi
 from oms.scenario.export import export_saga
+from oms.scenario.history import commands_of
 from oms.scenario.loader import dump_yaml, load_file
-from oms.scenario.runner import Difference, commands_of, run_scenarios
-from tests.support.scenarios import TIMING, InProcessControl, explain, transports_of
+from oms.scenario.results import Difference
+from oms.scenario.schedule import run_scenarios
+from tests.support.scenarios import GOOD, TIMING, InProcessControl, explain, transports_of
 from tests.support.stack import Stack
 from tests.support.system import running_system
 
-HAPPY = """\
-timeout_seconds: 60
-setup:
-  products:
-    kettle: {price: 1250, stock: 5}
-  users:
-    ada: {}
-steps:
-  - checkout: {order: o1, user: ada, items: {kettle: 2}}
-expect:
-"""
+HAPPY = GOOD.replace("name: tiny", "timeout_seconds: 60").removesuffix(
+    "  - order: {order: o1, status: confirmed}\n"
+)
+"""A checkout of two kettles out of five, with no expectation yet."""
 
 
 async def test_a_wrong_expectation_fails_with_a_readable_difference(

@@ -3,45 +3,13 @@ with an error naming the file, the line and the field."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from oms.cli import app
 from oms.scenario.loader import ScenarioFileError, load_directory, load_file
-from oms.scenario.report import junit_xml
-from oms.scenario.runner import (
-    Difference,
-    ScenarioResult,
-    exclusive,
-    is_subsequence,
-    needs,
-    skip_reason,
-    state_matches,
-)
-from shared.settings import Settings
-
-LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
-GOOD = """\
-name: tiny
-setup:
-  products:
-    kettle: {price: 1250, stock: 5}
-  users:
-    ada: {}
-steps:
-  - checkout: {order: o1, user: ada, items: {kettle: 2}}
-expect:
-  - order: {order: o1, status: confirmed}
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "case.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
+from oms.scenario.schedule import exclusive, needs
+from tests.support.scenarios import GOOD, LIBRARY, write
 
 
 def refused(path: Path) -> list[tuple[int, str, str]]:
@@ -156,70 +124,19 @@ def test_a_crash_on_a_message_its_component_does_not_handle_is_refused(tmp_path:
     assert "payments handles commands" in message
 
 
-def test_the_cli_refuses_a_bad_directory_before_running_anything(tmp_path: Path) -> None:
-    write(tmp_path, GOOD, "good.yaml")
-    write(tmp_path, GOOD.replace("  - order:", "  - vibes:"), "bad.yaml")
-
-    result = CliRunner().invoke(
-        app, ["scenario", "run", "--dir", str(tmp_path)], env={"OMS_PORT_OFFSET": "1"}
+def test_a_message_outside_the_catalogue_is_refused_in_a_fault_and_a_crash(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        "  - checkout:",
+        "  - fault: {message: payment.teleport, mode: drop}\n"
+        "  - crash: {component: saga, handling: inventory.vanished}\n"
+        "  - checkout:",
     )
-
-    assert result.exit_code == 2
-    assert f"{tmp_path / 'bad.yaml'}:10: expect[0]" in result.output
-    assert "unknown expectation kind 'vibes'" in result.output
-
-
-def test_the_cli_lists_the_library_with_what_each_scenario_needs() -> None:
-    result = CliRunner().invoke(
-        app, ["scenario", "list", "--dir", str(LIBRARY)], env={"COLUMNS": "250"}
-    )
-
-    assert result.exit_code == 0, result.output
-    assert "saga-crash-after-sending-a-command" in result.output
-    assert "price-changed-between-quote-and-reservation" in result.output
-    assert "needs restart" in result.output
-
-
-def test_skips_name_their_reason() -> None:
-    files = {f.name: f.scenario for f in load_directory(LIBRARY)}
-    settings = Settings()
-    assert skip_reason(files["happy-path-web"], settings, None) is None
-    assert skip_reason(files["participant-silent-timeout"], settings, None) == (
-        "written for OMS_SAGA_STEP_TIMEOUT_SECONDS=3.0; the system runs with 30.0"
-    )
-    assert "needs restart" in str(
-        skip_reason(files["participant-crash-after-commit"], settings, None)
-    )
-
-
-def test_steps_match_as_a_subsequence_and_compensating_matches_every_undo_state() -> None:
-    sent = ["inventory.reserve", "payment.charge", "payment.charge", "order.confirm"]
-    assert is_subsequence(["inventory.reserve", "order.confirm"], sent, str.__eq__)
-    assert not is_subsequence(["order.confirm", "payment.charge"], sent, str.__eq__)
-    assert state_matches("compensating", "refunding_payment")
-    assert state_matches("terminal", "failed")
-    assert not state_matches("completed", "confirming_order")
-
-
-def test_junit_xml_carries_each_outcome_and_the_first_difference() -> None:
-    results = [
-        ScenarioResult("ok", "a.yaml", "passed", 1.5, orders={"o1": "id-1"}),
-        ScenarioResult(
-            "wrong",
-            "b.yaml",
-            "failed",
-            2.0,
-            Difference("stock of kettle available", "4", "3"),
-        ),
-        ScenarioResult("later", "c.yaml", "skipped", reason="pending: needs a fix"),
+    problems = refused(write(tmp_path, text))
+    assert [(line, field) for line, field, _ in problems] == [
+        (8, "steps[0].fault.message"),
+        (9, "steps[1].crash.handling"),
     ]
-
-    suite = ET.fromstring(junit_xml(results))
-
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
-    failure = suite.find("testcase[@name='wrong']/failure")
-    assert failure is not None
-    assert failure.get("message") == "stock of kettle available: expected 4, seen 3"
-    skipped = suite.find("testcase[@name='later']/skipped")
-    assert skipped is not None
-    assert skipped.get("message") == "pending: needs a fix"
+    assert "'payment.teleport' is not a message of the catalogue" in problems[0][2]
+    assert "'inventory.vanished' is not a message of the catalogue" in problems[1][2]

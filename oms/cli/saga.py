@@ -8,21 +8,21 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from oms.cli.common import console
+from oms.components import API_PREFIX
 from oms.config import load_settings
 from shared.auth import mint_token
 
 saga_app = typer.Typer(no_args_is_help=True, help="List, inspect, retry, abort and replay sagas.")
-console = Console()
 
 
 def _client() -> httpx.Client:
     settings = load_settings()
     token = mint_token(settings.jwt_key, sub="oms-cli", roles=["ops"], ttl_seconds=300)
     return httpx.Client(
-        base_url=f"{settings.url_for('saga')}/api/v1",
+        base_url=f"{settings.url_for('saga')}{API_PREFIX}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )

@@ -7,18 +7,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from oms.cli.common import console
 from oms.scenario.control import BrokerControl, CommandControl, Control, Controls
 from oms.scenario.loader import ScenarioFile, ScenarioFileError, ScenarioFilesError, load_directory
 from oms.scenario.report import print_results, write_junit
-from oms.scenario.runner import ScenarioResult, exclusive, needs, run_scenarios, skip_reason
+from oms.scenario.results import ScenarioResult
+from oms.scenario.schedule import exclusive, needs, run_scenarios, skip_reason
 from shared.settings import Settings
 
 scenario_app = typer.Typer(no_args_is_help=True, help="QA scenario files: list and run them.")
-console = Console()
 DEFAULT_DIR = Path("tests/scenarios")
 
 DirOption = Annotated[Path, typer.Option("--dir", help="where the scenario files are")]
