@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bff.downstream import DownstreamClient, DownstreamConfig
 from bff.downstream.hedging import HedgeBudget, LatencyWindow
@@ -90,6 +93,24 @@ async def test_a_read_slower_than_the_p95_is_hedged_and_the_hedge_wins(make: Mak
     assert hedges == [("inventory", "won")]
     await asyncio.sleep(0)  # let the cancelled copy's handler see its cancellation
     assert service.cancelled == [20]
+
+
+async def test_a_hedge_is_marked_on_the_span_of_the_request_it_serves(make: Make) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    service = Copies([FAST])
+    client, _ = make(service)
+    await warm_up(client)
+    service.slow_from_now(5.0, FAST)
+
+    with provider.get_tracer("test").start_as_current_span("GET /orders/{id}/details"):
+        await client.get_json("/products/p1")
+
+    (span,) = exporter.get_finished_spans()
+    events = {event.name: dict(event.attributes or {}) for event in span.events}
+    assert events["downstream.hedge"]["service"] == "inventory"
+    assert events["downstream.hedge.decided"] == {"service": "inventory", "outcome": "won"}
 
 
 async def test_when_the_first_copy_answers_first_the_hedge_is_cancelled(make: Make) -> None:
