@@ -1,5 +1,6 @@
 """The seven components, how to build each one's app, and the names the ``oms``
-tools share about them (the API prefix, which of them talk over the broker)."""
+tools share about them (which of them talk over the broker; the API prefix every
+component serves under is ``shared.web.app.API_PREFIX``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,8 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from shared.messaging.transport import Transport
-from shared.settings import Settings
+from shared.settings import PORTS, Settings
 
-API_PREFIX = "/api/v1"
-"""Where every component serves its API (``/health`` and ``/metrics`` stay at the root)."""
 PARTICIPANTS = ("orders", "inventory", "payments")
 """The services the saga sends commands to."""
 ON_BROKER = (*PARTICIPANTS, "saga")
@@ -57,6 +56,11 @@ COMPONENTS: dict[str, Component] = {
         Component("bff-mobile", "bff_mobile.app", tier=2),
     )
 }
+"""Every component: the one list the command, the scenario runner and the OpenAPI
+documents go by.  Their ports are in ``shared/settings.py`` (the settings, which
+every component reads, cannot import this module); the two must name the same."""
+if set(COMPONENTS) != set(PORTS):
+    raise AssertionError("oms/components.py and shared/settings.py PORTS name other components")
 
 
 def available_components() -> list[Component]:

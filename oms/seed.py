@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import httpx
 from rich.console import Console
 
-from oms.components import API_PREFIX
 from shared.auth import mint_token
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 
 DEMO_EMAIL = "demo@oms.example.com"
 DEMO_PASSWORD = "demo-password-123"

@@ -30,11 +30,10 @@ from shared.persistence.migrations import upgrade
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings
 from shared.startup import StartupFailed, quiet, redact_url
-from shared.web.app import ReadyCheck, create_app
+from shared.web.app import API_PREFIX, ReadyCheck, create_app
 from shared.web.faults import RouteFaults, api_routes, install_route_faults
 
 Hook = Callable[[], Awaitable[None]]
-API_PREFIX = "/api/v1"
 log = get_logger(__name__)
 
 

@@ -11,9 +11,9 @@ import typer
 from rich.table import Table
 
 from oms.cli.common import console
-from oms.components import API_PREFIX
 from oms.config import load_settings
 from shared.auth import mint_token
+from shared.web.app import API_PREFIX
 
 saga_app = typer.Typer(no_args_is_help=True, help="List, inspect, retry, abort and replay sagas.")
 

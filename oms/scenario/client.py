@@ -10,9 +10,10 @@ from urllib.parse import quote
 
 import httpx
 
-from oms.components import API_PREFIX, COMPONENTS
+from oms.components import COMPONENTS
 from shared.auth import mint_token
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from services.inventory.schemas import (
 )
 from shared.catalogue import NewProduct
 from shared.service import ServiceDep
+from shared.web.app import API_PREFIX
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import problem_responses
 
@@ -64,7 +65,7 @@ async def create_product(
 ) -> ProductOut:
     """Add a product with its initial stock and announce ``product.created``."""
     product = await usecases.create_product(service, body)
-    response.headers["Location"] = f"/api/v1/products/{product.id}"
+    response.headers["Location"] = f"{API_PREFIX}/products/{product.id}"
     return product
 
 

@@ -50,6 +50,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.context import CORRELATION_HEADER
 from shared.logging import get_logger
+from shared.web.middleware import HttpMiddleware
 from shared.web.problems import PROBLEM_JSON
 from shared.web.schemas import JsonInteger, RequestBody
 
@@ -183,15 +184,15 @@ _PARAMETER = re.compile(r"\\\{[^}]*\\\}")
 """A ``{name}`` of a path template, once :func:`re.escape` went over it."""
 
 
-class RouteFaultsMiddleware:
+class RouteFaultsMiddleware(HttpMiddleware):
     """Applies :class:`RouteFaults` to the calls of ``app`` (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, *, faults: RouteFaults) -> None:
-        self.app = app
+        super().__init__(app)
         self.faults = faults
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.faults.rules:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.faults.rules:
             await self.app(scope, receive, send)
             return
         template = self.faults.template_of(scope["path"])

@@ -52,9 +52,9 @@ from oms.bench.bff.system import (
 )
 from oms.bench.procstat import CpuMeter, PidSource
 from oms.bench.report import console, machine, now, percentiles
-from oms.components import API_PREFIX as API
 from shared.auth import mint_token
 from shared.settings import SERVICES, Settings
+from shared.web.app import API_PREFIX
 
 PRODUCT_TTL_SECONDS = 2.0
 """How long the gather client keeps a product, as BFF-Web does."""
@@ -209,7 +209,7 @@ class _Clients:
         for name in (*SERVICES, "bff-web"):
             self.http[name] = await self._stack.enter_async_context(
                 httpx.AsyncClient(
-                    base_url=f"{self.settings.url_for(name)}{API}",
+                    base_url=f"{self.settings.url_for(name)}{API_PREFIX}",
                     headers=self._auth,
                     limits=httpx.Limits(max_connections=self._connections),
                     timeout=30,

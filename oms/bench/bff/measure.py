@@ -17,8 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from oms.bench.bff.system import Seeded
 from oms.bench.procstat import CpuMeter, PidSource
 from oms.bench.report import console
-from oms.components import API_PREFIX
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 
 from oms.bench.processes import Fleet, fleet, free_port_offset
-from oms.components import API_PREFIX
 from shared.auth import mint_token
 from shared.settings import PORTS, SERVICES, Settings
+from shared.web.app import API_PREFIX
 
 BFF_COMPONENTS = (*SERVICES, "bff-web")
 """What ``oms bench bff`` runs: the four services, the saga and BFF-Web."""

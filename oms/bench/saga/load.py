@@ -26,8 +26,8 @@ from oms.bench.procstat import CpuMeter, rss_of
 from oms.bench.report import console, percentiles
 from oms.bench.saga.report import short
 from oms.bench.saga.systems import PRICE, Target
-from oms.components import API_PREFIX
 from shared.auth import mint_token
+from shared.web.app import API_PREFIX
 
 SAGA_TIMEOUT_SECONDS = 120.0
 """A saga not ended this long after its order was placed counts as lost."""

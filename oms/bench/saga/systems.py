@@ -25,10 +25,11 @@ from oms.bench.processes import (
     free_port_offset,
 )
 from oms.bench.procstat import PidSource, pids_named
-from oms.components import API_PREFIX, ON_BROKER, PARTICIPANTS
+from oms.components import ON_BROKER, PARTICIPANTS
 from oms.config import load_settings
 from shared.auth import mint_token
 from shared.settings import PORTS
+from shared.web.app import API_PREFIX
 
 DATABASES = ON_BROKER
 """A fresh database per component on the broker, so each one's backends' CPU is told apart."""

@@ -1,13 +1,12 @@
-"""The small pieces behind 429s and 304s: the token bucket and ``If-None-Match``."""
+"""The token bucket behind 429s: a burst, then one more per refill interval."""
 
 from __future__ import annotations
 
 import pytest
 
-from bff import RateLimiter
-from bff_mobile.conditional import etag_of, matches
 from shared.web.problems import TooManyRequests
-from tests.unit.bff.downstream.fakes import FakeClock
+from shared.web.ratelimit import RateLimiter
+from tests.support.clock import FakeClock
 
 
 def test_rate_limiter_lets_a_burst_through_then_one_more_per_refill_interval() -> None:
@@ -60,23 +59,3 @@ def test_rate_limiter_forgets_idle_keys_instead_of_growing_without_bound() -> No
     limiter.try_acquire("newcomer")
 
     assert len(limiter) == 1
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (None, False),
-        ("", False),
-        ("*", True),
-        ('"{opaque}"', True),  # a strong tag matches weakly
-        ('W/"other", W/"{opaque}"', True),
-        ('W/"other"', False),
-    ],
-)
-def test_if_none_match_compares_weakly_against_every_listed_tag(
-    header: str | None, expected: bool
-) -> None:
-    etag = etag_of(b'{"id":"o1","status":"confirmed"}')
-    opaque = etag.removeprefix("W/").strip('"')
-
-    assert matches(None if header is None else header.format(opaque=opaque), etag) is expected

@@ -1,6 +1,6 @@
 """Sagas stored by definition version 3 continue under this one.
 
-``v3_sagas.json`` holds sagas recorded by version 3 (one ``compensating`` status,
+``tests/data/v3_sagas.json`` holds sagas recorded by version 3 (one ``compensating`` status,
 the undo plan kept as ``pendingCompensations``), each stopped in the middle of a
 compensation: its stored state, the tape of inputs and decisions that led there,
 and how version 3 went on to finish it.
@@ -29,9 +29,9 @@ from saga.definition import (
 )
 
 STORED: dict[str, dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "v3_sagas.json").read_text(encoding="utf-8")
+    (Path(__file__).resolve().parents[3] / "data" / "v3_sagas.json").read_text(encoding="utf-8")
 )
-# The configuration the sagas were recorded with (tests/unit/saga/test_definition.py).
+# The configuration the sagas were recorded with (tests/unit/saga/definition/given.py).
 SAGA = OrderSaga(SagaConfig(compensation_retries=2, compensation_backoff_seconds=2))
 s = SagaStatus
 
