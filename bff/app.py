@@ -65,13 +65,21 @@ class Bff:
         self._http_transports = dict(http_transports or {})
         self._downstreams: Downstreams | None = None
         self._degraded: Counter | None = None
+        self._hedged: Counter | None = None
 
     def count_in(self, registry: CollectorRegistry) -> None:
-        """Count degraded answers in ``registry`` (the app's ``/metrics``)."""
+        """Count degraded answers and hedged reads in ``registry`` (the app's ``/metrics``)."""
         self._degraded = Counter(
             "oms_bff_degraded_answers_total",
             "Answers given with a part left out (its service failed or was late), by part.",
             ["section"],
+            registry=registry,
+        )
+        self._hedged = Counter(
+            "oms_bff_hedged_calls_total",
+            "Reads sent a second time because the first copy was slow, by service and by "
+            "which copy answered first (won: the second).",
+            ["service", "outcome"],
             registry=registry,
         )
 
@@ -80,6 +88,11 @@ class Bff:
         if self._degraded is not None:
             for section in sections:
                 self._degraded.labels(section).inc()
+
+    def count_hedge(self, service: str, outcome: str) -> None:
+        """A read to ``service`` was hedged; ``outcome`` says which copy answered first."""
+        if self._hedged is not None:
+            self._hedged.labels(service, outcome).inc()
 
     @property
     def downstreams(self) -> Downstreams:
@@ -92,7 +105,9 @@ class Bff:
             await upgrade(self.db, MIGRATIONS)
         except Exception as error:
             raise StartupFailed(self.name, "migrate its database", self.db.where, error) from error
-        self._downstreams = Downstreams(self.settings, transports=self._http_transports)
+        self._downstreams = Downstreams(
+            self.settings, transports=self._http_transports, on_hedge=self.count_hedge
+        )
 
     async def stop(self) -> None:
         if self._downstreams is not None:

@@ -257,7 +257,9 @@ async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
     return doubts
 
 
-async def _dry_run(runtime: SagaRuntime, action: Operation, body: SelectIds | SelectFilter) -> DryRun:
+async def _dry_run(
+    runtime: SagaRuntime, action: Operation, body: SelectIds | SelectFilter
+) -> DryRun:
     ids = await _ids(runtime, body)
     if isinstance(body, SelectIds):
         count = len(ids)

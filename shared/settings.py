@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     """Budget of a BFF read, an aggregated page included: its downstream calls share it."""
     bff_write_deadline_seconds: float = 5.0
     """Budget of a BFF write (register, login, checkout, cancel) and the reads it needs."""
+    bff_hedge_budget: float = Field(default=0.05, ge=0, le=1)
+    """Hedged reads: a BFF read still unanswered after its service's p95 gets a second
+    copy, within this share of extra calls per service (0 turns hedging off)."""
+    bff_coalesce_reads: bool = True
+    """Identical reads a BFF has in flight at once to one service (same URL, same
+    caller) are sent once."""
     bff_auth_rate_limit: int = 30
     """Register and login attempts per client address per ``bff_rate_window_seconds``."""
     bff_checkout_rate_limit: int = 30

@@ -19,6 +19,12 @@ import typer
 
 from oms.bench.bff import bench as bench_bff
 from oms.bench.bff import print_result as print_bff
+from oms.bench.bff.latency import (
+    bench_downstream_latency,
+    parse_latency,
+    parse_spike,
+    print_downstream_latency,
+)
 from oms.bench.processes import Infrastructure
 from oms.bench.report import write_json
 from oms.bench.saga import Load
@@ -145,11 +151,47 @@ def bff(
     output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
         "bench-results/bff.json"
     ),
+    downstream_latency: Annotated[
+        str | None,
+        typer.Option(
+            metavar="P50,P99",
+            help="every service answers after a latency drawn per call with this median and "
+            "99th percentile (ms); the page is measured next to its slowest call and to a "
+            "client gathering the same calls itself",
+        ),
+    ] = None,
+    spike: Annotated[
+        str,
+        typer.Option(
+            metavar="SHARE,MS",
+            help="with --downstream-latency: the share of calls delayed by MS in the second phase",
+        ),
+    ] = "0.01,500",
+    hedging: Annotated[
+        bool,
+        typer.Option(help="with --downstream-latency: BFF-Web hedges and coalesces its reads"),
+    ] = True,
 ) -> None:
     """Aggregated order page vs. its single downstream calls: latency, throughput, ratio."""
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
         (Path(scratch) / "logs").mkdir()
-        result = asyncio.run(bench_bff(settings, Path(scratch), requests, concurrency))
-    print_bff(result)
+        if downstream_latency is None:
+            result = asyncio.run(bench_bff(settings, Path(scratch), requests, concurrency))
+        else:
+            try:
+                latency, spiked = parse_latency(downstream_latency), parse_spike(spike)
+            except ValueError as error:
+                raise typer.BadParameter(str(error)) from None
+            measured = bench_downstream_latency(
+                settings,
+                Path(scratch),
+                latency=latency,
+                spike=spiked,
+                requests=requests,
+                concurrency=concurrency,
+                hedging=hedging,
+            )
+            result = asyncio.run(measured)
+    (print_bff if downstream_latency is None else print_downstream_latency)(result)
     write_json(output, result)

@@ -14,7 +14,8 @@ median to the slowest single call's median.  Each target runs alone at the
 given concurrency, a slice at a time in turn with the others, so a drift in
 the machine's background load touches every row alike.
 
-The package: :mod:`~oms.bench.bff.system` (started and seeded),
+The package: :mod:`~oms.bench.bff.system` (started and seeded), :mod:`~oms.bench.bff.latency`
+(``--downstream-latency``: the page where the services wait on I/O),
 :mod:`~oms.bench.bff.measure`, :mod:`~oms.bench.bff.report`; the options are in
 :mod:`oms.cli.bench`.
 """
@@ -28,11 +29,10 @@ from typing import Any
 
 from oms.bench.bff.measure import measure, targets
 from oms.bench.bff.report import print_result
-from oms.bench.bff.system import BFF_COMPONENTS, running, seed
-from oms.bench.processes import free_port_offset
+from oms.bench.bff.system import BFF_COMPONENTS, bench_settings, mode_of, running, seed
 from oms.bench.procstat import PidSource
 from oms.bench.report import console, machine, now
-from shared.settings import PORTS, SERVICES, Settings
+from shared.settings import Settings
 
 __all__ = ["bench", "print_result"]
 
@@ -41,17 +41,11 @@ async def bench(
     settings: Settings, scratch: Path, requests: int, concurrency: int
 ) -> dict[str, Any]:
     """Start the components, seed them, measure every target; the results as JSON."""
-    offset = free_port_offset(settings.host, (PORTS[c] for c in BFF_COMPONENTS))
-    # The components this run starts, and nothing a URL override points elsewhere.
-    settings = settings.model_copy(
-        update={
-            "port_offset": offset,
-            "data_dir": scratch / "data",
-            **{f"{name}_url": None for name in SERVICES},
-        }
+    settings = bench_settings(settings, scratch)
+    mode = mode_of(settings)
+    console.print(
+        f"starting {', '.join(BFF_COMPONENTS)} ({mode}) on ports +{settings.port_offset} …"
     )
-    mode = "embedded" if settings.embedded else "rabbitmq+postgresql"
-    console.print(f"starting {', '.join(BFF_COMPONENTS)} ({mode}) on ports +{offset} …")
     async with running(settings, scratch / "logs") as started:
         seeded = await seed(settings)
         measured_targets = targets(seeded)

@@ -137,7 +137,7 @@ async def measure(
             # Open the connections and fill the caches before anything counts.
             for target in targets:
                 await _load(http[target.name], target, min(requests, 50), concurrency, _Samples())
-            for size in _slices(requests, ROUNDS):
+            for size in slices(requests, ROUNDS):
                 for target in targets:
                     meter = CpuMeter(processes)
                     meter.start()
@@ -153,7 +153,7 @@ async def measure(
     return [_summarise(t, samples[t.name]) for t in targets]
 
 
-def _slices(total: int, rounds: int) -> list[int]:
+def slices(total: int, rounds: int) -> list[int]:
     """``total`` split into at most ``rounds`` near-equal positive parts."""
     rounds = min(rounds, total)
     return [total // rounds + (1 if n < total % rounds else 0) for n in range(rounds)]

@@ -6,15 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from oms.bench.processes import Fleet, fleet
+from oms.bench.processes import Fleet, fleet, free_port_offset
 from shared.auth import mint_token
-from shared.settings import SERVICES, Settings
+from shared.settings import PORTS, SERVICES, Settings
 from shared.web.app import API_PREFIX
 
 BFF_COMPONENTS = (*SERVICES, "bff-web")
@@ -31,8 +31,27 @@ class Seeded:
     product_ids: list[str]
 
 
+def bench_settings(settings: Settings, scratch: Path) -> Settings:
+    """``settings`` for the components a run starts on free ports, with data in ``scratch``."""
+    offset = free_port_offset(settings.host, (PORTS[c] for c in BFF_COMPONENTS))
+    # The components this run starts, and nothing a URL override points elsewhere.
+    return settings.model_copy(
+        update={
+            "port_offset": offset,
+            "data_dir": scratch / "data",
+            **{f"{name}_url": None for name in SERVICES},
+        }
+    )
+
+
+def mode_of(settings: Settings) -> str:
+    return "embedded" if settings.embedded else "rabbitmq+postgresql"
+
+
 @contextlib.asynccontextmanager
-async def running(settings: Settings, logs: Path) -> AsyncIterator[Fleet]:
+async def running(
+    settings: Settings, logs: Path, extra_env: Mapping[str, str] | None = None
+) -> AsyncIterator[Fleet]:
     """The components in processes of their own, ready to serve; stopped as Ctrl-C stops them.
 
     Embedded, they share one process (``oms up --only …``): the in-process
@@ -51,6 +70,7 @@ async def running(settings: Settings, logs: Path) -> AsyncIterator[Fleet]:
         OMS_LOG_LEVEL="WARNING",
         OMS_LOG_FORMAT="json",
     )
+    env.update(extra_env or {})
     if settings.embedded:
         commands = {"all": ["up", *(arg for name in BFF_COMPONENTS for arg in ("--only", name))]}
     else:
@@ -85,14 +105,14 @@ async def seed(settings: Settings) -> Seeded:
                 },
                 headers=ops,
             )
-            _expect(created, 201)
+            expect_status(created, 201)
             product_ids.append(created.json()["id"])
         web = settings.url_for("bff-web")
         session = await http.post(
             f"{web}{API_PREFIX}/auth/register",
             json={"email": f"bench-{run}@example.com", "password": f"bench-{run}-password"},
         )
-        _expect(session, 201)
+        expect_status(session, 201)
         user_id, token = session.json()["userId"], session.json()["token"]
         order_ids = []
         for _ in range(SEED_ORDERS):
@@ -111,14 +131,15 @@ async def seed(settings: Settings) -> Seeded:
                 },
                 headers={"Authorization": f"Bearer {token}"},
             )
-            _expect(placed, 200)
+            expect_status(placed, 200)
             if placed.json()["status"] != "confirmed":
                 raise RuntimeError(f"a seeded order did not confirm: {placed.json()}")
             order_ids.append(placed.json()["orderId"])
     return Seeded(user_id, token, order_ids, product_ids)
 
 
-def _expect(response: httpx.Response, status: int) -> None:
+def expect_status(response: httpx.Response, status: int) -> None:
+    """Raise, saying what was asked and answered, unless ``response`` has ``status``."""
     if response.status_code != status:
         raise RuntimeError(
             f"{response.request.method} {response.request.url}: "

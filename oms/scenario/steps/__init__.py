@@ -7,27 +7,27 @@ needs (``needs``) and whether it changes the system for everyone
 (``changes_system``).  :data:`STEPS` lists the kinds; the union a step is read as
 (:data:`Step`) and the kinds named in errors (:data:`STEP_KINDS`) come from it.
 
-Adding a step kind, e.g. ``http_fault``:
+Adding a step kind, e.g. ``crowd``:
 
-1. a module ``oms/scenario/steps/http_fault.py``::
+1. a module ``oms/scenario/steps/crowd.py``::
 
-       class HttpFaultSpec(Spec):
+       class CrowdSpec(Spec):
            component: Component
            status: int = 503
 
-       class HttpFault(StepKind):
-           http_fault: HttpFaultSpec            # the field's name is the kind's name
+       class Crowd(StepKind):
+           crowd: CrowdSpec            # the field's name is the kind's name
            changes_system: ClassVar[bool] = True  # if it changes the system for everyone
 
            async def run(self, run: ScenarioRun) -> None:
-               spec = self.http_fault
+               spec = self.crowd
                ...  # act through run.api / run.control; raise StepFailed on a refusal
 
    (and ``references`` when it names an order, a user, a product or a request;
    ``needs`` when it needs a :class:`~oms.scenario.control.Control` capability);
 2. one line in :data:`STEPS` below.
 
-The YAML is then ``- http_fault: {component: payments, status: 503}``; a file
+The YAML is then ``- crowd: {component: payments, status: 503}``; a file
 using it is checked field by field before anything runs.  Expectation kinds are
 added the same way in :mod:`oms.scenario.expectations`.
 """
@@ -41,6 +41,7 @@ from oms.scenario.steps.broker import CutBroker, Publish
 from oms.scenario.steps.checkout import Checkout, PlaceOrder
 from oms.scenario.steps.concurrently import Concurrently
 from oms.scenario.steps.faults import ClearFaults, Fault
+from oms.scenario.steps.http import HttpFault, OrderPage
 from oms.scenario.steps.operator import Abort, Retry
 from oms.scenario.steps.processes import Crash, Restart
 from oms.scenario.steps.requests import Cancel, Repeat
@@ -57,7 +58,9 @@ STEPS: tuple[type[StepKind], ...] = (
     CutBroker,
     Publish,
     Fault,
+    HttpFault,
     ClearFaults,
+    OrderPage,
     Retry,
     Abort,
     Concurrently,

@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from oms.scenario.kinds import StepKind
 from oms.scenario.results import Difference, StepFailed
-from oms.scenario.spec import FaultSpec, Service, Spec
+from oms.scenario.spec import FaultSpec, HttpService, Spec
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 
 class ClearFaultsSpec(Spec):
-    service: Service
+    service: HttpService
+    """Any component taking faults: those on its messages and those on its routes."""
 
 
 class Fault(StepKind):

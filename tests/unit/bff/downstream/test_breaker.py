@@ -117,7 +117,7 @@ async def test_half_open_lets_exactly_one_probe_through(
     probe = asyncio.create_task(client.get_json("/payments/p-1"))
     await eventually(slow.arrived, what="the probe to reach the service")
     with pytest.raises(CircuitOpen):
-        await client.get_json("/payments/p-1")
+        await client.get_json("/payments/p-2")  # not the same read: not shared
     answer.set()
 
     assert await probe == {"id": "p-1"}
