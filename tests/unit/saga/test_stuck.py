@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from saga.definition import SagaState
 from saga.models import SagaRow
 from saga.stuck import StuckRule
-from tests.unit.saga.test_definition import FIRE, GIVEN, REFUND_FAILED, Step, run
+from tests.unit.saga.definition.given import FIRE, GIVEN, REFUND_FAILED, Feed, run
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 RULE = StuckRule(grace_seconds=2)
 DECLINED = "refund declined: gateway refused (refund_declined)"
 
 
-def why(*steps: Step) -> str | None:
+def why(*steps: Feed) -> str | None:
     state = run(steps)
     assert isinstance(state, SagaState)
     row = SagaRow(
