@@ -31,9 +31,11 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from saga.answers import CHECKED_SINCE, command_ids, unanswered
 from saga.definition import (
     DeadlineFired,
     Decision,
+    HistoryKind,
     Input,
     OperatorAbort,
     OperatorRetry,
@@ -148,6 +150,12 @@ class SagaRuntime:
         """React to ``input`` inside ``tx``, whose caller holds the saga's lock."""
         stored = await tx.load(saga_id)
         state = SagaState.from_json(stored.state) if stored is not None else None
+        checked = stored is None or (stored.definition_version or 0) >= CHECKED_SINCE
+        if isinstance(input, Message) and envelope is not None and checked:
+            why = unanswered(state, input.type_name, envelope.causation_id)
+            if why is not None:
+                await self._refuse(tx, saga_id, input, envelope, why, exists=state is not None)
+                return None
         try:
             decision = self.definition.react(state, input)
         except SagaNotStarted:
@@ -164,6 +172,33 @@ class SagaRuntime:
                 decision = self.definition.react(SagaState.from_json(stored.state), input)
                 stored = await self._store(tx, stored, decision, input, parked.message_id)
         return decision
+
+    async def _refuse(
+        self,
+        tx: SagaTransaction,
+        saga_id: str,
+        reply: Message,
+        envelope: Envelope,
+        why: str,
+        *,
+        exists: bool,
+    ) -> None:
+        """A reply that answers no command the saga sent: recorded in the saga's
+        history as ignored, with why, and never given to the definition.  For a saga
+        that does not exist there is no history: dead-lettered with the reason."""
+        log.warning("saga.reply_refused", type=envelope.type, reason=why)
+        if not exists:
+            raise PoisonMessage(why)
+        await tx.note(
+            saga_id,
+            at=self.clock(),
+            definition=self.definition.version,
+            history=[
+                (HistoryKind.message_in.value, {"type": reply.type_name, "body": reply.dump()}),
+                (HistoryKind.ignored.value, {"why": why, "causationId": envelope.causation_id}),
+            ],
+            message_id=envelope.message_id,
+        )
 
     async def _store(
         self,
@@ -203,7 +238,12 @@ class SagaRuntime:
             decision=RecordedDecision.of(decision).to_json(),
             message_id=causation,
         )
-        await tx.send(decision.commands, correlation_id=new.id, causation_id=causation)
+        await tx.send(
+            decision.commands,
+            correlation_id=new.id,
+            causation_id=causation,
+            message_ids=command_ids(state, decision.commands),
+        )
         if decision.armed is not None and deadline_at is not None:
             await tx.set_deadline(
                 new.id,

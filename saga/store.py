@@ -55,6 +55,7 @@ _LOAD = select(
     SAGAS.c.version,
     SAGAS.c.deadline_at,
     SAGAS.c.created_at,
+    SAGAS.c.definition_version,
 ).where(SAGAS.c.id == bindparam("saga_id"))
 _CREATE = insert(SAGAS)
 _UPDATE = (
@@ -117,6 +118,8 @@ class StoredSaga:
     deadline_at: datetime | None
     created_at: datetime | None = None
     """When the saga started (None for one created in this very transaction)."""
+    definition_version: int | None = None
+    """The definition version that started it (None for one created in this transaction)."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,31 @@ class SagaTransaction:
         message_id: str | None,
     ) -> None:
         """Append the history entries and the input with its decision (replay's tape)."""
+        await self.note(
+            saga_id, at=at, definition=definition, history=history, message_id=message_id
+        )
+        await self.connection.execute(
+            _INPUT,
+            {
+                "saga_id": saga_id,
+                "at": at,
+                "input": input,
+                "decision": decision,
+                "definition_version": definition,
+            },
+        )
+
+    async def note(
+        self,
+        saga_id: str,
+        *,
+        at: datetime,
+        definition: int,
+        history: Sequence[tuple[str, dict[str, Any]]],
+        message_id: str | None,
+    ) -> None:
+        """Append history entries only: what happened to an input the definition was
+        not given (a reply refused by the runtime), which replay must not see."""
         if history:
             await self.connection.execute(
                 _HISTORY,
@@ -233,21 +261,17 @@ class SagaTransaction:
                     for kind, detail in history
                 ],
             )
-        await self.connection.execute(
-            _INPUT,
-            {
-                "saga_id": saga_id,
-                "at": at,
-                "input": input,
-                "decision": decision,
-                "definition_version": definition,
-            },
-        )
 
     async def send(
-        self, commands: Sequence[Message], *, correlation_id: str, causation_id: str | None
+        self,
+        commands: Sequence[Message],
+        *,
+        correlation_id: str,
+        causation_id: str | None,
+        message_ids: Sequence[str],
     ) -> None:
-        """Record ``commands`` in the outbox, to be published after the commit."""
+        """Record ``commands`` in the outbox under ``message_ids``, to be published
+        after the commit."""
         if not commands:
             return
         envelopes = [
@@ -256,8 +280,9 @@ class SagaTransaction:
                 app_id=self._app_id,
                 correlation_id=correlation_id,
                 causation_id=causation_id,
+                message_id=message_id,
             )
-            for command in commands
+            for command, message_id in zip(commands, message_ids, strict=True)
         ]
         await self.connection.execute(RECORD_OUTBOX, [outbox_values(e) for e in envelopes])
         self.sent.extend(envelopes)

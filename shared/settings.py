@@ -42,6 +42,14 @@ class Settings(BaseSettings):
 
     broker_url: str | None = None
     """``amqp://…`` for RabbitMQ; unset means the in-process transport."""
+    orders_broker_url: str | None = None
+    """A component's own broker URL, with its own broker user (``oms topology`` makes
+    them, named after the components): what it publishes carries that user, which
+    consumers check against the message types it may publish."""
+    inventory_broker_url: str | None = None
+    users_broker_url: str | None = None
+    payments_broker_url: str | None = None
+    saga_broker_url: str | None = None
     database_url: str | None = None
     """Default database for every service; unset means SQLite files under ``data_dir``."""
     orders_database_url: str | None = None
@@ -142,7 +150,14 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        return self.broker_url is None
+        own = (getattr(self, f"{service}_broker_url") for service in SERVICES)
+        return self.broker_url is None and not any(own)
+
+    def own_broker_url(self, component: str) -> str | None:
+        """The component's own ``OMS_<NAME>_BROKER_URL`` (None for a BFF: the BFFs
+        send and receive no messages)."""
+        own: str | None = getattr(self, f"{component.replace('-', '_')}_broker_url", None)
+        return own
 
     @property
     def real_mode(self) -> bool:

@@ -15,13 +15,17 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from saga.answers import STEP_OF_REPLY
 from saga.app import build_app
+from saga.definition import OrderSaga
+from saga.definition.steps import STEP_BY_NAME
 from saga.models import ParkedMessageRow, SagaRow
 from shared.messages import (
     ChargePayment,
     ConfirmOrder,
     InventoryReserved,
     Message,
+    OrderCancelRequested,
     OrderConfirmed,
     OrderCreated,
     OrderItem,
@@ -59,8 +63,25 @@ class Participants:
             what=f"commands {types}",
         )
 
+    def last_command(self, order_id: str, reply: str) -> str | None:
+        """The id of the last command of ``reply``'s step the saga sent: what a
+        participant's reply answers (its causation id)."""
+        step = STEP_OF_REPLY.get(reply)
+        if step is None:
+            return None
+        commands = STEP_BY_NAME[step].command, STEP_BY_NAME[step].compensation
+        names = {command.type_name for command in commands}
+        sent = [c for c in self.commands if c.correlation_id == order_id and c.type in names]
+        return sent[-1].message_id if sent else None
+
     async def reply(self, message: Message, order_id: str) -> Envelope:
-        envelope = Envelope.wrap(message, app_id="participant", correlation_id=order_id)
+        """Publish ``message`` as the answer to the last command of its step."""
+        envelope = Envelope.wrap(
+            message,
+            app_id="participant",
+            correlation_id=order_id,
+            causation_id=self.last_command(order_id, message.type_name),
+        )
         await self.stack.transport.publish(envelope)
         return envelope
 
@@ -149,8 +170,8 @@ async def test_event_before_its_saga_exists_is_parked_then_applied(
 ) -> None:
     client, participants = saga
     order_id = str(uuid.uuid4())
-    items = [PricedItem(product_id="p1", quantity=2, unit_price=1000, currency="EUR")]
-    early = await participants.reply(InventoryReserved(order_id=order_id, items=items), order_id)
+    cancel = OrderCancelRequested(order_id=order_id, requested_by="user-1")
+    early = await participants.reply(cancel, order_id)
     db = Database(stack.settings.database_url_for("saga"), schema="saga")
     try:
         parked = await eventually(lambda: parked_ids(db, order_id), what="the early event parked")
@@ -159,10 +180,10 @@ async def test_event_before_its_saga_exists_is_parked_then_applied(
     assert parked == [early.message_id]
     assert await saga_state(client, stack, order_id) == {}
     await participants.reply(created(order_id), order_id)
-    # The parked reply is applied right after creation: the saga charges at once.
-    await participants.wait_for(order_id, "inventory.reserve", "payment.charge")
+    # The parked cancel is applied right after creation: the saga undoes at once.
+    await participants.wait_for(order_id, "inventory.reserve", "inventory.release")
     body = await saga_state(client, stack, order_id)
-    assert body["state"] == "charging_payment"
+    assert body["state"] == "releasing_inventory"
     assert early.message_id in {h["messageId"] for h in body["history"]}
 
 
@@ -258,7 +279,7 @@ async def store_v3_saga(db: Database, name: str, saga_id: str) -> None:
         )
 
 
-async def test_sagas_stored_by_version_3_mid_compensation_finish_under_version_4(
+async def test_sagas_stored_by_version_3_mid_compensation_finish_under_the_current_version(
     stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
 ) -> None:
     client, participants = saga
@@ -291,7 +312,7 @@ async def test_sagas_stored_by_version_3_mid_compensation_finish_under_version_4
             )
         final = await saga_state(client, stack, saga_id)
         assert final["state"] == "cancelled", final
-        assert {h["definitionVersion"] for h in final["history"]} == {4}
+        assert {h["definitionVersion"] for h in final["history"]} == {OrderSaga.version}
         # The commands version 3 would have sent, seen on the broker.
         expected = [c for e in replies for c in e["decision"]["commands"]]
         await eventually(
