@@ -323,8 +323,8 @@ PUBLISHERS: dict[str, frozenset[str]] = {
     "payment.refund_failed": frozenset({"payments"}),
     "user.created": frozenset({"users"}),
 }
-"""Who may publish each message type: the broker users (one per component, named
-after it) a consumer accepts it from.  The AMQP ``user_id`` of a delivery names
+"""Who may publish each message type: the components whose broker users (see
+``shared.messaging.topology.BROKER_USERS``) a consumer accepts it from.  The AMQP ``user_id`` of a delivery names
 its publisher, since RabbitMQ refuses a publish whose ``user_id`` is not the
 connection's user (see ``shared.messaging.transport.refuse_unless_allowed``)."""
 

@@ -211,9 +211,11 @@ class Transports:
     transport; in embedded mode each on a view of the in-process transport as a
     user named after it, so consumers check publishers there too."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, shared: Transport | None = None) -> None:
+        """``shared``, when given, is the shared transport, opened and closed by the caller."""
         self.settings = settings
-        self.shared: Transport | None = None
+        self.shared = shared
+        self._owns_shared = shared is None
         self.own: dict[str, Transport] = {}
 
     async def open(self, components: Sequence[str]) -> Transports:
@@ -249,5 +251,5 @@ class Transports:
     async def close(self) -> None:
         """Close every connection; a component's consumers drain as each closes."""
         await asyncio.gather(*(t.close() for t in self.own.values()))
-        if self.shared is not None:
+        if self.shared is not None and self._owns_shared:
             await self.shared.close()

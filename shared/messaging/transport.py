@@ -24,7 +24,7 @@ from shared.context import bind_context
 from shared.logging import get_logger
 from shared.messages import PUBLISHERS, Message, UnknownMessageType
 from shared.messaging.envelope import Envelope, MalformedMessage, RawMessage
-from shared.messaging.topology import Topology
+from shared.messaging.topology import Topology, component_of
 
 log = get_logger(__name__)
 
@@ -48,9 +48,9 @@ class PoisonMessage(Exception):
     :class:`shared.web.problems.Unprocessable`: this one never reaches a caller."""
 
 
-COMPONENT_USERS = frozenset().union(*PUBLISHERS.values())
-"""The broker users named after components: a consumer connected as one of them
-checks every publisher strictly."""
+COMPONENTS = frozenset().union(*PUBLISHERS.values())
+"""The components with a broker user: a consumer connected as one checks every
+publisher strictly."""
 
 
 def refuse_unless_allowed(envelope: Envelope, consumer: str) -> None:
@@ -59,13 +59,16 @@ def refuse_unless_allowed(envelope: Envelope, consumer: str) -> None:
 
     ``consumer`` is the broker user of the consuming component, whose own messages
     it always accepts (a dead letter it put back).  When the components share one
-    broker user (``consumer`` is not a component's user: ``OMS_BROKER_URL`` alone),
+    broker user (``consumer`` is no component's: ``OMS_BROKER_URL`` alone),
     nothing tells them apart: only a message another user signed is refused.  A
     type outside the catalogue is left to the decoding that follows, which names it."""
     allowed = PUBLISHERS.get(envelope.type)
-    if allowed is None or envelope.user_id in allowed or envelope.user_id == consumer:
+    user = envelope.user_id
+    if allowed is None or user == consumer:
         return
-    if envelope.user_id is None and consumer not in COMPONENT_USERS:
+    if user is not None and component_of(user) in allowed:
+        return
+    if user is None and component_of(consumer) not in COMPONENTS:
         return
     publisher = repr(envelope.user_id) if envelope.user_id else "no user_id"
     raise PoisonMessage(

@@ -109,7 +109,7 @@ async def test_an_input_parked_too_long_and_a_saga_not_at_rest_are_reported(
 ) -> None:
     orphan = str(uuid.uuid4())
     cancel = OrderCancelRequested(order_id=orphan, requested_by="user-1")
-    await shop.stack.transport.publish(
+    await shop.stack.for_component("orders").publish(
         Envelope.wrap(cancel, app_id="orders", correlation_id=orphan)
     )
 
