@@ -5,10 +5,9 @@ it answers.  The saga names its commands by what they are, ``(saga, command,
 attempt)`` (:func:`command_id`), so from a saga's state alone it knows the id of
 every command it sent: ``attempt`` runs from 1 to how often it sent that command,
 and the send counters never go back (``StepRecord``).  A reply whose causation id
-is none of the ids of its step's commands (the step's command or its
-compensation, which a participant may answer with either reply: a confirm of a
-cancelled order is answered ``order.cancelled``) answers nothing the saga asked
-for: the runtime refuses it before the definition sees it, and records why.
+is none of the ids of the commands it may answer (:data:`ANSWERS`) answers nothing
+the saga asked for: the runtime refuses it before the definition sees it, and
+records why.
 
 The check lives in the runtime, not in the pure definition: the definition sees
 messages, not envelopes, and a refused reply is not one of its inputs (replay
@@ -21,8 +20,7 @@ import uuid
 from collections.abc import Sequence
 
 from saga.definition import SagaState
-from saga.definition.statuses import StepName
-from saga.definition.steps import STEP_BY_COMMAND, STEP_BY_NAME
+from saga.definition.steps import STEP_BY_COMMAND
 from shared.messages import Message
 
 CHECKED_SINCE = 5
@@ -31,19 +29,21 @@ started by an earlier one has its replies taken unchecked."""
 COMMAND_IDS = uuid.UUID("5b1f3c2e-7d4a-4e0b-9a57-0f3d2c9e8a11")
 """The namespace of the saga's command ids (UUID version 5)."""
 
-STEP_OF_REPLY: dict[str, StepName] = {
-    "inventory.reserved": StepName.inventory,
-    "inventory.insufficient": StepName.inventory,
-    "inventory.released": StepName.inventory,
-    "payment.completed": StepName.payment,
-    "payment.failed": StepName.payment,
-    "payment.refunded": StepName.payment,
-    "payment.refund_failed": StepName.payment,
-    "order.confirmed": StepName.order,
-    "order.cancelled": StepName.order,
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "inventory.reserved": ("inventory.reserve",),
+    "inventory.insufficient": ("inventory.reserve",),
+    "inventory.released": ("inventory.release",),
+    "payment.completed": ("payment.charge",),
+    "payment.failed": ("payment.charge",),
+    "payment.refunded": ("payment.refund",),
+    "payment.refund_failed": ("payment.refund",),
+    "order.confirmed": ("order.confirm", "order.cancel"),
+    "order.cancelled": ("order.cancel", "order.confirm"),
 }
-"""The step each participant reply belongs to; the saga's other inputs (``order.created``,
-``order.cancel_requested``) answer no command."""
+"""The commands each participant reply may answer.  The orders service answers
+either command with where the order stands (a confirm of a cancelled order is
+answered ``order.cancelled``); stock and money are answered in kind.  The saga's
+other inputs (``order.created``, ``order.cancel_requested``) answer no command."""
 
 
 def command_id(saga_id: str, command: str, attempt: int) -> str:
@@ -74,22 +74,18 @@ def command_ids(state: SagaState, commands: Sequence[Message]) -> list[str]:
 def unanswered(state: SagaState | None, reply: str, causation_id: str | None) -> str | None:
     """Why the reply of type ``reply`` answers no command the saga sent, or None when
     it answers one (or is not a reply at all)."""
-    step_name = STEP_OF_REPLY.get(reply)
-    if step_name is None:
+    commands = ANSWERS.get(reply)
+    if commands is None:
         return None
     if state is None:
         return f"{reply} answers no command: the saga does not exist"
-    step = STEP_BY_NAME[step_name]
     sent = {
-        command_id(state.saga_id, command.type_name, attempt)
-        for command in (step.command, step.compensation)
-        for attempt in range(1, sends(state, command.type_name) + 1)
+        command_id(state.saga_id, command, attempt)
+        for command in commands
+        for attempt in range(1, sends(state, command) + 1)
     }
     if causation_id in sent:
         return None
     if causation_id is None:
         return f"{reply} names no command it answers (no causation id)"
-    return (
-        f"{reply} answers {causation_id!r}, not a {step.command.type_name} or "
-        f"{step.compensation.type_name} the saga sent"
-    )
+    return f"{reply} answers {causation_id!r}, not a {' or '.join(commands)} the saga sent"

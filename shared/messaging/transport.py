@@ -53,24 +53,30 @@ COMPONENTS = frozenset().union(*PUBLISHERS.values())
 publisher strictly."""
 
 
+REQUEUED_BY = "saga"
+"""The component that puts dead letters back where they were first sent (ops'
+requeue): any type may come from it a second time."""
+
+
 def refuse_unless_allowed(envelope: Envelope, consumer: str) -> None:
     """Raise :class:`PoisonMessage` unless the envelope's publisher (its ``user_id``)
-    may publish its type (:data:`~shared.messages.PUBLISHERS`).
+    may publish its type (:data:`~shared.messages.PUBLISHERS`), or is the saga
+    putting a dead letter back (:data:`REQUEUED_BY`).
 
-    ``consumer`` is the broker user of the consuming component, whose own messages
-    it always accepts (a dead letter it put back).  When the components share one
-    broker user (``consumer`` is no component's: ``OMS_BROKER_URL`` alone),
-    nothing tells them apart: only a message another user signed is refused.  A
-    type outside the catalogue is left to the decoding that follows, which names it."""
+    ``consumer`` is the consuming component's broker user.  When the components
+    share one broker user (``consumer`` stands for no component: ``OMS_BROKER_URL``
+    alone), nothing tells them apart: only a message another user signed is
+    refused.  A type outside the catalogue is left to the decoding that follows,
+    which names it."""
     allowed = PUBLISHERS.get(envelope.type)
     user = envelope.user_id
-    if allowed is None or user == consumer:
+    if allowed is None:
         return
-    if user is not None and component_of(user) in allowed:
+    if user is not None and component_of(user) in (*allowed, REQUEUED_BY):
         return
-    if user is None and component_of(consumer) not in COMPONENTS:
+    if component_of(consumer) not in COMPONENTS and user in (None, consumer):
         return
-    publisher = repr(envelope.user_id) if envelope.user_id else "no user_id"
+    publisher = repr(user) if user else "no user_id"
     raise PoisonMessage(
         f"{envelope.type} published by {publisher}: only {', '.join(sorted(allowed))} "
         "may publish it"

@@ -15,10 +15,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from saga.answers import STEP_OF_REPLY
+from saga.answers import ANSWERS
 from saga.app import build_app
 from saga.definition import OrderSaga
-from saga.definition.steps import STEP_BY_NAME
 from saga.models import ParkedMessageRow, SagaRow
 from shared.messages import (
     ChargePayment,
@@ -64,18 +63,14 @@ class Participants:
         )
 
     def last_command(self, order_id: str, reply: str) -> str | None:
-        """The id of the last command of ``reply``'s step the saga sent: what a
-        participant's reply answers (its causation id)."""
-        step = STEP_OF_REPLY.get(reply)
-        if step is None:
-            return None
-        commands = STEP_BY_NAME[step].command, STEP_BY_NAME[step].compensation
-        names = {command.type_name for command in commands}
+        """The id of the last command the saga sent that ``reply`` may answer: what a
+        participant's reply names as its causation id."""
+        names = ANSWERS.get(reply, ())
         sent = [c for c in self.commands if c.correlation_id == order_id and c.type in names]
         return sent[-1].message_id if sent else None
 
     async def reply(self, message: Message, order_id: str) -> Envelope:
-        """Publish ``message`` as the answer to the last command of its step."""
+        """Publish ``message`` as the answer to the last command it may answer."""
         envelope = Envelope.wrap(
             message,
             app_id="participant",
