@@ -9,7 +9,10 @@ rolls the transaction back and runs it again from the top, so nothing is lost.
 Deadlines are rows; :meth:`SagaRuntime.fire_due_deadlines` claims due ones with
 ``FOR UPDATE SKIP LOCKED`` so any number of saga processes share them and a
 restart loses none.  An event for an order whose saga does not exist yet is
-parked and applied right after ``order.created`` creates the saga.
+parked and applied right after ``order.created`` creates the saga; one parked
+longer than ``OMS_SAGA_PARKED_TTL_SECONDS`` is expired into the dead letters,
+saying why.  A reply that answers no command the saga sent is refused
+(``saga/answers.py``).
 
 Every transaction that reads or writes one saga first takes that saga's lock
 (:meth:`SagaRuntime._lock`), held until it commits.  Without it, an input
@@ -59,6 +62,7 @@ from shared.persistence.outbox import OutboxRelay
 log = get_logger(__name__)
 T = TypeVar("T")
 CONSUMER = "saga"
+QUEUE = "saga.events"
 
 
 class SagaNotFound(LookupError):
@@ -79,6 +83,7 @@ class SagaRuntime:
         app_id: str = "saga",
         poll_seconds: float = 0.25,
         attempts: int = 20,
+        parked_ttl_seconds: float = 3600.0,
     ) -> None:
         self.db = db
         self.relay = relay
@@ -87,7 +92,9 @@ class SagaRuntime:
         self.app_id = app_id
         self.poll_seconds = poll_seconds
         self.attempts = attempts
+        self.parked_ttl_seconds = parked_ttl_seconds
         self._poller: asyncio.Task[None] | None = None
+        self._parked_swept_at: datetime | None = None
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[SagaTransaction]:
@@ -278,10 +285,37 @@ class SagaRuntime:
         await self._apply(tx, saga_id, DeadlineFired(command=command, attempt=attempt), None)
         return True
 
+    async def expire_parked(self, limit: int = 500) -> int:
+        """Expire the inputs parked longer than ``parked_ttl_seconds`` into the dead
+        letters of ``saga.events`` (a saga that never started: ops can read why and
+        requeue them); returns how many."""
+        cutoff = self.clock() - timedelta(seconds=self.parked_ttl_seconds)
+
+        async def work(tx: SagaTransaction) -> int:
+            expired = await tx.expire_parked(cutoff=cutoff, queue=QUEUE, limit=limit)
+            if expired and self.observer is not None:
+                observer = self.observer
+                tx.after_commit(lambda: observer.parked_expired(expired))
+            return expired
+
+        expired = await self._retrying(work)
+        if expired:
+            log.warning("saga.parked_expired", count=expired, ttl=self.parked_ttl_seconds)
+        return expired
+
+    async def _sweep_parked(self) -> None:
+        """Expire parked inputs now and then: a tenth of their time to live, at most a minute."""
+        now = self.clock()
+        every = timedelta(seconds=min(60.0, self.parked_ttl_seconds / 10))
+        if self._parked_swept_at is None or now - self._parked_swept_at >= every:
+            self._parked_swept_at = now
+            await self.expire_parked()
+
     async def _poll(self) -> None:
         while True:
             try:
                 await self.fire_due_deadlines()
+                await self._sweep_parked()
             except Exception as exc:  # the next tick tries again
                 log.error("saga.deadline_poll_failed", error=repr(exc))
             await asyncio.sleep(self.poll_seconds)

@@ -15,6 +15,7 @@ tables, so both agree on every column and type.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +25,16 @@ from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
+from saga.models import (
+    DeadLetterRow,
+    ParkedMessageRow,
+    SagaDeadlineRow,
+    SagaHistoryRow,
+    SagaInputRow,
+    SagaRow,
+)
 from shared.clock import utcnow
-from shared.messages import Message
+from shared.messages import CATALOGUE, Message
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
 from shared.persistence.outbox import CLAIM_INBOX, RECORD_OUTBOX, inbox_values, outbox_values
@@ -40,6 +48,7 @@ HISTORY = SagaHistoryRow.__table__  # type: ignore[attr-defined]
 INPUTS = SagaInputRow.__table__  # type: ignore[attr-defined]
 DEADLINES = SagaDeadlineRow.__table__  # type: ignore[attr-defined]
 PARKED = ParkedMessageRow.__table__  # type: ignore[attr-defined]
+DEAD_LETTERS = DeadLetterRow.__table__  # type: ignore[attr-defined]
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))")
 _LOCK_AND_CLAIM = text(
@@ -98,6 +107,13 @@ _PARKED = (
     .order_by(PARKED.c.id)
 )
 _UNPARK = delete(PARKED).where(PARKED.c.id.in_(bindparam("ids", expanding=True)))
+_EXPIRED = (
+    select(PARKED.c.id, PARKED.c.saga_id, PARKED.c.message_id, PARKED.c.input, PARKED.c.received_at)
+    .where(PARKED.c.received_at < bindparam("cutoff"))
+    .order_by(PARKED.c.id)
+    .limit(bindparam("limit"))
+)
+_DEAD_LETTER = insert(DEAD_LETTERS)
 
 
 async def due_sagas(db: Database, now: datetime, limit: int) -> list[str]:
@@ -321,3 +337,38 @@ class SagaTransaction:
         if rows:
             await self.connection.execute(_UNPARK, {"ids": [row.id for row in rows]})
         return [ParkedInput(*row) for row in rows]
+
+    async def expire_parked(self, *, cutoff: datetime, queue: str, limit: int) -> int:
+        """Move inputs parked before ``cutoff`` (at most ``limit``) into the dead
+        letters of ``queue``, each with why; returns how many.  On PostgreSQL rows
+        another saga process is expiring right now are skipped."""
+        stmt = _EXPIRED.with_for_update(skip_locked=True) if self.postgres else _EXPIRED
+        rows = (await self.connection.execute(stmt, {"cutoff": cutoff, "limit": limit})).all()
+        if not rows:
+            return 0
+        now = utcnow()
+        letters = []
+        for row in rows:
+            kind = str(row.input.get("type", ""))
+            model = CATALOGUE.get(kind)
+            letters.append(
+                {
+                    "queue": queue,
+                    "message_id": row.message_id,
+                    "type": kind,
+                    "correlation_id": row.saga_id,
+                    "reason": (
+                        f"parked since {row.received_at.isoformat()} for saga {row.saga_id}, "
+                        "which never started: expired"
+                    ),
+                    "exchange": model.exchange if model is not None else "",
+                    "routing_key": kind,
+                    "headers": {},
+                    "body": json.dumps(row.input.get("body", {}), separators=(",", ":")).encode(),
+                    "received_at": now,
+                    "requeued_at": None,
+                }
+            )
+        await self.connection.execute(_DEAD_LETTER, letters)
+        await self.connection.execute(_UNPARK, {"ids": [row.id for row in rows]})
+        return len(rows)

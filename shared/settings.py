@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     """How often a refused or unanswered compensation is retried before the saga is ``failed``."""
     saga_compensation_backoff_seconds: float = 1.0
     """The wait before retrying a refused compensation; doubles per failure."""
+    saga_parked_ttl_seconds: float = Field(default=3600.0, gt=0)
+    """How long an event for an order whose saga does not exist stays parked; then it
+    is expired into the dead letters, with why (ops can read and requeue it)."""
     faults_enabled: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
 from saga.answers import ANSWERS
@@ -315,3 +316,37 @@ async def test_sagas_stored_by_version_3_mid_compensation_finish_under_the_curre
             until=lambda sent, expected=expected: sent == expected,
             what=f"{name}'s commands {expected}",
         )
+
+
+async def test_an_input_parked_past_its_time_to_live_is_expired_into_the_dead_letters(
+    stack: Stack,
+) -> None:
+    async with running_saga(stack, saga_parked_ttl_seconds=1.0) as (client, participants):
+        order_id = str(uuid.uuid4())
+        cancel = OrderCancelRequested(order_id=order_id, requested_by="user-1")
+        early = await participants.reply(cancel, order_id)
+
+        async def parked() -> list[str]:
+            response = await client.get("/api/v1/parked-inputs", headers=stack.ops())
+            assert response.status_code == 200, response.text
+            return [p["sagaId"] for p in response.json()]
+
+        async def metric(name: str) -> float:
+            text = (await client.get("/metrics")).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == name:
+                        return float(sample.value)
+            return 0.0
+
+        await eventually(parked, until=lambda ids: order_id in ids, what="the cancel parked")
+        assert await metric("oms_saga_parked_inputs") == 1
+        await eventually(parked, until=lambda ids: order_id not in ids, what="the expiry")
+
+        letters = (await client.get("/api/v1/dead-letters", headers=stack.ops())).json()
+        [letter] = [d for d in letters if d["messageId"] == early.message_id]
+        assert letter["queue"] == "saga.events"
+        assert letter["type"] == "order.cancel_requested"
+        assert "never started: expired" in letter["reason"]
+        assert await metric("oms_saga_parked_inputs") == 0
+        assert await metric("oms_saga_parked_expired_total") == 1
