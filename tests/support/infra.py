@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -130,6 +130,10 @@ class RabbitVhost:
             component: f"amqp://{quote(c.user, safe='')}:{quote(c.password, safe='')}@{base}/{vhost}"
             for component, c in users.items()
         }
+
+    def adopt_users(self, users: Iterable[str]) -> None:
+        """Delete ``users`` with the vhost (made by a test through ``oms topology apply``)."""
+        self._users.extend(users)
 
     def delete(self) -> None:
         self._api.delete(f"/api/vhosts/{quote(self.name, safe='')}")
