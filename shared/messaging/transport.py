@@ -268,8 +268,8 @@ async def handle_delivery(
         return
     try:
         bind_context(correlation_id=envelope.correlation_id, message_id=envelope.message_id)
-        refuse_unless_allowed(envelope, consumer)
         message = envelope.decode()
+        refuse_unless_allowed(envelope, consumer)
     except Exception as exc:
         known = isinstance(exc, (MalformedMessage, UnknownMessageType, PoisonMessage))
         reason = str(exc) if known else f"undecodable body: {exc!r}"

@@ -26,6 +26,7 @@ from shared.messages import (
 )
 from shared.messaging.envelope import Envelope, RawMessage
 from shared.messaging.transport import PublishError
+from tests.integration.saga.test_ops import stalled_checkout
 from tests.support.infra import eventually
 from tests.support.stack import Stack
 from tests.support.system import System, running_system
@@ -76,29 +77,8 @@ def ignored(saga: dict[str, Any]) -> list[str]:
     return [h["detail"]["why"] for h in saga["history"] if h["kind"] == "ignored"]
 
 
-async def order_waiting_on_a_dropped_charge(shop: System) -> str:
-    """An order whose saga waits in ``charging_payment`` for a charge payments dropped."""
-    product = await shop.add_product(price=999, stock=5)
-    shopper = await shop.shopper()
-    dropped = await shop.services["payments"].post(
-        f"{API}/_faults",
-        json={"message": "payment.charge", "mode": "drop", "times": 1},
-        headers=shop.stack.ops(),
-    )
-    assert dropped.status_code == 201, dropped.text
-    response = await shop.checkout(shopper, [(product["id"], 1)])
-    assert response.status_code == 202, response.text
-    order_id = str(response.json()["orderId"])
-    await eventually(
-        lambda: saga_of(shop, order_id),
-        until=lambda s: s["state"] == "charging_payment",
-        what="the saga to wait for its charge",
-    )
-    return order_id
-
-
 async def test_a_forged_payment_completed_is_ignored_with_the_reason(shop: System) -> None:
-    order_id = await order_waiting_on_a_dropped_charge(shop)
+    _, order_id = await stalled_checkout(shop)  # payments dropped the charge
     forger = shop.stack.for_component("payments")
     fake = forged(
         PaymentCompleted(order_id=order_id, payment_id="pay_forged", amount=999),
