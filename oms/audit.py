@@ -8,8 +8,10 @@ ops.  An order whose cancel was accepted before it was confirmed must not end
 confirmed, nor one whose cancel was accepted long ago.  Nothing may wait longer
 than ``stale_after`` seconds: a saga not at rest (not ``completed``,
 ``cancelled`` or ``failed``), or an event parked for a saga that never started.
-Across the catalogue: no product's available stock is negative.  Nothing here
-reads another service's tables.
+Across the participants: every capture (payments) and every reservation
+(inventory) belongs to an order that has a saga; one without was made by a
+command the saga never sent.  Across the catalogue: no product's available stock
+is negative.  Nothing here reads another service's tables.
 
 A service that answers an error, or cannot be reached, stops the audit with
 :class:`AuditError`: what it did not see it cannot call clean.
@@ -33,6 +35,8 @@ from shared.auth import mint_token
 from shared.settings import Settings
 from shared.web.app import API_PREFIX
 
+CAPTURES = {"captured", "refunded"}
+"""Payment statuses whose amount was captured at some point."""
 STALE_AFTER_SECONDS = 600.0
 """Longer than any wait the saga makes on its own with the default settings (a
 step's deadline, a compensation's backoff), so whatever waits longer is stuck."""
@@ -251,6 +255,51 @@ def _price_problems(
     return problems
 
 
+PAGE = 500
+
+
+async def _pages(api: _Api, service: str, path: str) -> list[dict[str, Any]]:
+    """Every item of a list ``service`` pages with ``limit`` and ``offset``."""
+    found: list[dict[str, Any]] = []
+    while True:
+        page = await api.get(service, path, limit=PAGE, offset=len(found))
+        found.extend(page)
+        if len(page) < PAGE:
+            return found
+
+
+async def _orphans(api: _Api, report: AuditReport, listed: set[str]) -> None:
+    """Every capture and every reservation must belong to an order with a saga: one
+    without was made by a command the saga never sent.  An order not among the
+    sagas ``listed`` earlier is asked about once more (its saga may have started
+    since)."""
+    payments, reservations = await asyncio.gather(
+        _pages(api, "payments", "/payments"), _pages(api, "inventory", "/reservations")
+    )
+    candidates = {r["orderId"] for r in (*payments, *reservations)} - listed
+    found = await asyncio.gather(*(api.get("saga", f"/sagas/{o}") for o in sorted(candidates)))
+    sagas = listed | {saga["id"] for saga in found if saga is not None}
+    for payment in payments:
+        if payment["orderId"] not in sagas and payment["status"] in CAPTURES:
+            report.violations.append(
+                Finding(
+                    payment["orderId"],
+                    f"payment {payment['id']} {payment['status']} "
+                    f"{payment['amount']} {payment['currency']} for an order without a saga",
+                )
+            )
+    for reservation in reservations:
+        if reservation["orderId"] not in sagas:
+            units = sum(int(i["quantity"]) for i in reservation["items"])
+            report.violations.append(
+                Finding(
+                    reservation["orderId"],
+                    f"reservation {reservation['status']} ({units} units) "
+                    "for an order without a saga",
+                )
+            )
+
+
 async def _parked(api: _Api, report: AuditReport, stale_after: float) -> None:
     parked = await api.get("saga", "/parked-inputs", olderThan=stale_after) or []
     for item in parked:
@@ -277,6 +326,7 @@ async def run_audit(
         report.sagas = len(sagas)
         report.states = Counter(s["state"] for s in sagas)
         await asyncio.gather(*(_check(api, s, report, now, stale_after) for s in sagas))
+        await _orphans(api, report, {s["id"] for s in sagas})
         await _parked(api, report, stale_after)
         products = await _all_products(api)
         report.products = len(products)

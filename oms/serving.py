@@ -1,4 +1,4 @@
-"""Serving components under uvicorn in one process, sharing one transport.
+"""Serving components under uvicorn in one process, each on its own broker user when it has one.
 
 Start and stop follow the components' dependencies (:attr:`Component.tier`):
 the services start first, then the saga, then the BFFs, each tier once the one
@@ -41,8 +41,7 @@ from oms.components import Component
 from oms.draining import Draining
 from oms.protocol import bounded_http_protocol
 from shared.logging import get_logger
-from shared.messaging.transport import Transport
-from shared.service import open_transport
+from shared.service import Transports
 from shared.settings import Settings
 from shared.startup import StartupFailed
 from shared.telemetry import configure_tracing
@@ -232,9 +231,10 @@ async def serve_components(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tiers: list[list[_Running]] = []
-    transport = await open_transport(settings)
+    transports = Transports(settings)
     try:
-        await _start_tiers(components, settings, transport, tiers, stop)
+        await transports.open([c.name for c in components])
+        await _start_tiers(components, settings, transports, tiers, stop)
         if not stop.is_set():
             if on_started is not None:
                 await on_started()
@@ -246,7 +246,7 @@ async def serve_components(
         try:
             # Closing waits for handlers still running: not past the grace.
             async with asyncio.timeout(max(MIN_STOP_SECONDS, final - time.monotonic())):
-                await transport.close()
+                await transports.close()
         except TimeoutError:
             log.warning("transport.close_cut_short")
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -256,7 +256,7 @@ async def serve_components(
 async def _start_tiers(
     components: Sequence[Component],
     settings: Settings,
-    transport: Transport,
+    transports: Transports,
     tiers: list[list[_Running]],
     stop: asyncio.Event,
 ) -> None:
@@ -265,7 +265,10 @@ async def _start_tiers(
     for _, group in groupby(ordered, key=lambda c: c.tier):
         if stop.is_set():
             return
-        tier = [_Running(c, c.build(settings, transport), settings) for c in group]
+        tier = [
+            _Running(c, c.build(settings, transports.for_component(c.name)), settings)
+            for c in group
+        ]
         results = await asyncio.gather(*(r.start() for r in tier), return_exceptions=True)
         started = [r for r, result in zip(tier, results, strict=True) if result is None]
         tiers.append(started)

@@ -14,7 +14,7 @@ from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
 from saga.letters_api import router as letters_router
 from saga.metrics import SagaMetrics
-from saga.runtime import SagaRuntime
+from saga.runtime import QUEUE, SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
 from shared.messaging.topology import SAGA_EVENTS, standard_topology
@@ -23,7 +23,6 @@ from shared.service import Service
 from shared.settings import Settings
 
 HERE = Path(__file__).parent
-QUEUE = "saga.events"
 
 
 def definition_for(settings: Settings) -> OrderSaga:
@@ -44,7 +43,9 @@ def build_app(
     (a changed definition replaying stored sagas, in tests)."""
     service = Service("saga", settings, transport, migrations=HERE / "migrations")
     chosen = definition if definition is not None else definition_for(settings)
-    runtime = SagaRuntime(service.db, service.relay, chosen)
+    runtime = SagaRuntime(
+        service.db, service.relay, chosen, parked_ttl_seconds=settings.saga_parked_ttl_seconds
+    )
     letters = DeadLetters(service.db, service.relay)
     if settings.faults_enabled:
         # QA may stop the saga at any point of a saga: faults on the events it consumes.

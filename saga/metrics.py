@@ -16,7 +16,9 @@ once):
   saga process changed the saga first.
 
 Read from the tables at scrape time, so they survive restarts and agree across
-saga processes: ``oms_saga_in_flight{state}`` and ``oms_saga_dead_letters{queue}``.
+saga processes: ``oms_saga_in_flight{state}``, ``oms_saga_dead_letters{queue}`` and
+``oms_saga_parked_inputs{queue}`` (inputs waiting for their saga to start), beside
+``oms_saga_parked_expired_total``, those expired unclaimed.
 
 Labels are names from the definition (states, steps, commands) and queue names:
 a fixed, small set, whatever the traffic.
@@ -36,7 +38,7 @@ from saga.definition import Decision, Input, SagaStatus
 from saga.definition.inputs import input_name
 from saga.definition.statuses import TERMINAL
 from saga.definition.steps import STEPS
-from saga.models import DeadLetterRow, SagaRow
+from saga.models import DeadLetterRow, ParkedMessageRow, SagaRow
 from saga.store import SagaTransaction, StoredSaga
 from shared.messages import PaymentRefundFailed
 from shared.metrics import Refresh, ScrapedGauge
@@ -132,6 +134,18 @@ class SagaMetrics:
             self._in_flight,
             always=IN_FLIGHT,
         ).register(registry, refreshes)
+        self.expired = Counter(
+            "oms_saga_parked_expired_total",
+            "Inputs parked for a saga that never started, expired into the dead letters.",
+            registry=registry,
+        )
+        ScrapedGauge(
+            "oms_saga_parked_inputs",
+            "Inputs parked for a saga that does not exist yet, by the queue they came from.",
+            "queue",
+            self._parked,
+            always=("saga.events",),
+        ).register(registry, refreshes)
         ScrapedGauge(
             "oms_saga_dead_letters",
             "Dead letters not requeued, by the queue that dead-lettered them.",
@@ -165,6 +179,10 @@ class SagaMetrics:
                 self._count, previous, started_at, awaited, decision, input_name(input), now
             )
         )
+
+    def parked_expired(self, count: int) -> None:
+        """``count`` parked inputs were expired (told once the expiry committed)."""
+        self.expired.inc(count)
 
     def conflict(self) -> None:
         """A transaction is run again: the saga changed under it."""
@@ -207,6 +225,11 @@ class SagaMetrics:
                 .group_by(col(SagaRow.status))
             )
             return dict(rows.all())
+
+    async def _parked(self) -> dict[str, float]:
+        async with self._db.reads() as session:
+            count = (await session.exec(select(func.count()).select_from(ParkedMessageRow))).one()
+            return {"saga.events": count or 0}
 
     async def _dead_letters(self) -> dict[str, float]:
         async with self._db.reads() as session:

@@ -9,7 +9,10 @@ rolls the transaction back and runs it again from the top, so nothing is lost.
 Deadlines are rows; :meth:`SagaRuntime.fire_due_deadlines` claims due ones with
 ``FOR UPDATE SKIP LOCKED`` so any number of saga processes share them and a
 restart loses none.  An event for an order whose saga does not exist yet is
-parked and applied right after ``order.created`` creates the saga.
+parked and applied right after ``order.created`` creates the saga; one parked
+longer than ``OMS_SAGA_PARKED_TTL_SECONDS`` is expired into the dead letters,
+saying why.  A reply that answers no command the saga sent is refused
+(``saga/answers.py``).
 
 Every transaction that reads or writes one saga first takes that saga's lock
 (:meth:`SagaRuntime._lock`), held until it commits.  Without it, an input
@@ -31,9 +34,11 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from saga.answers import CHECKED_SINCE, command_ids, unanswered
 from saga.definition import (
     DeadlineFired,
     Decision,
+    HistoryKind,
     Input,
     OperatorAbort,
     OperatorRetry,
@@ -57,6 +62,7 @@ from shared.persistence.outbox import OutboxRelay
 log = get_logger(__name__)
 T = TypeVar("T")
 CONSUMER = "saga"
+QUEUE = "saga.events"
 
 
 class SagaNotFound(LookupError):
@@ -77,6 +83,7 @@ class SagaRuntime:
         app_id: str = "saga",
         poll_seconds: float = 0.25,
         attempts: int = 20,
+        parked_ttl_seconds: float = 3600.0,
     ) -> None:
         self.db = db
         self.relay = relay
@@ -85,7 +92,9 @@ class SagaRuntime:
         self.app_id = app_id
         self.poll_seconds = poll_seconds
         self.attempts = attempts
+        self.parked_ttl_seconds = parked_ttl_seconds
         self._poller: asyncio.Task[None] | None = None
+        self._parked_swept_at: datetime | None = None
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[SagaTransaction]:
@@ -148,6 +157,12 @@ class SagaRuntime:
         """React to ``input`` inside ``tx``, whose caller holds the saga's lock."""
         stored = await tx.load(saga_id)
         state = SagaState.from_json(stored.state) if stored is not None else None
+        checked = stored is None or (stored.definition_version or 0) >= CHECKED_SINCE
+        if isinstance(input, Message) and envelope is not None and checked:
+            why = unanswered(state, input.type_name, envelope.causation_id)
+            if why is not None:
+                await self._refuse(tx, saga_id, input, envelope, why, exists=state is not None)
+                return None
         try:
             decision = self.definition.react(state, input)
         except SagaNotStarted:
@@ -164,6 +179,33 @@ class SagaRuntime:
                 decision = self.definition.react(SagaState.from_json(stored.state), input)
                 stored = await self._store(tx, stored, decision, input, parked.message_id)
         return decision
+
+    async def _refuse(
+        self,
+        tx: SagaTransaction,
+        saga_id: str,
+        reply: Message,
+        envelope: Envelope,
+        why: str,
+        *,
+        exists: bool,
+    ) -> None:
+        """A reply that answers no command the saga sent: recorded in the saga's
+        history as ignored, with why, and never given to the definition.  For a saga
+        that does not exist there is no history: dead-lettered with the reason."""
+        log.warning("saga.reply_refused", type=envelope.type, reason=why)
+        if not exists:
+            raise PoisonMessage(why)
+        await tx.note(
+            saga_id,
+            at=self.clock(),
+            definition=self.definition.version,
+            history=[
+                (HistoryKind.message_in.value, {"type": reply.type_name, "body": reply.dump()}),
+                (HistoryKind.ignored.value, {"why": why, "causationId": envelope.causation_id}),
+            ],
+            message_id=envelope.message_id,
+        )
 
     async def _store(
         self,
@@ -203,7 +245,12 @@ class SagaRuntime:
             decision=RecordedDecision.of(decision).to_json(),
             message_id=causation,
         )
-        await tx.send(decision.commands, correlation_id=new.id, causation_id=causation)
+        await tx.send(
+            decision.commands,
+            correlation_id=new.id,
+            causation_id=causation,
+            message_ids=command_ids(state, decision.commands),
+        )
         if decision.armed is not None and deadline_at is not None:
             await tx.set_deadline(
                 new.id,
@@ -238,10 +285,37 @@ class SagaRuntime:
         await self._apply(tx, saga_id, DeadlineFired(command=command, attempt=attempt), None)
         return True
 
+    async def expire_parked(self, limit: int = 500) -> int:
+        """Expire the inputs parked longer than ``parked_ttl_seconds`` into the dead
+        letters of ``saga.events`` (a saga that never started: ops can read why and
+        requeue them); returns how many."""
+        cutoff = self.clock() - timedelta(seconds=self.parked_ttl_seconds)
+
+        async def work(tx: SagaTransaction) -> int:
+            expired = await tx.expire_parked(cutoff=cutoff, queue=QUEUE, limit=limit)
+            if expired and self.observer is not None:
+                observer = self.observer
+                tx.after_commit(lambda: observer.parked_expired(expired))
+            return expired
+
+        expired = await self._retrying(work)
+        if expired:
+            log.warning("saga.parked_expired", count=expired, ttl=self.parked_ttl_seconds)
+        return expired
+
+    async def _sweep_parked(self) -> None:
+        """Expire parked inputs now and then: a tenth of their time to live, at most a minute."""
+        now = self.clock()
+        every = timedelta(seconds=min(60.0, self.parked_ttl_seconds / 10))
+        if self._parked_swept_at is None or now - self._parked_swept_at >= every:
+            self._parked_swept_at = now
+            await self.expire_parked()
+
     async def _poll(self) -> None:
         while True:
             try:
                 await self.fire_due_deadlines()
+                await self._sweep_parked()
             except Exception as exc:  # the next tick tries again
                 log.error("saga.deadline_poll_failed", error=repr(exc))
             await asyncio.sleep(self.poll_seconds)

@@ -15,6 +15,7 @@ tables, so both agree on every column and type.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +25,16 @@ from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
+from saga.models import (
+    DeadLetterRow,
+    ParkedMessageRow,
+    SagaDeadlineRow,
+    SagaHistoryRow,
+    SagaInputRow,
+    SagaRow,
+)
 from shared.clock import utcnow
-from shared.messages import Message
+from shared.messages import CATALOGUE, Message
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
 from shared.persistence.outbox import CLAIM_INBOX, RECORD_OUTBOX, inbox_values, outbox_values
@@ -40,6 +48,7 @@ HISTORY = SagaHistoryRow.__table__  # type: ignore[attr-defined]
 INPUTS = SagaInputRow.__table__  # type: ignore[attr-defined]
 DEADLINES = SagaDeadlineRow.__table__  # type: ignore[attr-defined]
 PARKED = ParkedMessageRow.__table__  # type: ignore[attr-defined]
+DEAD_LETTERS = DeadLetterRow.__table__  # type: ignore[attr-defined]
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))")
 _LOCK_AND_CLAIM = text(
@@ -55,6 +64,7 @@ _LOAD = select(
     SAGAS.c.version,
     SAGAS.c.deadline_at,
     SAGAS.c.created_at,
+    SAGAS.c.definition_version,
 ).where(SAGAS.c.id == bindparam("saga_id"))
 _CREATE = insert(SAGAS)
 _UPDATE = (
@@ -97,6 +107,13 @@ _PARKED = (
     .order_by(PARKED.c.id)
 )
 _UNPARK = delete(PARKED).where(PARKED.c.id.in_(bindparam("ids", expanding=True)))
+_EXPIRED = (
+    select(PARKED.c.id, PARKED.c.saga_id, PARKED.c.message_id, PARKED.c.input, PARKED.c.received_at)
+    .where(PARKED.c.received_at < bindparam("cutoff"))
+    .order_by(PARKED.c.id)
+    .limit(bindparam("limit"))
+)
+_DEAD_LETTER = insert(DEAD_LETTERS)
 
 
 async def due_sagas(db: Database, now: datetime, limit: int) -> list[str]:
@@ -117,6 +134,8 @@ class StoredSaga:
     deadline_at: datetime | None
     created_at: datetime | None = None
     """When the saga started (None for one created in this very transaction)."""
+    definition_version: int | None = None
+    """The definition version that started it (None for one created in this transaction)."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +237,31 @@ class SagaTransaction:
         message_id: str | None,
     ) -> None:
         """Append the history entries and the input with its decision (replay's tape)."""
+        await self.note(
+            saga_id, at=at, definition=definition, history=history, message_id=message_id
+        )
+        await self.connection.execute(
+            _INPUT,
+            {
+                "saga_id": saga_id,
+                "at": at,
+                "input": input,
+                "decision": decision,
+                "definition_version": definition,
+            },
+        )
+
+    async def note(
+        self,
+        saga_id: str,
+        *,
+        at: datetime,
+        definition: int,
+        history: Sequence[tuple[str, dict[str, Any]]],
+        message_id: str | None,
+    ) -> None:
+        """Append history entries only: what happened to an input the definition was
+        not given (a reply refused by the runtime), which replay must not see."""
         if history:
             await self.connection.execute(
                 _HISTORY,
@@ -233,21 +277,17 @@ class SagaTransaction:
                     for kind, detail in history
                 ],
             )
-        await self.connection.execute(
-            _INPUT,
-            {
-                "saga_id": saga_id,
-                "at": at,
-                "input": input,
-                "decision": decision,
-                "definition_version": definition,
-            },
-        )
 
     async def send(
-        self, commands: Sequence[Message], *, correlation_id: str, causation_id: str | None
+        self,
+        commands: Sequence[Message],
+        *,
+        correlation_id: str,
+        causation_id: str | None,
+        message_ids: Sequence[str],
     ) -> None:
-        """Record ``commands`` in the outbox, to be published after the commit."""
+        """Record ``commands`` in the outbox under ``message_ids``, to be published
+        after the commit."""
         if not commands:
             return
         envelopes = [
@@ -256,8 +296,9 @@ class SagaTransaction:
                 app_id=self._app_id,
                 correlation_id=correlation_id,
                 causation_id=causation_id,
+                message_id=message_id,
             )
-            for command in commands
+            for command, message_id in zip(commands, message_ids, strict=True)
         ]
         await self.connection.execute(RECORD_OUTBOX, [outbox_values(e) for e in envelopes])
         self.sent.extend(envelopes)
@@ -296,3 +337,38 @@ class SagaTransaction:
         if rows:
             await self.connection.execute(_UNPARK, {"ids": [row.id for row in rows]})
         return [ParkedInput(*row) for row in rows]
+
+    async def expire_parked(self, *, cutoff: datetime, queue: str, limit: int) -> int:
+        """Move inputs parked before ``cutoff`` (at most ``limit``) into the dead
+        letters of ``queue``, each with why; returns how many.  On PostgreSQL rows
+        another saga process is expiring right now are skipped."""
+        stmt = _EXPIRED.with_for_update(skip_locked=True) if self.postgres else _EXPIRED
+        rows = (await self.connection.execute(stmt, {"cutoff": cutoff, "limit": limit})).all()
+        if not rows:
+            return 0
+        now = utcnow()
+        letters = []
+        for row in rows:
+            kind = str(row.input.get("type", ""))
+            model = CATALOGUE.get(kind)
+            letters.append(
+                {
+                    "queue": queue,
+                    "message_id": row.message_id,
+                    "type": kind,
+                    "correlation_id": row.saga_id,
+                    "reason": (
+                        f"parked since {row.received_at.isoformat()} for saga {row.saga_id}, "
+                        "which never started: expired"
+                    ),
+                    "exchange": model.exchange if model is not None else "",
+                    "routing_key": kind,
+                    "headers": {},
+                    "body": json.dumps(row.input.get("body", {}), separators=(",", ":")).encode(),
+                    "received_at": now,
+                    "requeued_at": None,
+                }
+            )
+        await self.connection.execute(_DEAD_LETTER, letters)
+        await self.connection.execute(_UNPARK, {"ids": [row.id for row in rows]})
+        return len(rows)

@@ -301,6 +301,33 @@ CATALOGUE: dict[str, type[Message]] = {
 
 EVENT_EXCHANGES = ("orders", "products", "payments", "users")
 
+PUBLISHERS: dict[str, frozenset[str]] = {
+    "order.created": frozenset({"orders"}),
+    "order.cancel_requested": frozenset({"orders"}),
+    "order.confirmed": frozenset({"orders"}),
+    "order.cancelled": frozenset({"orders"}),
+    "order.confirm": frozenset({"saga"}),
+    "order.cancel": frozenset({"saga"}),
+    "inventory.reserve": frozenset({"saga"}),
+    "inventory.release": frozenset({"saga"}),
+    "inventory.reserved": frozenset({"inventory"}),
+    "inventory.insufficient": frozenset({"inventory"}),
+    "inventory.released": frozenset({"inventory"}),
+    "product.created": frozenset({"inventory"}),
+    "product.updated": frozenset({"inventory"}),
+    "payment.charge": frozenset({"saga"}),
+    "payment.refund": frozenset({"saga"}),
+    "payment.completed": frozenset({"payments"}),
+    "payment.failed": frozenset({"payments"}),
+    "payment.refunded": frozenset({"payments"}),
+    "payment.refund_failed": frozenset({"payments"}),
+    "user.created": frozenset({"users"}),
+}
+"""Who may publish each message type: the components whose broker users (see
+``shared.messaging.topology.BROKER_USERS``) a consumer accepts it from.  The AMQP ``user_id`` of a delivery names
+its publisher, since RabbitMQ refuses a publish whose ``user_id`` is not the
+connection's user (see ``shared.messaging.transport.refuse_unless_allowed``)."""
+
 
 class UnknownMessageType(LookupError):
     """A message whose ``type`` is not in the catalogue."""

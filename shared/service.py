@@ -9,7 +9,7 @@ with health checks.  The transport is owned by whoever runs the component (the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -216,3 +216,53 @@ async def open_transport(settings: Settings) -> Transport:
         where = redact_url(settings.broker_url or "the in-process transport")
         raise StartupFailed("broker", "connect to", where, error) from error
     return transport
+
+
+class Transports:
+    """The transports of the components one process runs: each component on its own
+    broker user when it has one (``OMS_<NAME>_BROKER_URL``), else on the shared
+    transport; in embedded mode each on a view of the in-process transport as a
+    user named after it, so consumers check publishers there too."""
+
+    def __init__(self, settings: Settings, *, shared: Transport | None = None) -> None:
+        """``shared``, when given, is the shared transport, opened and closed by the caller."""
+        self.settings = settings
+        self.shared = shared
+        self._owns_shared = shared is None
+        self.own: dict[str, Transport] = {}
+
+    async def open(self, components: Sequence[str]) -> Transports:
+        """Connect what ``components`` need (the shared one declares the topology; a
+        component's own user may not, ``oms topology`` does)."""
+        from shared.messaging.amqp import AmqpTransport
+        from shared.messaging.inprocess import InProcessTransport
+
+        settings = self.settings
+        for name in components:
+            url = settings.own_broker_url(name)
+            if url is None:
+                if self.shared is None:
+                    self.shared = await open_transport(settings)
+                if isinstance(self.shared, InProcessTransport):
+                    self.own[name] = self.shared.as_user(name)
+                continue
+            transport = AmqpTransport(url, delivery_limit=settings.delivery_limit)
+            try:
+                with quiet("aiormq.connection"):
+                    await transport.connect()
+            except Exception as error:
+                raise StartupFailed(name, "connect to", redact_url(url), error) from error
+            self.own[name] = transport
+        return self
+
+    def for_component(self, name: str) -> Transport:
+        transport = self.own.get(name) or self.shared
+        if transport is None:
+            raise KeyError(f"no transport opened for {name}")
+        return transport
+
+    async def close(self) -> None:
+        """Close every connection; a component's consumers drain as each closes."""
+        await asyncio.gather(*(t.close() for t in self.own.values()))
+        if self.shared is not None and self._owns_shared:
+            await self.shared.close()

@@ -51,6 +51,14 @@ class Settings(BaseSettings):
 
     broker_url: str | None = None
     """``amqp://…`` for RabbitMQ; unset means the in-process transport."""
+    orders_broker_url: str | None = None
+    """A component's own broker URL, with its own broker user (``oms topology`` makes
+    them, named after the components): what it publishes carries that user, which
+    consumers check against the message types it may publish."""
+    inventory_broker_url: str | None = None
+    users_broker_url: str | None = None
+    payments_broker_url: str | None = None
+    saga_broker_url: str | None = None
     database_url: str | None = None
     """Default database for every service; unset means SQLite files under ``data_dir``."""
     orders_database_url: str | None = None
@@ -89,6 +97,9 @@ class Settings(BaseSettings):
     """How often a refused or unanswered compensation is retried before the saga is ``failed``."""
     saga_compensation_backoff_seconds: float = 1.0
     """The wait before retrying a refused compensation; doubles per failure."""
+    saga_parked_ttl_seconds: float = Field(default=3600.0, gt=0)
+    """How long an event for an order whose saga does not exist stays parked; then it
+    is expired into the dead letters, with why (ops can read and requeue it)."""
     faults_enabled: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:
@@ -174,7 +185,14 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        return self.broker_url is None
+        own = (getattr(self, f"{service}_broker_url") for service in SERVICES)
+        return self.broker_url is None and not any(own)
+
+    def own_broker_url(self, component: str) -> str | None:
+        """The component's own ``OMS_<NAME>_BROKER_URL`` (None for a BFF: the BFFs
+        send and receive no messages)."""
+        own: str | None = getattr(self, f"{component.replace('-', '_')}_broker_url", None)
+        return own
 
     @property
     def real_mode(self) -> bool:

@@ -11,8 +11,8 @@ import pytest
 from shared.messaging.amqp import AmqpTransport
 from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.transport import Transport
-from shared.service import open_transport
-from shared.settings import Settings
+from shared.service import Transports, open_transport
+from shared.settings import SERVICES, Settings
 from tests.support.infra import (
     RabbitVhost,
     create_database,
@@ -98,15 +98,21 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         settings = Settings(data_dir=tmp_path, jwt_secret=TEST_JWT_SECRET, outbox_sweep_seconds=0.2)
     else:
         vhost: RabbitVhost = request.getfixturevalue("rabbit_vhost")
+        # Each component connects as its own broker user; the tests' own transport
+        # (publishing by hand, listening) is the administrator's.
+        own_users = {f"{c}_broker_url": url for c, url in vhost.component_urls().items()}
         settings = Settings(
             broker_url=vhost.url,
             database_url=request.getfixturevalue("postgres_url"),
             data_dir=tmp_path,
             jwt_secret=TEST_JWT_SECRET,
             outbox_sweep_seconds=0.2,
+            **own_users,
         )
     transport = await open_transport(settings)
-    yield Stack(str(request.param), settings, transport)
+    transports = await Transports(settings, shared=transport).open(SERVICES)
+    yield Stack(str(request.param), settings, transport, transports)
+    await transports.close()
     await transport.close()
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from oms.cli.common import console
+from oms.cli.common import console, failures_in_brief
 from oms.config import load_settings
 from shared.messaging.topology import export_definitions, standard_topology
 
@@ -41,3 +41,35 @@ def topology_export(
     asyncapi.parent.mkdir(parents=True, exist_ok=True)
     asyncapi.write_text(render_yaml(build_asyncapi(topology=topology)))
     console.print(f"wrote {asyncapi}")
+
+
+@topology_app.command("apply")
+def topology_apply(
+    management_url: Annotated[
+        str, typer.Option(help="RabbitMQ's management API (its administrator signs in)")
+    ] = "http://127.0.0.1:15672",
+) -> None:
+    """Make the topology, a broker user per component and their least-privilege
+    permissions on RabbitMQ, through its management API.
+
+    The administrator and the vhost are those of OMS_BROKER_URL; each component's
+    user and password those of its OMS_<COMPONENT>_BROKER_URL (never a file)."""
+    import httpx
+
+    from oms.topology import apply_topology, component_credentials, credentials_from, vhost_of
+
+    settings = load_settings()
+    with failures_in_brief():
+        if not settings.broker_url:
+            raise typer.BadParameter("OMS_BROKER_URL must name the administrator and the vhost")
+        admin = credentials_from(settings.broker_url)
+        vhost = vhost_of(settings.broker_url)
+        users = component_credentials(settings)
+        with httpx.Client(
+            base_url=management_url, auth=(admin.user, admin.password), timeout=30
+        ) as api:
+            made = apply_topology(
+                api, vhost=vhost, topology=standard_topology(settings.delivery_limit), users=users
+            )
+    for user in made:
+        console.print(f"user {user}: permissions set on vhost {vhost}", markup=False)

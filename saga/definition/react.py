@@ -20,12 +20,16 @@ from shared.messages import Message, OrderCancelRequested, OrderCreated
 class OrderSaga:
     """The order saga definition: a configuration plus the pure :meth:`react`."""
 
-    version: ClassVar[int] = 4
+    version: ClassVar[int] = 5
     """Bumped whenever the behaviour changes, so stored sagas can tell which one ran them.
 
     4: one status per compensation (``refunding_payment``, ``releasing_inventory``,
     ``cancelling_order``) instead of ``compensating``; the undo plan derived from
     the steps (a capture learned while releasing is refunded before the cancel).
+    5: a command's id is derived from ``(saga, command, attempt)`` and the runtime
+    takes a reply only when it answers one (``saga/answers.py``); a saga started by
+    version 4 or earlier sent commands under random ids, and its replies are taken
+    unchecked.
     """
     rules: ClassVar[tuple[Rule, ...]] = RULES
 

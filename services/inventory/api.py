@@ -92,6 +92,18 @@ async def change_product(
     return await usecases.change_product(service, product_id, body)
 
 
+@router.get("/reservations", responses=problem_responses(401, 403, 422))
+async def list_reservations(
+    service: ServiceDep,
+    _ops: OpsPrincipal,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> list[ReservationOut]:
+    """Every reservation, oldest first, a page of ``limit`` from ``offset`` (for ops and
+    the audit, which checks each belongs to an order with a saga)."""
+    return await usecases.list_reservations(service, limit=limit, offset=offset)
+
+
 @router.get("/reservations/{order_id}", responses=problem_responses(401, 403, 404, 422))
 async def get_reservation(order_id: str, service: ServiceDep, _ops: OpsPrincipal) -> ReservationOut:
     """What an order holds (for ops and the audit)."""

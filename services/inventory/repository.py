@@ -74,6 +74,16 @@ class Inventory:
         total = (await self.session.exec(count)).one()
         return list(rows.all()), int(total)
 
+    async def reservations(self, *, limit: int, offset: int) -> list[Reservation]:
+        """A page of every reservation, oldest first."""
+        stmt = (
+            select(Reservation)
+            .order_by(col(Reservation.created_at), col(Reservation.order_id))
+            .limit(limit)
+            .offset(offset)
+        )
+        return list((await self.session.exec(stmt)).all())
+
     async def reservation(self, order_id: str, *, lock: bool = False) -> Reservation | None:
         if "\x00" in order_id:  # PostgreSQL text cannot hold NUL: no such order
             return None

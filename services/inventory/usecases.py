@@ -119,6 +119,12 @@ async def change_product(service: Service, product_id: str, body: ProductChanges
     return ProductOut.of(product)
 
 
+async def list_reservations(service: Service, *, limit: int, offset: int) -> list[ReservationOut]:
+    async with service.db.reads() as session:
+        reservations = await Inventory(session).reservations(limit=limit, offset=offset)
+    return [ReservationOut.of(r) for r in reservations]
+
+
 async def get_reservation(service: Service, order_id: str) -> ReservationOut:
     async with service.db.reads() as session:
         reservation = await Inventory(session).reservation(order_id)

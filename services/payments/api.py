@@ -73,10 +73,14 @@ async def list_payments(
         Query(alias="orderId", min_length=1, max_length=64, pattern=domain.REFERENCE.pattern),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[PaymentOut]:
     """An order's payments with their refunds (ops, or the order's user: others get an
-    empty list); without ``orderId``, every payment (ops only)."""
-    return await usecases.list_payments(service, principal, order_id=order_id, limit=limit)
+    empty list); without ``orderId``, every payment (ops only), oldest first, a page
+    of ``limit`` from ``offset`` (``oms audit`` walks them all)."""
+    return await usecases.list_payments(
+        service, principal, order_id=order_id, limit=limit, offset=offset
+    )
 
 
 @router.get("/payments/summary", responses=problem_responses(401, 422))

@@ -60,11 +60,16 @@ class Payments:
         return list((await self.session.exec(stmt)).all())
 
     async def with_refunds(
-        self, *, order_id: str | None, user_id: str | None, limit: int
+        self, *, order_id: str | None, user_id: str | None, limit: int, offset: int = 0
     ) -> list[tuple[Payment, list[Refund]]]:
-        """Up to ``limit`` payments, oldest first, each with its refunds; only
-        ``order_id``'s and only ``user_id``'s when given."""
-        stmt = select(Payment).order_by(col(Payment.created_at), col(Payment.id)).limit(limit)
+        """Up to ``limit`` payments from ``offset``, oldest first, each with its refunds;
+        only ``order_id``'s and only ``user_id``'s when given."""
+        stmt = (
+            select(Payment)
+            .order_by(col(Payment.created_at), col(Payment.id))
+            .limit(limit)
+            .offset(offset)
+        )
         if order_id is not None:
             stmt = stmt.where(Payment.order_id == order_id)
         if user_id is not None:

@@ -93,7 +93,7 @@ def _payment_out(payment: Payment, refunds: list[Refund]) -> PaymentOut:
 
 
 async def list_payments(
-    service: Service, principal: Principal, *, order_id: str | None, limit: int
+    service: Service, principal: Principal, *, order_id: str | None, limit: int, offset: int = 0
 ) -> list[PaymentOut]:
     """An order's payments with their refunds (ops, or the order's user: others get an
     empty list); without ``order_id``, every payment (ops only)."""
@@ -101,7 +101,7 @@ async def list_payments(
         raise Forbidden("listing every payment needs the ops role; filter by orderId")
     async with service.db.reads() as session:
         rows = await Payments(session).with_refunds(
-            order_id=order_id, user_id=_visible(principal), limit=limit
+            order_id=order_id, user_id=_visible(principal), limit=limit, offset=offset
         )
     return [_payment_out(p, refunds) for p, refunds in rows]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import aiormq
@@ -62,7 +63,15 @@ _PUBLISH_FAILURES = (
 )
 
 
-def to_amqp(envelope: Envelope) -> aio_pika.Message:
+def broker_user(url: str) -> str:
+    """The user a broker URL connects as (the AMQP default, ``guest``, when it names none)."""
+    user = urlsplit(url).username
+    return unquote(user) if user else "guest"
+
+
+def to_amqp(envelope: Envelope, user: str) -> aio_pika.Message:
+    """The envelope as an AMQP message published by ``user`` (the connection's user:
+    RabbitMQ refuses any other ``user_id``)."""
     headers: dict[str, Any] = {
         **envelope.headers,
         HEADER_SCHEMA_VERSION: envelope.schema_version,
@@ -76,6 +85,7 @@ def to_amqp(envelope: Envelope) -> aio_pika.Message:
         type=envelope.type,
         timestamp=envelope.timestamp,
         app_id=envelope.app_id,
+        user_id=user,
         headers=headers,
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -94,6 +104,7 @@ def raw_from_amqp(message: AbstractIncomingMessage) -> RawMessage:
         timestamp=message.timestamp,
         exchange=message.exchange or "",
         routing_key=message.routing_key or "",
+        user_id=message.user_id,
     )
 
 
@@ -118,9 +129,26 @@ def raw_to_amqp(raw: RawMessage) -> aio_pika.Message:
         type=raw.type,
         timestamp=raw.timestamp,
         app_id=raw.app_id,
+        user_id=raw.user_id,
         headers=_writable(raw.headers),
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
+
+
+HEADER_DELIVERY_COUNT = "x-delivery-count"
+"""Set by a quorum queue on a redelivery: how often the message was delivered before."""
+
+
+def delivery_attempt(message: AbstractIncomingMessage) -> int:
+    """Which delivery of the message this is, as the broker counts: 1 on a first
+    delivery (``redelivered`` false), whatever a publisher wrote in the header;
+    on a redelivery the quorum queue's ``x-delivery-count`` plus one (at least 2)."""
+    if not message.redelivered:
+        return 1
+    count = (message.headers or {}).get(HEADER_DELIVERY_COUNT)
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+        return count + 1
+    return 2
 
 
 class _AmqpDelivery(Delivery):
@@ -136,12 +164,14 @@ class _AmqpDelivery(Delivery):
         self._progress = progress
         self.queue = queue
         self.settled = False
-        count = (message.headers or {}).get("x-delivery-count") or 0
-        self.attempt = int(count) + 1 if isinstance(count, int) else 1
+        self.attempt = delivery_attempt(message)
         progress.delivered()
 
     def raw(self) -> RawMessage:
-        return raw_from_amqp(self._message)
+        raw = raw_from_amqp(self._message)
+        if not self._message.redelivered and isinstance(raw.headers, dict):
+            raw.headers.pop(HEADER_DELIVERY_COUNT, None)  # the publisher's, not the broker's
+        return raw
 
     def gone(self) -> None:
         """The delivery is settled, or back with the broker (its channel closed)."""
@@ -208,6 +238,7 @@ class AmqpTransport(Transport):
         reconnect_interval: float = 1.0,
     ):
         self._url = url
+        self.user = broker_user(url)
         self._reconnect_interval = reconnect_interval
         self.delivery_limit = delivery_limit
         self.dead_letter_exchange = "dlx"
@@ -234,7 +265,10 @@ class AmqpTransport(Transport):
         return self._connection
 
     async def healthy(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Connected right now: false from the moment the broker closes the connection
+        (``is_closed`` of a robust connection stays false while it reconnects)."""
+        connection = self._connection
+        return connection is not None and not connection.is_closed and connection.connected.is_set()
 
     async def declare(self, topology: Topology) -> None:
         self.delivery_limit = topology.delivery_limit
@@ -284,7 +318,10 @@ class AmqpTransport(Transport):
         # the producer span its child and puts that span's context in the headers.
         with resumed(envelope.headers):
             await self._send(
-                envelope.exchange, envelope.routing_key, to_amqp(envelope), mandatory=mandatory
+                envelope.exchange,
+                envelope.routing_key,
+                to_amqp(envelope, self.user),
+                mandatory=mandatory,
             )
 
     async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:

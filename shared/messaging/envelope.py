@@ -69,6 +69,9 @@ class RawMessage:
     timestamp: Any = None
     exchange: str = ""
     routing_key: str = ""
+    user_id: Any = None
+    """The AMQP ``user_id`` property: on RabbitMQ the broker refuses a publish whose
+    ``user_id`` is not the connection's user, so on delivery it names the publisher."""
 
     def with_headers(
         self, extra: Mapping[str, Any], *, exchange: str, routing_key: str
@@ -85,6 +88,7 @@ class RawMessage:
             timestamp=self.timestamp,
             exchange=exchange,
             routing_key=routing_key,
+            user_id=self.user_id,
         )
 
 
@@ -108,6 +112,7 @@ class _WireFields(BaseModel):
     )
     timestamp: AwareDatetime | None = None
     schema_version: Annotated[int, Field(ge=1, le=SCHEMA_VERSION)] = SCHEMA_VERSION
+    user_id: _Id | None = None
     body: Annotated[bytes, Field(max_length=MAX_BODY_BYTES)]
 
 
@@ -139,6 +144,10 @@ class Envelope(BaseModel):
     body: bytes = b"{}"
     exchange: str = ""
     routing_key: str = ""
+    user_id: str | None = None
+    """The broker user that published it, as the transport delivering it vouches
+    (AMQP ``user_id``, validated by RabbitMQ); None on an envelope being sent, whose
+    transport stamps its own user."""
 
     @classmethod
     def wrap(
@@ -183,6 +192,7 @@ class Envelope(BaseModel):
             "app_id": raw.app_id,
             "timestamp": raw.timestamp,
             "schema_version": headers.pop(HEADER_SCHEMA_VERSION, None),
+            "user_id": raw.user_id,
             "body": raw.body,
         }
         try:
@@ -209,6 +219,7 @@ class Envelope(BaseModel):
             "body": wire.body,
             "exchange": raw.exchange,
             "routing_key": raw.routing_key,
+            "user_id": wire.user_id,
         }
         if wire.timestamp is not None:
             fields["timestamp"] = wire.timestamp
@@ -229,6 +240,7 @@ class Envelope(BaseModel):
             timestamp=self.timestamp,
             exchange=self.exchange,
             routing_key=self.routing_key,
+            user_id=self.user_id,
         )
 
     def decode(self) -> Message:

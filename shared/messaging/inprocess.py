@@ -123,10 +123,15 @@ class _InProcessDelivery(Delivery):
 
 
 class InProcessTransport(Transport):
-    """All queues live in this process's memory; nothing survives a restart."""
+    """All queues live in this process's memory; nothing survives a restart.
 
-    def __init__(self, *, delivery_limit: int = 5) -> None:
+    It publishes as ``user`` (the envelope's ``user_id``, as RabbitMQ validates it
+    against the connection's user); :meth:`as_user` gives each component a view
+    publishing and consuming as its own user on the same queues."""
+
+    def __init__(self, *, delivery_limit: int = 5, user: str = "guest") -> None:
         self.delivery_limit = delivery_limit
+        self.user = user
         self._bindings: dict[str, list[tuple[str, str]]] = {}
         self._queues: dict[str, _Queue] = {}
         self._dead_letter_exchange = "dlx"
@@ -159,10 +164,26 @@ class InProcessTransport(Transport):
         }
         return [self._queues[n] for n in sorted(names)]
 
+    def as_user(self, user: str) -> Transport:
+        """This transport as broker user ``user`` sees it: the same queues, what it
+        publishes stamped with ``user``; connecting and closing stay with this one."""
+        return _AsUser(self, user)
+
     async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
-        self._put(produced(envelope), mandatory=mandatory)
+        await self._publish_as(self.user, envelope, mandatory=mandatory)
 
     async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:
+        await self._publish_raw_as(self.user, raw, mandatory=mandatory)
+
+    async def _publish_as(self, user: str, envelope: Envelope, *, mandatory: bool) -> None:
+        self._put(produced(envelope.model_copy(update={"user_id": user})), mandatory=mandatory)
+
+    async def _publish_raw_as(self, user: str, raw: RawMessage, *, mandatory: bool) -> None:
+        if raw.user_id is not None and raw.user_id != user:
+            # As RabbitMQ answers a user_id that is not the connection's user.
+            raise PublishError(
+                f"user_id property set to {raw.user_id!r} but authenticated user was {user!r}"
+            )
         self._put(raw, mandatory=mandatory)
 
     def _put(self, message: Envelope | RawMessage, *, mandatory: bool) -> None:
@@ -299,3 +320,34 @@ class _InProcessSubscription(Subscription):
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+
+
+class _AsUser(Transport):
+    """An :class:`InProcessTransport` as one broker user: publishes carry ``user``,
+    its consumers accept their own user's messages (see ``refuse_unless_allowed``)."""
+
+    def __init__(self, shared: InProcessTransport, user: str) -> None:
+        self._shared = shared
+        self.user = user
+        self.delivery_limit = shared.delivery_limit
+
+    async def connect(self) -> None:
+        """The shared transport connects."""
+
+    async def close(self) -> None:
+        """The shared transport closes."""
+
+    async def healthy(self) -> bool:
+        return await self._shared.healthy()
+
+    async def declare(self, topology: Topology) -> None:
+        await self._shared.declare(topology)
+
+    async def publish(self, envelope: Envelope, *, mandatory: bool = True) -> None:
+        await self._shared._publish_as(self.user, envelope, mandatory=mandatory)
+
+    async def publish_raw(self, raw: RawMessage, *, mandatory: bool = True) -> None:
+        await self._shared._publish_raw_as(self.user, raw, mandatory=mandatory)
+
+    async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> Subscription:
+        return await self._shared._consume(queue, process, prefetch)

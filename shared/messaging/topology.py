@@ -111,10 +111,72 @@ def standard_topology(delivery_limit: int = 5) -> Topology:
     )
 
 
+@dataclass(frozen=True)
+class Permissions:
+    """A broker user's rights in the vhost: regular expressions over the names of
+    the exchanges and queues it may configure (declare, delete), write to
+    (publish) and read from (consume).  Passive declares need none."""
+
+    configure: str
+    write: str
+    read: str
+
+
+NOTHING = "^$"
+BROKER_USERS: dict[str, Permissions] = {
+    "orders": Permissions(NOTHING, write=r"^(orders|dlx)$", read=r"^orders\.commands$"),
+    "inventory": Permissions(NOTHING, write=r"^(products|dlx)$", read=r"^inventory\.commands$"),
+    "users": Permissions(NOTHING, write=r"^users$", read=NOTHING),
+    "payments": Permissions(NOTHING, write=r"^(payments|dlx)$", read=r"^payments\.commands$"),
+    "saga": Permissions(
+        NOTHING,
+        write=r"^(commands|dlx|orders|products|payments|users)$",
+        read=r"^saga\.events$|\.dlq$",
+    ),
+}
+"""One broker user per component that sends or receives messages (the BFFs do
+neither), least privilege: a participant reads its command queue and writes its
+own events (and ``dlx``, where its consumer dead-letters); the saga alone writes
+commands and reads the replies, and the dead-letter queues it collects (it writes
+the event exchanges only to put a dead letter back where it was first sent).  No
+component configures anything: ``oms topology apply`` declares the topology.
+
+A user is named after its component, optionally followed by ``.`` and a suffix
+(``orders.staging``): consumers check the part before the dot against
+``shared.messages.PUBLISHERS``, and its permissions hold in one vhost only."""
+
+
+def component_of(user: str) -> str:
+    """The component a broker user stands for: its name up to the first dot."""
+    return user.split(".", 1)[0]
+
+
 def export_definitions(topology: Topology, *, vhost: str = "/") -> dict[str, Any]:
-    """A RabbitMQ definitions document (``rabbitmqctl import_definitions``)."""
+    """A RabbitMQ definitions document (``rabbitmqctl import_definitions``): the
+    topology, and the components' users with their permissions.  The users have no
+    password (none can sign in) until ``oms topology apply`` gives each the one of
+    its ``OMS_<COMPONENT>_BROKER_URL``: passwords never live in this file."""
     return {
         "rabbit_version": "3.10.0",
+        "users": [
+            {
+                "name": name,
+                "password_hash": "",
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": [],
+            }
+            for name in BROKER_USERS
+        ],
+        "permissions": [
+            {
+                "user": name,
+                "vhost": vhost,
+                "configure": rights.configure,
+                "write": rights.write,
+                "read": rights.read,
+            }
+            for name, rights in BROKER_USERS.items()
+        ],
         "vhosts": [{"name": vhost}],
         "exchanges": [
             {

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from shared.context import bind_context
 from shared.logging import get_logger
-from shared.messages import Message, UnknownMessageType
+from shared.messages import PUBLISHERS, Message, UnknownMessageType
 from shared.messaging.envelope import Envelope, MalformedMessage, RawMessage
-from shared.messaging.topology import Topology
+from shared.messaging.topology import Topology, component_of
 
 log = get_logger(__name__)
 
@@ -46,6 +46,41 @@ class PoisonMessage(Exception):
     a reference to something that can never exist): dead-lettered at once with the
     exception's text as its reason.  Not the HTTP 422 of
     :class:`shared.web.problems.Unprocessable`: this one never reaches a caller."""
+
+
+COMPONENTS = frozenset().union(*PUBLISHERS.values())
+"""The components with a broker user: a consumer connected as one checks every
+publisher strictly."""
+
+
+REQUEUED_BY = "saga"
+"""The component that puts dead letters back where they were first sent (ops'
+requeue): any type may come from it a second time."""
+
+
+def refuse_unless_allowed(envelope: Envelope, consumer: str) -> None:
+    """Raise :class:`PoisonMessage` unless the envelope's publisher (its ``user_id``)
+    may publish its type (:data:`~shared.messages.PUBLISHERS`), or is the saga
+    putting a dead letter back (:data:`REQUEUED_BY`).
+
+    ``consumer`` is the consuming component's broker user.  When the components
+    share one broker user (``consumer`` stands for no component: ``OMS_BROKER_URL``
+    alone), nothing tells them apart: only a message another user signed is
+    refused.  A type outside the catalogue is left to the decoding that follows,
+    which names it."""
+    allowed = PUBLISHERS.get(envelope.type)
+    user = envelope.user_id
+    if allowed is None:
+        return
+    if user is not None and component_of(user) in (*allowed, REQUEUED_BY):
+        return
+    if component_of(consumer) not in COMPONENTS and user in (None, consumer):
+        return
+    publisher = repr(user) if user else "no user_id"
+    raise PoisonMessage(
+        f"{envelope.type} published by {publisher}: only {', '.join(sorted(allowed))} "
+        "may publish it"
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +176,8 @@ class Transport(abc.ABC):
     """A message transport: RabbitMQ or in-process."""
 
     delivery_limit: int = 5
+    user: str = "guest"
+    """The broker user it connects as: the ``user_id`` of what it publishes."""
 
     @abc.abstractmethod
     async def connect(self) -> None: ...
@@ -163,7 +200,7 @@ class Transport(abc.ABC):
         under the consume policy of :func:`handle_delivery`."""
 
         async def process(delivery: Delivery) -> None:
-            await handle_delivery(delivery, handler, self.delivery_limit)
+            await handle_delivery(delivery, handler, self.delivery_limit, self.user)
 
         return await self._consume(queue, process, prefetch)
 
@@ -212,9 +249,12 @@ class Transport(abc.ABC):
         """Whether the transport can publish now (readiness)."""
 
 
-async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: int) -> None:
-    """The consume policy: a message that can never be processed is dead-lettered at
-    once; a handler failure is retried until ``delivery_limit`` and then dead-lettered
+async def handle_delivery(
+    delivery: Delivery, handler: Handler, delivery_limit: int, consumer: str = "guest"
+) -> None:
+    """The consume policy: a message that can never be processed (its publisher not
+    allowed to send its type, for one: :func:`refuse_unless_allowed` with the
+    ``consumer``'s broker user) is dead-lettered at once; a handler failure is retried until ``delivery_limit`` and then dead-lettered
     with its last error; success is acked after the handler (and its transaction) ends.
 
     Turning a delivery into a message is total: whatever goes wrong there, the
@@ -229,8 +269,9 @@ async def handle_delivery(delivery: Delivery, handler: Handler, delivery_limit: 
     try:
         bind_context(correlation_id=envelope.correlation_id, message_id=envelope.message_id)
         message = envelope.decode()
+        refuse_unless_allowed(envelope, consumer)
     except Exception as exc:
-        known = isinstance(exc, (MalformedMessage, UnknownMessageType))
+        known = isinstance(exc, (MalformedMessage, UnknownMessageType, PoisonMessage))
         reason = str(exc) if known else f"undecodable body: {exc!r}"
         log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=reason)
         await delivery.dead_letter(reason)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -41,6 +42,7 @@ class RabbitVhost:
     def __init__(self) -> None:
         self.name = f"oms-test-{uuid.uuid4().hex[:10]}"
         self._api = httpx.Client(base_url=MANAGEMENT_URL, auth=("guest", "guest"), timeout=30)
+        self._users: list[str] = []
 
     @property
     def url(self) -> str:
@@ -109,8 +111,34 @@ class RabbitVhost:
         response.raise_for_status()
         assert response.json()["routed"], f"nothing bound to {exchange!r} for {routing_key!r}"
 
+    def component_urls(self) -> dict[str, str]:
+        """Make the topology and a broker user per component in this vhost (as
+        ``oms topology apply`` does), each named ``<component>.<vhost>`` with a
+        random password; their broker URLs by component."""
+        from oms.topology import Credentials, apply_topology
+        from shared.messaging.topology import BROKER_USERS, standard_topology
+
+        users = {
+            component: Credentials(f"{component}.{self.name}", secrets.token_urlsafe(16))
+            for component in BROKER_USERS
+        }
+        apply_topology(self._api, vhost=self.name, topology=standard_topology(), users=users)
+        self._users.extend(c.user for c in users.values())
+        base = AMQP_BASE.split("@", 1)[1]
+        vhost = quote(self.name, safe="")
+        return {
+            component: f"amqp://{quote(c.user, safe='')}:{quote(c.password, safe='')}@{base}/{vhost}"
+            for component, c in users.items()
+        }
+
+    def adopt_users(self, users: Iterable[str]) -> None:
+        """Delete ``users`` with the vhost (made by a test through ``oms topology apply``)."""
+        self._users.extend(users)
+
     def delete(self) -> None:
         self._api.delete(f"/api/vhosts/{quote(self.name, safe='')}")
+        for user in self._users:
+            self._api.delete(f"/api/users/{quote(user, safe='')}")
         self._api.close()
 
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
@@ -115,7 +115,17 @@ class ProcessStack:
     SAGA_SPACING = 1000
     """Saga process ``n`` runs at the stack's offset plus ``n`` times this."""
 
-    def __init__(self, *, broker_url: str, database_url: str, secret: str, logs: Path) -> None:
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        database_url: str,
+        secret: str,
+        logs: Path,
+        component_urls: Mapping[str, str] | None = None,
+    ) -> None:
+        """``component_urls``: each component's own broker URL (its broker user);
+        without them every component connects as ``broker_url``'s user."""
         from shared.settings import PORTS
 
         extra_sagas = [PORTS["saga"] + n * self.SAGA_SPACING for n in range(1, self.SAGA_PROCESSES)]
@@ -130,6 +140,10 @@ class ProcessStack:
                 "OMS_FAULTS_ENABLED": "true",
                 "OMS_LOG_FORMAT": "json",
                 "OMS_LOG_LEVEL": "WARNING",
+                **{
+                    f"OMS_{name.upper()}_BROKER_URL": url
+                    for name, url in (component_urls or {}).items()
+                },
             }
         )
         self.processes: list[Process] = []
@@ -167,10 +181,14 @@ class ProcessStack:
     @classmethod
     @contextmanager
     def on(cls, vhost: RabbitVhost, database_url: str, logs: Path) -> Iterator[Self]:
-        """A stack on ``vhost`` and ``database_url``, signing with the tests' secret,
-        its processes stopped when the block ends."""
+        """A stack on ``vhost`` and ``database_url``, each component its own broker user,
+        signing with the tests' secret, its processes stopped when the block ends."""
         stack = cls(
-            broker_url=vhost.url, database_url=database_url, secret=TEST_JWT_SECRET, logs=logs
+            broker_url=vhost.url,
+            database_url=database_url,
+            secret=TEST_JWT_SECRET,
+            logs=logs,
+            component_urls=vhost.component_urls(),
         )
         try:
             yield stack

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from shared.auth import mint_token
 from shared.messaging.transport import Transport
+from shared.service import Transports
 from shared.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-with-enough-bytes-for-hs256"
@@ -24,6 +25,16 @@ class Stack:
     """``embedded`` (in-process + SQLite) or ``real`` (RabbitMQ + PostgreSQL)."""
     settings: Settings
     transport: Transport
+    """The tests' own: publishing by hand, listening (the administrator's on RabbitMQ)."""
+    transports: Transports | None = None
+    """The components' (:meth:`for_component`)."""
+
+    def for_component(self, name: str) -> Transport:
+        """The transport ``name`` runs on: its own broker user on RabbitMQ, a view of
+        the in-process transport as a user named after it in embedded mode."""
+        if self.transports is None:
+            return self.transport
+        return self.transports.for_component(name)
 
     def token(self, sub: str, *roles: str) -> str:
         return mint_token(self.settings.jwt_key, sub=sub, roles=list(roles) or ["customer"])

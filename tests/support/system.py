@@ -150,7 +150,7 @@ async def running_system(stack: Stack, **overrides: Any) -> AsyncIterator[System
         apps: dict[str, FastAPI] = {}
         clients: dict[str, httpx.AsyncClient] = {}
         for name, build in SERVICE_FACTORIES.items():
-            apps[name] = build(settings, stack.transport)
+            apps[name] = build(settings, stack.for_component(name))
             clients[name] = await running.enter_async_context(serve(apps[name]))
         # A service's unexpected error must reach the BFF as the 500 its
         # clients would see, not as an exception raised through the transport.

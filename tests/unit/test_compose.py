@@ -20,6 +20,12 @@ from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = {"orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile"}
+BROKER_USERS = ("orders", "inventory", "users", "payments", "saga")
+BROKER_PASSWORDS = {
+    f"OMS_{name}_PASSWORD": f"password-of-{name.lower()}"
+    for name in ("BROKER_ADMIN", *(f"{user.upper()}_BROKER" for user in BROKER_USERS))
+}
+"""What a deployment exports beside its JWT secret: the broker's passwords."""
 
 
 def validator() -> jsonschema.Draft201909Validator:
@@ -115,7 +121,9 @@ def test_no_component_starts_on_a_jwt_secret_the_compose_file_ships(
     refusals = set()
     for name, environment in environments.items():
         try:
-            resolved = {k: interpolate(v, shell) for k, v in environment.items()}
+            resolved = {
+                k: interpolate(v, {**BROKER_PASSWORDS, **shell}) for k, v in environment.items()
+            }
         except Refused as refused:  # compose itself stops before starting anything
             refusals.add(str(refused))
             continue
@@ -128,7 +136,37 @@ def test_no_component_starts_on_a_jwt_secret_the_compose_file_ships(
 def test_components_take_the_jwt_secret_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "a-deployment-secret-of-well-over-32-bytes"
     for name, environment in component_environments().items():
-        resolved = {k: interpolate(v, {"OMS_JWT_SECRET": secret}) for k, v in environment.items()}
+        shell = {**BROKER_PASSWORDS, "OMS_JWT_SECRET": secret}
+        resolved = {k: interpolate(v, shell) for k, v in environment.items()}
         settings = settings_from(resolved, monkeypatch)
         assert settings.real_mode, name
         assert settings.jwt_key == secret, name
+
+
+def test_the_broker_has_no_guest_and_every_port_is_local() -> None:
+    assert "guest" not in json.dumps(compose())  # no guest user, no guest:guest URL
+    settings = (ROOT / "rabbitmq" / "rabbitmq.conf").read_text().splitlines()
+    assert "loopback_users.guest = false" not in settings
+    for name, service in compose()["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_each_component_connects_as_its_own_broker_user_with_a_password_from_the_shell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = "a-deployment-secret-of-well-over-32-bytes"
+    environments = component_environments()
+    shell = {**BROKER_PASSWORDS, "OMS_JWT_SECRET": secret}
+    for name in BROKER_USERS:
+        password = f"OMS_{name.upper()}_BROKER_PASSWORD"
+        without = {k: v for k, v in shell.items() if k != password}
+        with pytest.raises(Refused, match=password):
+            {k: interpolate(v, without) for k, v in environments[name].items()}
+        resolved = {k: interpolate(v, shell) for k, v in environments[name].items()}
+        settings = settings_from(resolved, monkeypatch)
+        assert settings.broker_url is None, name
+        own = settings.own_broker_url(name)
+        assert own == f"amqp://{name}:password-of-{name}_broker@rabbitmq:5672/", name
+    for bff in ("bff-web", "bff-mobile"):
+        assert not any("BROKER" in variable for variable in environments[bff]), bff

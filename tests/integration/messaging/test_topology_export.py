@@ -10,8 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from oms.cli import app
+from shared.messages import InventoryReleased, PaymentCompleted
 from shared.messaging.amqp import AmqpTransport
-from shared.messaging.topology import export_definitions, standard_topology
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import BROKER_USERS, export_definitions, standard_topology
+from shared.messaging.transport import Incoming, PublishError
 from tests.support.infra import RabbitVhost
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,8 +39,17 @@ async def test_exported_definitions_import_into_rabbitmq(
     document = json.loads(output.read_text())
     document.pop("vhosts")  # the vhost exists already; importing it again needs no rights
 
+    rabbit_vhost.adopt_users(BROKER_USERS)  # global users: deleted with the vhost
     response = rabbit_vhost.api("POST", "/api/definitions", json=document)
     assert response.status_code in (201, 204), response.text
+    # The components' users come without a password: none can sign in until
+    # `oms topology apply` gives each the one from the environment.
+    assert {u["name"] for u in document["users"]} == set(BROKER_USERS)
+    assert {u["password_hash"] for u in document["users"]} == {""}
+    granted = rabbit_vhost.api("GET", "/api/vhosts/{vhost}/permissions").json()
+    assert {p["user"]: p["write"] for p in granted if p["user"] in BROKER_USERS} == {
+        name: rights.write for name, rights in BROKER_USERS.items()
+    }
 
     queues = {q["name"]: q for q in rabbit_vhost.api("GET", "/api/queues/{vhost}").json()}
     assert set(queues) >= {"saga.events", "inventory.commands", "saga.events.dlq"}
@@ -54,3 +66,52 @@ async def test_exported_definitions_import_into_rabbitmq(
         await transport.declare(standard_topology())
     finally:
         await transport.close()
+
+
+@pytest.mark.rabbitmq
+async def test_oms_topology_apply_makes_a_least_privilege_user_per_component(
+    rabbit_vhost: RabbitVhost,
+) -> None:
+    urls = {
+        component: rabbit_vhost.url.replace(
+            "guest:guest", f"{component}.{rabbit_vhost.name}:secret-of-{component}"
+        )
+        for component in BROKER_USERS
+    }
+    rabbit_vhost.adopt_users(f"{component}.{rabbit_vhost.name}" for component in BROKER_USERS)
+    env = {
+        "OMS_BROKER_URL": rabbit_vhost.url,
+        "OMS_JWT_SECRET": "a-secret-long-enough-for-the-settings-check",
+        **{f"OMS_{component.upper()}_BROKER_URL": url for component, url in urls.items()},
+    }
+    result = CliRunner().invoke(app, ["topology", "apply"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"user payments.{rabbit_vhost.name}: permissions set" in result.output
+
+    inventory = AmqpTransport(urls["inventory"])
+    await inventory.connect()
+    try:
+        reply = Envelope.wrap(
+            InventoryReleased(order_id="o-1"), app_id="inventory", correlation_id="o-1"
+        )
+        await inventory.publish(reply)  # its own events: allowed
+        stolen = Envelope.wrap(
+            PaymentCompleted(order_id="o-1", payment_id="p", amount=1),
+            app_id="inventory",
+            correlation_id="o-1",
+        )
+        with pytest.raises(PublishError, match="ACCESS_REFUSED"):
+            await inventory.publish(stolen)
+    finally:
+        await inventory.close()
+    saga = AmqpTransport(urls["saga"])
+    await saga.connect()
+    try:
+        with pytest.raises(Exception, match="ACCESS_REFUSED"):
+            await saga.consume("payments.commands", _ignore)  # a participant's queue
+    finally:
+        await saga.close()
+
+
+async def _ignore(incoming: Incoming) -> None:
+    """Takes nothing: a consumer that must never start."""

@@ -134,6 +134,33 @@ async def test_failing_handler_is_redelivered_then_dead_lettered_with_reason(
     assert "3 times" in reason
 
 
+async def test_a_publisher_set_delivery_count_does_not_count_as_deliveries(
+    transport: Transport,
+) -> None:
+    """Attempts count what the broker saw, not an ``x-delivery-count`` the publisher
+    wrote: a first failure is retried, whatever the header says."""
+    await transport.declare(
+        topology(QueueSpec("work", (Binding(EXCHANGE, "job"),)), delivery_limit=3)
+    )
+    attempts: list[int] = []
+
+    async def fails_once(incoming: Incoming) -> None:
+        attempts.append(incoming.attempt)
+        if len(attempts) == 1:
+            raise RuntimeError("first try fails")
+
+    dead = Letters()
+    await transport.consume("work", fails_once)
+    await transport.consume_envelopes("work.dlq", dead)
+    sent = envelope("job").to_raw()
+    forged = RawMessage(**{**sent.__dict__, "headers": {**sent.headers, "x-delivery-count": 99}})
+    await transport.publish_raw(forged)  # type: ignore[attr-defined]
+
+    await eventually(lambda: asyncio.sleep(0, attempts), until=lambda a: len(a) == 2)
+    assert attempts == [1, 2]
+    assert dead.seen == []
+
+
 @pytest.mark.parametrize(
     ("type_", "body", "reason"),
     [

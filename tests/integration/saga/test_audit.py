@@ -21,7 +21,7 @@ from sqlalchemy import update
 from oms.audit import AuditError, run_audit
 from services.inventory.models import Reservation
 from services.orders.models import Order
-from shared.messages import OrderCancelRequested
+from shared.messages import ChargePayment, OrderCancelRequested, ReservedItem, ReserveInventory
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
 from tests.integration.saga.test_e2e import API, place, saga_reaches, shop
@@ -109,7 +109,7 @@ async def test_an_input_parked_too_long_and_a_saga_not_at_rest_are_reported(
 ) -> None:
     orphan = str(uuid.uuid4())
     cancel = OrderCancelRequested(order_id=orphan, requested_by="user-1")
-    await shop.stack.transport.publish(
+    await shop.stack.for_component("orders").publish(
         Envelope.wrap(cancel, app_id="orders", correlation_id=orphan)
     )
 
@@ -180,3 +180,31 @@ def test_stale_after_is_longer_than_any_wait_the_saga_makes_by_default() -> None
         config.compensation_backoff_max_seconds,
     )
     assert timedelta(seconds=STALE_AFTER_SECONDS) > timedelta(seconds=longest)
+
+
+async def test_a_capture_and_a_reservation_without_a_saga_are_reported(shop: System) -> None:
+    """Made by commands the saga never sent (here, sent with the saga's own broker
+    user, the one allowed to send them): the audit walks the participants' records."""
+    product = await shop.add_product(price=300, stock=20)
+    orphan = str(uuid.uuid4())
+    saga_user = shop.stack.for_component("saga")
+    charge = ChargePayment(
+        order_id=orphan,
+        user_id="u-1",
+        amount=99_999,
+        currency="EUR",
+        payment_method_id="pm_card_ok",
+    )
+    reserve = ReserveInventory(
+        order_id=orphan, items=[ReservedItem(product_id=product["id"], quantity=10)]
+    )
+    for command in (charge, reserve):
+        await saga_user.publish(Envelope.wrap(command, app_id="saga", correlation_id=orphan))
+
+    async def findings() -> list[str]:
+        return [f for f in await audit(shop) if f.startswith(orphan)]
+
+    found = await eventually(findings, until=lambda f: len(f) == 2, what="both orphans")
+    assert f"{orphan}: reservation reserved (10 units) for an order without a saga" in found
+    [payment] = [f for f in found if ": payment " in f]
+    assert payment.endswith("captured 99999 EUR for an order without a saga")

@@ -239,7 +239,7 @@ async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeu
         exchange="orders",
         routing_key="order.created",
     )
-    await system.stack.transport.publish(bad)
+    await system.stack.for_component("orders").publish(bad)
     saga = system.services["saga"]
 
     async def letters() -> list[dict[str, Any]]:

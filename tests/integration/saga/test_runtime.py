@@ -13,15 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
+from saga.answers import ANSWERS
 from saga.app import build_app
+from saga.definition import OrderSaga
 from saga.models import ParkedMessageRow, SagaRow
 from shared.messages import (
     ChargePayment,
     ConfirmOrder,
     InventoryReserved,
     Message,
+    OrderCancelRequested,
     OrderConfirmed,
     OrderCreated,
     OrderItem,
@@ -59,8 +63,21 @@ class Participants:
             what=f"commands {types}",
         )
 
+    def last_command(self, order_id: str, reply: str) -> str | None:
+        """The id of the last command the saga sent that ``reply`` may answer: what a
+        participant's reply names as its causation id."""
+        names = ANSWERS.get(reply, ())
+        sent = [c for c in self.commands if c.correlation_id == order_id and c.type in names]
+        return sent[-1].message_id if sent else None
+
     async def reply(self, message: Message, order_id: str) -> Envelope:
-        envelope = Envelope.wrap(message, app_id="participant", correlation_id=order_id)
+        """Publish ``message`` as the answer to the last command it may answer."""
+        envelope = Envelope.wrap(
+            message,
+            app_id="participant",
+            correlation_id=order_id,
+            causation_id=self.last_command(order_id, message.type_name),
+        )
         await self.stack.transport.publish(envelope)
         return envelope
 
@@ -149,8 +166,8 @@ async def test_event_before_its_saga_exists_is_parked_then_applied(
 ) -> None:
     client, participants = saga
     order_id = str(uuid.uuid4())
-    items = [PricedItem(product_id="p1", quantity=2, unit_price=1000, currency="EUR")]
-    early = await participants.reply(InventoryReserved(order_id=order_id, items=items), order_id)
+    cancel = OrderCancelRequested(order_id=order_id, requested_by="user-1")
+    early = await participants.reply(cancel, order_id)
     db = Database(stack.settings.database_url_for("saga"), schema="saga")
     try:
         parked = await eventually(lambda: parked_ids(db, order_id), what="the early event parked")
@@ -159,10 +176,10 @@ async def test_event_before_its_saga_exists_is_parked_then_applied(
     assert parked == [early.message_id]
     assert await saga_state(client, stack, order_id) == {}
     await participants.reply(created(order_id), order_id)
-    # The parked reply is applied right after creation: the saga charges at once.
-    await participants.wait_for(order_id, "inventory.reserve", "payment.charge")
+    # The parked cancel is applied right after creation: the saga undoes at once.
+    await participants.wait_for(order_id, "inventory.reserve", "inventory.release")
     body = await saga_state(client, stack, order_id)
-    assert body["state"] == "charging_payment"
+    assert body["state"] == "releasing_inventory"
     assert early.message_id in {h["messageId"] for h in body["history"]}
 
 
@@ -258,7 +275,7 @@ async def store_v3_saga(db: Database, name: str, saga_id: str) -> None:
         )
 
 
-async def test_sagas_stored_by_version_3_mid_compensation_finish_under_version_4(
+async def test_sagas_stored_by_version_3_mid_compensation_finish_under_the_current_version(
     stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
 ) -> None:
     client, participants = saga
@@ -291,7 +308,7 @@ async def test_sagas_stored_by_version_3_mid_compensation_finish_under_version_4
             )
         final = await saga_state(client, stack, saga_id)
         assert final["state"] == "cancelled", final
-        assert {h["definitionVersion"] for h in final["history"]} == {4}
+        assert {h["definitionVersion"] for h in final["history"]} == {OrderSaga.version}
         # The commands version 3 would have sent, seen on the broker.
         expected = [c for e in replies for c in e["decision"]["commands"]]
         await eventually(
@@ -299,3 +316,37 @@ async def test_sagas_stored_by_version_3_mid_compensation_finish_under_version_4
             until=lambda sent, expected=expected: sent == expected,
             what=f"{name}'s commands {expected}",
         )
+
+
+async def test_an_input_parked_past_its_time_to_live_is_expired_into_the_dead_letters(
+    stack: Stack,
+) -> None:
+    async with running_saga(stack, saga_parked_ttl_seconds=1.0) as (client, participants):
+        order_id = str(uuid.uuid4())
+        cancel = OrderCancelRequested(order_id=order_id, requested_by="user-1")
+        early = await participants.reply(cancel, order_id)
+
+        async def parked() -> list[str]:
+            response = await client.get("/api/v1/parked-inputs", headers=stack.ops())
+            assert response.status_code == 200, response.text
+            return [p["sagaId"] for p in response.json()]
+
+        async def metric(name: str) -> float:
+            text = (await client.get("/metrics")).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == name:
+                        return float(sample.value)
+            return 0.0
+
+        await eventually(parked, until=lambda ids: order_id in ids, what="the cancel parked")
+        assert await metric("oms_saga_parked_inputs") == 1
+        await eventually(parked, until=lambda ids: order_id not in ids, what="the expiry")
+
+        letters = (await client.get("/api/v1/dead-letters", headers=stack.ops())).json()
+        [letter] = [d for d in letters if d["messageId"] == early.message_id]
+        assert letter["queue"] == "saga.events"
+        assert letter["type"] == "order.cancel_requested"
+        assert "never started: expired" in letter["reason"]
+        assert await metric("oms_saga_parked_inputs") == 0
+        assert await metric("oms_saga_parked_expired_total") == 1
