@@ -16,8 +16,9 @@ in-process transport cannot drift apart.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from shared.context import bind_context
@@ -46,6 +47,17 @@ class PoisonMessage(Exception):
     a reference to something that can never exist): dead-lettered at once with the
     exception's text as its reason.  Not the HTTP 422 of
     :class:`shared.web.problems.Unprocessable`: this one never reaches a caller."""
+
+
+@contextlib.contextmanager
+def dead_letter_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn ``errors`` raised inside the block (domain errors a retry cannot help: an
+    order that does not exist) into :class:`PoisonMessage` with the error's text as
+    the reason: the message edge of a use case, as a problem answer is the HTTP one."""
+    try:
+        yield
+    except errors as error:
+        raise PoisonMessage(str(error)) from error
 
 
 @dataclass(frozen=True)
