@@ -16,6 +16,9 @@ from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import UnitOfWork
 
+DEAD_LETTERS: tuple[type[Exception], ...] = ()
+"""Neither command is ever refused."""
+
 
 async def reserve(uow: UnitOfWork, message: ReserveInventory, envelope: Envelope) -> None:
     answer = await usecases.reserve(uow, message.order_id, message.items)

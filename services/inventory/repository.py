@@ -110,7 +110,7 @@ class Inventory:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: Product | Reservation) -> None:
+    def add(self, row: Product) -> None:
         self.session.add(row)
 
     async def product(self, product_id: str, *, lock: bool = False) -> Product | None:

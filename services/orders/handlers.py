@@ -18,15 +18,18 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.transport import dead_letter_on
 from shared.persistence.outbox import UnitOfWork
 
+DEAD_LETTERS = (OrderNotFound,)
+"""The domain errors that make a command a dead letter: no retry can help it."""
+
 
 async def confirm(uow: UnitOfWork, message: ConfirmOrder, envelope: Envelope) -> None:
-    with dead_letter_on(OrderNotFound):
+    with dead_letter_on(*DEAD_LETTERS):
         answer = await usecases.confirm(uow, message.order_id)
     uow.send(answer, correlation_id=envelope.correlation_id)
 
 
 async def cancel(uow: UnitOfWork, message: CancelOrder, envelope: Envelope) -> None:
-    with dead_letter_on(OrderNotFound):
+    with dead_letter_on(*DEAD_LETTERS):
         answer = await usecases.cancel(uow, message.order_id, message.reason)
     uow.send(answer, correlation_id=envelope.correlation_id)
 

@@ -82,9 +82,6 @@ class Orders:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: Order | OrderItem | StatusChange | PlacedUnderKey) -> None:
-        self.session.add(row)
-
     async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         canonical = parse_order_id(order_id)
         if canonical is None:

@@ -22,11 +22,14 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.transport import dead_letter_on
 from shared.persistence.outbox import UnitOfWork
 
+DEAD_LETTERS = (NotAReference,)
+"""The domain errors that make a command a dead letter: no retry can help it."""
+
 
 async def charge(
     gateway: CardGateway, uow: UnitOfWork, message: ChargePayment, envelope: Envelope
 ) -> None:
-    with dead_letter_on(NotAReference):
+    with dead_letter_on(*DEAD_LETTERS):
         answer = await usecases.charge(uow, gateway, message)
     uow.send(answer, correlation_id=envelope.correlation_id)
 
@@ -34,7 +37,7 @@ async def charge(
 async def refund(
     gateway: CardGateway, uow: UnitOfWork, message: RefundPayment, envelope: Envelope
 ) -> None:
-    with dead_letter_on(NotAReference):
+    with dead_letter_on(*DEAD_LETTERS):
         answer = await usecases.refund(uow, gateway, message)
     uow.send(answer, correlation_id=envelope.correlation_id)
 

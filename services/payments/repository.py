@@ -88,7 +88,7 @@ class Payments:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: Payment | PaymentMethod | PaymentOrder | Refund) -> None:
+    def add(self, row: PaymentMethod) -> None:
         self.session.add(row)
 
     async def lock_order(self, order_id: str, at: datetime) -> datetime | None:
