@@ -15,7 +15,8 @@ so the figures are the handlers' and the transaction's alone:
 
 The commands run in the order a saga sends them: orders are placed, their stock
 reserved, charged, then half the orders confirmed and the other half refunded,
-released and cancelled.
+released and cancelled; more orders are placed with an ``Idempotency-Key`` each
+(as a BFF places them for a client that sends one), and not driven further.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from shared.messaging.transport import Incoming
 from shared.persistence.outbox import UnitOfWork
 from shared.service import Service
 from shared.settings import Settings
+from shared.web.idempotency import IDEMPOTENCY_HEADER
 
 SERVICES_HOME = Path(__file__).resolve().parents[2] / "services"
 PRODUCTS = 40
@@ -181,8 +183,10 @@ async def _place(
     timings: Timings,
     *,
     measured: bool,
+    keyed: bool = False,
 ) -> list[str]:
-    """``count`` orders placed through ``POST /orders``; their ids."""
+    """``count`` orders placed through ``POST /orders`` (each with an
+    ``Idempotency-Key`` of its own if ``keyed``); their ids."""
     ids: list[str] = []
     cpu = time.process_time()
     for n in range(count):
@@ -200,7 +204,8 @@ async def _place(
             "paymentMethodId": CARD_OK,
         }
         started = time.perf_counter()
-        response = await client.post("/api/v1/orders", json=body, headers=headers)
+        sent = {**headers, IDEMPOTENCY_HEADER: str(uuid.uuid4())} if keyed else headers
+        response = await client.post("/api/v1/orders", json=body, headers=sent)
         elapsed = time.perf_counter() - started
         if response.status_code != 201:
             raise RuntimeError(f"POST /orders answered {response.status_code}: {response.text}")
@@ -261,6 +266,7 @@ async def _run(database: str, url: str, count: int, warmup: int) -> list[Measure
     transport = InProcessTransport()
     timings: dict[str, Timings] = {}
     placing = Timings()
+    placing_keyed = Timings()
     async with contextlib.AsyncExitStack() as stack:
         orders = await stack.enter_async_context(_service("orders", settings, transport))
         inventory = await stack.enter_async_context(_service("inventory", settings, transport))
@@ -282,6 +288,7 @@ async def _run(database: str, url: str, count: int, warmup: int) -> list[Measure
 
         for measured, n in ((False, warmup), (True, count)):
             placed = await _place(client, headers, 2 * n, products, placing, measured=measured)
+            await _place(client, headers, n, products, placing_keyed, measured=measured, keyed=True)
             lines = {
                 order_id: [
                     ReservedItem(product_id=products[(k + j) % len(products)], quantity=1)
@@ -311,7 +318,10 @@ async def _run(database: str, url: str, count: int, warmup: int) -> list[Measure
             ]
             for endpoint, kind, messages in rounds:
                 await _deliver(endpoint, messages, timings[kind.type_name], measured=measured)
-    results = [_measured(database, "POST /orders", placing)]
+    results = [
+        _measured(database, "POST /orders", placing),
+        _measured(database, "POST /orders, keyed", placing_keyed),
+    ]
     results += [_measured(database, name, t) for name, t in timings.items()]
     return results
 

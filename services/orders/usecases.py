@@ -67,18 +67,17 @@ async def place_order(
     (the rules of placing under a key: :func:`services.orders.api.create_order`)."""
     if body.user_id != principal.sub and not principal.is_ops:
         raise PlacedForAnotherUser
+    if key is None:
+        return await _place(service, body, None), False
     digest = fingerprint(body.model_dump(mode="json"))
-    if key is not None:
-        earlier = await _placed_earlier(service, body.user_id, key, digest)
-        if earlier is not None:
-            return earlier, True
+    earlier = await _placed_earlier(service, body.user_id, key, digest)
+    if earlier is not None:
+        return earlier, True
     try:
-        return await _place(service, body, key, digest), False
+        return await _place(service, body, (key, digest)), False
     except IntegrityError:
         # Another request with this key committed first (its key row is unique):
         # this transaction is rolled back, and its order is the answer.
-        if key is None:
-            raise
         earlier = await _placed_earlier(service, body.user_id, key, digest)
         if earlier is None:
             raise
@@ -87,7 +86,7 @@ async def place_order(
 
 async def _placed_earlier(service: Service, user_id: str, key: str, digest: str) -> OrderOut | None:
     """The first answer given under ``(user_id, key)``, if the key was used already."""
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         earlier = await Orders(session).placed_under(user_id, key)
     if earlier is None:
         return None
@@ -95,10 +94,11 @@ async def _placed_earlier(service: Service, user_id: str, key: str, digest: str)
     return OrderOut.model_validate(earlier.answer)
 
 
-async def _place(service: Service, body: NewOrder, key: str | None, digest: str) -> OrderOut:
+async def _place(service: Service, body: NewOrder, under: tuple[str, str] | None) -> OrderOut:
     """Write the order, its items, its first status, ``order.created`` and the key
-    (if any) in one transaction; raises ``IntegrityError`` if the key was taken
-    meanwhile, having rolled all of it back."""
+    it is placed ``under`` with the request's digest (if any) in one transaction;
+    raises ``IntegrityError`` if the key was taken meanwhile, having rolled all of
+    it back."""
     lines = [Line(i.product_id, i.quantity, i.unit_price) for i in body.items]
     now = utcnow()
     order: dict[str, Any] = {
@@ -139,7 +139,8 @@ async def _place(service: Service, body: NewOrder, key: str | None, digest: str)
         for n, line in enumerate(lines, start=1)
     ]
     placed_under = None
-    if key is not None:
+    if under is not None:
+        key, digest = under
         placed_under = {
             "user_id": body.user_id,
             "idempotency_key": key,
