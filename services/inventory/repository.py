@@ -103,9 +103,9 @@ def parse_product_id(value: str) -> str | None:
 class Inventory:
     """The inventory's rows in one session.
 
-    ``lock=True`` takes row locks (``SELECT … FOR UPDATE``) on PostgreSQL; on
-    SQLite every write transaction already holds the database's write lock
-    (``BEGIN IMMEDIATE``), so there the clause is a no-op."""
+    ``lock=True`` and the ``lock_…`` methods take row locks (``SELECT … FOR
+    UPDATE``) on PostgreSQL; on SQLite every write transaction already holds the
+    database's write lock (``BEGIN IMMEDIATE``), so there the clause is a no-op."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

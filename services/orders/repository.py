@@ -76,20 +76,17 @@ def parse_order_id(value: str) -> str | None:
 class Orders:
     """The orders' rows in one session.
 
-    ``lock=True`` takes a row lock on PostgreSQL so a confirm and a cancel for
-    the same order cannot both read ``pending``; SQLite serialises writers anyway."""
+    :meth:`lock_standing` takes a row lock on PostgreSQL so a confirm and a cancel
+    for the same order cannot both read ``pending``; SQLite serialises writers anyway."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
+    async def get(self, order_id: str) -> Order | None:
         canonical = parse_order_id(order_id)
         if canonical is None:
             return None
-        stmt = select(Order).where(Order.id == canonical)
-        if lock:
-            stmt = stmt.with_for_update()
-        return (await self.session.exec(stmt)).first()
+        return (await self.session.exec(select(Order).where(Order.id == canonical))).first()
 
     async def place(
         self,
