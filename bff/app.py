@@ -19,13 +19,13 @@ from fastapi import Depends, FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter
 from starlette.middleware.gzip import GZipMiddleware
 
-from bff.downstreams import SERVICES, Downstreams
+from bff.downstreams import Downstreams
 from bff.idempotency import IdempotencyStore
 from bff.problems import install_downstream_problems
 from shared.messaging.transport import Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 from shared.startup import StartupFailed
 from shared.web.app import ReadyCheck, create_app
 from shared.web.ratelimit import RateLimiter

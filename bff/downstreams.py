@@ -18,13 +18,8 @@ from bff.downstream import (
     DownstreamError,
     request_deadline,
 )
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 from shared.web.app import ReadyCheck
-
-API = "/api/v1"
-"""Where every service mounts its API; the health paths sit at the root."""
-
-SERVICES = ("orders", "inventory", "users", "payments", "saga")
 
 READY_PROBE_SECONDS = 1.0
 """How long a readiness probe waits for one service's ``/health/live``."""

@@ -28,10 +28,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from saga.definition import TERMINAL
 from shared.auth import mint_token
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 
-TERMINAL = {"completed", "cancelled", "failed"}
 STALE_AFTER_SECONDS = 600.0
 """Longer than any wait the saga makes on its own with the default settings (a
 step's deadline, a compensation's backoff), so whatever waits longer is stuck."""
@@ -70,7 +71,7 @@ class _Api:
         headers = {"Authorization": f"Bearer {token}"}
         self.clients = {
             name: httpx.AsyncClient(
-                base_url=f"{settings.url_for(name)}/api/v1",
+                base_url=f"{settings.url_for(name)}{API_PREFIX}",
                 headers=headers,
                 timeout=30,
                 transport=(transports or {}).get(name),
@@ -158,7 +159,7 @@ def _confirmed_at(order: dict[str, Any]) -> datetime | None:
 
 
 def _cancel_problems(order: dict[str, Any], now: datetime, stale_after: float) -> list[str]:
-    """An accepted cancel must end in a cancelled order (DESIGN §5)."""
+    """An accepted cancel must end in a cancelled order (docs/design.md, invariants)."""
     requested = order.get("cancelRequestedAt")
     if requested is None or order["status"] != "confirmed":
         return []

@@ -42,7 +42,7 @@ MOST_AT_ONCE = 500
 """The most sagas one bulk request acts on; beyond it the request is refused (422),
 so an over-broad filter cannot abort half the shop by mistake."""
 
-Action = Literal["retry", "abort"]
+Operation = Literal["retry", "abort"]
 
 
 class SagaFilter(RequestBody):
@@ -89,7 +89,7 @@ class Outcome(CamelModel):
 
 
 class BulkResult(CamelModel):
-    action: Action
+    action: Operation
     requested: int
     succeeded: int
     outcomes: list[Outcome]
@@ -121,7 +121,7 @@ async def _selected(runtime: SagaRuntime, body: ByIds | ByFilter) -> list[str]:
 
 
 async def _act(
-    runtime: SagaRuntime, action: Action, body: ByIds | ByFilter, ops: Principal
+    runtime: SagaRuntime, action: Operation, body: ByIds | ByFilter, ops: Principal
 ) -> BulkResult:
     outcomes = []
     for saga_id in await _selected(runtime, body):

@@ -58,10 +58,9 @@ from shared.clock import Clock
 from shared.context import CORRELATION_HEADER, correlation_id_var
 from shared.logging import get_logger
 from shared.telemetry import instrument_client
+from shared.web.idempotency import IDEMPOTENCY_HEADER
 
 log = get_logger(__name__)
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 Primitive = str | int | float | bool | None
 QueryParams = Mapping[str, Primitive | Sequence[Primitive]]

@@ -25,7 +25,6 @@ released and cancelled; more orders are placed with an ``Idempotency-Key`` each
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import statistics
@@ -35,15 +34,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-import typer
 from pydantic import SecretStr
 from rich.table import Table
 
 from oms.bench.processes import Infrastructure
-from oms.bench.report import console, machine, now, write_json
+from oms.bench.report import console, machine, now
 from services.inventory import handlers as inventory_handlers
 from services.orders import handlers as orders_handlers
 from services.orders.app import build_app as build_orders
@@ -357,50 +355,36 @@ def _table(results: Sequence[Measured]) -> Table:
     return table
 
 
-async def _databases(kinds: Sequence[str]) -> AsyncIterator[tuple[str, str]]:
+async def _databases(
+    kinds: Sequence[str], infrastructure: Infrastructure
+) -> AsyncIterator[tuple[str, str]]:
     for kind in kinds:
         if kind == "sqlite":
             with tempfile.TemporaryDirectory(prefix="oms-bench-") as home:
                 yield kind, f"sqlite+aiosqlite:///{home}/bench.db"
         else:
-            infrastructure = Infrastructure()
             async with infrastructure.databases(["handlers"]) as made:
                 yield kind, infrastructure.database_url(made["handlers"])
 
 
-async def _bench(kinds: Sequence[str], count: int, warmup: int) -> list[Measured]:
+async def bench(
+    kinds: Sequence[str], count: int, warmup: int, infrastructure: Infrastructure
+) -> dict[str, Any]:
+    """Each command ``count`` times (after ``warmup``) on each database of ``kinds``
+    (``sqlite``, ``postgres``: a fresh database on ``infrastructure``'s server)."""
     results: list[Measured] = []
-    async for kind, url in _databases(kinds):
+    async for kind, url in _databases(kinds, infrastructure):
         console.print(f"{kind}: {count} of each command after {warmup} to warm up …")
         results += await _run(kind, url, count, warmup)
-    return results
+    return {
+        "benchmark": "handlers",
+        "at": now(),
+        "machine": machine(),
+        "commands": count,
+        "warmup": warmup,
+        "results": [asdict(r) for r in results],
+    }
 
 
-def handlers(
-    database: Annotated[
-        str, typer.Option(help="sqlite, postgres, or both (comma-separated)")
-    ] = "sqlite,postgres",
-    commands: Annotated[
-        int, typer.Option(help="orders per run (each command this many times)")
-    ] = 300,
-    warmup: Annotated[int, typer.Option(help="orders to warm up with, not counted")] = 30,
-    output: Annotated[Path, typer.Option(help="where the JSON goes")] = Path(
-        "bench-results/handlers.json"
-    ),
-) -> None:
-    """The participants' command handlers and ``POST /orders``: µs per message in one
-    process, on SQLite and on PostgreSQL (127.0.0.1:5432), without a broker."""
-    kinds = [k.strip() for k in database.split(",") if k.strip()]
-    results = asyncio.run(_bench(kinds, commands, warmup))
-    console.print(_table(results))
-    write_json(
-        output,
-        {
-            "benchmark": "handlers",
-            "at": now(),
-            "machine": machine(),
-            "commands": commands,
-            "warmup": warmup,
-            "results": [asdict(r) for r in results],
-        },
-    )
+def print_result(result: dict[str, Any]) -> None:
+    console.print(_table([Measured(**r) for r in result["results"]]))

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from oms.scenario.runner import ScenarioResult
+from oms.scenario.results import ScenarioResult
 
 STYLE = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
 

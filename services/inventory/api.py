@@ -34,6 +34,7 @@ from services.inventory.schemas import (
 )
 from shared.catalogue import NewProduct
 from shared.service import ServiceDep
+from shared.web.app import API_PREFIX
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import Conflict, DomainProblems, NotFound, problem_responses
 
@@ -77,7 +78,7 @@ async def create_product(
 ) -> ProductOut:
     """Add a product with its initial stock and announce ``product.created``."""
     product = await usecases.create_product(service, body)
-    response.headers["Location"] = f"/api/v1/products/{product.id}"
+    response.headers["Location"] = f"{API_PREFIX}/products/{product.id}"
     return product
 
 

@@ -25,6 +25,7 @@ from services.orders.errors import (
 )
 from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage
 from shared.service import ServiceDep
+from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal
 from shared.web.cursor import CursorQuery
 from shared.web.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, IdempotencyKey
@@ -85,7 +86,7 @@ async def create_order(
     two first requests racing with one key the unique key lets one commit while the
     other rolls back and answers the winner's order."""
     order, replayed = await usecases.place_order(service, body, principal, idempotency_key)
-    response.headers["Location"] = f"/api/v1/orders/{order.id}"
+    response.headers["Location"] = f"{API_PREFIX}/orders/{order.id}"
     if replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return order

@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from services.orders import domain
 from services.orders.domain import (
     Line,
+    NewStatus,
     OrderStatus,
-    Outcome,
     check_cancel_request,
     check_replay,
     order_total,
@@ -185,7 +185,7 @@ async def cancel(uow: UnitOfWork, order_id: str, reason: str | None) -> Message:
 async def _settle(
     uow: UnitOfWork,
     order_id: str,
-    decide: Callable[[OrderStatus], Outcome],
+    decide: Callable[[OrderStatus], NewStatus],
     reason: str | None = None,
 ) -> Message:
     """Apply the saga's command ``decide`` to the locked order; the event that tells

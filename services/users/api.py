@@ -30,6 +30,7 @@ from services.users.schemas import (
     UserDetails,
 )
 from shared.service import ServiceDep
+from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.problems import (
     Conflict,
@@ -87,7 +88,7 @@ async def register(
     answer ``{userId, email, token}``: the new user is signed in."""
     limits.count_call(request)
     registered = await usecases.register(service, body, passwords)
-    response.headers["Location"] = f"/api/v1/users/{registered.user_id}"
+    response.headers["Location"] = f"{API_PREFIX}/users/{registered.user_id}"
     return registered
 
 

@@ -30,13 +30,14 @@ from prometheus_client import (
 )
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from shared.context import CORRELATION_HEADER, bind_context, new_correlation_id
 from shared.logging import get_logger
 from shared.metrics import Refresh
 from shared.persistence.database import unavailable_reason
 from shared.telemetry import instrument_app
+from shared.web.middleware import HttpMiddleware
 from shared.web.openapi import (
     document_common_problems,
     document_storable_text,
@@ -60,17 +61,11 @@ DATABASE_RETRY_AFTER_SECONDS = 2
 log = get_logger(__name__)
 
 
-class CorrelationMiddleware:
+class CorrelationMiddleware(HttpMiddleware):
     """Takes ``X-Correlation-ID`` from the request (or makes one), binds it for logs,
     outgoing calls and messages, and returns it on the response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = next((v for k, v in scope["headers"] if k == _CORRELATION), b"")
         value = incoming.decode("latin-1").strip()[:128]
         correlation_id = value or new_correlation_id()
@@ -86,20 +81,14 @@ class CorrelationMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
-class DatabaseUnavailableMiddleware:
+class DatabaseUnavailableMiddleware(HttpMiddleware):
     """Answers 503 problem+json with ``Retry-After`` for a request that failed
     because the database cannot be had right now (see
     :func:`shared.persistence.database.unavailable_reason`), where it would
     otherwise be a 500.  It sees what no exception handler took, whichever
     layer of SQLAlchemy or the driver raised it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -145,6 +134,10 @@ def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
     return ", ".join(sorted(allowed))
 
 
+API_PREFIX = "/api/v1"
+"""Where every component mounts its API; the health paths and ``/metrics`` sit at the root."""
+
+
 def create_app(
     name: str,
     *,
@@ -152,7 +145,7 @@ def create_app(
     description: str = "",
     lifespan: Lifespan | None = None,
     ready_checks: Mapping[str, ReadyCheck] | None = None,
-    api_prefix: str = "/api/v1",
+    api_prefix: str = API_PREFIX,
     routers: list[Any] | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})

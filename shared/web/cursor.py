@@ -4,7 +4,7 @@ that pass an orders cursor on).
 A cursor is opaque to its caller: the ``(created_at, id)`` of the last row of a
 page, as compact JSON in unpadded URL-safe base64.  Only text this codec could
 have written is a position; anything else is refused the same way everywhere,
-422 naming ``cursor`` (DESIGN §6: bad input gets a 4xx naming the field).
+422 naming ``cursor`` (docs/design.md, HTTP contracts: bad input gets a 4xx naming the field).
 Padded cursors and JSON written with spaces still decode, so a cursor handed out
 by an earlier release keeps its place.
 """

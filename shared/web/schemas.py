@@ -46,8 +46,6 @@ CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 INT32_MAX = 2**31 - 1
 """The largest value of an ``INTEGER`` column on PostgreSQL (``serial`` ids among them)."""
-INT64_MAX = 2**63 - 1
-"""The largest value of a ``BIGINT`` column on PostgreSQL, or of any integer on SQLite."""
 NO_NUL = r"^[^\x00]*$"
 """The pattern every text parameter documents: PostgreSQL text cannot hold NUL."""
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from oms.saga_cli import saga_app
+from oms.cli.saga import saga_app
 from shared.messaging.envelope import Envelope
 from tests.support.infra import IN_CI, eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
