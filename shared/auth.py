@@ -43,6 +43,10 @@ class Principal:
     def is_ops(self) -> bool:
         return OPS_ROLE in self.roles
 
+    def may_see(self, user_id: str) -> bool:
+        """Whether the caller reaches ``user_id``'s data: their own, or anyone's for ops."""
+        return self.sub == user_id or self.is_ops
+
 
 def mint_token(
     secret: str,

@@ -33,6 +33,7 @@ from shared.startup import StartupFailed, quiet, redact_url
 from shared.web.app import API_PREFIX, ReadyCheck, create_app
 from shared.web.faults import RouteFaults, api_routes, install_route_faults
 from shared.web.limits import BodyLimits
+from shared.web.problems import DomainProblems, install_domain_problems
 
 Hook = Callable[[], Awaitable[None]]
 log = get_logger(__name__)
@@ -175,11 +176,13 @@ def domain_service_app(
     home: Path,
     router: APIRouter,
     description: str,
+    problems: DomainProblems,
     handlers: Callable[[Endpoint], None] | None = None,
 ) -> FastAPI:
     """The app of the domain service ``name`` whose package is ``home``: its
-    migrations in ``home/migrations``, its routes, and, given ``handlers`` (which
-    register its command handlers), its commands consumed from ``<name>.commands``."""
+    migrations in ``home/migrations``, its routes answering its domain errors as
+    ``problems`` says, and, given ``handlers`` (which register its command
+    handlers), its commands consumed from ``<name>.commands``."""
     service = Service(
         name,
         settings,
@@ -190,7 +193,9 @@ def domain_service_app(
     if handlers is not None:
         assert service.endpoint is not None
         handlers(service.endpoint)
-    return service.app(routers=[router], description=description)
+    app = service.app(routers=[router], description=description)
+    install_domain_problems(app, problems)
+    return app
 
 
 # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off

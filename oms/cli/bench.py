@@ -3,7 +3,9 @@
 * ``oms bench saga``: sagas per second, latency and CPU per saga of every
   process, next to a bare aio-pika + asyncpg loop doing the same messages and
   transactions in the same run (:mod:`oms.bench.saga`, :mod:`oms.bench.baseline`);
-* ``oms bench bff``: an aggregated page against the calls it makes (:mod:`oms.bench.bff`).
+* ``oms bench bff``: an aggregated page against the calls it makes (:mod:`oms.bench.bff`);
+* ``oms bench handlers``: the participants' command handlers and the order placement,
+  µs per message in one process without a broker (:mod:`oms.bench.handlers`).
 
 This module holds the options; the packages run the load and print the tables.
 """
@@ -25,6 +27,8 @@ from oms.bench.bff.latency import (
     parse_spike,
     print_downstream_latency,
 )
+from oms.bench.handlers import bench as bench_handlers
+from oms.bench.handlers import print_result as print_handlers
 from oms.bench.processes import Infrastructure
 from oms.bench.report import write_json
 from oms.bench.saga import Load
@@ -194,4 +198,30 @@ def bff(
             )
             result = asyncio.run(measured)
     (print_bff if downstream_latency is None else print_downstream_latency)(result)
+    write_json(output, result)
+
+
+@bench_app.command("handlers")
+def handlers(
+    database: Annotated[
+        str, typer.Option(help="sqlite, postgres, or both (comma-separated)")
+    ] = "sqlite,postgres",
+    commands: Annotated[
+        int, typer.Option(min=1, help="orders per run (each command this many times)")
+    ] = 300,
+    warmup: Annotated[int, typer.Option(min=0, help="orders to warm up with, not counted")] = 30,
+    postgres: Annotated[
+        str, typer.Option(help="PostgreSQL admin DSN, to create and drop the database")
+    ] = Infrastructure.postgres,
+    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
+        "bench-results/handlers.json"
+    ),
+) -> None:
+    """The participants' command handlers and ``POST /orders``: µs per message in one
+    process, on SQLite and on a fresh PostgreSQL database, without a broker."""
+    kinds = [k.strip() for k in database.split(",") if k.strip()]
+    if not kinds or set(kinds) - {"sqlite", "postgres"}:
+        raise typer.BadParameter("sqlite, postgres or both", param_hint="--database")
+    result = asyncio.run(bench_handlers(kinds, commands, warmup, Infrastructure(postgres=postgres)))
+    print_handlers(result)
     write_json(output, result)

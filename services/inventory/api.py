@@ -19,6 +19,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from services.inventory import usecases
+from services.inventory.errors import (
+    DuplicateSku,
+    ProductNotFound,
+    ReservationNotFound,
+    StockBelowReserved,
+)
 from services.inventory.schemas import (
     ProductChanges,
     ProductOut,
@@ -30,10 +36,17 @@ from shared.catalogue import NewProduct
 from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
 from shared.web.auth import OpsPrincipal
-from shared.web.problems import problem_responses
+from shared.web.problems import Conflict, DomainProblems, NotFound, problem_responses
 from shared.web.schemas import SafeId
 
 router = APIRouter(tags=["inventory"])
+
+PROBLEMS: DomainProblems = {
+    ProductNotFound: lambda e: NotFound(str(e)),
+    ReservationNotFound: lambda e: NotFound(str(e)),
+    DuplicateSku: lambda e: Conflict(str(e), field="sku"),
+    StockBelowReserved: lambda e: Conflict(str(e), field="quantity", reserved=e.reserved),
+}
 
 
 @router.get("/products", responses=problem_responses(422))

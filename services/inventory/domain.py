@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from services.inventory.errors import StockBelowReserved
+
 
 class ReservationStatus(StrEnum):
     RESERVED = "reserved"
@@ -47,17 +49,6 @@ class Shortfall:
     product_id: str
     requested: int
     available: int
-
-
-class StockBelowReserved(ValueError):
-    """On-hand stock set below what is already reserved for orders."""
-
-    def __init__(self, requested: int, reserved: int) -> None:
-        super().__init__(
-            f"stock cannot be set to {requested}: {reserved} units are reserved for orders"
-        )
-        self.requested = requested
-        self.reserved = reserved
 
 
 def available(on_hand: int, reserved: int) -> int:

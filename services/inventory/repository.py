@@ -1,15 +1,94 @@
-"""Loading and locking the inventory's rows the way its rules need them."""
+"""Loading and locking the inventory's rows the way its rules need them.
+
+What every reservation command runs (lock the order's reservation and the
+products' stock, move the reserved units, record the reservation) is SQL built
+once, executed on the session's connection, with no model object made for those
+rows: that path runs twice per order, the ORM's reads below for a person looking.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import String, any_, bindparam, func, insert, update
+from sqlalchemy import select as select_columns
+from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.inventory.domain import Line, ReservationStatus
 from services.inventory.models import Product, Reservation
+
+PRODUCTS = Product.__table__  # type: ignore[attr-defined]
+RESERVATIONS = Reservation.__table__  # type: ignore[attr-defined]
+
+_STOCK = select_columns(
+    PRODUCTS.c.id, PRODUCTS.c.price, PRODUCTS.c.currency, PRODUCTS.c.on_hand, PRODUCTS.c.reserved
+).order_by(PRODUCTS.c.id)
+_STOCK_FOR_UPDATE = {
+    # On PostgreSQL one statement text whatever the count (an array), so it is prepared once.
+    "postgresql": _STOCK.where(
+        PRODUCTS.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+    ).with_for_update(),
+    "sqlite": _STOCK.where(PRODUCTS.c.id.in_(bindparam("ids", expanding=True))),
+}
+_MOVE_RESERVED = (
+    update(PRODUCTS)
+    .where(PRODUCTS.c.id == bindparam("product_id"))
+    .values(
+        reserved=PRODUCTS.c.reserved + bindparam("units", type_=PRODUCTS.c.reserved.type),
+        updated_at=bindparam("at", type_=PRODUCTS.c.updated_at.type),
+    )
+)
+_RESERVATION_FOR_UPDATE = (
+    select_columns(
+        RESERVATIONS.c.order_id,
+        RESERVATIONS.c.status,
+        RESERVATIONS.c["items"],
+        RESERVATIONS.c.shortages,
+    )
+    .where(RESERVATIONS.c.order_id == bindparam("reservation"))
+    .with_for_update()
+)
+_INSERT_RESERVATION = insert(RESERVATIONS)
+_CLOSE_RESERVATION = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.order_id == bindparam("reservation"))
+    .values(
+        status=ReservationStatus.RELEASED,
+        items=bindparam("items", type_=RESERVATIONS.c["items"].type),
+        updated_at=bindparam("at", type_=RESERVATIONS.c.updated_at.type),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Stock:
+    """A product's price and stock, as a reservation needs them."""
+
+    product_id: str
+    price: int
+    currency: str
+    available: int
+
+
+@dataclass(frozen=True)
+class Held:
+    """An order's reservation, as a command finds it (``items`` and ``shortages`` in
+    the message catalogue's JSON shape)."""
+
+    order_id: str
+    status: ReservationStatus
+    items: list[dict[str, Any]]
+    shortages: list[dict[str, Any]]
+
+    @property
+    def lines(self) -> list[Line]:
+        return [Line(i["productId"], int(i["quantity"])) for i in self.items]
 
 
 def parse_product_id(value: str) -> str | None:
@@ -24,14 +103,14 @@ def parse_product_id(value: str) -> str | None:
 class Inventory:
     """The inventory's rows in one session.
 
-    ``lock=True`` takes row locks (``SELECT … FOR UPDATE``) on PostgreSQL; on
-    SQLite every write transaction already holds the database's write lock
-    (``BEGIN IMMEDIATE``), so there the clause is a no-op."""
+    ``lock=True`` and the ``lock_…`` methods take row locks (``SELECT … FOR
+    UPDATE``) on PostgreSQL; on SQLite every write transaction already holds the
+    database's write lock (``BEGIN IMMEDIATE``), so there the clause is a no-op."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: Product | Reservation) -> None:
+    def add(self, row: Product) -> None:
         self.session.add(row)
 
     async def product(self, product_id: str, *, lock: bool = False) -> Product | None:
@@ -42,20 +121,6 @@ class Inventory:
         if lock:
             stmt = stmt.with_for_update()
         return (await self.session.exec(stmt)).first()
-
-    async def products_for_update(self, product_ids: Iterable[str]) -> dict[str, Product]:
-        """The known products among ``product_ids``, locked in id order so two
-        orders locking overlapping products can never deadlock."""
-        ids = sorted({pid for pid in product_ids if "\x00" not in pid})
-        if not ids:
-            return {}
-        stmt = (
-            select(Product)
-            .where(col(Product.id).in_(ids))
-            .order_by(col(Product.id))
-            .with_for_update()
-        )
-        return {p.id: p for p in (await self.session.exec(stmt)).all()}
 
     async def by_sku(self, sku: str) -> Product | None:
         return (await self.session.exec(select(Product).where(Product.sku == sku))).first()
@@ -84,10 +149,65 @@ class Inventory:
         )
         return list((await self.session.exec(stmt)).all())
 
-    async def reservation(self, order_id: str, *, lock: bool = False) -> Reservation | None:
+    async def lock_stock(self, product_ids: Iterable[str]) -> dict[str, Stock]:
+        """The known products among ``product_ids``, locked in id order so two
+        orders locking overlapping products can never deadlock."""
+        ids = sorted({pid for pid in product_ids if "\x00" not in pid})
+        if not ids:
+            return {}
+        connection = await self.session.connection()
+        rows = await connection.execute(_STOCK_FOR_UPDATE[connection.dialect.name], {"ids": ids})
+        return {r.id: Stock(r.id, r.price, r.currency, r.on_hand - r.reserved) for r in rows.all()}
+
+    async def move_reserved(self, lines: Sequence[Line], *, sign: int, at: datetime) -> None:
+        """Reserve (``sign=1``) or give back (``sign=-1``) each line's units, updating
+        the products in id order (the order :meth:`lock_stock` locks them in)."""
+        if not lines:
+            return
+        connection = await self.session.connection()
+        await connection.execute(
+            _MOVE_RESERVED,
+            [
+                {"product_id": line.product_id, "units": sign * line.quantity, "at": at}
+                for line in sorted(lines, key=lambda line: line.product_id)
+            ],
+        )
+
+    async def lock_held(self, order_id: str) -> Held | None:
+        """The order's reservation, locked until the transaction ends (None: none yet)."""
+        if "\x00" in order_id:  # PostgreSQL text cannot hold NUL: no such order
+            return None
+        connection = await self.session.connection()
+        row = (await connection.execute(_RESERVATION_FOR_UPDATE, {"reservation": order_id})).first()
+        if row is None:
+            return None
+        return Held(row.order_id, ReservationStatus(row.status), row.items, row.shortages)
+
+    async def record(self, held: Held, at: datetime) -> None:
+        """Insert a new reservation; a concurrent first one for the same order makes
+        this raise ``IntegrityError``."""
+        connection = await self.session.connection()
+        await connection.execute(
+            _INSERT_RESERVATION,
+            {
+                "order_id": held.order_id,
+                "status": held.status,
+                "items": held.items,
+                "shortages": held.shortages,
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+
+    async def close(self, order_id: str, items: list[dict[str, Any]], at: datetime) -> None:
+        """Mark the order's reservation released, holding ``items`` from now on."""
+        connection = await self.session.connection()
+        await connection.execute(
+            _CLOSE_RESERVATION, {"reservation": order_id, "items": items, "at": at}
+        )
+
+    async def reservation(self, order_id: str) -> Reservation | None:
         if "\x00" in order_id:  # PostgreSQL text cannot hold NUL: no such order
             return None
         stmt = select(Reservation).where(Reservation.order_id == order_id)
-        if lock:
-            stmt = stmt.with_for_update()
         return (await self.session.exec(stmt)).first()

@@ -4,7 +4,8 @@ Every path needs a bearer token.  A customer sees and acts on their own orders
 only (another user's order answers 404); the ``ops`` role sees all of them.
 ``GET /orders`` is newest first, paged with ``limit`` and an opaque ``cursor``
 (the previous page's ``nextCursor``).  ``POST /orders`` honours an
-``Idempotency-Key``.  What each route does is in :mod:`services.orders.usecases`.
+``Idempotency-Key``.  What each route does is in :mod:`services.orders.usecases`;
+what each of its refusals answers is :data:`PROBLEMS`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from fastapi import APIRouter, Query, Response, status
 
 from services.orders import usecases
 from services.orders.domain import OrderStatus
+from services.orders.errors import (
+    AlreadyCancelled,
+    KeyReused,
+    OrderNotFound,
+    OrdersNotFound,
+    PlacedForAnotherUser,
+)
 from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage
 from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
@@ -22,9 +30,24 @@ from shared.web.auth import CurrentPrincipal
 from shared.web.cursor import CursorQuery
 from shared.web.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, IdempotencyKey
 from shared.web.limits import CHECKOUT
-from shared.web.problems import problem_responses
+from shared.web.problems import (
+    Conflict,
+    DomainProblems,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    problem_responses,
+)
 
 router = APIRouter(tags=["orders"])
+
+PROBLEMS: DomainProblems = {
+    OrderNotFound: lambda e: NotFound(f"order {e.order_id!r} not found"),
+    OrdersNotFound: lambda e: NotFound(str(e)),
+    PlacedForAnotherUser: lambda e: Forbidden(str(e), field="userId"),
+    KeyReused: lambda e: Unprocessable(f"{IDEMPOTENCY_HEADER}: {e}", field=IDEMPOTENCY_HEADER),
+    AlreadyCancelled: lambda e: Conflict(str(e)),
+}
 
 
 _CREATED_HEADERS = {

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.orders import handlers
-from services.orders.api import router
+from services.orders.api import PROBLEMS, router
 from shared.messaging.transport import Transport
 from shared.service import domain_service_app
 from shared.settings import Settings
@@ -32,5 +32,6 @@ def build_app(settings: Settings, transport: Transport) -> FastAPI:
         home=Path(__file__).parent,
         router=router,
         description=DESCRIPTION,
+        problems=PROBLEMS,
         handlers=handlers.register,
     )

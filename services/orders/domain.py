@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from services.orders.errors import AlreadyCancelled, KeyReused
+
 MAX_QUANTITY = 1_000_000
 MAX_LINES = 100
 """With the two limits above, a total stays far inside a 64-bit integer."""
@@ -67,12 +69,15 @@ def cancel(current: OrderStatus) -> NewStatus:
     return NewStatus(OrderStatus.CANCELLED, changed=True)
 
 
-class AlreadyCancelled(Exception):
-    """A cancellation requested for an order that is cancelled already."""
-
-
 def check_cancel_request(current: OrderStatus) -> None:
     """A customer may ask to cancel any order that is not cancelled yet (the saga
     decides what that takes: a confirmed one is refunded and released)."""
     if current == OrderStatus.CANCELLED:
-        raise AlreadyCancelled("the order is already cancelled")
+        raise AlreadyCancelled
+
+
+def check_replay(placed_with: str, fingerprint: str) -> None:
+    """An idempotency key sent again must come with the order it was first sent with
+    (``fingerprint``, the digest of the request, equal to ``placed_with``)."""
+    if placed_with != fingerprint:
+        raise KeyReused

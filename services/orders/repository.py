@@ -1,18 +1,68 @@
 """Loading orders with their items and history, the newest-first listing, and the
-keys orders were placed under."""
+keys orders were placed under.
+
+What every order placement and every saga command runs (insert an order, lock it
+and move its status) is SQL built once, executed on the session's connection: no
+model object is made for those rows.  A model instance costs more to construct
+than its statement costs to run, and the ORM's unit of work (identity map, flush
+ordering) more again; these run for every order, the reads below for a person
+looking."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, bindparam, insert, or_, update
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.orders.domain import OrderStatus
 from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange
 from shared.web.cursor import Position
+
+ORDERS = Order.__table__  # type: ignore[attr-defined]
+ITEMS = OrderItem.__table__  # type: ignore[attr-defined]
+HISTORY = StatusChange.__table__  # type: ignore[attr-defined]
+KEYS = PlacedUnderKey.__table__  # type: ignore[attr-defined]
+
+_INSERT_ORDER = insert(ORDERS)
+_INSERT_ITEMS = insert(ITEMS)
+_INSERT_HISTORY = insert(HISTORY)
+_INSERT_KEY = insert(KEYS)
+_LOCK_STATUS = (
+    select_columns(ORDERS.c.status, ORDERS.c.cancel_reason)
+    .where(ORDERS.c.id == bindparam("order_id"))
+    .with_for_update()
+)
+_MOVE = {
+    # A cancellation keeps its reason; nothing else changes one.
+    OrderStatus.CONFIRMED: update(ORDERS)
+    .where(ORDERS.c.id == bindparam("order_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("at", type_=ORDERS.c.updated_at.type)),
+    OrderStatus.CANCELLED: update(ORDERS)
+    .where(ORDERS.c.id == bindparam("order_id"))
+    .values(
+        status=bindparam("status"),
+        updated_at=bindparam("at", type_=ORDERS.c.updated_at.type),
+        cancel_reason=bindparam("reason"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an order stands, as a saga command needs it."""
+
+    order_id: str
+    """Canonical (:func:`parse_order_id`)."""
+    status: OrderStatus
+    cancel_reason: str | None
 
 
 def parse_order_id(value: str) -> str | None:
@@ -26,23 +76,59 @@ def parse_order_id(value: str) -> str | None:
 class Orders:
     """The orders' rows in one session.
 
-    ``lock=True`` takes a row lock on PostgreSQL so a confirm and a cancel for
-    the same order cannot both read ``pending``; SQLite serialises writers anyway."""
+    :meth:`lock_standing` takes a row lock on PostgreSQL so a confirm and a cancel
+    for the same order cannot both read ``pending``; SQLite serialises writers anyway."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: Order | OrderItem | StatusChange | PlacedUnderKey) -> None:
-        self.session.add(row)
-
-    async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
+    async def get(self, order_id: str) -> Order | None:
         canonical = parse_order_id(order_id)
         if canonical is None:
             return None
-        stmt = select(Order).where(Order.id == canonical)
-        if lock:
-            stmt = stmt.with_for_update()
-        return (await self.session.exec(stmt)).first()
+        return (await self.session.exec(select(Order).where(Order.id == canonical))).first()
+
+    async def place(
+        self,
+        order: dict[str, Any],
+        items: list[dict[str, Any]],
+        key: dict[str, Any] | None,
+    ) -> None:
+        """Insert an order (its columns), its items, its first status and the key it
+        was placed under (if any); a key taken already raises ``IntegrityError``."""
+        connection = await self.session.connection()
+        await connection.execute(_INSERT_ORDER, order)
+        await connection.execute(_INSERT_ITEMS, items)
+        await connection.execute(
+            _INSERT_HISTORY,
+            {"order_id": order["id"], "status": order["status"], "at": order["created_at"]},
+        )
+        if key is not None:
+            await connection.execute(_INSERT_KEY, key)
+
+    async def lock_standing(self, order_id: str) -> Standing | None:
+        """The order's status, locked until the transaction ends (None: no such order)."""
+        canonical = parse_order_id(order_id)
+        if canonical is None:
+            return None
+        connection = await self.session.connection()
+        row = (await connection.execute(_LOCK_STATUS, {"order_id": canonical})).first()
+        if row is None:
+            return None
+        return Standing(canonical, OrderStatus(row.status), row.cancel_reason)
+
+    async def move(
+        self, order_id: str, status: OrderStatus, reason: str | None, at: datetime
+    ) -> None:
+        """Set the status of the order ``order_id`` (canonical, locked) and its reason
+        when cancelled, with a history entry."""
+        connection = await self.session.connection()
+        await connection.execute(
+            _MOVE[status], {"order_id": order_id, "status": status, "at": at, "reason": reason}
+        )
+        await connection.execute(
+            _INSERT_HISTORY, {"order_id": order_id, "status": status, "reason": reason, "at": at}
+        )
 
     async def placed_under(self, user_id: str, key: str) -> PlacedUnderKey | None:
         """What ``user_id`` placed under the idempotency key ``key``, if anything."""

@@ -1,35 +1,49 @@
-"""What the orders' routes do: place, read, list and ask to cancel orders.
+"""The orders' service layer: what its HTTP routes and its command handlers do.
 
-Each use case takes the service (its database and outbox) and parsed input,
-applies the rules of :mod:`services.orders.domain` to rows read through
-:mod:`services.orders.repository`, and raises a typed problem a caller can act on.
+Placing, reading, listing and asking to cancel orders (the routes) and confirming
+and cancelling them (the saga's commands) are use cases here, both doors alike:
+each takes the service (or, for a command, the unit of work the message runs
+in) and parsed input, applies the rules of :mod:`services.orders.domain` to rows
+read through :mod:`services.orders.repository`, and raises the domain errors of
+:mod:`services.orders.errors`; the edges turn those into problem answers
+(:data:`services.orders.api.PROBLEMS`) or dead letters (:mod:`services.orders.handlers`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from services.orders import domain
 from services.orders.domain import (
-    AlreadyCancelled,
     Line,
+    NewStatus,
     OrderStatus,
     check_cancel_request,
+    check_replay,
     order_total,
 )
-from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange
+from services.orders.errors import OrderNotFound, OrdersNotFound, PlacedForAnotherUser
+from services.orders.models import Order
 from services.orders.repository import Orders
-from services.orders.schemas import NewOrder, OrderOut, OrderPage
+from services.orders.schemas import ItemOut, NewOrder, OrderOut, OrderPage, StatusChangeOut
 from shared.auth import Principal
 from shared.clock import utcnow
-from shared.messages import OrderCancelRequested, OrderCreated
+from shared.messages import (
+    Message,
+    OrderCancelled,
+    OrderCancelRequested,
+    OrderConfirmed,
+    OrderCreated,
+)
 from shared.messages import OrderItem as OrderItemMessage
+from shared.persistence.outbox import UnitOfWork
 from shared.service import Service
-from shared.web.auth import ensure_owner
 from shared.web.cursor import Position, decode_cursor
-from shared.web.idempotency import IDEMPOTENCY_HEADER, fingerprint
-from shared.web.problems import Conflict, Forbidden, NotFound, Unprocessable
+from shared.web.idempotency import fingerprint
 
 
 async def _view(orders: Orders, order: Order) -> OrderOut:
@@ -41,35 +55,29 @@ async def _view(orders: Orders, order: Order) -> OrderOut:
 async def _owned(orders: Orders, order_id: str, principal: Principal) -> Order:
     """The order, if the caller may see it; another user's looks absent."""
     order = await orders.get(order_id)
-    if order is None:
-        raise NotFound(f"order {order_id!r} not found")
-    ensure_owner(principal, order.user_id, f"order {order_id!r}")
+    if order is None or not principal.may_see(order.user_id):
+        raise OrderNotFound(order_id)
     return order
 
 
 async def place_order(
     service: Service, body: NewOrder, principal: Principal, key: str | None
 ) -> tuple[OrderOut, bool]:
-    """The order placed, and whether it was placed by an earlier request with ``key``.
-
-    Keys are scoped to the order's user; the key, a digest of the body and the
-    answer are stored in the order's own transaction, and of two first requests
-    racing with one key the unique key lets one commit while the other rolls back
-    and answers the winner's order.  The same key with a different body is refused."""
+    """The order placed, and whether it was placed by an earlier request with ``key``
+    (the rules of placing under a key: :func:`services.orders.api.create_order`)."""
     if body.user_id != principal.sub and not principal.is_ops:
-        raise Forbidden("an order can only be placed for yourself", field="userId")
+        raise PlacedForAnotherUser
+    if key is None:
+        return await _place(service, body, None), False
     digest = fingerprint(body.model_dump(mode="json"))
-    if key is not None:
-        earlier = await _placed_earlier(service, body.user_id, key, digest)
-        if earlier is not None:
-            return earlier, True
+    earlier = await _placed_earlier(service, body.user_id, key, digest)
+    if earlier is not None:
+        return earlier, True
     try:
-        return await _place(service, body, key, digest), False
+        return await _place(service, body, (key, digest)), False
     except IntegrityError:
         # Another request with this key committed first (its key row is unique):
         # this transaction is rolled back, and its order is the answer.
-        if key is None:
-            raise
         earlier = await _placed_earlier(service, body.user_id, key, digest)
         if earlier is None:
             raise
@@ -78,81 +86,123 @@ async def place_order(
 
 async def _placed_earlier(service: Service, user_id: str, key: str, digest: str) -> OrderOut | None:
     """The first answer given under ``(user_id, key)``, if the key was used already."""
-    async with service.db.sessions() as session:
+    async with service.db.reads() as session:
         earlier = await Orders(session).placed_under(user_id, key)
     if earlier is None:
         return None
-    if earlier.fingerprint != digest:
-        raise Unprocessable(
-            f"{IDEMPOTENCY_HEADER}: this key was used for a different order",
-            field=IDEMPOTENCY_HEADER,
-        )
+    check_replay(earlier.fingerprint, digest)
     return OrderOut.model_validate(earlier.answer)
 
 
-async def _place(service: Service, body: NewOrder, key: str | None, digest: str) -> OrderOut:
+async def _place(service: Service, body: NewOrder, under: tuple[str, str] | None) -> OrderOut:
     """Write the order, its items, its first status, ``order.created`` and the key
-    (if any) in one transaction; raises ``IntegrityError`` if the key was taken
-    meanwhile, having rolled all of it back."""
+    it is placed ``under`` with the request's digest (if any) in one transaction;
+    raises ``IntegrityError`` if the key was taken meanwhile, having rolled all of
+    it back."""
     lines = [Line(i.product_id, i.quantity, i.unit_price) for i in body.items]
-    order = Order(
-        id=str(uuid.uuid4()),
+    now = utcnow()
+    order: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "user_id": body.user_id,
+        "status": OrderStatus.PENDING,
+        "currency": body.currency,
+        "total_amount": order_total(lines),
+        "payment_method_id": body.payment_method_id,
+        "shipping_address": body.shipping_address,
+        "created_at": now,
+        "updated_at": now,
+    }
+    view = OrderOut(
+        id=order["id"],
         user_id=body.user_id,
         status=OrderStatus.PENDING,
+        items=[
+            ItemOut(product_id=x.product_id, quantity=x.quantity, unit_price=x.unit_price)
+            for x in lines
+        ],
+        total_amount=order["total_amount"],
         currency=body.currency,
-        total_amount=order_total(lines),
         payment_method_id=body.payment_method_id,
         shipping_address=body.shipping_address,
+        created_at=now,
+        updated_at=now,
+        history=[StatusChangeOut(status=OrderStatus.PENDING, at=now)],
     )
     items = [
-        OrderItem(
-            order_id=order.id,
-            line_no=n,
-            product_id=line.product_id,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-        )
+        {
+            "order_id": order["id"],
+            "line_no": n,
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+        }
         for n, line in enumerate(lines, start=1)
     ]
-    history = [StatusChange(order_id=order.id, status=OrderStatus.PENDING, at=order.created_at)]
-    view = OrderOut.of(order, items, history)
+    placed_under = None
+    if under is not None:
+        key, digest = under
+        placed_under = {
+            "user_id": body.user_id,
+            "idempotency_key": key,
+            "order_id": order["id"],
+            "fingerprint": digest,
+            "answer": view.model_dump(mode="json", by_alias=True),
+            "created_at": now,
+        }
     async with service.uow() as uow:
-        repository = Orders(uow.session)
-        repository.add(order)
-        for item in items:
-            repository.add(item)
-        for change in history:
-            repository.add(change)
-        if key is not None:
-            repository.add(
-                PlacedUnderKey(
-                    user_id=order.user_id,
-                    idempotency_key=key,
-                    order_id=order.id,
-                    fingerprint=digest,
-                    answer=view.model_dump(mode="json", by_alias=True),
-                )
-            )
+        await Orders(uow.session).place(order, items, placed_under)
         uow.send(
             OrderCreated(
-                order_id=order.id,
-                user_id=order.user_id,
+                order_id=order["id"],
+                user_id=body.user_id,
                 items=[
                     OrderItemMessage(
                         product_id=x.product_id, quantity=x.quantity, unit_price=x.unit_price
                     )
                     for x in lines
                 ],
-                total_amount=order.total_amount,
-                currency=order.currency,
-                payment_method_id=order.payment_method_id,
+                total_amount=order["total_amount"],
+                currency=body.currency,
+                payment_method_id=body.payment_method_id,
             ),
-            correlation_id=order.id,
+            correlation_id=order["id"],
         )
-        # Flushed here, so a key taken meanwhile fails inside the block and the
-        # unit of work rolls everything back.
-        await uow.session.flush()
     return view
+
+
+async def confirm(uow: UnitOfWork, order_id: str) -> Message:
+    """``order.confirm``: a pending order is confirmed; the answer says where the order
+    stands (``order.cancelled`` with its reason for one cancelled meanwhile)."""
+    return await _settle(uow, order_id, domain.confirm)
+
+
+async def cancel(uow: UnitOfWork, order_id: str, reason: str | None) -> Message:
+    """``order.cancel``: the order is cancelled with ``reason`` (once: a repeat answers
+    ``order.cancelled`` with the first reason)."""
+    return await _settle(uow, order_id, domain.cancel, reason)
+
+
+async def _settle(
+    uow: UnitOfWork,
+    order_id: str,
+    decide: Callable[[OrderStatus], NewStatus],
+    reason: str | None = None,
+) -> Message:
+    """Apply the saga's command ``decide`` to the locked order; the event that tells
+    the saga where the order now stands."""
+    orders = Orders(uow.session)
+    standing = await orders.lock_standing(order_id)
+    if standing is None:
+        raise OrderNotFound(order_id)
+    outcome = decide(standing.status)
+    cancel_reason = standing.cancel_reason
+    if outcome.changed:
+        await orders.move(standing.order_id, outcome.status, reason, utcnow())
+        if outcome.status == OrderStatus.CANCELLED:
+            cancel_reason = reason
+    if outcome.status == OrderStatus.CANCELLED:
+        return OrderCancelled(order_id=standing.order_id, reason=cancel_reason)
+    return OrderConfirmed(order_id=standing.order_id)
 
 
 async def get_order(service: Service, order_id: str, principal: Principal) -> OrderOut:
@@ -174,8 +224,8 @@ async def list_orders(
     """Orders newest first: one user's (the caller's by default), or everybody's for ops."""
     if user_id is None and not principal.is_ops:
         user_id = principal.sub
-    if user_id is not None:
-        ensure_owner(principal, user_id, "orders")
+    if user_id is not None and not principal.may_see(user_id):
+        raise OrdersNotFound
     after = decode_cursor(cursor)
     async with service.db.reads() as session:
         orders = Orders(session)
@@ -197,10 +247,7 @@ async def request_cancel(service: Service, order_id: str, principal: Principal) 
     async with service.uow() as uow:
         orders = Orders(uow.session)
         order = await _owned(orders, order_id, principal)
-        try:
-            check_cancel_request(OrderStatus(order.status))
-        except AlreadyCancelled as exc:
-            raise Conflict(str(exc)) from None
+        check_cancel_request(OrderStatus(order.status))
         if order.cancel_requested_at is None:
             order.cancel_requested_at = utcnow()
             order.cancel_requested_by = principal.sub

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from services.payments import domain, usecases
+from services.payments.errors import CardAlreadySaved, EveryPaymentForOps, PaymentMethodNotFound
 from services.payments.schemas import (
     NewPaymentMethod,
     PaymentMethodOut,
@@ -20,9 +21,15 @@ from services.payments.schemas import (
 )
 from shared.service import ServiceDep
 from shared.web.auth import CurrentPrincipal, ensure_owner
-from shared.web.problems import problem_responses
+from shared.web.problems import Conflict, DomainProblems, Forbidden, NotFound, problem_responses
 
 router = APIRouter(tags=["payments"])
+
+PROBLEMS: DomainProblems = {
+    PaymentMethodNotFound: lambda e: NotFound(str(e)),
+    CardAlreadySaved: lambda e: Conflict(str(e), field="token"),
+    EveryPaymentForOps: lambda e: Forbidden(str(e)),
+}
 
 Reference = Annotated[
     str, Path(min_length=1, max_length=64, pattern=domain.REFERENCE.pattern, examples=["ada"])

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.payments import handlers
-from services.payments.api import router
+from services.payments.api import PROBLEMS, router
 from services.payments.gateway import CardGateway, SimulatedGateway
 from shared.messaging.transport import Transport
 from shared.service import domain_service_app
@@ -32,6 +32,7 @@ def build_app(
         home=Path(__file__).parent,
         router=router,
         description=DESCRIPTION,
+        problems=PROBLEMS,
         handlers=partial(handlers.register, gateway=card_gateway),
     )
     app.state.gateway = card_gateway

@@ -1,19 +1,85 @@
 """Loading and locking the payments' rows inside a session: saved methods,
-payments with their refunds, and the per-order record every charge and refund locks."""
+payments with their refunds, and the per-order record every charge and refund locks.
+
+What every charge and refund command runs (lock the order's record, read its
+payment and refund attempts, record the outcome) is SQL built once, executed on
+the session's connection, with no model object made for those rows: that path
+runs for every order, the ORM's reads below for a person looking.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.payments.domain import is_uuid
+from services.payments.domain import PaymentStatus, RefundAttempt, RefundStatus, is_uuid
 from services.payments.gateway import TEST_CARDS
 from services.payments.models import Payment, PaymentMethod, PaymentOrder, Refund
-from shared.clock import utcnow
+
+ORDERS = PaymentOrder.__table__  # type: ignore[attr-defined]
+PAYMENTS = Payment.__table__  # type: ignore[attr-defined]
+REFUNDS = Refund.__table__  # type: ignore[attr-defined]
+
+_OPEN_ORDER = {
+    "postgresql": postgresql.insert(ORDERS).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(ORDERS).on_conflict_do_nothing(),
+}
+_LOCK_ORDER = (
+    select_columns(ORDERS.c.refund_requested_at)
+    .where(ORDERS.c.order_id == bindparam("payment_order"))
+    .with_for_update()
+)
+_MARK_REFUND_REQUESTED = (
+    update(ORDERS)
+    .where(ORDERS.c.order_id == bindparam("payment_order"))
+    .values(refund_requested_at=bindparam("at", type_=ORDERS.c.refund_requested_at.type))
+)
+_PAYMENT_OF_ORDER = select_columns(
+    PAYMENTS.c.id,
+    PAYMENTS.c.order_id,
+    PAYMENTS.c.amount,
+    PAYMENTS.c.status,
+    PAYMENTS.c.charge_ref,
+    PAYMENTS.c.code,
+    PAYMENTS.c.reason,
+).where(PAYMENTS.c.order_id == bindparam("payment_order"))
+_ATTEMPTS = (
+    select_columns(REFUNDS.c.amount, REFUNDS.c.status)
+    .where(REFUNDS.c.payment_id == bindparam("payment"))
+    .order_by(REFUNDS.c.attempt)
+)
+_INSERT_PAYMENT = insert(PAYMENTS)
+_INSERT_REFUND = insert(REFUNDS)
+_MARK_REFUNDED = (
+    update(PAYMENTS)
+    .where(PAYMENTS.c.id == bindparam("payment"))
+    .values(
+        status=PaymentStatus.REFUNDED,
+        updated_at=bindparam("at", type_=PAYMENTS.c.updated_at.type),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Charged:
+    """An order's payment, as a command needs it."""
+
+    id: str
+    order_id: str
+    amount: int
+    status: PaymentStatus
+    charge_ref: str | None
+    code: str | None
+    reason: str | None
 
 
 class Payments:
@@ -22,31 +88,63 @@ class Payments:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: Payment | PaymentMethod | PaymentOrder | Refund) -> None:
+    def add(self, row: PaymentMethod) -> None:
         self.session.add(row)
 
-    async def lock_order(self, order_id: str) -> PaymentOrder:
-        """The order's record, created if new and locked until the transaction ends.
+    async def lock_order(self, order_id: str, at: datetime) -> datetime | None:
+        """Lock the order's record (created now if new) until the transaction ends;
+        when its first refund was asked for (None: never).
 
         Every charge and refund of one order takes this lock first, so a charge and a
         refund arriving together cannot interleave (a refund finding nothing while a
         charge is still capturing would leak the money).  On SQLite every write
         transaction is serialised anyway (``BEGIN IMMEDIATE``)."""
-        session = self.session
-        table = PaymentOrder.__table__  # type: ignore[attr-defined]
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-        await session.exec(
-            insert.values(order_id=order_id, created_at=utcnow()).on_conflict_do_nothing()
+        connection = await self.session.connection()
+        await connection.execute(
+            _OPEN_ORDER[connection.dialect.name], {"order_id": order_id, "created_at": at}
         )
-        stmt = select(PaymentOrder).where(PaymentOrder.order_id == order_id).with_for_update()
-        # populate_existing: the row may be in the identity map from before the lock.
-        record = (await session.exec(stmt.execution_options(populate_existing=True))).one()
-        return record
+        row = (await connection.execute(_LOCK_ORDER, {"payment_order": order_id})).one()
+        refund_requested_at: datetime | None = row.refund_requested_at
+        return refund_requested_at
 
-    async def payment_of_order(self, order_id: str) -> Payment | None:
-        stmt = select(Payment).where(Payment.order_id == order_id)
-        return (await self.session.exec(stmt)).first()
+    async def mark_refund_requested(self, order_id: str, at: datetime) -> None:
+        """The tombstone of a locked order's record: no charge may capture after this."""
+        connection = await self.session.connection()
+        await connection.execute(_MARK_REFUND_REQUESTED, {"payment_order": order_id, "at": at})
+
+    async def charged(self, order_id: str) -> Charged | None:
+        """The order's payment, if it has one."""
+        connection = await self.session.connection()
+        row = (await connection.execute(_PAYMENT_OF_ORDER, {"payment_order": order_id})).first()
+        if row is None:
+            return None
+        return Charged(
+            row.id,
+            row.order_id,
+            row.amount,
+            PaymentStatus(row.status),
+            row.charge_ref,
+            row.code,
+            row.reason,
+        )
+
+    async def attempts(self, payment_id: str) -> list[RefundAttempt]:
+        """The refund attempts of a payment, first first."""
+        connection = await self.session.connection()
+        rows = await connection.execute(_ATTEMPTS, {"payment": payment_id})
+        return [RefundAttempt(r.amount, RefundStatus(r.status)) for r in rows]
+
+    async def record_payment(self, payment: dict[str, Any]) -> None:
+        connection = await self.session.connection()
+        await connection.execute(_INSERT_PAYMENT, payment)
+
+    async def record_refund(self, refund: dict[str, Any]) -> None:
+        connection = await self.session.connection()
+        await connection.execute(_INSERT_REFUND, refund)
+
+    async def mark_refunded(self, payment_id: str, at: datetime) -> None:
+        connection = await self.session.connection()
+        await connection.execute(_MARK_REFUNDED, {"payment": payment_id, "at": at})
 
     async def refunds_of(self, payment_ids: Sequence[str]) -> list[Refund]:
         """The refunds of these payments, by payment and attempt."""

@@ -1,9 +1,31 @@
-"""What the payments' routes do: save and read payment methods, list an order's
-payments and sum them up.
+"""The payments' service layer: what its HTTP routes and its command handlers do.
 
-Each use case takes the service and parsed input, applies the rules of
-:mod:`services.payments.domain` to rows read through
-:mod:`services.payments.repository`, and raises a typed problem a caller can act on.
+The routes save and read payment methods, list an order's payments and sum them
+up; the saga's commands charge and refund.  Each use case takes the service (or,
+for a command, the unit of work the message runs in) and parsed input, applies
+the rules of :mod:`services.payments.domain` to rows read through
+:mod:`services.payments.repository`, and raises the domain errors of
+:mod:`services.payments.errors`; the edges turn those into problem answers
+(:data:`services.payments.api.PROBLEMS`) or dead letters
+(:mod:`services.payments.handlers`).
+
+A charge and a refund run after locking the order's record, and are idempotent
+per order, not only per message:
+
+* charge, first time: resolve the payment method to a card token (a test card id
+  is its own token; a saved method's id gives its owner's token; anything else is
+  ``invalid_payment_method``), charge it, record the payment, answer
+  ``payment.completed`` or ``payment.failed``; a free order (amount 0) with a
+  valid method completes without a call to the gateway;
+* charge again: answer the recorded outcome again, charge nothing;
+* charge after the order's refund (a late or reordered command): the refund left
+  a tombstone, so the charge is refused with ``payment.failed`` code
+  ``order_refunded`` instead of capturing money nobody would pay back;
+* refund: pay back what was captured and not yet refunded, answering
+  ``payment.refunded`` (amount 0 when nothing was captured) or
+  ``payment.refund_failed``; a refund after a successful one pays nothing more
+  and answers the same refund again; a declined refund is tried again at the
+  gateway by the next refund command.
 """
 
 from __future__ import annotations
@@ -11,10 +33,22 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from services.payments import domain
-from services.payments.domain import PaymentStatus, RefundAttempt, RefundStatus
-from services.payments.gateway import TEST_CARDS
-from services.payments.models import Payment, PaymentMethod, Refund
-from services.payments.repository import Payments
+from services.payments.domain import (
+    ChargeDecision,
+    Code,
+    PaymentStatus,
+    RefundAttempt,
+    RefundStatus,
+)
+from services.payments.errors import (
+    CardAlreadySaved,
+    EveryPaymentForOps,
+    NotAReference,
+    PaymentMethodNotFound,
+)
+from services.payments.gateway import TEST_CARDS, CardGateway, GatewayResult
+from services.payments.models import Payment, PaymentMethod, Refund, new_id
+from services.payments.repository import Charged, Payments
 from services.payments.schemas import (
     NewPaymentMethod,
     PaymentMethodOut,
@@ -23,9 +57,22 @@ from services.payments.schemas import (
     RefundOut,
 )
 from shared.auth import Principal
+from shared.clock import utcnow
+from shared.faults import declined
+from shared.logging import get_logger
+from shared.messages import (
+    ChargePayment,
+    Message,
+    PaymentCompleted,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentRefundFailed,
+    RefundPayment,
+)
+from shared.persistence.outbox import UnitOfWork
 from shared.service import Service
-from shared.web.auth import ensure_owner
-from shared.web.problems import Conflict, Forbidden, NotFound
+
+log = get_logger(__name__)
 
 
 def _method_out(method: PaymentMethod) -> PaymentMethodOut:
@@ -63,7 +110,7 @@ async def save_payment_method(
             Payments(uow.session).add(method)
             await uow.session.flush()
     except IntegrityError:
-        raise Conflict("this card is already saved", field="token") from None
+        raise CardAlreadySaved from None
     return _method_out(method)
 
 
@@ -76,9 +123,8 @@ async def get_payment_method(
         return PaymentMethodOut(id=method_id, brand=card.brand, last4=card.last4)
     async with service.db.reads() as session:
         method = await Payments(session).method(method_id)
-    if method is None:
-        raise NotFound("payment method not found")
-    ensure_owner(principal, method.user_id, "payment method")
+    if method is None or not principal.may_see(method.user_id):
+        raise PaymentMethodNotFound
     return _method_out(method)
 
 
@@ -98,7 +144,7 @@ async def list_payments(
     """An order's payments with their refunds (ops, or the order's user: others get an
     empty list); without ``order_id``, every payment (ops only)."""
     if order_id is None and not principal.is_ops:
-        raise Forbidden("listing every payment needs the ops role; filter by orderId")
+        raise EveryPaymentForOps
     async with service.db.reads() as session:
         rows = await Payments(session).with_refunds(
             order_id=order_id, user_id=_visible(principal), limit=limit, offset=offset
@@ -122,4 +168,137 @@ async def payment_summary(service: Service, principal: Principal, order_id: str)
         captured=totals.captured,
         refunded=totals.refunded,
         net=totals.net,
+    )
+
+
+def _outcome(payment: Charged) -> Message:
+    """The answer to a charge of an order that has ``payment``."""
+    if payment.status == PaymentStatus.DECLINED:
+        return PaymentFailed(
+            order_id=payment.order_id,
+            payment_id=payment.id,
+            amount=payment.amount,
+            reason=payment.reason or "declined",
+            code=payment.code or "declined",
+        )
+    return PaymentCompleted(order_id=payment.order_id, payment_id=payment.id, amount=payment.amount)
+
+
+def _check_ids(*ids: str) -> None:
+    for value in ids:
+        if not domain.is_reference(value):
+            raise NotAReference(value)
+
+
+async def charge(uow: UnitOfWork, gateway: CardGateway, command: ChargePayment) -> Message:
+    """``payment.charge``: the order's one charge, through ``gateway``."""
+    _check_ids(command.order_id, command.user_id)
+    payments = Payments(uow.session)
+    refund_requested_at = await payments.lock_order(command.order_id, utcnow())
+    payment = await payments.charged(command.order_id)
+    decision = domain.decide_charge(
+        has_payment=payment is not None, refund_requested=refund_requested_at is not None
+    )
+    if decision is ChargeDecision.REPLAY:
+        assert payment is not None
+        return _outcome(payment)
+    if decision is ChargeDecision.REFUSE_REFUNDED:
+        log.warning("payment.late_charge_refused", order_id=command.order_id)
+        return PaymentFailed(
+            order_id=command.order_id,
+            amount=command.amount,
+            reason="the order was refunded before this charge arrived",
+            code=Code.ORDER_REFUNDED,
+        )
+    token = await payments.card_token(command.payment_method_id, command.user_id)
+    if token is None:
+        result = GatewayResult.refused(
+            Code.INVALID_PAYMENT_METHOD, "no such payment method for this user"
+        )
+    elif command.amount == 0 and not declined():
+        # A free order: nothing to capture, and card providers refuse a zero charge.
+        result = GatewayResult(ok=True)
+    else:
+        result = await gateway.charge(
+            token, command.amount, command.currency, domain.charge_key(command.order_id)
+        )
+    now = utcnow()
+    payment = Charged(
+        id=new_id(),
+        order_id=command.order_id,
+        amount=command.amount,
+        status=PaymentStatus.CAPTURED if result.ok else PaymentStatus.DECLINED,
+        charge_ref=result.reference,
+        code=result.code,
+        reason=result.reason,
+    )
+    await payments.record_payment(
+        {
+            "id": payment.id,
+            "order_id": payment.order_id,
+            "user_id": command.user_id,
+            "payment_method_id": command.payment_method_id,
+            "amount": payment.amount,
+            "currency": command.currency,
+            "status": payment.status,
+            "charge_ref": payment.charge_ref,
+            "code": payment.code,
+            "reason": payment.reason,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    return _outcome(payment)
+
+
+async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) -> Message:
+    """``payment.refund``: pay back what the order's payment captured and was not
+    refunded yet, through ``gateway``."""
+    _check_ids(command.order_id)
+    payments = Payments(uow.session)
+    now = utcnow()
+    if await payments.lock_order(command.order_id, now) is None:
+        await payments.mark_refund_requested(command.order_id, now)  # no capture after this
+    payment = await payments.charged(command.order_id)
+    plan = domain.plan_refund(
+        payment.status if payment else None,
+        payment.amount if payment else 0,
+        await payments.attempts(payment.id) if payment else [],
+    )
+    if payment is None or payment.charge_ref is None or plan.amount == 0:
+        # Nothing (more) to pay back: answer with what was refunded so far,
+        # so a repeated refund gets the same answer as the first.
+        return PaymentRefunded(
+            order_id=command.order_id,
+            payment_id=payment.id if payment else None,
+            amount=plan.already,
+        )
+    result = await gateway.refund(
+        payment.charge_ref, plan.amount, domain.refund_key(payment.id, plan.attempt)
+    )
+    await payments.record_refund(
+        {
+            "id": new_id(),
+            "payment_id": payment.id,
+            "order_id": payment.order_id,
+            "attempt": plan.attempt,
+            "amount": plan.amount,
+            "status": RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
+            "reference": result.reference,
+            "code": result.code,
+            "reason": result.reason,
+            "created_at": utcnow(),
+        }
+    )
+    if not result.ok:
+        return PaymentRefundFailed(
+            order_id=payment.order_id,
+            payment_id=payment.id,
+            amount=plan.amount,
+            reason=result.reason or "refund declined",
+            code=result.code or "refund_declined",
+        )
+    await payments.mark_refunded(payment.id, utcnow())
+    return PaymentRefunded(
+        order_id=payment.order_id, payment_id=payment.id, amount=plan.already + plan.amount
     )

@@ -11,6 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from services.users import usecases
+from services.users.errors import (
+    AddressNotFound,
+    BadCredentials,
+    EmailTaken,
+    LookalikeEmail,
+    NotAnEmail,
+    UserNotFound,
+)
 from services.users.limits import SignInLimits
 from services.users.passwords import Passwords
 from services.users.schemas import (
@@ -26,9 +34,25 @@ from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.limits import SIGN_IN
-from shared.web.problems import problem_responses
+from shared.web.problems import (
+    Conflict,
+    DomainProblems,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+    problem_responses,
+)
 
 router = APIRouter(tags=["users"])
+
+PROBLEMS: DomainProblems = {
+    UserNotFound: lambda e: NotFound(str(e)),
+    AddressNotFound: lambda e: NotFound(str(e)),
+    EmailTaken: lambda e: Conflict(str(e), field="email"),
+    NotAnEmail: lambda e: Unprocessable(f"email: {e}", field="email"),
+    LookalikeEmail: lambda e: Unprocessable(f"email: {e}", field="email"),
+    BadCredentials: lambda e: Unauthorized(str(e)),
+}
 
 Id = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$", examples=["ada"])

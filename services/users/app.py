@@ -7,7 +7,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from services.users.api import router
+from services.users.api import PROBLEMS, router
 from services.users.limits import SignInLimits
 from services.users.passwords import Passwords
 from shared.messaging.transport import Transport
@@ -33,6 +33,7 @@ def build_app(
         home=Path(__file__).parent,
         router=router,
         description=DESCRIPTION,
+        problems=PROBLEMS,
     )
     app.state.passwords = Passwords(hasher)
     app.state.sign_in_limits = SignInLimits(settings)

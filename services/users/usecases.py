@@ -2,7 +2,8 @@
 
 Each use case takes the service and parsed input, applies the rules of
 :mod:`services.users.domain` to rows read through :mod:`services.users.repository`,
-and raises a typed problem a caller can act on.
+and raises the domain errors of :mod:`services.users.errors` (answered as
+:data:`services.users.api.PROBLEMS` says).
 """
 
 from __future__ import annotations
@@ -10,6 +11,14 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from services.users.domain import email_key, lookalike, normalize_email
+from services.users.errors import (
+    AddressNotFound,
+    BadCredentials,
+    EmailTaken,
+    LookalikeEmail,
+    NotAnEmail,
+    UserNotFound,
+)
 from services.users.limits import SignInLimits
 from services.users.models import Address, User
 from services.users.passwords import Passwords
@@ -26,10 +35,6 @@ from services.users.schemas import (
 from shared.auth import mint_token
 from shared.messages import UserCreated
 from shared.service import Service
-from shared.web.problems import Conflict, NotFound, Unauthorized, Unprocessable
-
-BAD_CREDENTIALS = "invalid email or password"
-"""One message for an unknown email and a wrong password: no account enumeration."""
 
 
 def _customer_token(service: Service, user_id: str) -> str:
@@ -44,7 +49,7 @@ def _customer_token(service: Service, user_id: str) -> str:
 async def _existing(users: Users, user_id: str) -> User:
     user = await users.get(user_id)
     if user is None:
-        raise NotFound("user not found")
+        raise UserNotFound
     return user
 
 
@@ -55,17 +60,16 @@ def _address_out(address: Address) -> AddressOut:
 async def register(service: Service, body: Registration, passwords: Passwords) -> Registered:
     """A new account, announced (``user.created``) in the same transaction and signed in."""
     key, email = email_key(body.email), normalize_email(body.email)
-    if key is None or email is None:  # EmailStr has validated it already
-        raise Unprocessable("email: not a valid address", field="email")
+    if key is None or email is None:  # EmailStr has validated it already: unreachable in practice
+        raise NotAnEmail
     confusing = lookalike(email)
     if confusing is not None:
-        raise Unprocessable(f"email: {confusing}; it could pass for another address", field="email")
-    duplicate = Conflict("an account with this email already exists", field="email")
+        raise LookalikeEmail(confusing)
     # Checked before hashing so a duplicate costs no hashing; the unique index
     # decides the race between two registrations of one address.
     async with service.db.sessions() as session:
         if await Users(session).by_email_key(key) is not None:
-            raise duplicate
+            raise EmailTaken
     # Hashed outside any transaction: a slow hash must not hold a database lock.
     password_hash = await passwords.hash(body.password)
     user = User(
@@ -89,7 +93,7 @@ async def register(service: Service, body: Registration, passwords: Passwords) -
                 correlation_id=user.id,
             )
     except IntegrityError:
-        raise duplicate from None
+        raise EmailTaken from None
     return Registered(user_id=user.id, email=user.email, token=_customer_token(service, user.id))
 
 
@@ -100,7 +104,7 @@ async def login(
     key = email_key(body.email)
     if key is None:  # no account has this address; verify() still spends the usual time
         await passwords.verify(None, body.password)
-        raise Unauthorized(BAD_CREDENTIALS)
+        raise BadCredentials
     # Unknown accounts are limited like known ones: a 429 must not reveal which exist.
     limits.start_login(key)
     try:
@@ -111,7 +115,7 @@ async def login(
         limits.not_a_failure(key)  # the password was never judged
         raise
     if not verified:
-        raise Unauthorized(BAD_CREDENTIALS)
+        raise BadCredentials
     limits.not_a_failure(key)
     assert user is not None  # verify() is never true without a stored hash
     if passwords.needs_rehash(user.password_hash):
@@ -160,5 +164,5 @@ async def get_address(service: Service, user_id: str, address_id: str) -> Addres
     async with service.db.reads() as session:
         address = await Users(session).address(address_id)
     if address is None or address.user_id != user_id:
-        raise NotFound("address not found")
+        raise AddressNotFound
     return _address_out(address)

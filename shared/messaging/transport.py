@@ -16,8 +16,9 @@ in-process transport cannot drift apart.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from shared.context import bind_context
@@ -81,6 +82,17 @@ def refuse_unless_allowed(envelope: Envelope, consumer: str) -> None:
         f"{envelope.type} published by {publisher}: only {', '.join(sorted(allowed))} "
         "may publish it"
     )
+
+
+@contextlib.contextmanager
+def dead_letter_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn ``errors`` raised inside the block (domain errors a retry cannot help: an
+    order that does not exist) into :class:`PoisonMessage` with the error's text as
+    the reason: the message edge of a use case, as a problem answer is the HTTP one."""
+    try:
+        yield
+    except errors as error:
+        raise PoisonMessage(str(error)) from error
 
 
 @dataclass(frozen=True)

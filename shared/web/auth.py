@@ -39,5 +39,5 @@ OpsPrincipal = Annotated[Principal, Depends(ops_principal)]
 
 def ensure_owner(principal: Principal, user_id: str, what: str = "resource") -> None:
     """A customer reaches only their own data; another user's looks absent (404)."""
-    if principal.sub != user_id and not principal.is_ops:
+    if not principal.may_see(user_id):
         raise NotFound(f"{what} not found")

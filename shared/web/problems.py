@@ -2,7 +2,11 @@
 
 Errors a caller can act on are :class:`Problem` subclasses raised anywhere in a
 request; :func:`install_problem_handlers` maps them, validation errors, routing
-errors and unexpected exceptions to ``application/problem+json`` in one place::
+errors and unexpected exceptions to ``application/problem+json`` in one place.
+A service's use cases raise its own domain errors instead, which know nothing of
+HTTP: the service's table of :data:`DomainProblems` says which problem answers
+each (:func:`install_domain_problems`), so the JSON field a problem names is the
+edge's business::
 
     Problem (status, title, detail)
     ├── Unauthorized      401
@@ -17,6 +21,7 @@ errors and unexpected exceptions to ``application/problem+json`` in one place::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -90,6 +95,11 @@ class GatewayTimeout(Problem):
     status, title = 504, "Gateway Timeout"
 
 
+DomainProblems = Mapping[type[Exception], Callable[[Any], Problem]]
+"""A service's domain errors, each with the problem it answers over HTTP (a subclass
+answers as its nearest listed ancestor)."""
+
+
 class ProblemOut(BaseModel):
     """RFC 9457 problem details, as every error answer is shaped."""
 
@@ -152,6 +162,17 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _answer(problem: Problem, request: Request) -> JSONResponse:
+    return problem_response(
+        problem.status,
+        problem.title,
+        problem.detail,
+        request,
+        headers=problem.headers,
+        **problem.extensions,
+    )
+
+
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
@@ -168,9 +189,7 @@ _UNPARSEABLE_BODY = "There was an error parsing the body"
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status, exc.title, exc.detail, request, headers=exc.headers, **exc.extensions
-        )
+        return _answer(exc, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -200,3 +219,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled", path=request.url.path)
         return problem_response(500, "Internal Server Error", "unexpected error", request)
+
+
+def install_domain_problems(app: FastAPI, problems: DomainProblems) -> None:
+    """Answer each domain error in ``problems`` with its problem."""
+
+    async def answer(request: Request, error: Exception) -> JSONResponse:
+        problem_of = next(problems[c] for c in type(error).__mro__ if c in problems)
+        return _answer(problem_of(error), request)
+
+    for error in problems:
+        app.add_exception_handler(error, answer)

@@ -7,13 +7,13 @@ import pytest
 from services.inventory.domain import (
     Line,
     Shortfall,
-    StockBelowReserved,
     available,
     check_stock_level,
     combine,
     declined,
     shortfalls,
 )
+from services.inventory.errors import StockBelowReserved
 
 
 def test_available_is_on_hand_less_reserved() -> None:

@@ -9,15 +9,16 @@ import pytest
 from services.orders.domain import (
     MAX_LINES,
     MAX_QUANTITY,
-    AlreadyCancelled,
     Line,
     NewStatus,
     OrderStatus,
     cancel,
     check_cancel_request,
+    check_replay,
     confirm,
     order_total,
 )
+from services.orders.errors import AlreadyCancelled, KeyReused
 
 PENDING, CONFIRMED, CANCELLED = OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.CANCELLED
 
@@ -67,3 +68,9 @@ def test_a_customer_may_ask_to_cancel_an_order_not_yet_cancelled(status: OrderSt
 def test_asking_to_cancel_a_cancelled_order_is_refused() -> None:
     with pytest.raises(AlreadyCancelled, match="already cancelled"):
         check_cancel_request(CANCELLED)
+
+
+def test_a_key_sent_again_replays_only_with_the_order_it_was_first_sent_with() -> None:
+    check_replay("digest-a", "digest-a")
+    with pytest.raises(KeyReused, match="different order"):
+        check_replay("digest-a", "digest-b")

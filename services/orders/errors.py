@@ -1,0 +1,43 @@
+"""What the orders' use cases refuse, as domain errors (they know nothing of HTTP
+or messaging; :data:`services.orders.api.PROBLEMS` and :mod:`services.orders.handlers`
+turn them into problem answers and dead letters)::
+
+    OrderError
+    ├── OrderNotFound           no such order, or another user's (which looks absent)
+    ├── OrdersNotFound          another user's orders (which look absent too)
+    ├── PlacedForAnotherUser    a customer placing an order in someone else's name
+    ├── KeyReused               an idempotency key sent again with another order
+    └── AlreadyCancelled        a cancellation asked for a cancelled order
+"""
+
+from __future__ import annotations
+
+
+class OrderError(Exception):
+    """A request or command about orders that cannot be carried out as asked."""
+
+
+class OrderNotFound(OrderError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id!r} does not exist")
+        self.order_id = order_id
+
+
+class OrdersNotFound(OrderError):
+    def __init__(self) -> None:
+        super().__init__("orders not found")
+
+
+class PlacedForAnotherUser(OrderError):
+    def __init__(self) -> None:
+        super().__init__("an order can only be placed for yourself")
+
+
+class KeyReused(OrderError):
+    def __init__(self) -> None:
+        super().__init__("this key was used for a different order")
+
+
+class AlreadyCancelled(OrderError):
+    def __init__(self) -> None:
+        super().__init__("the order is already cancelled")

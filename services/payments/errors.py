@@ -1,0 +1,39 @@
+"""What the payments' use cases refuse, as domain errors (they know nothing of HTTP
+or messaging; :data:`services.payments.api.PROBLEMS` and
+:mod:`services.payments.handlers` turn them into problem answers and dead letters)::
+
+    PaymentError
+    ├── PaymentMethodNotFound   no such saved method, or another user's (which looks absent)
+    ├── CardAlreadySaved        the user saved this card's token before
+    ├── EveryPaymentForOps      a customer listing every payment, not one order's
+    └── NotAReference           a command naming an order or user no id can look like
+
+A declined card or refund is no error: it is an answer (``payment.failed``,
+``payment.refund_failed``).
+"""
+
+from __future__ import annotations
+
+
+class PaymentError(Exception):
+    """A request or command about payments that cannot be carried out as asked."""
+
+
+class PaymentMethodNotFound(PaymentError):
+    def __init__(self) -> None:
+        super().__init__("payment method not found")
+
+
+class CardAlreadySaved(PaymentError):
+    def __init__(self) -> None:
+        super().__init__("this card is already saved")
+
+
+class EveryPaymentForOps(PaymentError):
+    def __init__(self) -> None:
+        super().__init__("listing every payment needs the ops role; filter by orderId")
+
+
+class NotAReference(PaymentError):
+    def __init__(self, value: str) -> None:
+        super().__init__(f"{value[:80]!r} is not an order or user id")
