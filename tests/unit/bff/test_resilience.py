@@ -129,6 +129,15 @@ async def test_slow_optional_service_leaves_its_part_null_and_named_within_the_d
     assert elapsed < DEADLINE + 0.4  # the deadline, not the 10 s answer; slack for load
 
 
+def blames_orders(response: httpx.Response, status: int) -> None:
+    """``response`` is a problem with ``status`` that names the orders service."""
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["service"] == "orders"
+    assert "orders" in problem["detail"]
+
+
 @pytest.mark.parametrize(("build", "path"), ORDER_READS)
 async def test_order_service_answering_5xx_is_a_502_naming_it(
     start_bff: StartBff, services: FakeServices, build: AppBuilder, path: str
@@ -138,11 +147,7 @@ async def test_order_service_answering_5xx_is_a_502_naming_it(
 
     response = await bff.get(path, headers=auth())
 
-    assert response.status_code == 502
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["service"] == "orders"
-    assert "orders" in problem["detail"]
+    blames_orders(response, 502)
 
 
 @pytest.mark.parametrize(("build", "path"), ORDER_READS)
@@ -167,10 +172,7 @@ async def test_order_service_too_slow_is_a_504_naming_it_within_the_deadline(
 
     response, elapsed = await _timed_get(bff, path)
 
-    assert response.status_code == 504
-    problem = response.json()
-    assert problem["service"] == "orders"
-    assert "orders" in problem["detail"]
+    blames_orders(response, 504)
     assert elapsed < DEADLINE + 0.4  # the deadline, not the 10 s answer; slack for load
 
 
