@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -41,6 +42,16 @@ def need_chromium() -> None:
         if IN_CI:
             pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
         pytest.skip(f"{CHROMIUM} is not installed")
+
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+
+def screenshots(name: str) -> Path:
+    """The folder (made if need be) where a browser test keeps its screenshots."""
+    folder = ARTIFACTS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @asynccontextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from tests.integration.saga.test_e2e import (
     saga_passes,
     saga_reaches,
 )
-from tests.integration.saga.test_ops import need_chromium, oms_saga, ops_dashboard
+from tests.integration.saga.test_ops import need_chromium, oms_saga, ops_dashboard, screenshots
 from tests.support.infra import eventually
 from tests.support.stack import Stack, on_socket
 from tests.support.system import System, problem_of, running_system
@@ -33,7 +32,6 @@ from tests.support.system import System, problem_of, running_system
 STEP_TIMEOUT = 2.0
 """Short enough that a dropped command is resent (and its saga stuck) within the test."""
 UNDO_ONWARDS = ("refunding_payment", "releasing_inventory", "cancelling_order", "cancelled")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 """Screenshots of the dashboard (git-ignored)."""
 
 
@@ -264,8 +262,7 @@ async def test_the_dashboard_follows_a_checkout_live_and_bulk_retries_failed_sag
     need_chromium()
 
     system = ops_shop
-    shots = ARTIFACTS / f"dashboard-{stack.kind}"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(f"dashboard-{stack.kind}")
     failed = [await failed_saga(system), await failed_saga(system)]
     ops_token = system.stack.token("alice", "ops")
 

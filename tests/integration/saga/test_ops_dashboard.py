@@ -16,7 +16,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,12 +34,11 @@ from tests.integration.saga.test_e2e import (
     saga_of,
     saga_reaches,
 )
-from tests.integration.saga.test_ops import need_chromium, ops_dashboard
+from tests.integration.saga.test_ops import need_chromium, ops_dashboard, screenshots
 from tests.support.infra import eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
 from tests.support.system import System, running_system
 
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 """Screenshots of the dashboard (git-ignored)."""
 DECLINED = "refund declined: the refund was declined (refund_declined)"
 COPIES = {"completed": 600, "cancelled": 250, "failed": 146}
@@ -322,8 +320,7 @@ async def test_the_dashboard_at_a_thousand_sagas_stays_dense_and_says_what_it_se
     need_chromium()
 
     system = declining_shop
-    shots = ARTIFACTS / f"dashboard-1000-{stack.kind}"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(f"dashboard-1000-{stack.kind}")
     refused, _ = await refund_refused(system)
     done = await place(system)
     await saga_reaches(system, done.order_id, "completed")
