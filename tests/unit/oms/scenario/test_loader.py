@@ -142,3 +142,13 @@ def test_a_message_outside_the_catalogue_is_refused_in_a_fault_and_a_crash(
     ]
     assert "'payment.teleport' is not a message of the catalogue" in problems[0][2]
     assert "'inventory.vanished' is not a message of the catalogue" in problems[1][2]
+
+
+def test_steps_done_by_a_control_capability_need_the_one_of_their_name(tmp_path: Path) -> None:
+    text = steps_first(
+        "publish: {routing_key: inventory.reserve}",
+        "cut_broker: {}",
+        "restart: {component: saga}",
+    )
+    loaded = load_file(write(tmp_path, text))
+    assert needs(loaded.scenario) == {"publish", "cut_broker", "restart"}
