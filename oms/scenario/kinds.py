@@ -90,9 +90,12 @@ class StepKind(Kind):
     """Whether it changes the system for everyone (a fault, a crash, a broker cut):
     a scenario holding one runs alone, after the others."""
 
+    controlled: ClassVar[bool] = False
+    """Whether it is done by the control capability of its own name."""
+
     def needs(self) -> set[str]:
         """The control capabilities it uses (:class:`~oms.scenario.control.Control`)."""
-        return set()
+        return {self.kind()} if self.controlled else set()
 
     def parts(self) -> Iterator[StepKind]:
         """Itself, or the steps it is made of."""

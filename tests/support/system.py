@@ -27,6 +27,7 @@ from services.inventory.app import build_app as build_inventory
 from services.orders.app import build_app as build_orders
 from services.payments.app import build_app as build_payments
 from services.users.app import build_app as build_users
+from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Transport
 from shared.settings import Settings
 from tests.support.infra import eventually
@@ -180,3 +181,19 @@ def named_fields(problem: dict[str, Any]) -> set[str]:
     """Every field a problem names, in ``field`` or its ``errors``."""
     named = {e["field"] for e in problem.get("errors") or []}
     return named | ({problem["field"]} if "field" in problem else set())
+
+
+def hand_made(
+    exchange: str, type_: str, body: bytes, *, correlation_id: str | None = None
+) -> Envelope:
+    """A message as someone would publish it by hand: routed by its type, ``body``
+    as given (well-formed or not)."""
+    return Envelope(
+        message_id=str(uuid.uuid4()),
+        type=type_,
+        correlation_id=correlation_id or str(uuid.uuid4()),
+        app_id="qa",
+        body=body,
+        exchange=exchange,
+        routing_key=type_,
+    )

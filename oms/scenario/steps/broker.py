@@ -41,10 +41,8 @@ class PublishSpec(Spec):
 
 class CutBroker(StepKind):
     cut_broker: CutBrokerSpec
+    controlled: ClassVar[bool] = True
     changes_system: ClassVar[bool] = True
-
-    def needs(self) -> set[str]:
-        return {"cut_broker"}
 
     async def run(self, run: ScenarioRun) -> None:
         assert run.control is not None
@@ -55,9 +53,7 @@ class CutBroker(StepKind):
 
 class Publish(StepKind):
     publish: PublishSpec
-
-    def needs(self) -> set[str]:
-        return {"publish"}
+    controlled: ClassVar[bool] = True
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
         if self.publish.name:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar, Literal
-from urllib.parse import quote
 
 from pydantic import Field
 
-from oms.scenario.client import Request
 from oms.scenario.kinds import Loc, Names, Reference, StepKind
 from oms.scenario.results import Difference, StepFailed
 from oms.scenario.spec import HttpService, Name, Spec
+from oms.scenario.steps.requests import as_owner, order_references
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -94,23 +93,12 @@ class OrderPage(StepKind):
     order_page: OrderPageSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        if self.order_page.request:
-            names.requests.add(self.order_page.request)
-        return names.order(loc, self.order_page.order)
+        return order_references(names, loc, self.order_page.order, self.order_page.request)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.order_page
-        owner = run.owners[spec.order]
-        request = Request(
-            "bff-web",
-            "GET",
-            f"/orders/{quote(run.orders[spec.order], safe='')}/details",
-            None,
-            None,
-            dict(run.users[owner].auth),
-        )
         name = spec.request or f"page-{spec.order}"
-        run.requests[name] = (request, owner)
+        request = as_owner(run, "GET", spec.order, "details", name)
         started = time.monotonic()
         answer = await run.api.send(request)
         elapsed = time.monotonic() - started

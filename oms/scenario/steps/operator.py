@@ -42,21 +42,19 @@ async def _operate(run: ScenarioRun, action: str, spec: OperatorSpec) -> None:
         raise StepFailed(run.saga_difference(what, expected, seen, spec.order)) from None
 
 
-class Retry(StepKind):
+class _Operation(StepKind):
+    """An ops action on the order's saga, the action named by the kind."""
+
+    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
+        return names.order(loc, self.body.order)
+
+    async def run(self, run: ScenarioRun) -> None:
+        await _operate(run, self.kind(), self.body)
+
+
+class Retry(_Operation):
     retry: OperatorSpec
 
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.order(loc, self.retry.order)
 
-    async def run(self, run: ScenarioRun) -> None:
-        await _operate(run, "retry", self.retry)
-
-
-class Abort(StepKind):
+class Abort(_Operation):
     abort: OperatorSpec
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.order(loc, self.abort.order)
-
-    async def run(self, run: ScenarioRun) -> None:
-        await _operate(run, "abort", self.abort)

@@ -73,10 +73,8 @@ class Crash(StepKind):
 
 class Restart(StepKind):
     restart: RestartSpec
+    controlled: ClassVar[bool] = True
     changes_system: ClassVar[bool] = True
-
-    def needs(self) -> set[str]:
-        return {"restart"}
 
     async def run(self, run: ScenarioRun) -> None:
         component = self.restart.component

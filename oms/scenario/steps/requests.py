@@ -15,6 +15,31 @@ if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 
+def order_references(
+    names: Names, loc: Loc, order: Name, request: Name | None
+) -> Iterator[Reference]:
+    """The order a step names at ``loc``, and the name it gives its request, if any."""
+    if request:
+        names.requests.add(request)
+    return names.order(loc, order)
+
+
+def as_owner(run: ScenarioRun, method: str, order: Name, action: str, name: Name) -> Request:
+    """``method`` on BFF-Web's ``/orders/{id}/{action}`` as the owner of ``order``,
+    remembered as ``name`` (for ``repeat`` and ``http`` expectations)."""
+    owner = run.owners[order]
+    request = Request(
+        "bff-web",
+        method,
+        f"/orders/{quote(run.orders[order], safe='')}/{action}",
+        None,
+        None,
+        dict(run.users[owner].auth),
+    )
+    run.requests[name] = (request, owner)
+    return request
+
+
 class CancelSpec(Spec):
     """The order's owner asks to cancel it through BFF-Web."""
 
@@ -38,23 +63,12 @@ class Cancel(StepKind):
     cancel: CancelSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        if self.cancel.request:
-            names.requests.add(self.cancel.request)
-        return names.order(loc, self.cancel.order)
+        return order_references(names, loc, self.cancel.order, self.cancel.request)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.cancel
-        owner = run.owners[spec.order]
-        request = Request(
-            "bff-web",
-            "POST",
-            f"/orders/{quote(run.orders[spec.order], safe='')}/cancel",
-            None,
-            None,
-            dict(run.users[owner].auth),
-        )
         name = spec.request or f"cancel-{spec.order}"
-        run.requests[name] = (request, owner)
+        request = as_owner(run, "POST", spec.order, "cancel", name)
         answer = await run.api.send(request)
         run.answers[name] = answer
         run.check_status(f"cancel {spec.order}", spec.status, answer)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared.messaging.envelope import HEADER_CAUSATION, Envelope, RawMessage
+from shared.messaging.envelope import HEADER_CAUSATION, RawMessage
 from tests.support.infra import RabbitVhost, eventually
-from tests.support.system import System, problem_of
+from tests.support.system import System, hand_made, problem_of
 
 API = "/api/v1"
 POISON = 40
@@ -96,15 +96,7 @@ async def test_dead_letters_without_an_envelope_are_kept_and_the_intake_goes_on(
 
     # The intake goes on: a well-formed message that fails validation arrives too,
     # and the inventory consumer still takes commands (a checkout completes).
-    valid = Envelope(
-        message_id=str(uuid.uuid4()),
-        type="inventory.reserve",
-        correlation_id=str(uuid.uuid4()),
-        app_id="qa",
-        body=b'{"orderId": 42}',
-        exchange="commands",
-        routing_key="inventory.reserve",
-    )
+    valid = hand_made("commands", "inventory.reserve", b'{"orderId": 42}')
     await system.stack.transport.publish(valid)
     newest_first = await eventually(
         lambda: letters(system, "inventory.commands"),

@@ -30,6 +30,10 @@ CONFIRM, CANCEL = "order.confirm", "order.cancel"
 RESERVING, CHARGING, CONFIRMING = "reserving_inventory", "charging_payment", "confirming_order"
 REFUNDING, RELEASING, CANCELLING = "refunding_payment", "releasing_inventory", "cancelling_order"
 COMPLETED, CANCELLED, FAILED = "completed", "cancelled", "failed"
+HAPPY_PATH = [RESERVING, CHARGING, CONFIRMING, COMPLETED]
+"""The states of a saga that completes, in order."""
+UNDONE_AFTER_COMPLETION = [REFUNDING, RELEASING, CANCELLING, CANCELLED]
+"""The states of a completed saga cancelled afterwards, from its completion on."""
 
 FAULTS = {
     "faults_enabled": True,
@@ -189,7 +193,7 @@ async def test_checkout_reserves_charges_and_confirms(shop: System) -> None:
 
     saga = await saga_reaches(shop, placed.order_id, COMPLETED)
 
-    assert states(saga) == [RESERVING, CHARGING, CONFIRMING, COMPLETED]
+    assert states(saga) == HAPPY_PATH
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM]
     assert placed.total == 2500
     await assert_outcome(shop, placed, saga, order="confirmed", stock=3, captured=2500, refunded=0)
@@ -303,16 +307,7 @@ async def test_customer_cancel_after_completion_refunds_releases_and_cancels(
     await cancel(shop, placed)
     saga = await saga_reaches(shop, placed.order_id, CANCELLED)
 
-    assert states(saga) == [
-        RESERVING,
-        CHARGING,
-        CONFIRMING,
-        COMPLETED,
-        REFUNDING,
-        RELEASING,
-        CANCELLING,
-        CANCELLED,
-    ]
+    assert states(saga) == [*HAPPY_PATH, *UNDONE_AFTER_COMPLETION]
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, RELEASE, CANCEL]
     await assert_outcome(
         shop, placed, saga, order="cancelled", stock=5, captured=2500, refunded=2500
@@ -354,18 +349,7 @@ async def test_declined_refund_fails_the_saga_until_ops_retry_it(shop: System) -
     assert retried.json()["state"] == REFUNDING
     saga = await saga_reaches(shop, placed.order_id, CANCELLED)
 
-    assert states(saga) == [
-        RESERVING,
-        CHARGING,
-        CONFIRMING,
-        COMPLETED,
-        REFUNDING,
-        FAILED,
-        REFUNDING,
-        RELEASING,
-        CANCELLING,
-        CANCELLED,
-    ]
+    assert states(saga) == [*HAPPY_PATH, REFUNDING, FAILED, *UNDONE_AFTER_COMPLETION]
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND, REFUND, RELEASE, CANCEL]
     operator = [h["detail"] for h in saga["history"] if h["kind"] == "operator"]
     assert operator == [{"action": "retry", "actor": "ops-user", "reason": "gateway repaired"}]

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,10 +23,9 @@ from typer.testing import CliRunner
 
 from oms.cli.saga import saga_app
 from shared.auth import mint_token
-from shared.messaging.envelope import Envelope
 from tests.support.infra import IN_CI, eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
-from tests.support.system import Shopper, System, running_system
+from tests.support.system import Shopper, System, hand_made, running_system
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -41,6 +41,16 @@ def need_chromium() -> None:
         if IN_CI:
             pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
         pytest.skip(f"{CHROMIUM} is not installed")
+
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+
+def screenshots(name: str) -> Path:
+    """The folder (made if need be) where a browser test keeps its screenshots."""
+    folder = ARTIFACTS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @asynccontextmanager
@@ -230,15 +240,7 @@ async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeu
     system: System,
 ) -> None:
     order_id = str(uuid.uuid4())
-    bad = Envelope(
-        message_id=str(uuid.uuid4()),
-        type="order.created",
-        correlation_id=order_id,
-        app_id="qa",
-        body=b'{"orderId": 42',
-        exchange="orders",
-        routing_key="order.created",
-    )
+    bad = hand_made("orders", "order.created", b'{"orderId": 42', correlation_id=order_id)
     await system.stack.for_component("orders").publish(bad)
     saga = system.services["saga"]
 

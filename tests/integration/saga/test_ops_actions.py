@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from tests.integration.saga.test_e2e import (
     saga_passes,
     saga_reaches,
 )
-from tests.integration.saga.test_ops import CHROMIUM, need_chromium, oms_saga
+from tests.integration.saga.test_ops import need_chromium, oms_saga, ops_dashboard, screenshots
 from tests.support.infra import eventually
 from tests.support.stack import Stack, on_socket
 from tests.support.system import System, problem_of, running_system
@@ -33,7 +32,6 @@ from tests.support.system import System, problem_of, running_system
 STEP_TIMEOUT = 2.0
 """Short enough that a dropped command is resent (and its saga stuck) within the test."""
 UNDO_ONWARDS = ("refunding_payment", "releasing_inventory", "cancelling_order", "cancelled")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 """Screenshots of the dashboard (git-ignored)."""
 
 
@@ -262,109 +260,95 @@ async def test_the_dashboard_follows_a_checkout_live_and_bulk_retries_failed_sag
     ops_shop: System, stack: Stack
 ) -> None:
     need_chromium()
-    from playwright.async_api import async_playwright
 
     system = ops_shop
-    shots = ARTIFACTS / f"dashboard-{stack.kind}"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(f"dashboard-{stack.kind}")
     failed = [await failed_saga(system), await failed_saga(system)]
     ops_token = system.stack.token("alice", "ops")
 
-    async with on_socket(system.apps["saga"]) as url, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(viewport={"width": 1500, "height": 1000})
-            await page.goto(f"{url}/ops")
-            await page.fill("#token", ops_token)
-            await page.dispatch_event("#token", "change")
-            for placed in failed:
-                await page.locator(f'tr.saga[data-id="{placed.order_id}"]').wait_for()
-            await page.locator("#counts button[data-count='failed']").wait_for()
-            assert "failed: 2" in await page.locator("#counts").inner_text()
+    async with ops_dashboard(system.apps["saga"], ops_token) as page:
+        for placed in failed:
+            await page.locator(f'tr.saga[data-id="{placed.order_id}"]').wait_for()
+        await page.locator("#counts button[data-count='failed']").wait_for()
+        assert "failed: 2" in await page.locator("#counts").inner_text()
 
-            # A checkout whose charge payments holds back: the saga appears live and
-            # moves on once the charge is answered.
-            await inject(system, "payments", "payment.charge", "drop", times=1)
-            live = await place(system, price=990, stock=5, quantity=1)
-            row = page.locator(f'tr.saga[data-id="{live.order_id}"]')
-            await row.wait_for(timeout=10_000)
+        # A checkout whose charge payments holds back: the saga appears live and
+        # moves on once the charge is answered.
+        await inject(system, "payments", "payment.charge", "drop", times=1)
+        live = await place(system, price=990, stock=5, quantity=1)
+        row = page.locator(f'tr.saga[data-id="{live.order_id}"]')
+        await row.wait_for(timeout=10_000)
+        await page.locator(
+            f'tr.saga[data-id="{live.order_id}"][data-state="charging_payment"]'
+        ).wait_for(timeout=10_000)
+        await page.screenshot(path=str(shots / "1-charging.png"), full_page=True)
+        await page.locator(f'tr.saga[data-id="{live.order_id}"][data-state="completed"]').wait_for(
+            timeout=20_000
+        )
+
+        # Its timeline in words and its diagram, where it is now highlighted.
+        await row.locator("td").nth(1).click()
+        timeline = page.locator("#timeline")
+        await timeline.get_by_text("payment.charge sent, attempt 2").wait_for()
+        await timeline.get_by_text("inventory.reserved: 1 item at 9.90").wait_for()
+        current = page.locator("#diagram g.node.current")
+        assert await current.get_attribute("data-state") == "completed"
+        assert await page.locator("#diagram g.node.ahead").count() == 0
+        taken = await page.locator("#diagram path.edge.taken").evaluate_all(
+            "paths => paths.map(p => p.dataset.edge)"
+        )
+        assert taken == [
+            "start>reserving_inventory",
+            "reserving_inventory>charging_payment",
+            "charging_payment>confirming_order",
+            "confirming_order>completed",
+        ]
+        entry = timeline.locator("details").first
+        await entry.locator("summary").click()
+        assert live.order_id in await entry.locator("pre").inner_text()
+        await page.screenshot(path=str(shots / "2-timeline-and-diagram.png"), full_page=True)
+
+        # A failed saga's diagram: failed now, the undo still ahead.
+        await page.locator(f'tr.saga[data-id="{failed[0].order_id}"] td').nth(1).click()
+        await page.locator('#diagram g.node.current[data-state="failed"]').wait_for()
+        await page.locator('#diagram g.node.ahead[data-state="refunding_payment"]').wait_for()
+
+        # Ops repair the gateway, pick the failed ones and retry them with a reason.
+        cleared = await system.services["payments"].delete(
+            f"{API}/_faults", headers=system.stack.ops()
+        )
+        assert cleared.status_code == 204, cleared.text
+        await page.select_option("#filter-state", "failed")
+        await page.locator("tr.saga").first.wait_for()
+        await eventually(
+            lambda: page.locator("tr.saga").count(), until=lambda n: n == 2, what="two rows"
+        )
+        await page.check("#pick-all")
+        await page.click("#retry-selected")
+        await page.fill("#reason-input", "gateway repaired")
+        await page.screenshot(path=str(shots / "3-reason.png"), full_page=True)
+        await page.click("#reason-ok")
+        outcomes = page.locator("#outcomes tr.outcome")
+        await outcomes.nth(1).wait_for()
+        assert await page.locator('#outcomes tr.outcome[data-ok="true"]').count() == 2
+        assert "2 of 2 done" in await page.locator("#outcomes").inner_text()
+        await page.screenshot(path=str(shots / "4-outcomes.png"), full_page=True)
+
+        # They leave `failed` and the page follows them to cancelled.
+        await page.select_option("#filter-state", "")
+        for placed in failed:
             await page.locator(
-                f'tr.saga[data-id="{live.order_id}"][data-state="charging_payment"]'
-            ).wait_for(timeout=10_000)
-            await page.screenshot(path=str(shots / "1-charging.png"), full_page=True)
-            await page.locator(
-                f'tr.saga[data-id="{live.order_id}"][data-state="completed"]'
+                f'tr.saga[data-id="{placed.order_id}"][data-state="cancelled"]'
             ).wait_for(timeout=20_000)
-
-            # Its timeline in words and its diagram, where it is now highlighted.
-            await row.locator("td").nth(1).click()
-            timeline = page.locator("#timeline")
-            await timeline.get_by_text("payment.charge sent, attempt 2").wait_for()
-            await timeline.get_by_text("inventory.reserved: 1 item at 9.90").wait_for()
-            current = page.locator("#diagram g.node.current")
-            assert await current.get_attribute("data-state") == "completed"
-            assert await page.locator("#diagram g.node.ahead").count() == 0
-            taken = await page.locator("#diagram path.edge.taken").evaluate_all(
-                "paths => paths.map(p => p.dataset.edge)"
-            )
-            assert taken == [
-                "start>reserving_inventory",
-                "reserving_inventory>charging_payment",
-                "charging_payment>confirming_order",
-                "confirming_order>completed",
-            ]
-            entry = timeline.locator("details").first
-            await entry.locator("summary").click()
-            assert live.order_id in await entry.locator("pre").inner_text()
-            await page.screenshot(path=str(shots / "2-timeline-and-diagram.png"), full_page=True)
-
-            # A failed saga's diagram: failed now, the undo still ahead.
-            await page.locator(f'tr.saga[data-id="{failed[0].order_id}"] td').nth(1).click()
-            await page.locator('#diagram g.node.current[data-state="failed"]').wait_for()
-            await page.locator('#diagram g.node.ahead[data-state="refunding_payment"]').wait_for()
-
-            # Ops repair the gateway, pick the failed ones and retry them with a reason.
-            cleared = await system.services["payments"].delete(
-                f"{API}/_faults", headers=system.stack.ops()
-            )
-            assert cleared.status_code == 204, cleared.text
-            await page.select_option("#filter-state", "failed")
-            await page.locator("tr.saga").first.wait_for()
-            await eventually(
-                lambda: page.locator("tr.saga").count(), until=lambda n: n == 2, what="two rows"
-            )
-            await page.check("#pick-all")
-            await page.click("#retry-selected")
-            await page.fill("#reason-input", "gateway repaired")
-            await page.screenshot(path=str(shots / "3-reason.png"), full_page=True)
-            await page.click("#reason-ok")
-            outcomes = page.locator("#outcomes tr.outcome")
-            await outcomes.nth(1).wait_for()
-            assert await page.locator('#outcomes tr.outcome[data-ok="true"]').count() == 2
-            assert "2 of 2 done" in await page.locator("#outcomes").inner_text()
-            await page.screenshot(path=str(shots / "4-outcomes.png"), full_page=True)
-
-            # They leave `failed` and the page follows them to cancelled.
-            await page.select_option("#filter-state", "")
-            for placed in failed:
-                await page.locator(
-                    f'tr.saga[data-id="{placed.order_id}"][data-state="cancelled"]'
-                ).wait_for(timeout=20_000)
-            await page.locator(f'tr.saga[data-id="{failed[1].order_id}"] td').nth(1).click()
-            await (
-                page.locator("#timeline")
-                .get_by_text("retried by alice: gateway repaired")
-                .wait_for()
-            )
-            await page.screenshot(path=str(shots / "5-retried.png"), full_page=True)
-        finally:
-            await browser.close()
-    assert sorted(os.listdir(shots)) == [
-        "1-charging.png",
-        "2-timeline-and-diagram.png",
-        "3-reason.png",
-        "4-outcomes.png",
-        "5-retried.png",
-    ]
-    for placed in failed:
-        await saga_passes(system, placed.order_id, "cancelled")
+        await page.locator(f'tr.saga[data-id="{failed[1].order_id}"] td').nth(1).click()
+        await page.locator("#timeline").get_by_text("retried by alice: gateway repaired").wait_for()
+        await page.screenshot(path=str(shots / "5-retried.png"), full_page=True)
+        assert sorted(os.listdir(shots)) == [
+            "1-charging.png",
+            "2-timeline-and-diagram.png",
+            "3-reason.png",
+            "4-outcomes.png",
+            "5-retried.png",
+        ]
+        for placed in failed:
+            await saga_passes(system, placed.order_id, "cancelled")

@@ -16,7 +16,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +25,6 @@ from typer.testing import CliRunner
 from oms.cli.saga import saga_app
 from saga.models import SagaHistoryRow, SagaRow
 from shared.clock import utcnow
-from shared.messaging.envelope import Envelope
 from tests.integration.saga.test_e2e import (
     API,
     Checkout,
@@ -35,12 +33,12 @@ from tests.integration.saga.test_e2e import (
     saga_of,
     saga_reaches,
 )
-from tests.integration.saga.test_ops import need_chromium, ops_dashboard
+from tests.integration.saga.test_ops import need_chromium, ops_dashboard, screenshots
+from tests.integration.saga.test_ops_actions import bulk
 from tests.support.infra import eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
-from tests.support.system import System, running_system
+from tests.support.system import System, hand_made, running_system
 
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 """Screenshots of the dashboard (git-ignored)."""
 DECLINED = "refund declined: the refund was declined (refund_declined)"
 COPIES = {"completed": 600, "cancelled": 250, "failed": 146}
@@ -85,12 +83,8 @@ async def oms_saga(url: str, *args: str, answer: str | None = None) -> tuple[int
 
 
 async def dry_run(system: System, action: str, selection: dict[str, Any]) -> dict[str, Any]:
-    response = await system.services["saga"].post(
-        f"{API}/sagas/{action}/dry-run", json=selection, headers=system.stack.ops()
-    )
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+    """What the bulk ``action`` would do to ``selection``, done to nothing."""
+    return await bulk(system, f"{action}/dry-run", selection)
 
 
 async def operators(system: System, order_id: str) -> list[str]:
@@ -292,15 +286,7 @@ async def copy_sagas(system: System, originals: dict[str, str]) -> int:
 
 async def dead_letter(system: System) -> str:
     """A malformed ``order.created``, which the saga dead-letters; its message id."""
-    bad = Envelope(
-        message_id=str(uuid.uuid4()),
-        type="order.created",
-        correlation_id=str(uuid.uuid4()),
-        app_id="qa",
-        body=b'{"orderId": 42',
-        exchange="orders",
-        routing_key="order.created",
-    )
+    bad = hand_made("orders", "order.created", b'{"orderId": 42')
     await system.stack.transport.publish(bad)
 
     async def letters() -> list[str]:
@@ -322,8 +308,7 @@ async def test_the_dashboard_at_a_thousand_sagas_stays_dense_and_says_what_it_se
     need_chromium()
 
     system = declining_shop
-    shots = ARTIFACTS / f"dashboard-1000-{stack.kind}"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(f"dashboard-1000-{stack.kind}")
     refused, _ = await refund_refused(system)
     done = await place(system)
     await saga_reaches(system, done.order_id, "completed")

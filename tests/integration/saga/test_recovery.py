@@ -127,9 +127,10 @@ class Shop:
         await self.http.aclose()
 
 
-def audit(stack: ProcessStack) -> subprocess.CompletedProcess[str]:
-    """``oms audit --strict`` as an operator would run it."""
-    return subprocess.run(
+def assert_audit_clean(stack: ProcessStack, sagas: int) -> None:
+    """``oms audit --strict``, as an operator would run it, finds nothing wrong in
+    ``sagas`` sagas."""
+    result = subprocess.run(
         [sys.executable, "-m", "oms.cli", "audit", "--strict"],
         cwd=ROOT,
         env=stack.env(stack.offset),
@@ -137,6 +138,9 @@ def audit(stack: ProcessStack) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "audit clean" in result.stdout
+    assert f"{sagas} sagas" in result.stdout
 
 
 def settled(states: Counter[str]) -> bool:
@@ -206,10 +210,7 @@ async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
     finally:
         await shop.aclose()
 
-    result = audit(processes)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "audit clean" in result.stdout
-    assert "200 sagas" in result.stdout
+    assert_audit_clean(processes, sagas=200)
 
 
 @pytest.mark.timeout(400)
@@ -242,7 +243,4 @@ async def test_three_saga_processes_share_500_sagas_with_every_command_duplicate
     finally:
         await shop.aclose()
 
-    result = audit(processes)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "audit clean" in result.stdout
-    assert "500 sagas" in result.stdout
+    assert_audit_clean(processes, sagas=500)

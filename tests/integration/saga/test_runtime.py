@@ -121,6 +121,14 @@ def created(order_id: str, total: int = 2000) -> OrderCreated:
     )
 
 
+async def reserving(participants: Participants) -> str:
+    """A new order's saga, started and waiting for its inventory reserve; its id."""
+    order_id = str(uuid.uuid4())
+    await participants.reply(created(order_id), order_id)
+    await participants.wait_for(order_id, ReserveInventory.type_name)
+    return order_id
+
+
 async def saga_state(client: httpx.AsyncClient, stack: Stack, order_id: str) -> dict[str, Any]:
     response = await client.get(f"/api/v1/sagas/{order_id}", headers=stack.ops())
     if response.status_code == 404:
@@ -133,9 +141,7 @@ async def test_happy_path_reaches_completed_with_full_history(
     stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
 ) -> None:
     client, participants = saga
-    order_id = str(uuid.uuid4())
-    await participants.reply(created(order_id), order_id)
-    await participants.wait_for(order_id, ReserveInventory.type_name)
+    order_id = await reserving(participants)
     items = [PricedItem(product_id="p1", quantity=2, unit_price=1000, currency="EUR")]
     await participants.reply(InventoryReserved(order_id=order_id, items=items), order_id)
     await participants.wait_for(order_id, "inventory.reserve", ChargePayment.type_name)
@@ -206,9 +212,7 @@ async def test_ops_abort_compensates_and_is_recorded_with_who_and_why(
     stack: Stack, saga: tuple[httpx.AsyncClient, Participants]
 ) -> None:
     client, participants = saga
-    order_id = str(uuid.uuid4())
-    await participants.reply(created(order_id), order_id)
-    await participants.wait_for(order_id, "inventory.reserve")
+    order_id = await reserving(participants)
     response = await client.post(
         f"/api/v1/sagas/{order_id}/abort", json={"reason": "customer phoned"}, headers=stack.ops()
     )

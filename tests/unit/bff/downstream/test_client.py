@@ -243,11 +243,17 @@ async def test_answer_that_is_not_json_is_reported_unavailable(
 # --- bulkhead ------------------------------------------------------------------
 
 
+def slow_products(router: respx.MockRouter, seconds: float) -> SlowService:
+    """Inventory's ``/products/{n}``, each answered after ``seconds``."""
+    service = SlowService(seconds)
+    router.get(url__regex=r"http://inventory\.test/products/\d+").mock(side_effect=service)
+    return service
+
+
 async def test_bulkhead_caps_calls_in_flight_to_one_downstream(
     router: respx.MockRouter, make_client: ClientFactory
 ) -> None:
-    service = SlowService(0.05)
-    router.get(url__regex=r"http://inventory\.test/products/\d+").mock(side_effect=service)
+    service = slow_products(router, 0.05)
     client = make_client(max_concurrency=2)
 
     answers = await asyncio.gather(*(client.get_json(f"/products/{i}") for i in range(8)))
@@ -260,8 +266,7 @@ async def test_bulkhead_caps_calls_in_flight_to_one_downstream(
 async def test_full_bulkhead_waits_at_most_the_remaining_budget_then_times_out(
     router: respx.MockRouter, make_client: ClientFactory
 ) -> None:
-    service = SlowService(2.0)
-    router.get(url__regex=r"http://inventory\.test/products/\d+").mock(side_effect=service)
+    service = slow_products(router, 2.0)
     client = make_client(max_concurrency=1, attempts=1, timeout=5.0)
     hog = asyncio.create_task(client.get_json("/products/1"))
     await eventually(service.arrived, what="the first call to take the only slot")

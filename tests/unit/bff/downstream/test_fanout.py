@@ -3,12 +3,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
 from bff.downstream import (
+    DownstreamClient,
     DownstreamRejected,
     DownstreamTimeout,
     DownstreamUnavailable,
@@ -18,6 +20,11 @@ from bff.downstream import (
     request_deadline,
 )
 from tests.unit.bff.downstream.fakes import ClientFactory, SlowService
+
+
+def order_section(orders: DownstreamClient) -> Section[Any]:
+    """The essential section of every fan-out here: order ``o-1`` from ``orders``."""
+    return Section(lambda: orders.get_json("/orders/o-1"), essential=True, service="orders")
 
 
 async def test_slow_optional_section_is_degraded_and_the_answer_comes_within_the_deadline(
@@ -32,9 +39,7 @@ async def test_slow_optional_section_is_degraded_and_the_answer_comes_within_the
     async with request_deadline(0.5):
         result = await fan_out(
             {
-                "order": Section(
-                    lambda: orders.get_json("/orders/o-1"), essential=True, service="orders"
-                ),
+                "order": order_section(orders),
                 "payments": Section(
                     lambda: payments.get_json("/payments", params={"orderId": "o-1"}),
                     essential=False,
@@ -63,9 +68,7 @@ async def test_slow_optional_section_is_degraded_at_its_own_timeout(
     async with request_deadline(3.0):
         result = await fan_out(
             {
-                "order": Section(
-                    lambda: orders.get_json("/orders/o-1"), essential=True, service="orders"
-                ),
+                "order": order_section(orders),
                 "progress": Section(
                     lambda: saga.get_json("/sagas/o-1"),
                     essential=False,
@@ -140,9 +143,7 @@ async def test_essential_section_down_fails_the_fan_out_with_502_naming_the_serv
         async with request_deadline(2.0):
             await fan_out(
                 {
-                    "order": Section(
-                        lambda: orders.get_json("/orders/o-1"), essential=True, service="orders"
-                    ),
+                    "order": order_section(orders),
                     "products": Section(
                         lambda: inventory.get_json("/products"),
                         essential=False,
@@ -168,13 +169,7 @@ async def test_essential_section_too_slow_fails_the_fan_out_with_504_within_the_
     started = time.perf_counter()
     with pytest.raises(EssentialSectionFailed) as raised:
         async with request_deadline(0.4):
-            await fan_out(
-                {
-                    "order": Section(
-                        lambda: orders.get_json("/orders/o-1"), essential=True, service="orders"
-                    )
-                }
-            )
+            await fan_out({"order": order_section(orders)})
     elapsed = time.perf_counter() - started
 
     assert raised.value.status == 504
@@ -195,9 +190,7 @@ async def test_essential_failure_does_not_wait_for_slow_optional_sections(
         async with request_deadline(3.0):
             await fan_out(
                 {
-                    "order": Section(
-                        lambda: orders.get_json("/orders/o-1"), essential=True, service="orders"
-                    ),
+                    "order": order_section(orders),
                     "progress": Section(
                         lambda: saga.get_json("/sagas/o-1"), essential=False, service="saga"
                     ),

@@ -19,6 +19,13 @@ def refused(path: Path) -> list[tuple[int, str, str]]:
     return [(p.line, p.field, p.message) for p in caught.value.problems]
 
 
+def steps_first(*steps: str) -> str:
+    """The good file with ``steps`` before its checkout, one a line."""
+    return GOOD.replace(
+        "  - checkout:", "".join(f"  - {step}\n" for step in steps) + "  - checkout:"
+    )
+
+
 def test_every_library_scenario_loads_and_the_failure_paths_are_all_there() -> None:
     names = {f.name for f in load_directory(LIBRARY)}
 
@@ -49,7 +56,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
 
 
 def test_an_unknown_step_kind_is_refused_naming_file_line_and_field(tmp_path: Path) -> None:
-    text = GOOD.replace("  - checkout:", "  - teleport: {order: o1}\n  - checkout:")
+    text = steps_first("teleport: {order: o1}")
     [(line, field, message)] = refused(write(tmp_path, text))
     assert (line, field) == (8, "steps[0]")
     assert "unknown step kind 'teleport'" in message
@@ -115,10 +122,7 @@ def test_invalid_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
 
 
 def test_a_crash_on_a_message_its_component_does_not_handle_is_refused(tmp_path: Path) -> None:
-    text = GOOD.replace(
-        "  - checkout:",
-        "  - crash: {component: payments, handling: payment.completed}\n  - checkout:",
-    )
+    text = steps_first("crash: {component: payments, handling: payment.completed}")
     [(line, field, message)] = refused(write(tmp_path, text))
     assert (line, field) == (8, "steps[0].crash.handling")
     assert "payments handles commands" in message
@@ -127,11 +131,9 @@ def test_a_crash_on_a_message_its_component_does_not_handle_is_refused(tmp_path:
 def test_a_message_outside_the_catalogue_is_refused_in_a_fault_and_a_crash(
     tmp_path: Path,
 ) -> None:
-    text = GOOD.replace(
-        "  - checkout:",
-        "  - fault: {message: payment.teleport, mode: drop}\n"
-        "  - crash: {component: saga, handling: inventory.vanished}\n"
-        "  - checkout:",
+    text = steps_first(
+        "fault: {message: payment.teleport, mode: drop}",
+        "crash: {component: saga, handling: inventory.vanished}",
     )
     problems = refused(write(tmp_path, text))
     assert [(line, field) for line, field, _ in problems] == [
@@ -140,3 +142,13 @@ def test_a_message_outside_the_catalogue_is_refused_in_a_fault_and_a_crash(
     ]
     assert "'payment.teleport' is not a message of the catalogue" in problems[0][2]
     assert "'inventory.vanished' is not a message of the catalogue" in problems[1][2]
+
+
+def test_steps_done_by_a_control_capability_need_the_one_of_their_name(tmp_path: Path) -> None:
+    text = steps_first(
+        "publish: {routing_key: inventory.reserve}",
+        "cut_broker: {}",
+        "restart: {component: saga}",
+    )
+    loaded = load_file(write(tmp_path, text))
+    assert needs(loaded.scenario) == {"publish", "cut_broker", "restart"}

@@ -144,6 +144,11 @@ class Inventory:
         return InventoryReserved(order_id=command.order_id, items=priced(command.items))
 
 
+def refused(command: ChargePayment, reason: str, code: str) -> PaymentFailed:
+    """Payments' refusal of ``command``, saying why."""
+    return PaymentFailed(order_id=command.order_id, amount=command.amount, reason=reason, code=code)
+
+
 @dataclass
 class Payments:
     """A ledger for one order: charges and refunds idempotent, refunds return what was captured.
@@ -187,19 +192,9 @@ class Payments:
 
     def first_charge(self, command: ChargePayment) -> Event:
         if self.closed:
-            return PaymentFailed(
-                order_id=command.order_id,
-                amount=command.amount,
-                reason="order already refunded",
-                code="order_closed",
-            )
+            return refused(command, "order already refunded", "order_closed")
         if self.declines_charges:
-            return PaymentFailed(
-                order_id=command.order_id,
-                amount=command.amount,
-                reason="card declined",
-                code="card_declined",
-            )
+            return refused(command, "card declined", "card_declined")
         self.captured += command.amount
         self.captures += 1
         return PaymentCompleted(
