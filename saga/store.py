@@ -3,7 +3,9 @@
 Every input the saga takes runs a transaction of the same few statements: lock
 the saga, claim the message in the inbox, read the saga, write its new state,
 its history, the input with its decision, the commands (through the outbox)
-and its deadline.  They are SQLAlchemy Core statements compiled once, executed
+and its deadline.  A batch of inputs runs them in one transaction: every saga
+locked and every message claimed in one statement, the history, inputs and
+commands of all written with one statement per table.  They are SQLAlchemy Core statements compiled once, executed
 on the transaction's connection: the ORM's unit of work (identity map, flush
 ordering, one object per row) costs several times what the statements do, and
 this is the path every saga takes four times or more.
@@ -29,7 +31,13 @@ from shared.clock import utcnow
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
-from shared.persistence.outbox import CLAIM_INBOX, RECORD_OUTBOX, inbox_values, outbox_values
+from shared.persistence.outbox import (
+    CLAIM_INBOX,
+    CLAIM_INBOX_BATCH,
+    RECORD_OUTBOX,
+    inbox_values,
+    outbox_values,
+)
 
 LOCK_NAMESPACE = 5_020
 """First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
@@ -47,6 +55,18 @@ _LOCK_AND_CLAIM = text(
     "WITH locked AS (SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))) "
     "INSERT INTO inbox (consumer, message_id, processed_at) "
     "SELECT :consumer, :message_id, :processed_at FROM locked ON CONFLICT DO NOTHING"
+)
+_LOCK_ALL_AND_CLAIM = text(
+    # Every saga of a batch locked in the order of the lock keys, so two batches
+    # sharing sagas wait for each other and never deadlock; then the inbox claims
+    # (the insert reads the locks' row, so the locks come first), in a fixed order.
+    "WITH locked AS (SELECT count(pg_advisory_xact_lock(:namespace, k)) AS n FROM "
+    "(SELECT DISTINCT hashtext(s) AS k FROM unnest(CAST(:saga_ids AS text[])) AS s "
+    "ORDER BY k) AS keys) "
+    "INSERT INTO inbox (consumer, message_id, processed_at) "
+    "SELECT :consumer, m, :processed_at FROM locked, "
+    "unnest(CAST(:message_ids AS text[])) AS m ORDER BY m "
+    "ON CONFLICT DO NOTHING RETURNING message_id"
 )
 _LOAD = select(
     SAGAS.c.id,
@@ -131,7 +151,11 @@ class VersionConflict(Exception):
 
 
 class SagaTransaction:
-    """One open transaction on the saga's tables, and the commands it sends."""
+    """One open transaction on the saga's tables, and the commands it sends.
+
+    What nothing in the transaction reads again (history, inputs, the outbox's
+    commands) is written by :meth:`flush` before the commit, one statement per
+    table for every saga and input of the transaction."""
 
     def __init__(self, connection: AsyncConnection, *, app_id: str) -> None:
         self.connection = connection
@@ -139,6 +163,10 @@ class SagaTransaction:
         self._app_id = app_id
         self.sent: list[Envelope] = []
         """The commands recorded in the outbox, handed to the relay after the commit."""
+        self._history: list[dict[str, Any]] = []
+        self._inputs: list[dict[str, Any]] = []
+        self._written = 0
+        """How many of :attr:`sent` are in the outbox already."""
         self.committed: list[Callable[[], None]] = []
         """Called after the commit, never after a rollback (:meth:`after_commit`)."""
 
@@ -167,6 +195,30 @@ class SagaTransaction:
         else:
             result = await self.connection.execute(CLAIM_INBOX["sqlite"], claimed)
         return bool(result.rowcount == 1)
+
+    async def lock_all(
+        self, saga_ids: Sequence[str], *, consumer: str, message_ids: Sequence[str]
+    ) -> set[str]:
+        """Hold the locks of every saga of ``saga_ids`` until the transaction ends,
+        taken in one fixed order (see :meth:`lock`), and claim ``message_ids`` in the
+        inbox: returns the ids ``consumer`` did not have yet."""
+        ids = sorted(set(message_ids))
+        if self.postgres:
+            claimed = inbox_values(consumer, "")
+            result = await self.connection.execute(
+                _LOCK_ALL_AND_CLAIM,
+                {
+                    "namespace": LOCK_NAMESPACE,
+                    "saga_ids": sorted(set(saga_ids)),
+                    "consumer": consumer,
+                    "message_ids": ids,
+                    "processed_at": claimed["processed_at"],
+                },
+            )
+        else:
+            params = [inbox_values(consumer, message_id) for message_id in ids]
+            result = await self.connection.execute(CLAIM_INBOX_BATCH["sqlite"], params)
+        return {str(message_id) for message_id in result.scalars()}
 
     async def load(self, saga_id: str) -> StoredSaga | None:
         row = (await self.connection.execute(_LOAD, {"saga_id": saga_id})).first()
@@ -217,40 +269,35 @@ class SagaTransaction:
         decision: dict[str, Any],
         message_id: str | None,
     ) -> None:
-        """Append the history entries and the input with its decision (replay's tape)."""
-        if history:
-            await self.connection.execute(
-                _HISTORY,
-                [
-                    {
-                        "saga_id": saga_id,
-                        "at": at,
-                        "kind": kind,
-                        "detail": detail,
-                        "message_id": message_id,
-                        "definition_version": definition,
-                    }
-                    for kind, detail in history
-                ],
-            )
-        await self.connection.execute(
-            _INPUT,
+        """Append the history entries and the input with its decision (replay's tape),
+        written by :meth:`flush`."""
+        self._history.extend(
+            {
+                "saga_id": saga_id,
+                "at": at,
+                "kind": kind,
+                "detail": detail,
+                "message_id": message_id,
+                "definition_version": definition,
+            }
+            for kind, detail in history
+        )
+        self._inputs.append(
             {
                 "saga_id": saga_id,
                 "at": at,
                 "input": input,
                 "decision": decision,
                 "definition_version": definition,
-            },
+            }
         )
 
     async def send(
         self, commands: Sequence[Message], *, correlation_id: str, causation_id: str | None
     ) -> None:
-        """Record ``commands`` in the outbox, to be published after the commit."""
-        if not commands:
-            return
-        envelopes = [
+        """Record ``commands`` in the outbox (by :meth:`flush`), to be published after
+        the commit."""
+        self.sent.extend(
             Envelope.wrap(
                 command,
                 app_id=self._app_id,
@@ -258,9 +305,19 @@ class SagaTransaction:
                 causation_id=causation_id,
             )
             for command in commands
-        ]
-        await self.connection.execute(RECORD_OUTBOX, [outbox_values(e) for e in envelopes])
-        self.sent.extend(envelopes)
+        )
+
+    async def flush(self) -> None:
+        """Write the history, inputs and commands recorded so far: a statement per
+        table, whatever the number of sagas and inputs.  Called before the commit."""
+        if self._history:
+            await self.connection.execute(_HISTORY, self._history)
+        if self._inputs:
+            await self.connection.execute(_INPUT, self._inputs)
+        unwritten = self.sent[self._written :]
+        if unwritten:
+            await self.connection.execute(RECORD_OUTBOX, [outbox_values(e) for e in unwritten])
+        self._history, self._inputs, self._written = [], [], len(self.sent)
 
     async def set_deadline(
         self, saga_id: str, *, command: str, attempt: int, due: datetime

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     payments_url: str | None = None
     saga_url: str | None = None
     prefetch: int = 32
+    batch_size: int = Field(default=16, ge=1)
+    """Deliveries a consumer handles in one transaction at most (1: one each); the
+    prefetch is raised to it if lower."""
+    batch_linger_ms: float = Field(default=0.0, ge=0.0, le=2.0)
+    """How long a batch waits for more deliveries than have arrived (0: not at all)."""
+    batch_lanes: int = Field(default=2, ge=1)
+    """Batches one consumer has in flight at once."""
     delivery_limit: int = 5
     """Deliveries of one message before it is dead-lettered with its last error."""
     outbox_sweep_seconds: float = 1.0
