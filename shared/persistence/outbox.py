@@ -121,7 +121,8 @@ async def claim_inbox_batch(
     deadlock."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     params = [inbox_values(consumer, message_id) for message_id in sorted(set(message_ids))]
-    result = await session.execute(CLAIM_INBOX_BATCH[dialect], params)
+    connection = await session.connection()
+    result = await connection.execute(CLAIM_INBOX_BATCH[dialect], params)
     return {str(message_id) for message_id in result.scalars()}
 
 
