@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,11 +47,13 @@ import aio_pika
 import httpx
 import typer
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client.parser import text_string_to_metric_families
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from oms.bench import baseline as bare
 from oms.bench.otlp import OtlpSink, otlp_sink
+from oms.bench.peers import INSTALL_HINT, PEERS, PeerUnavailable, run_peer
 from oms.bench.processes import (
     Backends,
     Fleet,
@@ -63,6 +66,7 @@ from oms.bench.procstat import CpuMeter, PidSource, pids_named, rss_of
 from oms.bench.report import console, machine, now, percentiles, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
+from shared.messaging.batching import BatchSizes, percentile_of
 from shared.settings import PORTS
 
 API = "/api/v1"
@@ -98,6 +102,8 @@ class Target:
     fleet: Fleet | None = None
     traces: OtlpSink | None = None
     """Where the system's spans went, when it traces."""
+    metrics_urls: dict[str, str] = field(default_factory=dict)
+    """Each component's ``/metrics``, read for the sizes of its consumers' batches."""
 
 
 @dataclass
@@ -186,6 +192,13 @@ def saga(
             "exporting their spans over OTLP to a sink the benchmark runs [default: tracing off]"
         ),
     ] = None,
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            help="run the same saga on a peer in the same run: dbos (DBOS durable workflows "
+            f"on PostgreSQL; needs {INSTALL_HINT})"
+        ),
+    ] = None,
 ) -> None:
     """Saga throughput, latency and CPU per saga of every process, next to the bare loop."""
     try:
@@ -204,6 +217,8 @@ def saga(
         ) from None
     if any(r is not None and not 0 <= r <= 1 for r in ratios):
         raise typer.BadParameter("ratios between 0 and 1", param_hint="--trace-ratio")
+    if peer is not None and peer not in PEERS:
+        raise typer.BadParameter(f"one of {', '.join(PEERS)}", param_hint="--peer")
     if quick:
         procs = procs[:1]
     if profile is not None:
@@ -219,9 +234,12 @@ def saga(
     infra = Infrastructure(amqp=amqp, management=management, postgres=postgres)
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
         (Path(scratch) / "baseline").mkdir()
-        result = asyncio.run(
-            _bench(infra, load, procs, ratios or [None], baseline, against, Path(scratch))
-        )
+        try:
+            result = asyncio.run(
+                _bench(infra, load, procs, ratios or [None], baseline, against, Path(scratch), peer)
+            )
+        except PeerUnavailable as error:
+            raise typer.BadParameter(str(error), param_hint="--peer") from None
     _print(result)
     write_json(output, result)
 
@@ -234,13 +252,26 @@ async def _bench(
     with_baseline: bool,
     against: str | None,
     scratch: Path,
+    peer: str | None = None,
 ) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     base: dict[str, Any] | None = None
+    peer_run: dict[str, Any] | None = None
     if with_baseline:
         console.print("baseline: bare aio-pika + asyncpg, one process per role …")
         async with _baseline(infra, scratch / "baseline") as target:
             base = await _run(target, load, infra.postgres)
+    if peer is not None:
+        console.print(f"peer: {peer}, the same saga in a process of its own …")
+        peer_run = await run_peer(
+            peer,
+            infra,
+            sagas=load.sagas,
+            warmup=load.warmup,
+            concurrency=load.concurrency,
+            items=load.items,
+        )
+        runs_against_peer = peer_run["sagas_per_second"]
     if against is not None:
         async with _against(against) as target:
             runs.append(await _run(target, load, infra.postgres))
@@ -259,9 +290,12 @@ async def _bench(
                         measured["otlp_exports"] = target.traces.exports
                         measured["otlp_kb"] = round(target.traces.bytes / 1024, 1)
                 runs.append({"saga_procs": count, "trace_ratio": ratio, **measured})
-    for run in runs:
+    for run in [*runs, *([peer_run] if peer_run else [])]:
         if base is not None and base["sagas_per_second"] > 0:
             run["ratio"] = round(run["sagas_per_second"] / base["sagas_per_second"], 3)
+    if peer_run is not None and runs_against_peer > 0:
+        for run in runs:
+            run["ratio_to_peer"] = round(run["sagas_per_second"] / runs_against_peer, 3)
     return {
         "benchmark": "saga",
         "mode": "closed loop" if load.rate is None else "open loop",
@@ -274,6 +308,7 @@ async def _bench(
         "started_at": now(),
         "machine": machine(),
         "baseline": base,
+        "peer": peer_run,
         "runs": runs,
         "ratio": runs[0].get("ratio") if runs else None,
     }
@@ -348,6 +383,13 @@ async def _system(
                 backends=backends,
                 fleet=started,
                 traces=sink,
+                metrics_urls={
+                    **{name: f"{url(name)}/metrics" for name in PARTICIPANTS},
+                    **{
+                        f"saga-{n}": f"{url('saga', offset + n * SAGA_SPACING)}/metrics"
+                        for n in range(saga_procs)
+                    },
+                },
             )
         finally:
             await backends.close()
@@ -590,6 +632,7 @@ async def _run(target: Target, load: Load, admin_dsn: str) -> dict[str, Any]:
                 warming = progress.add_task("warm-up", total=load.warmup)
                 await _drive(driver, load, load.warmup, lambda: progress.advance(warming))
                 await _refresh(target)
+                batches_before = await _batch_counts(target)
                 rss_start = rss_of(target.processes)
                 meter = CpuMeter(target.processes)
                 meter.start()
@@ -608,11 +651,43 @@ async def _run(target: Target, load: Load, admin_dsn: str) -> dict[str, Any]:
                 await _refresh(target)
                 cpu = meter.stop()
                 rss_end = rss_of(target.processes)
+                batches = _batch_sizes(batches_before, await _batch_counts(target))
     finally:
         await ends.close()
     if target.fleet is not None:
         target.fleet.check_alive()
-    return _summary(target, measured, cpu, rss_start, rss_end)
+    return {**_summary(target, measured, cpu, rss_start, rss_end), "batch_sizes": batches}
+
+
+async def _batch_counts(target: Target) -> dict[str, Counter[int]]:
+    """Per consumer queue, how many batches of each size its processes handled so far
+    (``oms_consumer_batches``, summed over the processes consuming the queue)."""
+    counts: dict[str, Counter[int]] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for url in target.metrics_urls.values():
+            response = await http.get(url)
+            for family in text_string_to_metric_families(response.text):
+                if family.name != "oms_consumer_batches":
+                    continue
+                for sample in family.samples:
+                    queue, size = sample.labels["queue"], int(sample.labels["size"])
+                    counts.setdefault(queue, Counter())[size] += int(sample.value)
+    return counts
+
+
+def _batch_sizes(
+    before: dict[str, Counter[int]], after: dict[str, Counter[int]]
+) -> dict[str, dict[str, float]]:
+    """The batches of the measured sagas per queue: how many, their mean and p99 size."""
+    sizes = {}
+    for queue, counts in sorted(after.items()):
+        measured = counts - before.get(queue, Counter())
+        sizes[queue] = {
+            "batches": sum(measured.values()),
+            "mean": round(BatchSizes.of(measured).mean, 2),
+            "p99": percentile_of(measured, 99),
+        }
+    return sizes
 
 
 async def _profilers(target: Target, into: Path | None) -> list[asyncio.subprocess.Process]:
@@ -710,7 +785,8 @@ def _summary(
 def _print(result: dict[str, Any]) -> None:
     base = result["baseline"]
     runs = result["runs"]
-    rows = ([base] if base else []) + runs
+    peer = result.get("peer")
+    rows = ([base] if base else []) + ([peer] if peer else []) + runs
     load = (
         f"{result['concurrency']} in flight"
         if result["rate"] is None
@@ -776,6 +852,28 @@ def _print(result: dict[str, Any]) -> None:
                 f"{run['system']} ÷ baseline, sagas/s: [bold]{run['ratio']:.2f}[/bold]  "
                 f"({run['sagas_per_second']:.1f} against {base['sagas_per_second']:.1f})"
             )
+        if "ratio_to_peer" in run and peer is not None:
+            console.print(
+                f"{run['system']} ÷ {peer['system']}, sagas/s: "
+                f"[bold]{run['ratio_to_peer']:.2f}[/bold]  "
+                f"({run['sagas_per_second']:.1f} against {peer['sagas_per_second']:.1f})"
+            )
+    batched = [run for run in runs if run.get("batch_sizes")]
+    if batched:
+        sizes = Table(title="Batch sizes of the measured sagas, per consumer", show_edge=False)
+        sizes.add_column("queue")
+        for run in batched:
+            sizes.add_column(f"{_short(run['system'])}: batches, mean, p99", justify="right")
+        queues = sorted({queue for run in batched for queue in run["batch_sizes"]})
+        for queue in queues:
+            cells = []
+            for run in batched:
+                seen = run["batch_sizes"].get(queue)
+                cells.append(
+                    "" if seen is None else f"{seen['batches']}, {seen['mean']:.2f}, {seen['p99']}"
+                )
+            sizes.add_row(queue, *cells)
+        console.print(sizes)
 
 
 def _short(system: str) -> str:

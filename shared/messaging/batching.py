@@ -85,6 +85,12 @@ class BatchSizes:
         self.queue = queue
         self.counts: Counter[int] = Counter()
 
+    @classmethod
+    def of(cls, counts: Counter[int], queue: str = "") -> BatchSizes:
+        sizes = cls(queue)
+        sizes.counts.update(counts)
+        return sizes
+
     def add(self, size: int) -> None:
         self.counts[size] += 1
 
