@@ -153,6 +153,7 @@ class SagaRuntime:
                 consumer=CONSUMER,
                 message_ids=[incoming.envelope.message_id for _, incoming in inputs],
             )
+            await tx.load_all([saga_id for saga_id, _ in inputs])
             for saga_id, incoming in inputs:
                 if incoming.envelope.message_id not in claimed:
                     log.info("saga.duplicate_message", type=incoming.envelope.type)

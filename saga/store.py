@@ -18,7 +18,7 @@ tables, so both agree on every column and type.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -68,14 +68,16 @@ _LOCK_ALL_AND_CLAIM = text(
     "unnest(CAST(:message_ids AS text[])) AS m ORDER BY m "
     "ON CONFLICT DO NOTHING RETURNING message_id"
 )
-_LOAD = select(
+_COLUMNS = select(
     SAGAS.c.id,
     SAGAS.c.status,
     SAGAS.c.state,
     SAGAS.c.version,
     SAGAS.c.deadline_at,
     SAGAS.c.created_at,
-).where(SAGAS.c.id == bindparam("saga_id"))
+)
+_LOAD = _COLUMNS.where(SAGAS.c.id == bindparam("saga_id"))
+_LOAD_ALL = _COLUMNS.where(SAGAS.c.id.in_(bindparam("saga_ids", expanding=True)))
 _CREATE = insert(SAGAS)
 _UPDATE = (
     update(SAGAS)
@@ -167,6 +169,8 @@ class SagaTransaction:
         self._inputs: list[dict[str, Any]] = []
         self._written = 0
         """How many of :attr:`sent` are in the outbox already."""
+        self._known: dict[str, StoredSaga | None] = {}
+        """Sagas read by :meth:`load_all`, as this transaction left them."""
         self.committed: list[Callable[[], None]] = []
         """Called after the commit, never after a rollback (:meth:`after_commit`)."""
 
@@ -220,9 +224,26 @@ class SagaTransaction:
             result = await self.connection.execute(CLAIM_INBOX_BATCH["sqlite"], params)
         return {str(message_id) for message_id in result.scalars()}
 
+    async def load_all(self, saga_ids: Sequence[str]) -> None:
+        """Read every saga of ``saga_ids`` in one statement: :meth:`load` answers from
+        what was read (and what this transaction stored since) without a statement.
+        The caller holds their locks."""
+        ids = sorted(set(saga_ids))
+        rows = (await self.connection.execute(_LOAD_ALL, {"saga_ids": ids})).all()
+        self._known = dict.fromkeys(ids)
+        self._known.update({str(row.id): StoredSaga(*row) for row in rows})
+
     async def load(self, saga_id: str) -> StoredSaga | None:
+        if saga_id in self._known:
+            return self._known[saga_id]
         row = (await self.connection.execute(_LOAD, {"saga_id": saga_id})).first()
         return None if row is None else StoredSaga(*row)
+
+    def _stored(self, saga: StoredSaga) -> None:
+        if saga.id in self._known:
+            before = self._known[saga.id]
+            created_at = before.created_at if before is not None else None
+            self._known[saga.id] = replace(saga, created_at=created_at)
 
     async def create(
         self, saga: StoredSaga, *, at: datetime, user_id: str, definition: int
@@ -241,6 +262,7 @@ class SagaTransaction:
                 "deadline_at": saga.deadline_at,
             },
         )
+        self._stored(saga)
 
     async def update(self, saga: StoredSaga, *, expected: int, at: datetime) -> None:
         """Store ``saga`` if its row is still at version ``expected``."""
@@ -257,6 +279,7 @@ class SagaTransaction:
         )
         if result.rowcount != 1:
             raise VersionConflict(f"saga {saga.id} changed since version {expected}")
+        self._stored(saga)
 
     async def record(
         self,
