@@ -62,7 +62,7 @@ class Batching:
 
     size: int = 16
     linger: float = 0.0
-    lanes: int = 2
+    lanes: int = 1
 
     def __post_init__(self) -> None:
         if self.size < 1 or self.lanes < 1:
