@@ -192,6 +192,13 @@ def saga(
             "exporting their spans over OTLP to a sink the benchmark runs [default: tracing off]"
         ),
     ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="OMS's consumer batching, SIZE[:LANES] comma-separated (1,16:1): one run each "
+            "(OMS_BATCH_SIZE, OMS_BATCH_LANES) [default: the components' defaults]"
+        ),
+    ] = None,
     peer: Annotated[
         str | None,
         typer.Option(
@@ -217,6 +224,17 @@ def saga(
         ) from None
     if any(r is not None and not 0 <= r <= 1 for r in ratios):
         raise typer.BadParameter("ratios between 0 and 1", param_hint="--trace-ratio")
+    batchings: list[tuple[int, int] | None] = [None]
+    if batch:
+        try:
+            batchings = [
+                (int(size), int(lanes or 1))
+                for size, _, lanes in (b.strip().partition(":") for b in batch.split(","))
+            ]
+        except ValueError:
+            raise typer.BadParameter(
+                "SIZE[:LANES], comma-separated", param_hint="--batch"
+            ) from None
     if peer is not None and peer not in PEERS:
         raise typer.BadParameter(f"one of {', '.join(PEERS)}", param_hint="--peer")
     if quick:
@@ -236,7 +254,17 @@ def saga(
         (Path(scratch) / "baseline").mkdir()
         try:
             result = asyncio.run(
-                _bench(infra, load, procs, ratios or [None], baseline, against, Path(scratch), peer)
+                _bench(
+                    infra,
+                    load,
+                    procs,
+                    ratios or [None],
+                    baseline,
+                    against,
+                    Path(scratch),
+                    peer,
+                    batchings,
+                )
             )
         except PeerUnavailable as error:
             raise typer.BadParameter(str(error), param_hint="--peer") from None
@@ -253,6 +281,7 @@ async def _bench(
     against: str | None,
     scratch: Path,
     peer: str | None = None,
+    batchings: list[tuple[int, int] | None] | None = None,
 ) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     base: dict[str, Any] | None = None
@@ -278,18 +307,8 @@ async def _bench(
     else:
         for count in procs:
             for ratio in ratios:
-                traced = "" if ratio is None else f", traces sampled at {ratio:g}"
-                console.print(
-                    f"OMS: orders, inventory, payments and {count} saga process(es){traced} …"
-                )
-                logs = scratch / (f"oms-{count}" + ("" if ratio is None else f"-trace-{ratio:g}"))
-                logs.mkdir()
-                async with _system(infra, count, logs, trace_ratio=ratio) as target:
-                    measured = await _run(target, load, infra.postgres)
-                    if target.traces is not None:  # warm-up included
-                        measured["otlp_exports"] = target.traces.exports
-                        measured["otlp_kb"] = round(target.traces.bytes / 1024, 1)
-                runs.append({"saga_procs": count, "trace_ratio": ratio, **measured})
+                for batching in batchings or [None]:
+                    runs.append(await _oms_run(infra, load, count, ratio, batching, scratch))
     for run in [*runs, *([peer_run] if peer_run else [])]:
         if base is not None and base["sagas_per_second"] > 0:
             run["ratio"] = round(run["sagas_per_second"] / base["sagas_per_second"], 3)
@@ -314,12 +333,48 @@ async def _bench(
     }
 
 
+async def _oms_run(
+    infra: Infrastructure,
+    load: Load,
+    count: int,
+    ratio: float | None,
+    batching: tuple[int, int] | None,
+    scratch: Path,
+) -> dict[str, Any]:
+    traced = "" if ratio is None else f", traces sampled at {ratio:g}"
+    batched = (
+        "" if batching is None else f", batches of up to {batching[0]} on {batching[1]} lane(s)"
+    )
+    console.print(
+        f"OMS: orders, inventory, payments and {count} saga process(es){traced}{batched} …"
+    )
+    name = f"oms-{count}" + ("" if ratio is None else f"-trace-{ratio:g}")
+    logs = scratch / (name + ("" if batching is None else f"-batch-{batching[0]}-{batching[1]}"))
+    logs.mkdir()
+    async with _system(infra, count, logs, trace_ratio=ratio, batching=batching) as target:
+        measured = await _run(target, load, infra.postgres)
+        if target.traces is not None:  # warm-up included
+            measured["otlp_exports"] = target.traces.exports
+            measured["otlp_kb"] = round(target.traces.bytes / 1024, 1)
+    return {
+        "saga_procs": count,
+        "trace_ratio": ratio,
+        "batch": None if batching is None else {"size": batching[0], "lanes": batching[1]},
+        **measured,
+    }
+
+
 # --- the systems ----------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager
 async def _system(
-    infra: Infrastructure, saga_procs: int, scratch: Path, *, trace_ratio: float | None = None
+    infra: Infrastructure,
+    saga_procs: int,
+    scratch: Path,
+    *,
+    trace_ratio: float | None = None,
+    batching: tuple[int, int] | None = None,
 ) -> AsyncIterator[Target]:
     """OMS's participants and ``saga_procs`` saga processes, each ``oms run NAME``;
     with ``trace_ratio``, tracing at that ratio to an OTLP sink of the benchmark's own."""
@@ -342,6 +397,8 @@ async def _system(
         }
         if sink is not None:
             common.update(otlp_endpoint=sink.endpoint, trace_sample_ratio=str(trace_ratio))
+        if batching is not None:
+            common.update(batch_size=str(batching[0]), batch_lanes=str(batching[1]))
 
         def url(component: str, port_offset: int = offset) -> str:
             return f"http://{host}:{PORTS[component] + port_offset}"
@@ -364,6 +421,8 @@ async def _system(
         backends = Backends(infra.postgres)
         try:
             traced = "" if trace_ratio is None else f", traced at {trace_ratio:g}"
+            if batching is not None:
+                traced += f", batch {batching[0]}:{batching[1]}"
             yield Target(
                 name=f"OMS, {saga_procs} saga process{'es' if saga_procs > 1 else ''}{traced}",
                 orders_url=url("orders"),
@@ -881,6 +940,7 @@ def _short(system: str) -> str:
     if system.startswith("baseline"):
         return "baseline"
     if system.startswith("OMS, "):
-        traced = system.partition(", traced at ")[2]
-        return f"OMS {system.split()[1]} saga" + (f" trace {traced}" if traced else "")
+        rest = system.partition(", ")[2].partition(", ")[2]
+        extra = rest.replace("traced at ", "trace ").replace(", ", " ")
+        return f"OMS {system.split()[1]} saga" + (f" {extra}" if extra else "")
     return system
