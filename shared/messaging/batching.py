@@ -49,7 +49,7 @@ AckAll = Callable[[Sequence[Delivery]], Awaitable[None]]
 
 class BatchRefused(Exception):
     """Raised by a batch handler that will not take this batch (not a failure): its
-    deliveries are handled one at a time."""
+    deliveries are handled as unbatched ones are, each on its own."""
 
 
 @dataclass(frozen=True)
@@ -222,29 +222,32 @@ class Batcher:
         return taken
 
     async def _run(self, batch: list[_Waiting]) -> None:
+        handed_off = False
         try:
-            await self._settle(batch)
+            handed_off = await self._settle(batch)
         finally:
-            for waiting in batch:
-                if not waiting.done.done():
-                    waiting.done.set_result(None)
+            if not handed_off:
+                for waiting in batch:
+                    if not waiting.done.done():
+                        waiting.done.set_result(None)
             self._running.subtract(w.incoming.envelope.correlation_id for w in batch)
             self._running += Counter()  # drop the zeros
             self._lanes_busy -= 1
             self._form_soon()
 
-    async def _settle(self, batch: list[_Waiting]) -> None:
+    async def _settle(self, batch: list[_Waiting]) -> bool:
+        """Handle and settle ``batch``; True when its deliveries were handed off to be
+        handled apart, each settling when it is done."""
         self.sizes.add(len(batch))
-        if len(batch) == 1:
-            await self._one(batch[0])
-            return
         try:
             await self._handle_batch([w.incoming for w in batch])
         except BatchRefused:
-            for waiting in batch:
-                await self._one(waiting)
-            return
+            self._apart(batch)
+            return True
         except Exception as exc:
+            if len(batch) == 1:  # handled again alone: it may have been a passing failure
+                await self._one(batch[0])
+                return False
             log.warning(
                 "batch.one_by_one",
                 queue=batch[0].delivery.queue,
@@ -253,12 +256,31 @@ class Batcher:
             )
             for waiting in batch:
                 await self._one(waiting)
-            return
+            return False
         try:
             await self._ack_all([w.delivery for w in batch])
         except Exception as exc:  # the channel went away: the broker redelivers them
             for waiting in batch:
                 waiting.done.set_exception(exc)
+        return False
+
+    def _apart(self, batch: list[_Waiting]) -> None:
+        """Handle a refused batch's deliveries as unbatched ones are, at once and
+        without holding the lane (a delayed one holds up nothing else); those of one
+        correlation id one after the other, in the order they came."""
+        groups: dict[str, list[_Waiting]] = {}
+        for waiting in batch:
+            groups.setdefault(waiting.incoming.envelope.correlation_id, []).append(waiting)
+        for group in groups.values():
+            task = asyncio.create_task(self._in_turn(group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _in_turn(self, group: list[_Waiting]) -> None:
+        for waiting in group:
+            await self._one(waiting)
+            if not waiting.done.done():
+                waiting.done.set_result(None)
 
     async def _one(self, waiting: _Waiting) -> None:
         try:
