@@ -62,7 +62,7 @@ from oms.bench.processes import (
     fleet,
     free_port_offset,
 )
-from oms.bench.procstat import CpuMeter, PidSource, pids_named, rss_of
+from oms.bench.procstat import CpuMeter, PidSource, pids_named, rss_of, wakeups_of
 from oms.bench.report import console, machine, now, percentiles, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
@@ -692,6 +692,7 @@ async def _run(target: Target, load: Load, admin_dsn: str) -> dict[str, Any]:
                 await _drive(driver, load, load.warmup, lambda: progress.advance(warming))
                 await _refresh(target)
                 batches_before = await _batch_counts(target)
+                woken = wakeups_of(target.processes, target.own)
                 rss_start = rss_of(target.processes)
                 meter = CpuMeter(target.processes)
                 meter.start()
@@ -711,11 +712,19 @@ async def _run(target: Target, load: Load, admin_dsn: str) -> dict[str, Any]:
                 cpu = meter.stop()
                 rss_end = rss_of(target.processes)
                 batches = _batch_sizes(batches_before, await _batch_counts(target))
+                woken_end = wakeups_of(target.processes, target.own)
     finally:
         await ends.close()
     if target.fleet is not None:
         target.fleet.check_alive()
-    return {**_summary(target, measured, cpu, rss_start, rss_end), "batch_sizes": batches}
+    done = max(measured.sagas, 1)
+    return {
+        **_summary(target, measured, cpu, rss_start, rss_end),
+        "batch_sizes": batches,
+        "context_switches_per_saga": {
+            name: round((woken_end[name] - woken[name]) / done, 1) for name in woken
+        },
+    }
 
 
 async def _batch_counts(target: Target) -> dict[str, Counter[int]]:
@@ -916,6 +925,13 @@ def _print(result: dict[str, Any]) -> None:
                 f"{run['system']} ÷ {peer['system']}, sagas/s: "
                 f"[bold]{run['ratio_to_peer']:.2f}[/bold]  "
                 f"({run['sagas_per_second']:.1f} against {peer['sagas_per_second']:.1f})"
+            )
+    for run in runs:
+        switches = run.get("context_switches_per_saga")
+        if switches:
+            console.print(
+                f"{_short(run['system'])}: context switches per saga (wake-ups and preemptions), "
+                + ", ".join(f"{name} {count:.0f}" for name, count in switches.items())
             )
     batched = [run for run in runs if run.get("batch_sizes")]
     if batched:
