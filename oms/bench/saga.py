@@ -350,6 +350,8 @@ async def _oms_run(
     )
     name = f"oms-{count}" + ("" if ratio is None else f"-trace-{ratio:g}")
     logs = scratch / (name + ("" if batching is None else f"-batch-{batching[0]}-{batching[1]}"))
+    while logs.exists():  # the same system twice, to alternate
+        logs = logs.with_name(logs.name + "-again")
     logs.mkdir()
     async with _system(infra, count, logs, trace_ratio=ratio, batching=batching) as target:
         measured = await _run(target, load, infra.postgres)
