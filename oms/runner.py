@@ -1,7 +1,7 @@
 """Runs components under uvicorn in one process, sharing one transport.
 
 Start and stop follow the components' dependencies (:attr:`Component.tier`):
-the services start first, then the saga, then the BFFs, each tier once the one
+the card provider, then the services, then the saga, then the BFFs, each tier once the one
 before answers.  On SIGTERM or Ctrl-C they stop the other way round, within
 ``OMS_SHUTDOWN_GRACE_SECONDS``: the BFFs stop accepting connections and their
 requests in flight finish, or answer 503 if they still run when the BFFs' share

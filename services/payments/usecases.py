@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.payments import domain
 from services.payments.domain import PaymentStatus, RefundAttempt, RefundStatus
-from services.payments.gateway import TEST_CARDS
+from services.payments.gateway import CardGateway
 from services.payments.models import Payment, PaymentMethod, Refund
 from services.payments.repository import Payments
 from services.payments.schemas import (
@@ -48,10 +48,10 @@ async def list_payment_methods(service: Service, user_id: str) -> list[PaymentMe
 
 
 async def save_payment_method(
-    service: Service, user_id: str, body: NewPaymentMethod
+    service: Service, gateway: CardGateway, user_id: str, body: NewPaymentMethod
 ) -> PaymentMethodOut:
-    """Save a card by its gateway token; a test card's brand and last digits are known."""
-    card = TEST_CARDS.get(body.token)
+    """Save a card by its gateway token; a test card's brand and last digits are the gateway's."""
+    card = await gateway.test_card(body.token)
     method = PaymentMethod(
         user_id=user_id,
         token=body.token,
@@ -68,11 +68,14 @@ async def save_payment_method(
 
 
 async def get_payment_method(
-    service: Service, method_id: str, principal: Principal
+    service: Service, gateway: CardGateway, method_id: str, principal: Principal
 ) -> PaymentMethodOut:
-    """A test card, or a saved method of the caller's; another user's looks absent."""
-    card = TEST_CARDS.get(method_id)
-    if card is not None:
+    """A test card (as the gateway knows them), or a saved method of the caller's;
+    another user's looks absent."""
+    if not domain.is_uuid(method_id):  # saved methods have UUIDs, test cards never
+        card = await gateway.test_card(method_id)
+        if card is None:
+            raise NotFound("payment method not found")
         return PaymentMethodOut(id=method_id, brand=card.brand, last4=card.last4)
     async with service.db.reads() as session:
         method = await Payments(session).method(method_id)
