@@ -19,7 +19,16 @@ from pydantic import ValidationError
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = {"orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile"}
+COMPONENTS = {
+    "card-provider",
+    "orders",
+    "inventory",
+    "users",
+    "payments",
+    "saga",
+    "bff-web",
+    "bff-mobile",
+}
 
 
 def validator() -> jsonschema.Draft201909Validator:
@@ -38,6 +47,9 @@ def test_compose_file_validates_against_the_compose_spec() -> None:
     assert set(document["services"]) >= COMPONENTS
     for name in COMPONENTS:
         assert document["services"][name]["command"] == ["run", name]
+    payments = document["services"]["payments"]["depends_on"]
+    assert payments["card-provider"] == {"condition": "service_started"}
+    assert payments["migrate"] == {"condition": "service_completed_successfully"}
 
 
 def test_compose_file_with_a_mistake_is_rejected() -> None:
