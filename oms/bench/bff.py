@@ -40,10 +40,12 @@ from oms.bench.procstat import CpuMeter, PidSource
 from oms.bench.report import console, machine, now, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
-from shared.settings import PORTS, SERVICES, Settings
+from shared.settings import CARD_PROVIDER, PORTS, SERVICES, Settings
 
 API = "/api/v1"
-BFF_COMPONENTS = (*SERVICES, "bff-web")
+BFF_COMPONENTS = (CARD_PROVIDER, *SERVICES, "bff-web")
+STARTED_HERE = (*SERVICES, CARD_PROVIDER.replace("-", "_"))
+"""Their ``OMS_<NAME>_URL`` names: overrides pointing elsewhere are dropped."""
 """What ``oms bench bff`` runs: the four services, the saga and BFF-Web."""
 SEED_ORDERS = 3
 SEED_PRODUCTS = 3
@@ -112,7 +114,7 @@ async def _bench_bff(
         update={
             "port_offset": offset,
             "data_dir": scratch / "data",
-            **{f"{name}_url": None for name in SERVICES},
+            **{f"{name}_url": None for name in STARTED_HERE},
         }
     )
     mode = "embedded" if settings.embedded else "rabbitmq+postgresql"
@@ -156,7 +158,9 @@ async def _running(settings: Settings, logs: Path) -> AsyncIterator[Fleet]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not (key.startswith("OMS_") and key.endswith("_URL") and key[4:-4].lower() in SERVICES)
+        if not (
+            key.startswith("OMS_") and key.endswith("_URL") and key[4:-4].lower() in STARTED_HERE
+        )
     }
     env.update(
         OMS_PORT_OFFSET=str(settings.port_offset),

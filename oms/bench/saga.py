@@ -1,7 +1,7 @@
 """``oms bench saga``: sagas per second, latency and CPU per saga, against the bare loop.
 
-Every run starts its own system: the orders, inventory and payments services
-and one or more saga processes, each ``oms run NAME`` in a process of its own on
+Every run starts its own system: the card provider, the orders, inventory and
+payments services and one or more saga processes, each ``oms run NAME`` in a process of its own on
 free ports, on a fresh RabbitMQ vhost and a fresh PostgreSQL database per
 service (so the database backends' CPU is told apart per service), all dropped
 at the end.  (``--against URL`` drives an already running system instead.)
@@ -63,11 +63,12 @@ from oms.bench.procstat import CpuMeter, PidSource, pids_named, rss_of
 from oms.bench.report import console, machine, now, percentiles, write_json
 from oms.config import load_settings
 from shared.auth import mint_token
-from shared.settings import PORTS
+from shared.settings import CARD_PROVIDER, PORTS
 
 API = "/api/v1"
 PARTICIPANTS = ("orders", "inventory", "payments")
-DATABASES = (*PARTICIPANTS, "saga")
+DATABASES = (CARD_PROVIDER, *PARTICIPANTS, "saga")
+"""The card provider's CPU counts in "all", not in OMS's own: users run a provider too."""
 SAGA_SPACING = 1000
 """Saga process ``n`` answers HTTP at the run's port offset plus ``n`` times this."""
 SAGA_TIMEOUT_SECONDS = 120.0
@@ -303,7 +304,10 @@ async def _system(
             "broker_url": broker_url,
             "jwt_secret": secret,
             "data_dir": str(scratch),
-            **{f"{db}_database_url": infra.database_url(name) for db, name in databases.items()},
+            **{
+                f"{db.replace('-', '_')}_database_url": infra.database_url(name)
+                for db, name in databases.items()
+            },
         }
         if sink is not None:
             common.update(otlp_endpoint=sink.endpoint, trace_sample_ratio=str(trace_ratio))
@@ -315,6 +319,8 @@ async def _system(
             env = component_env(**common, port_offset=str(port_offset))
             await started.start(name, ["-m", "oms.cli", "run", component], env)
 
+        await start(CARD_PROVIDER, CARD_PROVIDER)  # payments charges through it
+        await started.until_ready({CARD_PROVIDER: url(CARD_PROVIDER)})
         for name in PARTICIPANTS:
             await start(name, name)
         await start("saga-0", "saga")
@@ -336,7 +342,7 @@ async def _system(
                 jwt_secret=secret,
                 product_ids=product_ids,
                 processes={
-                    **{name: _pids(started, name) for name in PARTICIPANTS},
+                    **{name: _pids(started, name) for name in (CARD_PROVIDER, *PARTICIPANTS)},
                     "saga": _pids(started, "saga-"),
                     **{
                         f"postgres: {db}": functools.partial(backends.of, name)
