@@ -11,6 +11,7 @@ row.  On SQLite every write transaction is serialised anyway.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,17 +73,15 @@ class Ledger:
         self.db = db
         self.cards = cards
 
-    async def _once(self, attempt: Any) -> Answer:
-        """Run ``attempt`` (a transaction); once more if a concurrent request with the
+    async def _once(self, attempt: Callable[[AsyncConnection], Awaitable[Answer]]) -> Answer:
+        """Run ``attempt`` in a transaction; once more if a concurrent request with the
         same key inserted first, which the second run then finds and replays."""
         try:
             async with self.db.engine.begin() as conn:
-                answer: Answer = await attempt(conn)
-                return answer
+                return await attempt(conn)
         except IntegrityError:
             async with self.db.engine.begin() as conn:
-                answer = await attempt(conn)
-                return answer
+                return await attempt(conn)
 
     async def charge(self, key: str, token: str, amount: int, currency: str) -> Answer:
         """Charge ``amount`` to ``token`` once per ``key``."""
