@@ -70,6 +70,9 @@ class CardProviderClient:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + API, timeout=timeout, transport=transport
         )
+        self._cards: dict[str, Card] = {}
+        """Test cards already asked for: a token's brand and digits never change, so
+        a charge costs one call to the provider, not two."""
 
     async def _call(
         self, method: str, path: str, *, key: str | None = None, json: Any = None
@@ -137,11 +140,14 @@ class CardProviderClient:
         return _result(self._json(response, 200), "captured")
 
     async def test_card(self, token: str) -> Card | None:
+        if token in self._cards:
+            return self._cards[token]
         response = await self._call("GET", f"/test-cards/{quote(token, safe='')}")
         if response.status_code in (404, 422):
             return None
         body = self._json(response, 200)
-        return Card(brand=str(body["brand"]), last4=str(body["last4"]))
+        card = self._cards[token] = Card(brand=str(body["brand"]), last4=str(body["last4"]))
+        return card
 
     async def aclose(self) -> None:
         await self._http.aclose()
