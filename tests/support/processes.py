@@ -151,20 +151,23 @@ class ProcessStack:
         wait_ready([self.url(name) for name in names], process)
         return process
 
+    START_SECONDS = 180
+    """How long one component may take to start alone (imports, migrations) on a
+    machine many test runs share."""
+
     def start_component(self, name: str) -> Process:
         """``oms run NAME``: one component in a process of its own, on the stack's port."""
         process = Process(["run", name], self.env(self.offset), self.logs / f"{name}.log")
         self.processes.append(process.start())
-        wait_ready([self.url(name)], process)
+        wait_ready([self.url(name)], process, self.START_SECONDS)
         return process
 
-    @staticmethod
-    def restart(process: Process, url: str) -> None:
+    def restart(self, process: Process, url: str) -> None:
         """Start ``process`` again (once it stopped or was killed) and wait until it is ready."""
         if process.proc is not None:
             process.proc.wait(timeout=60)
         process.start()
-        wait_ready([url], process)
+        wait_ready([url], process, self.START_SECONDS)
 
     def start_saga(self, number: int = 0) -> Process:
         """Saga process ``number``; number 0 answers on the stack's own saga port."""
