@@ -72,7 +72,7 @@ async def create_charge(
     return ChargeOut.model_validate(answer.row)
 
 
-@router.post("/charges/void", responses=problem_responses(422))
+@router.post("/voids", responses=problem_responses(422))
 async def void_charge(body: NewVoid, ledger: LedgerDep) -> ChargeOut:
     """The charge sent with an idempotency key whose answer the caller never heard.
 

@@ -136,7 +136,7 @@ class CardProviderClient:
         return _result(self._json(response, 201), "succeeded")
 
     async def void(self, charge_key: str) -> GatewayResult:
-        response = await self._call("POST", "/charges/void", json={"idempotencyKey": charge_key})
+        response = await self._call("POST", "/voids", json={"idempotencyKey": charge_key})
         return _result(self._json(response, 200), "captured")
 
     async def test_card(self, token: str) -> Card | None:

@@ -105,7 +105,7 @@ covers it)."""
 @pytest.mark.timeout(1200)
 async def test_every_openapi_document_tells_the_truth(stack: Stack, tmp_path: Path) -> None:
     async with (
-        # Seven runs at once on one loop are slower than any client would be:
+        # Eight runs at once on one loop are slower than any client would be:
         # a BFF's read deadline (1.5 s) would answer 504 where nothing failed.
         running_system(stack, faults_enabled=True, bff_request_deadline_seconds=30) as system,
         AsyncExitStack() as sockets,

@@ -183,7 +183,7 @@ async def test_a_refund_of_an_unknown_charge_is_not_found(provider: CardProvider
 async def test_a_voided_key_makes_a_late_charge_capture_nothing(provider: CardProvider) -> None:
     lost = key()
 
-    voided = await provider.client.post(f"{API}/charges/void", json={"idempotencyKey": lost})
+    voided = await provider.client.post(f"{API}/voids", json={"idempotencyKey": lost})
     late = await charge(provider.client, lost)
 
     assert voided.status_code == 200, voided.text
@@ -198,7 +198,7 @@ async def test_a_void_finds_a_charge_that_was_captured(provider: CardProvider) -
     made = key()
     captured = (await charge(provider.client, made)).json()
 
-    found = await provider.client.post(f"{API}/charges/void", json={"idempotencyKey": made})
+    found = await provider.client.post(f"{API}/voids", json={"idempotencyKey": made})
 
     assert found.status_code == 200, found.text
     assert (found.json()["id"], found.json()["status"]) == (captured["id"], "captured")
