@@ -26,6 +26,9 @@ class Component:
     """Start order: a component calls only components of lower tiers (the card
     provider 0, the services 1, the saga 2, the BFFs 3); they start tier by tier
     and stop in reverse."""
+    broker: bool = True
+    """Whether it talks to the message broker (the card provider speaks HTTP only:
+    run alone, it needs no broker, as a real provider does not)."""
 
     def available(self) -> bool:
         try:
@@ -41,7 +44,7 @@ class Component:
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
-        Component("card-provider", "card_provider.app", tier=0),
+        Component("card-provider", "card_provider.app", tier=0, broker=False),
         Component("orders", "services.orders.app", tier=1),
         Component("inventory", "services.inventory.app", tier=1),
         Component("users", "services.users.app", tier=1),

@@ -40,6 +40,7 @@ from uvicorn.loops.auto import auto_loop_factory
 from oms.components import Component
 from oms.draining import Draining
 from shared.logging import get_logger
+from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.transport import Transport
 from shared.service import open_transport
 from shared.settings import Settings
@@ -223,7 +224,9 @@ async def serve_components(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tiers: list[list[_Running]] = []
-    transport = await open_transport(settings)
+    # Components that never touch the broker (the card provider) run without it.
+    needs_broker = any(c.broker for c in components)
+    transport = await open_transport(settings) if needs_broker else InProcessTransport()
     try:
         await _start_tiers(components, settings, transport, tiers, stop)
         if not stop.is_set():
