@@ -28,7 +28,7 @@ from bff.app import Bff, BffDep, create_bff_app
 from bff.caller import Caller, CurrentCaller, client_address
 from bff.checkout import once_per_key, place_order, usable_payment_method
 from bff.concurrency import Once, concurrently
-from bff.downstreams import API, SERVICES, Downstreams
+from bff.downstreams import Downstreams
 from bff.idempotency import IdempotencyStore, StoredAnswer, downstream_key
 from bff.orders import fetch_order, fetch_order_page
 from bff.pricing import PricedBasket, PricedLine, price_basket
@@ -47,8 +47,9 @@ from bff.schemas import (
     UtcDateTime,
 )
 from bff.signin import as_bff, limit_sign_ins, log_in, sign_in
+from shared.settings import SERVICES
+from shared.web.app import API_PREFIX as API
 from shared.web.idempotency import (
-    IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
     IdempotencyKey,
     fingerprint,
@@ -59,7 +60,6 @@ from shared.web.schemas import CamelModel, RequestBody
 
 __all__ = [
     "API",
-    "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
     "SERVICES",
     "Basket",

@@ -4,7 +4,8 @@ A BFF owns no domain data.  It has its downstream clients (created when the
 app starts, closed when it stops), a small table of idempotency keys in its own
 schema, and the usual app: health, readiness (its database, the broker and every
 downstream's ``/health/live``), metrics, correlation ids and problem responses,
-downstream failures included.
+downstream failures included; past ``OMS_BFF_MAX_IN_FLIGHT`` requests at once it
+sheds new ones (:mod:`bff.shedding`).
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from fastapi import Depends, FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter
 from starlette.middleware.gzip import GZipMiddleware
 
-from bff.downstreams import SERVICES, Downstreams
+from bff.downstreams import Downstreams
 from bff.idempotency import IdempotencyStore
 from bff.problems import install_downstream_problems
+from bff.shedding import LoadShedding
 from shared.messaging.transport import Transport
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 from shared.startup import StartupFailed
 from shared.web.app import ReadyCheck, create_app
+from shared.web.limits import BodyLimits
 from shared.web.ratelimit import RateLimiter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -62,13 +65,21 @@ class Bff:
         self._http_transports = dict(http_transports or {})
         self._downstreams: Downstreams | None = None
         self._degraded: Counter | None = None
+        self._hedged: Counter | None = None
 
     def count_in(self, registry: CollectorRegistry) -> None:
-        """Count degraded answers in ``registry`` (the app's ``/metrics``)."""
+        """Count degraded answers and hedged reads in ``registry`` (the app's ``/metrics``)."""
         self._degraded = Counter(
             "oms_bff_degraded_answers_total",
             "Answers given with a part left out (its service failed or was late), by part.",
             ["section"],
+            registry=registry,
+        )
+        self._hedged = Counter(
+            "oms_bff_hedged_calls_total",
+            "Reads sent a second time because the first copy was slow, by service and by "
+            "which copy answered first (won: the second).",
+            ["service", "outcome"],
             registry=registry,
         )
 
@@ -77,6 +88,11 @@ class Bff:
         if self._degraded is not None:
             for section in sections:
                 self._degraded.labels(section).inc()
+
+    def count_hedge(self, service: str, outcome: str) -> None:
+        """A read to ``service`` was hedged; ``outcome`` says which copy answered first."""
+        if self._hedged is not None:
+            self._hedged.labels(service, outcome).inc()
 
     @property
     def downstreams(self) -> Downstreams:
@@ -89,7 +105,9 @@ class Bff:
             await upgrade(self.db, MIGRATIONS)
         except Exception as error:
             raise StartupFailed(self.name, "migrate its database", self.db.where, error) from error
-        self._downstreams = Downstreams(self.settings, transports=self._http_transports)
+        self._downstreams = Downstreams(
+            self.settings, transports=self._http_transports, on_hedge=self.count_hedge
+        )
 
     async def stop(self) -> None:
         if self._downstreams is not None:
@@ -142,8 +160,14 @@ def create_bff_app(
         lifespan=lifespan,
         ready_checks=bff.ready_checks(transport),
         routers=routers,
+        body_limits=BodyLimits.from_settings(bff.settings),
     )
     install_downstream_problems(app)
+    app.add_middleware(
+        LoadShedding,
+        limit=bff.settings.bff_max_in_flight,
+        registry=app.state.metrics_registry,
+    )
     if gzip_minimum_size is not None:
         app.add_middleware(GZipMiddleware, minimum_size=gzip_minimum_size)
     bff.count_in(app.state.metrics_registry)

@@ -22,9 +22,9 @@ from fastapi import Response
 from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream import DownstreamRejected
-from bff.downstreams import API
 from bff.idempotency import StoredAnswer, downstream_key
 from bff.pricing import PricedBasket
+from shared.web.app import API_PREFIX as API
 from shared.web.idempotency import REPLAYED_HEADER
 from shared.web.problems import Unprocessable
 

@@ -1,6 +1,7 @@
 """The five services a BFF calls, one resilient client each.
 
 Built once in a BFF's lifespan from :meth:`Settings.url_for`, closed on shutdown.
+``on_hedge`` hears of every hedged read (see :class:`DownstreamClient`).
 ``transports`` replaces the network for chosen services: tests hand in
 ``httpx.ASGITransport(app=service_app)`` to run a service in-process, or a
 respx/``MockTransport`` to play one.
@@ -8,7 +9,7 @@ respx/``MockTransport`` to play one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import httpx
 
@@ -18,13 +19,8 @@ from bff.downstream import (
     DownstreamError,
     request_deadline,
 )
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 from shared.web.app import ReadyCheck
-
-API = "/api/v1"
-"""Where every service mounts its API; the health paths sit at the root."""
-
-SERVICES = ("orders", "inventory", "users", "payments", "saga")
 
 READY_PROBE_SECONDS = 1.0
 """How long a readiness probe waits for one service's ``/health/live``."""
@@ -38,6 +34,7 @@ class Downstreams:
         settings: Settings,
         *,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        on_hedge: Callable[[str, str], None] | None = None,
     ) -> None:
         unknown = set(transports or {}) - set(SERVICES)
         if unknown:
@@ -46,8 +43,13 @@ class Downstreams:
         self._clients = {
             name: DownstreamClient(
                 name,
-                DownstreamConfig(base_url=settings.url_for(name)),
+                DownstreamConfig(
+                    base_url=settings.url_for(name),
+                    hedge_budget=settings.bff_hedge_budget,
+                    coalesce_reads=settings.bff_coalesce_reads,
+                ),
                 transport=wired.get(name),
+                on_hedge=on_hedge,
             )
             for name in SERVICES
         }

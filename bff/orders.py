@@ -13,7 +13,7 @@ from urllib.parse import quote
 from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream.client import Primitive
-from bff.downstreams import API
+from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
 from shared.web.cursor import decode_cursor
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bff.downstream import DownstreamClient, DownstreamRejected
-from bff.downstreams import API
+from shared.web.app import API_PREFIX as API
 from shared.web.problems import Unprocessable
 
 

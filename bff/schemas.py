@@ -15,19 +15,16 @@ from pydantic import (
     AfterValidator,
     Field,
     StrictInt,
-    StringConstraints,
 )
 
-from shared.web.schemas import CamelModel, RequestBody
+from shared.web.schemas import CamelModel, RequestBody, SafeId
 
 MAX_LINES = 100
 MAX_QUANTITY = 1_000
 
-Id = Annotated[
-    str,
-    # Opaque ids, but never blank, spaced or slashed: they become URL path segments.
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:@-]+$"),
-]
+Id = SafeId
+"""Opaque ids, but never blank, spaced, slashed or bracketed: they become URL path
+segments, and cells of an operator's table."""
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -13,10 +13,10 @@ from fastapi import Request
 
 from bff.app import Bff
 from bff.caller import client_address
-from bff.downstreams import API
 from bff.problems import answer_within, parse_answer
 from bff.schemas import Credentials, Session
 from shared.auth import BFF_ROLE, mint_token
+from shared.web.app import API_PREFIX as API
 
 BFF_TOKEN_SECONDS = 60
 """Lifetime of the token a BFF shows the users service: one call's worth, and then some."""

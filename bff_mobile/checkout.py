@@ -30,6 +30,7 @@ from bff import (
 from bff.downstream import DownstreamRejected
 from bff_mobile.context import Mobile, MobileDep
 from bff_mobile.schemas import Address, CheckoutAccepted, CheckoutRequest, ServiceOrder
+from shared.web.limits import CHECKOUT
 from shared.web.problems import Unprocessable
 
 router = APIRouter(tags=["checkout"])
@@ -39,6 +40,7 @@ router = APIRouter(tags=["checkout"])
     "/checkout",
     status_code=status.HTTP_202_ACCEPTED,
     responses=problem_responses(401, 409, 422, 429, 502, 504),
+    openapi_extra=CHECKOUT,
 )
 async def checkout(
     body: CheckoutRequest,

@@ -20,6 +20,7 @@ from bff import (
 )
 from bff_web.context import WebDep
 from bff_web.schemas import Registered, Registration
+from shared.web.limits import SIGN_IN
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     "/register",
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422, 429, 502, 504),
+    openapi_extra=SIGN_IN,
 )
 async def register(body: Registration, request: Request, web: WebDep) -> Registered:
     """Create an account, signed in: ``{userId, email, token}``."""
@@ -42,7 +44,7 @@ async def register(body: Registration, request: Request, web: WebDep) -> Registe
     return parse_answer(Registered, registered, "users")
 
 
-@router.post("/login", responses=problem_responses(401, 422, 429, 502, 504))
+@router.post("/login", responses=problem_responses(401, 422, 429, 502, 504), openapi_extra=SIGN_IN)
 async def login(body: Credentials, request: Request, web: WebDep) -> Session:
     """Exchange email and password for a bearer token."""
     return await sign_in(web, request, body)

@@ -35,6 +35,7 @@ from bff import (
 from bff_web.context import WebDep
 from bff_web.outcome import MAX_WAIT_SECONDS, wait_for_outcome
 from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
+from shared.web.limits import CHECKOUT
 
 router = APIRouter(tags=["checkout"])
 
@@ -46,6 +47,7 @@ router = APIRouter(tags=["checkout"])
         200: {"description": "The saga ended within `wait`: the final status (and reason)"},
         **problem_responses(401, 409, 422, 429, 502, 504),
     },
+    openapi_extra=CHECKOUT,
 )
 async def checkout(
     body: CheckoutRequest,

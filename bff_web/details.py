@@ -65,7 +65,7 @@ async def order_details(web: Web, caller: Caller, order_id: str) -> OrderDetails
         saga = await downstreams.saga.get_json(f"{API}/sagas/{segment}", headers=auth)
         return Progress(
             state=saga["state"],
-            step=saga.get("step"),
+            command=saga.get("step"),
             updated_at=saga["updatedAt"],
             transitions=[
                 Transition.model_validate({"at": h["at"], **h["detail"]})

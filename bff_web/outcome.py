@@ -20,17 +20,17 @@ from urllib.parse import quote
 
 from bff import API, Caller, Downstreams
 from bff.downstream import CircuitOpen, DownstreamError, DownstreamRejected, request_deadline
+from saga.definition import TERMINAL
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-TERMINAL_SAGA_STATES = frozenset({"completed", "cancelled", "failed"})
 MAX_WAIT_SECONDS = 30.0
 _FIRST_POLL = 0.05
 _LONGEST_POLL = 0.5
 
 
-class Outcome(NamedTuple):
+class FinalStatus(NamedTuple):
     """How a checkout ended: the order's status, and why if it was cancelled."""
 
     status: str
@@ -44,7 +44,7 @@ async def wait_for_outcome(
     seconds: float,
     *,
     call_budget: float,
-) -> Outcome | None:
+) -> FinalStatus | None:
     """The order's status (and cancel reason) once its saga is terminal; ``None`` if
     ``seconds`` pass first.
 
@@ -65,11 +65,11 @@ async def wait_for_outcome(
         try:
             async with request_deadline(min(remaining, call_budget)):
                 saga = await downstreams.saga.get_json(path, headers=caller.auth)
-                if saga.get("state") in TERMINAL_SAGA_STATES:
+                if saga.get("state") in TERMINAL:
                     order = await downstreams.orders.get_json(
                         f"{API}/orders/{quote(order_id, safe='')}", headers=caller.auth
                     )
-                    return Outcome(str(order["status"]), order.get("cancelReason"))
+                    return FinalStatus(str(order["status"]), order.get("cancelReason"))
         except DownstreamRejected as error:
             if error.status != 404:
                 log.warning("checkout.wait_abandoned", order_id=order_id, error=str(error))

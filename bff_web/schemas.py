@@ -215,7 +215,8 @@ class Progress(CamelModel):
     """Where the order's saga is: its state, the current step and the transitions so far."""
 
     state: str
-    step: str | None = None
+    command: str | None = Field(default=None, alias="step")
+    """The command the saga waits on; ``step`` in JSON, as the saga's API names it."""
     updated_at: UtcDateTime
     transitions: list[Transition]
 

@@ -28,10 +28,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from saga.definition import TERMINAL
 from shared.auth import mint_token
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 
-TERMINAL = {"completed", "cancelled", "failed"}
 STALE_AFTER_SECONDS = 600.0
 """Longer than any wait the saga makes on its own with the default settings (a
 step's deadline, a compensation's backoff), so whatever waits longer is stuck."""
@@ -70,7 +71,7 @@ class _Api:
         headers = {"Authorization": f"Bearer {token}"}
         self.clients = {
             name: httpx.AsyncClient(
-                base_url=f"{settings.url_for(name)}/api/v1",
+                base_url=f"{settings.url_for(name)}{API_PREFIX}",
                 headers=headers,
                 timeout=30,
                 transport=(transports or {}).get(name),
@@ -158,7 +159,7 @@ def _confirmed_at(order: dict[str, Any]) -> datetime | None:
 
 
 def _cancel_problems(order: dict[str, Any], now: datetime, stale_after: float) -> list[str]:
-    """An accepted cancel must end in a cancelled order (DESIGN §5)."""
+    """An accepted cancel must end in a cancelled order (docs/design.md, invariants)."""
     requested = order.get("cancelRequestedAt")
     if requested is None or order["status"] != "confirmed":
         return []
@@ -293,7 +294,7 @@ def print_report(report: AuditReport, console: Console) -> None:
     states = ", ".join(f"{k} {v}" for k, v in sorted(report.states.items())) or "none"
     console.print(f"{report.sagas} sagas ({states}); {report.products} products")
     if report.failed:
-        console.print(f"[yellow]{len(report.failed)} failed sagas need ops:[/yellow]")
+        console.print(f"{len(report.failed)} failed sagas need ops:", style="yellow")
         for order_id in report.failed:
             console.print(f"  oms saga show {order_id}")
     if report.in_flight:
@@ -304,7 +305,7 @@ def print_report(report: AuditReport, console: Console) -> None:
             table.add_row(finding.order_id, finding.problem)
         console.print(table)
     else:
-        console.print("[green]audit clean: no invariant violated[/green]")
+        console.print("audit clean: no invariant violated", style="green")
 
 
 async def audit_some(

@@ -1,4 +1,6 @@
-"""The components (OMS's seven and the card provider) and how to build each one's app."""
+"""The components (OMS's seven and the card provider), how to build each one's app,
+and the names the ``oms`` tools share about them (which of them talk over the
+broker; the API prefix every component serves under is ``shared.web.app.API_PREFIX``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,12 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from shared.messaging.transport import Transport
-from shared.settings import Settings
+from shared.settings import PORTS, Settings
+
+PARTICIPANTS = ("orders", "inventory", "payments")
+"""The services the saga sends commands to."""
+ON_BROKER = (*PARTICIPANTS, "saga")
+"""The components that consume from the broker (and take message faults)."""
 
 
 class AppFactory(Protocol):
@@ -54,6 +61,11 @@ COMPONENTS: dict[str, Component] = {
         Component("bff-mobile", "bff_mobile.app", tier=3),
     )
 }
+"""Every component: the one list the command, the scenario runner and the OpenAPI
+documents go by.  Their ports are in ``shared/settings.py`` (the settings, which
+every component reads, cannot import this module); the two must name the same."""
+if set(COMPONENTS) != set(PORTS):
+    raise AssertionError("oms/components.py and shared/settings.py PORTS name other components")
 
 
 def available_components() -> list[Component]:

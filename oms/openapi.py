@@ -20,7 +20,7 @@ DOCUMENTS = Path("docs/openapi")
 
 def build_documents(settings: Settings | None = None) -> dict[str, dict[str, Any]]:
     """Each component's document, built without starting it (no database, no broker)."""
-    settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = settings or Settings(_env_file=None)
     return {
         component.name: component.build(settings, InProcessTransport()).openapi()
         for component in available_components()

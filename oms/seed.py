@@ -13,6 +13,7 @@ from rich.console import Console
 
 from shared.auth import mint_token
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 
 DEMO_EMAIL = "demo@oms.example.com"
 DEMO_PASSWORD = "demo-password-123"
@@ -37,7 +38,7 @@ async def seed_demo(settings: Settings, console: Console | None = None) -> Seede
     async with httpx.AsyncClient(timeout=30) as http:
         # The shopper first: once the catalogue shows, the demo is ready to use.
         registered = await http.post(
-            f"{settings.url_for('users')}/api/v1/users/register",
+            f"{settings.url_for('users')}{API_PREFIX}/users/register",
             json={
                 "email": DEMO_EMAIL,
                 "password": DEMO_PASSWORD,
@@ -50,7 +51,7 @@ async def seed_demo(settings: Settings, console: Console | None = None) -> Seede
         created = 0
         for sku, name, description, price, stock in DEMO_PRODUCTS:
             response = await http.post(
-                f"{settings.url_for('inventory')}/api/v1/products",
+                f"{settings.url_for('inventory')}{API_PREFIX}/products",
                 json={
                     "sku": sku,
                     "name": name,

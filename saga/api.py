@@ -1,9 +1,9 @@
-"""The saga service's HTTP API: ops views and actions (DESIGN §6 saga/ops)."""
+"""The saga service's HTTP API: ops views and actions (docs/design.md, HTTP contracts)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StringConstraints
@@ -50,6 +50,13 @@ MAX_AGE_SECONDS = 100 * 365 * 24 * 3600
 years it no longer makes a date."""
 
 
+AgeQuery = Annotated[
+    float | None,
+    Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
+]
+"""An ``olderThan`` filter: bounded where it is parsed, so the cutoff it makes is a date."""
+
+
 SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 """A saga's id, which is its order's id."""
 
@@ -57,12 +64,13 @@ SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 class SagaSummary(CamelModel):
     id: str
     state: str
-    # The command awaited (e.g. `payment.charge`): `step` is the field's public name
-    # (DESIGN §6); inside the code a step is inventory, payment or order.
-    step: str | None
-    """The command the saga waits on (forward or compensation), or, failed, would resume."""
+    command: str | None = Field(alias="step")
+    """The command the saga waits on (forward or compensation), or, failed, would resume.
+
+    Its public name is ``step`` (docs/design.md, HTTP contracts); inside the
+    code a step is inventory, payment or order, and what is awaited is a command."""
     attempts: int
-    """How often ``step`` has been sent (0 when nothing is awaited)."""
+    """How often ``command`` has been sent (0 when nothing is awaited)."""
     version: int
     user_id: str
     created_at: datetime
@@ -90,7 +98,8 @@ class HistoryItem(CamelModel):
 
 
 class DeadlineView(CamelModel):
-    step: str  # the command the deadline guards, as in SagaSummary
+    command: str = Field(alias="step")
+    """The command the deadline guards; ``step`` in JSON, as in :class:`SagaSummary`."""
     attempt: int
     due_at: datetime
 
@@ -128,7 +137,7 @@ def summary(row: SagaRow, rule: StuckRule, now: datetime) -> SagaSummary:
         id=row.id,
         # The decoded state's status: a row stored by definition 3 says `compensating`.
         state=state.status.value,
-        step=state.current,
+        command=state.current,
         attempts=state.attempt,
         version=row.version,
         user_id=row.user_id,
@@ -181,10 +190,7 @@ async def list_sagas(
     user_id: Annotated[
         SagaId | None, Query(alias="userId", description="the customer's id")
     ] = None,
-    older_than: Annotated[
-        float | None,
-        Query(alias="olderThan", ge=0, le=MAX_AGE_SECONDS, description="age in seconds"),
-    ] = None,
+    older_than: AgeQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
 ) -> SagaPage:
@@ -236,9 +242,7 @@ class ParkedInputView(CamelModel):
 async def list_parked_inputs(
     runtime: Runtime,
     _ops: OpsPrincipal,
-    older_than: Annotated[
-        float | None, Query(alias="olderThan", ge=0, description="age in seconds")
-    ] = None,
+    older_than: AgeQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[ParkedInputView]:
     """Events waiting for their saga to start, oldest first."""
@@ -268,6 +272,14 @@ async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
     return row
 
 
+Recorded = TypeVar("Recorded", SagaHistoryRow, SagaInputRow)
+
+
+def in_order(model: type[Recorded], saga_id: str) -> SelectOfScalar[Recorded]:
+    """One saga's history entries, or its inputs, in the order they were recorded."""
+    return select(model).where(model.saga_id == saga_id).order_by(col(model.id))
+
+
 @router.get("/sagas/{saga_id}", response_model=SagaDetail)
 async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal) -> SagaDetail:
     """State, step, version, deadlines and full history. Ops, or the order's customer."""
@@ -275,13 +287,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
     ensure_owner(principal, row.user_id, "saga")
     state = SagaState.from_json(row.state)
     async with runtime.db.reads() as session:
-        history = (
-            await session.exec(
-                select(SagaHistoryRow)
-                .where(SagaHistoryRow.saga_id == saga_id)
-                .order_by(col(SagaHistoryRow.id))
-            )
-        ).all()
+        history = (await session.exec(in_order(SagaHistoryRow, saga_id))).all()
         deadlines = (
             await session.exec(select(SagaDeadlineRow).where(SagaDeadlineRow.saga_id == saga_id))
         ).all()
@@ -292,7 +298,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
         order=state.order.to_json(),
         steps=state.steps.to_json(),
         deadlines=[
-            DeadlineView(step=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
+            DeadlineView(command=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
         ],
         ahead=[status.value for status in statuses_ahead(state)],
         history=[
@@ -355,13 +361,7 @@ async def replay_saga(saga_id: str, runtime: Runtime, _ops: OpsPrincipal) -> dic
 
 async def load_tape(runtime: SagaRuntime, saga_id: str) -> tuple[list[Any], list[RecordedDecision]]:
     async with runtime.db.reads() as session:
-        rows = (
-            await session.exec(
-                select(SagaInputRow)
-                .where(SagaInputRow.saga_id == saga_id)
-                .order_by(col(SagaInputRow.id))
-            )
-        ).all()
+        rows = (await session.exec(in_order(SagaInputRow, saga_id))).all()
     return (
         [input_from_json(r.input) for r in rows],
         [RecordedDecision.from_json(r.decision) for r in rows],

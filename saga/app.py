@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI
 
 from saga.api import router as api_router
 from saga.bulk import router as bulk_router
 from saga.counts import router as counts_router
+from saga.dashboard import router as dashboard_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
 from saga.letters_api import router as letters_router
@@ -68,17 +68,11 @@ def build_app(
     service.on_start.append(start)
     service.on_stop.append(runtime.stop)
 
-    pages = APIRouter()
-
-    @pages.get("/ops", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard() -> str:
-        return (HERE / "dashboard.html").read_text()
-
     app = service.app(
         routers=[stream_router, counts_router, bulk_router, api_router, letters_router],
         description="Order saga instances, their history and deadlines; ops actions.",
     )
-    app.include_router(pages)
+    app.include_router(dashboard_router)
     runtime.observer = SagaMetrics(
         app.state.metrics_registry,
         app.state.metrics_refreshes,

@@ -1,4 +1,7 @@
-"""Retry or abort many sagas at once (``POST /sagas/retry``, ``POST /sagas/abort``).
+"""Retry or abort many sagas at once (``POST /sagas/retry``, ``POST /sagas/abort``),
+and what such a request would do before it is sent (``POST /sagas/retry/dry-run``,
+``POST /sagas/abort/dry-run``): how many sagas it selects, its filter in words and,
+for a retry, the sagas a retry is unlikely to help.
 
 The body names the sagas, by a list of ids or by the list's filter, and the
 reason; each saga is acted on as ``POST /sagas/{id}/retry`` (or ``abort``) would,
@@ -9,11 +12,13 @@ retry) does not stop the others.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections import Counter
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy import func
 from sqlmodel import col, select
 from starlette.exceptions import HTTPException
 
@@ -25,9 +30,10 @@ from saga.api import (
     operate,
     stuck_rule,
 )
-from saga.definition import OperatorAbort, OperatorRetry, SagaState, StateFilter
-from saga.models import SagaRow
+from saga.definition import OperatorAbort, OperatorRetry, SagaState, SagaStatus, StateFilter
+from saga.models import SagaHistoryRow, SagaRow
 from saga.runtime import SagaRuntime
+from saga.stuck import REFUSED
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.logging import get_logger
@@ -42,7 +48,7 @@ MOST_AT_ONCE = 500
 """The most sagas one bulk request acts on; beyond it the request is refused (422),
 so an over-broad filter cannot abort half the shop by mistake."""
 
-Action = Literal["retry", "abort"]
+Operation = Literal["retry", "abort"]
 
 
 class SagaFilter(RequestBody):
@@ -69,14 +75,61 @@ class SagaFilter(RequestBody):
         return self
 
 
-class ByIds(OperatorRequest):
+class SelectIds(RequestBody):
     ids: list[SagaId] = Field(min_length=1, max_length=MOST_AT_ONCE)
     """The sagas (order ids) to act on; a repeated id counts once."""
 
 
-class ByFilter(OperatorRequest):
+class SelectFilter(RequestBody):
     filter: SagaFilter
     """Every saga the list would show with this filter, at most ``MOST_AT_ONCE``."""
+
+
+class ByIds(SelectIds, OperatorRequest):
+    pass
+
+
+class ByFilter(SelectFilter, OperatorRequest):
+    pass
+
+
+class Doubt(CamelModel):
+    """A saga a retry is unlikely to help, and why."""
+
+    id: str
+    why: str
+
+
+class DryRun(CamelModel):
+    """What a bulk request with this selection would act on; nothing is done."""
+
+    action: Operation
+    described: str
+    """The selection in words (``every failed saga``, ``3 sagas named by id``,
+    ``saga 6f1…``)."""
+    selects: int
+    """How many sagas the selection holds now (a filter: counted in full, beyond
+    ``mostAtOnce`` too)."""
+    most_at_once: int
+    """The most one request acts on: a larger selection is refused (422)."""
+    doubts: list[Doubt]
+    """Retry only: the selected sagas that failed on a refusal, not for want of an
+    answer (a card that declines the refund), which a retry asks again and which
+    fail again unless the refusal has gone away; each with why."""
+
+
+def in_words(criteria: SagaFilter) -> str:
+    """The filter as a person says it: ``every stuck failed saga of customer u1``."""
+    state = {"compensating": "compensating (any undo state)"}.get(
+        str(criteria.state), str(criteria.state)
+    )
+    adjectives = ["stuck" if criteria.stuck else "", state if criteria.state else ""]
+    words = ["every", *filter(None, adjectives), "saga"]
+    if criteria.order_id is not None:
+        words.append(f"of order {criteria.order_id}")
+    if criteria.user_id is not None:
+        words.append(f"of customer {criteria.user_id}")
+    return " ".join(words)
 
 
 class Outcome(CamelModel):
@@ -89,18 +142,15 @@ class Outcome(CamelModel):
 
 
 class BulkResult(CamelModel):
-    action: Action
+    action: Operation
     requested: int
     succeeded: int
     outcomes: list[Outcome]
 
 
-async def _selected(runtime: SagaRuntime, body: ByIds | ByFilter) -> list[str]:
-    if isinstance(body, ByIds):
-        return list(dict.fromkeys(body.ids))
-    criteria = body.filter
-    stmt = matching(
-        select(SagaRow.id),  # type: ignore[arg-type]
+def _matching_filter(runtime: SagaRuntime, criteria: SagaFilter, what: Any) -> Any:
+    return matching(
+        select(what),
         rule=stuck_rule(runtime),
         now=utcnow(),
         state=criteria.state,
@@ -108,9 +158,20 @@ async def _selected(runtime: SagaRuntime, body: ByIds | ByFilter) -> list[str]:
         order_id=criteria.order_id,
         user_id=criteria.user_id,
     )
+
+
+async def _ids(runtime: SagaRuntime, body: SelectIds | SelectFilter) -> list[str]:
+    """The sagas selected, at most ``MOST_AT_ONCE + 1`` of a filter (oldest first)."""
+    if isinstance(body, SelectIds):
+        return list(dict.fromkeys(body.ids))
+    stmt = _matching_filter(runtime, body.filter, SagaRow.id)
     stmt = stmt.order_by(col(SagaRow.created_at), col(SagaRow.id)).limit(MOST_AT_ONCE + 1)
     async with runtime.db.reads() as session:
-        ids = [str(saga_id) for saga_id in (await session.exec(stmt)).all()]
+        return [str(saga_id) for saga_id in (await session.exec(stmt)).all()]
+
+
+async def _selected(runtime: SagaRuntime, body: ByIds | ByFilter) -> list[str]:
+    ids = await _ids(runtime, body)
     if len(ids) > MOST_AT_ONCE:
         raise Unprocessable(
             f"the filter selects more than {MOST_AT_ONCE} sagas, the most one request "
@@ -121,7 +182,7 @@ async def _selected(runtime: SagaRuntime, body: ByIds | ByFilter) -> list[str]:
 
 
 async def _act(
-    runtime: SagaRuntime, action: Action, body: ByIds | ByFilter, ops: Principal
+    runtime: SagaRuntime, action: Operation, body: ByIds | ByFilter, ops: Principal
 ) -> BulkResult:
     outcomes = []
     for saga_id in await _selected(runtime, body):
@@ -154,6 +215,85 @@ async def _state_of(runtime: SagaRuntime, saga_id: str) -> str | None:
     async with runtime.db.reads() as session:
         row = await session.get(SagaRow, saga_id)
     return None if row is None else SagaState.from_json(row.state).status.value
+
+
+async def _count(runtime: SagaRuntime, body: SelectIds | SelectFilter) -> int:
+    if isinstance(body, SelectIds):
+        return len(set(body.ids))
+    stmt = _matching_filter(runtime, body.filter, func.count()).select_from(SagaRow)
+    async with runtime.db.reads() as session:
+        return int((await session.exec(stmt)).one())
+
+
+async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
+    """The failed sagas among ``ids`` whose failure was a refusal (module docstring)."""
+    async with runtime.db.reads() as session:
+        rows = (
+            await session.exec(
+                select(SagaRow).where(
+                    col(SagaRow.id).in_(ids), SagaRow.status == SagaStatus.failed.value
+                )
+            )
+        ).all()
+        retried = (
+            await session.exec(
+                select(SagaHistoryRow.saga_id, SagaHistoryRow.detail).where(
+                    col(SagaHistoryRow.saga_id).in_([row.id for row in rows]),
+                    SagaHistoryRow.kind == "operator",
+                )
+            )
+        ).all()
+    retries = Counter(saga_id for saga_id, detail in retried if detail.get("action") == "retry")
+    doubts = []
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        reason = SagaState.from_json(row.state).failure_reason or ""
+        if not reason.startswith(REFUSED):
+            continue
+        why = f"failed on a refusal, not a timeout: {reason}"
+        if retries[row.id]:
+            times = "once" if retries[row.id] == 1 else f"{retries[row.id]} times"
+            why += f"; retried {times} already, and failed again"
+        doubts.append(Doubt(id=row.id, why=why))
+    return doubts
+
+
+async def _dry_run(
+    runtime: SagaRuntime, action: Operation, body: SelectIds | SelectFilter
+) -> DryRun:
+    ids = await _ids(runtime, body)
+    if isinstance(body, SelectIds):
+        count = len(ids)
+        described = f"saga {ids[0]}" if count == 1 else f"{count} sagas named by id"
+    else:
+        count = await _count(runtime, body) if len(ids) > MOST_AT_ONCE else len(ids)
+        described = in_words(body.filter)
+    doubts = await _doubts(runtime, ids[:MOST_AT_ONCE]) if action == "retry" else []
+    return DryRun(
+        action=action,
+        described=described,
+        selects=count,
+        most_at_once=MOST_AT_ONCE,
+        doubts=doubts,
+    )
+
+
+@router.post("/sagas/retry/dry-run", response_model=DryRun)
+async def retry_sagas_dry_run(
+    body: SelectIds | SelectFilter, runtime: Runtime, _ops: OpsPrincipal
+) -> DryRun:
+    """What ``POST /sagas/retry`` with this selection would act on, without acting:
+    the selection in words, how many sagas it holds, and those a retry is unlikely
+    to help (failed on a refusal), each with why."""
+    return await _dry_run(runtime, "retry", body)
+
+
+@router.post("/sagas/abort/dry-run", response_model=DryRun)
+async def abort_sagas_dry_run(
+    body: SelectIds | SelectFilter, runtime: Runtime, _ops: OpsPrincipal
+) -> DryRun:
+    """What ``POST /sagas/abort`` with this selection would act on, without acting:
+    the selection in words and how many sagas it holds."""
+    return await _dry_run(runtime, "abort", body)
 
 
 @router.post("/sagas/retry", response_model=BulkResult)

@@ -26,8 +26,7 @@ from shared.web.schemas import CamelModel
 router = APIRouter(tags=["sagas"])
 
 WINDOW_MINUTES = 60
-FINISHED = tuple(s.value for s in (SagaStatus.completed, SagaStatus.cancelled, SagaStatus.failed))
-assert set(FINISHED) == {s.value for s in TERMINAL}
+FINISHED = tuple(s.value for s in SagaStatus if s in TERMINAL)
 
 
 class FinishedMinute(CamelModel):

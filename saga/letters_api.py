@@ -1,4 +1,4 @@
-"""The dead letters' HTTP API (DESIGN §6 saga/ops): list them, requeue one."""
+"""The dead letters' HTTP API (docs/design.md, HTTP contracts): list them, requeue one."""
 
 from __future__ import annotations
 

@@ -23,6 +23,8 @@ from shared.persistence.database import unavailable_reason
 from shared.web.problems import Unauthorized
 
 router = APIRouter(tags=["sagas"])
+POLL_SECONDS = 0.5
+"""How often the stream reads what changed."""
 log = get_logger(__name__)
 
 
@@ -45,7 +47,10 @@ async def stream(
     runtime: Runtime,
     access_token: Annotated[str | None, Query(description="for EventSource clients")] = None,
 ) -> StreamingResponse:
-    """Server-sent events: one ``saga`` event per state change, from any saga process."""
+    """Server-sent events: one ``saga`` event per state change, from any saga process.
+
+    The stream lasts as long as its token: at the token's expiry it sends an
+    ``expired`` event and ends, and the client reconnects with a fresh token."""
     principal = _stream_principal(request, access_token)
     if not principal.is_ops:
         raise Unauthorized("the stream needs an ops token")
@@ -78,6 +83,11 @@ async def stream(
         seen: dict[str, int] = {}
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
+            left = principal.expires_at - utcnow().timestamp()
+            if left <= 0:
+                log.info("sagas.stream_token_expired", sub=principal.sub)
+                yield "event: expired\ndata: the token expired; reconnect with a fresh one\n\n"
+                return
             rows = await changed_since(since)
             for row in rows:
                 if seen.get(row.id) == row.version:
@@ -89,7 +99,7 @@ async def stream(
                     seen = {row.id: row.version}
                 data = summary(row, rule, utcnow()).model_dump_json(by_alias=True)
                 yield f"event: saga\nid: {row.id}:{row.version}\ndata: {data}\n\n"
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(min(POLL_SECONDS, left))
 
     return EventStream(events())
 

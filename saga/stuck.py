@@ -29,6 +29,10 @@ from saga.models import SagaDeadlineRow, SagaRow
 
 AT_REST = tuple(status.value for status in TERMINAL)
 
+REFUSED = "refund declined"
+"""How a compensation's failure reason starts when the payment service answered it
+with a refusal (not a timeout): see ``saga.definition.actions``."""
+
 
 @dataclass(frozen=True)
 class StuckRule:
@@ -65,7 +69,22 @@ class StuckRule:
                 f"{late:.0f} s, unchanged since {since}"
             )
         if state.attempt > 1:
-            return (
-                f"waits on {waiting}: sent {state.attempt} times without an answer, last at {since}"
-            )
+            return _retrying(waiting, state, since)
         return None
+
+
+def _retrying(waiting: str, state: SagaState, since: str) -> str:
+    """A command sent more than once: refused and tried again after a pause (a
+    declined refund), or resent for want of an answer."""
+    refused = state.undoing and (state.failure_reason or "").startswith(REFUSED)
+    if not refused:
+        return f"waits on {waiting}: sent {state.attempt} times without an answer, last at {since}"
+    if state.backing_off:
+        return (
+            f"{waiting} sent {state.attempt} times and declined ({state.failure_reason}); "
+            f"sent again after a pause, unchanged since {since}"
+        )
+    return (
+        f"waits on {waiting}, sent {state.attempt} times; declined before "
+        f"({state.failure_reason}), last sent at {since}"
+    )

@@ -11,6 +11,7 @@ secret and token) and only the expiry is checked once more.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,9 @@ class InvalidToken(Exception):
 class Principal:
     sub: str
     roles: frozenset[str]
+    expires_at: float = math.inf
+    """When the token it came from expires (POSIX seconds): what lasts longer than
+    one request, an event stream, ends then."""
 
     @property
     def is_ops(self) -> bool:
@@ -85,5 +89,8 @@ def _verify(secret: str, token: str) -> tuple[Principal, int]:
     roles = claims.get("roles") or []
     if not isinstance(roles, list):
         raise InvalidToken("invalid token: roles must be a list")
-    principal = Principal(sub=str(claims["sub"]), roles=frozenset(str(r) for r in roles))
-    return principal, int(claims["exp"])
+    expires_at = int(claims["exp"])
+    principal = Principal(
+        sub=str(claims["sub"]), roles=frozenset(str(r) for r in roles), expires_at=expires_at
+    )
+    return principal, expires_at

@@ -1,4 +1,4 @@
-"""The wall clock every component reads: timezone-aware UTC (STYLE habit 6).
+"""The wall clock every component reads: timezone-aware UTC (docs/contributing.md, habit 6).
 
 Monotonic time for timeouts and limits is a :data:`Clock`; :func:`utcnow` is
 the time rows store and messages carry.

@@ -15,6 +15,10 @@ Modes: ``fail`` (raise: the message is retried, then dead-lettered), ``decline``
 The saga takes faults too, on the events it consumes (``crash`` after its commit
 and before its ack, ``delay``, ``drop``, ``fail``), so QA can stop it at any point
 of a saga.
+
+The same ``/_faults`` takes rules for the component's HTTP routes (``latency``,
+``error``, ``hang``, ``reset``), on every service, those that consume no messages
+too: see :mod:`shared.web.faults`.
 """
 
 from __future__ import annotations
@@ -23,16 +27,17 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, status
-from pydantic import Field, JsonValue, create_model
+from pydantic import Discriminator, Field, JsonValue, Tag, create_model
 
 from shared.logging import get_logger
 from shared.messages import CATALOGUE
 from shared.messaging.endpoint import sent_by_handler
 from shared.messaging.transport import Incoming, Transport
 from shared.web.auth import OpsPrincipal
+from shared.web.faults import EVERY_ROUTE, RouteFaultRule, RouteFaults
 from shared.web.problems import NotFound, Unprocessable
 from shared.web.schemas import JsonInteger, RequestBody
 
@@ -148,23 +153,61 @@ def _rule_model(targets: Sequence[str]) -> type[FaultRule]:
     return create_model("FaultRule", __base__=FaultRule, message=(str, message))
 
 
-def faults_router(targets: Sequence[str] = (), prefix: str = "") -> APIRouter:
+def _route_rule_model(routes: Sequence[str]) -> type[RouteFaultRule]:
+    """The route rule as this component's document describes it: ``route`` is one
+    of its API paths, or ``*``."""
+    route = Field(
+        description="a path of this component's API, or `*` for every one",
+        json_schema_extra={"enum": list[JsonValue]([EVERY_ROUTE, *routes])},
+    )
+    return create_model("RouteFaultRule", __base__=RouteFaultRule, route=(str, route))
+
+
+def _kind_of_rule(value: Any) -> str:
+    """``route`` for a rule naming a route, ``message`` otherwise (the older kind)."""
+    if isinstance(value, dict):
+        return "route" if "route" in value else "message"
+    return "route" if isinstance(value, RouteFaultRule) else "message"
+
+
+def faults_router(
+    targets: Sequence[str] = (), routes: Sequence[str] = (), prefix: str = ""
+) -> APIRouter:
     """``/_faults``: ops-only; answers only when faults are enabled.  ``targets``
-    are the message names the component consumes, which a rule may name."""
+    are the message names the component consumes, ``routes`` its API paths:
+    the names rules may give."""
     router = APIRouter(prefix=prefix, tags=["faults"])
-    Rule = _rule_model(targets)
+    MessageRule = _rule_model(targets)
+    RouteRule = _route_rule_model(routes)
+    Rule = Annotated[
+        Annotated[MessageRule, Tag("message")] | Annotated[RouteRule, Tag("route")],  # type: ignore[valid-type]
+        Discriminator(_kind_of_rule),
+    ]
 
-    def _faults(request: Request) -> Faults:
-        faults: Faults | None = getattr(request.app.state, "faults", None)
-        if faults is None:
-            settings = getattr(request.app.state, "settings", None)
-            if settings is not None and settings.faults_enabled:
-                raise NotFound(f"{request.app.title} handles no commands: nothing to inject into")
+    def _enabled(request: Request) -> tuple[Faults | None, RouteFaults]:
+        route_faults: RouteFaults | None = getattr(request.app.state, "route_faults", None)
+        if route_faults is None:
             raise NotFound("fault injection is disabled (OMS_FAULTS_ENABLED=false)")
-        return faults
+        return getattr(request.app.state, "faults", None), route_faults
 
-    async def add_fault(body: FaultRule, request: Request, _ops: OpsPrincipal) -> FaultRule:
-        faults = _faults(request)
+    async def add_fault(
+        body: FaultRule | RouteFaultRule, request: Request, _ops: OpsPrincipal
+    ) -> FaultRule | RouteFaultRule:
+        faults, route_faults = _enabled(request)
+        if isinstance(body, RouteFaultRule):
+            if body.route != EVERY_ROUTE and body.route not in route_faults.routes:
+                raise Unprocessable(
+                    f"route: {body.route!r} is not a path of {request.app.title}'s API "
+                    f"(one of {', '.join(route_faults.routes)}, or {EVERY_ROUTE})",
+                    field="route",
+                )
+            route_faults.add(body)
+            return body
+        if faults is None:
+            raise Unprocessable(
+                f"message: {request.app.title} consumes no messages: only route rules apply",
+                field="message",
+            )
         if body.message not in faults.targets:
             raise Unprocessable(
                 f"message: {body.message!r} is not {_kind_of(faults.targets)} name "
@@ -179,12 +222,16 @@ def faults_router(targets: Sequence[str] = (), prefix: str = "") -> APIRouter:
     add_fault.__annotations__["body"] = Rule
     router.post("/_faults", status_code=status.HTTP_201_CREATED, response_model=Rule)(add_fault)
 
-    @router.get("/_faults", response_model=list[Rule])  # type: ignore[valid-type]
-    async def list_faults(request: Request, _ops: OpsPrincipal) -> list[FaultRule]:
-        return list(_faults(request).rules)
+    @router.get("/_faults", response_model=list[Rule])
+    async def list_faults(request: Request, _ops: OpsPrincipal) -> list[FaultRule | RouteFaultRule]:
+        faults, route_faults = _enabled(request)
+        return [*(faults.rules if faults else ()), *route_faults.rules]
 
     @router.delete("/_faults", status_code=status.HTTP_204_NO_CONTENT)
     async def clear_faults(request: Request, _ops: OpsPrincipal) -> None:
-        _faults(request).clear()
+        faults, route_faults = _enabled(request)
+        if faults is not None:
+            faults.clear()
+        route_faults.clear()
 
     return router

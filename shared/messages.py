@@ -208,22 +208,22 @@ class PaymentEvent(Event):
     publisher: ClassVar[str] = "payments"
 
 
-class ChargePayment(Command):
+class PaymentCommand(Command):
+    """A charge or a refund: the same body, the amount the saga charged."""
+
+    order_id: str
+    user_id: str
+    amount: int = Amount
+    currency: str = Currency
+    payment_method_id: str
+
+
+class ChargePayment(PaymentCommand):
     type_name: ClassVar[str] = "payment.charge"
-    order_id: str
-    user_id: str
-    amount: int = Amount
-    currency: str = Currency
-    payment_method_id: str
 
 
-class RefundPayment(Command):
+class RefundPayment(PaymentCommand):
     type_name: ClassVar[str] = "payment.refund"
-    order_id: str
-    user_id: str
-    amount: int = Amount
-    currency: str = Currency
-    payment_method_id: str
 
 
 class PaymentCompleted(PaymentEvent):
@@ -233,13 +233,18 @@ class PaymentCompleted(PaymentEvent):
     amount: int = Amount
 
 
-class PaymentFailed(PaymentEvent):
-    type_name: ClassVar[str] = "payment.failed"
+class PaymentRefusal(PaymentEvent):
+    """A charge or a refund the gateway refused, and why."""
+
     order_id: str
     payment_id: str | None = None
     amount: int = Amount
     reason: str
     code: str
+
+
+class PaymentFailed(PaymentRefusal):
+    type_name: ClassVar[str] = "payment.failed"
 
 
 class PaymentRefunded(PaymentEvent):
@@ -249,13 +254,8 @@ class PaymentRefunded(PaymentEvent):
     amount: int = Amount
 
 
-class PaymentRefundFailed(PaymentEvent):
+class PaymentRefundFailed(PaymentRefusal):
     type_name: ClassVar[str] = "payment.refund_failed"
-    order_id: str
-    payment_id: str | None = None
-    amount: int = Amount
-    reason: str
-    code: str
 
 
 # --- users -------------------------------------------------------------------

@@ -30,7 +30,9 @@ from shared.persistence.migrations import upgrade
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
 from shared.settings import Settings
 from shared.startup import StartupFailed, quiet, redact_url
-from shared.web.app import ReadyCheck, create_app
+from shared.web.app import API_PREFIX, ReadyCheck, create_app
+from shared.web.faults import RouteFaults, api_routes, install_route_faults
+from shared.web.limits import BodyLimits
 
 Hook = Callable[[], Awaitable[None]]
 log = get_logger(__name__)
@@ -58,6 +60,8 @@ class Service:
             # The handlers register later: the targets are read when they are asked for.
             self.faults = Faults(transport, targets=self.endpoint.handled)
             self.endpoint.middleware.append(self.faults)
+        self.route_faults: RouteFaults | None = None
+        """Faults on the component's HTTP routes, when faults are enabled."""
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
         self.subscriptions: list[Subscription] = []
@@ -131,12 +135,21 @@ class Service:
             self.name,
             description=description,
             lifespan=lifespan,
-            routers=[*routers, faults_router(self.faults.targets if self.faults else ())],
+            routers=routers,
+            body_limits=BodyLimits.from_settings(self.settings),
         )
+        routes = api_routes(app, API_PREFIX)
+        app.include_router(
+            faults_router(self.faults.targets if self.faults else (), routes), prefix=API_PREFIX
+        )
+        if self.settings.faults_enabled:
+            self.route_faults = RouteFaults(routes)
+            install_route_faults(app, self.route_faults)
         # The app asks this very mapping, which gains the consumers once they start.
         app.state.ready_checks = self.ready_checks
         app.state.service = self
         app.state.faults = self.faults
+        app.state.route_faults = self.route_faults
         app.state.settings = self.settings
         app.state.jwt_key = self.settings.jwt_key
         backlog = ScrapedGauge(

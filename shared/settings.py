@@ -24,6 +24,15 @@ MIN_JWT_SECRET_BYTES = 32
 PUBLIC_JWT_SECRETS = frozenset({DEV_JWT_SECRET, "change-me-to-a-long-random-secret"})
 """Secrets published in this repository (the embedded default, an old compose placeholder)."""
 
+DEFAULT_BYTES = 64 * 1024
+"""Largest request body of a route naming no class of its own (see ``shared.web.limits``)."""
+SIGN_IN_BYTES = 8 * 1024
+CHECKOUT_BYTES = 256 * 1024
+MAX_HEAD_BYTES = 16 * 1024
+"""Largest request line and headers: a bearer token and the usual headers take ~2 kB."""
+HEAD_TIMEOUT_SECONDS = 10.0
+KEEP_ALIVE_SECONDS = 5
+
 SERVICES = ("orders", "inventory", "users", "payments", "saga")
 BFFS = ("bff-web", "bff-mobile")
 CARD_PROVIDER = "card-provider"
@@ -125,11 +134,34 @@ class Settings(BaseSettings):
     """Budget of a BFF read, an aggregated page included: its downstream calls share it."""
     bff_write_deadline_seconds: float = 5.0
     """Budget of a BFF write (register, login, checkout, cancel) and the reads it needs."""
+    bff_hedge_budget: float = Field(default=0.05, ge=0, le=1)
+    """Hedged reads: a BFF read still unanswered after its service's p95 gets a second
+    copy, within this share of extra calls per service (0 turns hedging off)."""
+    bff_coalesce_reads: bool = True
+    """Identical reads a BFF has in flight at once to one service (same URL, same
+    caller) are sent once."""
     bff_auth_rate_limit: int = 30
     """Register and login attempts per client address per ``bff_rate_window_seconds``."""
     bff_checkout_rate_limit: int = 30
     """Checkouts per user per ``bff_rate_window_seconds``."""
     bff_rate_window_seconds: float = 60.0
+    bff_max_in_flight: int = Field(default=64, ge=1)
+    """Requests a BFF works on at once; past it a new one answers 503 with ``Retry-After``."""
+
+    # What one HTTP request may hold and how long its head may take (every component)
+    http_max_body_bytes: int = Field(default=DEFAULT_BYTES, ge=1024)
+    """Largest request body of a route naming no class of its own; larger is a 413."""
+    http_max_sign_in_body_bytes: int = Field(default=SIGN_IN_BYTES, ge=1024)
+    """Largest body of a sign-in or registration, which anyone may send."""
+    http_max_checkout_body_bytes: int = Field(default=CHECKOUT_BYTES, ge=1024)
+    """Largest body of a checkout or a placed order."""
+    http_max_header_bytes: int = Field(default=MAX_HEAD_BYTES, ge=1024)
+    """Largest request line plus headers; larger is a 431 and the connection is closed."""
+    http_header_timeout_seconds: float = Field(default=HEAD_TIMEOUT_SECONDS, gt=0)
+    """How long a connection may take to send a request's line and headers, from
+    when it opened or its previous answer was sent; then it is closed (408)."""
+    http_keep_alive_seconds: int = Field(default=KEEP_ALIVE_SECONDS, ge=1)
+    """How long an idle connection is kept open between requests."""
 
     # Sign-in protection
     forwarded_allow_ips: str | None = None

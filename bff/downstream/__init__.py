@@ -18,7 +18,7 @@ Wiring, once per BFF in its lifespan::
 
 from bff.downstream.breaker import BreakerState, CircuitBreaker
 from bff.downstream.cache import CoalescingCache
-from bff.downstream.client import IDEMPOTENCY_HEADER, DownstreamClient, DownstreamConfig
+from bff.downstream.client import DownstreamClient, DownstreamConfig
 from bff.downstream.deadline import (
     REQUEST_TIMEOUT_HEADER,
     Deadline,
@@ -38,7 +38,6 @@ from bff.downstream.errors import (
 from bff.downstream.fanout import FanOutResult, Section, fan_out
 
 __all__ = [
-    "IDEMPOTENCY_HEADER",
     "REQUEST_TIMEOUT_HEADER",
     "BreakerState",
     "CircuitBreaker",

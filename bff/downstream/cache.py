@@ -13,8 +13,9 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
+from bff.downstream.inflight import InFlight
 from shared.clock import Clock
 
 K = TypeVar("K", bound=Hashable)
@@ -50,7 +51,7 @@ class CoalescingCache(Generic[K, V]):
         self._max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._in_flight: dict[K, asyncio.Task[V]] = {}
+        self._in_flight: InFlight[K, V] = InFlight()
 
     async def get(self, key: K) -> V:
         """The cached value for ``key``, or the outcome of the (shared) fetch."""
@@ -61,15 +62,7 @@ class CoalescingCache(Generic[K, V]):
                 self._entries.move_to_end(key)
                 return value
             del self._entries[key]
-        task = self._in_flight.get(key)
-        if task is None:
-            task = asyncio.create_task(self._fetch_and_store(key))
-            self._in_flight[key] = task
-            # Read the outcome even when every waiter gave up, so a failure of
-            # an abandoned fetch is not reported as "never retrieved".
-            task.add_done_callback(_consume_outcome)
-        # Shielded: one waiter being cancelled must not cancel the fetch for the others.
-        return await asyncio.shield(task)
+        return await self._in_flight.run(key, lambda: self._fetch_and_store(key))
 
     async def get_many(self, keys: Iterable[K]) -> dict[K, V]:
         """Values for every distinct key, fetched concurrently; raises the first failure."""
@@ -85,17 +78,9 @@ class CoalescingCache(Generic[K, V]):
         return len(self._entries)
 
     async def _fetch_and_store(self, key: K) -> V:
-        try:
-            value = await self._fetch(key)
-        finally:
-            del self._in_flight[key]
+        value = await self._fetch(key)
         self._entries[key] = (self._clock() + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
         return value
-
-
-def _consume_outcome(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -17,13 +17,22 @@ Every call goes through, in order:
    any answer (connection refused, a kept-alive connection closed under the
    request: ``ReadError``, ``RemoteProtocolError``), timeouts and 502/503/504,
    and never past the request deadline.
+
+Reads (``GET``) get two more things:
+
+5. **coalescing**: identical reads in flight at once (the same URL, query and
+   headers, so the same caller: the ``Authorization`` header is part of what
+   must match) are sent once and every caller gets the answer;
+6. **hedging** (:mod:`bff.downstream.hedging`): an attempt still unanswered
+   after this downstream's p95 gets a second copy, within a budget of extra
+   calls; the first answer wins and the other copy is cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookiejar import Cookie, CookieJar
@@ -31,6 +40,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+from opentelemetry import trace
 from opentelemetry.propagate import inject
 from tenacity import (
     AsyncRetrying,
@@ -54,14 +64,15 @@ from bff.downstream.errors import (
     DownstreamTimeout,
     DownstreamUnavailable,
 )
+from bff.downstream.hedging import HedgeBudget, LatencyWindow
+from bff.downstream.inflight import InFlight
 from shared.clock import Clock
 from shared.context import CORRELATION_HEADER, correlation_id_var
 from shared.logging import get_logger
 from shared.telemetry import instrument_client
+from shared.web.idempotency import IDEMPOTENCY_HEADER
 
 log = get_logger(__name__)
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 Primitive = str | int | float | bool | None
 QueryParams = Mapping[str, Primitive | Sequence[Primitive]]
@@ -94,16 +105,27 @@ class DownstreamConfig:
     """Consecutive failed attempts that open the circuit."""
     reset_timeout: float = 10.0
     """Seconds an open circuit waits before letting a probe through."""
+    hedge_budget: float = 0.05
+    """Hedged reads: extra calls allowed, as a share of the reads (0 = never hedge)."""
+    hedge_quantile: float = 0.95
+    """Hedged reads: a read unanswered after this quantile of recent reads gets a copy."""
+    hedge_min_samples: int = 50
+    """Hedged reads: reads to measure before the first hedge."""
+    coalesce_reads: bool = True
+    """Identical reads in flight at once (same URL, query and headers) go out once."""
 
     def __post_init__(self) -> None:
-        for name in ("max_connections", "max_concurrency", "attempts", "failure_threshold"):
+        names = ("max_connections", "max_concurrency", "attempts", "failure_threshold")
+        for name in (*names, "hedge_min_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
-        for name in ("backoff_initial", "backoff_max", "reset_timeout"):
+        for name in ("backoff_initial", "backoff_max", "reset_timeout", "hedge_budget"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if not 0 < self.hedge_quantile < 1:
+            raise ValueError("hedge_quantile must be between 0 and 1")
 
 
 class DownstreamClient:
@@ -115,8 +137,9 @@ class DownstreamClient:
     :mod:`bff.downstream.errors`.
 
     ``transport`` is the testing seam (``httpx.MockTransport``, respx);
-    ``clock`` drives the circuit breaker.  Close with :meth:`aclose` or use
-    ``async with``.
+    ``clock`` drives the circuit breaker; ``on_hedge`` hears of every hedge
+    once it is decided, with the service's name and ``won`` (the copy answered
+    first) or ``lost``.  Close with :meth:`aclose` or use ``async with``.
     """
 
     def __init__(
@@ -126,9 +149,15 @@ class DownstreamClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.monotonic,
+        on_hedge: Callable[[str, str], None] | None = None,
     ) -> None:
         self.name = name
         self.config = config
+        self.latency = LatencyWindow(config.hedge_quantile, min_samples=config.hedge_min_samples)
+        """Recent reads' latencies: the hedge comes after their quantile."""
+        self.hedges = HedgeBudget(config.hedge_budget)
+        self._on_hedge = on_hedge
+        self._reads: InFlight[Hashable, httpx.Response] = InFlight()
         self.breaker = CircuitBreaker(
             failure_threshold=config.failure_threshold,
             reset_timeout=config.reset_timeout,
@@ -155,9 +184,15 @@ class DownstreamClient:
         params: QueryParams | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """GET ``path`` and return the decoded JSON body (retried)."""
-        response = await self._call("GET", path, params=params, headers=headers, idempotent=True)
-        return self._decode(response)
+        """GET ``path`` and return the decoded JSON body (retried, hedged, coalesced)."""
+
+        def read() -> Awaitable[httpx.Response]:
+            return self._call("GET", path, params=params, headers=headers, idempotent=True)
+
+        if not self.config.coalesce_reads:
+            return self._decode(await read())
+        # Each caller decodes its own copy: none can change what another reads.
+        return self._decode(await self._reads.run(_read_key(path, params, headers), read))
 
     async def post_json(
         self,
@@ -226,7 +261,7 @@ class DownstreamClient:
         deadline = current_deadline()
         attempts = self.config.attempts if idempotent else 1
         try:
-            return await self._attempt(method, path, deadline, params, json, headers)
+            return await self._once(method, path, deadline, params, json, headers)
         except Exception as error:
             if attempts == 1 or not _is_retryable(error):
                 raise
@@ -247,8 +282,66 @@ class DownstreamClient:
                 if first_failure is not None:
                     failure, first_failure = first_failure, None
                     raise failure
-                return await self._attempt(method, path, deadline, params, json, headers)
+                return await self._once(method, path, deadline, params, json, headers)
         raise AssertionError("unreachable: tenacity returns or re-raises")
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline | None,
+        params: QueryParams | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """One attempt; for a read, hedged when it is slow and the budget allows."""
+        if method != "GET":
+            return await self._attempt(method, path, deadline, params, json, headers)
+        self.hedges.earn()
+        after = self.latency.value() if self.config.hedge_budget > 0 else None
+        started = time.perf_counter()
+        if after is None:
+            response = await self._attempt(method, path, deadline, params, json, headers)
+        else:
+            response = await self._hedged(after, path, deadline, params, headers)
+        self.latency.record(time.perf_counter() - started)
+        return response
+
+    async def _hedged(
+        self,
+        after: float,
+        path: str,
+        deadline: Deadline | None,
+        params: QueryParams | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """A read, and a second copy of it if it is still unanswered ``after`` seconds."""
+
+        def copy() -> asyncio.Future[httpx.Response]:
+            return asyncio.ensure_future(
+                self._attempt("GET", path, deadline, params, None, headers)
+            )
+
+        tasks = [copy()]
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=after)
+            # With every slot of the bulkhead taken, a copy would only queue behind
+            # the calls already waiting: no use, and more load on a busy service.
+            if done or self._bulkhead.locked() or not self.hedges.spend():
+                return await tasks[0]
+            _traced("downstream.hedge", service=self.name, after_ms=round(after * 1000, 1))
+            tasks.append(copy())
+            winner, response = await _first_answer(tasks)
+            outcome = "won" if winner == 1 else "lost"
+            _traced("downstream.hedge.decided", service=self.name, outcome=outcome)
+            if self._on_hedge is not None:
+                self._on_hedge(self.name, outcome)
+            return response
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+                    task.add_done_callback(_consume_outcome)
 
     async def _attempt(
         self,
@@ -386,6 +479,44 @@ class DownstreamClient:
             wait=round(retry_state.upcoming_sleep, 3),
             error=str(error),
         )
+
+
+def _read_key(path: str, params: QueryParams | None, headers: Mapping[str, str] | None) -> Hashable:
+    """What must match for two reads to be one: the path, the query and every header
+    the caller sends (its ``Authorization`` among them), case aside."""
+    query = str(httpx.QueryParams(params)) if params else ""
+    sent = tuple(sorted((k.lower(), v) for k, v in (headers or {}).items()))
+    return (path, query, sent)
+
+
+async def _first_answer(
+    tasks: Sequence[asyncio.Future[httpx.Response]],
+) -> tuple[int, httpx.Response]:
+    """The index and answer of whichever copy answers first.  A rejection (4xx) is an
+    answer too; a copy that fails to answer leaves it to the others, and when all
+    fail, the first copy's failure is raised."""
+    pending = set(tasks)
+    failures: dict[int, BaseException] = {}
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in sorted(done, key=tasks.index):
+            error = task.exception()
+            if error is None:
+                return tasks.index(task), task.result()
+            if isinstance(error, DownstreamRejected):
+                raise error
+            failures[tasks.index(task)] = error
+    raise failures[min(failures)]
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _traced(event: str, **attributes: str | float) -> None:
+    """An event on the current span (the BFF request's), when tracing is on."""
+    trace.get_current_span().add_event(event, attributes)
 
 
 class _NoCookies(CookieJar):

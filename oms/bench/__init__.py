@@ -1,22 +1,4 @@
-"""``oms bench``: the qualities of the design measured, as a table and a JSON file.
-
-* ``oms bench saga``: sagas per second, latency and CPU per saga of every
-  process, next to a bare aio-pika + asyncpg loop doing the same messages and
-  transactions in the same run (:mod:`oms.bench.saga`, :mod:`oms.bench.baseline`);
-* ``oms bench bff``: an aggregated page against the calls it makes (:mod:`oms.bench.bff`).
-"""
-
-from __future__ import annotations
-
-import typer
-
-from oms.bench.bff import bff
-from oms.bench.saga import saga
-
-bench_app = typer.Typer(
-    no_args_is_help=True, help="Benchmarks: measured on this machine, printed and written as JSON."
-)
-bench_app.command("saga")(saga)
-bench_app.command("bff")(bff)
-
-__all__ = ["bench_app"]
+"""Benchmarks of the design, each a package: the system it measures, the load, the
+tables (:mod:`oms.bench.saga`, :mod:`oms.bench.bff`), and what they share
+(processes, ``/proc`` readings, the JSON report).  ``oms bench …`` (:mod:`oms.cli.bench`)
+holds their options."""

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from oms.runner import serving
+from oms.serving import serving
 
 
 class OtlpSink:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from oms.terminal import text_console
 
-console = Console()
+console = text_console()
 
 
 def machine() -> dict[str, Any]:

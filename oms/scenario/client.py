@@ -4,16 +4,44 @@ of the usual settings (or through given transports, in tests)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from oms.components import COMPONENTS
 from shared.auth import mint_token
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 
-API = "/api/v1"
-COMPONENTS = ("orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile")
+
+@dataclass(frozen=True)
+class Request:
+    """A request as a step sent it, kept to be sent again exactly (``repeat``)."""
+
+    component: str
+    method: str
+    path: str
+    body: Any
+    params: dict[str, Any] | None
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: httpx.Headers
+    body: Any
+    """The JSON, or the text when it is not JSON."""
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> Answer:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        return cls(response.status_code, response.headers, body)
 
 
 class SystemApi:
@@ -63,8 +91,19 @@ class SystemApi:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         return await self.clients[component].request(
-            method, f"{API}{path}", json=json, params=params, headers=headers
+            method, f"{API_PREFIX}{path}", json=json, params=params, headers=headers
         )
+
+    async def send(self, request: Request) -> Answer:
+        response = await self.request(
+            request.component,
+            request.method,
+            request.path,
+            json=request.body,
+            params=request.params,
+            headers=request.headers,
+        )
+        return Answer.of(response)
 
     async def _json(self, component: str, path: str, **params: Any) -> Any:
         """GET as ops; None on 404."""

@@ -23,14 +23,12 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from shared.messaging.envelope import Envelope
-
-Capability = Literal["crash", "restart", "cut_broker", "publish"]
 
 
 class ControlError(RuntimeError):

@@ -23,8 +23,29 @@ from collections import Counter
 from typing import Any
 
 from oms.scenario.client import SystemApi
-from oms.scenario.model import TERMINAL_STATES
-from oms.scenario.runner import commands_of
+from oms.scenario.expectations.audit import ExpectAudit
+from oms.scenario.expectations.goods import (
+    ExpectMoney,
+    ExpectStock,
+    MoneyExpectation,
+    StockExpectation,
+)
+from oms.scenario.expectations.orders import ExpectOrder, OrderExpectation
+from oms.scenario.expectations.saga import ExpectSaga, SagaExpectation
+from oms.scenario.history import commands_of
+from oms.scenario.kinds import Kind, StepKind
+from oms.scenario.spec import TERMINAL_STATES
+from oms.scenario.steps.checkout import (
+    Checkout,
+    CheckoutSpec,
+    PlaceOrder,
+    PlaceOrderSpec,
+    QuotedLine,
+)
+from oms.scenario.steps.faults import ClearFaults, ClearFaultsSpec
+from oms.scenario.steps.operator import Abort, OperatorSpec, Retry
+from oms.scenario.steps.requests import Cancel, CancelSpec
+from oms.scenario.steps.wait import Wait, WaitSpec
 
 REPLY_OF = {
     "inventory.reserve": "inventory.reserved",
@@ -138,28 +159,26 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
 
     # --- the steps --------------------------------------------------------------------
     user = {"payment_methods": {"card": card}}
+    placing: StepKind
     if quoted_differs:
-        steps: list[dict[str, Any]] = [
-            {
-                "place_order": {
-                    "order": "order",
-                    "user": "shopper",
-                    "items": lines,
-                    "payment_method": "card",
-                }
-            }
-        ]
+        placing = PlaceOrder(
+            place_order=PlaceOrderSpec(
+                order="order",
+                user="shopper",
+                items={name: QuotedLine(**line) for name, line in lines.items()},
+                payment_method="card",
+            )
+        )
     else:
-        steps = [
-            {
-                "checkout": {
-                    "order": "order",
-                    "user": "shopper",
-                    "items": {name: line["quantity"] for name, line in lines.items()},
-                    "payment_method": "card",
-                }
-            }
-        ]
+        placing = Checkout(
+            checkout=CheckoutSpec(
+                order="order",
+                user="shopper",
+                items={name: line["quantity"] for name, line in lines.items()},
+                payment_method="card",
+            )
+        )
+    steps: list[Kind] = [placing]
     state: str | None = None
     for entry in history:
         detail = entry["detail"]
@@ -172,35 +191,36 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
                 delay = int(min(1000, settings.saga_step_timeout_seconds * 500))
                 faults.append({"message": held, "mode": "delay", "delay_ms": delay})
             if state is not None and state != "reserving_inventory":
-                steps.append({"wait": {"order": "order", "state": state}})
-            steps.append({"cancel": {"order": "order"}})
+                steps.append(Wait(wait=WaitSpec(order="order", state=state)))
+            steps.append(Cancel(cancel=CancelSpec(order="order")))
         elif entry["kind"] == "operator":
             if state is not None:
-                steps.append({"wait": {"order": "order", "state": state}})
+                steps.append(Wait(wait=WaitSpec(order="order", state=state)))
             if detail["action"] == "retry" and refund_fault:
-                steps.append({"clear_faults": {"service": "payments"}})
+                steps.append(ClearFaults(clear_faults=ClearFaultsSpec(service="payments")))
+            action = OperatorSpec(order="order", reason=detail["reason"] or "ops")
             steps.append(
-                {detail["action"]: {"order": "order", "reason": detail["reason"] or "ops"}}
+                Retry(retry=action) if detail["action"] == "retry" else Abort(abort=action)
             )
 
     # --- the outcome ------------------------------------------------------------------
-    expect: list[dict[str, Any]] = [
-        {"order": {"order": "order", "status": order["status"]}},
-        {"saga": {"order": "order", "state": saga["state"], "steps": sent}},
-        {
-            "money": {
-                "order": "order",
-                "captured": int(summary["captured"]),
-                "refunded": int(summary["refunded"]),
-                "net": int(summary["net"]),
-            }
-        },
+    expect: list[Kind] = [
+        ExpectOrder(order=OrderExpectation(order="order", status=order["status"])),
+        ExpectSaga(saga=SagaExpectation(order="order", state=saga["state"], steps=sent)),
+        ExpectMoney(
+            money=MoneyExpectation(
+                order="order",
+                captured=int(summary["captured"]),
+                refunded=int(summary["refunded"]),
+                net=int(summary["net"]),
+            )
+        ),
     ]
     for name, line in lines.items():
         left = products[name]["stock"] - (line["quantity"] if order["status"] == "confirmed" else 0)
-        expect.append({"stock": {"product": name, "available": left}})
+        expect.append(ExpectStock(stock=StockExpectation(product=name, available=left)))
     if saga["state"] in TERMINAL_STATES - {"failed"}:
-        expect.append({"audit": "clean"})
+        expect.append(ExpectAudit(audit="clean"))
 
     timing: dict[str, Any] = {}
     if timeouts:
@@ -225,6 +245,11 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
             + ")."
         ),
         "setup": setup,
-        "steps": steps,
-        "expect": expect,
+        "steps": [_written(step) for step in steps],
+        "expect": [_written(expectation) for expectation in expect],
     }
+
+
+def _written(part: Kind) -> dict[str, Any]:
+    """A step or an expectation as the file writes it: only what was given."""
+    return part.model_dump(mode="json", exclude_unset=True)

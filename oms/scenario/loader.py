@@ -8,29 +8,18 @@ location is walked down those nodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from oms.scenario.model import (
-    EXPECTATION_KINDS,
-    STEP_KINDS,
-    UNKNOWN_KIND,
-    CancelSpec,
-    CheckoutSpec,
-    Concurrently,
-    PlaceOrderSpec,
-    Scenario,
-    body_of,
-    kind_of,
-)
-from shared.messages import CATALOGUE
-
-Loc = tuple[str | int, ...]
+from oms.scenario.expectations import EXPECTATION_KINDS
+from oms.scenario.kinds import UNKNOWN_KIND, Loc
+from oms.scenario.model import Scenario
+from oms.scenario.steps import STEP_KINDS
 
 
 @dataclass(frozen=True)
@@ -121,7 +110,7 @@ def parse(text: str, path: Path) -> Scenario:
         raise ScenarioFileError(
             path, [_problem(root, tuple(e["loc"]), e["type"], e["msg"]) for e in exc.errors()]
         ) from None
-    problems = [_problem(root, loc, "reference", message) for loc, message in _references(scenario)]
+    problems = [_problem(root, loc, "reference", message) for loc, message in scenario.references()]
     if problems:
         raise ScenarioFileError(path, problems)
     return scenario
@@ -165,92 +154,6 @@ def _locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, int, str]:
             path += f".{part}" if path else str(part)
         previous = part
     return node, line, path
-
-
-# --- names used against names defined ---------------------------------------------------
-
-
-def _references(scenario: Scenario) -> Iterator[tuple[Loc, str]]:
-    """Every name a step or expectation uses that the file does not define (before it)."""
-    products = set(scenario.setup.products)
-    users = set(scenario.setup.users)
-    orders: set[str] = set()
-    requests: set[str] = set()
-    messages: set[str] = set()
-
-    def use(loc: Loc, kind: str, name: str | None, known: set[str]) -> Iterator[tuple[Loc, str]]:
-        if name is not None and name not in known:
-            defined = ", ".join(sorted(known)) or "none"
-            yield loc, f"no {kind} named {name!r} (defined: {defined})"
-
-    def walk(steps: Iterable[BaseModel], base: Loc) -> Iterator[tuple[Loc, str]]:
-        for index, step in enumerate(steps):
-            kind, spec = kind_of(step), body_of(step)
-            loc: Loc = (*base, index, kind)
-            if isinstance(step, Concurrently):
-                yield from walk(step.concurrently, (*loc,))
-                continue
-            if isinstance(spec, CheckoutSpec | PlaceOrderSpec):
-                yield from use((*loc, "user"), "user", spec.user, users)
-                for product in spec.items:
-                    yield from use((*loc, "items", product), "product", product, products)
-                user = scenario.setup.users.get(spec.user)
-                saved = user.payment_methods if user else {}
-                if spec.payment_method not in saved and not spec.payment_method.startswith("pm_"):
-                    yield (
-                        (*loc, "payment_method"),
-                        f"no payment method named {spec.payment_method!r} for {spec.user!r}",
-                    )
-                if isinstance(spec, CheckoutSpec) and spec.address and user is not None:
-                    yield from use((*loc, "address"), "address", spec.address, set(user.addresses))
-                if isinstance(spec, CheckoutSpec) and spec.via == "mobile" and spec.wait_seconds:
-                    yield (*loc, "wait_seconds"), "BFF-Mobile's checkout does not wait"
-                orders.add(spec.order)
-                requests.add(spec.order)
-                continue
-            if isinstance(spec, CancelSpec) and spec.request:
-                requests.add(spec.request)
-            order = getattr(spec, "order", None)
-            if kind == "repeat":
-                yield from use((*loc, "request"), "request", spec.request, requests)
-                if order:
-                    orders.add(order)
-                    requests.add(order)
-            elif kind == "publish":
-                if spec.name:
-                    messages.add(spec.name)
-                yield from use((*loc, "order"), "order", order, orders)
-            else:
-                yield from use((*loc, "order"), "order", order, orders)
-            if kind == "crash" and spec.handling is not None:
-                consumes = "event" if spec.component == "saga" else "command"
-                if spec.component not in ("orders", "inventory", "payments", "saga"):
-                    yield (*loc, "component"), f"{spec.component} handles no messages to crash on"
-                elif CATALOGUE[spec.handling].kind != consumes:
-                    yield (
-                        (*loc, "handling"),
-                        f"{spec.component} handles {consumes}s; {spec.handling!r} is not one",
-                    )
-
-    yield from walk(scenario.steps, ("steps",))
-    for index, expectation in enumerate(scenario.expect):
-        kind, spec = kind_of(expectation), body_of(expectation)
-        loc = ("expect", index, kind)
-        if kind in ("order", "saga", "money"):
-            yield from use((*loc, "order"), "order", spec.order, orders)
-        if kind == "order" and spec.same_as:
-            yield from use((*loc, "same_as"), "order", spec.same_as, orders)
-        if kind == "stock":
-            yield from use((*loc, "product"), "product", spec.product, products)
-        if kind == "http":
-            yield from use((*loc, "request"), "request", spec.request, requests)
-        if kind == "outcomes":
-            for number, name in enumerate(spec.orders):
-                yield from use((*loc, "orders", number), "order", name, orders)
-        if kind == "orders":
-            yield from use((*loc, "user"), "user", spec.user, users)
-        if kind == "dead_letter":
-            yield from use((*loc, "message"), "message", spec.message, messages)
 
 
 def dump_yaml(data: dict[str, Any]) -> str:

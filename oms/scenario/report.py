@@ -10,8 +10,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from oms.scenario.runner import ScenarioResult
+from oms.scenario.results import ScenarioResult
 
 STYLE = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
 
@@ -30,7 +31,7 @@ def print_results(results: Sequence[ScenarioResult], console: Console) -> None:
             detail = result.reason or ""
         table.add_row(
             result.name,
-            f"[{STYLE[result.outcome]}]{result.outcome}[/]",
+            Text(result.outcome, style=STYLE[result.outcome]),
             f"{result.seconds:.1f}",
             detail,
         )

@@ -1,4 +1,4 @@
-"""The order saga as a pure state machine (DESIGN §5), in the "Decider" style.
+"""The order saga as a pure state machine, in the "Decider" style (docs/design.md).
 
 :meth:`OrderSaga.react` maps ``(saga state, input)`` to a :class:`Decision`: the new
 state, the commands to send and the history entries to store.  It does no I/O,
@@ -22,12 +22,14 @@ its retries, the customer cancelling, an operator aborting) it undoes, newest
 first, every step that happened or *may* have happened, and finally cancels the
 order (``order.cancel`` is always the last compensation: the order exists from
 the start and must end cancelled).  What is left to undo is derived from the
-steps each time (``steps.undo_plan``), never stored.  Which row of the table
+steps each time (``progress.undo_plan``), never stored.  Which row of the table
 applies is in ``table.py``, what each does in ``actions.py``.
 
 Modules: ``statuses``, ``config``, ``inputs`` (and their JSON), ``state`` (and its
-codec, which also reads version 3), ``steps``, ``decisions``, ``reaction``,
-``guards``, ``actions``, ``table``, ``react`` (:class:`OrderSaga`), ``replay``.
+codec, which also reads version 3), ``steps`` (the catalogue), ``progress`` (what
+follows from what the steps did: the proofs of undo, the undo plan, the statuses
+ahead, the commands), ``decisions``, ``reaction``, ``guards``, ``actions``,
+``table``, ``react`` (:class:`OrderSaga`), ``replay``.
 
 Participants are idempotent per order, so a command can always be resent and a
 compensation for something that never happened is a harmless no-op.  Replies
@@ -69,6 +71,7 @@ from saga.definition.inputs import (
     input_name,
     input_to_json,
 )
+from saga.definition.progress import statuses_ahead, undo_plan
 from saga.definition.react import OrderSaga
 from saga.definition.replay import Divergence, RecordedDecision, ReplayReport, replay
 from saga.definition.state import (
@@ -89,7 +92,7 @@ from saga.definition.statuses import (
     StepState,
     statuses_matching,
 )
-from saga.definition.steps import STEPS, Step, statuses_ahead, undo_plan
+from saga.definition.steps import STEPS, Step
 from saga.definition.table import RULES, START, TRANSITIONS, Rule, Transition, transitions_of
 
 __all__ = [

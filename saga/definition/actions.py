@@ -13,20 +13,11 @@ from typing import TypeAlias
 
 from saga.definition.guards import price_mismatch
 from saga.definition.inputs import Input, OperatorAbort, input_name
+from saga.definition.progress import acknowledged, succeeded, undo_plan, undone
 from saga.definition.reaction import Reaction
 from saga.definition.state import Timer
 from saga.definition.statuses import SagaStatus, StepState
-from saga.definition.steps import (
-    INVENTORY,
-    ORDER,
-    PAYMENT,
-    STEP_BY_REPLY,
-    Step,
-    acknowledged,
-    next_step,
-    succeeded,
-    undo_plan,
-)
+from saga.definition.steps import INVENTORY, ORDER, PAYMENT, STEP_BY_REPLY, Step, next_step
 from shared.messages import (
     InventoryInsufficient,
     InventoryReserved,
@@ -171,7 +162,7 @@ def undo_next_step(r: Reaction, input: Input) -> None:
     """The running compensation is acknowledged and proved its step undone: on to the next."""
     r.state = acknowledged(r.state, input)
     step = STEP_BY_REPLY[input_name(input)]
-    if r.step(step.name).state in (StepState.done, StepState.compensating, StepState.not_started):
+    if r.step(step.name).state in (StepState.done, StepState.being_undone, StepState.not_started):
         r.set_step(step.name, state=StepState.compensated)
     undo_next(r)
 
@@ -243,7 +234,7 @@ def note_late_success(r: Reaction, input: Input) -> None:
     paid back needs nothing.
     """
     step = note_success(r, input)
-    if r.state.status is not step.undoing and step.undone(r.state):
+    if r.state.status is not step.undoing and undone(step, r.state):
         r.set_step(step.name, state=StepState.compensated)
 
 

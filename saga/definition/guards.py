@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from saga.definition.config import SagaConfig
-from saga.definition.inputs import Input
+from saga.definition.inputs import Input, input_name
+from saga.definition.progress import acknowledged, succeeded, undone
 from saga.definition.state import OrderData, SagaState
-from saga.definition.steps import PAYMENT, STEP_BY_REPLY, acknowledged, succeeded
+from saga.definition.steps import PAYMENT, STEP_BY_REPLY
 from shared.messages import InventoryReserved
 
 Guard: TypeAlias = Callable[[SagaState, Input, SagaConfig], bool]
@@ -49,13 +50,13 @@ def backing_off(saga: SagaState, input: Input, config: SagaConfig) -> bool:
 
 
 def proves_the_step_undone(saga: SagaState, input: Input, config: SagaConfig) -> bool:
-    """This acknowledgement shows every effect of its step undone (see ``Step.undone``)."""
-    return STEP_BY_REPLY[input.type_name].undone(acknowledged(saga, input))  # type: ignore[union-attr]
+    """This acknowledgement shows every effect of its step undone (see ``progress.PROOF_OF_UNDO``)."""
+    return undone(STEP_BY_REPLY[input_name(input)], acknowledged(saga, input))
 
 
 def already_refunded(saga: SagaState, input: Input, config: SagaConfig) -> bool:
     """A capture reported after the saga ended that an earlier refund already paid back."""
-    return PAYMENT.undone(succeeded(saga, input))
+    return undone(PAYMENT, succeeded(saga, input))
 
 
 def price_mismatch(order: OrderData, reserved: InventoryReserved) -> str | None:

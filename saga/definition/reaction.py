@@ -7,9 +7,9 @@ from typing import Any
 
 from saga.definition.config import SagaConfig
 from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
+from saga.definition.progress import build_command
 from saga.definition.state import SagaState, StepRecord, Timer
 from saga.definition.statuses import SagaStatus, StepName, StepState
-from saga.definition.steps import build_command
 from shared.messages import Command
 
 
@@ -65,7 +65,7 @@ class Reaction:
         else:
             # Sent after the step was known done, this compensation surely comes after
             # the step's effect (which acknowledgement answers it: see StepRecord).
-            known = StepState.compensating if record.state is StepState.done else record.state
+            known = StepState.being_undone if record.state is StepState.done else record.state
             record = replace(record, state=known, compensations_sent=record.compensations_sent + 1)
             command, attempt = step.compensation, record.compensations_sent
         self.update(steps=self.state.steps.with_record(step.name, record), backing_off=False)

@@ -100,7 +100,7 @@ class StepRecord:
     added later without them, would leak stock silently), the property tests run
     participants both with and without tombstones, and the price is one
     redundant, idempotent compensation in a rare race.  Payment needs none of
-    this: its answers carry amounts (see ``steps.refunds_cover_the_capture``).
+    this: its answers carry amounts (see ``progress.refunds_cover_the_capture``).
     """
 
     state: StepState = StepState.not_started
@@ -208,7 +208,7 @@ class SagaState:
     """Everything the saga remembers between two inputs.
 
     What the saga awaits follows from its status (:attr:`step`, :attr:`current`),
-    and what is left to undo from its steps (``steps.undo_plan``): neither is
+    and what is left to undo from its steps (``progress.undo_plan``): neither is
     stored twice.
     """
 

@@ -90,14 +90,17 @@ class StepState(StrEnum):
     """The participant refused (stock insufficient, charge declined)."""
     unknown = "unknown"
     """The saga gave up on the step without a reply: it may or may not have happened."""
-    compensating = "compensating"
-    """Known done, and its compensation was sent after that was known."""
+    being_undone = "compensating"
+    """Known done, and its compensation was sent after that was known.
+
+    Stored as ``compensating`` (saga states keep it, and the saga API shows it);
+    in the code the word names only the state filter (:data:`COMPENSATING`)."""
     compensated = "compensated"
     """Its compensation was acknowledged after the step was known done (or never ran)."""
 
 
 MAY_HAVE_HAPPENED = frozenset(
-    {StepState.pending, StepState.unknown, StepState.done, StepState.compensating}
+    {StepState.pending, StepState.unknown, StepState.done, StepState.being_undone}
 )
 """A step in one of these states needs its compensation until one is known to have undone it."""
-KNOWN_DONE = frozenset({StepState.done, StepState.compensating, StepState.compensated})
+KNOWN_DONE = frozenset({StepState.done, StepState.being_undone, StepState.compensated})

@@ -28,8 +28,10 @@ from services.inventory.schemas import (
 )
 from shared.catalogue import NewProduct
 from shared.service import ServiceDep
+from shared.web.app import API_PREFIX
 from shared.web.auth import OpsPrincipal
 from shared.web.problems import problem_responses
+from shared.web.schemas import SafeId
 
 router = APIRouter(tags=["inventory"])
 
@@ -49,7 +51,7 @@ async def list_products(
 
 
 @router.get("/products/{product_id}", responses=problem_responses(404, 422))
-async def get_product(product_id: str, service: ServiceDep) -> ProductOut:
+async def get_product(product_id: SafeId, service: ServiceDep) -> ProductOut:
     """One product with its available stock."""
     return await usecases.get_product(service, product_id)
 
@@ -64,7 +66,7 @@ async def create_product(
 ) -> ProductOut:
     """Add a product with its initial stock and announce ``product.created``."""
     product = await usecases.create_product(service, body)
-    response.headers["Location"] = f"/api/v1/products/{product.id}"
+    response.headers["Location"] = f"{API_PREFIX}/products/{product.id}"
     return product
 
 
@@ -72,7 +74,7 @@ async def create_product(
     "/products/{product_id}/stock", responses=problem_responses(400, 401, 403, 404, 409, 422)
 )
 async def set_stock(
-    product_id: str, body: StockLevel, service: ServiceDep, _ops: OpsPrincipal
+    product_id: SafeId, body: StockLevel, service: ServiceDep, _ops: OpsPrincipal
 ) -> ProductOut:
     """Set the units on hand (reserved ones included); never below what is reserved.
 
@@ -82,7 +84,7 @@ async def set_stock(
 
 @router.patch("/products/{product_id}", responses=problem_responses(400, 401, 403, 404, 422))
 async def change_product(
-    product_id: str, body: ProductChanges, service: ServiceDep, _ops: OpsPrincipal
+    product_id: SafeId, body: ProductChanges, service: ServiceDep, _ops: OpsPrincipal
 ) -> ProductOut:
     """Change a product's name, description or price; announces ``product.updated``
     when any of them changed.  Orders already reserved keep the price they were

@@ -17,9 +17,11 @@ from services.orders import usecases
 from services.orders.domain import OrderStatus
 from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage
 from shared.service import ServiceDep
+from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal
 from shared.web.cursor import CursorQuery
 from shared.web.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, IdempotencyKey
+from shared.web.limits import CHECKOUT
 from shared.web.problems import problem_responses
 
 router = APIRouter(tags=["orders"])
@@ -42,6 +44,7 @@ _CREATED_HEADERS = {
         201: {"description": "The order, placed now or earlier", "headers": _CREATED_HEADERS},
         **problem_responses(400, 401, 403, 422),
     },
+    openapi_extra=CHECKOUT,
 )
 async def create_order(
     body: NewOrder,
@@ -62,7 +65,7 @@ async def create_order(
     two first requests racing with one key the unique key lets one commit while the
     other rolls back and answers the winner's order."""
     order, replayed = await usecases.place_order(service, body, principal, idempotency_key)
-    response.headers["Location"] = f"/api/v1/orders/{order.id}"
+    response.headers["Location"] = f"{API_PREFIX}/orders/{order.id}"
     if replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return order

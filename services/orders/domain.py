@@ -46,25 +46,25 @@ def order_total(lines: Iterable[Line]) -> int:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class NewStatus:
     """Where a command leaves an order, and whether it moved it."""
 
     status: OrderStatus
     changed: bool
 
 
-def confirm(current: OrderStatus) -> Outcome:
+def confirm(current: OrderStatus) -> NewStatus:
     """Only a pending order is confirmed; a confirmed one stays, a cancelled one too."""
     if current == OrderStatus.PENDING:
-        return Outcome(OrderStatus.CONFIRMED, changed=True)
-    return Outcome(current, changed=False)
+        return NewStatus(OrderStatus.CONFIRMED, changed=True)
+    return NewStatus(current, changed=False)
 
 
-def cancel(current: OrderStatus) -> Outcome:
+def cancel(current: OrderStatus) -> NewStatus:
     """A pending or confirmed order is cancelled; a cancelled one stays as it is."""
     if current == OrderStatus.CANCELLED:
-        return Outcome(current, changed=False)
-    return Outcome(OrderStatus.CANCELLED, changed=True)
+        return NewStatus(current, changed=False)
+    return NewStatus(OrderStatus.CANCELLED, changed=True)
 
 
 class AlreadyCancelled(Exception):

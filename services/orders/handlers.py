@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.orders import domain
-from services.orders.domain import OrderStatus, Outcome
+from services.orders.domain import NewStatus, OrderStatus
 from services.orders.models import Order, StatusChange
 from services.orders.repository import Orders
 from shared.clock import utcnow
@@ -40,7 +40,7 @@ async def _apply(
     uow: UnitOfWork,
     order_id: str,
     envelope: Envelope,
-    decide: Callable[[OrderStatus], Outcome],
+    decide: Callable[[OrderStatus], NewStatus],
     reason: str | None = None,
 ) -> None:
     orders = Orders(uow.session)

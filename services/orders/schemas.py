@@ -9,22 +9,16 @@ from typing import Annotated, Any
 from pydantic import (
     Field,
     JsonValue,
-    StringConstraints,
     field_validator,
 )
 
 from services.orders.domain import MAX_LINES, MAX_QUANTITY
 from services.orders.models import Order, OrderItem, StatusChange
 from shared.catalogue import Price
-from shared.web.schemas import CamelModel, CurrencyCode, JsonInteger, RequestBody
+from shared.web.schemas import CamelModel, CurrencyCode, JsonInteger, RequestBody, SafeId
 
-Id = Annotated[
-    str,
-    # Ids are opaque, but never spaces or control characters (PostgreSQL text
-    # cannot even hold NUL).  The classes are spelled out: regex engines disagree
-    # on what ``\s`` covers.
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x20\x7f-\x9f]+$"),
-]
+Id = SafeId
+"""Ids are opaque, but in a safe alphabet: they reach URLs, logs and ops' terminals."""
 MAX_ADDRESS_JSON = 2_000
 
 

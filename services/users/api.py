@@ -23,7 +23,9 @@ from services.users.schemas import (
     UserDetails,
 )
 from shared.service import ServiceDep
+from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
+from shared.web.limits import SIGN_IN
 from shared.web.problems import problem_responses
 
 router = APIRouter(tags=["users"])
@@ -52,6 +54,7 @@ SignInLimitsDep = Annotated[SignInLimits, Depends(_sign_in_limits)]
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422, 429),
     summary="Create an account",
+    openapi_extra=SIGN_IN,
 )
 async def register(
     body: Registration,
@@ -65,11 +68,16 @@ async def register(
     answer ``{userId, email, token}``: the new user is signed in."""
     limits.count_call(request)
     registered = await usecases.register(service, body, passwords)
-    response.headers["Location"] = f"/api/v1/users/{registered.user_id}"
+    response.headers["Location"] = f"{API_PREFIX}/users/{registered.user_id}"
     return registered
 
 
-@router.post("/users/login", responses=problem_responses(401, 422, 429), summary="Log in for a JWT")
+@router.post(
+    "/users/login",
+    responses=problem_responses(401, 422, 429),
+    summary="Log in for a JWT",
+    openapi_extra=SIGN_IN,
+)
 async def login(
     body: Credentials,
     request: Request,

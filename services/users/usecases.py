@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from services.users.domain import email_key
+from services.users.domain import email_key, lookalike, normalize_email
 from services.users.limits import SignInLimits
 from services.users.models import Address, User
 from services.users.passwords import Passwords
@@ -54,9 +54,12 @@ def _address_out(address: Address) -> AddressOut:
 
 async def register(service: Service, body: Registration, passwords: Passwords) -> Registered:
     """A new account, announced (``user.created``) in the same transaction and signed in."""
-    key = email_key(body.email)
-    if key is None:  # EmailStr has validated it already: unreachable in practice
+    key, email = email_key(body.email), normalize_email(body.email)
+    if key is None or email is None:  # EmailStr has validated it already
         raise Unprocessable("email: not a valid address", field="email")
+    confusing = lookalike(email)
+    if confusing is not None:
+        raise Unprocessable(f"email: {confusing}; it could pass for another address", field="email")
     duplicate = Conflict("an account with this email already exists", field="email")
     # Checked before hashing so a duplicate costs no hashing; the unique index
     # decides the race between two registrations of one address.
@@ -66,7 +69,7 @@ async def register(service: Service, body: Registration, passwords: Passwords) -
     # Hashed outside any transaction: a slow hash must not hold a database lock.
     password_hash = await passwords.hash(body.password)
     user = User(
-        email=body.email,
+        email=email,
         email_key=key,
         first_name=body.first_name,
         last_name=body.last_name,

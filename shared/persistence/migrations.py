@@ -52,7 +52,7 @@ async def downgrade(db: Database, script_location: Path, revision: str) -> None:
 
 
 async def _migrate(
-    db: Database, script_location: Path, step: Callable[[Config, str], None], revision: str
+    db: Database, script_location: Path, direction: Callable[[Config, str], None], revision: str
 ) -> None:
     cfg = _config(script_location, db)
     turn = _turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
@@ -62,14 +62,14 @@ async def _migrate(
             # run the revisions: a transaction-level advisory lock serialises them.
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": db.schema})
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
-        await conn.run_sync(_migrate_sync, cfg, step, revision)
+        await conn.run_sync(_migrate_sync, cfg, direction, revision)
 
 
 def _migrate_sync(
-    connection: Connection, cfg: Config, step: Callable[[Config, str], None], revision: str
+    connection: Connection, cfg: Config, direction: Callable[[Config, str], None], revision: str
 ) -> None:
     cfg.attributes["connection"] = connection
-    step(cfg, revision)
+    direction(cfg, revision)
 
 
 def run_env(target_metadata: Any = None) -> None:

@@ -3,7 +3,8 @@
 It adds what every service answers the same way: ``/health/live``,
 ``/health/ready`` (the component's own checks: its database, its broker),
 ``/metrics`` for Prometheus, ``X-Correlation-ID`` in and out of every request,
-and RFC 9457 problem responses for every error: a request that fails because
+and RFC 9457 problem responses for every error: a body larger than its route
+takes is refused before it is read (:mod:`shared.web.limits`); a request that fails because
 the database cannot be had right now (no free connection, too many clients,
 refused or dropped) answers 503 with ``Retry-After``.  It also keeps the OpenAPI
 document honest about what every route shares: input no database can store is
@@ -30,13 +31,15 @@ from prometheus_client import (
 )
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from shared.context import CORRELATION_HEADER, bind_context, new_correlation_id
 from shared.logging import get_logger
 from shared.metrics import Refresh
 from shared.persistence.database import unavailable_reason
 from shared.telemetry import instrument_app
+from shared.web.limits import BodyLimits, BodySizeLimit, document_body_limits, route_limits
+from shared.web.middleware import HttpMiddleware
 from shared.web.openapi import (
     document_common_problems,
     document_storable_text,
@@ -60,17 +63,11 @@ DATABASE_RETRY_AFTER_SECONDS = 2
 log = get_logger(__name__)
 
 
-class CorrelationMiddleware:
+class CorrelationMiddleware(HttpMiddleware):
     """Takes ``X-Correlation-ID`` from the request (or makes one), binds it for logs,
     outgoing calls and messages, and returns it on the response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = next((v for k, v in scope["headers"] if k == _CORRELATION), b"")
         value = incoming.decode("latin-1").strip()[:128]
         correlation_id = value or new_correlation_id()
@@ -86,20 +83,14 @@ class CorrelationMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
-class DatabaseUnavailableMiddleware:
+class DatabaseUnavailableMiddleware(HttpMiddleware):
     """Answers 503 problem+json with ``Retry-After`` for a request that failed
     because the database cannot be had right now (see
     :func:`shared.persistence.database.unavailable_reason`), where it would
     otherwise be a 500.  It sees what no exception handler took, whichever
     layer of SQLAlchemy or the driver raised it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -145,6 +136,10 @@ def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
     return ", ".join(sorted(allowed))
 
 
+API_PREFIX = "/api/v1"
+"""Where every component mounts its API; the health paths and ``/metrics`` sit at the root."""
+
+
 def create_app(
     name: str,
     *,
@@ -152,10 +147,12 @@ def create_app(
     description: str = "",
     lifespan: Lifespan | None = None,
     ready_checks: Mapping[str, ReadyCheck] | None = None,
-    api_prefix: str = "/api/v1",
+    api_prefix: str = API_PREFIX,
     routers: list[Any] | None = None,
+    body_limits: BodyLimits | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
+    limits = body_limits or BodyLimits()
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -178,6 +175,12 @@ def create_app(
 
     app.add_middleware(DatabaseUnavailableMiddleware)
     app.add_middleware(StorableInputGuard)
+    # Outside the guard, which reads JSON bodies: nothing reads past the limit.
+    app.add_middleware(
+        BodySizeLimit,
+        limits=limits,
+        routes=route_limits(routers or [], api_prefix, limits),
+    )
     app.add_middleware(CorrelationMiddleware)
     instrument_app(app)
 
@@ -226,6 +229,7 @@ def create_app(
         document = generate()
         if not completed or completed[0] is not document:
             document_common_problems(document)
+            document_body_limits(document, limits)
             document_storable_text(document)
             completed[:] = [document]
         return document

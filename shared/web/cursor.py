@@ -4,7 +4,7 @@ that pass an orders cursor on).
 A cursor is opaque to its caller: the ``(created_at, id)`` of the last row of a
 page, as compact JSON in unpadded URL-safe base64.  Only text this codec could
 have written is a position; anything else is refused the same way everywhere,
-422 naming ``cursor`` (DESIGN §6: bad input gets a 4xx naming the field).
+422 naming ``cursor`` (docs/design.md, HTTP contracts: bad input gets a 4xx naming the field).
 Padded cursors and JSON written with spaces still decode, so a cursor handed out
 by an earlier release keeps its place.
 """
@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -53,9 +53,13 @@ def decode_cursor(text: str | None) -> Position | None:
         raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
         created_at, row_id = json.loads(raw)
         moment = datetime.fromisoformat(created_at)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        # In UTC, as every row's time is stored and compared: a time at either end
+        # of the calendar whose offset would carry it past year 1 or 9999 is no
+        # row's, and would overflow when bound to a query.
+        utc = moment.astimezone(UTC) if moment.tzinfo is not None else None
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
         raise Unprocessable(NOT_HANDED_OUT, field="cursor") from None
     # The text is only base64: what it holds must be what this codec would have put there.
-    if moment.tzinfo is None or not isinstance(row_id, str) or unstorable(row_id):
+    if utc is None or not isinstance(row_id, str) or unstorable(row_id):
         raise Unprocessable(NOT_HANDED_OUT, field="cursor")
-    return Position(moment, row_id)
+    return Position(utc, row_id)

@@ -21,18 +21,23 @@ def documented_paths(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
     """Each path of the app's OpenAPI document as a regex, with its methods."""
     paths = []
     for path, item in app.openapi().get("paths", {}).items():
-        regex = _TEMPLATE_PARAMETER.sub(r"(?P<\1>[^/]+)", re.escape(path))
         methods = {m.upper() for m in item if m in HTTP_METHODS}
-        paths.append((re.compile(f"^{regex}$", re.DOTALL), methods))
+        paths.append((_path_regex(path), methods))
     return paths
+
+
+def _path_regex(path: str) -> re.Pattern[str]:
+    regex = _TEMPLATE_PARAMETER.sub(r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(f"^{regex}$", re.DOTALL)
 
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-COMMON_PROBLEMS = (400, 401, 403, 404, 409, 422, 429, 503)
+COMMON_PROBLEMS = (400, 401, 403, 404, 408, 409, 422, 429, 431, 503)
 """Problem answers any route may give: bad input, authentication and ownership,
-conflicts, rate limits, a dependency down.  Routes add their own (502, 504)."""
+conflicts, rate limits, a request head too slow or too large, a dependency down.  Routes add their
+own (502, 504), and a route taking a body its 413."""
 
 
 def document_common_problems(document: dict[str, Any]) -> None:

@@ -109,7 +109,10 @@ _DESCRIPTIONS = {
     401: "Missing, forged or expired bearer token",
     403: "Not allowed for this caller (ops role required)",
     404: "Not found (another user's resource looks absent too)",
+    408: "The request line and headers did not arrive in time; the connection is closed",
     409: "Conflict with the current state",
+    413: "The request body is larger than this route takes",
+    431: "The request line and headers are larger than the server takes",
     422: "Invalid input; the offending fields are named",
     429: "Too many requests; see Retry-After",
     502: "A downstream service failed; it is named",
@@ -156,6 +159,8 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+_STATUSES = {s.value for s in HTTPStatus}
+
 _UNPARSEABLE_BODY = "There was an error parsing the body"
 """What FastAPI raises (as a 400) for a body it cannot decode at all."""
 
@@ -186,7 +191,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(
                 422, "Unprocessable Content", "invalid input: body", request, errors=errors
             )
-        title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+        title = HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else "Error"
         return problem_response(
             exc.status_code, title, str(exc.detail), request, headers=dict(exc.headers or {})
         )

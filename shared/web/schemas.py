@@ -46,8 +46,6 @@ CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 INT32_MAX = 2**31 - 1
 """The largest value of an ``INTEGER`` column on PostgreSQL (``serial`` ids among them)."""
-INT64_MAX = 2**63 - 1
-"""The largest value of a ``BIGINT`` column on PostgreSQL, or of any integer on SQLite."""
 NO_NUL = r"^[^\x00]*$"
 """The pattern every text parameter documents: PostgreSQL text cannot hold NUL."""
 
@@ -72,6 +70,14 @@ def _storable(text: str) -> str:
 
 Text = Annotated[str, StringConstraints(pattern=NO_NUL), AfterValidator(_storable)]
 """Free text a database can store: no NUL, no lone surrogate."""
+
+SAFE_ID = r"^[A-Za-z0-9._:@-]+$"
+"""What an id may hold: letters, digits and ``. _ : @ -``.  Ids become URL path
+segments, log fields and cells of an operator's table: never a space, a slash,
+a bracket or anything a terminal or a page could read as markup."""
+
+SafeId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SAFE_ID)]
+"""An opaque id made by a client (a product, a payment method, an address), in :data:`SAFE_ID`."""
 
 RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]
 """An integer row id (an ``INTEGER`` primary key): positive, within the column's range."""

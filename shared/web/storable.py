@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from shared.web.middleware import HttpMiddleware
 from shared.web.openapi import documented_paths
 from shared.web.problems import problem_response
 from shared.web.schemas import unstorable
@@ -25,20 +26,14 @@ _MAX_NAMED = 20
 """How many offending fields one answer lists at most."""
 
 
-class StorableInputGuard:
+class StorableInputGuard(HttpMiddleware):
     """Refuses, before any route runs, input no database can store: a NUL in the
     path or the query (``%00``), a NUL or a lone surrogate (``"\\ud800"``) in a
     JSON body.  PostgreSQL cannot hold either, so letting one through would be a
     500 deep in a query; here it is a 422 naming the field, the same answer a
     validation error gets, on every route of every component."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         errors = [*_path_errors(scope), *_query_errors(scope["query_string"])]
         if not errors and _is_json(scope):
             body, receive = await _buffered(receive)

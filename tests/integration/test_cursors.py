@@ -19,6 +19,12 @@ GARBLED = {
     "an id no database holds": base64.urlsafe_b64encode(
         b'["2024-01-01T00:00:00+00:00","a\\u0000"]'
     ).decode(),
+    "a time that is before year 1 in UTC": base64.urlsafe_b64encode(
+        b'["0001-01-01T00:00:00+14:00","a"]'
+    ).decode(),
+    "a time that is past year 9999 in UTC": base64.urlsafe_b64encode(
+        b'["9999-12-31T23:59:59-14:00","a"]'
+    ).decode(),
 }
 
 LISTINGS = ["orders", "saga", "bff-web", "bff-mobile"]

@@ -14,12 +14,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.system import System, named_fields
+from tests.support.system import System, named_fields, problem_of
 
 API = "/api/v1"
 HUGE = 2**64
 """Bigger than any integer column."""
 LONE_SURROGATE = "\ud800"
+EARLIEST_AHEAD_OF_UTC = ["0001-01-01T00:00:00+14:00", "a"]
+"""A time before year 1 once in UTC: no date can hold it."""
+LATEST_BEHIND_UTC = ["9999-12-31T23:59:59-14:00", "a"]
+"""A time past year 9999 once in UTC."""
 ADDRESS = {"line1": "1 Analytical Row", "city": "London", "postalCode": "N1 9GU", "country": "GB"}
 
 
@@ -60,6 +64,7 @@ CASES: dict[str, list[Hostile]] = {
             "cursor",
             params={"cursor": cursor_of(["2024-01-01T00:00:00+00:00", "a\x00"])},
         ),
+        Hostile("GET", "/orders", "cursor", params={"cursor": cursor_of(EARLIEST_AHEAD_OF_UTC)}),
         Hostile(
             "POST",
             "/orders",
@@ -123,6 +128,9 @@ CASES: dict[str, list[Hostile]] = {
         Hostile("GET", "/sagas", "state", params={"state": "\x00"}),
         Hostile("GET", "/sagas", "limit", params={"limit": HUGE}),
         Hostile("GET", "/sagas", "olderThan", params={"olderThan": "1e308"}),
+        Hostile("GET", "/parked-inputs", "olderThan", params={"olderThan": "1.08e16"}),
+        Hostile("GET", "/parked-inputs", "olderThan", params={"olderThan": "inf"}),
+        Hostile("GET", "/sagas", "cursor", params={"cursor": cursor_of(EARLIEST_AHEAD_OF_UTC)}),
         Hostile(
             "GET",
             "/sagas",
@@ -143,6 +151,7 @@ CASES: dict[str, list[Hostile]] = {
         Hostile("GET", "/orders/%00/details", "order_id"),
         Hostile("POST", "/orders/%00/cancel", "order_id"),
         Hostile("GET", "/orders", "cursor", params={"cursor": "\x00"}),
+        Hostile("GET", "/orders", "cursor", params={"cursor": cursor_of(EARLIEST_AHEAD_OF_UTC)}),
         Hostile("POST", "/auth/login", "email", body={"email": LONE_SURROGATE, "password": "x"}),
         Hostile(
             "POST",
@@ -158,6 +167,7 @@ CASES: dict[str, list[Hostile]] = {
     "bff-mobile": [
         Hostile("GET", "/orders/%00", "order_id"),
         Hostile("GET", "/orders", "cursor", params={"cursor": "a\x00"}),
+        Hostile("GET", "/orders", "cursor", params={"cursor": cursor_of(LATEST_BEHIND_UTC)}),
         Hostile("GET", "/orders", "limit", params={"limit": HUGE}),
         Hostile("POST", "/auth/login", "password", body={"email": "a@b.c", "password": "\x00"}),
         Hostile(
@@ -203,3 +213,37 @@ async def test_unstorable_input_is_a_problem_naming_the_field(
             assert response.status_code != 404, response.text  # names no field
             assert response.headers["content-type"] == "application/problem+json"
             assert case.field in named_fields(response.json()), response.text
+
+
+MARKUP_IDS = ["[/]", "[link=https://evil.example]RETRY-HERE[/link]", "a/b", "p 1"]
+"""Product ids a terminal or a page could read as markup, or a URL as a path."""
+
+
+async def test_ids_outside_the_safe_alphabet_are_refused_where_they_are_made(
+    system: System, subtests: pytest.Subtests
+) -> None:
+    shopper = system.stack.auth("mallory")
+    for product_id in MARKUP_IDS:
+        with subtests.test(product_id=product_id):
+            order = {**ORDER, "items": [{"productId": product_id, "quantity": 1, "unitPrice": 1}]}
+            placed = await system.services["orders"].post(
+                f"{API}/orders", json=order, headers=system.stack.ops()
+            )
+            assert "items.0.productId" in named_fields(problem_of(placed, 422))
+            items = [{"productId": product_id, "quantity": 1}]
+            web = await system.web.post(
+                f"{API}/checkout",
+                json={"items": items, "shippingAddress": ADDRESS, "paymentMethodId": "pm_card_ok"},
+                headers=shopper,
+            )
+            assert "items.0.productId" in named_fields(problem_of(web, 422))
+            mobile = await system.mobile.post(
+                f"{API}/checkout",
+                json={"items": items, "addressId": "a-1", "paymentMethodId": "pm_card_ok"},
+                headers=shopper,
+            )
+            assert "items.0.productId" in named_fields(problem_of(mobile, 422))
+    stock = await system.services["inventory"].put(
+        f"{API}/products/%5Bx%5D/stock", json={"quantity": 1}, headers=system.stack.ops()
+    )
+    assert "product_id" in named_fields(problem_of(stock, 422))

@@ -19,7 +19,7 @@ import httpx
 
 from oms.scenario.loader import ScenarioFile, load_directory
 from oms.scenario.report import print_results
-from oms.scenario.runner import ScenarioResult
+from oms.scenario.results import ScenarioResult
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Transport
 from tests.support.infra import RabbitVhost
@@ -27,6 +27,19 @@ from tests.support.processes import Process, ProcessStack, wait_ready
 from tests.support.system import System
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
+GOOD = """\
+name: tiny
+setup:
+  products:
+    kettle: {price: 1250, stock: 5}
+  users:
+    ada: {}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 2}}
+expect:
+  - order: {order: o1, status: confirmed}
+"""
+"""The smallest good scenario file, for tests that change one line of it."""
 TIMING: dict[str, Any] = {
     "faults_enabled": True,
     "saga_step_timeout_seconds": 3.0,
@@ -39,6 +52,12 @@ READY_SECONDS = 180.0
 """How long a process may take to start: long, on a busy CI machine."""
 PROCESS_STEP_TIMEOUT = 60.0
 """The step deadline of :class:`ScenarioProcesses` (its crash cases declare no timing)."""
+
+
+def write(tmp_path: Path, text: str, name: str = "case.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
 
 
 def library(names: Iterable[str] | None = None) -> list[ScenarioFile]:

@@ -49,7 +49,7 @@ async def on_socket(app: FastAPI, settings: Settings | None = None) -> AsyncIter
     """Serve an app whose lifespan already runs (see :func:`serve`) on a real
     socket too, for clients that need one (a browser, a CLI); yields its URL.
     With ``settings`` uvicorn is configured as ``oms up`` configures it."""
-    from oms.runner import server_config, serving
+    from oms.serving import server_config, serving
 
     if settings is None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)

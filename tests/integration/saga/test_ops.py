@@ -4,25 +4,63 @@ in a real browser, the state-change stream and the dead-letter views."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
-from oms.saga_cli import saga_app
+from oms.cli.saga import saga_app
+from shared.auth import mint_token
 from shared.messaging.envelope import Envelope
 from tests.support.infra import IN_CI, eventually
 from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
 from tests.support.system import Shopper, System, running_system
 
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
 API = "/api/v1"
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+
+
+def need_chromium() -> None:
+    """Skip a browser test without Chromium; under CI=true, fail it."""
+    if not HAVE_CHROMIUM:
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
+        pytest.skip(f"{CHROMIUM} is not installed")
+
+
+@asynccontextmanager
+async def ops_dashboard(app: FastAPI, token: str) -> AsyncIterator[Page]:
+    """The saga ``app``'s ``/ops`` in headless Chromium at 1500 by 1000, the ops
+    ``token`` entered."""
+    from playwright.async_api import async_playwright
+
+    async with on_socket(app) as url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 1500, "height": 1000})
+            await page.goto(f"{url}/ops")
+            await page.fill("#token", token)
+            await page.dispatch_event("#token", "change")
+            yield page
+        finally:
+            await browser.close()
+
+
 SAGA_ORDER = ("reserving_inventory", "charging_payment", "confirming_order", "completed")
 
 
@@ -91,7 +129,9 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
         assert completed in completed_only
         assert stalled not in completed_only
 
-        code, aborted = await oms_saga(url, "abort", stalled, "--reason", "customer phoned")
+        code, aborted = await oms_saga(
+            url, "--as", "grace-ops", "abort", stalled, "--reason", "customer phoned"
+        )
         assert code == 0, aborted
         assert f"{stalled} → refunding_payment" in aborted
         assert await system.settled(grace, stalled) == "cancelled"
@@ -99,7 +139,7 @@ async def test_ops_list_show_abort_and_replay_sagas_from_the_terminal(
         code, history = await oms_saga(url, "show", stalled)
         assert code == 0, history
         assert "customer phoned" in history
-        assert "oms-cli" in history  # who did it
+        assert "aborted by grace-ops: customer phoned" in history  # who did it
         assert "inventory.release" in history
 
         code, replayed = await oms_saga(url, "replay", completed)
@@ -161,6 +201,31 @@ async def test_the_stream_reports_a_sagas_states_in_saga_order_until_completed(
         assert refused.status_code == 401
 
 
+async def test_the_stream_ends_when_its_token_expires(system: System) -> None:
+    ttl = 2
+    token = mint_token(TEST_JWT_SECRET, sub="ops-user", roles=["ops"], ttl_seconds=ttl)
+    expires_at = time.time() + ttl
+    events: list[str] = []
+    async with on_socket(system.apps["saga"]) as url, httpx.AsyncClient(base_url=url) as http:
+        # Long enough for a busy machine, far shorter than a stream that never ends.
+        async with (
+            asyncio.timeout(ttl + 20),
+            http.stream(
+                "GET", f"{API}/sagas/stream", params={"access_token": token}, timeout=None
+            ) as response,
+        ):
+            assert response.status_code == 200
+            events.extend([line async for line in response.aiter_lines() if line])
+        ended_at = time.time()
+        again = await http.get(f"{API}/sagas/stream", params={"access_token": token})
+    assert ended_at >= int(expires_at) - 0.05  # the token's exp is whole seconds
+    assert events[-2:] == [
+        "event: expired",
+        "data: the token expired; reconnect with a fresh one",
+    ]
+    assert again.status_code == 401
+
+
 async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeued(
     system: System,
 ) -> None:
@@ -207,14 +272,37 @@ async def test_a_malformed_event_is_dead_lettered_shown_to_ops_and_can_be_requeu
     assert forbidden.status_code == 403
 
 
+async def test_the_dashboard_may_run_only_its_own_script_and_cannot_be_framed(
+    system: System,
+) -> None:
+    response = await system.services["saga"].get("/ops")
+    assert response.status_code == 200
+    policy = {
+        directive.split()[0]: directive.split()[1:]
+        for directive in response.headers["content-security-policy"].split("; ")
+    }
+    assert policy["default-src"] == ["'none'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["connect-src"] == ["'self'"]
+    assert response.headers["x-frame-options"] == "DENY"
+    # Exactly the page's own inline script and style are allowed, by their hash:
+    # an injected one is not, and neither is an inline handler or style attribute.
+    for kind in ("script", "style"):
+        bodies = re.findall(rf"<{kind}>(.*?)</{kind}>", response.text, re.DOTALL)
+        hashes = [
+            "'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'"
+            for b in bodies
+        ]
+        assert bodies
+        assert policy[f"{kind}-src"] == hashes
+    assert not re.search(r"\s(style|on[a-z]+)=", response.text)
+
+
 @pytest.mark.browser
 async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browser(
     system: System,
 ) -> None:
-    if not HAVE_CHROMIUM:
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     product = await system.add_product(price=900, stock=5)
@@ -227,6 +315,12 @@ async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browse
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page()
+            # What the Content-Security-Policy blocked, as the browser reports it.
+            refused: list[str] = []
+            page.on(
+                "console",
+                lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             await page.goto(f"{url}/ops")
             await page.fill("#token", ops_token)
             await page.dispatch_event("#token", "change")
@@ -244,5 +338,7 @@ async def test_the_dashboard_shows_sagas_live_and_their_history_in_a_real_browse
             timeline = detail.locator("#timeline")
             await timeline.get_by_text("inventory.reserve sent").wait_for(timeout=10_000)
             assert first_id in await detail.inner_text()
+            await detail.locator("#diagram svg").wait_for(timeout=10_000)
+            assert refused == []
         finally:
             await browser.close()

@@ -25,8 +25,8 @@ from tests.integration.saga.test_e2e import (
     saga_passes,
     saga_reaches,
 )
-from tests.integration.saga.test_ops import CHROMIUM, HAVE_CHROMIUM, oms_saga
-from tests.support.infra import IN_CI, eventually
+from tests.integration.saga.test_ops import CHROMIUM, need_chromium, oms_saga
+from tests.support.infra import eventually
 from tests.support.stack import Stack, on_socket
 from tests.support.system import System, problem_of, running_system
 
@@ -236,7 +236,15 @@ async def test_ops_find_and_retry_failed_sagas_from_the_terminal(ops_shop: Syste
         assert code == 2, refused
 
         code, retried = await oms_saga(
-            url, "retry", "--state", "failed", "--reason", "gateway repaired", "--yes"
+            url,
+            "--as",
+            "dana",
+            "retry",
+            "--state",
+            "failed",
+            "--reason",
+            "gateway repaired",
+            "--yes",
         )
         assert code == 0, retried
         for placed in (first, second):
@@ -246,17 +254,14 @@ async def test_ops_find_and_retry_failed_sagas_from_the_terminal(ops_shop: Syste
     for placed in (first, second):
         await saga_reaches(system, placed.order_id, "cancelled")
         saga = await saga_of(system, placed.order_id)
-        assert "retried by oms-cli: gateway repaired" in [h["text"] for h in saga["history"]]
+        assert "retried by dana: gateway repaired" in [h["text"] for h in saga["history"]]
 
 
 @pytest.mark.browser
 async def test_the_dashboard_follows_a_checkout_live_and_bulk_retries_failed_sagas(
     ops_shop: System, stack: Stack
 ) -> None:
-    if not HAVE_CHROMIUM:
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing (CI=true: the browser test is mandatory)")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     system = ops_shop

@@ -232,9 +232,9 @@ async def test_list_filters_by_state_and_pages_with_a_cursor(
 
 
 V3_SAGAS = json.loads(
-    (Path(__file__).parents[2] / "unit" / "saga" / "v3_sagas.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[2] / "data" / "v3_sagas.json").read_text(encoding="utf-8")
 )
-"""Sagas stored by definition version 3 mid-compensation (see tests/unit/saga/test_versions.py)."""
+"""Sagas stored by definition version 3 mid-compensation (see tests/unit/saga/definition/test_versions.py)."""
 MID_COMPENSATION = {
     "refunding_payment": "refunding_payment",
     "releasing_inventory": "releasing_inventory",

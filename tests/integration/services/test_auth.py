@@ -36,6 +36,10 @@ FAULT_COMMANDS = {
     "users": "payment.charge",  # users handles no command: any command name is valid input
     "payments": "payment.charge",
 }
+FAULT_RULES: dict[str, dict[str, Any]] = {
+    **{s: {"message": c, "mode": "drop"} for s, c in FAULT_COMMANDS.items() if s != "users"},
+    "users": {"route": "*", "mode": "error"},  # users handles no command: a route rule
+}
 
 
 @pytest.fixture
@@ -115,10 +119,9 @@ FAULT_PATHS = [(service, method) for service in SERVICES for method in ("POST", 
 async def test_a_customer_on_the_fault_injection_paths_is_403_and_changes_nothing(
     client: httpx.AsyncClient, stack: Stack, service: str, method: str
 ) -> None:
-    rule = {"message": FAULT_COMMANDS[service], "mode": "drop"}
-    if service != "users":
-        added = await client.post(f"{API}/_faults", json=rule, headers=stack.ops())
-        assert added.status_code == 201, added.text
+    rule = FAULT_RULES[service]
+    added = await client.post(f"{API}/_faults", json=rule, headers=stack.ops())
+    assert added.status_code == 201, added.text
 
     answer = await client.request(
         method,
@@ -131,7 +134,4 @@ async def test_a_customer_on_the_fault_injection_paths_is_403_and_changes_nothin
     assert answer.headers["content-type"] == PROBLEM
     assert "ops" in answer.json()["detail"]
     rules = await client.get(f"{API}/_faults", headers=stack.ops())
-    if service == "users":  # no commands, so no faults: the path answers ops with 404
-        assert rules.status_code == 404
-    else:
-        assert [r["message"] for r in rules.json()] == [FAULT_COMMANDS[service]]
+    assert rules.json() == [added.json()]

@@ -8,7 +8,7 @@ import pytest
 
 from saga.definition import SagaStatus, statuses_ahead
 from saga.timeline import describe, money
-from tests.unit.saga.test_definition import GIVEN, drive
+from tests.unit.saga.definition.given import GIVEN, drive
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
     ("command_out", {"type": "payment.charge", "attempt": 2, "body": {"amount": 1299, "currency": "EUR"}}, "payment.charge sent, attempt 2 (12.99 EUR)"),

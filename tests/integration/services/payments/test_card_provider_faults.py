@@ -21,7 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
-from oms.runner import serving
+from oms.serving import serving
 from services.payments.app import build_app
 from shared.messages import PaymentCompleted, PaymentRefunded
 from shared.messaging.envelope import HEADER_DEAD_LETTER_REASON, Envelope

@@ -14,9 +14,9 @@ import pytest
 from services.users.app import build_app
 from services.users.limits import SignInLimits
 from shared.auth import BFF_ROLE, mint_token
+from tests.support.clock import FakeClock
 from tests.support.stack import Stack, serve
 from tests.support.system import CHEAP_HASHER, PASSWORD, problem_of
-from tests.unit.bff.downstream.fakes import FakeClock
 
 LOGIN = "/api/v1/users/login"
 REGISTER = "/api/v1/users/register"

@@ -145,6 +145,61 @@ async def test_a_second_registration_of_an_email_is_409_whatever_its_case(users:
     assert len(rows) == 1
 
 
+FULLWIDTH = str.maketrans({c: chr(ord(c) + 0xFEE0) for c in "abcdefghijklmnopqrstuvwxyz"})
+"""Each ASCII lower-case letter to its fullwidth form (U+FF41…)."""
+CYRILLIC_A = "\u0430"
+
+
+async def test_look_alike_spellings_of_an_address_are_its_account_or_refused(
+    users: Users,
+) -> None:
+    tag = str(uuid.uuid4().int)[:9]  # digits: they belong to every script
+    strasse = await users.register(f"strasse.{tag}@example.com")
+    ada = await users.register(f"ada.{tag}@example.com")
+
+    # One account by the promised normal form (NFKC, case-folded): ß folds to ss,
+    # fullwidth letters are their plain ones.  Signing in reaches that account and
+    # registering again is the 409 of an address taken.
+    for spelling, account in [
+        (f"straße.{tag}@example.com", strasse),
+        (f"{'ada'.translate(FULLWIDTH)}.{tag}@example.com", ada),
+    ]:
+        signed_in = await users.login(spelling)
+        assert signed_in.status_code == 200, signed_in.text
+        assert signed_in.json()["userId"] == account["userId"]
+        taken = await users.client.post(
+            f"{API}/users/register", json={"email": spelling, "password": PASSWORD}
+        )
+        assert taken.status_code == 409, taken.text
+
+    # A different address that reads as a taken one is no second account.
+    for lookalike in [
+        f"{CYRILLIC_A}da.{tag}@example.com",  # mixed Cyrillic and Latin
+        f"ada.{tag}@ex{CYRILLIC_A}mple.com",  # in the domain too
+        f"\u0455\u0441\u0430\u0440\u0435.{tag}@example.com",  # "scape", all Cyrillic
+    ]:
+        refused = await users.client.post(
+            f"{API}/users/register", json={"email": lookalike, "password": PASSWORD}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["field"] == "email"
+        assert (await users.login(lookalike)).status_code == 401
+    # Letters of another script are an address like any other.
+    welcome = await users.client.post(
+        f"{API}/users/register",
+        json={"email": f"\u0441\u0430\u0448\u0430.{tag}@example.com", "password": PASSWORD},
+    )
+    assert welcome.status_code == 201, welcome.text
+    async with users.service.db.sessions() as session:
+        emails = {row.email for row in (await session.exec(select(User))).all()}
+    assert emails == {
+        f"strasse.{tag}@example.com",
+        f"ada.{tag}@example.com",
+        f"\u0441\u0430\u0448\u0430.{tag}@example.com",
+    }
+
+
 async def test_wrong_password_and_unknown_email_get_the_same_401(users: Users) -> None:
     email = new_email()
     await users.register(email)

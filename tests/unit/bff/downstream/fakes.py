@@ -14,19 +14,6 @@ ClientFactory = Callable[..., DownstreamClient]
 """The ``make_client`` fixture: ``make_client(name="inventory", *, clock=None, **config)``."""
 
 
-class FakeClock:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class SlowService:
     """A respx side effect that answers after a delay.
 

@@ -10,14 +10,27 @@ from bff.downstream import (
     BreakerState,
     CircuitBreaker,
     CircuitOpen,
+    DownstreamClient,
     DownstreamRejected,
     DownstreamTimeout,
     DownstreamUnavailable,
 )
+from tests.support.clock import FakeClock
 from tests.support.infra import eventually
-from tests.unit.bff.downstream.fakes import ClientFactory, FakeClock, SlowService
+from tests.unit.bff.downstream.fakes import ClientFactory, SlowService
 
 URL = "http://payments.test/payments/p-1"
+
+
+async def tripped(make_client: ClientFactory, clock: FakeClock) -> DownstreamClient:
+    """A payments client whose breaker two failed calls opened; it half-opens 10 s later."""
+    client = make_client(
+        "payments", clock=clock, attempts=1, failure_threshold=2, reset_timeout=10.0
+    )
+    for _ in range(2):
+        with pytest.raises(DownstreamUnavailable):
+            await client.get_json("/payments/p-1")
+    return client
 
 
 async def test_open_breaker_fails_fast_without_calling_the_service(
@@ -58,12 +71,7 @@ async def test_half_open_probe_that_succeeds_closes_the_breaker(
         side_effect=[httpx.Response(503), httpx.Response(503), httpx.Response(200, json={})]
         + [httpx.Response(200, json={"id": "p-1"})] * 5
     )
-    client = make_client(
-        "payments", clock=clock, attempts=1, failure_threshold=2, reset_timeout=10.0
-    )
-    for _ in range(2):
-        with pytest.raises(DownstreamUnavailable):
-            await client.get_json("/payments/p-1")
+    client = await tripped(make_client, clock)
     clock.advance(9.9)
     with pytest.raises(CircuitOpen):
         await client.get_json("/payments/p-1")
@@ -83,12 +91,7 @@ async def test_half_open_probe_that_fails_reopens_the_breaker(
 ) -> None:
     clock = FakeClock()
     route = router.get(URL).respond(503)
-    client = make_client(
-        "payments", clock=clock, attempts=1, failure_threshold=2, reset_timeout=10.0
-    )
-    for _ in range(2):
-        with pytest.raises(DownstreamUnavailable):
-            await client.get_json("/payments/p-1")
+    client = await tripped(make_client, clock)
     clock.advance(10.0)
 
     with pytest.raises(DownstreamUnavailable):
@@ -105,12 +108,7 @@ async def test_half_open_lets_exactly_one_probe_through(
 ) -> None:
     clock = FakeClock()
     route = router.get(URL).respond(503)
-    client = make_client(
-        "payments", clock=clock, attempts=1, failure_threshold=2, reset_timeout=10.0
-    )
-    for _ in range(2):
-        with pytest.raises(DownstreamUnavailable):
-            await client.get_json("/payments/p-1")
+    client = await tripped(make_client, clock)
     answer = asyncio.Event()
     slow = SlowService(0, json={"id": "p-1"}, gate=answer)
     route.mock(side_effect=slow)
@@ -119,7 +117,7 @@ async def test_half_open_lets_exactly_one_probe_through(
     probe = asyncio.create_task(client.get_json("/payments/p-1"))
     await eventually(slow.arrived, what="the probe to reach the service")
     with pytest.raises(CircuitOpen):
-        await client.get_json("/payments/p-1")
+        await client.get_json("/payments/p-2")  # not the same read: not shared
     answer.set()
 
     assert await probe == {"id": "p-1"}

@@ -10,8 +10,9 @@ import respx
 
 from bff.downstream import CoalescingCache, DownstreamClient, DownstreamUnavailable
 from shared.clock import Clock
+from tests.support.clock import FakeClock
 from tests.support.infra import eventually
-from tests.unit.bff.downstream.fakes import ClientFactory, FakeClock, SlowService
+from tests.unit.bff.downstream.fakes import ClientFactory, SlowService
 
 PRODUCTS = r"http://inventory\.test/products/[\w-]+"
 

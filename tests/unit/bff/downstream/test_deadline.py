@@ -10,7 +10,7 @@ from bff.downstream import (
     current_deadline,
     request_deadline,
 )
-from tests.unit.bff.downstream.fakes import FakeClock
+from tests.support.clock import FakeClock
 
 
 def test_remaining_counts_down_and_never_goes_negative() -> None:

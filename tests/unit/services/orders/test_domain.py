@@ -11,8 +11,8 @@ from services.orders.domain import (
     MAX_QUANTITY,
     AlreadyCancelled,
     Line,
+    NewStatus,
     OrderStatus,
-    Outcome,
     cancel,
     check_cancel_request,
     confirm,
@@ -37,17 +37,17 @@ def test_the_largest_order_allowed_still_fits_a_64_bit_total() -> None:
     ("command", "current", "expected"),
     [
         # confirm moves only a pending order, and never revives a cancelled one
-        (confirm, PENDING, Outcome(CONFIRMED, changed=True)),
-        (confirm, CONFIRMED, Outcome(CONFIRMED, changed=False)),
-        (confirm, CANCELLED, Outcome(CANCELLED, changed=False)),
+        (confirm, PENDING, NewStatus(CONFIRMED, changed=True)),
+        (confirm, CONFIRMED, NewStatus(CONFIRMED, changed=False)),
+        (confirm, CANCELLED, NewStatus(CANCELLED, changed=False)),
         # cancel ends any order cancelled (a confirmed one after the saga undid it)
-        (cancel, PENDING, Outcome(CANCELLED, changed=True)),
-        (cancel, CONFIRMED, Outcome(CANCELLED, changed=True)),
-        (cancel, CANCELLED, Outcome(CANCELLED, changed=False)),
+        (cancel, PENDING, NewStatus(CANCELLED, changed=True)),
+        (cancel, CONFIRMED, NewStatus(CANCELLED, changed=True)),
+        (cancel, CANCELLED, NewStatus(CANCELLED, changed=False)),
     ],
 )
 def test_the_sagas_commands_move_an_order_as_the_status_machine_says(
-    command: Callable[[OrderStatus], Outcome], current: OrderStatus, expected: Outcome
+    command: Callable[[OrderStatus], NewStatus], current: OrderStatus, expected: NewStatus
 ) -> None:
     assert command(current) == expected
 
@@ -56,7 +56,7 @@ def test_the_sagas_commands_move_an_order_as_the_status_machine_says(
 def test_every_command_is_idempotent(status: OrderStatus) -> None:
     for command in (confirm, cancel):
         once = command(status).status
-        assert command(once) == Outcome(once, changed=False)
+        assert command(once) == NewStatus(once, changed=False)
 
 
 @pytest.mark.parametrize("status", [PENDING, CONFIRMED])

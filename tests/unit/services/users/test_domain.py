@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from services.users.domain import country_code, email_key, full_name, normalize_email, split_name
+from services.users.domain import (
+    country_code,
+    email_key,
+    full_name,
+    lookalike,
+    normalize_email,
+    split_name,
+)
 
 
 def test_an_email_is_stored_with_its_domain_lower_cased() -> None:
@@ -19,6 +26,32 @@ def test_text_that_is_no_address_has_no_normal_form(text: str) -> None:
 
 def test_two_spellings_of_one_address_are_one_account() -> None:
     assert email_key("Ada@Example.com") == email_key("ada@example.COM") == "ada@example.com"
+
+
+def test_compatibility_forms_and_case_folding_make_one_account() -> None:
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) for c in "ada")
+    assert email_key(f"{fullwidth}@example.com") == "ada@example.com"
+    assert normalize_email(f"{fullwidth}@example.com") == "ada@example.com"
+    assert email_key("Stra\u00dfe@example.com") == email_key("strasse@example.com")
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "\u0430da@example.com",  # a Cyrillic a among Latin letters
+        "ada@ex\u0430mple.com",
+        "\u0455\u0441\u0430\u0440\u0435@example.com",  # "scape" in Cyrillic look-alikes
+    ],
+)
+def test_an_address_that_could_pass_for_another_is_a_lookalike(email: str) -> None:
+    assert lookalike(email) is not None
+
+
+@pytest.mark.parametrize(
+    "email", ["ada@example.com", "jos\u00e9@example.com", "\u0441\u0430\u0448\u0430@example.com"]
+)
+def test_addresses_in_one_script_are_no_lookalikes(email: str) -> None:
+    assert lookalike(email) is None
 
 
 def test_different_addresses_are_different_accounts() -> None:

@@ -1,0 +1,197 @@
+"""``oms bench …``: the qualities of the design measured, as a table and a JSON file.
+
+* ``oms bench saga``: sagas per second, latency and CPU per saga of every
+  process, next to a bare aio-pika + asyncpg loop doing the same messages and
+  transactions in the same run (:mod:`oms.bench.saga`, :mod:`oms.bench.baseline`);
+* ``oms bench bff``: an aggregated page against the calls it makes (:mod:`oms.bench.bff`).
+
+This module holds the options; the packages run the load and print the tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oms.bench.bff import bench as bench_bff
+from oms.bench.bff import print_result as print_bff
+from oms.bench.bff.latency import (
+    bench_downstream_latency,
+    parse_latency,
+    parse_spike,
+    print_downstream_latency,
+)
+from oms.bench.processes import Infrastructure
+from oms.bench.report import write_json
+from oms.bench.saga import Load
+from oms.bench.saga import bench as bench_saga
+from oms.bench.saga import print_result as print_saga
+from oms.config import load_settings
+
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Benchmarks: measured on this machine, printed and written as JSON."
+)
+QUICK_SAGAS, QUICK_WARMUP = 150, 20
+FULL_SAGAS, FULL_WARMUP = 1_000, 50
+
+
+@bench_app.command("saga")
+def saga(
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="closed loop: sagas in flight at once")
+    ] = 16,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, help="open loop: orders placed per second (instead of --concurrency)"
+        ),
+    ] = None,
+    sagas: Annotated[
+        int | None, typer.Option(min=1, help="sagas measured per run [default: 1000; quick 150]")
+    ] = None,
+    warmup: Annotated[
+        int | None,
+        typer.Option(min=0, help="sagas run first and not measured [default: 50; quick 20]"),
+    ] = None,
+    saga_procs: Annotated[
+        str, typer.Option(help="saga processes per run, comma-separated: one run each")
+    ] = "1",
+    items: Annotated[int, typer.Option(min=1, max=10, help="order lines per order")] = 2,
+    quick: Annotated[
+        bool, typer.Option(help="a short run (150 sagas, 20 warm-up), done in under 2 minutes")
+    ] = False,
+    baseline: Annotated[
+        bool, typer.Option(help="run the bare aio-pika + asyncpg loop in the same run")
+    ] = True,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            help="the orders service URL of a running system (OMS_BROKER_URL, OMS_JWT_SECRET "
+            "and OMS_INVENTORY_URL describe the rest) instead of starting one"
+        ),
+    ] = None,
+    amqp: Annotated[str, typer.Option(help="RabbitMQ, for fresh vhosts")] = Infrastructure.amqp,
+    management: Annotated[
+        str, typer.Option(help="RabbitMQ's management API, to create and delete the vhosts")
+    ] = Infrastructure.management,
+    postgres: Annotated[
+        str, typer.Option(help="PostgreSQL admin DSN, to create and drop the databases")
+    ] = Infrastructure.postgres,
+    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
+        "bench-results/saga.json"
+    ),
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="record each process of every run with py-spy (a dev dependency) while the "
+            "measured sagas run: collapsed stacks in DIR/<run>-<process>.txt"
+        ),
+    ] = None,
+    trace_ratio: Annotated[
+        str | None,
+        typer.Option(
+            help="trace sample ratios, comma-separated (1.0,0.0): one run each, the components "
+            "exporting their spans over OTLP to a sink the benchmark runs [default: tracing off]"
+        ),
+    ] = None,
+) -> None:
+    """Saga throughput, latency and CPU per saga of every process, next to the bare loop."""
+    try:
+        procs = [int(p) for p in saga_procs.split(",") if p.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            "a comma-separated list of numbers", param_hint="--saga-procs"
+        ) from None
+    if not procs or min(procs) < 1:
+        raise typer.BadParameter("at least one number, each ≥ 1", param_hint="--saga-procs")
+    try:
+        ratios: list[float | None] = [float(r) for r in (trace_ratio or "").split(",") if r.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            "a comma-separated list of ratios", param_hint="--trace-ratio"
+        ) from None
+    if any(r is not None and not 0 <= r <= 1 for r in ratios):
+        raise typer.BadParameter("ratios between 0 and 1", param_hint="--trace-ratio")
+    if quick:
+        procs = procs[:1]
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+    load = Load(
+        profile=profile,
+        sagas=sagas if sagas is not None else (QUICK_SAGAS if quick else FULL_SAGAS),
+        warmup=warmup if warmup is not None else (QUICK_WARMUP if quick else FULL_WARMUP),
+        concurrency=concurrency,
+        rate=rate,
+        items=items,
+    )
+    if against is not None and load_settings().broker_url is None:
+        raise typer.BadParameter(
+            "OMS_BROKER_URL must name the system's broker", param_hint="--against"
+        )
+    infra = Infrastructure(amqp=amqp, management=management, postgres=postgres)
+    with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
+        (Path(scratch) / "baseline").mkdir()
+        result = asyncio.run(
+            bench_saga(infra, load, procs, ratios or [None], baseline, against, Path(scratch))
+        )
+    print_saga(result)
+    write_json(output, result)
+
+
+@bench_app.command("bff")
+def bff(
+    requests: Annotated[
+        int, typer.Option(min=1, help="requests per target (the page, and each service)")
+    ] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, help="requests in flight at once")] = 8,
+    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
+        "bench-results/bff.json"
+    ),
+    downstream_latency: Annotated[
+        str | None,
+        typer.Option(
+            metavar="P50,P99",
+            help="every service answers after a latency drawn per call with this median and "
+            "99th percentile (ms); the page is measured next to its slowest call and to a "
+            "client gathering the same calls itself",
+        ),
+    ] = None,
+    spike: Annotated[
+        str,
+        typer.Option(
+            metavar="SHARE,MS",
+            help="with --downstream-latency: the share of calls delayed by MS in the second phase",
+        ),
+    ] = "0.01,500",
+    hedging: Annotated[
+        bool,
+        typer.Option(help="with --downstream-latency: BFF-Web hedges and coalesces its reads"),
+    ] = True,
+) -> None:
+    """Aggregated order page vs. its single downstream calls: latency, throughput, ratio."""
+    settings = load_settings()
+    with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
+        (Path(scratch) / "logs").mkdir()
+        if downstream_latency is None:
+            result = asyncio.run(bench_bff(settings, Path(scratch), requests, concurrency))
+        else:
+            try:
+                latency, spiked = parse_latency(downstream_latency), parse_spike(spike)
+            except ValueError as error:
+                raise typer.BadParameter(str(error)) from None
+            measured = bench_downstream_latency(
+                settings,
+                Path(scratch),
+                latency=latency,
+                spike=spiked,
+                requests=requests,
+                concurrency=concurrency,
+                hedging=hedging,
+            )
+            result = asyncio.run(measured)
+    (print_bff if downstream_latency is None else print_downstream_latency)(result)
+    write_json(output, result)

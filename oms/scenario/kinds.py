@@ -1,0 +1,146 @@
+"""What a step kind and an expectation kind are, and how a file's kinds are read.
+
+A kind is a model with exactly one field, named by the kind: the YAML mapping
+``- checkout: {order: o1, ...}`` is read as ``Checkout(checkout=CheckoutSpec(...))``.
+The kind's name is written once, as that field; the code that runs the step
+reads ``self.checkout``, so renaming the field without the code (or the code
+without the field) fails type checking.  Each kind also says which names of the
+file it defines and uses (:meth:`Kind.references`), checked before anything runs.
+
+The registries (:data:`oms.scenario.steps.STEPS`,
+:data:`oms.scenario.expectations.EXPECTATIONS`) list the kind classes;
+:func:`union_of` derives from them the union pydantic reads a step or an
+expectation as, tagged by the kind, and the list of kinds its errors name.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, Union
+
+from pydantic import BaseModel, Discriminator, Tag
+
+from oms.scenario.spec import Setup, Spec
+
+if TYPE_CHECKING:
+    from oms.scenario.context import ScenarioRun
+    from oms.scenario.results import Difference
+
+Loc = tuple[str | int, ...]
+"""Where in the file: ``("steps", 2, "checkout", "items")``."""
+Reference = tuple[Loc, str]
+"""A name used where the file does not define it: where, and what is wrong."""
+UNKNOWN_KIND = "unknown_kind"
+"""The pydantic error type of a mapping whose key is no kind."""
+
+
+@dataclass
+class Names:
+    """The names the file defines so far, as its steps are read in order."""
+
+    setup: Setup
+    orders: set[str] = field(default_factory=set)
+    requests: set[str] = field(default_factory=set)
+    messages: set[str] = field(default_factory=set)
+
+    @property
+    def products(self) -> set[str]:
+        return set(self.setup.products)
+
+    @property
+    def users(self) -> set[str]:
+        return set(self.setup.users)
+
+    def use(self, loc: Loc, what: str, name: str | None, known: set[str]) -> Iterator[Reference]:
+        """A reference problem when ``name`` is given and not among ``known``."""
+        if name is not None and name not in known:
+            defined = ", ".join(sorted(known)) or "none"
+            yield loc, f"no {what} named {name!r} (defined: {defined})"
+
+    def order(self, loc: Loc, name: str | None, field: str = "order") -> Iterator[Reference]:
+        """A problem when the order ``name`` (in ``field`` of the part at ``loc``) is not
+        one the file placed before."""
+        return self.use((*loc, field), "order", name, self.orders)
+
+
+class Kind(Spec):
+    """A step or an expectation: one field, named by its kind."""
+
+    @classmethod
+    def kind(cls) -> str:
+        return next(iter(cls.model_fields))
+
+    @property
+    def body(self) -> Any:
+        """The value of the one field (what the file wrote under the kind)."""
+        return getattr(self, self.kind())
+
+    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
+        """The names this uses that ``names`` lacks (``loc`` is this part's body);
+        adds to ``names`` the ones this defines."""
+        return iter(())
+
+
+class StepKind(Kind):
+    """Something a scenario does to the system."""
+
+    changes_system: ClassVar[bool] = False
+    """Whether it changes the system for everyone (a fault, a crash, a broker cut):
+    a scenario holding one runs alone, after the others."""
+
+    def needs(self) -> set[str]:
+        """The control capabilities it uses (:class:`~oms.scenario.control.Control`)."""
+        return set()
+
+    def parts(self) -> Iterator[StepKind]:
+        """Itself, or the steps it is made of."""
+        yield self
+
+    @abstractmethod
+    async def run(self, run: ScenarioRun) -> None:
+        """Do it; raises :class:`~oms.scenario.results.StepFailed` when the system says no."""
+
+
+class ExpectationKind(Kind):
+    """Something that must hold once the scenario's sagas have settled."""
+
+    @abstractmethod
+    async def check(self, run: ScenarioRun) -> Difference | None:
+        """None when it holds; else what was expected and what was seen."""
+
+
+K = TypeVar("K", bound=Kind)
+
+
+def kinds_of(registry: Sequence[type[K]]) -> dict[str, type[K]]:
+    """Each kind's name and class, in the registry's order; a name twice is an error."""
+    named = {kind.kind(): kind for kind in registry}
+    if len(named) != len(registry):
+        raise AssertionError(f"two kinds share a name among {[k.kind() for k in registry]}")
+    return named
+
+
+def _kind_key(value: Any) -> str | None:
+    """The kind of a step or expectation: its one key (or its model's one field)."""
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 else None
+    if isinstance(value, BaseModel):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+def union_of(registry: Sequence[type[K]], what: str) -> Any:
+    """The union pydantic reads ``what`` (``a step``) as: the registry's kinds, each
+    tagged by its name; any other mapping is an :data:`UNKNOWN_KIND` error."""
+    names = kinds_of(registry)
+    members = tuple(Annotated[kind, Tag(name)] for name, kind in names.items())
+    return Annotated[
+        Union[members],  # noqa: UP007 (a union built from a tuple)
+        Discriminator(
+            _kind_key,
+            custom_error_type=UNKNOWN_KIND,
+            custom_error_message=f"{what} is a mapping with one key, its kind: {', '.join(names)}",
+        ),
+    ]

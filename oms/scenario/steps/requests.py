@@ -1,0 +1,79 @@
+"""``cancel`` (the owner asks through BFF-Web) and ``repeat`` (an earlier request
+sent again, exactly as it was)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from oms.scenario.client import Request
+from oms.scenario.kinds import Loc, Names, Reference, StepKind
+from oms.scenario.spec import Name, Spec
+
+if TYPE_CHECKING:
+    from oms.scenario.run import ScenarioRun
+
+
+class CancelSpec(Spec):
+    """The order's owner asks to cancel it through BFF-Web."""
+
+    order: Name
+    request: Name | None = None
+    """A name for this request, for ``http`` expectations."""
+    status: int | None = 202
+
+
+class RepeatSpec(Spec):
+    """Send an earlier request again, exactly as it was sent."""
+
+    request: Name
+    """The request to repeat: a checkout's order name or a cancel's request name."""
+    order: Name | None = None
+    """A name for the order the repeated checkout answers (e.g. to compare ids)."""
+    status: int | None = None
+
+
+class Cancel(StepKind):
+    cancel: CancelSpec
+
+    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
+        if self.cancel.request:
+            names.requests.add(self.cancel.request)
+        return names.order(loc, self.cancel.order)
+
+    async def run(self, run: ScenarioRun) -> None:
+        spec = self.cancel
+        owner = run.owners[spec.order]
+        request = Request(
+            "bff-web",
+            "POST",
+            f"/orders/{quote(run.orders[spec.order], safe='')}/cancel",
+            None,
+            None,
+            dict(run.users[owner].auth),
+        )
+        name = spec.request or f"cancel-{spec.order}"
+        run.requests[name] = (request, owner)
+        answer = await run.api.send(request)
+        run.answers[name] = answer
+        run.check_status(f"cancel {spec.order}", spec.status, answer)
+
+
+class Repeat(StepKind):
+    repeat: RepeatSpec
+
+    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
+        yield from names.use((*loc, "request"), "request", self.repeat.request, names.requests)
+        if self.repeat.order:
+            names.orders.add(self.repeat.order)
+            names.requests.add(self.repeat.order)
+
+    async def run(self, run: ScenarioRun) -> None:
+        spec = self.repeat
+        request, user = run.requests[spec.request]
+        answer = await run.api.send(request)
+        run.answers[spec.order or f"{spec.request}-repeated"] = answer
+        run.check_status(f"repeat {spec.request}", spec.status, answer)
+        if spec.order:
+            run.note_order(spec.order, answer, user)

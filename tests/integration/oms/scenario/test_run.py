@@ -1,0 +1,161 @@
+"""The scenario runner's own promises, on both stacks: a wrong expectation fails
+with a readable difference, and a saga exported as a scenario runs again the same
+way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oms.scenario.client import SystemApi
+from oms.scenario.export import export_saga
+from oms.scenario.history import commands_of
+from oms.scenario.loader import dump_yaml, load_file
+from oms.scenario.results import Difference
+from oms.scenario.schedule import run_scenarios
+from tests.support.scenarios import GOOD, TIMING, InProcessControl, explain, transports_of
+from tests.support.stack import Stack
+from tests.support.system import running_system
+
+HAPPY = GOOD.replace("name: tiny", "timeout_seconds: 60").removesuffix(
+    "  - order: {order: o1, status: confirmed}\n"
+)
+"""A checkout of two kettles out of five, with no expectation yet."""
+
+
+async def test_a_wrong_expectation_fails_with_a_readable_difference(
+    stack: Stack, tmp_path: Path
+) -> None:
+    wrong_stock = tmp_path / "wrong-stock.yaml"
+    wrong_stock.write_text(
+        HAPPY
+        + "  - order: {order: o1, status: confirmed}\n"
+        + "  - stock: {product: kettle, available: 4}\n"  # 5 - 2 is 3
+    )
+    wrong_steps = tmp_path / "wrong-steps.yaml"
+    wrong_steps.write_text(
+        HAPPY + "  - saga: {order: o1, steps: [payment.charge, inventory.reserve]}\n"
+    )
+    files = [load_file(wrong_stock), load_file(wrong_steps)]
+
+    async with running_system(stack, **TIMING) as system:
+        results = await run_scenarios(
+            files, system.stack.settings.model_copy(update=TIMING), transports=transports_of(system)
+        )
+
+    stock, steps = results
+    assert (stock.outcome, steps.outcome) == ("failed", "failed"), explain(results)
+    assert stock.difference == Difference("stock of kettle available", "4", "3")
+    assert steps.difference is not None
+    assert steps.difference.what == ("saga o1 steps (in this order, others may come between)")
+    assert steps.difference.expected == "payment.charge → inventory.reserve"
+    assert steps.difference.seen == "inventory.reserve → payment.charge → order.confirm"
+    assert steps.difference.saga_id == steps.orders["o1"]
+    report = explain(results)
+    assert "expected: 4" in report
+    assert "seen:     3" in report
+    assert f"oms saga show {steps.orders['o1']}" in report
+
+
+FAULTY_RUNS = {
+    "silent-payments": """\
+setup:
+  saga: {step_timeout_seconds: 3, step_retries: 1}
+  products: {kettle: {price: 1250, stock: 5}}
+  users: {ada: {}}
+  faults:
+    - {message: payment.charge, mode: drop, times: 2}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 2}}
+expect:
+  - saga: {order: o1, state: cancelled}
+""",
+    "declined-card": """\
+setup:
+  products: {kettle: {price: 1250, stock: 5}, mug: {price: 900, stock: 1}}
+  users: {ada: {payment_methods: {card: pm_card_declined}}}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 2, mug: 1}, payment_method: card}
+expect:
+  - saga: {order: o1, state: cancelled}
+""",
+    "refund-declined-then-retried": """\
+setup:
+  saga: {compensation_retries: 1, compensation_backoff_seconds: 0.2}
+  products: {kettle: {price: 1250, stock: 5}}
+  users: {ada: {}}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 1}}
+  - wait: {order: o1, state: completed}
+  - fault: {message: payment.refund, mode: decline, times: 2}
+  - cancel: {order: o1}
+  - wait: {order: o1, state: failed}
+  - clear_faults: {service: payments}
+  - retry: {order: o1, reason: gateway repaired}
+expect:
+  - saga: {order: o1, state: cancelled}
+""",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_a_saga_exported_from_a_run_under_faults_passes_again_with_the_same_steps(
+    stack: Stack, tmp_path: Path
+) -> None:
+    originals = []
+    for name, text in FAULTY_RUNS.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+        originals.append(load_file(tmp_path / f"{name}.yaml"))
+
+    async with running_system(stack, **TIMING) as system:
+        settings = system.stack.settings.model_copy(update=TIMING)
+        transports = transports_of(system)
+        first = await run_scenarios(originals, settings, transports=transports)
+        assert [r.outcome for r in first] == ["passed"] * len(originals), explain(first)
+
+        api = SystemApi(settings, transports=transports)
+        try:
+            exported = []
+            for result in first:
+                scenario = await export_saga(api, result.orders["o1"])
+                path = tmp_path / "exported" / f"{result.name}.yaml"
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(dump_yaml(scenario))
+                exported.append(load_file(path))
+            again = await run_scenarios(
+                exported,
+                settings,
+                transports=transports,
+                control=InProcessControl(stack.transport),
+            )
+            assert [r.outcome for r in again] == ["passed"] * len(exported), explain(again)
+            for before, after in zip(first, again, strict=True):
+                original = await api.saga(before.orders["o1"])
+                rerun = await api.saga(after.orders["order"])
+                assert original is not None
+                assert rerun is not None
+                assert commands_of(rerun) == commands_of(original), before.name
+                assert rerun["state"] == original["state"]
+        finally:
+            await api.aclose()
+
+    # What the export inferred from each history.
+    silent, declined, refunds = (f.scenario for f in exported)
+    assert [(f.message, f.mode, f.times) for f in silent.setup.faults] == [
+        ("payment.charge", "drop", 2)
+    ]
+    assert declined.setup.users["shopper"].payment_methods == {"card": "pm_card_declined"}
+    assert declined.setup.products["product-2"].stock == 1
+    assert [(f.message, f.mode, f.times) for f in refunds.setup.faults] == [
+        ("payment.refund", "decline", 2)
+    ]
+    assert [next(iter(type(s).model_fields)) for s in refunds.steps] == [
+        "checkout",
+        "wait",
+        "cancel",
+        "wait",
+        "clear_faults",
+        "retry",
+    ]

@@ -1,0 +1,142 @@
+"""Scenario files: the library loads, and a bad file is refused before anything runs,
+with an error naming the file, the line and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oms.scenario.loader import ScenarioFileError, load_directory, load_file
+from oms.scenario.schedule import exclusive, needs
+from tests.support.scenarios import GOOD, LIBRARY, write
+
+
+def refused(path: Path) -> list[tuple[int, str, str]]:
+    with pytest.raises(ScenarioFileError) as caught:
+        load_file(path)
+    assert str(path) in str(caught.value)
+    return [(p.line, p.field, p.message) for p in caught.value.problems]
+
+
+def test_every_library_scenario_loads_and_the_failure_paths_are_all_there() -> None:
+    names = {f.name for f in load_directory(LIBRARY)}
+
+    assert {
+        "insufficient-stock",
+        "payment-declined",
+        "participant-silent-timeout",
+        "cancel-while-charging",
+        "cancel-after-completion",
+        "late-reservation-after-release",
+        "refund-keeps-failing-then-ops-retry",
+        "reply-duplicated-five-times",
+        "saga-crash-after-sending-a-command",
+        "race-for-the-last-unit",
+        "participant-slow-under-the-deadline",
+        "participant-slow-over-the-deadline",
+        "cancel-right-after-checkout",
+        "price-changed-between-quote-and-reservation",
+        "poison-message-while-checkouts-run",
+    } <= names
+
+
+def test_a_good_file_loads(tmp_path: Path) -> None:
+    loaded = load_file(write(tmp_path, GOOD))
+    assert loaded.name == "tiny"
+    assert not needs(loaded.scenario)
+    assert not exclusive(loaded.scenario)
+
+
+def test_an_unknown_step_kind_is_refused_naming_file_line_and_field(tmp_path: Path) -> None:
+    text = GOOD.replace("  - checkout:", "  - teleport: {order: o1}\n  - checkout:")
+    [(line, field, message)] = refused(write(tmp_path, text))
+    assert (line, field) == (8, "steps[0]")
+    assert "unknown step kind 'teleport'" in message
+    assert "checkout" in message  # the kinds it could have been
+
+
+def test_an_unknown_expectation_kind_is_refused(tmp_path: Path) -> None:
+    text = GOOD + "  - vibes: {order: o1}\n"
+    [(line, field, message)] = refused(write(tmp_path, text))
+    assert (line, field) == (11, "expect[1]")
+    assert "unknown expectation kind 'vibes'" in message
+
+
+def test_a_misspelt_field_and_a_wrong_type_are_refused_each_with_its_line(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        "  - checkout: {order: o1, user: ada, items: {kettle: 2}}",
+        "  - checkout:\n      order: o1\n      user: ada\n      items: {kettle: two}\n"
+        "      colour: red",
+    )
+    problems = refused(write(tmp_path, text))
+    assert [(line, field) for line, field, _ in problems] == [
+        (11, "steps[0].checkout.items.kettle"),
+        (12, "steps[0].checkout.colour"),
+    ]
+    assert "integer" in problems[0][2]
+    assert "Extra inputs" in problems[1][2]
+
+
+def test_a_missing_field_names_the_step_it_is_missing_from(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "{order: o1, user: ada, items: {kettle: 2}}", "{order: o1, items: {kettle: 2}}"
+    )
+    [(line, field, message)] = refused(write(tmp_path, text))
+    assert (line, field, message) == (8, "steps[0].checkout.user", "Field required")
+
+
+def test_a_name_used_but_never_defined_is_refused(tmp_path: Path) -> None:
+    text = GOOD + "  - stock: {product: kettel, available: 3}\n  - money: {order: o2, net: 0}\n"
+    problems = refused(write(tmp_path, text))
+    assert problems == [
+        (11, "expect[1].stock.product", "no product named 'kettel' (defined: kettle)"),
+        (12, "expect[2].money.order", "no order named 'o2' (defined: o1)"),
+    ]
+
+
+def test_a_bad_value_inside_a_concurrent_step_is_located(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "  - checkout: {order: o1, user: ada, items: {kettle: 2}}",
+        "  - concurrently:\n      - checkout: {order: o1, user: ada, items: {kettle: 2}}\n"
+        "      - wait: {order: o1, state: nowhere}",
+    )
+    [(line, field, message)] = refused(write(tmp_path, text))
+    assert (line, field) == (10, "steps[0].concurrently[1].wait.state")
+    assert "'nowhere' is not a saga state" in message
+
+
+def test_invalid_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
+    [(line, _, message)] = refused(write(tmp_path, GOOD.replace("users:", "users: [")))
+    assert line == 7
+    assert "not valid YAML" in message
+
+
+def test_a_crash_on_a_message_its_component_does_not_handle_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "  - checkout:",
+        "  - crash: {component: payments, handling: payment.completed}\n  - checkout:",
+    )
+    [(line, field, message)] = refused(write(tmp_path, text))
+    assert (line, field) == (8, "steps[0].crash.handling")
+    assert "payments handles commands" in message
+
+
+def test_a_message_outside_the_catalogue_is_refused_in_a_fault_and_a_crash(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        "  - checkout:",
+        "  - fault: {message: payment.teleport, mode: drop}\n"
+        "  - crash: {component: saga, handling: inventory.vanished}\n"
+        "  - checkout:",
+    )
+    problems = refused(write(tmp_path, text))
+    assert [(line, field) for line, field, _ in problems] == [
+        (8, "steps[0].fault.message"),
+        (9, "steps[1].crash.handling"),
+    ]
+    assert "'payment.teleport' is not a message of the catalogue" in problems[0][2]
+    assert "'inventory.vanished' is not a message of the catalogue" in problems[1][2]

@@ -1,0 +1,99 @@
+"""The happy path and each failure path of the order saga, end to end."""
+
+from __future__ import annotations
+
+from saga.definition import (
+    StepName,
+    StepState,
+)
+from tests.unit.saga.definition.given import (
+    CANCEL,
+    CANCEL_REQUESTED,
+    CHARGE,
+    CONFIG,
+    CONFIRM,
+    CONFIRMED,
+    CREATED,
+    DECLINED,
+    FIRE,
+    GIVEN,
+    INSUFFICIENT,
+    ORDER_CANCELLED,
+    PAID,
+    REFUND,
+    REFUNDED,
+    RELEASE,
+    RELEASED,
+    RESERVE,
+    RESERVED,
+    RETRY,
+    drive,
+    s,
+)
+
+# --- the happy path and the failure paths, end to end ---------------------------------
+
+
+def test_happy_path_reserves_charges_and_confirms() -> None:
+    state, sent = drive((CREATED, RESERVED, PAID, CONFIRMED))
+
+    assert state.status is s.completed
+    assert sent == [RESERVE, CHARGE, CONFIRM]
+    assert state.deadline is None
+    assert [state.steps.get(n).state for n in StepName] == [StepState.done] * 3
+
+
+def test_insufficient_stock_cancels_the_order_without_compensating() -> None:
+    state, sent = drive((CREATED, INSUFFICIENT, ORDER_CANCELLED))
+
+    assert state.status is s.cancelled
+    assert sent == [RESERVE, CANCEL]
+    assert state.failure_reason == "insufficient stock: p-1 (requested 2, available 1)"
+
+
+def test_declined_payment_releases_then_cancels() -> None:
+    state, sent = drive((CREATED, RESERVED, DECLINED, RELEASED, ORDER_CANCELLED))
+
+    assert state.status is s.cancelled
+    assert sent == [RESERVE, CHARGE, RELEASE, CANCEL]
+    assert state.steps.payment.state is StepState.refused
+    assert state.steps.inventory.state is StepState.compensated
+
+
+def test_timed_out_charge_is_resent_then_refunded_released_and_cancelled() -> None:
+    state, sent = drive((CREATED, RESERVED, FIRE, FIRE, FIRE, REFUNDED, RELEASED, ORDER_CANCELLED))
+
+    assert state.status is s.cancelled
+    assert sent == [RESERVE, CHARGE, CHARGE, CHARGE, REFUND, RELEASE, CANCEL]
+    assert state.steps.payment.state is StepState.unknown
+    assert state.failure_reason == "payment.charge not answered after 3 attempts"
+
+
+def test_customer_cancel_after_completion_compensates_everything() -> None:
+    state, sent = drive(
+        (*GIVEN["completed"], CANCEL_REQUESTED, REFUNDED, RELEASED, ORDER_CANCELLED)
+    )
+
+    assert state.status is s.cancelled
+    assert sent == [RESERVE, CHARGE, CONFIRM, REFUND, RELEASE, CANCEL]
+    assert [state.steps.get(n).state for n in StepName] == [StepState.compensated] * 3
+
+
+def test_refund_declined_past_its_retries_fails_and_an_operator_retry_finishes_it() -> None:
+    failed, sent = drive(GIVEN["failed"])
+    assert failed.status is s.failed
+    assert sent.count(REFUND) == CONFIG.compensation_retries + 1
+    assert failed.failure_reason == "refund declined: gateway refused (refund_declined)"
+    assert failed.deadline is None
+
+    state, sent = drive((*GIVEN["failed"], RETRY, REFUNDED, RELEASED, ORDER_CANCELLED))
+    assert state.status is s.cancelled
+    assert sent[-3:] == [REFUND, RELEASE, CANCEL]
+
+
+def test_late_reserve_after_cancel_is_released_and_the_saga_ends_cancelled_again() -> None:
+    state, sent = drive((*GIVEN["cancelled_after_reserve_timeout"], RESERVED, RELEASED))
+
+    assert state.status is s.cancelled
+    assert sent.count(RELEASE) == 2
+    assert state.steps.inventory.state is StepState.compensated
