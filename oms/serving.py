@@ -53,7 +53,8 @@ log = get_logger(__name__)
 STOP_RESERVE = 0.2
 """Share of the grace kept for each tier stopping after another one: the saga
 and the services still hand back messages and connections once their callers
-are gone."""
+are gone.  A tier without the broker (the card provider, last to stop, its
+callers gone) keeps none: it has no messages to hand back."""
 
 
 MIN_STOP_SECONDS = 0.5
@@ -290,11 +291,12 @@ async def _until_stopped(stop: asyncio.Event, tiers: list[list[_Running]]) -> No
 
 async def _stop_tiers(tiers: list[list[_Running]], final: float, grace: float) -> None:
     """Stop the last tier first; each gets what is left until ``final``, less a
-    share of the grace kept for every tier still to stop."""
+    share of the grace kept for every tier still to stop that uses the broker."""
     remaining = [tier for tier in tiers if tier]
     while remaining:
         tier = remaining.pop()
-        deadline = final - len(remaining) * STOP_RESERVE * grace
+        reserved = sum(1 for later in remaining if any(r.component.broker for r in later))
+        deadline = final - reserved * STOP_RESERVE * grace
         await asyncio.gather(*(r.stop(deadline) for r in tier))
         log.info(
             "components.stopped",
