@@ -84,6 +84,15 @@ async def cancel(shop: Shop, orders: list[str]) -> None:
 
 async def all_refunded(shop: Shop, orders: list[str], *, within: float) -> None:
     """Every order cancelled, and the provider paid back all it captured for them."""
+    # A cancel is taken when its saga leaves ``completed`` (a terminal state too):
+    # until then the sagas would look ended already.
+    await eventually(
+        lambda: shop.states(orders),
+        until=lambda states: states["completed"] == 0,
+        timeout=within,
+        interval=0.5,
+        what="the saga to take every cancel",
+    )
     await end_as(shop, orders, "cancelled", within=within)
     total = len(orders) * PRICE
     assert await provider_balance(shop) == {"captured": total, "refunded": total, "net": 0}
