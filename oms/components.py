@@ -1,6 +1,6 @@
-"""The seven components, how to build each one's app, and the names the ``oms``
-tools share about them (which of them talk over the broker; the API prefix every
-component serves under is ``shared.web.app.API_PREFIX``)."""
+"""The components (OMS's seven and the card provider), how to build each one's app,
+and the names the ``oms`` tools share about them (which of them talk over the
+broker; the API prefix every component serves under is ``shared.web.app.API_PREFIX``)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,12 @@ class Component:
     module: str
     """A module with ``build_app(settings, transport) -> FastAPI``."""
     tier: int
-    """Start order: a component calls only components of lower tiers (the services
-    0, the saga 1, the BFFs 2); they start tier by tier and stop in reverse."""
+    """Start order: a component calls only components of lower tiers (the card
+    provider 0, the services 1, the saga 2, the BFFs 3); they start tier by tier
+    and stop in reverse."""
+    broker: bool = True
+    """Whether it talks to the message broker (the card provider speaks HTTP only:
+    run alone, it needs no broker, as a real provider does not)."""
 
     def available(self) -> bool:
         try:
@@ -47,13 +51,14 @@ class Component:
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
-        Component("orders", "services.orders.app", tier=0),
-        Component("inventory", "services.inventory.app", tier=0),
-        Component("users", "services.users.app", tier=0),
-        Component("payments", "services.payments.app", tier=0),
-        Component("saga", "saga.app", tier=1),
-        Component("bff-web", "bff_web.app", tier=2),
-        Component("bff-mobile", "bff_mobile.app", tier=2),
+        Component("card-provider", "card_provider.app", tier=0, broker=False),
+        Component("orders", "services.orders.app", tier=1),
+        Component("inventory", "services.inventory.app", tier=1),
+        Component("users", "services.users.app", tier=1),
+        Component("payments", "services.payments.app", tier=1),
+        Component("saga", "saga.app", tier=2),
+        Component("bff-web", "bff_web.app", tier=3),
+        Component("bff-mobile", "bff_mobile.app", tier=3),
     )
 }
 """Every component: the one list the command, the scenario runner and the OpenAPI

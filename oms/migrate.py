@@ -7,12 +7,15 @@ from pathlib import Path
 
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
-from shared.settings import SERVICES, Settings
+from shared.settings import CARD_PROVIDER, SERVICES, Settings
 from shared.startup import StartupFailed
+
+PACKAGES = {"saga": "saga", CARD_PROVIDER: "card_provider"}
+"""Where a component's package is when it is not ``services.<name>``."""
 
 
 def migrations_dir(service: str) -> Path | None:
-    package = "saga" if service == "saga" else f"services.{service}"
+    package = PACKAGES.get(service, f"services.{service}")
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         return None
@@ -22,7 +25,7 @@ def migrations_dir(service: str) -> Path | None:
 
 async def migrate_all(settings: Settings) -> list[str]:
     done = []
-    for service in SERVICES:
+    for service in (CARD_PROVIDER, *SERVICES):
         folder = migrations_dir(service)
         if folder is None:
             continue

@@ -1,7 +1,7 @@
 """Serving components under uvicorn in one process, each on its own broker user when it has one.
 
 Start and stop follow the components' dependencies (:attr:`Component.tier`):
-the services start first, then the saga, then the BFFs, each tier once the one
+the card provider, then the services, then the saga, then the BFFs, each tier once the one
 before answers.  On SIGTERM or Ctrl-C they stop the other way round, within
 ``OMS_SHUTDOWN_GRACE_SECONDS``: the BFFs stop accepting connections and their
 requests in flight finish, or answer 503 if they still run when the BFFs' share
@@ -41,6 +41,8 @@ from oms.components import Component
 from oms.draining import Draining
 from oms.protocol import bounded_http_protocol
 from shared.logging import get_logger
+from shared.messaging.inprocess import InProcessTransport
+from shared.messaging.transport import Transport
 from shared.service import Transports
 from shared.settings import Settings
 from shared.startup import StartupFailed
@@ -51,7 +53,8 @@ log = get_logger(__name__)
 STOP_RESERVE = 0.2
 """Share of the grace kept for each tier stopping after another one: the saga
 and the services still hand back messages and connections once their callers
-are gone."""
+are gone.  A tier without the broker (the card provider, last to stop, its
+callers gone) keeps none: it has no messages to hand back."""
 
 
 MIN_STOP_SECONDS = 0.5
@@ -233,7 +236,8 @@ async def serve_components(
     tiers: list[list[_Running]] = []
     transports = Transports(settings)
     try:
-        await transports.open([c.name for c in components])
+        # Components that never touch the broker (the card provider) run without it.
+        await transports.open([c.name for c in components if c.broker])
         await _start_tiers(components, settings, transports, tiers, stop)
         if not stop.is_set():
             if on_started is not None:
@@ -261,14 +265,17 @@ async def _start_tiers(
     stop: asyncio.Event,
 ) -> None:
     """Start each tier's components together; ``tiers`` collects what started."""
+    offline = InProcessTransport()
+    """What a component off the broker is built with: it never sends on it."""
+
+    def transport_of(component: Component) -> Transport:
+        return transports.for_component(component.name) if component.broker else offline
+
     ordered = sorted(components, key=lambda c: c.tier)
     for _, group in groupby(ordered, key=lambda c: c.tier):
         if stop.is_set():
             return
-        tier = [
-            _Running(c, c.build(settings, transports.for_component(c.name)), settings)
-            for c in group
-        ]
+        tier = [_Running(c, c.build(settings, transport_of(c)), settings) for c in group]
         results = await asyncio.gather(*(r.start() for r in tier), return_exceptions=True)
         started = [r for r, result in zip(tier, results, strict=True) if result is None]
         tiers.append(started)
@@ -290,11 +297,12 @@ async def _until_stopped(stop: asyncio.Event, tiers: list[list[_Running]]) -> No
 
 async def _stop_tiers(tiers: list[list[_Running]], final: float, grace: float) -> None:
     """Stop the last tier first; each gets what is left until ``final``, less a
-    share of the grace kept for every tier still to stop."""
+    share of the grace kept for every tier still to stop that uses the broker."""
     remaining = [tier for tier in tiers if tier]
     while remaining:
         tier = remaining.pop()
-        deadline = final - len(remaining) * STOP_RESERVE * grace
+        reserved = sum(1 for later in remaining if any(r.component.broker for r in later))
+        deadline = final - reserved * STOP_RESERVE * grace
         await asyncio.gather(*(r.stop(deadline) for r in tier))
         log.info(
             "components.stopped",

@@ -4,8 +4,8 @@ Off unless ``OMS_FAULTS_ENABLED=true``.  An ops user posts rules to
 ``/_faults``: for a command name, a mode and a count.  The layer is an
 :class:`~shared.messaging.endpoint.Endpoint` middleware, so handlers carry no
 fault code; the one exception is ``decline``, which a participant reads through
-:func:`declined` where its business answer is decided (the simulated card
-gateway, the stock check).
+:func:`declined` where its business answer is decided (payments, in place of
+the card provider's answer; inventory, the stock check).
 
 Modes: ``fail`` (raise: the message is retried, then dead-lettered), ``decline``
 (answer no), ``delay`` (wait ``delayMs`` first), ``drop`` (swallow: never answer),

@@ -35,11 +35,15 @@ KEEP_ALIVE_SECONDS = 5
 
 SERVICES = ("orders", "inventory", "users", "payments", "saga")
 BFFS = ("bff-web", "bff-mobile")
+CARD_PROVIDER = "card-provider"
+"""The card provider payments charges through: not part of OMS's domain, but run
+beside it (its own process and storage) as a provider's test mode would be."""
 PORTS = {
     "orders": 3001,
     "inventory": 3002,
     "users": 3003,
     "payments": 3004,
+    CARD_PROVIDER: 3005,
     "bff-web": 3010,
     "bff-mobile": 3011,
     "saga": 3020,
@@ -66,6 +70,7 @@ class Settings(BaseSettings):
     users_database_url: str | None = None
     payments_database_url: str | None = None
     saga_database_url: str | None = None
+    card_provider_database_url: str | None = None
 
     data_dir: Path = Path(".oms")
     jwt_secret: SecretStr | None = None
@@ -83,6 +88,15 @@ class Settings(BaseSettings):
     users_url: str | None = None
     payments_url: str | None = None
     saga_url: str | None = None
+    card_provider_url: str | None = None
+    """Where payments reaches the card provider (default: its port on ``host``)."""
+    card_provider_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long payments waits for one answer of the card provider."""
+    card_provider_attempts: int = Field(default=3, ge=1)
+    """Calls payments makes for one charge or refund (the same idempotency key each
+    time) before the command fails and is delivered again later."""
+    card_provider_backoff_seconds: float = Field(default=0.2, ge=0)
+    """The wait before the second call; it doubles (with jitter) for each next one."""
     prefetch: int = 32
     delivery_limit: int = 5
     """Deliveries of one message before it is dead-lettered with its last error."""
@@ -119,6 +133,9 @@ class Settings(BaseSettings):
     bff_db_pool_size: int = Field(default=4, ge=1)
     """A BFF's database holds only its idempotency keys: few connections do."""
     bff_db_max_overflow: int = Field(default=0, ge=0)
+    card_provider_db_pool_size: int = Field(default=4, ge=1)
+    """The card provider's charges and refunds: one short transaction per call."""
+    card_provider_db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long a request or message waits for a free connection before it fails
     (a request then answers 503 with ``Retry-After``)."""
@@ -198,8 +215,13 @@ class Settings(BaseSettings):
     def real_mode(self) -> bool:
         """A broker or any database URL is set: anything but the embedded default,
         so the development secret is refused (see :func:`weak_jwt_secret`)."""
-        own = (getattr(self, f"{service}_database_url") for service in SERVICES)
+        own = (self._own_database_url(service) for service in (*SERVICES, CARD_PROVIDER))
         return not self.embedded or any((self.database_url, *own))
+
+    def _own_database_url(self, component: str) -> str | None:
+        """``OMS_<COMPONENT>_DATABASE_URL``, when there is such a setting and it is set."""
+        own: str | None = getattr(self, f"{component.replace('-', '_')}_database_url", None)
+        return own
 
     @cached_property
     def jwt_key(self) -> str:
@@ -219,6 +241,8 @@ class Settings(BaseSettings):
             return self.saga_db_pool_size, self.saga_db_max_overflow
         if component in BFFS:
             return self.bff_db_pool_size, self.bff_db_max_overflow
+        if component == CARD_PROVIDER:
+            return self.card_provider_db_pool_size, self.card_provider_db_max_overflow
         return self.db_pool_size, self.db_max_overflow
 
     def database_connections(self, *, saga_processes: int = 1) -> int:
@@ -232,15 +256,16 @@ class Settings(BaseSettings):
             4 domain services * (8 + 0)    = 32
             3 saga processes  * (10 + 0)   = 30
             2 BFFs            * (4 + 0)    =  8   (their idempotency keys)
+            the card provider * (4 + 0)    =  4
                                              --
-                                             70
+                                             74
 
         PostgreSQL allows 100 by default (``max_connections``), 3 of them kept
-        for superusers: 27 remain for ``oms migrate``, ``psql``, a backup, or
+        for superusers: 23 remain for ``oms migrate``, ``psql``, a backup, or
         another load on the same server.
         """
         total = 0
-        for component in (*SERVICES, *BFFS):
+        for component in (*SERVICES, *BFFS, CARD_PROVIDER):
             size, overflow = self.pool_for(component)
             processes = saga_processes if component == "saga" else 1
             total += processes * (size + overflow)
@@ -248,7 +273,7 @@ class Settings(BaseSettings):
 
     def database_url_for(self, service: str) -> str:
         """The database URL of one service: its own override, the shared one, or SQLite."""
-        own: str | None = getattr(self, f"{service}_database_url", None)
+        own = self._own_database_url(service)
         if own:
             return own
         if self.database_url:

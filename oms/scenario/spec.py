@@ -19,12 +19,14 @@ from shared.messages import CATALOGUE
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 """A name the file gives to a product, user, order, request or message."""
 Card = Literal["pm_card_ok", "pm_card_declined", "pm_card_refund_declined"]
-"""The test payment methods every user can charge (``TEST_CARDS`` in services/payments/gateway.py)."""
+"""The test payment methods every user can charge (``TEST_CARDS`` in card_provider/cards.py)."""
 Service = Literal["orders", "inventory", "payments", "saga"]
 """Components that take faults: the three participants, and the saga (its events)."""
 HttpService = Literal["orders", "inventory", "users", "payments", "saga"]
 """Components whose HTTP routes take faults (``http_fault``): every service and the saga."""
-Component = Literal["orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile"]
+Component = Literal[
+    "card-provider", "orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile"
+]
 if set(get_args(Service)) != set(ON_BROKER) or set(get_args(Component)) != set(COMPONENTS):
     raise AssertionError("Service must name oms.components.ON_BROKER, Component every component")
 FaultMode = Literal["fail", "decline", "delay", "drop", "duplicate", "crash"]

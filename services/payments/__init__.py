@@ -1,2 +1,2 @@
-"""The payments service (port 3004): saved payment methods, payments, refunds, and a
-simulated card gateway behind an adapter interface."""
+"""The payments service (port 3004): saved payment methods, payments and refunds,
+charged through the card provider (``card_provider/``) behind a gateway interface."""

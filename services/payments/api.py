@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 
 from services.payments import domain, usecases
-from services.payments.errors import CardAlreadySaved, EveryPaymentForOps, PaymentMethodNotFound
+from services.payments.errors import (
+    CardAlreadySaved,
+    EveryPaymentForOps,
+    PaymentMethodNotFound,
+    ProviderUnavailable,
+)
+from services.payments.gateway import CardGateway
 from services.payments.schemas import (
     NewPaymentMethod,
     PaymentMethodOut,
@@ -20,8 +26,16 @@ from services.payments.schemas import (
     PaymentSummary,
 )
 from shared.service import ServiceDep
+from shared.settings import CARD_PROVIDER
 from shared.web.auth import CurrentPrincipal, ensure_owner
-from shared.web.problems import Conflict, DomainProblems, Forbidden, NotFound, problem_responses
+from shared.web.problems import (
+    BadGateway,
+    Conflict,
+    DomainProblems,
+    Forbidden,
+    NotFound,
+    problem_responses,
+)
 
 router = APIRouter(tags=["payments"])
 
@@ -29,7 +43,16 @@ PROBLEMS: DomainProblems = {
     PaymentMethodNotFound: lambda e: NotFound(str(e)),
     CardAlreadySaved: lambda e: Conflict(str(e), field="token"),
     EveryPaymentForOps: lambda e: Forbidden(str(e)),
+    ProviderUnavailable: lambda e: BadGateway(str(e), service=CARD_PROVIDER),
 }
+
+
+async def _gateway(request: Request) -> CardGateway:
+    gateway: CardGateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[CardGateway, Depends(_gateway)]
 
 Reference = Annotated[
     str, Path(min_length=1, max_length=64, pattern=domain.REFERENCE.pattern, examples=["ada"])
@@ -52,23 +75,28 @@ async def list_payment_methods(
 @router.post(
     "/users/{user_id}/payment-methods",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 404, 409, 422),
+    responses=problem_responses(401, 404, 409, 422, 502),
 )
 async def save_payment_method(
-    user_id: Reference, body: NewPaymentMethod, principal: CurrentPrincipal, service: ServiceDep
+    user_id: Reference,
+    body: NewPaymentMethod,
+    principal: CurrentPrincipal,
+    service: ServiceDep,
+    gateway: GatewayDep,
 ) -> PaymentMethodOut:
     """Save a card by its gateway token; a test card's brand and last digits are known."""
     ensure_owner(principal, user_id, "user")
-    return await usecases.save_payment_method(service, user_id, body)
+    return await usecases.save_payment_method(service, gateway, user_id, body)
 
 
-@router.get("/payment-methods/{method_id}", responses=problem_responses(401, 404, 422))
+@router.get("/payment-methods/{method_id}", responses=problem_responses(401, 404, 422, 502))
 async def get_payment_method(
     method_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],
     principal: CurrentPrincipal,
     service: ServiceDep,
+    gateway: GatewayDep,
 ) -> PaymentMethodOut:
-    return await usecases.get_payment_method(service, method_id, principal)
+    return await usecases.get_payment_method(service, gateway, method_id, principal)
 
 
 @router.get("/payments", responses=problem_responses(401, 403, 422))

@@ -31,10 +31,13 @@ class RefundStatus(StrEnum):
 
 class Code(StrEnum):
     """``code`` of ``payment.failed`` / ``payment.refund_failed`` that payments decides itself
-    (the gateway adds its own, such as ``card_declined`` and ``refund_declined``)."""
+    (the gateway adds its own, such as ``invalid_amount`` and ``unknown_charge``)."""
 
     INVALID_PAYMENT_METHOD = "invalid_payment_method"
     ORDER_REFUNDED = "order_refunded"
+    CARD_DECLINED = "card_declined"
+    """A ``decline`` fault (QA) answering for the gateway, as a declined card would."""
+    REFUND_DECLINED = "refund_declined"
 
 
 CAPTURING = frozenset({PaymentStatus.CAPTURED, PaymentStatus.REFUNDED})

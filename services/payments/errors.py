@@ -6,7 +6,8 @@ or messaging; :data:`services.payments.api.PROBLEMS` and
     ├── PaymentMethodNotFound   no such saved method, or another user's (which looks absent)
     ├── CardAlreadySaved        the user saved this card's token before
     ├── EveryPaymentForOps      a customer listing every payment, not one order's
-    └── NotAReference           a command naming an order or user no id can look like
+    ├── NotAReference           a command naming an order or user no id can look like
+    └── ProviderUnavailable     the card provider gave no answer after every attempt
 
 A declined card or refund is no error: it is an answer (``payment.failed``,
 ``payment.refund_failed``).
@@ -37,3 +38,10 @@ class EveryPaymentForOps(PaymentError):
 class NotAReference(PaymentError):
     def __init__(self, value: str) -> None:
         super().__init__(f"{value[:80]!r} is not an order or user id")
+
+
+class ProviderUnavailable(PaymentError):
+    """The card provider gave no usable answer: down, slower than every timeout, or
+    failing.  Whether money moved is unknown; the caller records nothing and tries
+    again later with the same idempotency key (a command is not acknowledged, so it
+    is delivered again and, past the delivery limit, dead-lettered with the reason)."""

@@ -7,6 +7,21 @@ and reply in one transaction), through the card gateway the service was built
 with, and sends the answer it gives, correlated as the command was.  A command
 naming an order or user no id can look like can never succeed and is
 dead-lettered with that reason.
+
+When the card provider cannot be heard (down, slower than every timeout and
+retry: :class:`~services.payments.errors.ProviderUnavailable`), the use case
+records nothing and the handler answers nothing: its transaction rolls back and
+the command is delivered again, up to the delivery limit, then dead-lettered with
+the reason.  An answer of either kind would be a guess about money: a
+``payment.failed`` for a charge the provider may have captured would cancel a paid
+order and keep the money; a ``payment.completed`` would confirm an order nobody
+paid for.  Silence is what the saga already handles: past the step's deadline it
+resends the command (the same order, so the same idempotency key: a charge that
+did happen is found, never made twice) and then compensates with a refund; a
+refund that cannot reach the provider is retried by the saga with backoff and then
+the saga is ``failed`` for ops, who retry it once the provider is back.  Money
+moves only on an answer the provider gave, and every answer it gave is found
+again by its key.
 """
 
 from __future__ import annotations

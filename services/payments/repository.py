@@ -22,7 +22,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.domain import PaymentStatus, RefundAttempt, RefundStatus, is_uuid
-from services.payments.gateway import TEST_CARDS
 from services.payments.models import Payment, PaymentMethod, PaymentOrder, Refund
 
 ORDERS = PaymentOrder.__table__  # type: ignore[attr-defined]
@@ -190,15 +189,3 @@ class Payments:
     async def method(self, method_id: str) -> PaymentMethod | None:
         """A saved payment method (their ids are UUIDs: anything else is none)."""
         return await self.session.get(PaymentMethod, method_id) if is_uuid(method_id) else None
-
-    async def card_token(self, payment_method_id: str, user_id: str) -> str | None:
-        """The gateway token to charge for ``payment_method_id`` on behalf of ``user_id``.
-
-        A test card id is its own token; a saved method gives its token only to its
-        owner (charging another user's saved card is refused as unknown)."""
-        if payment_method_id in TEST_CARDS:
-            return payment_method_id
-        method = await self.method(payment_method_id)
-        if method is None or method.user_id != user_id:
-            return None
-        return method.token

@@ -12,11 +12,11 @@ the rules of :mod:`services.payments.domain` to rows read through
 A charge and a refund run after locking the order's record, and are idempotent
 per order, not only per message:
 
-* charge, first time: resolve the payment method to a card token (a test card id
-  is its own token; a saved method's id gives its owner's token; anything else is
-  ``invalid_payment_method``), charge it, record the payment, answer
-  ``payment.completed`` or ``payment.failed``; a free order (amount 0) with a
-  valid method completes without a call to the gateway;
+* charge, first time: resolve the payment method to a card token (a test card id,
+  as the gateway knows them, is its own token; a saved method's id gives its
+  owner's token; anything else is ``invalid_payment_method``), charge it, record
+  the payment, answer ``payment.completed`` or ``payment.failed``; a free order
+  (amount 0) with a valid method completes without a call to the gateway;
 * charge again: answer the recorded outcome again, charge nothing;
 * charge after the order's refund (a late or reordered command): the refund left
   a tombstone, so the charge is refused with ``payment.failed`` code
@@ -25,7 +25,12 @@ per order, not only per message:
   ``payment.refunded`` (amount 0 when nothing was captured) or
   ``payment.refund_failed``; a refund after a successful one pays nothing more
   and answers the same refund again; a declined refund is tried again at the
-  gateway by the next refund command.
+  gateway by the next refund command.  A refund of an order with no payment
+  recorded first asks the gateway for the charge by its key (:func:`_unheard_charge`).
+
+A gateway that cannot be heard raises
+:class:`~services.payments.errors.ProviderUnavailable` through the use case:
+nothing is recorded, since whether money moved is unknown.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from services.payments.errors import (
     NotAReference,
     PaymentMethodNotFound,
 )
-from services.payments.gateway import TEST_CARDS, CardGateway, GatewayResult
+from services.payments.gateway import CardGateway, GatewayResult
 from services.payments.models import Payment, PaymentMethod, Refund, new_id
 from services.payments.repository import Charged, Payments
 from services.payments.schemas import (
@@ -95,10 +100,10 @@ async def list_payment_methods(service: Service, user_id: str) -> list[PaymentMe
 
 
 async def save_payment_method(
-    service: Service, user_id: str, body: NewPaymentMethod
+    service: Service, gateway: CardGateway, user_id: str, body: NewPaymentMethod
 ) -> PaymentMethodOut:
-    """Save a card by its gateway token; a test card's brand and last digits are known."""
-    card = TEST_CARDS.get(body.token)
+    """Save a card by its gateway token; a test card's brand and last digits are the gateway's."""
+    card = await gateway.test_card(body.token)
     method = PaymentMethod(
         user_id=user_id,
         token=body.token,
@@ -115,11 +120,14 @@ async def save_payment_method(
 
 
 async def get_payment_method(
-    service: Service, method_id: str, principal: Principal
+    service: Service, gateway: CardGateway, method_id: str, principal: Principal
 ) -> PaymentMethodOut:
-    """A test card, or a saved method of the caller's; another user's looks absent."""
-    card = TEST_CARDS.get(method_id)
-    if card is not None:
+    """A test card (as the gateway knows them), or a saved method of the caller's;
+    another user's looks absent."""
+    if not domain.is_uuid(method_id):  # saved methods have UUIDs, test cards never
+        card = await gateway.test_card(method_id)
+        if card is None:
+            raise PaymentMethodNotFound
         return PaymentMethodOut(id=method_id, brand=card.brand, last4=card.last4)
     async with service.db.reads() as session:
         method = await Payments(session).method(method_id)
@@ -184,6 +192,18 @@ def _outcome(payment: Charged) -> Message:
     return PaymentCompleted(order_id=payment.order_id, payment_id=payment.id, amount=payment.amount)
 
 
+async def _card_token(
+    gateway: CardGateway, payments: Payments, payment_method_id: str, user_id: str
+) -> str | None:
+    """The token to charge: a saved method's, for its owner only (another user's saved
+    card is refused as unknown); a test card's id, as the gateway knows them, is its
+    own token."""
+    if domain.is_uuid(payment_method_id):
+        method = await payments.method(payment_method_id)
+        return method.token if method is not None and method.user_id == user_id else None
+    return payment_method_id if await gateway.test_card(payment_method_id) is not None else None
+
+
 def _check_ids(*ids: str) -> None:
     for value in ids:
         if not domain.is_reference(value):
@@ -210,19 +230,20 @@ async def charge(uow: UnitOfWork, gateway: CardGateway, command: ChargePayment) 
             reason="the order was refunded before this charge arrived",
             code=Code.ORDER_REFUNDED,
         )
-    token = await payments.card_token(command.payment_method_id, command.user_id)
+    token = await _card_token(gateway, payments, command.payment_method_id, command.user_id)
     if token is None:
         result = GatewayResult.refused(
             Code.INVALID_PAYMENT_METHOD, "no such payment method for this user"
         )
-    elif command.amount == 0 and not declined():
+    elif declined():
+        result = GatewayResult.refused(Code.CARD_DECLINED, "the card was declined")
+    elif command.amount == 0:
         # A free order: nothing to capture, and card providers refuse a zero charge.
         result = GatewayResult(ok=True)
     else:
         result = await gateway.charge(
             token, command.amount, command.currency, domain.charge_key(command.order_id)
         )
-    now = utcnow()
     payment = Charged(
         id=new_id(),
         order_id=command.order_id,
@@ -232,14 +253,24 @@ async def charge(uow: UnitOfWork, gateway: CardGateway, command: ChargePayment) 
         code=result.code,
         reason=result.reason,
     )
+    await _record_payment(
+        payments, payment, command.user_id, command.payment_method_id, command.currency
+    )
+    return _outcome(payment)
+
+
+async def _record_payment(
+    payments: Payments, payment: Charged, user_id: str, payment_method_id: str, currency: str
+) -> None:
+    now = utcnow()
     await payments.record_payment(
         {
             "id": payment.id,
             "order_id": payment.order_id,
-            "user_id": command.user_id,
-            "payment_method_id": command.payment_method_id,
+            "user_id": user_id,
+            "payment_method_id": payment_method_id,
             "amount": payment.amount,
-            "currency": command.currency,
+            "currency": currency,
             "status": payment.status,
             "charge_ref": payment.charge_ref,
             "code": payment.code,
@@ -248,7 +279,37 @@ async def charge(uow: UnitOfWork, gateway: CardGateway, command: ChargePayment) 
             "updated_at": now,
         }
     )
-    return _outcome(payment)
+
+
+async def _unheard_charge(
+    gateway: CardGateway, payments: Payments, command: RefundPayment
+) -> Charged | None:
+    """The payment of an order refunded with none recorded, as the provider has it.
+
+    No payment recorded may still mean money captured: a charge reached the
+    provider but its answer never reached payments (every attempt of every delivery
+    timed out), and the saga, hearing nothing, compensates with this refund.  The
+    gateway is asked for the charge by its key, which voids the key when no charge
+    came: a charge still on its way cannot capture afterwards.  A captured charge
+    is recorded here and then refunded like any other; otherwise there is nothing
+    to pay back, now or later."""
+    found = await gateway.void(domain.charge_key(command.order_id))
+    if not found.ok or found.reference is None:
+        return None
+    log.warning("payment.unheard_charge_found", order_id=command.order_id, charge=found.reference)
+    payment = Charged(
+        id=new_id(),
+        order_id=command.order_id,
+        amount=found.amount if found.amount is not None else command.amount,
+        status=PaymentStatus.CAPTURED,
+        charge_ref=found.reference,
+        code=None,
+        reason=None,
+    )
+    await _record_payment(
+        payments, payment, command.user_id, command.payment_method_id, command.currency
+    )
+    return payment
 
 
 async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) -> Message:
@@ -260,6 +321,8 @@ async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) 
     if await payments.lock_order(command.order_id, now) is None:
         await payments.mark_refund_requested(command.order_id, now)  # no capture after this
     payment = await payments.charged(command.order_id)
+    if payment is None:
+        payment = await _unheard_charge(gateway, payments, command)
     plan = domain.plan_refund(
         payment.status if payment else None,
         payment.amount if payment else 0,
@@ -273,9 +336,12 @@ async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) 
             payment_id=payment.id if payment else None,
             amount=plan.already,
         )
-    result = await gateway.refund(
-        payment.charge_ref, plan.amount, domain.refund_key(payment.id, plan.attempt)
-    )
+    if declined():
+        result = GatewayResult.refused(Code.REFUND_DECLINED, "the refund was declined")
+    else:
+        result = await gateway.refund(
+            payment.charge_ref, plan.amount, domain.refund_key(payment.id, plan.attempt)
+        )
     await payments.record_refund(
         {
             "id": new_id(),

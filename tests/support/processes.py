@@ -106,10 +106,11 @@ def free_port_offset(ports: Sequence[int], *, start: int = 20000, span: int = 20
 
 class ProcessStack:
     """The system as operating-system processes on one RabbitMQ vhost and one
-    PostgreSQL database: the four services in one ``oms up`` process, and as many
-    ``oms run saga`` processes as a test starts, each on a port of its own."""
+    PostgreSQL database: the card provider and the four services in one ``oms up``
+    process (or any of them alone, ``oms run NAME``), and as many ``oms run saga``
+    processes as a test starts, each on a port of its own."""
 
-    SERVICES = ("orders", "inventory", "users", "payments")
+    SERVICES = ("card-provider", "orders", "inventory", "users", "payments")
     SAGA_PROCESSES = 3
     """How many saga processes a test may start (numbers 0 to 2)."""
     SAGA_SPACING = 1000
@@ -156,12 +157,31 @@ class ProcessStack:
 
         return f"http://127.0.0.1:{PORTS[component] + (self.offset if offset is None else offset)}"
 
-    def start_services(self) -> Process:
-        only = [arg for name in self.SERVICES for arg in ("--only", name)]
+    def start_services(self, names: Sequence[str] = SERVICES) -> Process:
+        """``names`` (by default the provider and every service) in one process."""
+        only = [arg for name in names for arg in ("--only", name)]
         process = Process(["up", *only], self.env(self.offset), self.logs / "services.log")
         self.processes.append(process.start())
-        wait_ready([self.url(name) for name in self.SERVICES], process)
+        wait_ready([self.url(name) for name in names], process)
         return process
+
+    START_SECONDS = 180
+    """How long one component may take to start alone (imports, migrations) on a
+    machine many test runs share."""
+
+    def start_component(self, name: str) -> Process:
+        """``oms run NAME``: one component in a process of its own, on the stack's port."""
+        process = Process(["run", name], self.env(self.offset), self.logs / f"{name}.log")
+        self.processes.append(process.start())
+        wait_ready([self.url(name)], process, self.START_SECONDS)
+        return process
+
+    def restart(self, process: Process, url: str) -> None:
+        """Start ``process`` again (once it stopped or was killed) and wait until it is ready."""
+        if process.proc is not None:
+            process.proc.wait(timeout=60)
+        process.start()
+        wait_ready([url], process, self.START_SECONDS)
 
     def start_saga(self, number: int = 0) -> Process:
         """Saga process ``number``; number 0 answers on the stack's own saga port."""

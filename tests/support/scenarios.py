@@ -101,7 +101,7 @@ class InProcessControl:
 
 
 class ScenarioProcesses(ProcessStack):
-    """The system as processes for scenarios: the four services in one, the saga in
+    """The system as processes for scenarios: the card provider and the four services in one, the saga in
     one, both BFFs in one, with faults enabled."""
 
     BFFS = ("bff-web", "bff-mobile")

@@ -1,11 +1,13 @@
-"""The whole system on either stack: the four services, the saga and both BFFs.
+"""The whole system on either stack: the card provider, the four services, the saga
+and both BFFs.
 
 Used by every end-to-end test (BFF, saga); the ``system`` fixture lives in the
 top-level conftest.
 
 The services run in-process with their lifespans (migrations, relays, consumers)
-and the BFFs reach them through ``httpx.ASGITransport``: every call crosses the
-real HTTP stack of both sides, only without sockets.
+and the BFFs reach them, as payments reaches the card provider, through
+``httpx.ASGITransport``: every call crosses the real HTTP stack of both sides,
+only without sockets.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -31,6 +34,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Transport
 from shared.settings import Settings
 from tests.support.infra import eventually
+from tests.support.provider import CardProvider, running_provider
 from tests.support.stack import Stack, serve
 
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -70,8 +74,10 @@ class System:
     mobile: httpx.AsyncClient
     services: dict[str, httpx.AsyncClient]
     apps: dict[str, FastAPI] = field(default_factory=dict)
-    """Every component's app by name (``orders`` … ``saga``, ``bff-web``,
-    ``bff-mobile``), e.g. to serve one on a real socket too."""
+    """Every component's app by name (``card-provider``, ``orders`` … ``saga``,
+    ``bff-web``, ``bff-mobile``), e.g. to serve one on a real socket too."""
+    provider: CardProvider | None = None
+    """The card provider payments charges through."""
 
     async def add_product(
         self, *, price: int = 1999, stock: int = 10, currency: str = "EUR"
@@ -148,9 +154,14 @@ async def running_system(stack: Stack, **overrides: Any) -> AsyncIterator[System
     """Every component on ``stack`` with ``overrides`` applied to the settings."""
     settings = stack.settings.model_copy(update=overrides)
     async with AsyncExitStack() as running:
-        apps: dict[str, FastAPI] = {}
+        provider = await running.enter_async_context(running_provider(settings))
+        apps: dict[str, FastAPI] = {"card-provider": provider.app}
         clients: dict[str, httpx.AsyncClient] = {}
-        for name, build in SERVICE_FACTORIES.items():
+        factories = {
+            **SERVICE_FACTORIES,
+            "payments": partial(build_payments, provider_transport=provider.transport()),
+        }
+        for name, build in factories.items():
             apps[name] = build(settings, stack.for_component(name))
             clients[name] = await running.enter_async_context(serve(apps[name]))
         # A service's unexpected error must reach the BFF as the 500 its
@@ -158,12 +169,13 @@ async def running_system(stack: Stack, **overrides: Any) -> AsyncIterator[System
         wiring = {
             name: httpx.ASGITransport(app=app, raise_app_exceptions=False)
             for name, app in apps.items()
+            if name in SERVICE_FACTORIES  # the BFFs never call the card provider
         }
         apps["bff-web"] = build_web(settings, stack.transport, http_transports=wiring)
         apps["bff-mobile"] = build_mobile(settings, stack.transport, http_transports=wiring)
         web = await running.enter_async_context(serve(apps["bff-web"]))
         mobile = await running.enter_async_context(serve(apps["bff-mobile"]))
-        yield System(stack, web, mobile, clients, apps)
+        yield System(stack, web, mobile, clients, apps, provider)
 
 
 PROBLEM_JSON = "application/problem+json"

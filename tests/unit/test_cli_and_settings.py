@@ -164,7 +164,8 @@ def test_default_pools_keep_the_system_and_two_extra_sagas_under_postgres_defaul
     most = settings.database_connections(saga_processes=3)
 
     # 4 domain services * (8 + 0) + 3 saga processes * (10 + 0) + 2 BFFs * (4 + 0)
-    assert most == 4 * 8 + 3 * 10 + 2 * 4 == 70
+    # + the card provider (4 + 0)
+    assert most == 4 * 8 + 3 * 10 + 2 * 4 + 4 == 74
     assert most <= POSTGRES_MAX_CONNECTIONS - POSTGRES_RESERVED - 20  # room for psql, migrate
 
 
@@ -178,7 +179,8 @@ def test_pool_sizes_are_settings_per_kind_of_component(monkeypatch: pytest.Monke
     assert settings.pool_for("orders") == (2, 0)
     assert settings.pool_for("saga") == (7, 0)
     assert settings.pool_for("bff-web") == (4, 1)
-    assert settings.database_connections() == 4 * 2 + 7 + 2 * 5
+    assert settings.pool_for("card-provider") == (4, 0)
+    assert settings.database_connections() == 4 * 2 + 7 + 2 * 5 + 4
 
 
 def test_a_pool_size_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

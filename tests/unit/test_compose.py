@@ -19,7 +19,16 @@ from pydantic import ValidationError
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = {"orders", "inventory", "users", "payments", "saga", "bff-web", "bff-mobile"}
+COMPONENTS = {
+    "card-provider",
+    "orders",
+    "inventory",
+    "users",
+    "payments",
+    "saga",
+    "bff-web",
+    "bff-mobile",
+}
 BROKER_USERS = ("orders", "inventory", "users", "payments", "saga")
 BROKER_PASSWORDS = {
     f"OMS_{name}_PASSWORD": f"password-of-{name.lower()}"
@@ -44,6 +53,9 @@ def test_compose_file_validates_against_the_compose_spec() -> None:
     assert set(document["services"]) >= COMPONENTS
     for name in COMPONENTS:
         assert document["services"][name]["command"] == ["run", name]
+    payments = document["services"]["payments"]["depends_on"]
+    assert payments["card-provider"] == {"condition": "service_started"}
+    assert payments["migrate"] == {"condition": "service_completed_successfully"}
 
 
 def test_compose_file_with_a_mistake_is_rejected() -> None:
@@ -168,5 +180,5 @@ def test_each_component_connects_as_its_own_broker_user_with_a_password_from_the
         assert settings.broker_url is None, name
         own = settings.own_broker_url(name)
         assert own == f"amqp://{name}:password-of-{name}_broker@rabbitmq:5672/", name
-    for bff in ("bff-web", "bff-mobile"):
-        assert not any("BROKER" in variable for variable in environments[bff]), bff
+    for offline in ("card-provider", "bff-web", "bff-mobile"):
+        assert not any("BROKER" in variable for variable in environments[offline]), offline

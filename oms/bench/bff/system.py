@@ -14,10 +14,12 @@ import httpx
 
 from oms.bench.processes import Fleet, fleet, free_port_offset
 from shared.auth import mint_token
-from shared.settings import PORTS, SERVICES, Settings
+from shared.settings import CARD_PROVIDER, PORTS, SERVICES, Settings
 from shared.web.app import API_PREFIX
 
-BFF_COMPONENTS = (*SERVICES, "bff-web")
+BFF_COMPONENTS = (CARD_PROVIDER, *SERVICES, "bff-web")
+STARTED_HERE = (*SERVICES, CARD_PROVIDER.replace("-", "_"))
+"""Their ``OMS_<NAME>_URL`` names: overrides pointing elsewhere are dropped."""
 """What ``oms bench bff`` runs: the four services, the saga and BFF-Web."""
 SEED_ORDERS = 3
 SEED_PRODUCTS = 3
@@ -39,7 +41,7 @@ def bench_settings(settings: Settings, scratch: Path) -> Settings:
         update={
             "port_offset": offset,
             "data_dir": scratch / "data",
-            **{f"{name}_url": None for name in SERVICES},
+            **{f"{name}_url": None for name in STARTED_HERE},
         }
     )
 
@@ -62,7 +64,9 @@ async def running(
     env = {
         key: value
         for key, value in os.environ.items()
-        if not (key.startswith("OMS_") and key.endswith("_URL") and key[4:-4].lower() in SERVICES)
+        if not (
+            key.startswith("OMS_") and key.endswith("_URL") and key[4:-4].lower() in STARTED_HERE
+        )
     }
     env.update(
         OMS_PORT_OFFSET=str(settings.port_offset),

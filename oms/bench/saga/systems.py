@@ -28,11 +28,13 @@ from oms.bench.procstat import PidSource, pids_named
 from oms.components import ON_BROKER, PARTICIPANTS
 from oms.config import load_settings
 from shared.auth import mint_token
-from shared.settings import PORTS
+from shared.settings import CARD_PROVIDER, PORTS
 from shared.web.app import API_PREFIX
 
-DATABASES = ON_BROKER
-"""A fresh database per component on the broker, so each one's backends' CPU is told apart."""
+DATABASES = (CARD_PROVIDER, *ON_BROKER)
+"""A fresh database per component on the broker and for the card provider, so each
+one's backends' CPU is told apart (the provider's counts in "all", not in OMS's own:
+users run a provider too)."""
 SAGA_SPACING = 1000
 """Saga process ``n`` answers HTTP at the run's port offset plus ``n`` times this."""
 PRICE = 1_250
@@ -82,7 +84,10 @@ async def oms_system(
             "broker_url": broker_url,
             "jwt_secret": secret,
             "data_dir": str(scratch),
-            **{f"{db}_database_url": infra.database_url(name) for db, name in databases.items()},
+            **{
+                f"{db.replace('-', '_')}_database_url": infra.database_url(name)
+                for db, name in databases.items()
+            },
         }
         if sink is not None:
             common.update(otlp_endpoint=sink.endpoint, trace_sample_ratio=str(trace_ratio))
@@ -94,6 +99,8 @@ async def oms_system(
             env = component_env(**common, port_offset=str(port_offset))
             await started.start(name, ["-m", "oms.cli", "run", component], env)
 
+        await start(CARD_PROVIDER, CARD_PROVIDER)  # payments charges through it
+        await started.until_ready({CARD_PROVIDER: url(CARD_PROVIDER)})
         for name in PARTICIPANTS:
             await start(name, name)
         await start("saga-0", "saga")
@@ -115,7 +122,7 @@ async def oms_system(
                 jwt_secret=secret,
                 product_ids=product_ids,
                 processes={
-                    **{name: pids(started, name) for name in PARTICIPANTS},
+                    **{name: pids(started, name) for name in (CARD_PROVIDER, *PARTICIPANTS)},
                     "saga": pids(started, "saga-"),
                     **{
                         f"postgres: {db}": functools.partial(backends.of, name)

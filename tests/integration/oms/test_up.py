@@ -1,5 +1,6 @@
 """``oms up --seed demo`` brings up every component, the four domain services with
-their fixed HTTP contracts, and a demo catalogue and shopper.
+their fixed HTTP contracts, the card provider with its own data, and a demo
+catalogue and shopper who can check out.
 
 The real command in a real process (embedded mode, a throw-away data directory,
 every port shifted by a free offset), asked over real sockets what it serves.
@@ -80,7 +81,8 @@ def test_oms_up_serves_every_component_with_the_documented_paths_and_demo_data(
         }
     )
     others = [
-        f"http://127.0.0.1:{PORTS[name] + offset}" for name in ("saga", "bff-web", "bff-mobile")
+        f"http://127.0.0.1:{PORTS[name] + offset}"
+        for name in ("saga", "bff-web", "bff-mobile", "card-provider")
     ]
     up = Process(["up", "--seed", "demo"], env, tmp_path / "up.log").start()
     try:
@@ -95,7 +97,7 @@ def test_oms_up_serves_every_component_with_the_documented_paths_and_demo_data(
             assert not missing, f"{name} lacks {sorted(missing)}"
             assert docs.status_code == 200, name
             assert "text/html" in docs.headers["content-type"]
-        for name in DOMAIN_PATHS:
+        for name in [*DOMAIN_PATHS, "card-provider"]:
             assert (tmp_path / "data" / f"{name}.db").exists(), name
 
         # The demo data is seeded once every component answers.
@@ -122,6 +124,29 @@ def test_oms_up_serves_every_component_with_the_documented_paths_and_demo_data(
         ).json()
         described = {p["sku"]: p["description"] for p in catalogue["items"]}
         assert described == {sku: description for sku, _, description, *_ in DEMO_PRODUCTS}
+
+        # A checkout is charged at the card provider, which runs here too.
+        product = next(p for p in catalogue["items"] if p["available"] > 0)
+        checkout = httpx.post(
+            f"{others[1]}/api/v1/checkout",
+            params={"wait": 20},
+            json={
+                "items": [{"productId": product["id"], "quantity": 1}],
+                "shippingAddress": {
+                    "line1": "1 Analytical Row",
+                    "city": "London",
+                    "postalCode": "N1 9GU",
+                    "country": "GB",
+                },
+                "paymentMethodId": "pm_card_ok",
+            },
+            headers={"Authorization": f"Bearer {login.json()['token']}"},
+            timeout=30,
+        )
+        assert checkout.status_code == 200, checkout.text
+        assert checkout.json()["status"] == "confirmed", checkout.text
+        balance = httpx.get(f"{others[3]}/api/v1/balance", timeout=10).json()
+        assert balance == {"captured": product["price"], "refunded": 0, "net": product["price"]}
     finally:
         up.stop()
     assert up.proc is not None

@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import bff.idempotency
+import card_provider.tables
 import saga.models
 import services.inventory.models
 import services.orders.models
@@ -81,6 +82,9 @@ COMPONENTS = {
     ),
     "saga": Component(ROOT / "saga/migrations", (saga.models, MESSAGING), "sagas"),
     "bff": Component(ROOT / "bff/migrations", (bff.idempotency,), "idempotency_keys"),
+    "card-provider": Component(
+        ROOT / "card_provider/migrations", (card_provider.tables,), "charges"
+    ),
 }
 
 

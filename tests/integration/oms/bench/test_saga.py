@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from oms.cli import app
 from tests.support.infra import AMQP_BASE, MANAGEMENT_URL, PG_ADMIN_DSN
 
-OMS_PROCESSES = {"orders", "inventory", "payments", "saga"}
+OMS_PROCESSES = {"card-provider", "orders", "inventory", "payments", "saga"}
 BASELINE_PROCESSES = {"orders", "inventory", "payments", "saga"}
 
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from card_provider.cards import CARD_OK
 from services.payments.app import build_app
-from services.payments.gateway import CARD_OK, SimulatedGateway
 from shared.messages import ChargePayment, Message, RefundPayment
 from shared.messaging.envelope import Envelope
 from tests.support.harness import ServiceUnderTest, running
+from tests.support.provider import CardProvider, running_provider
 from tests.support.stack import Stack
 
 API = "/api/v1"
@@ -31,9 +32,9 @@ def money_fields(
 
 @dataclass
 class Payments(ServiceUnderTest):
-    """The payments service under test, with its simulated gateway's ledger."""
+    """The payments service under test, with the card provider it charges through."""
 
-    gateway: SimulatedGateway
+    provider: CardProvider
 
     async def charge(self, order_id: str, **money: Any) -> Envelope:
         """``payment.charge`` for ``order_id``; ``money`` overrides :func:`money_fields`."""
@@ -66,14 +67,22 @@ class Payments(ServiceUnderTest):
         return summary
 
 
-def running_payments(stack: Stack, **settings: Any) -> AbstractAsyncContextManager[Payments]:
-    """The payments app on ``stack`` with a fresh simulated gateway, ``settings`` overridden."""
-    gateway = SimulatedGateway()
-    build = partial(build_app, gateway=gateway)
-    return running(Payments, stack, build, "payments", extra={"gateway": gateway}, **settings)
+def running_payments(
+    stack: Stack, provider: CardProvider, **settings: Any
+) -> AbstractAsyncContextManager[Payments]:
+    """The payments app on ``stack`` charging through ``provider`` (in-process),
+    ``settings`` overridden."""
+    build = partial(build_app, provider_transport=provider.transport())
+    return running(Payments, stack, build, "payments", extra={"provider": provider}, **settings)
 
 
 @pytest.fixture
-async def payments(stack: Stack) -> AsyncIterator[Payments]:
-    async with running_payments(stack, faults_enabled=True) as running:
+async def provider(stack: Stack) -> AsyncIterator[CardProvider]:
+    async with running_provider(stack.settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def payments(stack: Stack, provider: CardProvider) -> AsyncIterator[Payments]:
+    async with running_payments(stack, provider, faults_enabled=True) as running:
         yield running

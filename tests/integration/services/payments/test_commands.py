@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from services.payments.gateway import CARD_DECLINED, CARD_OK, CARD_REFUND_DECLINED
+from card_provider.cards import CARD_DECLINED, CARD_OK, CARD_REFUND_DECLINED
 from shared.messages import PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRefundFailed
 from shared.messaging.envelope import HEADER_DEAD_LETTER_REASON, Envelope
 from tests.integration.services.payments.conftest import (
@@ -17,6 +17,7 @@ from tests.integration.services.payments.conftest import (
     running_payments,
 )
 from tests.support.infra import eventually
+from tests.support.provider import CardProvider
 from tests.support.stack import Stack
 
 
@@ -46,7 +47,7 @@ async def test_a_charge_captures_the_amount_and_answers_completed(payments: Paym
         "refunded": 0,
         "net": AMOUNT,
     }
-    assert payments.gateway.net() == AMOUNT
+    assert await payments.provider.net() == AMOUNT
 
 
 async def test_a_repeated_charge_answers_the_same_without_charging_again(
@@ -61,7 +62,7 @@ async def test_a_repeated_charge_answers_the_same_without_charging_again(
 
     assert second == first
     assert len(await payments.payments(order_id)) == 1
-    assert len(payments.gateway.charges) == 1
+    assert len(await payments.provider.charges()) == 1
 
 
 async def test_a_declined_card_answers_payment_failed_every_time(payments: Payments) -> None:
@@ -81,7 +82,7 @@ async def test_a_declined_card_answers_payment_failed_every_time(payments: Payme
         "card_declined",
     )
     assert (await payments.summary(order_id))["net"] == 0
-    assert payments.gateway.charges == {}
+    assert await payments.provider.charges() == []
 
 
 async def test_an_unknown_payment_method_declines_as_invalid(payments: Payments) -> None:
@@ -93,7 +94,7 @@ async def test_an_unknown_payment_method_declines_as_invalid(payments: Payments)
         reply = await payments.reply(order_id)
         assert isinstance(reply, PaymentFailed)
         assert reply.code == "invalid_payment_method"
-    assert payments.gateway.charges == {}
+    assert await payments.provider.charges() == []
 
 
 async def test_a_saved_method_charges_its_token_for_its_owner_only(payments: Payments) -> None:
@@ -113,8 +114,8 @@ async def test_a_saved_method_charges_its_token_for_its_owner_only(payments: Pay
     assert isinstance(own, PaymentCompleted)
     assert isinstance(stolen, PaymentFailed)
     assert stolen.code == "invalid_payment_method"
-    [charge] = payments.gateway.charges.values()
-    assert (charge.token, charge.amount) == (CARD_OK, AMOUNT)
+    [charge] = await payments.provider.charges()
+    assert (charge["token"], charge["amount"]) == (CARD_OK, AMOUNT)
     [row] = await payments.payments(own_order)
     assert row["paymentMethodId"] == method_id
 
@@ -136,8 +137,8 @@ async def test_a_refund_pays_back_the_capture_once(payments: Payments) -> None:
     assert row["refundedAmount"] == AMOUNT
     assert [(r["amount"], r["status"]) for r in row["refunds"]] == [(AMOUNT, "succeeded")]
     assert (await payments.summary(order_id))["net"] == 0
-    assert len(payments.gateway.refunds) == 1
-    assert payments.gateway.net() == 0
+    assert len(await payments.provider.refunds()) == 1
+    assert await payments.provider.net() == 0
 
 
 async def test_a_refund_with_nothing_captured_answers_refunded_zero(payments: Payments) -> None:
@@ -154,7 +155,7 @@ async def test_a_refund_with_nothing_captured_answers_refunded_zero(payments: Pa
         order_id=declined, payment_id=failed.payment_id, amount=0
     )
     assert await payments.payments(never_charged) == []
-    assert payments.gateway.refunds == {}
+    assert await payments.provider.refunds() == []
 
 
 async def test_a_charge_arriving_after_the_refund_is_refused_as_order_refunded(
@@ -172,7 +173,7 @@ async def test_a_charge_arriving_after_the_refund_is_refused_as_order_refunded(
     assert (late.code, late.amount, late.payment_id) == ("order_refunded", AMOUNT, None)
     assert again == late
     assert await payments.payments(order_id) == []
-    assert payments.gateway.charges == {}
+    assert await payments.provider.charges() == []
 
 
 async def test_a_declined_refund_fails_and_fails_again_for_that_card(payments: Payments) -> None:
@@ -205,7 +206,7 @@ async def test_a_declined_refund_succeeds_when_retried_after_the_gateway_relents
     await payments.refund(order_id, method=CARD_REFUND_DECLINED)
     assert isinstance(await payments.reply(order_id, 2), PaymentRefundFailed)
 
-    payments.gateway.behave(CARD_REFUND_DECLINED, refund=True)
+    payments.provider.cards.behave(CARD_REFUND_DECLINED, refunds=True)
     await payments.refund(order_id, method=CARD_REFUND_DECLINED)
 
     retried = await payments.reply(order_id, 3)
@@ -214,7 +215,7 @@ async def test_a_declined_refund_succeeds_when_retried_after_the_gateway_relents
     [row] = await payments.payments(order_id)
     assert [r["status"] for r in row["refunds"]] == ["declined", "succeeded"]
     assert (row["status"], row["refundedAmount"]) == ("refunded", AMOUNT)
-    assert payments.gateway.net() == 0
+    assert await payments.provider.net() == 0
 
 
 async def test_a_decline_fault_declines_a_good_card(payments: Payments) -> None:
@@ -251,7 +252,7 @@ async def test_charge_and_refund_racing_for_an_order_never_leave_money_behind(
         summary = await payments.summary(order_id)
         assert summary["net"] == 0, (order_id, replies, summary)
         assert PaymentRefunded in replies
-    assert payments.gateway.net() == 0
+    assert await payments.provider.net() == 0
 
 
 async def test_a_command_with_an_impossible_order_id_is_dead_lettered(payments: Payments) -> None:
@@ -268,9 +269,11 @@ async def test_a_command_with_an_impossible_order_id_is_dead_lettered(payments: 
     assert "not an order or user id" in dead[0].headers[HEADER_DEAD_LETTER_REASON]
 
 
-async def test_a_redelivered_charge_or_refund_is_an_inbox_no_op(stack: Stack) -> None:
+async def test_a_redelivered_charge_or_refund_is_an_inbox_no_op(
+    stack: Stack, provider: CardProvider
+) -> None:
     # One command at a time, so the marker's answer means every earlier one is handled.
-    async with running_payments(stack, prefetch=1) as payments:
+    async with running_payments(stack, provider, prefetch=1) as payments:
         order_id, marker = new_order(), new_order()
         charge = await payments.charge(order_id)
         charged = await payments.reply(order_id)
@@ -289,8 +292,8 @@ async def test_a_redelivered_charge_or_refund_is_an_inbox_no_op(stack: Stack) ->
         assert len(payments.replies.about(order_id)) == 2
         [row] = await payments.payments(order_id)
         assert (row["status"], len(row["refunds"])) == ("refunded", 1)
-        assert len(payments.gateway.refunds) == 1
-        assert payments.gateway.net() == AMOUNT  # the marker's charge only
+        assert len(await payments.provider.refunds()) == 1
+        assert await payments.provider.net() == AMOUNT  # the marker's charge only
 
 
 async def test_a_free_order_completes_without_charging_the_card_and_refunds_nothing(
@@ -312,5 +315,5 @@ async def test_a_free_order_completes_without_charging_the_card_and_refunds_noth
     assert refused.code == "invalid_payment_method"
     [row] = await payments.payments(free)
     assert (row["status"], row["amount"], row["refunds"]) == ("captured", 0, [])
-    assert payments.gateway.charges == {}
-    assert payments.gateway.refunds == {}
+    assert await payments.provider.charges() == []
+    assert await payments.provider.refunds() == []

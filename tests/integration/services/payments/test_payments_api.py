@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.payments.gateway import CARD_DECLINED, CARD_OK, CARD_REFUND_DECLINED
+from card_provider.cards import CARD_DECLINED, CARD_OK, CARD_REFUND_DECLINED
 from shared.auth import mint_token
 from tests.integration.services.payments.conftest import AMOUNT, API, CUSTOMER, Payments
 
