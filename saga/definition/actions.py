@@ -50,7 +50,7 @@ def begin_undo(r: Reaction, reason: str) -> None:
 
 def undo_next(r: Reaction) -> None:
     """Send the next compensation the plan derived from the steps asks for, or end cancelled."""
-    r.update(failures=0, backing_off=False, failed_step=None)
+    r.update(failures=0, backing_off=False, failed_step=None, compensation_failure=None)
     plan = undo_plan(r.state)
     if not plan:
         r.clear_deadline()
@@ -182,16 +182,19 @@ def ignore_while_backing_off(r: Reaction, input: Input) -> None:
 def back_off_refund(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefundFailed)
     failures = r.state.failures + 1
-    r.update(failures=failures, failure_reason=f"refund declined: {input.reason} ({input.code})")
+    r.update(failures=failures, compensation_failure=refund_declined(input))
     # Same (command, attempt) as the timeout it replaces: see Timer.
     r.update(backing_off=True)
     r.arm(Timer(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
 
 
+def refund_declined(input: PaymentRefundFailed) -> str:
+    return f"refund declined: {input.reason} ({input.code})"
+
+
 def fail_after_refusals(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefundFailed)
-    reason = f"refund declined: {input.reason} ({input.code})"
-    r.update(failures=r.state.failures + 1, failure_reason=reason)
+    r.update(failures=r.state.failures + 1, compensation_failure=refund_declined(input))
     fail(r)
 
 
@@ -206,7 +209,7 @@ def resend_compensation(r: Reaction, input: Input) -> None:
 
 def fail_after_timeouts(r: Reaction, input: Input) -> None:
     reason = f"{r.state.current} not answered after {r.state.attempt} attempts"
-    r.update(failures=r.state.failures + 1, failure_reason=reason)
+    r.update(failures=r.state.failures + 1, compensation_failure=reason)
     fail(r)
 
 

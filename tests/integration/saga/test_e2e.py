@@ -319,6 +319,29 @@ async def test_customer_cancel_after_completion_refunds_releases_and_cancels(
     )
 
 
+async def test_a_refund_declined_once_then_made_keeps_the_cancels_reason(shop: System) -> None:
+    placed = await place(shop, price=1250, stock=5, quantity=2)
+    await saga_reaches(shop, placed.order_id, COMPLETED)
+    # The gateway declines the first refund; the retry after the back-off is made.
+    await inject(shop, "payments", REFUND, "decline", times=1)
+
+    await cancel(shop, placed)
+    saga = await saga_reaches(shop, placed.order_id, CANCELLED)
+
+    assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND, RELEASE, CANCEL]
+    # The refund's trouble is in the timeline; the order ends with the cancel's reason.
+    assert "payment.refund_failed" in received(saga)
+    reason = f"cancel requested by {placed.shopper.user_id}"
+    assert saga["failureReason"] == reason
+    order = await shop.services["orders"].get(
+        f"{API}/orders/{placed.order_id}", headers=placed.shopper.auth
+    )
+    assert order.json()["cancelReason"] == reason
+    await assert_outcome(
+        shop, placed, saga, order="cancelled", stock=5, captured=2500, refunded=2500
+    )
+
+
 # --- a compensation fails ----------------------------------------------------------------
 
 
@@ -369,6 +392,7 @@ async def test_declined_refund_fails_the_saga_until_ops_retry_it(shop: System) -
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND, REFUND, RELEASE, CANCEL]
     operator = [h["detail"] for h in saga["history"] if h["kind"] == "operator"]
     assert operator == [{"action": "retry", "actor": "ops-user", "reason": "gateway repaired"}]
+    assert saga["failureReason"] == f"cancel requested by {placed.shopper.user_id}"
     await assert_outcome(
         shop, placed, saga, order="cancelled", stock=5, captured=2500, refunded=2500
     )
