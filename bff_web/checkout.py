@@ -13,10 +13,9 @@ its ``reason``; or the current status (202) if that takes longer.
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from bff import (
     API,
@@ -32,8 +31,8 @@ from bff import (
     problem_responses,
     usable_payment_method,
 )
+from bff.outcome import WaitQuery, wait_for_outcome
 from bff_web.context import WebDep
-from bff_web.outcome import MAX_WAIT_SECONDS, wait_for_outcome
 from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
 
 router = APIRouter(tags=["checkout"])
@@ -53,10 +52,7 @@ async def checkout(
     web: WebDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-    wait: Annotated[
-        float | None,
-        Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to wait for the final status"),
-    ] = None,
+    wait: WaitQuery = None,
 ) -> CheckoutAccepted:
     """Place an order for the basket; the answer is ``pending`` until the saga ends."""
     web.checkout_limiter.check(caller.user_id, "checkouts")

@@ -127,3 +127,16 @@ async def get_address(
 ) -> AddressOut:
     ensure_owner(principal, user_id, "address")
     return await usecases.get_address(service, user_id, address_id)
+
+
+@router.delete(
+    "/users/{user_id}/addresses/{address_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 422),
+)
+async def remove_address(
+    user_id: Id, address_id: Id, principal: CurrentPrincipal, service: ServiceDep
+) -> None:
+    """Forget a saved address; orders placed with it keep their own copy."""
+    ensure_owner(principal, user_id, "address")
+    await usecases.remove_address(service, user_id, address_id)
