@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, status
 from bff import Credentials, Registered, Registration, Session, problem_responses, sign_in
 from bff import register as sign_up
 from bff_mobile.context import MobileDep
+from shared.web.problems import SIGN_IN_FAILED
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -21,7 +22,10 @@ async def register(body: Registration, request: Request, mobile: MobileDep) -> R
     return await sign_up(mobile, request, body)
 
 
-@router.post("/login", responses=problem_responses(401, 422, 429, 502, 504))
+@router.post(
+    "/login",
+    responses=problem_responses(401, 422, 429, 502, 504, descriptions=SIGN_IN_FAILED),
+)
 async def login(body: Credentials, request: Request, mobile: MobileDep) -> Session:
     """Exchange email and password for a bearer token."""
     return await sign_in(mobile, request, body)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, status
 from bff import Credentials, Registered, Registration, Session, problem_responses, sign_in
 from bff import register as sign_up
 from bff_web.context import WebDep
+from shared.web.problems import SIGN_IN_FAILED
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -24,7 +25,10 @@ async def register(body: Registration, request: Request, web: WebDep) -> Registe
     return await sign_up(web, request, body)
 
 
-@router.post("/login", responses=problem_responses(401, 422, 429, 502, 504))
+@router.post(
+    "/login",
+    responses=problem_responses(401, 422, 429, 502, 504, descriptions=SIGN_IN_FAILED),
+)
 async def login(body: Credentials, request: Request, web: WebDep) -> Session:
     """Exchange email and password for a bearer token."""
     return await sign_in(web, request, body)

@@ -42,7 +42,10 @@ router = APIRouter(tags=["checkout"])
     "/checkout",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"description": "The saga ended within `wait`: the final status (and reason)"},
+        200: {
+            "model": CheckoutAccepted,
+            "description": "The saga ended within `wait`: the final status (and reason)",
+        },
         **problem_responses(401, 409, 422, 429, 502, 504),
     },
 )

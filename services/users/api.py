@@ -25,7 +25,7 @@ from services.users.schemas import (
 from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
-from shared.web.problems import problem_responses
+from shared.web.problems import SIGN_IN_FAILED, problem_responses
 
 router = APIRouter(tags=["users"])
 
@@ -70,7 +70,11 @@ async def register(
     return registered
 
 
-@router.post("/users/login", responses=problem_responses(401, 422, 429), summary="Log in for a JWT")
+@router.post(
+    "/users/login",
+    responses=problem_responses(401, 422, 429, descriptions=SIGN_IN_FAILED),
+    summary="Log in for a JWT",
+)
 async def login(
     body: Credentials,
     request: Request,
