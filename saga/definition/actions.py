@@ -77,13 +77,24 @@ def fail(r: Reaction) -> None:
 def refusal_reason(input: Input) -> str:
     if isinstance(input, InventoryInsufficient):
         short = ", ".join(
-            f"{s.product_id} (requested {s.requested}, available {s.available})"
+            f"{_product(s.product_id, s.name)} (requested {s.requested}, available {s.available})"
             for s in input.shortages
         )
         return f"insufficient stock: {short}" if short else "insufficient stock"
     if isinstance(input, PaymentFailed):
         return f"payment declined: {input.reason} ({input.code})"
     return f"{input_name(input)} refused"
+
+
+def _product(product_id: str, name: str | None) -> str:
+    return f"{name} ({product_id})" if name else product_id
+
+
+def cancelled_by(saga_user: str, requested_by: str) -> str:
+    """Who asked for a cancel, in words: the customer, or ops by name (beside the id)."""
+    if requested_by == saga_user:
+        return f"cancel requested by the customer ({requested_by})"
+    return f"cancel requested by ops {requested_by}"
 
 
 # --- forward ------------------------------------------------------------------------
@@ -138,7 +149,7 @@ def resend_now(r: Reaction, input: Input) -> None:
 
 def undo_on_customer_cancel(r: Reaction, input: Input) -> None:
     assert isinstance(input, OrderCancelRequested)
-    begin_undo(r, f"cancel requested by {input.requested_by}")
+    begin_undo(r, cancelled_by(r.state.order.user_id, input.requested_by))
 
 
 def undo_order_cancelled_elsewhere(r: Reaction, input: Input) -> None:

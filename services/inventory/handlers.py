@@ -97,7 +97,12 @@ async def reserve(uow: UnitOfWork, message: ReserveInventory, envelope: Envelope
     if short:
         reservation.status = ReservationStatus.INSUFFICIENT
         reservation.shortages = [
-            Shortage(product_id=s.product_id, requested=s.requested, available=s.available).dump()
+            Shortage(
+                product_id=s.product_id,
+                requested=s.requested,
+                available=s.available,
+                name=products[s.product_id].name if s.product_id in products else None,
+            ).dump()
             for s in short
         ]
     else:
