@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from oms.cli.common import console
+from oms.scenario.client import SystemApi
 from oms.scenario.control import BrokerControl, CommandControl, Control, Controls
 from oms.scenario.loader import (
     SCENARIO_SUFFIXES,
@@ -66,11 +67,14 @@ def _load(directory: Path, names: list[str] | None) -> list[ScenarioFile]:
 def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
     """Every scenario file, with what it needs from the system."""
     settings = Settings()
+    files = _load(directory, None)
+    faults = asyncio.run(_faults_enabled(settings))
     table = Table("scenario", "steps", "checks", "needs", "runs here", "description")
-    for file in _load(directory, None):
+    for file in files:
         scenario = file.scenario
         wanted = sorted(needs(scenario)) + (["exclusive"] if exclusive(scenario) else [])
-        reason = skip_reason(scenario, settings, _control(settings, None, None, None))
+        control = _control(settings, None, None, None)
+        reason = skip_reason(scenario, settings, control, faults=faults)
         table.add_row(
             file.name,
             str(len(scenario.steps)),
@@ -80,6 +84,16 @@ def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
             scenario.description.strip().splitlines()[0] if scenario.description else "",
         )
     console.print(table)
+    if faults is None:
+        console.print("the running system did not say whether it takes faults", style="yellow")
+
+
+async def _faults_enabled(settings: Settings) -> bool | None:
+    api = SystemApi(settings, timeout=3)
+    try:
+        return await api.faults_enabled()
+    finally:
+        await api.aclose()
 
 
 def _control(
