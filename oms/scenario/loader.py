@@ -154,6 +154,8 @@ def _problem(root: yaml.Node, loc: Loc, kind: str, message: str) -> Problem:
                 f"unknown {what} kind {keys[0]!r}{did_you_mean(keys[0], family)}; "
                 f"one of {', '.join(family)}"
             )
+    elif kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
+        message = f"unknown field {loc[-1]!r}"
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     return Problem(line, path, message)
@@ -166,7 +168,13 @@ def _locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, int, str]:
     line = root.start_mark.line + 1
     path = ""
     previous: str | int | None = None
-    for part in loc:
+    for index, part in enumerate(loc):
+        if isinstance(previous, int) and loc[index + 1 : index + 2] == (part,):
+            # A step's or expectation's union tag, before the kind's own key of the
+            # same name: skipped, so ``order: {order: o1}`` reads expect[1].order.order
+            # only for the field inside.
+            previous = part
+            continue
         if isinstance(part, int) and isinstance(node, yaml.SequenceNode):
             if part < len(node.value):
                 node = node.value[part]
