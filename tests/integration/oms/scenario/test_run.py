@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from oms.scenario.client import SystemApi
-from oms.scenario.export import export_saga
+from oms.scenario.export import export_saga, replay_timeout
 from oms.scenario.history import commands_of
 from oms.scenario.loader import dump_yaml, load_file
 from oms.scenario.results import Difference
@@ -138,6 +138,10 @@ async def test_a_saga_exported_from_a_run_under_faults_passes_again_with_the_sam
                 assert rerun is not None
                 assert commands_of(rerun) == commands_of(original), before.name
                 assert rerun["state"] == original["state"]
+            for before, file in zip(first, exported, strict=True):
+                original = await api.saga(before.orders["o1"])
+                assert original is not None
+                assert file.scenario.timeout_seconds == replay_timeout(original)
         finally:
             await api.aclose()
 
