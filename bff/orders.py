@@ -13,7 +13,7 @@ from urllib.parse import quote
 from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream.client import Primitive
-from bff.outcome import CANCEL_ENDS, FinalStatus, wait_for_outcome
+from bff.outcome import CANCEL_ENDS, FinalStatus, final_within
 from bff.problems import answer_within
 from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
@@ -60,14 +60,4 @@ async def request_cancel(
             headers=caller.auth,
             idempotent=True,
         )
-    if not wait:
-        return order, None
-    final = await wait_for_outcome(
-        bff.downstreams,
-        caller,
-        order_id,
-        wait,
-        call_budget=bff.settings.bff_request_deadline_seconds,
-        ends=CANCEL_ENDS,
-    )
-    return order, final
+    return order, await final_within(bff, caller, order_id, wait, ends=CANCEL_ENDS)

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from fastapi import Query
 
+from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream import CircuitOpen, DownstreamError, DownstreamRejected, request_deadline
 from bff.downstreams import Downstreams
@@ -103,3 +104,20 @@ async def wait_for_outcome(
                 log.info("checkout.wait_poll_failed", order_id=order_id, error=str(error))
         await asyncio.sleep(min(next_poll, max(0.0, give_up_at - time.monotonic())))
         pause = min(pause * 2, _LONGEST_POLL)
+
+
+async def final_within(
+    bff: Bff, caller: Caller, order_id: str, wait: float | None, *, ends: Collection[str] = TERMINAL
+) -> FinalStatus | None:
+    """A route's ``?wait``: :func:`wait_for_outcome` within the BFF's per-call budget,
+    or ``None`` at once without ``wait``."""
+    if not wait:
+        return None
+    return await wait_for_outcome(
+        bff.downstreams,
+        caller,
+        order_id,
+        wait,
+        call_budget=bff.settings.bff_request_deadline_seconds,
+        ends=ends,
+    )

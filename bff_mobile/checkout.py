@@ -31,7 +31,7 @@ from bff import (
     usable_payment_method,
 )
 from bff.downstream import DownstreamRejected
-from bff.outcome import WaitQuery, wait_for_outcome
+from bff.outcome import WaitQuery, final_within
 from bff.schemas import Address
 from bff_mobile.context import Mobile, MobileDep
 from bff_mobile.schemas import CheckoutAccepted, CheckoutRequest, ServiceOrder, compact_reason
@@ -91,18 +91,11 @@ async def checkout(
     answer = await once_per_key(mobile, caller, idempotency_key, request_body, response, place)
     accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
     response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}"
-    if wait:
-        final = await wait_for_outcome(
-            mobile.downstreams,
-            caller,
-            accepted.order_id,
-            wait,
-            call_budget=mobile.settings.bff_request_deadline_seconds,
-        )
-        if final is not None:
-            response.status_code = status.HTTP_200_OK
-            reason = compact_reason(final.reason)
-            accepted = accepted.model_copy(update={"status": final.status, "reason": reason})
+    final = await final_within(mobile, caller, accepted.order_id, wait)
+    if final is not None:
+        response.status_code = status.HTTP_200_OK
+        reason = compact_reason(final.reason)
+        accepted = accepted.model_copy(update={"status": final.status, "reason": reason})
     return accepted
 
 

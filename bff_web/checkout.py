@@ -31,7 +31,7 @@ from bff import (
     problem_responses,
     usable_payment_method,
 )
-from bff.outcome import WaitQuery, wait_for_outcome
+from bff.outcome import WaitQuery, final_within
 from bff_web.context import WebDep
 from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
 
@@ -89,15 +89,8 @@ async def checkout(
     answer = await once_per_key(web, caller, idempotency_key, request_body, response, place)
     accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
     response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}/details"
-    if wait:
-        final = await wait_for_outcome(
-            web.downstreams,
-            caller,
-            accepted.order_id,
-            wait,
-            call_budget=web.settings.bff_request_deadline_seconds,
-        )
-        if final is not None:
-            response.status_code = status.HTTP_200_OK
-            accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
+    final = await final_within(web, caller, accepted.order_id, wait)
+    if final is not None:
+        response.status_code = status.HTTP_200_OK
+        accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
     return accepted
