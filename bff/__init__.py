@@ -14,8 +14,9 @@
     once_per_key, place_order,        the checkout steps both BFFs share
     usable_payment_method, IdempotencyKey
     fetch_order, fetch_order_page     the caller's orders, ownership checked
-    sign_in, log_in, limit_sign_ins   the users service's token, handed over;
-    as_bff                            how a BFF names itself to the users service
+    sign_in, log_in, register,        the users service's token, handed over;
+    limit_sign_ins, as_bff            how a BFF names itself to the users service
+    wallet                            the caller's saved addresses and payment methods
     CamelModel, RequestBody, Id, Basket, …  request and answer bodies both BFFs use
     answer_within                     a route's deadline; running out is a 504
     parse_answer                      a downstream body read into a model; a wrong shape is a 502
@@ -43,10 +44,12 @@ from bff.schemas import (
     CheckoutItem,
     Credentials,
     Id,
+    Registered,
+    Registration,
     Session,
     UtcDateTime,
 )
-from bff.signin import as_bff, limit_sign_ins, log_in, sign_in
+from bff.signin import as_bff, limit_sign_ins, log_in, register, sign_in
 from shared.settings import SERVICES
 from shared.web.app import API_PREFIX as API
 from shared.web.idempotency import (
@@ -78,6 +81,8 @@ __all__ = [
     "PricedBasket",
     "PricedLine",
     "RateLimiter",
+    "Registered",
+    "Registration",
     "RequestBody",
     "Session",
     "StoredAnswer",
@@ -100,6 +105,7 @@ __all__ = [
     "place_order",
     "price_basket",
     "problem_responses",
+    "register",
     "sign_in",
     "usable_payment_method",
 ]

@@ -13,6 +13,8 @@ from urllib.parse import quote
 from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream.client import Primitive
+from bff.outcome import CANCEL_ENDS, FinalStatus, final_within
+from bff.problems import answer_within
 from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
 from shared.web.cursor import decode_cursor
@@ -39,3 +41,23 @@ async def fetch_order_page(bff: Bff, caller: Caller, *, limit: int, cursor: str 
     return await bff.downstreams.orders.get_json(
         f"{API}/orders", params=params, headers=caller.auth
     )
+
+
+async def request_cancel(
+    bff: Bff, caller: Caller, order_id: str, *, wait: float | None
+) -> tuple[Any, FinalStatus | None]:
+    """Ask the orders service to cancel the order; with ``wait``, wait for the saga to
+    undo it (or to fail doing so) for up to ``wait`` seconds.
+
+    Answers the order as the orders service answered the request, and how the
+    cancel ended if it ended within ``wait`` (else ``None``)."""
+    async with answer_within(bff.settings.bff_write_deadline_seconds):
+        # Asking twice has the effect of asking once (the saga cancels an order once),
+        # so a request lost to a closing kept-alive connection is sent again.
+        order = await bff.downstreams.orders.post_json(
+            f"{API}/orders/{quote(order_id, safe='')}/cancel",
+            None,
+            headers=caller.auth,
+            idempotent=True,
+        )
+    return order, await final_within(bff, caller, order_id, wait, ends=CANCEL_ENDS)

@@ -13,8 +13,10 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
+    EmailStr,
     Field,
     StrictInt,
+    StringConstraints,
 )
 
 from shared.web.schemas import CamelModel, RequestBody, SafeId
@@ -75,3 +77,87 @@ Basket = Annotated[
     AfterValidator(_one_line_per_product),
 ]
 """A checkout's ``items``: one to ``MAX_LINES`` lines, one per product."""
+
+
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
+]
+Country = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), Field(description="ISO 3166-1 alpha-2")
+]
+PostalCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
+    ),
+]
+
+
+PASSWORD_MIN_LENGTH = 8
+"""The users service's rule for a new password."""
+
+
+class Registration(Credentials):
+    """``{email, password, firstName, lastName}``; the users service applies its rules
+    (password length, one way of giving the name).  The older single ``name`` is
+    still passed on while clients move over: the users service splits it at its
+    first space."""
+
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        json_schema_extra={"format": "password"},
+    )
+    first_name: Line | None = Field(default=None, examples=["Ada"])
+    last_name: Line | None = Field(default=None, examples=["Lovelace"])
+    name: Line | None = Field(
+        default=None,
+        description="the whole name, split at its first space; send firstName and lastName",
+        json_schema_extra={"deprecated": True},
+    )
+
+
+class Registered(CamelModel):
+    """A new account, signed in."""
+
+    user_id: str
+    email: str
+    token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
+
+
+# --- the caller's saved addresses and payment methods -----------------------------
+
+
+class Address(CamelModel):
+    id: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str
+
+
+TEST_CARDS_TEXT = (
+    "Test cards, usable by everyone as a `paymentMethodId` without saving them, or saved "
+    "here: `pm_card_ok` (charges and refunds succeed), `pm_card_declined` (every charge "
+    "is declined), `pm_card_refund_declined` (charges succeed, refunds are declined)."
+)
+
+
+class NewPaymentMethod(RequestBody):
+    token: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$"),
+        Field(
+            description=f"the card gateway's token for the card. {TEST_CARDS_TEXT}",
+            examples=["pm_card_ok"],
+        ),
+    ]
+
+
+class PaymentMethod(CamelModel):
+    id: str = Field(description="the `paymentMethodId` to check out with")
+    brand: str | None = None
+    last4: str | None = None

@@ -14,7 +14,7 @@ from fastapi import Request
 from bff.app import Bff
 from bff.caller import client_address
 from bff.problems import answer_within, parse_answer
-from bff.schemas import Credentials, Session
+from bff.schemas import Credentials, Registered, Registration, Session
 from shared.auth import BFF_ROLE, mint_token
 from shared.web.app import API_PREFIX as API
 
@@ -48,3 +48,16 @@ async def sign_in(bff: Bff, request: Request, credentials: Credentials) -> Sessi
     limit_sign_ins(bff, request)
     async with answer_within(bff.settings.bff_write_deadline_seconds):
         return await log_in(bff, credentials)
+
+
+async def register(bff: Bff, request: Request, body: Registration) -> Registered:
+    """A sign-up route: rate limit, then the users service creates the account, signed in."""
+    limit_sign_ins(bff, request)
+    async with answer_within(bff.settings.bff_write_deadline_seconds):
+        # Not retried (no idempotency key): a second attempt would meet a 409.
+        registered = await bff.downstreams.users.post_json(
+            f"{API}/users/register",
+            body.model_dump(by_alias=True, exclude_none=True),
+            headers=as_bff(bff),
+        )
+    return parse_answer(Registered, registered, "users")

@@ -1,8 +1,10 @@
 """BFF-Mobile (port 3011): few round trips and small answers for the mobile app.
 
-Sign-in, a start screen in one call, the saved addresses and payment methods,
-checkout from saved data, and compact orders with ``ETag`` polling; bodies of
-500 bytes or more are gzip-compressed.
+Sign-up and sign-in, a start screen in one call, the saved addresses and
+payment methods (listed, added, removed), checkout from saved data (optionally
+waiting for the saga), and compact orders with cancel; one order is answered
+with an ``ETag`` for polling (the list is not); bodies of 500 bytes or more are
+gzip-compressed.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
-from bff import create_bff_app
-from bff_mobile import auth, checkout, home, me, orders
+from bff import create_bff_app, wallet
+from bff_mobile import auth, checkout, home, orders
 from bff_mobile.context import Mobile
 from shared.messaging.transport import Transport
 from shared.settings import Settings
@@ -33,6 +35,6 @@ def build_app(
         transport,
         title="bff-mobile",
         description=__doc__ or "",
-        routers=[auth.router, home.router, me.router, checkout.router, orders.router],
+        routers=[auth.router, home.router, wallet.router, checkout.router, orders.router],
         gzip_minimum_size=GZIP_MINIMUM_BYTES,
     )

@@ -3,7 +3,10 @@
 The saved address, the payment method and every product's price are fetched at
 once; anything not found (or not the caller's) is a 422 naming the field before
 any order exists.  The answer is minimal: the order's id, status and total.
-``Idempotency-Key`` makes a retry on a flaky network safe.
+``Idempotency-Key`` makes a retry on a flaky network safe.  With
+``?wait=<seconds>`` the answer waits for the saga to end and carries the final
+status (200) and, for a cancelled order, its ``reason``; or the current status
+(202) if that takes longer.
 """
 
 from __future__ import annotations
@@ -28,8 +31,15 @@ from bff import (
     usable_payment_method,
 )
 from bff.downstream import DownstreamRejected
+from bff.outcome import WaitQuery, final_within
+from bff.schemas import Address
 from bff_mobile.context import Mobile, MobileDep
-from bff_mobile.schemas import Address, CheckoutAccepted, CheckoutRequest, ServiceOrder
+from bff_mobile.schemas import (
+    CheckoutAccepted,
+    CheckoutRequest,
+    ServiceOrder,
+    compact_reason,
+)
 from shared.web.limits import CHECKOUT
 from shared.web.problems import Unprocessable
 
@@ -39,7 +49,15 @@ router = APIRouter(tags=["checkout"])
 @router.post(
     "/checkout",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(401, 409, 422, 429, 502, 504),
+    # Compact: no ``reason`` unless the order was cancelled.
+    response_model_exclude_none=True,
+    responses={
+        200: {
+            "model": CheckoutAccepted,
+            "description": "The saga ended within `wait`: the final status (and reason)",
+        },
+        **problem_responses(401, 409, 422, 429, 502, 504),
+    },
     openapi_extra=CHECKOUT,
 )
 async def checkout(
@@ -48,6 +66,7 @@ async def checkout(
     mobile: MobileDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
+    wait: WaitQuery = None,
 ) -> CheckoutAccepted:
     """Place an order with a saved address and payment method; ``pending`` until the saga ends."""
     mobile.checkout_limiter.check(caller.user_id, "checkouts")
@@ -79,6 +98,11 @@ async def checkout(
     answer = await once_per_key(mobile, caller, idempotency_key, request_body, response, place)
     accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
     response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}"
+    final = await final_within(mobile, caller, accepted.order_id, wait)
+    if final is not None:
+        response.status_code = status.HTTP_200_OK
+        reason = compact_reason(final.reason)
+        accepted = accepted.model_copy(update={"status": final.status, "reason": reason})
     return accepted
 
 

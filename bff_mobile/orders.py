@@ -1,12 +1,15 @@
-"""The user's orders, compact: a paged list, and one order with an ``ETag`` for polling."""
+"""The user's orders, compact: a paged list, one order with an ``ETag`` for polling
+(the list has none), and cancelling."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from bff import (
+    API,
     CurrentCaller,
     Id,
     answer_within,
@@ -15,18 +18,23 @@ from bff import (
     parse_answer,
     problem_responses,
 )
+from bff.orders import request_cancel
+from bff.outcome import WaitQuery
 from bff_mobile.conditional import conditional_json
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import (
+    CancelAccepted,
     CompactOrder,
     OrderPage,
     OrderSummary,
     ServiceOrder,
     ServiceOrderPage,
+    compact_reason,
 )
 from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+OrderId = Annotated[Id, Path(description="the order's id")]
 
 
 @router.get("", responses=problem_responses(401, 422, 502, 504))
@@ -36,7 +44,8 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=50, description="page size")] = 20,
     cursor: CursorQuery = None,
 ) -> OrderPage:
-    """The caller's orders, newest first, one compact row each."""
+    """The caller's orders, newest first, one compact row each (no ``ETag``: poll one
+    order with ``GET /orders/{orderId}``)."""
     async with answer_within(mobile.settings.bff_request_deadline_seconds):
         answer = await fetch_order_page(mobile, caller, limit=limit, cursor=cursor)
     page = parse_answer(ServiceOrderPage, answer, "orders")
@@ -54,7 +63,7 @@ async def list_orders(
     },
 )
 async def get_order(
-    order_id: Annotated[Id, Path(description="the order's id")],
+    order_id: OrderId,
     request: Request,
     caller: CurrentCaller,
     mobile: MobileDep,
@@ -65,3 +74,40 @@ async def get_order(
         answer = await fetch_order(mobile, caller, order_id)
     order = parse_answer(ServiceOrder, answer, "orders")
     return conditional_json(request, OrderSummary.of(order))
+
+
+@router.post(
+    "/{order_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {
+            "model": CancelAccepted,
+            "description": "The saga ended within `wait`: the order is cancelled",
+        },
+        **problem_responses(401, 404, 409, 422, 502, 504),
+    },
+)
+async def cancel_order(
+    order_id: OrderId,
+    caller: CurrentCaller,
+    mobile: MobileDep,
+    response: Response,
+    wait: WaitQuery = None,
+) -> CancelAccepted:
+    """Ask for the order to be cancelled; the saga undoes what was done (refund, release).
+
+    The answer says ``cancelRequested: true`` and where to poll (``poll``, and
+    ``Location``): the status turns ``cancelled`` when the saga has undone the
+    order.  With ``?wait`` the answer waits for that (200), or says the status
+    now (202) if it takes longer or the saga needs ops to finish it.
+    """
+    answer, final = await request_cancel(mobile, caller, order_id, wait=wait)
+    poll = f"{API}/orders/{quote(order_id, safe='')}"
+    response.headers["Location"] = poll
+    summary = OrderSummary.of(parse_answer(ServiceOrder, answer, "orders"))
+    accepted = CancelAccepted(**summary.model_dump(), cancel_requested=True, poll=poll)
+    if final is not None and final.status == "cancelled":
+        response.status_code = status.HTTP_200_OK
+        reason = compact_reason(final.reason)
+        accepted = accepted.model_copy(update={"status": final.status, "reason": reason})
+    return accepted

@@ -102,6 +102,16 @@ class OrderSummary(CompactOrder):
         return cls(**CompactOrder.of(order).model_dump(), updated_at=order.updated_at)
 
 
+class CancelAccepted(OrderSummary):
+    """A cancel's answer: the order, that its cancel is under way, and where to poll."""
+
+    cancel_requested: bool = Field(
+        description="true: the saga undoes the order (refund, release), then its status "
+        "turns cancelled"
+    )
+    poll: str = Field(description="the order to poll (with its `ETag`) until it is cancelled")
+
+
 class OrderPage(CamelModel):
     """Newest first; pass ``nextCursor`` as ``cursor`` for the next page (null: no more)."""
 
@@ -126,21 +136,6 @@ class Home(CamelModel):
     degraded: list[str]
 
 
-class Address(CamelModel):
-    id: str
-    line1: str
-    line2: str | None = None
-    city: str
-    postal_code: str
-    country: str
-
-
-class PaymentMethod(CamelModel):
-    id: str
-    brand: str | None = None
-    last4: str | None = None
-
-
 class CheckoutRequest(RequestBody):
     items: Basket
     address_id: Id = Field(description="one of the user's saved addresses")
@@ -149,5 +144,8 @@ class CheckoutRequest(RequestBody):
 
 class CheckoutAccepted(CamelModel):
     order_id: str
-    status: str
+    status: str = Field(description="pending until the saga ends; then confirmed or cancelled")
     total_amount: int = Field(description="minor units, priced by the inventory")
+    reason: str | None = Field(
+        default=None, description="why a cancelled order was cancelled (with `wait`)"
+    )

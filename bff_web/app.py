@@ -1,6 +1,7 @@
 """BFF-Web (port 3010): the web frontend's API, aggregated from the domain services.
 
-Catalogue, sign-up and sign-in, checkout priced by the inventory (idempotent,
+Catalogue, sign-up and sign-in, the saved addresses and payment methods
+(listed, added, removed), checkout priced by the inventory (idempotent,
 optionally waiting for the saga), the user's orders and the order page merged
 from orders, users, inventory, payments and the saga in parallel.
 """
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
-from bff import create_bff_app
+from bff import create_bff_app, wallet
 from bff_web import auth, catalogue, checkout, orders
 from bff_web.context import Web
 from shared.messaging.transport import Transport
@@ -34,6 +35,6 @@ def build_app(
         transport,
         title="bff-web",
         description=__doc__ or "",
-        routers=[auth.router, catalogue.router, checkout.router, orders.router],
+        routers=[auth.router, catalogue.router, wallet.router, checkout.router, orders.router],
         gzip_minimum_size=GZIP_MINIMUM_BYTES,
     )

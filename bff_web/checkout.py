@@ -13,10 +13,9 @@ its ``reason``; or the current status (202) if that takes longer.
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from bff import (
     API,
@@ -32,8 +31,8 @@ from bff import (
     problem_responses,
     usable_payment_method,
 )
+from bff.outcome import WaitQuery, final_within
 from bff_web.context import WebDep
-from bff_web.outcome import MAX_WAIT_SECONDS, wait_for_outcome
 from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
 from shared.web.limits import CHECKOUT
 
@@ -44,7 +43,10 @@ router = APIRouter(tags=["checkout"])
     "/checkout",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"description": "The saga ended within `wait`: the final status (and reason)"},
+        200: {
+            "model": CheckoutAccepted,
+            "description": "The saga ended within `wait`: the final status (and reason)",
+        },
         **problem_responses(401, 409, 422, 429, 502, 504),
     },
     openapi_extra=CHECKOUT,
@@ -55,10 +57,7 @@ async def checkout(
     web: WebDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-    wait: Annotated[
-        float | None,
-        Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to wait for the final status"),
-    ] = None,
+    wait: WaitQuery = None,
 ) -> CheckoutAccepted:
     """Place an order for the basket; the answer is ``pending`` until the saga ends."""
     web.checkout_limiter.check(caller.user_id, "checkouts")
@@ -92,15 +91,8 @@ async def checkout(
     answer = await once_per_key(web, caller, idempotency_key, request_body, response, place)
     accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
     response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}/details"
-    if wait:
-        final = await wait_for_outcome(
-            web.downstreams,
-            caller,
-            accepted.order_id,
-            wait,
-            call_budget=web.settings.bff_request_deadline_seconds,
-        )
-        if final is not None:
-            response.status_code = status.HTTP_200_OK
-            accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
+    final = await final_within(web, caller, accepted.order_id, wait)
+    if final is not None:
+        response.status_code = status.HTTP_200_OK
+        accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
     return accepted

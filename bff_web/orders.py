@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from bff import (
     API,
@@ -20,9 +20,11 @@ from bff import (
     parse_answer,
     problem_responses,
 )
+from bff.orders import request_cancel
+from bff.outcome import WaitQuery
 from bff_web.context import WebDep
 from bff_web.details import order_details
-from bff_web.schemas import Order, OrderDetails, OrderPage
+from bff_web.schemas import CancelAccepted, Order, OrderDetails, OrderPage
 from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -57,21 +59,34 @@ async def get_order_details(order_id: OrderId, caller: CurrentCaller, web: WebDe
 @router.post(
     "/{order_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(401, 404, 409, 422, 502, 504),
+    responses={
+        200: {
+            "model": CancelAccepted,
+            "description": "The saga ended within `wait`: the order is cancelled",
+        },
+        **problem_responses(401, 404, 409, 422, 502, 504),
+    },
 )
-async def cancel_order(order_id: OrderId, caller: CurrentCaller, web: WebDep) -> Order:
+async def cancel_order(
+    order_id: OrderId,
+    caller: CurrentCaller,
+    web: WebDep,
+    response: Response,
+    wait: WaitQuery = None,
+) -> CancelAccepted:
     """Ask for the order to be cancelled; the saga undoes what was done (refund, release).
 
-    The order answered is as it is now: its status turns ``cancelled`` when the
-    saga has compensated.
+    The answer says ``cancelRequested: true`` and where to poll (``poll``, and
+    ``Location``): the status turns ``cancelled`` when the saga has undone the
+    order.  With ``?wait`` the answer waits for that (200), or says the status
+    now (202) if it takes longer or the saga needs ops to finish it.
     """
-    async with answer_within(web.settings.bff_write_deadline_seconds):
-        # Asking twice has the effect of asking once (the saga cancels an order once),
-        # so a request lost to a closing kept-alive connection is sent again.
-        order = await web.downstreams.orders.post_json(
-            f"{API}/orders/{quote(order_id, safe='')}/cancel",
-            None,
-            headers=caller.auth,
-            idempotent=True,
-        )
-    return parse_answer(Order, order, "orders")
+    answer, final = await request_cancel(web, caller, order_id, wait=wait)
+    poll = f"{API}/orders/{quote(order_id, safe='')}/details"
+    response.headers["Location"] = poll
+    order = parse_answer(Order, answer, "orders")
+    accepted = CancelAccepted(**order.model_dump(), cancel_requested=True, poll=poll)
+    if final is not None and final.status == "cancelled":
+        response.status_code = status.HTTP_200_OK
+        accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
+    return accepted

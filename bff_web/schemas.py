@@ -8,75 +8,23 @@ fields dropped, so a service adding a field does not change this API.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
     AliasChoices,
-    EmailStr,
     Field,
-    StringConstraints,
     field_validator,
 )
 
 from bff.schemas import (
-    PASSWORD_MAX_LENGTH,
     Basket,
-    Credentials,
+    Country,
     Id,
+    Line,
+    PostalCode,
     UtcDateTime,
 )
 from shared.web.schemas import CamelModel, RequestBody
-
-_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-Line = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
-]
-Country = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), Field(description="ISO 3166-1 alpha-2")
-]
-PostalCode = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
-    ),
-]
-
-
-# --- auth ---------------------------------------------------------------------
-
-
-PASSWORD_MIN_LENGTH = 8
-"""The users service's rule for a new password."""
-
-
-class Registration(Credentials):
-    """``{email, password, firstName, lastName}``; the users service applies its rules
-    (password length, one way of giving the name).  The older single ``name`` is
-    still passed on while clients move over: the users service splits it at its
-    first space."""
-
-    email: EmailStr = Field(max_length=320)
-    password: str = Field(
-        min_length=PASSWORD_MIN_LENGTH,
-        max_length=PASSWORD_MAX_LENGTH,
-        json_schema_extra={"format": "password"},
-    )
-    first_name: Line | None = Field(default=None, examples=["Ada"])
-    last_name: Line | None = Field(default=None, examples=["Lovelace"])
-    name: Line | None = Field(
-        default=None,
-        description="the whole name, split at its first space; send firstName and lastName",
-        json_schema_extra={"deprecated": True},
-    )
-
-
-class Registered(CamelModel):
-    """A new account, signed in."""
-
-    user_id: str
-    email: str
-    token: str = Field(description="bearer JWT for this BFF (and the services behind it)")
-
 
 # --- catalogue ------------------------------------------------------------------
 
@@ -167,6 +115,16 @@ class Order(CamelModel):
     created_at: UtcDateTime
     updated_at: UtcDateTime
     history: list[StatusChange] = Field(default_factory=list)
+
+
+class CancelAccepted(Order):
+    """A cancel's answer: the order, that its cancel is under way, and where to poll."""
+
+    cancel_requested: bool = Field(
+        description="true: the saga undoes the order (refund, release), then its status "
+        "turns cancelled"
+    )
+    poll: str = Field(description="the order page to poll until the status is cancelled")
 
 
 class OrderPage(CamelModel):

@@ -144,7 +144,7 @@ def summary(row: SagaRow, rule: StuckRule, now: datetime) -> SagaSummary:
         created_at=row.created_at,
         updated_at=row.updated_at,
         deadline_at=row.deadline_at,
-        failure_reason=state.failure_reason,
+        failure_reason=state.reason,
         stuck=rule.why(row, state, now),
     )
 

@@ -90,6 +90,8 @@ class Shortage(Message):
     product_id: str
     requested: int
     available: int
+    name: str | None = None
+    """The product's name, for people reading the reason (absent when it is unknown)."""
 
 
 # --- orders ------------------------------------------------------------------

@@ -12,8 +12,17 @@ from rich.table import Table
 from rich.text import Text
 
 from oms.cli.common import console
+from oms.scenario.client import SystemApi
 from oms.scenario.control import BrokerControl, CommandControl, Control, Controls
-from oms.scenario.loader import ScenarioFile, ScenarioFileError, ScenarioFilesError, load_directory
+from oms.scenario.loader import (
+    SCENARIO_SUFFIXES,
+    ScenarioFile,
+    ScenarioFileError,
+    ScenarioFilesError,
+    did_you_mean,
+    load_directory,
+    load_file,
+)
 from oms.scenario.report import print_results, write_junit
 from oms.scenario.results import ScenarioResult
 from oms.scenario.schedule import exclusive, needs, run_scenarios, skip_reason
@@ -26,17 +35,32 @@ DirOption = Annotated[Path, typer.Option("--dir", help="where the scenario files
 
 
 def _load(directory: Path, names: list[str] | None) -> list[ScenarioFile]:
+    """The scenarios ``names`` asks for (a name in ``directory``, or a file's path), or
+    every one in ``directory``."""
+    paths = [n for n in names or () if n.endswith(SCENARIO_SUFFIXES) or Path(n).is_file()]
+    wanted = [n for n in names or () if n not in paths]
     try:
-        files = load_directory(directory)
+        files = [load_file(Path(p)) for p in paths]
+        if wanted or not names:
+            files += load_directory(directory)
     except (ScenarioFileError, ScenarioFilesError) as error:
-        console.print(str(error), style="red", soft_wrap=True)
+        console.print(error, style="red", highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(2) from None
+    except OSError as error:
+        console.print(f"cannot read {error.filename}: {error.strerror}", style="red", markup=False)
         raise typer.Exit(2) from None
     if names:
-        unknown = sorted(set(names) - {f.name for f in files})
+        known = [f.name for f in files]
+        unknown = sorted(set(wanted) - set(known))
         if unknown:
-            console.print(f"no scenario named {', '.join(unknown)} in {directory}", style="red")
+            for name in unknown:
+                console.print(
+                    f"no scenario named {name!r} in {directory}{did_you_mean(name, known)}",
+                    style="red",
+                    markup=False,
+                )
             raise typer.Exit(2)
-        files = [f for f in files if f.name in names]
+        files = [f for f in files if f.name in wanted or str(f.path) in paths]
     return files
 
 
@@ -44,11 +68,14 @@ def _load(directory: Path, names: list[str] | None) -> list[ScenarioFile]:
 def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
     """Every scenario file, with what it needs from the system."""
     settings = Settings()
+    files = _load(directory, None)
+    faults = asyncio.run(_faults_enabled(settings))
     table = Table("scenario", "steps", "checks", "needs", "runs here", "description")
-    for file in _load(directory, None):
+    for file in files:
         scenario = file.scenario
         wanted = sorted(needs(scenario)) + (["exclusive"] if exclusive(scenario) else [])
-        reason = skip_reason(scenario, settings, _control(settings, None, None, None))
+        control = _control(settings, None, None, None)
+        reason = skip_reason(scenario, settings, control, faults=faults)
         table.add_row(
             file.name,
             str(len(scenario.steps)),
@@ -58,6 +85,16 @@ def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
             scenario.description.strip().splitlines()[0] if scenario.description else "",
         )
     console.print(table)
+    if faults is None:
+        console.print("the running system did not say whether it takes faults", style="yellow")
+
+
+async def _faults_enabled(settings: Settings) -> bool | None:
+    api = SystemApi(settings, timeout=3)
+    try:
+        return await api.faults_enabled()
+    finally:
+        await api.aclose()
 
 
 def _control(
@@ -76,7 +113,10 @@ def _control(
 
 @scenario_app.command("run")
 def run(
-    names: Annotated[list[str] | None, typer.Argument(help="scenario names (default: all)")] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="scenario names in --dir, or scenario files' paths (default: all)"),
+    ] = None,
     directory: DirOption = DEFAULT_DIR,
     junit: Annotated[Path | None, typer.Option(help="write a JUnit XML report here")] = None,
     parallel: Annotated[int, typer.Option(min=1, help="scenarios run at once")] = 4,

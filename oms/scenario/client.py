@@ -147,6 +147,17 @@ class SystemApi:
     async def clear_faults(self, service: str) -> httpx.Response:
         return await self.request(service, "DELETE", "/_faults", headers=self.ops)
 
+    async def faults_enabled(self) -> bool | None:
+        """Whether the running system takes fault rules (its services mount ``/_faults``
+        only then), asked of the payments service; ``None`` when it cannot tell."""
+        try:
+            response = await self.request("payments", "GET", "/_faults", headers=self.ops)
+        except httpx.TransportError:
+            return None
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        return None
+
     async def ready(self, component: str) -> bool:
         try:
             response = await self.clients[component].get("/health/ready", timeout=2)

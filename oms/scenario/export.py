@@ -19,7 +19,9 @@ services' APIs) give the set-up, the inputs and the outcome:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from oms.scenario.client import SystemApi
@@ -239,6 +241,7 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
     reason = saga.get("failureReason")
     return {
         "name": f"saga-{saga_id[:8]}",
+        "timeout_seconds": replay_timeout(saga),
         "description": (
             f"Exported from saga {saga_id} ({saga['state']}"
             + (f": {reason}" if reason else "")
@@ -248,6 +251,18 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
         "steps": [_written(step) for step in steps],
         "expect": [_written(expectation) for expectation in expect],
     }
+
+
+MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 30, 600
+"""A scenario's own bounds (``timeout_seconds``: the default, and the most allowed)."""
+
+
+def replay_timeout(saga: dict[str, Any]) -> int:
+    """Time enough to replay the saga: twice what it took from creation to its last
+    change, and ten seconds more, within a scenario's bounds."""
+    took = datetime.fromisoformat(saga["updatedAt"]) - datetime.fromisoformat(saga["createdAt"])
+    wanted = math.ceil(took.total_seconds() * 2) + 10
+    return max(MIN_TIMEOUT_SECONDS, min(MAX_TIMEOUT_SECONDS, wanted))
 
 
 def _written(part: Kind) -> dict[str, Any]:

@@ -8,7 +8,8 @@ location is walked down those nodes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,35 @@ class ScenarioFile:
         return self.scenario.name or self.path.stem
 
 
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
 def scenario_paths(directory: Path) -> list[Path]:
-    """Every ``*.yaml`` / ``*.yml`` under ``directory``, sorted."""
-    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    """Every scenario file under ``directory``, sorted: a ``*.yaml`` / ``*.yml`` outside
+    hidden folders (``.venv``, ``.git``) that is a mapping using at least one of a
+    scenario's fields, so a checkout's ``compose.yaml`` or CI files are not read."""
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in SCENARIO_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts[:-1])
+        and _looks_like_a_scenario(p)
+    )
+
+
+def _looks_like_a_scenario(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        return True  # reported as the scenario file it may have meant to be
+    return isinstance(data, dict) and bool(Scenario.model_fields.keys() & data.keys())
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def load_file(path: Path) -> ScenarioFile:
@@ -123,7 +150,12 @@ def _problem(root: yaml.Node, loc: Loc, kind: str, message: str) -> Problem:
         what = "step" if family is STEP_KINDS else "expectation"
         keys = [k.value for k, _ in node.value] if isinstance(node, yaml.MappingNode) else []
         if len(keys) == 1:
-            message = f"unknown {what} kind {keys[0]!r}; one of {', '.join(family)}"
+            message = (
+                f"unknown {what} kind {keys[0]!r}{did_you_mean(keys[0], family)}; "
+                f"one of {', '.join(family)}"
+            )
+    elif kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
+        message = f"unknown field {loc[-1]!r}"
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     return Problem(line, path, message)
@@ -136,7 +168,13 @@ def _locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, int, str]:
     line = root.start_mark.line + 1
     path = ""
     previous: str | int | None = None
-    for part in loc:
+    for index, part in enumerate(loc):
+        if isinstance(previous, int) and loc[index + 1 : index + 2] == (part,):
+            # A step's or expectation's union tag, before the kind's own key of the
+            # same name: skipped, so ``order: {order: o1}`` reads expect[1].order.order
+            # only for the field inside.
+            previous = part
+            continue
         if isinstance(part, int) and isinstance(node, yaml.SequenceNode):
             if part < len(node.value):
                 node = node.value[part]

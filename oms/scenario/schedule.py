@@ -19,12 +19,23 @@ from oms.scenario.loader import ScenarioFile
 from oms.scenario.model import Scenario
 from oms.scenario.results import ScenarioResult
 from oms.scenario.run import ScenarioRun
+from oms.scenario.steps.faults import ClearFaults, Fault
 from shared.settings import Settings
 
 
 def needs(scenario: Scenario) -> set[str]:
     """The control capabilities the scenario's steps use."""
     return set().union(*(step.needs() for step in scenario.every_step()))
+
+
+def uses_faults(scenario: Scenario) -> bool:
+    """Whether the scenario injects (or clears) faults, which the system must allow."""
+    return bool(scenario.setup.faults) or any(
+        isinstance(step, (Fault, ClearFaults)) for step in scenario.every_step()
+    )
+
+
+FAULTS_OFF = "needs fault injection, which the running system has off (OMS_FAULTS_ENABLED)"
 
 
 def exclusive(scenario: Scenario) -> bool:
@@ -46,10 +57,19 @@ _HOW = {
 }
 
 
-def skip_reason(scenario: Scenario, settings: Settings, control: Control | None) -> str | None:
-    """Why the scenario cannot run here, or None."""
+def skip_reason(
+    scenario: Scenario,
+    settings: Settings,
+    control: Control | None,
+    *,
+    faults: bool | None = None,
+) -> str | None:
+    """Why the scenario cannot run here, or None.  ``faults``: whether the running
+    system takes fault rules (``None``: not known, so not a reason to skip)."""
     if scenario.pending:
         return f"pending: {scenario.pending}"
+    if faults is False and uses_faults(scenario):
+        return FAULTS_OFF
     for name, variable in _TIMING.items():
         wanted = getattr(scenario.setup.saga, name)
         actual = getattr(settings, f"saga_{name}")
@@ -89,8 +109,9 @@ async def run_scenarios(
 
     try:
         runnable: list[ScenarioFile] = []
+        faults = await api.faults_enabled()
         for file in files:
-            reason = skip_reason(file.scenario, settings, control)
+            reason = skip_reason(file.scenario, settings, control, faults=faults)
             if reason is None:
                 runnable.append(file)
             else:

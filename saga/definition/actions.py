@@ -50,7 +50,7 @@ def begin_undo(r: Reaction, reason: str) -> None:
 
 def undo_next(r: Reaction) -> None:
     """Send the next compensation the plan derived from the steps asks for, or end cancelled."""
-    r.update(failures=0, backing_off=False, failed_step=None)
+    r.update(failures=0, backing_off=False, failed_step=None, compensation_failure=None)
     plan = undo_plan(r.state)
     if not plan:
         r.clear_deadline()
@@ -77,13 +77,24 @@ def fail(r: Reaction) -> None:
 def refusal_reason(input: Input) -> str:
     if isinstance(input, InventoryInsufficient):
         short = ", ".join(
-            f"{s.product_id} (requested {s.requested}, available {s.available})"
+            f"{_product(s.product_id, s.name)} (requested {s.requested}, available {s.available})"
             for s in input.shortages
         )
         return f"insufficient stock: {short}" if short else "insufficient stock"
     if isinstance(input, PaymentFailed):
         return f"payment declined: {input.reason} ({input.code})"
     return f"{input_name(input)} refused"
+
+
+def _product(product_id: str, name: str | None) -> str:
+    return f"{name} ({product_id})" if name else product_id
+
+
+def cancelled_by(saga_user: str, requested_by: str) -> str:
+    """Who asked for a cancel, in words: the customer, or ops by name (beside the id)."""
+    if requested_by == saga_user:
+        return f"cancel requested by the customer ({requested_by})"
+    return f"cancel requested by ops {requested_by}"
 
 
 # --- forward ------------------------------------------------------------------------
@@ -138,7 +149,7 @@ def resend_now(r: Reaction, input: Input) -> None:
 
 def undo_on_customer_cancel(r: Reaction, input: Input) -> None:
     assert isinstance(input, OrderCancelRequested)
-    begin_undo(r, f"cancel requested by {input.requested_by}")
+    begin_undo(r, cancelled_by(r.state.order.user_id, input.requested_by))
 
 
 def undo_order_cancelled_elsewhere(r: Reaction, input: Input) -> None:
@@ -182,16 +193,19 @@ def ignore_while_backing_off(r: Reaction, input: Input) -> None:
 def back_off_refund(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefundFailed)
     failures = r.state.failures + 1
-    r.update(failures=failures, failure_reason=f"refund declined: {input.reason} ({input.code})")
+    r.update(failures=failures, compensation_failure=refund_declined(input))
     # Same (command, attempt) as the timeout it replaces: see Timer.
     r.update(backing_off=True)
     r.arm(Timer(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
 
 
+def refund_declined(input: PaymentRefundFailed) -> str:
+    return f"refund declined: {input.reason} ({input.code})"
+
+
 def fail_after_refusals(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefundFailed)
-    reason = f"refund declined: {input.reason} ({input.code})"
-    r.update(failures=r.state.failures + 1, failure_reason=reason)
+    r.update(failures=r.state.failures + 1, compensation_failure=refund_declined(input))
     fail(r)
 
 
@@ -206,7 +220,7 @@ def resend_compensation(r: Reaction, input: Input) -> None:
 
 def fail_after_timeouts(r: Reaction, input: Input) -> None:
     reason = f"{r.state.current} not answered after {r.state.attempt} attempts"
-    r.update(failures=r.state.failures + 1, failure_reason=reason)
+    r.update(failures=r.state.failures + 1, compensation_failure=reason)
     fail(r)
 
 

@@ -225,7 +225,10 @@ class SagaState:
     """True while waiting out a backoff before retrying a refused compensation."""
     deadline: Timer | None = None
     failure_reason: str | None = None
-    """Why the saga compensates, or why the last compensation attempt failed."""
+    """Why the saga compensates: the reason the order ends cancelled with."""
+    compensation_failure: str | None = None
+    """Why the last attempt of the awaited compensation failed (refused, unanswered),
+    until one succeeds; every attempt is in the saga's timeline."""
     captured: int = 0
     """The amount ``payment.completed`` reported captured (0 until one arrives)."""
     refunded: int = 0
@@ -237,6 +240,11 @@ class SagaState:
         if self.status is SagaStatus.failed and self.failed_step is not None:
             return STEP_BY_NAME[self.failed_step]
         return STEP_BY_STATUS.get(self.status)
+
+    @property
+    def reason(self) -> str | None:
+        """What ops are shown: a compensation's trouble while it lasts, else why the saga compensates."""
+        return self.compensation_failure or self.failure_reason
 
     @property
     def undoing(self) -> bool:
@@ -272,6 +280,7 @@ class SagaState:
             "backingOff": self.backing_off,
             "deadline": None if self.deadline is None else self.deadline.to_json(),
             "failureReason": self.failure_reason,
+            "compensationFailure": self.compensation_failure,
             "captured": self.captured,
             "refunded": self.refunded,
         }
@@ -303,6 +312,8 @@ class SagaState:
                 backing_off=bool(data["backingOff"]),
                 deadline=None if deadline is None else Timer.from_json(deadline),
                 failure_reason=data["failureReason"],
+                # Stored before the trouble of a compensation had a field of its own.
+                compensation_failure=data.get("compensationFailure"),
                 captured=int(data["captured"]),
                 refunded=int(data["refunded"]),
             )

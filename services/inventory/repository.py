@@ -27,7 +27,12 @@ PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 RESERVATIONS = Reservation.__table__  # type: ignore[attr-defined]
 
 _STOCK = select_columns(
-    PRODUCTS.c.id, PRODUCTS.c.price, PRODUCTS.c.currency, PRODUCTS.c.on_hand, PRODUCTS.c.reserved
+    PRODUCTS.c.id,
+    PRODUCTS.c.name,
+    PRODUCTS.c.price,
+    PRODUCTS.c.currency,
+    PRODUCTS.c.on_hand,
+    PRODUCTS.c.reserved,
 ).order_by(PRODUCTS.c.id)
 _STOCK_FOR_UPDATE = {
     # On PostgreSQL one statement text whatever the count (an array), so it is prepared once.
@@ -74,6 +79,7 @@ class Stock:
     price: int
     currency: str
     available: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,10 @@ class Inventory:
             return {}
         connection = await self.session.connection()
         rows = await connection.execute(_STOCK_FOR_UPDATE[connection.dialect.name], {"ids": ids})
-        return {r.id: Stock(r.id, r.price, r.currency, r.on_hand - r.reserved) for r in rows.all()}
+        return {
+            r.id: Stock(r.id, r.price, r.currency, r.on_hand - r.reserved, r.name)
+            for r in rows.all()
+        }
 
     async def move_reserved(self, lines: Sequence[Line], *, sign: int, at: datetime) -> None:
         """Reserve (``sign=1``) or give back (``sign=-1``) each line's units, updating

@@ -214,7 +214,10 @@ async def reserve(uow: UnitOfWork, order_id: str, items: list[ReservedItem]) -> 
             _priced(wanted, stock),
             [
                 Shortage(
-                    product_id=s.product_id, requested=s.requested, available=s.available
+                    product_id=s.product_id,
+                    requested=s.requested,
+                    available=s.available,
+                    name=stock[s.product_id].name if s.product_id in stock else None,
                 ).dump()
                 for s in short
             ],

@@ -89,6 +89,19 @@ async def save_payment_method(
     return await usecases.save_payment_method(service, gateway, user_id, body)
 
 
+@router.delete(
+    "/users/{user_id}/payment-methods/{method_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 422),
+)
+async def remove_payment_method(
+    user_id: Reference, method_id: Reference, principal: CurrentPrincipal, service: ServiceDep
+) -> None:
+    """Forget a saved card; a test card is not saved and cannot be removed (404)."""
+    ensure_owner(principal, user_id, "payment method")
+    await usecases.remove_payment_method(service, user_id, method_id)
+
+
 @router.get("/payment-methods/{method_id}", responses=problem_responses(401, 404, 422, 502))
 async def get_payment_method(
     method_id: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")],

@@ -119,6 +119,18 @@ async def save_payment_method(
     return _method_out(method)
 
 
+async def remove_payment_method(service: Service, user_id: str, method_id: str) -> None:
+    """Forget one of the user's saved methods: later charges with it are declined, and
+    refunds of charges made with it still go through (they name the payment, not the card).
+    Another user's looks absent."""
+    async with service.uow() as uow:
+        payments = Payments(uow.session)
+        method = await payments.method(method_id)
+        if method is None or method.user_id != user_id:
+            raise PaymentMethodNotFound
+        await uow.session.delete(method)
+
+
 async def get_payment_method(
     service: Service, gateway: CardGateway, method_id: str, principal: Principal
 ) -> PaymentMethodOut:

@@ -35,6 +35,7 @@ from shared.web.app import API_PREFIX
 from shared.web.auth import CurrentPrincipal, OpsPrincipal, ensure_owner
 from shared.web.limits import SIGN_IN
 from shared.web.problems import (
+    SIGN_IN_FAILED,
     Conflict,
     DomainProblems,
     NotFound,
@@ -98,7 +99,7 @@ async def register(
 
 @router.post(
     "/users/login",
-    responses=problem_responses(401, 422, 429),
+    responses=problem_responses(401, 422, 429, descriptions=SIGN_IN_FAILED),
     summary="Log in for a JWT",
     openapi_extra=SIGN_IN,
 )
@@ -158,3 +159,16 @@ async def get_address(
 ) -> AddressOut:
     ensure_owner(principal, user_id, "address")
     return await usecases.get_address(service, user_id, address_id)
+
+
+@router.delete(
+    "/users/{user_id}/addresses/{address_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 422),
+)
+async def remove_address(
+    user_id: Id, address_id: Id, principal: CurrentPrincipal, service: ServiceDep
+) -> None:
+    """Forget a saved address; orders placed with it keep their own copy."""
+    ensure_owner(principal, user_id, "address")
+    await usecases.remove_address(service, user_id, address_id)

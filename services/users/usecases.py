@@ -159,6 +159,15 @@ async def add_address(service: Service, user_id: str, body: AddressIn) -> Addres
     return _address_out(address)
 
 
+async def remove_address(service: Service, user_id: str, address_id: str) -> None:
+    """Forget one of the user's addresses (orders keep their own copy); another user's looks absent."""
+    async with service.uow() as uow:
+        address = await Users(uow.session).address(address_id)
+        if address is None or address.user_id != user_id:
+            raise AddressNotFound
+        await uow.session.delete(address)
+
+
 async def get_address(service: Service, user_id: str, address_id: str) -> AddressOut:
     """One of the user's addresses; another user's looks absent."""
     async with service.db.reads() as session:

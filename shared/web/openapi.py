@@ -38,11 +38,14 @@ COMMON_PROBLEMS = (400, 401, 403, 404, 408, 409, 422, 429, 431, 503)
 """Problem answers any route may give: bad input, authentication and ownership,
 conflicts, rate limits, a request head too slow or too large, a dependency down.  Routes add their
 own (502, 504), and a route taking a body its 413."""
+SIGNED_IN_ONLY = {"401", "403"}
+"""Answers about the bearer token and its role: documented only where one is asked for."""
 
 
 def document_common_problems(document: dict[str, Any]) -> None:
     """Every operation documents the common problem answers (as problem+json,
-    also for 422, which FastAPI would otherwise document as its own JSON)."""
+    also for 422, which FastAPI would otherwise document as its own JSON); those
+    about a bearer token only where the operation asks for one."""
     common = {str(k): v for k, v in problem_responses(*COMMON_PROBLEMS).items()}
     for item in document.get("paths", {}).values():
         for method, operation in item.items():
@@ -50,6 +53,8 @@ def document_common_problems(document: dict[str, Any]) -> None:
                 continue
             responses = operation.setdefault("responses", {})
             for status, response in common.items():
+                if status in SIGNED_IN_ONLY and "security" not in operation:
+                    continue
                 declared = responses.get(status)
                 if declared is None or PROBLEM_JSON not in declared.get("content", {}):
                     responses[status] = response

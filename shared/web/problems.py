@@ -73,8 +73,13 @@ class Conflict(Problem):
     status, title = 409, "Conflict"
 
 
+UNPROCESSABLE = HTTPStatus.UNPROCESSABLE_ENTITY.phrase
+"""The 422 title: the words of the status line (which the server takes from
+``http.HTTPStatus``), so the two agree whatever the Python version calls it."""
+
+
 class Unprocessable(Problem):
-    status, title = 422, "Unprocessable Content"
+    status, title = 422, UNPROCESSABLE
 
 
 class TooManyRequests(Problem):
@@ -117,7 +122,7 @@ class ProblemOut(BaseModel):
 
 _DESCRIPTIONS = {
     401: "Missing, forged or expired bearer token",
-    403: "Not allowed for this caller (ops role required)",
+    403: "Not allowed for this caller's role (an ops path, for one)",
     404: "Not found (another user's resource looks absent too)",
     408: "The request line and headers did not arrive in time; the connection is closed",
     409: "Conflict with the current state",
@@ -130,12 +135,16 @@ _DESCRIPTIONS = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problem answers a route can give."""
+def problem_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem answers a route can give; ``descriptions``
+    replaces the usual words for a status where the route means something else."""
     schema = ProblemOut.model_json_schema()
+    words = {**_DESCRIPTIONS, **(descriptions or {})}
     return {
         status: {
-            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "description": words.get(status, HTTPStatus(status).phrase),
             "content": {PROBLEM_JSON: {"schema": schema}},
         }
         for status in statuses
@@ -199,7 +208,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         ]
         names = ", ".join(sorted({e["field"] for e in errors})) or "request"
         return problem_response(
-            422, "Unprocessable Content", f"invalid input: {names}", request, errors=errors
+            422, UNPROCESSABLE, f"invalid input: {names}", request, errors=errors
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -208,7 +217,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             # A body that is not even text: the same answer as any other bad body.
             errors = [{"field": "body", "message": "not valid JSON", "type": "json_invalid"}]
             return problem_response(
-                422, "Unprocessable Content", "invalid input: body", request, errors=errors
+                422, UNPROCESSABLE, "invalid input: body", request, errors=errors
             )
         title = HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else "Error"
         return problem_response(
@@ -230,3 +239,7 @@ def install_domain_problems(app: FastAPI, problems: DomainProblems) -> None:
 
     for error in problems:
         app.add_exception_handler(error, answer)
+
+
+SIGN_IN_FAILED = {401: "Wrong email or password"}
+"""A login's 401: the credentials, not a bearer token."""

@@ -18,7 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from shared.web.middleware import HttpMiddleware
 from shared.web.openapi import documented_paths
-from shared.web.problems import problem_response
+from shared.web.problems import UNPROCESSABLE, problem_response
 from shared.web.schemas import unstorable
 
 _JSON_TYPES = (b"application/json", b"+json")
@@ -43,7 +43,7 @@ class StorableInputGuard(HttpMiddleware):
             names = ", ".join(sorted({e["field"] for e in errors}))
             response = problem_response(
                 422,
-                "Unprocessable Content",
+                UNPROCESSABLE,
                 f"invalid input: {names}",
                 Request(scope),
                 errors=errors,

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+
 from tests.support.replies import Replies
+from tests.support.stack import on_socket
 from tests.support.system import PASSWORD, System, named_fields, problem_of
 
 API = "/api/v1"
@@ -162,3 +165,26 @@ async def test_a_declined_checkout_with_wait_answers_cancelled_with_the_reason(
         short.json()["orderId"]: short.json()["reason"],
         confirmed.json()["orderId"]: None,
     }
+
+
+async def test_openapi_lists_what_each_route_can_answer_and_a_422_reads_the_same_twice(
+    system: System,
+) -> None:
+    for name in ("bff-web", "bff-mobile"):
+        document = system.apps[name].openapi()
+        paths = document["paths"]
+        for route in ("/api/v1/auth/register", "/api/v1/auth/login"):
+            # No bearer token is asked for, so none can be missing or lack a role.
+            assert "403" not in paths[route]["post"]["responses"], (name, route)
+        assert "401" not in paths["/api/v1/auth/register"]["post"]["responses"]
+        login_401 = paths["/api/v1/auth/login"]["post"]["responses"]["401"]["description"]
+        assert "bearer" not in login_401.lower()
+        assert "password" in login_401
+        ok = paths["/api/v1/checkout"]["post"]["responses"]["200"]["content"]
+        assert ok["application/json"]["schema"] == {"$ref": "#/components/schemas/CheckoutAccepted"}
+
+    # Over a real socket: the status line and the problem's title say the same.
+    async with on_socket(system.apps["bff-web"]) as url, httpx.AsyncClient() as client:
+        refused = await client.post(f"{url}{API}/auth/login", json={"email": ""})
+    assert refused.status_code == 422
+    assert refused.json()["title"] == refused.reason_phrase

@@ -14,19 +14,17 @@ from tests.support.system import ADDRESS, PASSWORD, Shopper, System, named_field
 API = "/api/v1"
 
 
-async def _save_address_and_card(system: System, shopper: Shopper) -> tuple[str, str]:
-    """Save an address (users service) and a card (payments service) the way the app would."""
-    address = await system.services["users"].post(
-        f"{API}/users/{shopper.user_id}/addresses", json=ADDRESS, headers=shopper.auth
-    )
+async def _save_address_and_card(
+    system: System, shopper: Shopper, card: str = "pm_card_ok"
+) -> tuple[str, str]:
+    """Save an address and a card through BFF-Mobile, as the app does."""
+    address = await system.mobile.post(f"{API}/me/addresses", json=ADDRESS, headers=shopper.auth)
     assert address.status_code == 201, address.text
-    card = await system.services["payments"].post(
-        f"{API}/users/{shopper.user_id}/payment-methods",
-        json={"token": "pm_card_ok"},
-        headers=shopper.auth,
+    method = await system.mobile.post(
+        f"{API}/me/payment-methods", json={"token": card}, headers=shopper.auth
     )
-    assert card.status_code == 201, card.text
-    return address.json()["id"], card.json()["id"]
+    assert method.status_code == 201, method.text
+    return address.json()["id"], method.json()["id"]
 
 
 async def _checkout(
@@ -231,3 +229,88 @@ async def test_mobile_hides_other_users_data_and_refuses_bad_input_naming_the_fi
     mine = await system.mobile.get(f"{API}/orders", headers=owner.auth)
     assert [o["id"] for o in mine.json()["items"]] == [order_id]
     assert await system.settled(owner, order_id) == "confirmed"
+
+
+async def test_a_phone_app_needs_only_bff_mobile_from_sign_up_to_cancel(system: System) -> None:
+    product = await system.add_product(price=700, stock=5)
+    email = f"app-{uuid.uuid4().hex[:8]}@example.com"
+
+    # Sign up, then sign in, through BFF-Mobile.
+    signed_up = await system.mobile.post(
+        f"{API}/auth/register",
+        json={"email": email, "password": PASSWORD, "firstName": "Ada", "lastName": "L"},
+    )
+    assert signed_up.status_code == 201, signed_up.text
+    login = await system.mobile.post(
+        f"{API}/auth/login", json={"email": email, "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    shopper = Shopper(login.json()["userId"], email, login.json()["token"])
+    assert shopper.user_id == signed_up.json()["userId"]
+
+    # Addresses and payment methods: added, listed, removed.
+    address_id, card_id = await _save_address_and_card(system, shopper)
+    spare, spare_card = await _save_address_and_card(system, shopper, "pm_card_declined")
+    for path, gone in (("addresses", spare), ("payment-methods", spare_card)):
+        removed = await system.mobile.delete(f"{API}/me/{path}/{gone}", headers=shopper.auth)
+        assert removed.status_code == 204, removed.text
+        again = await system.mobile.delete(f"{API}/me/{path}/{gone}", headers=shopper.auth)
+        assert again.status_code == 404, again.text
+        listed = await system.mobile.get(f"{API}/me/{path}", headers=shopper.auth)
+        assert [item["id"] for item in listed.json()] == [
+            address_id if path == "addresses" else card_id
+        ]
+
+    # Checkout honours ?wait: 200 with the final status.
+    placed = await system.mobile.post(
+        f"{API}/checkout",
+        params={"wait": 10},
+        json={
+            "items": [{"productId": product["id"], "quantity": 1}],
+            "addressId": address_id,
+            "paymentMethodId": card_id,
+        },
+        headers=shopper.auth,
+    )
+    assert placed.status_code == 200, placed.text
+    order_id = placed.json()["orderId"]
+    assert placed.json() == {"orderId": order_id, "status": "confirmed", "totalAmount": 700}
+
+    listed = await system.mobile.get(f"{API}/orders", headers=shopper.auth)
+    assert [o["id"] for o in listed.json()["items"]] == [order_id]
+    assert "ETag" not in listed.headers  # the docs promise an ETag on one order only
+
+    # Cancel says what happens next and, with ?wait, how it ended.
+    cancelled = await system.mobile.post(
+        f"{API}/orders/{order_id}/cancel", params={"wait": 10}, headers=shopper.auth
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert (body["status"], body["cancelRequested"]) == ("cancelled", True)
+    assert body["poll"] == cancelled.headers["Location"] == f"{API}/orders/{order_id}"
+    assert body["reason"] == f"cancel requested by the customer ({shopper.user_id})"
+    polled = await system.mobile.get(body["poll"], headers=shopper.auth)
+    assert polled.json()["status"] == "cancelled"
+
+
+async def test_a_mobile_cancel_without_wait_says_it_was_requested_and_where_to_poll(
+    system: System,
+) -> None:
+    product = await system.add_product(price=700, stock=5)
+    shopper = await system.shopper()
+    address_id, card_id = await _save_address_and_card(system, shopper)
+    placed = await _checkout(system, shopper, [(product["id"], 1)], address_id, card_id)
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["orderId"]
+    assert await system.settled(shopper, order_id) == "confirmed"
+
+    cancel = await system.mobile.post(f"{API}/orders/{order_id}/cancel", headers=shopper.auth)
+    assert cancel.status_code == 202, cancel.text
+    assert cancel.json()["cancelRequested"] is True
+    assert cancel.json()["status"] in ("confirmed", "cancelled")
+    assert cancel.headers["Location"] == cancel.json()["poll"] == f"{API}/orders/{order_id}"
+    await eventually(
+        lambda: system.order_status(shopper, order_id),
+        until=lambda status: status == "cancelled",
+        what="the cancel to end",
+    )

@@ -108,6 +108,8 @@ async def test_web_shopper_signs_in_browses_checks_out_reads_the_order_page_and_
         f"{API}/orders/{accepted['orderId']}/cancel", headers=shopper.auth
     )
     assert cancel.status_code == 202, cancel.text
+    assert cancel.json()["cancelRequested"] is True
+    assert cancel.json()["poll"] == f"{API}/orders/{accepted['orderId']}/details"
     after = await eventually(
         lambda: _details(system, shopper, accepted["orderId"]),
         # The parts are read at once from services that catch up one by one.
@@ -205,3 +207,54 @@ async def test_web_hides_other_users_orders_and_refuses_bad_input_naming_the_fie
     # None of it left an order behind.
     theirs = await system.web.get(f"{API}/orders", headers=intruder.auth)
     assert theirs.json()["items"] == []
+
+
+async def test_a_web_shop_keeps_addresses_and_cards_through_the_bff_and_cancels_with_wait(
+    system: System,
+) -> None:
+    product = await system.add_product(price=900, stock=3)
+    shopper = await system.shopper()
+
+    for path, body in (("addresses", ADDRESS), ("payment-methods", {"token": "pm_card_ok"})):
+        empty = await system.web.get(f"{API}/me/{path}", headers=shopper.auth)
+        assert (empty.status_code, empty.json()) == (200, [])
+        kept = await system.web.post(f"{API}/me/{path}", json=body, headers=shopper.auth)
+        assert kept.status_code == 201, kept.text
+        spare = await system.web.post(
+            f"{API}/me/{path}",
+            json={**ADDRESS, "city": "Leeds"}
+            if path == "addresses"
+            else {"token": "pm_card_declined"},
+            headers=shopper.auth,
+        )
+        assert spare.status_code == 201, spare.text
+        removed = await system.web.delete(
+            f"{API}/me/{path}/{spare.json()['id']}", headers=shopper.auth
+        )
+        assert removed.status_code == 204, removed.text
+        listed = await system.web.get(f"{API}/me/{path}", headers=shopper.auth)
+        assert [item["id"] for item in listed.json()] == [kept.json()["id"]]
+    cards = await system.web.get(f"{API}/me/payment-methods", headers=shopper.auth)
+    card = cards.json()[0]
+    assert (card["brand"], card["last4"]) == ("visa", "4242")
+
+    # Another user's address or card cannot be removed: it looks absent.
+    stranger = await system.shopper("eve")
+    theirs = await system.web.delete(
+        f"{API}/me/payment-methods/{card['id']}", headers=stranger.auth
+    )
+    problem_of(theirs, 404)
+
+    placed = await system.checkout(
+        shopper, [(product["id"], 1)], payment_method_id=card["id"], wait=10
+    )
+    assert placed.status_code == 200, placed.text
+    order_id = placed.json()["orderId"]
+    cancelled = await system.web.post(
+        f"{API}/orders/{order_id}/cancel", params={"wait": 10}, headers=shopper.auth
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert (body["status"], body["cancelRequested"]) == ("cancelled", True)
+    assert body["reason"] == f"cancel requested by the customer ({shopper.user_id})"
+    assert cancelled.headers["Location"] == body["poll"]

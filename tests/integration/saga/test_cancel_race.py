@@ -129,7 +129,7 @@ async def test_a_cancel_arriving_while_the_saga_is_being_created_is_applied(
     state = SagaState.from_json(row.state)
     assert parked == []
     assert state.status.value == "releasing_inventory"
-    assert state.failure_reason == "cancel requested by user-1"
+    assert state.failure_reason == "cancel requested by the customer (user-1)"
 
 
 @pytest.mark.slow

@@ -206,7 +206,10 @@ async def test_insufficient_stock_cancels_the_order_without_charging(shop: Syste
 
     assert states(saga) == [RESERVING, CANCELLING, CANCELLED]
     assert commands(saga) == [RESERVE, CANCEL]
-    assert "insufficient stock" in saga["failureReason"]
+    # The product by name beside its id.
+    assert saga["failureReason"] == (
+        f"insufficient stock: Tea pot ({placed.product_id}) (requested 2, available 1)"
+    )
     await assert_outcome(shop, placed, saga, order="cancelled", stock=1, captured=0, refunded=0)
 
 
@@ -284,7 +287,7 @@ async def test_customer_cancel_while_the_charge_is_in_flight_undoes_everything(
     assert states(saga) == [RESERVING, CHARGING, REFUNDING, RELEASING, CANCELLING, CANCELLED]
     # The charge's outcome is unknown at the cancel: refund it, release, cancel.
     assert commands(saga) == [RESERVE, CHARGE, REFUND, RELEASE, CANCEL]
-    assert saga["failureReason"] == f"cancel requested by {placed.shopper.user_id}"
+    assert saga["failureReason"] == f"cancel requested by the customer ({placed.shopper.user_id})"
     summary = await money(shop, placed.order_id)
     assert summary["captured"] in (0, placed.total)
     await assert_outcome(
@@ -309,6 +312,29 @@ async def test_customer_cancel_after_completion_refunds_releases_and_cancels(
 
     assert states(saga) == [*HAPPY_PATH, *UNDONE_AFTER_COMPLETION]
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, RELEASE, CANCEL]
+    await assert_outcome(
+        shop, placed, saga, order="cancelled", stock=5, captured=2500, refunded=2500
+    )
+
+
+async def test_a_refund_declined_once_then_made_keeps_the_cancels_reason(shop: System) -> None:
+    placed = await place(shop, price=1250, stock=5, quantity=2)
+    await saga_reaches(shop, placed.order_id, COMPLETED)
+    # The gateway declines the first refund; the retry after the back-off is made.
+    await inject(shop, "payments", REFUND, "decline", times=1)
+
+    await cancel(shop, placed)
+    saga = await saga_reaches(shop, placed.order_id, CANCELLED)
+
+    assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND, RELEASE, CANCEL]
+    # The refund's trouble is in the timeline; the order ends with the cancel's reason.
+    assert "payment.refund_failed" in received(saga)
+    reason = f"cancel requested by the customer ({placed.shopper.user_id})"
+    assert saga["failureReason"] == reason
+    order = await shop.services["orders"].get(
+        f"{API}/orders/{placed.order_id}", headers=placed.shopper.auth
+    )
+    assert order.json()["cancelReason"] == reason
     await assert_outcome(
         shop, placed, saga, order="cancelled", stock=5, captured=2500, refunded=2500
     )
@@ -353,6 +379,7 @@ async def test_declined_refund_fails_the_saga_until_ops_retry_it(shop: System) -
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND, REFUND, RELEASE, CANCEL]
     operator = [h["detail"] for h in saga["history"] if h["kind"] == "operator"]
     assert operator == [{"action": "retry", "actor": "ops-user", "reason": "gateway repaired"}]
+    assert saga["failureReason"] == f"cancel requested by the customer ({placed.shopper.user_id})"
     await assert_outcome(
         shop, placed, saga, order="cancelled", stock=5, captured=2500, refunded=2500
     )

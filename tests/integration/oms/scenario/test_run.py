@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from oms.scenario.client import SystemApi
-from oms.scenario.export import export_saga
+from oms.scenario.export import export_saga, replay_timeout
 from oms.scenario.history import commands_of
 from oms.scenario.loader import dump_yaml, load_file
 from oms.scenario.results import Difference
-from oms.scenario.schedule import run_scenarios
+from oms.scenario.schedule import FAULTS_OFF, run_scenarios
 from tests.support.scenarios import GOOD, TIMING, InProcessControl, explain, transports_of
 from tests.support.stack import Stack
 from tests.support.system import running_system
@@ -138,6 +138,10 @@ async def test_a_saga_exported_from_a_run_under_faults_passes_again_with_the_sam
                 assert rerun is not None
                 assert commands_of(rerun) == commands_of(original), before.name
                 assert rerun["state"] == original["state"]
+            for before, file in zip(first, exported, strict=True):
+                original = await api.saga(before.orders["o1"])
+                assert original is not None
+                assert file.scenario.timeout_seconds == replay_timeout(original)
         finally:
             await api.aclose()
 
@@ -159,3 +163,40 @@ async def test_a_saga_exported_from_a_run_under_faults_passes_again_with_the_sam
         "clear_faults",
         "retry",
     ]
+
+
+async def test_a_fault_scenario_is_skipped_with_the_reason_when_the_system_has_faults_off(
+    stack: Stack, tmp_path: Path
+) -> None:
+    faulty = tmp_path / "faulty.yaml"
+    faulty.write_text(
+        HAPPY.replace(
+            "steps:\n",
+            "steps:\n  - fault: {message: payment.charge, mode: decline}\n",
+            1,
+        )
+        + "  - order: {order: o1, status: cancelled}\n"
+    )
+    files = [load_file(faulty)]
+    off = {**TIMING, "faults_enabled": False}
+
+    async with running_system(stack, **off) as system:
+        api = SystemApi(system.stack.settings, transports=transports_of(system))
+        try:
+            assert await api.faults_enabled() is False
+        finally:
+            await api.aclose()
+        results = await run_scenarios(
+            files, system.stack.settings.model_copy(update=off), transports=transports_of(system)
+        )
+
+    [result] = results
+    assert result.outcome == "skipped", explain(results)
+    assert result.reason == FAULTS_OFF
+
+    async with running_system(stack, **TIMING) as system:
+        api = SystemApi(system.stack.settings, transports=transports_of(system))
+        try:
+            assert await api.faults_enabled() is True
+        finally:
+            await api.aclose()

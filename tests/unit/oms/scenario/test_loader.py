@@ -84,7 +84,17 @@ def test_a_misspelt_field_and_a_wrong_type_are_refused_each_with_its_line(
         (12, "steps[0].checkout.colour"),
     ]
     assert "integer" in problems[0][2]
-    assert "Extra inputs" in problems[1][2]
+    assert problems[1][2] == "unknown field 'colour'"
+
+
+def test_a_misspelt_field_of_a_kind_named_as_its_field_reads_plainly(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "  - order: {order: o1, status: confirmed}", "  - order: {order: o1, staus: confirmed}"
+    )
+    problems = refused(write(tmp_path, text))
+    assert [(field, message) for _, field, message in problems] == [
+        ("expect[0].order.staus", "unknown field 'staus'")
+    ]
 
 
 def test_a_missing_field_names_the_step_it_is_missing_from(tmp_path: Path) -> None:

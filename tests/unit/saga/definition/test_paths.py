@@ -6,6 +6,8 @@ from saga.definition import (
     StepName,
     StepState,
 )
+from saga.definition.progress import build_command
+from shared.messages import CancelOrder, InventoryInsufficient, OrderCancelRequested, Shortage
 from tests.unit.saga.definition.given import (
     CANCEL,
     CANCEL_REQUESTED,
@@ -83,12 +85,32 @@ def test_refund_declined_past_its_retries_fails_and_an_operator_retry_finishes_i
     failed, sent = drive(GIVEN["failed"])
     assert failed.status is s.failed
     assert sent.count(REFUND) == CONFIG.compensation_retries + 1
-    assert failed.failure_reason == "refund declined: gateway refused (refund_declined)"
+    assert failed.reason == "refund declined: gateway refused (refund_declined)"
     assert failed.deadline is None
 
     state, sent = drive((*GIVEN["failed"], RETRY, REFUNDED, RELEASED, ORDER_CANCELLED))
     assert state.status is s.cancelled
     assert sent[-3:] == [REFUND, RELEASE, CANCEL]
+    # The order ends with the reason that ended it; the refund's troubles were passing.
+    assert state.reason == "cancel requested by the customer (user-1)"
+
+
+def test_a_refund_declined_then_made_keeps_the_cancel_reason() -> None:
+    backing_off, _ = drive(GIVEN["refund_backing_off"])
+    assert backing_off.reason == "refund declined: gateway refused (refund_declined)"
+
+    once = (*GIVEN["refund_backing_off"], FIRE, REFUNDED, RELEASED)
+    twice = (*GIVEN["refund_backing_off"], CANCEL_REQUESTED, FIRE, REFUNDED, RELEASED)
+    for feeds in (once, twice):
+        cancelling, _ = drive(feeds)
+        cancel = build_command(cancelling, CancelOrder)
+        assert isinstance(cancel, CancelOrder)
+        assert cancelling.compensation_failure is None
+        assert cancel.reason == "cancel requested by the customer (user-1)"
+
+        state, _ = drive((*feeds, ORDER_CANCELLED))
+        assert state.status is s.cancelled
+        assert state.reason == state.failure_reason == "cancel requested by the customer (user-1)"
 
 
 def test_late_reserve_after_cancel_is_released_and_the_saga_ends_cancelled_again() -> None:
@@ -97,3 +119,16 @@ def test_late_reserve_after_cancel_is_released_and_the_saga_ends_cancelled_again
     assert state.status is s.cancelled
     assert sent.count(RELEASE) == 2
     assert state.steps.inventory.state is StepState.compensated
+
+
+def test_reasons_name_the_product_and_who_cancelled_beside_the_ids() -> None:
+    named = InventoryInsufficient(
+        order_id=INSUFFICIENT.order_id,
+        shortages=[Shortage(product_id="p-1", requested=2, available=1, name="Tea pot")],
+    )
+    state, _ = drive((CREATED, named))
+    assert state.failure_reason == "insufficient stock: Tea pot (p-1) (requested 2, available 1)"
+
+    by_ops = OrderCancelRequested(order_id=CANCEL_REQUESTED.order_id, requested_by="alice")
+    state, _ = drive((*GIVEN["completed"], by_ops))
+    assert state.failure_reason == "cancel requested by ops alice"

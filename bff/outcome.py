@@ -1,4 +1,4 @@
-"""Waiting for a checkout's saga to finish (``POST /checkout?wait=``).
+"""Waiting for an order's saga to finish (``POST /checkout?wait=``, ``POST …/cancel?wait=``).
 
 The saga service knows when an order's fate is sealed; the orders service knows
 the status to show.  So: poll the saga until it is terminal, then read the
@@ -15,19 +15,39 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import NamedTuple
+from collections.abc import Collection
+from typing import Annotated, NamedTuple
 from urllib.parse import quote
 
-from bff import API, Caller, Downstreams
+from fastapi import Query
+
+from bff.app import Bff
+from bff.caller import Caller
 from bff.downstream import CircuitOpen, DownstreamError, DownstreamRejected, request_deadline
-from saga.definition import TERMINAL
+from bff.downstreams import Downstreams
+from saga.definition import TERMINAL, SagaStatus
 from shared.logging import get_logger
+from shared.web.app import API_PREFIX as API
 
 log = get_logger(__name__)
 
 MAX_WAIT_SECONDS = 30.0
 _FIRST_POLL = 0.05
 _LONGEST_POLL = 0.5
+
+WaitQuery = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="seconds to wait for the saga to end; 200 with the final status if it "
+        "does, else 202 with the status now",
+    ),
+]
+
+CANCEL_ENDS = frozenset({SagaStatus.cancelled, SagaStatus.failed})
+"""A cancel's saga has ended when it is cancelled, or failed undoing the order (ops
+then take over).  ``completed`` is not an end: the saga may not have seen the cancel yet."""
 
 
 class FinalStatus(NamedTuple):
@@ -44,9 +64,10 @@ async def wait_for_outcome(
     seconds: float,
     *,
     call_budget: float,
+    ends: Collection[str] = TERMINAL,
 ) -> FinalStatus | None:
-    """The order's status (and cancel reason) once its saga is terminal; ``None`` if
-    ``seconds`` pass first.
+    """The order's status (and cancel reason) once its saga is in one of ``ends`` (by
+    default any terminal state); ``None`` if ``seconds`` pass first.
 
     ``call_budget`` bounds each poll.  A saga that does not exist yet (the
     saga has not seen ``order.created``) is still to come, and so is an answer
@@ -65,7 +86,7 @@ async def wait_for_outcome(
         try:
             async with request_deadline(min(remaining, call_budget)):
                 saga = await downstreams.saga.get_json(path, headers=caller.auth)
-                if saga.get("state") in TERMINAL:
+                if saga.get("state") in ends:
                     order = await downstreams.orders.get_json(
                         f"{API}/orders/{quote(order_id, safe='')}", headers=caller.auth
                     )
@@ -83,3 +104,20 @@ async def wait_for_outcome(
                 log.info("checkout.wait_poll_failed", order_id=order_id, error=str(error))
         await asyncio.sleep(min(next_poll, max(0.0, give_up_at - time.monotonic())))
         pause = min(pause * 2, _LONGEST_POLL)
+
+
+async def final_within(
+    bff: Bff, caller: Caller, order_id: str, wait: float | None, *, ends: Collection[str] = TERMINAL
+) -> FinalStatus | None:
+    """A route's ``?wait``: :func:`wait_for_outcome` within the BFF's per-call budget,
+    or ``None`` at once without ``wait``."""
+    if not wait:
+        return None
+    return await wait_for_outcome(
+        bff.downstreams,
+        caller,
+        order_id,
+        wait,
+        call_budget=bff.settings.bff_request_deadline_seconds,
+        ends=ends,
+    )
