@@ -7,7 +7,7 @@ command goes through the service's :class:`~shared.messaging.endpoint.Endpoint`
 as a delivery would (a transaction, the inbox claim, the handler, the outbox row,
 the commit), one at a time, and ``POST /orders`` through the orders app over an
 in-process ASGI client.  Nothing is published (the outbox relays are not started),
-and payments charges through :class:`_Approving`, a stand-in for the card provider
+and payments charges through :class:`~oms.bench.approving.ApprovingGateway`, a stand-in for the card provider
 that answers at once (the provider's own cost is in ``oms bench saga``), so the
 figures are the handlers' and the transaction's alone:
 
@@ -42,14 +42,14 @@ import httpx
 from pydantic import SecretStr
 from rich.table import Table
 
-from card_provider.cards import CARD_OK, TEST_CARDS
+from card_provider.cards import CARD_OK
+from oms.bench.approving import ApprovingGateway
 from oms.bench.processes import Infrastructure
 from oms.bench.report import console, machine, now
 from services.inventory import handlers as inventory_handlers
 from services.orders import handlers as orders_handlers
 from services.orders.app import build_app as build_orders
 from services.payments import handlers as payments_handlers
-from services.payments.gateway import Card, GatewayResult
 from shared.auth import mint_token
 from shared.messages import (
     CancelOrder,
@@ -75,28 +75,6 @@ PRODUCTS = 40
 LINES_PER_ORDER = 2
 UNIT_PRICE = 1250
 SHOPPER = "bench-shopper"
-
-
-class _Approving:
-    """A card gateway approving every charge and refund at once, without I/O."""
-
-    async def charge(
-        self, token: str, amount: int, currency: str, idempotency_key: str
-    ) -> GatewayResult:
-        return GatewayResult.approved(f"ch_{idempotency_key}", amount)
-
-    async def refund(self, charge_ref: str, amount: int, idempotency_key: str) -> GatewayResult:
-        return GatewayResult.approved(f"re_{idempotency_key}", amount)
-
-    async def void(self, charge_key: str) -> GatewayResult:
-        return GatewayResult.refused("voided", "no charge came with this key")
-
-    async def test_card(self, token: str) -> Card | None:
-        card = TEST_CARDS.get(token)
-        return Card(card.brand, card.last4) if card is not None else None
-
-    async def aclose(self) -> None:
-        return None
 
 
 @dataclass
@@ -307,7 +285,7 @@ async def _run(database: str, url: str, count: int, warmup: int) -> list[Measure
         orders = await stack.enter_async_context(_service("orders", settings, transport))
         inventory = await stack.enter_async_context(_service("inventory", settings, transport))
         payments = await stack.enter_async_context(_service("payments", settings, transport))
-        gateway = _Approving()
+        gateway = ApprovingGateway()
         orders_endpoint = _timed(orders, orders_handlers.register, timings)
         inventory_endpoint = _timed(inventory, inventory_handlers.register, timings)
         payments_endpoint = _timed(
