@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.saga.test_recovery import OPS, TERMINAL, Shop, audit
+from tests.integration.saga.test_recovery import OPS, TERMINAL, Shop, assert_audit_clean
 from tests.support.infra import RabbitVhost, eventually
 from tests.support.processes import Process, ProcessStack
 
@@ -105,13 +105,6 @@ async def provider_balance(shop: Shop) -> dict[str, Any]:
     return balance
 
 
-def audit_clean(processes: ProcessStack, sagas: int) -> None:
-    result = audit(processes)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "audit clean" in result.stdout
-    assert f"{sagas} sagas" in result.stdout
-
-
 @pytest.mark.timeout(400)
 async def test_orders_paid_before_payments_and_the_provider_restart_are_refunded(
     processes: ProcessStack,
@@ -129,7 +122,7 @@ async def test_orders_paid_before_payments_and_the_provider_restart_are_refunded
         await all_refunded(shop, orders, within=120)
     finally:
         await shop.aclose()
-    audit_clean(processes, 5)
+    assert_audit_clean(processes, 5)
 
 
 @pytest.mark.timeout(500)
@@ -163,7 +156,7 @@ async def test_fifty_refunds_in_flight_when_payments_is_killed_all_end_refunded(
         await all_refunded(shop, orders, within=240)
     finally:
         await shop.aclose()
-    audit_clean(processes, 50)
+    assert_audit_clean(processes, 50)
 
 
 @pytest.mark.timeout(400)
@@ -199,4 +192,4 @@ async def test_an_order_placed_while_the_provider_is_down_is_charged_once_when_i
         assert await provider_balance(shop) == {"captured": PRICE, "refunded": 0, "net": PRICE}
     finally:
         await shop.aclose()
-    audit_clean(processes, 1)
+    assert_audit_clean(processes, 1)
