@@ -105,7 +105,7 @@ async def test_readiness_says_the_broker_is_gone_as_soon_as_it_closed_the_connec
 ) -> None:
     """``healthy`` (what ``/health/ready`` asks) turns false when the broker closes the
     connection, not once the client gives up reconnecting; and true again after."""
-    transport = AmqpTransport(rabbit_vhost.url, reconnect_interval=3.0)
+    transport = AmqpTransport(rabbit_vhost.url, reconnect_interval=10.0)
     await transport.connect()
     try:
         assert await transport.healthy()
@@ -113,9 +113,9 @@ async def test_readiness_says_the_broker_is_gone_as_soon_as_it_closed_the_connec
             lambda: asyncio.to_thread(rabbit_vhost.connection_names), what="the connection listed"
         )
         await asyncio.to_thread(rabbit_vhost.close_connections)
-        # Well before the reconnect (3 s) is even tried.
+        # Well before the reconnect (10 s) is even tried.
         await eventually(
-            transport.healthy, until=lambda up: not up, timeout=1.5, what="readiness to drop"
+            transport.healthy, until=lambda up: not up, timeout=5, what="readiness to drop"
         )
         await eventually(transport.healthy, timeout=30, what="readiness back after the reconnect")
     finally:
