@@ -138,7 +138,7 @@ async def test_checkouts_cancelled_at_once_all_end_cancelled_and_uncharged(
 ) -> None:
     """Forty checkouts, each followed at once by its cancel, twice over, with two
     saga consumers: every order whose cancel was accepted ends cancelled."""
-    second_saga = build_saga(system.stack.settings, system.stack.transport)
+    second_saga = build_saga(system.stack.settings, system.stack.for_component("saga"))
     async with serve(second_saga):
         accepted = await _race_checkouts_with_cancels(system)
 

@@ -406,7 +406,9 @@ async def test_replay_through_a_changed_definition_reports_each_divergence(
     assert (await replay(shop, placed.order_id))["ok"] is True
 
     # A second saga process over the same database, running the changed definition.
-    changed = build_saga(shop.stack.settings, shop.stack.transport, definition=ForgetsToConfirm())
+    changed = build_saga(
+        shop.stack.settings, shop.stack.for_component("saga"), definition=ForgetsToConfirm()
+    )
     async with serve(changed) as saga_service:
         response = await saga_service.get(
             f"{API}/sagas/{placed.order_id}/replay", headers=shop.stack.ops()

@@ -133,7 +133,7 @@ async def test_silent_payments_count_timeouts_and_resends_and_the_gauge_outlives
         )
 
         # Another saga process (or this one restarted) reads the same number from the table.
-        restarted = build_saga(system.stack.settings, system.stack.transport)
+        restarted = build_saga(system.stack.settings, system.stack.for_component("saga"))
         try:
             transport = httpx.ASGITransport(app=restarted)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
