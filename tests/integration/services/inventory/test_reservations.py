@@ -88,7 +88,7 @@ async def test_reserve_is_all_or_nothing_and_names_every_shortage(inventory: Inv
     assert reply == InventoryInsufficient(
         order_id=order_id,
         shortages=[
-            Shortage(product_id=pots, requested=5, available=2),
+            Shortage(product_id=pots, requested=5, available=2, name="Tea pot"),
             Shortage(product_id=unknown, requested=1, available=0),
         ],
     )
@@ -124,7 +124,8 @@ async def test_lines_for_the_same_product_are_reserved_together(inventory: Inven
 
     _, reply = await inventory.replies.one(order_id)
     assert reply == InventoryInsufficient(
-        order_id=order_id, shortages=[Shortage(product_id=cups, requested=5, available=4)]
+        order_id=order_id,
+        shortages=[Shortage(product_id=cups, requested=5, available=4, name="Tea pot")],
     )
     assert await inventory.available(cups) == 4
 
@@ -214,7 +215,8 @@ async def test_a_declined_stock_check_answers_insufficient_and_takes_nothing(
 
     _, reply = await inventory.replies.one(declined)
     assert reply == InventoryInsufficient(
-        order_id=declined, shortages=[Shortage(product_id=cups, requested=2, available=0)]
+        order_id=declined,
+        shortages=[Shortage(product_id=cups, requested=2, available=0, name="Tea pot")],
     )
     _, answered = await inventory.replies.one(next_one)
     assert isinstance(answered, InventoryReserved)
