@@ -246,7 +246,7 @@ async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
     retries = Counter(saga_id for saga_id, detail in retried if detail.get("action") == "retry")
     doubts = []
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
-        reason = SagaState.from_json(row.state).failure_reason or ""
+        reason = SagaState.from_json(row.state).reason or ""
         if not reason.startswith(REFUSED):
             continue
         why = f"failed on a refusal, not a timeout: {reason}"

@@ -76,15 +76,15 @@ class StuckRule:
 def _retrying(waiting: str, state: SagaState, since: str) -> str:
     """A command sent more than once: refused and tried again after a pause (a
     declined refund), or resent for want of an answer."""
-    refused = state.undoing and (state.failure_reason or "").startswith(REFUSED)
+    refused = state.undoing and (state.reason or "").startswith(REFUSED)
     if not refused:
         return f"waits on {waiting}: sent {state.attempt} times without an answer, last at {since}"
     if state.backing_off:
         return (
-            f"{waiting} sent {state.attempt} times and declined ({state.failure_reason}); "
+            f"{waiting} sent {state.attempt} times and declined ({state.reason}); "
             f"sent again after a pause, unchanged since {since}"
         )
     return (
         f"waits on {waiting}, sent {state.attempt} times; declined before "
-        f"({state.failure_reason}), last sent at {since}"
+        f"({state.reason}), last sent at {since}"
     )
