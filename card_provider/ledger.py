@@ -121,7 +121,7 @@ class Ledger:
                 "fingerprint": VOID_FINGERPRINT,
                 "token": None,
                 "amount": 0,
-                "currency": "XXX",
+                "currency": "XXX",  # ISO 4217: no currency (nothing was charged)
                 "status": DECLINED,
                 "code": Code.VOIDED,
                 "reason": "the charge was voided before it arrived",

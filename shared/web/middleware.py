@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
-class HttpMiddleware:
+class HttpMiddleware(ABC):
     """A pure ASGI middleware that sees HTTP requests only: lifespan and other
     scopes go straight to the app.  A subclass says what it does in :meth:`handle`,
     with the wrapped app as ``self.app``."""
@@ -19,6 +21,6 @@ class HttpMiddleware:
             return
         await self.handle(scope, receive, send)
 
+    @abstractmethod
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one HTTP request (``scope["type"]`` is ``"http"``)."""
-        raise NotImplementedError
