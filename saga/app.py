@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,9 +18,10 @@ from saga.metrics import SagaMetrics
 from saga.runtime import QUEUE, SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
+from shared.messaging.batching import BatchRefused
 from shared.messaging.topology import SAGA_EVENTS, standard_topology
 from shared.messaging.transport import Incoming, Transport
-from shared.service import Service
+from shared.service import Service, batching_for
 from shared.settings import Settings
 
 HERE = Path(__file__).parent
@@ -57,10 +59,21 @@ def build_app(
         else:
             await service.faults(incoming, lambda: runtime.handle(incoming))
 
+    async def handle_batch(batch: Sequence[Incoming]) -> None:
+        if service.faults is not None and service.faults.armed():
+            raise BatchRefused("fault rules armed")  # each message through its faults
+        await runtime.handle_batch(batch)
+
     async def start() -> None:
         runtime.start()
         service.subscriptions.append(
-            await transport.consume(QUEUE, handle, prefetch=settings.prefetch)
+            await transport.consume(
+                QUEUE,
+                handle,
+                prefetch=settings.prefetch,
+                batch=handle_batch,
+                batching=batching_for(settings),
+            )
         )
         service.subscriptions.extend(
             await letters.start(transport, standard_topology(settings.delivery_limit))

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import functools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -54,6 +54,7 @@ from saga.store import SagaTransaction, StoredSaga, VersionConflict, due_sagas
 from shared.clock import utcnow
 from shared.logging import get_logger
 from shared.messages import Message
+from shared.messaging.batching import one_of_batch
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Incoming, PoisonMessage
 from shared.persistence.database import Database
@@ -67,6 +68,13 @@ QUEUE = "saga.events"
 
 class SagaNotFound(LookupError):
     pass
+
+
+def _saga_of(incoming: Incoming) -> str:
+    saga_id = getattr(incoming.message, "order_id", None)
+    if not isinstance(saga_id, str):
+        raise PoisonMessage(f"{incoming.envelope.type} carries no orderId")
+    return saga_id
 
 
 class SagaRuntime:
@@ -105,6 +113,7 @@ class SagaRuntime:
         async with self.db.engine.connect() as connection:
             tx = SagaTransaction(connection, app_id=self.app_id)
             yield tx
+            await tx.flush()
             await connection.commit()
         if tx.sent:
             self.relay.hand_over(tx.sent)
@@ -132,15 +141,38 @@ class SagaRuntime:
     async def handle(self, incoming: Incoming) -> None:
         """The ``saga.events`` consumer."""
         message = incoming.message
-        saga_id = getattr(message, "order_id", None)
-        if not isinstance(saga_id, str):
-            raise PoisonMessage(f"{incoming.envelope.type} carries no orderId")
+        saga_id = _saga_of(incoming)
 
         async def work(tx: SagaTransaction) -> None:
             if not await self._lock(tx, saga_id, claim=(CONSUMER, incoming.envelope.message_id)):
                 log.info("saga.duplicate_message", type=incoming.envelope.type)
                 return
             await self._apply(tx, saga_id, message, incoming.envelope)
+
+        await self._retrying(work)
+
+    async def handle_batch(self, batch: Sequence[Incoming]) -> None:
+        """The ``saga.events`` consumer, a batch at a time: one transaction holding
+        every saga's lock (taken in a fixed order), the messages claimed in the inbox
+        together, the sagas read together, each message applied in the order it came.
+        Any failure rolls the whole batch back (it is then handled one at a time)."""
+        inputs = [(_saga_of(incoming), incoming) for incoming in batch]
+        saga_ids = [saga_id for saga_id, _ in inputs]
+
+        async def work(tx: SagaTransaction) -> None:
+            claimed = await tx.lock_all(
+                saga_ids,
+                consumer=CONSUMER,
+                message_ids=[incoming.envelope.message_id for _, incoming in inputs],
+            )
+            await tx.load_all(saga_ids)
+            for saga_id, incoming in inputs:
+                with one_of_batch(incoming):
+                    if incoming.envelope.message_id not in claimed:
+                        log.info("saga.duplicate_message", type=incoming.envelope.type)
+                        continue
+                    claimed.discard(incoming.envelope.message_id)  # once, if it came twice
+                    await self._apply(tx, saga_id, incoming.message, incoming.envelope)
 
         await self._retrying(work)
 

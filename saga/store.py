@@ -3,7 +3,10 @@
 Every input the saga takes runs a transaction of the same few statements: lock
 the saga, claim the message in the inbox, read the saga, write its new state,
 its history, the input with its decision, the commands (through the outbox)
-and its deadline.  They are SQLAlchemy Core statements compiled once, executed
+and its deadline.  A batch of inputs runs them in one transaction: every saga
+locked and every message claimed in one statement, every saga read in one, the
+history, inputs and commands of all written with one statement per table.  They
+are SQLAlchemy Core statements (:mod:`saga.statements`) compiled once, executed
 on the transaction's connection: the ORM's unit of work (identity map, flush
 ordering, one object per row) costs several times what the statements do, and
 this is the path every saga takes four times or more.
@@ -17,109 +20,50 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from saga.models import (
-    DeadLetterRow,
-    ParkedMessageRow,
-    SagaDeadlineRow,
-    SagaHistoryRow,
-    SagaInputRow,
-    SagaRow,
+from saga.statements import (
+    ADD_HISTORY,
+    ADD_INPUT,
+    CLEAR_DEADLINE,
+    CREATE,
+    DEAD_LETTER,
+    DUE_DEADLINE,
+    DUE_SAGAS,
+    EXPIRED,
+    LOAD,
+    LOAD_ALL,
+    LOCK,
+    LOCK_ALL_AND_CLAIM,
+    LOCK_AND_CLAIM,
+    LOCK_NAMESPACE,
+    PARK,
+    PARKED_OF,
+    SET_DEADLINE,
+    UNPARK,
+    UPDATE,
 )
 from shared.clock import utcnow
 from shared.messages import CATALOGUE, Message
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
-from shared.persistence.outbox import CLAIM_INBOX, RECORD_OUTBOX, inbox_values, outbox_values
-
-LOCK_NAMESPACE = 5_020
-"""First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
-meet another use of advisory locks; the second key is a hash of the saga id."""
-
-SAGAS = SagaRow.__table__  # type: ignore[attr-defined]
-HISTORY = SagaHistoryRow.__table__  # type: ignore[attr-defined]
-INPUTS = SagaInputRow.__table__  # type: ignore[attr-defined]
-DEADLINES = SagaDeadlineRow.__table__  # type: ignore[attr-defined]
-PARKED = ParkedMessageRow.__table__  # type: ignore[attr-defined]
-DEAD_LETTERS = DeadLetterRow.__table__  # type: ignore[attr-defined]
-
-_LOCK = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))")
-_LOCK_AND_CLAIM = text(
-    # One round trip: the insert reads the lock's row, so the lock comes first.
-    "WITH locked AS (SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))) "
-    "INSERT INTO inbox (consumer, message_id, processed_at) "
-    "SELECT :consumer, :message_id, :processed_at FROM locked ON CONFLICT DO NOTHING"
+from shared.persistence.outbox import (
+    CLAIM_INBOX,
+    CLAIM_INBOX_BATCH,
+    RECORD_OUTBOX,
+    inbox_values,
+    outbox_values,
 )
-_LOAD = select(
-    SAGAS.c.id,
-    SAGAS.c.status,
-    SAGAS.c.state,
-    SAGAS.c.version,
-    SAGAS.c.deadline_at,
-    SAGAS.c.created_at,
-    SAGAS.c.definition_version,
-).where(SAGAS.c.id == bindparam("saga_id"))
-_CREATE = insert(SAGAS)
-_UPDATE = (
-    update(SAGAS)
-    .where(SAGAS.c.id == bindparam("saga_id"), SAGAS.c.version == bindparam("expected"))
-    .values(
-        version=bindparam("expected") + 1,
-        status=bindparam("status"),
-        state=bindparam("state", type_=SAGAS.c.state.type),
-        updated_at=bindparam("updated_at", type_=SAGAS.c.updated_at.type),
-        deadline_at=bindparam("deadline_at", type_=SAGAS.c.deadline_at.type),
-    )
-)
-_HISTORY = insert(HISTORY)
-_INPUT = insert(INPUTS)
-_CLEAR_DEADLINE = delete(DEADLINES).where(DEADLINES.c.saga_id == bindparam("saga_id"))
-
-
-def _set_deadline(dialect: Any) -> Any:
-    """Insert a saga's deadline, or replace the one it has."""
-    stmt = dialect.insert(DEADLINES)
-    replaced = {column: stmt.excluded[column] for column in ("step", "attempt", "due_at")}
-    return stmt.on_conflict_do_update(index_elements=[DEADLINES.c.saga_id], set_=replaced)
-
-
-_SET_DEADLINE = {"postgresql": _set_deadline(postgresql), "sqlite": _set_deadline(sqlite)}
-_DUE_DEADLINE = select(DEADLINES.c.step, DEADLINES.c.attempt).where(
-    DEADLINES.c.saga_id == bindparam("saga_id"), DEADLINES.c.due_at <= bindparam("now")
-)
-_DUE_SAGAS = (
-    select(DEADLINES.c.saga_id)
-    .where(DEADLINES.c.due_at <= bindparam("now"))
-    .order_by(DEADLINES.c.due_at)
-    .limit(bindparam("limit"))
-)
-_PARK = insert(PARKED)
-_PARKED = (
-    select(PARKED.c.id, PARKED.c.message_id, PARKED.c.input)
-    .where(PARKED.c.saga_id == bindparam("saga_id"))
-    .order_by(PARKED.c.id)
-)
-_UNPARK = delete(PARKED).where(PARKED.c.id.in_(bindparam("ids", expanding=True)))
-_EXPIRED = (
-    select(PARKED.c.id, PARKED.c.saga_id, PARKED.c.message_id, PARKED.c.input, PARKED.c.received_at)
-    .where(PARKED.c.received_at < bindparam("cutoff"))
-    .order_by(PARKED.c.id)
-    .limit(bindparam("limit"))
-)
-_DEAD_LETTER = insert(DEAD_LETTERS)
 
 
 async def due_sagas(db: Database, now: datetime, limit: int) -> list[str]:
     """The sagas whose deadline has passed, the longest overdue first."""
     async with db.read_engine.connect() as connection:
-        rows = await connection.execute(_DUE_SAGAS, {"now": now, "limit": limit})
+        rows = await connection.execute(DUE_SAGAS, {"now": now, "limit": limit})
         return [str(saga_id) for saga_id in rows.scalars()]
 
 
@@ -150,7 +94,11 @@ class VersionConflict(Exception):
 
 
 class SagaTransaction:
-    """One open transaction on the saga's tables, and the commands it sends."""
+    """One open transaction on the saga's tables, and the commands it sends.
+
+    What nothing in the transaction reads again (history, inputs, the outbox's
+    commands) is written by :meth:`flush` before the commit, one statement per
+    table for every saga and input of the transaction."""
 
     def __init__(self, connection: AsyncConnection, *, app_id: str) -> None:
         self.connection = connection
@@ -158,6 +106,12 @@ class SagaTransaction:
         self._app_id = app_id
         self.sent: list[Envelope] = []
         """The commands recorded in the outbox, handed to the relay after the commit."""
+        self._history: list[dict[str, Any]] = []
+        self._inputs: list[dict[str, Any]] = []
+        self._written = 0
+        """How many of :attr:`sent` are in the outbox already."""
+        self._known: dict[str, StoredSaga | None] = {}
+        """Sagas read by :meth:`load_all`, as this transaction left them."""
         self.committed: list[Callable[[], None]] = []
         """Called after the commit, never after a rollback (:meth:`after_commit`)."""
 
@@ -178,24 +132,72 @@ class SagaTransaction:
         lock = {"namespace": LOCK_NAMESPACE, "saga_id": saga_id}
         if claim is None:
             if self.postgres:
-                await self.connection.execute(_LOCK, lock)
+                await self.connection.execute(LOCK, lock)
             return True
         claimed = inbox_values(*claim)
         if self.postgres:
-            result = await self.connection.execute(_LOCK_AND_CLAIM, {**lock, **claimed})
+            result = await self.connection.execute(LOCK_AND_CLAIM, {**lock, **claimed})
         else:
             result = await self.connection.execute(CLAIM_INBOX["sqlite"], claimed)
         return bool(result.rowcount == 1)
 
+    async def lock_all(
+        self, saga_ids: Sequence[str], *, consumer: str, message_ids: Sequence[str]
+    ) -> set[str]:
+        """Hold the locks of every saga of ``saga_ids`` until the transaction ends,
+        taken in one fixed order (see :meth:`lock`), and claim ``message_ids`` in the
+        inbox: returns the ids ``consumer`` did not have yet."""
+        ids = sorted(set(message_ids))
+        if self.postgres:
+            claimed = inbox_values(consumer, "")
+            result = await self.connection.execute(
+                LOCK_ALL_AND_CLAIM,
+                {
+                    "namespace": LOCK_NAMESPACE,
+                    "saga_ids": sorted(set(saga_ids)),
+                    "consumer": consumer,
+                    "message_ids": ids,
+                    "processed_at": claimed["processed_at"],
+                },
+            )
+        else:
+            params = [inbox_values(consumer, message_id) for message_id in ids]
+            result = await self.connection.execute(CLAIM_INBOX_BATCH["sqlite"], params)
+        return {str(message_id) for message_id in result.scalars()}
+
+    async def load_all(self, saga_ids: Sequence[str]) -> None:
+        """Read every saga of ``saga_ids`` in one statement: :meth:`load` answers from
+        what was read (and what this transaction stored since) without a statement.
+        The caller holds their locks."""
+        ids = sorted(set(saga_ids))
+        rows = (await self.connection.execute(LOAD_ALL, {"saga_ids": ids})).all()
+        self._known = dict.fromkeys(ids)
+        self._known.update({str(row.id): StoredSaga(*row) for row in rows})
+
     async def load(self, saga_id: str) -> StoredSaga | None:
-        row = (await self.connection.execute(_LOAD, {"saga_id": saga_id})).first()
+        if saga_id in self._known:
+            return self._known[saga_id]
+        row = (await self.connection.execute(LOAD, {"saga_id": saga_id})).first()
         return None if row is None else StoredSaga(*row)
+
+    def _stored(self, saga: StoredSaga, *, definition: int | None = None) -> None:
+        """What :meth:`load` answers for ``saga`` from now on, when it was read by
+        :meth:`load_all`: the row as this transaction wrote it."""
+        if saga.id in self._known:
+            before = self._known[saga.id]
+            self._known[saga.id] = replace(
+                saga,
+                created_at=before.created_at if before is not None else None,
+                definition_version=(
+                    before.definition_version if before is not None else definition
+                ),
+            )
 
     async def create(
         self, saga: StoredSaga, *, at: datetime, user_id: str, definition: int
     ) -> None:
         await self.connection.execute(
-            _CREATE,
+            CREATE,
             {
                 "id": saga.id,
                 "status": saga.status,
@@ -208,11 +210,12 @@ class SagaTransaction:
                 "deadline_at": saga.deadline_at,
             },
         )
+        self._stored(saga, definition=definition)
 
     async def update(self, saga: StoredSaga, *, expected: int, at: datetime) -> None:
         """Store ``saga`` if its row is still at version ``expected``."""
         result = await self.connection.execute(
-            _UPDATE,
+            UPDATE,
             {
                 "saga_id": saga.id,
                 "expected": expected,
@@ -224,6 +227,7 @@ class SagaTransaction:
         )
         if result.rowcount != 1:
             raise VersionConflict(f"saga {saga.id} changed since version {expected}")
+        self._stored(saga)
 
     async def record(
         self,
@@ -236,19 +240,19 @@ class SagaTransaction:
         decision: dict[str, Any],
         message_id: str | None,
     ) -> None:
-        """Append the history entries and the input with its decision (replay's tape)."""
+        """Append the history entries and the input with its decision (replay's
+        tape), written by :meth:`flush`."""
         await self.note(
             saga_id, at=at, definition=definition, history=history, message_id=message_id
         )
-        await self.connection.execute(
-            _INPUT,
+        self._inputs.append(
             {
                 "saga_id": saga_id,
                 "at": at,
                 "input": input,
                 "decision": decision,
                 "definition_version": definition,
-            },
+            }
         )
 
     async def note(
@@ -260,23 +264,20 @@ class SagaTransaction:
         history: Sequence[tuple[str, dict[str, Any]]],
         message_id: str | None,
     ) -> None:
-        """Append history entries only: what happened to an input the definition was
-        not given (a reply refused by the runtime), which replay must not see."""
-        if history:
-            await self.connection.execute(
-                _HISTORY,
-                [
-                    {
-                        "saga_id": saga_id,
-                        "at": at,
-                        "kind": kind,
-                        "detail": detail,
-                        "message_id": message_id,
-                        "definition_version": definition,
-                    }
-                    for kind, detail in history
-                ],
-            )
+        """Append history entries only (by :meth:`flush`): what happened to an input
+        the definition was not given (a reply refused by the runtime), which replay
+        must not see."""
+        self._history.extend(
+            {
+                "saga_id": saga_id,
+                "at": at,
+                "kind": kind,
+                "detail": detail,
+                "message_id": message_id,
+                "definition_version": definition,
+            }
+            for kind, detail in history
+        )
 
     async def send(
         self,
@@ -286,11 +287,9 @@ class SagaTransaction:
         causation_id: str | None,
         message_ids: Sequence[str],
     ) -> None:
-        """Record ``commands`` in the outbox under ``message_ids``, to be published
-        after the commit."""
-        if not commands:
-            return
-        envelopes = [
+        """Record ``commands`` in the outbox under ``message_ids`` (by :meth:`flush`),
+        to be published after the commit."""
+        self.sent.extend(
             Envelope.wrap(
                 command,
                 app_id=self._app_id,
@@ -299,25 +298,35 @@ class SagaTransaction:
                 message_id=message_id,
             )
             for command, message_id in zip(commands, message_ids, strict=True)
-        ]
-        await self.connection.execute(RECORD_OUTBOX, [outbox_values(e) for e in envelopes])
-        self.sent.extend(envelopes)
+        )
+
+    async def flush(self) -> None:
+        """Write the history, inputs and commands recorded so far: a statement per
+        table, whatever the number of sagas and inputs.  Called before the commit."""
+        if self._history:
+            await self.connection.execute(ADD_HISTORY, self._history)
+        if self._inputs:
+            await self.connection.execute(ADD_INPUT, self._inputs)
+        unwritten = self.sent[self._written :]
+        if unwritten:
+            await self.connection.execute(RECORD_OUTBOX, [outbox_values(e) for e in unwritten])
+        self._history, self._inputs, self._written = [], [], len(self.sent)
 
     async def set_deadline(
         self, saga_id: str, *, command: str, attempt: int, due: datetime
     ) -> None:
         await self.connection.execute(
-            _SET_DEADLINE[self.connection.dialect.name],
+            SET_DEADLINE[self.connection.dialect.name],
             {"saga_id": saga_id, "step": command, "attempt": attempt, "due_at": due},
         )
 
     async def clear_deadline(self, saga_id: str) -> None:
-        await self.connection.execute(_CLEAR_DEADLINE, {"saga_id": saga_id})
+        await self.connection.execute(CLEAR_DEADLINE, {"saga_id": saga_id})
 
     async def take_due_deadline(self, saga_id: str, now: datetime) -> tuple[str, int] | None:
         """The saga's deadline if it is due, deleted; on PostgreSQL one that another
         saga process is firing right now is skipped."""
-        stmt = _DUE_DEADLINE.with_for_update(skip_locked=True) if self.postgres else _DUE_DEADLINE
+        stmt = DUE_DEADLINE.with_for_update(skip_locked=True) if self.postgres else DUE_DEADLINE
         row = (await self.connection.execute(stmt, {"saga_id": saga_id, "now": now})).first()
         if row is None:
             return None
@@ -327,22 +336,22 @@ class SagaTransaction:
     async def park(self, saga_id: str, *, message_id: str, input: dict[str, Any]) -> None:
         """Keep an input for a saga that does not exist yet."""
         await self.connection.execute(
-            _PARK,
+            PARK,
             {"saga_id": saga_id, "message_id": message_id, "input": input, "received_at": utcnow()},
         )
 
     async def unpark(self, saga_id: str) -> list[ParkedInput]:
         """The inputs parked for ``saga_id``, oldest first, taken out of the table."""
-        rows = (await self.connection.execute(_PARKED, {"saga_id": saga_id})).all()
+        rows = (await self.connection.execute(PARKED_OF, {"saga_id": saga_id})).all()
         if rows:
-            await self.connection.execute(_UNPARK, {"ids": [row.id for row in rows]})
+            await self.connection.execute(UNPARK, {"ids": [row.id for row in rows]})
         return [ParkedInput(*row) for row in rows]
 
     async def expire_parked(self, *, cutoff: datetime, queue: str, limit: int) -> int:
         """Move inputs parked before ``cutoff`` (at most ``limit``) into the dead
         letters of ``queue``, each with why; returns how many.  On PostgreSQL rows
         another saga process is expiring right now are skipped."""
-        stmt = _EXPIRED.with_for_update(skip_locked=True) if self.postgres else _EXPIRED
+        stmt = EXPIRED.with_for_update(skip_locked=True) if self.postgres else EXPIRED
         rows = (await self.connection.execute(stmt, {"cutoff": cutoff, "limit": limit})).all()
         if not rows:
             return 0
@@ -369,6 +378,6 @@ class SagaTransaction:
                     "requeued_at": None,
                 }
             )
-        await self.connection.execute(_DEAD_LETTER, letters)
-        await self.connection.execute(_UNPARK, {"ids": [row.id for row in rows]})
+        await self.connection.execute(DEAD_LETTER, letters)
+        await self.connection.execute(UNPARK, {"ids": [row.id for row in rows]})
         return len(rows)

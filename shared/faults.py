@@ -90,6 +90,10 @@ class Faults:
     def add(self, rule: FaultRule) -> None:
         self.rules.append(rule)
 
+    def armed(self) -> bool:
+        """Whether a rule waits for a message (each message is then handled alone)."""
+        return bool(self.rules)
+
     def clear(self) -> None:
         self.rules.clear()
 

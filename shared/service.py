@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from shared.faults import Faults, faults_router
 from shared.logging import get_logger
+from shared.messaging.batching import Batching, BatchSizesCollector
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.topology import standard_topology
 from shared.messaging.transport import Subscription, Transport
@@ -61,6 +62,7 @@ class Service:
             # The handlers register later: the targets are read when they are asked for.
             self.faults = Faults(transport, targets=self.endpoint.handled)
             self.endpoint.middleware.append(self.faults)
+            self.endpoint.one_by_one.append(self.faults.armed)
         self.route_faults: RouteFaults | None = None
         """Faults on the component's HTTP routes, when faults are enabled."""
         self.on_start: list[Hook] = []
@@ -87,7 +89,11 @@ class Service:
             await hook()
         if self.endpoint is not None:
             self.subscriptions.append(
-                await self.endpoint.start(self.transport, prefetch=self.settings.prefetch)
+                await self.endpoint.start(
+                    self.transport,
+                    prefetch=self.settings.prefetch,
+                    batching=batching_for(self.settings),
+                )
             )
         for subscription in self.subscriptions:
             self.ready_checks[f"consumer {subscription.queue}"] = self._progressing(subscription)
@@ -160,12 +166,26 @@ class Service:
             self._outbox_backlog,
         )
         backlog.register(app.state.metrics_registry, app.state.metrics_refreshes)
+        app.state.metrics_registry.register(
+            BatchSizesCollector(
+                lambda: [s.batch_sizes for s in self.subscriptions if s.batch_sizes is not None]
+            )
+        )
         return app
 
     async def _outbox_backlog(self) -> dict[str, float]:
         async with self.db.reads() as session:
             count = (await session.exec(select(func.count()).select_from(OutboxRow))).one()
         return {self.name: count or 0}
+
+
+def batching_for(settings: Settings) -> Batching:
+    """How the component's consumers form batches, as the settings say."""
+    return Batching(
+        size=settings.batch_size,
+        linger=settings.batch_linger_ms / 1000,
+        lanes=settings.batch_lanes,
+    )
 
 
 def domain_service_app(

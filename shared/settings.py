@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     card_provider_backoff_seconds: float = Field(default=0.2, ge=0)
     """The wait before the second call; it doubles (with jitter) for each next one."""
     prefetch: int = 32
+    batch_size: int = Field(default=16, ge=1)
+    """Deliveries a consumer handles in one transaction at most (1: one each); the
+    prefetch is raised to it if lower."""
+    batch_linger_ms: float = Field(default=0.0, ge=0.0, le=2.0)
+    """How long a batch waits for more deliveries than have arrived (0: not at all)."""
+    batch_lanes: int = Field(default=1, ge=1)
+    """Batches one consumer has in flight at once.  More than one lets a slow message
+    hold up only its own batch, but a participant's batches may then lock the same
+    rows in different orders (PostgreSQL breaks such a deadlock by failing one batch,
+    which is then handled one message at a time)."""
     delivery_limit: int = 5
     """Deliveries of one message before it is dead-lettered with its last error."""
     outbox_sweep_seconds: float = 1.0

@@ -178,6 +178,24 @@ def resumed(headers: Mapping[str, str]) -> Iterator[None]:
         context.detach(token)
 
 
+def current_trace() -> context.Context | None:
+    """The trace context now, when tracing is on (to resume it elsewhere)."""
+    return None if _provider is None else context.get_current()
+
+
+@contextmanager
+def within(carried: context.Context | None) -> Iterator[None]:
+    """Run the block in a trace context :func:`current_trace` took."""
+    if carried is None:
+        yield
+        return
+    token = context.attach(carried)
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
 def produced(envelope: Envelope) -> Envelope:
     """``envelope`` as the in-process transport delivers it: with a producer span
     under the context it carries, and that span's context in its headers."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -158,13 +159,17 @@ class _AmqpDelivery(Delivery):
         queue: str,
         message: AbstractIncomingMessage,
         progress: ConsumerProgress,
+        unsettled: set[int],
     ):
         self._transport = transport
         self._message = message
         self._progress = progress
+        self._unsettled = unsettled
+        self.tag = message.delivery_tag or 0
         self.queue = queue
         self.settled = False
         self.attempt = delivery_attempt(message)
+        unsettled.add(self.tag)
         progress.delivered()
 
     def raw(self) -> RawMessage:
@@ -177,11 +182,28 @@ class _AmqpDelivery(Delivery):
         """The delivery is settled, or back with the broker (its channel closed)."""
         if not self.settled:
             self.settled = True
+            self._unsettled.discard(self.tag)
             self._progress.settled()
 
     async def ack(self) -> None:
         await self._message.ack()
         self.gone()
+
+    async def ack_through(self, batch: Sequence[_AmqpDelivery]) -> None:
+        """Ack ``batch``, of which this is the delivery with the highest tag: one
+        ``ack`` with ``multiple`` when every unsettled delivery of the channel up to
+        this one is in the batch (and all came on this channel), one each otherwise."""
+        tags = {delivery.tag for delivery in batch}
+        channel = self._message.channel
+        if all(d._message.channel is channel for d in batch) and all(
+            tag in tags for tag in self._unsettled if tag <= self.tag
+        ):
+            await self._message.ack(multiple=True)
+            for delivery in batch:
+                delivery.gone()
+            return
+        for delivery in batch:
+            await delivery.ack()
 
     async def requeue(self) -> None:
         await self._message.nack(requeue=True)
@@ -335,12 +357,14 @@ class AmqpTransport(Transport):
         amqp_queue = await channel.declare_queue(queue, passive=True)
         in_flight: set[asyncio.Task[Any]] = set()
         progress = ConsumerProgress(queue)
+        unsettled: set[int] = set()
+        """Delivery tags of the channel handed out and not settled yet."""
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
             if task is not None:
                 in_flight.add(task)
-            delivery = _AmqpDelivery(self, queue, message, progress)
+            delivery = _AmqpDelivery(self, queue, message, progress, unsettled)
             try:
                 await process(delivery)
             except _PUBLISH_FAILURES as exc:
@@ -359,6 +383,13 @@ class AmqpTransport(Transport):
         subscription = _AmqpSubscription(channel, amqp_queue, tag, in_flight, progress)
         self._subscriptions.append(subscription)
         return subscription
+
+    async def _ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        batch = [d for d in deliveries if isinstance(d, _AmqpDelivery)]
+        if len(batch) != len(deliveries) or not batch:
+            await super()._ack_all(deliveries)
+            return
+        await max(batch, key=lambda d: d.tag).ack_through(batch)
 
     async def close(self, drain_timeout: float = 10.0) -> None:
         await asyncio.gather(*(s.cancel(drain_timeout) for s in self._subscriptions))

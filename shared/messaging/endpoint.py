@@ -4,20 +4,25 @@ For every delivery an :class:`Endpoint` opens a :class:`UnitOfWork`, records the
 message id in the inbox (a redelivery stops there), calls the handler registered
 for the message's type, and commits; the transport acks only after that.  The
 handler's outgoing messages go through the outbox in the same transaction.
+
+Batched (:mod:`shared.messaging.batching`), a batch of deliveries runs in one unit
+of work: every message id claimed in the inbox in one statement, each handler in
+the order the messages came, the outbox rows of all in one statement, one commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, KeysView
+from collections.abc import Awaitable, Callable, KeysView, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from shared.logging import get_logger
 from shared.messages import Message
+from shared.messaging.batching import OFF, Batching, BatchRefused, one_of_batch
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Incoming, PoisonMessage, Subscription, Transport
 from shared.persistence.database import Database
-from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
+from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox, claim_inbox_batch
 
 log = get_logger(__name__)
 
@@ -47,6 +52,9 @@ class Endpoint:
         self.app_id = app_id or name
         self._handlers: dict[str, MessageHandler] = {}
         self.middleware: list[Middleware] = []
+        self.one_by_one: list[Callable[[], bool]] = []
+        """While any of these says so, batches are handled one message at a time
+        (a fault rule armed: middleware wraps one message's processing)."""
 
     def handles(self, model: type[M]) -> Callable[[MessageHandler], MessageHandler]:
         def register(fn: MessageHandler) -> MessageHandler:
@@ -63,10 +71,31 @@ class Endpoint:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, app_id=self.app_id, relay=self.relay)
 
-    async def __call__(self, incoming: Incoming) -> None:
+    def _handler(self, incoming: Incoming) -> MessageHandler:
         handler = self._handlers.get(incoming.envelope.type)
         if handler is None:
             raise PoisonMessage(f"{self.name} has no handler for {incoming.envelope.type!r}")
+        return handler
+
+    async def handle_batch(self, batch: Sequence[Incoming]) -> None:
+        """Handle every message of ``batch`` in one unit of work, or raise and change
+        nothing (the batch is then handled one message at a time)."""
+        if any(refuse() for refuse in self.one_by_one):
+            raise BatchRefused("fault rules armed")
+        handlers = [self._handler(incoming) for incoming in batch]
+        async with self.uow() as uow:
+            ids = [incoming.envelope.message_id for incoming in batch]
+            claimed = await claim_inbox_batch(uow.session, self.name, ids)
+            for incoming, handler in zip(batch, handlers, strict=True):
+                with one_of_batch(incoming):
+                    if incoming.envelope.message_id not in claimed:
+                        log.info("message.duplicate", type=incoming.envelope.type)
+                        continue
+                    claimed.discard(incoming.envelope.message_id)  # once, if it came twice
+                    await handler(uow, incoming.message, incoming.envelope)
+
+    async def __call__(self, incoming: Incoming) -> None:
+        handler = self._handler(incoming)
 
         async def process() -> None:
             async with self.uow() as uow:
@@ -81,8 +110,12 @@ class Endpoint:
             call = _bind(middleware, incoming, call)
         await call()
 
-    async def start(self, transport: Transport, *, prefetch: int = 32) -> Subscription:
-        return await transport.consume(self.queue, self, prefetch=prefetch)
+    async def start(
+        self, transport: Transport, *, prefetch: int = 32, batching: Batching = OFF
+    ) -> Subscription:
+        return await transport.consume(
+            self.queue, self, prefetch=prefetch, batch=self.handle_batch, batching=batching
+        )
 
 
 def _bind(

@@ -18,14 +18,19 @@ from __future__ import annotations
 import abc
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from shared.context import bind_context
 from shared.logging import get_logger
 from shared.messages import PUBLISHERS, Message, UnknownMessageType
 from shared.messaging.envelope import Envelope, MalformedMessage, RawMessage
 from shared.messaging.topology import Topology, component_of
+from shared.telemetry import current_trace
+
+if TYPE_CHECKING:
+    from shared.messaging.batching import BatchHandler, Batching, BatchSizes
 
 log = get_logger(__name__)
 
@@ -104,6 +109,9 @@ class Incoming:
     queue: str
     attempt: int
     """1 on first delivery, then counts redeliveries."""
+    trace: Any = field(default=None, compare=False)
+    """The trace context it was received in (its consumer span), to handle it in when
+    it is handled apart from its delivery, in a batch."""
 
 
 Handler = Callable[[Incoming], Awaitable[None]]
@@ -173,6 +181,8 @@ class Subscription(abc.ABC):
 
     progress: ConsumerProgress
     """Deliveries in flight and the last one settled (readiness reads it)."""
+    batch_sizes: BatchSizes | None = None
+    """The sizes of the batches it handled, when it forms batches."""
 
     @property
     def queue(self) -> str:
@@ -207,14 +217,51 @@ class Transport(abc.ABC):
     async def _consume(self, queue: str, process: DeliveryProcessor, prefetch: int) -> Subscription:
         """Start handing deliveries of ``queue`` to ``process``."""
 
-    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> Subscription:
+    async def consume(
+        self,
+        queue: str,
+        handler: Handler,
+        *,
+        prefetch: int = 32,
+        batch: BatchHandler | None = None,
+        batching: Batching | None = None,
+    ) -> Subscription:
         """Start delivering ``queue`` to ``handler`` (at most ``prefetch`` in flight)
-        under the consume policy of :func:`handle_delivery`."""
+        under the consume policy of :func:`handle_delivery`.
 
-        async def process(delivery: Delivery) -> None:
-            await handle_delivery(delivery, handler, self.delivery_limit, self.user)
+        Given ``batch`` and a ``batching`` that is on, deliveries are admitted one by
+        one and then handled in batches (:mod:`shared.messaging.batching`): ``batch``
+        handles a batch in one transaction, and ``handler`` each delivery of a batch
+        that failed."""
+        if batch is None or batching is None or not batching.on:
 
-        return await self._consume(queue, process, prefetch)
+            async def process(delivery: Delivery) -> None:
+                await handle_delivery(delivery, handler, self.delivery_limit, self.user)
+
+            return await self._consume(queue, process, prefetch)
+
+        from shared.messaging.batching import Batcher, BatchSizes
+
+        limit = self.delivery_limit
+
+        async def one(delivery: Delivery, incoming: Incoming) -> None:
+            await handle_incoming(delivery, incoming, handler, limit)
+
+        batcher = Batcher(batching, batch, one, self._ack_all, BatchSizes(queue))
+
+        async def admitted(delivery: Delivery) -> None:
+            incoming = await admit(delivery, self.user)
+            if incoming is not None:
+                await batcher.submit(delivery, incoming)
+
+        subscription = await self._consume(queue, admitted, max(prefetch, batching.size))
+        subscription.batch_sizes = batcher.sizes
+        return subscription
+
+    async def _ack_all(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack the deliveries of a batch, committed together (one by one here)."""
+        for delivery in deliveries:
+            await delivery.ack()
 
     async def consume_raw(
         self, queue: str, handler: RawHandler, *, prefetch: int = 32
@@ -271,13 +318,22 @@ async def handle_delivery(
 
     Turning a delivery into a message is total: whatever goes wrong there, the
     delivery is dead-lettered with the reason and the consumer goes on."""
+    incoming = await admit(delivery, consumer)
+    if incoming is not None:
+        await handle_incoming(delivery, incoming, handler, delivery_limit)
+
+
+async def admit(delivery: Delivery, consumer: str = "guest") -> Incoming | None:
+    """The delivery as a message, or None once it is dead-lettered with the reason it
+    cannot be one (unreadable, undecodable, or a publisher not allowed to send its
+    type).  Each delivery is admitted on its own, batched or not."""
     try:
         envelope = delivery.envelope()
     except Exception as exc:  # MalformedMessage, or an unforeseen failure: never unsettled
         reason = str(exc) if isinstance(exc, MalformedMessage) else f"unreadable: {exc!r}"
         log.warning("message.rejected", queue=delivery.queue, reason=reason)
         await delivery.dead_letter(reason, unusable_envelope=True)
-        return
+        return None
     try:
         bind_context(correlation_id=envelope.correlation_id, message_id=envelope.message_id)
         message = envelope.decode()
@@ -287,9 +343,17 @@ async def handle_delivery(
         reason = str(exc) if known else f"undecodable body: {exc!r}"
         log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=reason)
         await delivery.dead_letter(reason)
-        return
+        return None
+    return Incoming(envelope, message, delivery.queue, delivery.attempt, current_trace())
+
+
+async def handle_incoming(
+    delivery: Delivery, incoming: Incoming, handler: Handler, delivery_limit: int
+) -> None:
+    """Handle one admitted delivery and settle it (see :func:`handle_delivery`)."""
+    envelope = incoming.envelope
     try:
-        await handler(Incoming(envelope, message, delivery.queue, delivery.attempt))
+        await handler(incoming)
     except PoisonMessage as exc:
         log.warning("message.rejected", queue=delivery.queue, type=envelope.type, reason=str(exc))
         await delivery.dead_letter(str(exc))

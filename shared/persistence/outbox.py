@@ -105,6 +105,27 @@ async def claim_inbox(session: AsyncSession, consumer: str, message_id: str) -> 
     return bool(result.rowcount == 1)
 
 
+CLAIM_INBOX_BATCH = {
+    dialect: statement.returning(InboxRow.__table__.c.message_id)  # type: ignore[attr-defined]
+    for dialect, statement in CLAIM_INBOX.items()
+}
+"""Per dialect: :data:`CLAIM_INBOX` answering which ids it recorded."""
+
+
+async def claim_inbox_batch(
+    session: AsyncSession, consumer: str, message_ids: Sequence[str]
+) -> set[str]:
+    """Record ``message_ids`` as processed by ``consumer``, all in one statement;
+    returns those that were not already.  The ids are recorded in a fixed order, so
+    two transactions claiming some of the same ids wait for each other rather than
+    deadlock."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    params = [inbox_values(consumer, message_id) for message_id in sorted(set(message_ids))]
+    connection = await session.connection()
+    result = await connection.execute(CLAIM_INBOX_BATCH[dialect], params)
+    return {str(message_id) for message_id in result.scalars()}
+
+
 class UnitOfWork:
     """One transaction: the session for state changes and :meth:`send` for messages.
 
@@ -372,4 +393,4 @@ async def pending_count(db: Database) -> int:
         return int(result.one())
 
 
-__all__ = ["OutboxRelay", "UnitOfWork", "claim_inbox", "pending_count"]
+__all__ = ["OutboxRelay", "UnitOfWork", "claim_inbox", "claim_inbox_batch", "pending_count"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from shared.messages import OrderConfirmed
+from shared.messaging.batching import Batching
 from shared.messaging.envelope import (
     HEADER_CAUSATION,
     HEADER_DEAD_LETTER_REASON,
@@ -415,3 +416,58 @@ async def test_forty_poison_messages_do_not_fill_the_prefetch_window(
     )
     assert [i.envelope.message_id for i in good.seen] == [follow_up.message_id]
     assert sorted(d.message_id for d in dead.seen) == sorted(p.message_id for p in poison)
+
+
+async def test_waiting_deliveries_come_as_one_batch_acked_together_and_a_failed_batch_goes_one_by_one(
+    transport: Transport,
+) -> None:
+    await transport.declare(topology(QueueSpec("work", (Binding(EXCHANGE, "job"),))))
+    sent = [envelope("job") for _ in range(5)]
+    for letter in sent:  # waiting before the consumer starts
+        await transport.publish(letter)
+    batches: list[list[str]] = []
+    alone = Recorder()
+
+    async def batch(incomings: Sequence[Incoming]) -> None:
+        batches.append([i.envelope.message_id for i in incomings])
+        if len(batches) == 1:
+            raise RuntimeError("the first batch fails")
+
+    subscription = await transport.consume(
+        "work", alone, prefetch=8, batch=batch, batching=Batching(size=8, linger=0.002, lanes=1)
+    )
+    await eventually(
+        lambda: asyncio.sleep(0, alone.seen), until=lambda s: len(s) >= 5, what="one by one"
+    )
+    await eventually(
+        lambda: asyncio.sleep(0, subscription.progress.in_flight),
+        until=lambda n: n == 0,
+        what="every delivery settled",
+    )
+    assert len(batches[0]) > 1  # they came together
+    # The failed batch's deliveries, each handled alone, in the order they came.
+    assert [i.envelope.message_id for i in alone.seen][: len(batches[0])] == batches[0]
+    assert sorted(i.envelope.message_id for i in alone.seen) == sorted(e.message_id for e in sent)
+
+    later = [envelope("job") for _ in range(3)]
+    for letter in later:
+        await transport.publish(letter)
+
+    async def handled_later() -> list[str]:
+        # A batch of one is handled as one delivery is, by the handler for one.
+        in_batches = [i for b in batches[1:] for i in b]
+        return sorted(in_batches + [i.envelope.message_id for i in alone.seen[len(sent) :]])
+
+    await eventually(
+        handled_later,
+        until=lambda ids: ids == sorted(e.message_id for e in later),
+        what="the next deliveries handled, once each",
+    )
+    await eventually(
+        lambda: asyncio.sleep(0, subscription.progress.in_flight),
+        until=lambda n: n == 0,
+        what="the next deliveries acked",
+    )
+    assert subscription.batch_sizes is not None
+    sizes = subscription.batch_sizes.counts
+    assert sum(size * n for size, n in sizes.items()) == len(sent) + len(later)

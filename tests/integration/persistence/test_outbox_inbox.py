@@ -17,8 +17,9 @@ from shared.messaging.transport import Incoming, PublishError, Transport
 from shared.persistence.database import Database
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, pending_count
 from shared.persistence.outbox import UnitOfWork as _UoW
+from tests.support.databases import ledger_database
 from tests.support.infra import eventually
-from tests.support.ledger import LedgerEntry, create_schema, ledger_counts
+from tests.support.ledger import LedgerEntry, ledger_counts
 from tests.support.stack import Stack
 
 WATCH = QueueSpec("test.watch", (Binding("orders", "order.confirmed"),))
@@ -26,11 +27,8 @@ WATCH = QueueSpec("test.watch", (Binding("orders", "order.confirmed"),))
 
 @pytest.fixture
 async def db(stack: Stack) -> AsyncIterator[Database]:
-    database = Database(stack.settings.database_url_for("orders"), schema="orders")
-    await create_schema(database)
-    await stack.transport.declare(standard_topology().with_queues(WATCH))
-    yield database
-    await database.dispose()
+    async with ledger_database(stack, WATCH) as database:
+        yield database
 
 
 class Watch:

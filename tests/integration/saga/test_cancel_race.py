@@ -13,25 +13,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from saga.app import HERE as SAGA_HOME
 from saga.app import build_app as build_saga
 from saga.definition import Decision, Input, OrderSaga, SagaState
 from saga.models import ParkedMessageRow, SagaRow
 from saga.runtime import SagaRuntime
 from saga.store import SagaTransaction
-from shared.messages import OrderCancelRequested, OrderCreated, OrderItem
+from shared.messages import OrderCancelRequested, OrderCreated
 from shared.messaging.envelope import Envelope
 from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.transport import Incoming
 from shared.persistence.database import Database
-from shared.persistence.migrations import upgrade
 from shared.persistence.outbox import OutboxRelay
+from tests.support.databases import order_created, saga_database
 from tests.support.infra import eventually
 from tests.support.stack import serve
 from tests.support.system import System
@@ -71,10 +69,8 @@ def incoming(message: OrderCreated | OrderCancelRequested, order_id: str) -> Inc
 
 @pytest.fixture
 async def saga_db(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, schema="saga")
-    await upgrade(db, Path(SAGA_HOME) / "migrations")
-    yield db
-    await db.dispose()
+    async with saga_database(database_url) as db:
+        yield db
 
 
 async def waiting_for_a_lock(db: Database) -> bool:
@@ -91,14 +87,7 @@ async def test_a_cancel_arriving_while_the_saga_is_being_created_is_applied(
 ) -> None:
     runtime = CreationHeldOpen(saga_db, OutboxRelay(saga_db, InProcessTransport()))
     order_id = str(uuid.uuid4())
-    created = OrderCreated(
-        order_id=order_id,
-        user_id="user-1",
-        items=[OrderItem(product_id="p1", quantity=1, unit_price=1299)],
-        total_amount=1299,
-        currency="EUR",
-        payment_method_id="pm_card_ok",
-    )
+    created = order_created(order_id)
     creating = asyncio.create_task(runtime.handle(incoming(created, order_id)))
     await eventually(
         lambda: asyncio.sleep(0, runtime.creation_open.is_set() or creating.done()),

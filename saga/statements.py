@@ -1,0 +1,109 @@
+"""The saga's statements, built once: SQLAlchemy Core on the tables of the ORM
+models of :mod:`saga.models`, so the runtime's hot path and the ops API agree on
+every column and type (see :mod:`saga.store`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from saga.models import (
+    DeadLetterRow,
+    ParkedMessageRow,
+    SagaDeadlineRow,
+    SagaHistoryRow,
+    SagaInputRow,
+    SagaRow,
+)
+
+LOCK_NAMESPACE = 5_020
+"""First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
+meet another use of advisory locks; the second key is a hash of the saga id."""
+
+SAGAS = SagaRow.__table__  # type: ignore[attr-defined]
+HISTORY = SagaHistoryRow.__table__  # type: ignore[attr-defined]
+INPUTS = SagaInputRow.__table__  # type: ignore[attr-defined]
+DEADLINES = SagaDeadlineRow.__table__  # type: ignore[attr-defined]
+PARKED = ParkedMessageRow.__table__  # type: ignore[attr-defined]
+DEAD_LETTERS = DeadLetterRow.__table__  # type: ignore[attr-defined]
+
+LOCK = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))")
+LOCK_AND_CLAIM = text(
+    # One round trip: the insert reads the lock's row, so the lock comes first.
+    "WITH locked AS (SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))) "
+    "INSERT INTO inbox (consumer, message_id, processed_at) "
+    "SELECT :consumer, :message_id, :processed_at FROM locked ON CONFLICT DO NOTHING"
+)
+LOCK_ALL_AND_CLAIM = text(
+    # Every saga of a batch locked in the order of the lock keys, so two batches
+    # sharing sagas wait for each other and never deadlock; then the inbox claims
+    # (the insert reads the locks' row, so the locks come first), in a fixed order.
+    "WITH locked AS (SELECT count(pg_advisory_xact_lock(:namespace, k)) AS n FROM "
+    "(SELECT DISTINCT hashtext(s) AS k FROM unnest(CAST(:saga_ids AS text[])) AS s "
+    "ORDER BY k) AS keys) "
+    "INSERT INTO inbox (consumer, message_id, processed_at) "
+    "SELECT :consumer, m, :processed_at FROM locked, "
+    "unnest(CAST(:message_ids AS text[])) AS m ORDER BY m "
+    "ON CONFLICT DO NOTHING RETURNING message_id"
+)
+_COLUMNS = select(
+    SAGAS.c.id,
+    SAGAS.c.status,
+    SAGAS.c.state,
+    SAGAS.c.version,
+    SAGAS.c.deadline_at,
+    SAGAS.c.created_at,
+    SAGAS.c.definition_version,
+)
+LOAD = _COLUMNS.where(SAGAS.c.id == bindparam("saga_id"))
+LOAD_ALL = _COLUMNS.where(SAGAS.c.id.in_(bindparam("saga_ids", expanding=True)))
+CREATE = insert(SAGAS)
+UPDATE = (
+    update(SAGAS)
+    .where(SAGAS.c.id == bindparam("saga_id"), SAGAS.c.version == bindparam("expected"))
+    .values(
+        version=bindparam("expected") + 1,
+        status=bindparam("status"),
+        state=bindparam("state", type_=SAGAS.c.state.type),
+        updated_at=bindparam("updated_at", type_=SAGAS.c.updated_at.type),
+        deadline_at=bindparam("deadline_at", type_=SAGAS.c.deadline_at.type),
+    )
+)
+ADD_HISTORY = insert(HISTORY)
+ADD_INPUT = insert(INPUTS)
+CLEAR_DEADLINE = delete(DEADLINES).where(DEADLINES.c.saga_id == bindparam("saga_id"))
+
+
+def _set_deadline(dialect: Any) -> Any:
+    """Insert a saga's deadline, or replace the one it has."""
+    stmt = dialect.insert(DEADLINES)
+    replaced = {column: stmt.excluded[column] for column in ("step", "attempt", "due_at")}
+    return stmt.on_conflict_do_update(index_elements=[DEADLINES.c.saga_id], set_=replaced)
+
+
+SET_DEADLINE = {"postgresql": _set_deadline(postgresql), "sqlite": _set_deadline(sqlite)}
+DUE_DEADLINE = select(DEADLINES.c.step, DEADLINES.c.attempt).where(
+    DEADLINES.c.saga_id == bindparam("saga_id"), DEADLINES.c.due_at <= bindparam("now")
+)
+DUE_SAGAS = (
+    select(DEADLINES.c.saga_id)
+    .where(DEADLINES.c.due_at <= bindparam("now"))
+    .order_by(DEADLINES.c.due_at)
+    .limit(bindparam("limit"))
+)
+PARK = insert(PARKED)
+PARKED_OF = (
+    select(PARKED.c.id, PARKED.c.message_id, PARKED.c.input)
+    .where(PARKED.c.saga_id == bindparam("saga_id"))
+    .order_by(PARKED.c.id)
+)
+UNPARK = delete(PARKED).where(PARKED.c.id.in_(bindparam("ids", expanding=True)))
+EXPIRED = (
+    select(PARKED.c.id, PARKED.c.saga_id, PARKED.c.message_id, PARKED.c.input, PARKED.c.received_at)
+    .where(PARKED.c.received_at < bindparam("cutoff"))
+    .order_by(PARKED.c.id)
+    .limit(bindparam("limit"))
+)
+DEAD_LETTER = insert(DEAD_LETTERS)
