@@ -39,6 +39,20 @@ def rss_bytes(pid: int) -> int | None:
     return pages * PAGE_SIZE
 
 
+def wakeups(pid: int) -> int | None:
+    """Context switches of every thread of ``pid`` so far (voluntary: it waited and
+    was woken; involuntary: it was preempted), or None if it is gone."""
+    total = 0
+    try:
+        for task in (PROC / str(pid) / "task").iterdir():
+            for line in (task / "status").read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    total += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def pids_named(name: str) -> list[int]:
     """Every process whose command name (``/proc/PID/comm``) is ``name``."""
     found = []
@@ -96,6 +110,11 @@ class CpuMeter:
         """CPU seconds per group over the window."""
         self.sample()
         return {name: group.used() for name, group in self._groups.items()}
+
+
+def wakeups_of(groups: dict[str, PidSource], names: Iterable[str]) -> dict[str, int]:
+    """Context switches so far, summed per group, of the groups ``names``."""
+    return {name: sum(wakeups(pid) or 0 for pid in groups[name]()) for name in names}
 
 
 def rss_of(groups: dict[str, PidSource]) -> dict[str, int]:

@@ -29,9 +29,10 @@ from oms.bench.bff.latency import (
 )
 from oms.bench.handlers import bench as bench_handlers
 from oms.bench.handlers import print_result as print_handlers
+from oms.bench.peers import INSTALL_HINT, PEERS, PeerUnavailable
 from oms.bench.processes import Infrastructure
 from oms.bench.report import write_json
-from oms.bench.saga import Load
+from oms.bench.saga import Batch, Load
 from oms.bench.saga import bench as bench_saga
 from oms.bench.saga import print_result as print_saga
 from oms.config import load_settings
@@ -102,6 +103,21 @@ def saga(
             "exporting their spans over OTLP to a sink the benchmark runs [default: tracing off]"
         ),
     ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="OMS's consumer batching, SIZE[:LANES] comma-separated (1,16,1,16): one run "
+            "each, in that order (OMS_BATCH_SIZE, OMS_BATCH_LANES) [default: the components' "
+            "defaults]"
+        ),
+    ] = None,
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            help="run the same saga on a peer in the same run: dbos (DBOS durable workflows "
+            f"on PostgreSQL; needs {INSTALL_HINT})"
+        ),
+    ] = None,
 ) -> None:
     """Saga throughput, latency and CPU per saga of every process, next to the bare loop."""
     try:
@@ -120,6 +136,21 @@ def saga(
         ) from None
     if any(r is not None and not 0 <= r <= 1 for r in ratios):
         raise typer.BadParameter("ratios between 0 and 1", param_hint="--trace-ratio")
+    batchings: list[Batch | None] = [None]
+    if batch:
+        try:
+            batchings = [
+                Batch(int(size), int(lanes or 1))
+                for size, _, lanes in (b.strip().partition(":") for b in batch.split(","))
+            ]
+        except ValueError:
+            raise typer.BadParameter(
+                "SIZE[:LANES], comma-separated", param_hint="--batch"
+            ) from None
+        if any(b is not None and (b.size < 1 or b.lanes < 1) for b in batchings):
+            raise typer.BadParameter("sizes and lanes ≥ 1", param_hint="--batch")
+    if peer is not None and peer not in PEERS:
+        raise typer.BadParameter(f"one of {', '.join(PEERS)}", param_hint="--peer")
     if quick:
         procs = procs[:1]
     if profile is not None:
@@ -139,9 +170,22 @@ def saga(
     infra = Infrastructure(amqp=amqp, management=management, postgres=postgres)
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
         (Path(scratch) / "baseline").mkdir()
-        result = asyncio.run(
-            bench_saga(infra, load, procs, ratios or [None], baseline, against, Path(scratch))
-        )
+        try:
+            result = asyncio.run(
+                bench_saga(
+                    infra,
+                    load,
+                    procs,
+                    ratios or [None],
+                    baseline,
+                    against,
+                    Path(scratch),
+                    peer,
+                    batchings,
+                )
+            )
+        except PeerUnavailable as error:
+            raise typer.BadParameter(str(error), param_hint="--peer") from None
     print_saga(result)
     write_json(output, result)
 

@@ -21,7 +21,12 @@ only (after a warm-up), and divided by the sagas completed.
 
 In the same run, the **baseline** (:mod:`oms.bench.baseline`) does the same
 messages, transactions and publisher confirms per saga with bare aio-pika and
-asyncpg, one process per role, and the table prints OMS ÷ baseline.
+asyncpg, one process per role, and the table prints OMS ÷ baseline.  With
+``--peer dbos`` the same saga runs on a peer too (:mod:`oms.bench.peers`), and
+with ``--batch`` each OMS run is repeated per batching of its consumers (given
+twice or more, they alternate: ``--batch 1,16,1,16``); the batch sizes each
+consumer formed (mean, p99) and the context switches per saga of each OMS
+process are reported beside the CPU.
 
 The package: :mod:`~oms.bench.saga.systems` (what is measured),
 :mod:`~oms.bench.saga.load` (the load and what it measures),
@@ -30,16 +35,18 @@ The package: :mod:`~oms.bench.saga.systems` (what is measured),
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from oms.bench.peers import run_peer
 from oms.bench.processes import Infrastructure
 from oms.bench.report import console, machine, now
 from oms.bench.saga.load import Load, measure
 from oms.bench.saga.report import print_result
-from oms.bench.saga.systems import baseline_system, oms_system, running_system
+from oms.bench.saga.systems import Batch, baseline_system, oms_system, running_system
 
-__all__ = ["Load", "bench", "print_result"]
+__all__ = ["Batch", "Load", "bench", "print_result"]
 
 
 async def bench(
@@ -50,36 +57,43 @@ async def bench(
     with_baseline: bool,
     against: str | None,
     scratch: Path,
+    peer: str | None = None,
+    batchings: Sequence[Batch | None] = (None,),
 ) -> dict[str, Any]:
-    """The baseline (when asked), then a run per saga process count and trace ratio
-    (or one run against a running system); the results as JSON."""
+    """The baseline (when asked), the peer (when asked), then a run per saga process
+    count, trace ratio and batching, in that order (or one run against a running
+    system); the results as JSON."""
     runs: list[dict[str, Any]] = []
     base: dict[str, Any] | None = None
+    peer_run: dict[str, Any] | None = None
     if with_baseline:
         console.print("baseline: bare aio-pika + asyncpg, one process per role …")
         async with baseline_system(infra, scratch / "baseline") as target:
             base = await measure(target, load)
+    if peer is not None:
+        console.print(f"peer: {peer}, the same saga in a process of its own …")
+        peer_run = await run_peer(
+            peer,
+            infra,
+            sagas=load.sagas,
+            warmup=load.warmup,
+            concurrency=load.concurrency,
+            items=load.items,
+        )
     if against is not None:
         async with running_system(against) as target:
             runs.append(await measure(target, load))
     else:
         for count in procs:
             for ratio in ratios:
-                traced = "" if ratio is None else f", traces sampled at {ratio:g}"
-                console.print(
-                    f"OMS: orders, inventory, payments and {count} saga process(es){traced} …"
-                )
-                logs = scratch / (f"oms-{count}" + ("" if ratio is None else f"-trace-{ratio:g}"))
-                logs.mkdir()
-                async with oms_system(infra, count, logs, trace_ratio=ratio) as target:
-                    measured = await measure(target, load)
-                    if target.traces is not None:  # warm-up included
-                        measured["otlp_exports"] = target.traces.exports
-                        measured["otlp_kb"] = round(target.traces.bytes / 1024, 1)
-                runs.append({"saga_procs": count, "trace_ratio": ratio, **measured})
-    for run in runs:
+                for batching in batchings:
+                    runs.append(await _oms_run(infra, load, count, ratio, batching, scratch))
+    for run in [*runs, *([peer_run] if peer_run else [])]:
         if base is not None and base["sagas_per_second"] > 0:
             run["ratio"] = round(run["sagas_per_second"] / base["sagas_per_second"], 3)
+    if peer_run is not None and peer_run["sagas_per_second"] > 0:
+        for run in runs:
+            run["ratio_to_peer"] = round(run["sagas_per_second"] / peer_run["sagas_per_second"], 3)
     return {
         "benchmark": "saga",
         "mode": "closed loop" if load.rate is None else "open loop",
@@ -92,6 +106,44 @@ async def bench(
         "started_at": now(),
         "machine": machine(),
         "baseline": base,
+        "peer": peer_run,
         "runs": runs,
         "ratio": runs[0].get("ratio") if runs else None,
+    }
+
+
+async def _oms_run(
+    infra: Infrastructure,
+    load: Load,
+    count: int,
+    ratio: float | None,
+    batching: Batch | None,
+    scratch: Path,
+) -> dict[str, Any]:
+    traced = "" if ratio is None else f", traces sampled at {ratio:g}"
+    batched = (
+        ""
+        if batching is None
+        else f", batches of up to {batching.size} on {batching.lanes} lane(s)"
+    )
+    console.print(
+        f"OMS: orders, inventory, payments and {count} saga process(es){traced}{batched} …"
+    )
+    name = f"oms-{count}" + ("" if ratio is None else f"-trace-{ratio:g}")
+    logs = scratch / (
+        name + ("" if batching is None else f"-batch-{batching.size}-{batching.lanes}")
+    )
+    while logs.exists():  # the same system twice, to alternate
+        logs = logs.with_name(logs.name + "-again")
+    logs.mkdir()
+    async with oms_system(infra, count, logs, trace_ratio=ratio, batching=batching) as target:
+        measured = await measure(target, load)
+        if target.traces is not None:  # warm-up included
+            measured["otlp_exports"] = target.traces.exports
+            measured["otlp_kb"] = round(target.traces.bytes / 1024, 1)
+    return {
+        "saga_procs": count,
+        "trace_ratio": ratio,
+        "batch": None if batching is None else {"size": batching.size, "lanes": batching.lanes},
+        **measured,
     }

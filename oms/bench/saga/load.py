@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,15 @@ from typing import Any
 import aio_pika
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client.parser import text_string_to_metric_families
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from oms.bench.procstat import CpuMeter, rss_of
+from oms.bench.procstat import CpuMeter, rss_of, wakeups_of
 from oms.bench.report import console, percentiles
 from oms.bench.saga.report import short
 from oms.bench.saga.systems import PRICE, Target
 from shared.auth import mint_token
+from shared.messaging.batching import BatchSizes, percentile_of
 from shared.web.app import API_PREFIX
 
 SAGA_TIMEOUT_SECONDS = 120.0
@@ -207,6 +210,8 @@ async def measure(target: Target, load: Load) -> dict[str, Any]:
                 warming = progress.add_task("warm-up", total=load.warmup)
                 await _drive(driver, load, load.warmup, lambda: progress.advance(warming))
                 await _refresh(target)
+                batches_before = await _batch_counts(target)
+                woken = wakeups_of(target.processes, target.own)
                 rss_start = rss_of(target.processes)
                 meter = CpuMeter(target.processes)
                 meter.start()
@@ -225,11 +230,51 @@ async def measure(target: Target, load: Load) -> dict[str, Any]:
                 await _refresh(target)
                 cpu = meter.stop()
                 rss_end = rss_of(target.processes)
+                batches = _batch_sizes(batches_before, await _batch_counts(target))
+                woken_end = wakeups_of(target.processes, target.own)
     finally:
         await ends.close()
     if target.fleet is not None:
         target.fleet.check_alive()
-    return _summary(target, measured, cpu, rss_start, rss_end)
+    done = max(measured.sagas, 1)
+    return {
+        **_summary(target, measured, cpu, rss_start, rss_end),
+        "batch_sizes": batches,
+        "context_switches_per_saga": {
+            name: round((woken_end[name] - woken[name]) / done, 1) for name in woken
+        },
+    }
+
+
+async def _batch_counts(target: Target) -> dict[str, Counter[int]]:
+    """Per consumer queue, how many batches of each size its processes handled so far
+    (``oms_consumer_batches``, summed over the processes consuming the queue)."""
+    counts: dict[str, Counter[int]] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for url in target.metrics_urls.values():
+            response = await http.get(url)
+            for family in text_string_to_metric_families(response.text):
+                if family.name != "oms_consumer_batches":
+                    continue
+                for sample in family.samples:
+                    queue, size = sample.labels["queue"], int(sample.labels["size"])
+                    counts.setdefault(queue, Counter())[size] += int(sample.value)
+    return counts
+
+
+def _batch_sizes(
+    before: dict[str, Counter[int]], after: dict[str, Counter[int]]
+) -> dict[str, dict[str, float]]:
+    """The batches of the measured sagas per queue: how many, their mean and p99 size."""
+    sizes = {}
+    for queue, counts in sorted(after.items()):
+        measured = counts - before.get(queue, Counter())
+        sizes[queue] = {
+            "batches": sum(measured.values()),
+            "mean": round(BatchSizes.of(measured).mean, 2),
+            "p99": percentile_of(measured, 99),
+        }
+    return sizes
 
 
 async def _profilers(target: Target, into: Path | None) -> list[asyncio.subprocess.Process]:

@@ -13,7 +13,8 @@ from oms.bench.report import console
 def print_result(result: dict[str, Any]) -> None:
     base = result["baseline"]
     runs = result["runs"]
-    rows = ([base] if base else []) + runs
+    peer = result.get("peer")
+    rows = ([base] if base else []) + ([peer] if peer else []) + runs
     load = (
         f"{result['concurrency']} in flight"
         if result["rate"] is None
@@ -83,13 +84,49 @@ def print_result(result: dict[str, Any]) -> None:
                     f"  ({run['sagas_per_second']:.1f} against {base['sagas_per_second']:.1f})",
                 )
             )
+        if "ratio_to_peer" in run and peer is not None:
+            console.print(
+                Text.assemble(
+                    f"{run['system']} ÷ {peer['system']}, sagas/s: ",
+                    (f"{run['ratio_to_peer']:.2f}", "bold"),
+                    f"  ({run['sagas_per_second']:.1f} against {peer['sagas_per_second']:.1f})",
+                )
+            )
+    _print_wakeups_and_batches(runs)
+
+
+def _print_wakeups_and_batches(runs: list[dict[str, Any]]) -> None:
+    for run in runs:
+        switches = run.get("context_switches_per_saga")
+        if switches:
+            console.print(
+                f"{short(run['system'])}: context switches per saga (wake-ups and preemptions), "
+                + ", ".join(f"{name} {count:.0f}" for name, count in switches.items())
+            )
+    batched = [run for run in runs if run.get("batch_sizes")]
+    if not batched:
+        return
+    sizes = Table(title="Batch sizes of the measured sagas, per consumer", show_edge=False)
+    sizes.add_column("queue")
+    for run in batched:
+        sizes.add_column(f"{short(run['system'])}: batches, mean, p99", justify="right")
+    for queue in sorted({queue for run in batched for queue in run["batch_sizes"]}):
+        cells = []
+        for run in batched:
+            seen = run["batch_sizes"].get(queue)
+            cells.append(
+                "" if seen is None else f"{seen['batches']}, {seen['mean']:.2f}, {seen['p99']}"
+            )
+        sizes.add_row(queue, *cells)
+    console.print(sizes)
 
 
 def short(system: str) -> str:
-    """A column-wide name: ``baseline``, ``OMS 2 saga``."""
+    """A column-wide name: ``baseline``, ``OMS 2 saga``, ``OMS 1 saga batch 16:1``."""
     if system.startswith("baseline"):
         return "baseline"
     if system.startswith("OMS, "):
-        traced = system.partition(", traced at ")[2]
-        return f"OMS {system.split()[1]} saga" + (f" trace {traced}" if traced else "")
+        rest = system.partition(", ")[2].partition(", ")[2]
+        extra = rest.replace("traced at ", "trace ").replace(", ", " ")
+        return f"OMS {system.split()[1]} saga" + (f" {extra}" if extra else "")
     return system

@@ -9,7 +9,7 @@ import functools
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -44,6 +44,14 @@ PRODUCTS = 20
 
 
 @dataclass(frozen=True)
+class Batch:
+    """A batching asked of OMS's consumers for one run (``--batch SIZE:LANES``)."""
+
+    size: int
+    lanes: int = 1
+
+
+@dataclass(frozen=True)
 class Target:
     """A running system the load is sent to."""
 
@@ -61,14 +69,22 @@ class Target:
     fleet: Fleet | None = None
     traces: OtlpSink | None = None
     """Where the system's spans went, when it traces."""
+    metrics_urls: dict[str, str] = field(default_factory=dict)
+    """Each component's ``/metrics``, read for the sizes of its consumers' batches."""
 
 
 @contextlib.asynccontextmanager
 async def oms_system(
-    infra: Infrastructure, saga_procs: int, scratch: Path, *, trace_ratio: float | None = None
+    infra: Infrastructure,
+    saga_procs: int,
+    scratch: Path,
+    *,
+    trace_ratio: float | None = None,
+    batching: Batch | None = None,
 ) -> AsyncIterator[Target]:
     """OMS's participants and ``saga_procs`` saga processes, each ``oms run NAME``;
-    with ``trace_ratio``, tracing at that ratio to an OTLP sink of the benchmark's own."""
+    with ``trace_ratio``, tracing at that ratio to an OTLP sink of the benchmark's own;
+    with ``batching``, its consumers' batches that size on that many lanes."""
     host = "127.0.0.1"
     extra_sagas = [PORTS["saga"] + n * SAGA_SPACING for n in range(1, saga_procs)]
     offset = free_port_offset(host, [*(PORTS[c] for c in DATABASES), *extra_sagas])
@@ -91,6 +107,8 @@ async def oms_system(
         }
         if sink is not None:
             common.update(otlp_endpoint=sink.endpoint, trace_sample_ratio=str(trace_ratio))
+        if batching is not None:
+            common.update(batch_size=str(batching.size), batch_lanes=str(batching.lanes))
 
         def url(component: str, port_offset: int = offset) -> str:
             return f"http://{host}:{PORTS[component] + port_offset}"
@@ -115,6 +133,8 @@ async def oms_system(
         backends = Backends(infra.postgres)
         try:
             traced = "" if trace_ratio is None else f", traced at {trace_ratio:g}"
+            if batching is not None:
+                traced += f", batch {batching.size}:{batching.lanes}"
             yield Target(
                 name=f"OMS, {saga_procs} saga process{'es' if saga_procs > 1 else ''}{traced}",
                 orders_url=url("orders"),
@@ -134,6 +154,13 @@ async def oms_system(
                 backends=backends,
                 fleet=started,
                 traces=sink,
+                metrics_urls={
+                    **{name: f"{url(name)}/metrics" for name in PARTICIPANTS},
+                    **{
+                        f"saga-{n}": f"{url('saga', offset + n * SAGA_SPACING)}/metrics"
+                        for n in range(saga_procs)
+                    },
+                },
             )
         finally:
             await backends.close()
