@@ -4,6 +4,9 @@ every column and type (see :mod:`saga.store`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
@@ -64,7 +67,7 @@ UPDATE = (
     update(SAGAS)
     .where(SAGAS.c.id == bindparam("saga_id"), SAGAS.c.version == bindparam("expected"))
     .values(
-        version=bindparam("expected") + 1,
+        version=bindparam("version"),
         status=bindparam("status"),
         state=bindparam("state", type_=SAGAS.c.state.type),
         updated_at=bindparam("updated_at", type_=SAGAS.c.updated_at.type),
@@ -73,7 +76,47 @@ UPDATE = (
 )
 ADD_HISTORY = insert(HISTORY)
 ADD_INPUT = insert(INPUTS)
-CLEAR_DEADLINE = delete(DEADLINES).where(DEADLINES.c.saga_id == bindparam("saga_id"))
+CLEAR_DEADLINES = delete(DEADLINES).where(DEADLINES.c.saga_id.in_(bindparam("ids", expanding=True)))
+UPDATE_ALL = text(
+    # Every saga of a transaction stored at once, each only if still at the version
+    # it was read at: the ids returned are the rows stored.
+    "UPDATE sagas AS s SET version = v.version, status = v.status, "
+    "state = CAST(v.state AS json), updated_at = v.updated_at, deadline_at = v.deadline_at "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:expected AS integer[]), "
+    "CAST(:versions AS integer[]), CAST(:statuses AS text[]), CAST(:states AS text[]), "
+    "CAST(:updated AS timestamptz[]), CAST(:deadlines AS timestamptz[])) "
+    "AS v(id, expected, version, status, state, updated_at, deadline_at) "
+    "WHERE s.id = v.id AND s.version = v.expected RETURNING s.id"
+)
+
+
+def update_values(saga: Any, expected: int, at: datetime) -> dict[str, Any]:
+    """The parameters of :data:`UPDATE` storing ``saga`` over version ``expected``."""
+    return {
+        "saga_id": saga.id,
+        "expected": expected,
+        "version": saga.version,
+        "status": saga.status,
+        "state": saga.state,
+        "updated_at": at,
+        "deadline_at": saga.deadline_at,
+    }
+
+
+def update_all_values(updates: Sequence[tuple[int, Any, datetime]]) -> dict[str, Any]:
+    """The parameters of :data:`UPDATE_ALL`: (expected version, saga, when) each."""
+    return {
+        "ids": [saga.id for _, saga, _ in updates],
+        "expected": [expected for expected, _, _ in updates],
+        "versions": [saga.version for _, saga, _ in updates],
+        "statuses": [saga.status for _, saga, _ in updates],
+        "states": [json.dumps(saga.state) for _, saga, _ in updates],
+        "updated": [at.astimezone(UTC) for _, _, at in updates],
+        "deadlines": [
+            None if saga.deadline_at is None else saga.deadline_at.astimezone(UTC)
+            for _, saga, _ in updates
+        ],
+    }
 
 
 def _set_deadline(dialect: Any) -> Any:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from saga.statements import (
     ADD_HISTORY,
     ADD_INPUT,
-    CLEAR_DEADLINE,
+    CLEAR_DEADLINES,
     CREATE,
     DEAD_LETTER,
     DUE_DEADLINE,
@@ -46,6 +46,9 @@ from saga.statements import (
     SET_DEADLINE,
     UNPARK,
     UPDATE,
+    UPDATE_ALL,
+    update_all_values,
+    update_values,
 )
 from shared.clock import utcnow
 from shared.messages import CATALOGUE, Message
@@ -96,9 +99,10 @@ class VersionConflict(Exception):
 class SagaTransaction:
     """One open transaction on the saga's tables, and the commands it sends.
 
-    What nothing in the transaction reads again (history, inputs, the outbox's
-    commands) is written by :meth:`flush` before the commit, one statement per
-    table for every saga and input of the transaction."""
+    What nothing in the transaction reads again (the sagas' rows once read, their
+    deadlines, history, inputs, the outbox's commands) is written by :meth:`flush`
+    before the commit, one statement per table for every saga and input of the
+    transaction."""
 
     def __init__(self, connection: AsyncConnection, *, app_id: str) -> None:
         self.connection = connection
@@ -110,6 +114,10 @@ class SagaTransaction:
         self._inputs: list[dict[str, Any]] = []
         self._written = 0
         """How many of :attr:`sent` are in the outbox already."""
+        self._updates: dict[str, tuple[int, StoredSaga, datetime]] = {}
+        """Sagas to store by :meth:`flush`: the version expected, the row, when."""
+        self._deadlines: dict[str, dict[str, Any] | None] = {}
+        """Deadlines to set (or clear: None) by :meth:`flush`, per saga."""
         self._known: dict[str, StoredSaga | None] = {}
         """Sagas read by :meth:`load_all`, as this transaction left them."""
         self.committed: list[Callable[[], None]] = []
@@ -213,21 +221,30 @@ class SagaTransaction:
         self._stored(saga, definition=definition)
 
     async def update(self, saga: StoredSaga, *, expected: int, at: datetime) -> None:
-        """Store ``saga`` if its row is still at version ``expected``."""
-        result = await self.connection.execute(
-            UPDATE,
-            {
-                "saga_id": saga.id,
-                "expected": expected,
-                "status": saga.status,
-                "state": saga.state,
-                "updated_at": at,
-                "deadline_at": saga.deadline_at,
-            },
-        )
-        if result.rowcount != 1:
-            raise VersionConflict(f"saga {saga.id} changed since version {expected}")
+        """Store ``saga`` (by :meth:`flush`) if its row is still at version
+        ``expected``; stored twice in one transaction, the row goes from the first
+        expected version to the last one stored."""
+        before = self._updates.get(saga.id)
+        self._updates[saga.id] = (before[0] if before else expected, saga, at)
         self._stored(saga)
+
+    async def _write_updates(self) -> None:
+        """The sagas' rows, one statement for all on PostgreSQL: any row no longer at
+        its expected version is a :class:`VersionConflict` (the transaction is run
+        again)."""
+        updates, self._updates = list(self._updates.values()), {}
+        if not updates:
+            return
+        if not self.postgres:
+            for expected, saga, at in updates:
+                result = await self.connection.execute(UPDATE, update_values(saga, expected, at))
+                if result.rowcount != 1:
+                    raise VersionConflict(f"saga {saga.id} changed since version {expected}")
+            return
+        result = await self.connection.execute(UPDATE_ALL, update_all_values(updates))
+        stale = {saga.id for _, saga, _ in updates} - {str(i) for i in result.scalars()}
+        if stale:
+            raise VersionConflict(f"sagas {sorted(stale)} changed since they were read")
 
     async def record(
         self,
@@ -303,6 +320,8 @@ class SagaTransaction:
     async def flush(self) -> None:
         """Write the history, inputs and commands recorded so far: a statement per
         table, whatever the number of sagas and inputs.  Called before the commit."""
+        await self._write_updates()
+        await self._write_deadlines()
         if self._history:
             await self.connection.execute(ADD_HISTORY, self._history)
         if self._inputs:
@@ -315,13 +334,27 @@ class SagaTransaction:
     async def set_deadline(
         self, saga_id: str, *, command: str, attempt: int, due: datetime
     ) -> None:
-        await self.connection.execute(
-            SET_DEADLINE[self.connection.dialect.name],
-            {"saga_id": saga_id, "step": command, "attempt": attempt, "due_at": due},
-        )
+        """Give the saga this deadline (by :meth:`flush`), replacing any it has."""
+        self._deadlines[saga_id] = {
+            "saga_id": saga_id,
+            "step": command,
+            "attempt": attempt,
+            "due_at": due,
+        }
 
     async def clear_deadline(self, saga_id: str) -> None:
-        await self.connection.execute(CLEAR_DEADLINE, {"saga_id": saga_id})
+        """Take the saga's deadline away (by :meth:`flush`)."""
+        self._deadlines[saga_id] = None
+
+    async def _write_deadlines(self) -> None:
+        """The deadlines set and cleared, the last word per saga: one statement each."""
+        deadlines, self._deadlines = self._deadlines, {}
+        cleared = [saga_id for saga_id, row in deadlines.items() if row is None]
+        armed = [row for row in deadlines.values() if row is not None]
+        if cleared:
+            await self.connection.execute(CLEAR_DEADLINES, {"ids": cleared})
+        if armed:
+            await self.connection.execute(SET_DEADLINE[self.connection.dialect.name], armed)
 
     async def take_due_deadline(self, saga_id: str, now: datetime) -> tuple[str, int] | None:
         """The saga's deadline if it is due, deleted; on PostgreSQL one that another

@@ -77,7 +77,9 @@ async def run_peer(
                 await asyncio.wait({output}, timeout=1.0)
                 await backends.refresh()
                 meter.sample()
-                rss_end = rss_of(groups)
+                now = rss_of(groups)
+                if now.get(name):  # not once it has exited
+                    rss_end = now
             cpu = meter.stop()
             await process.wait()
             measured = json.loads(output.result())
