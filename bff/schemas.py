@@ -19,6 +19,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from services.users.domain import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from services.users.schemas import Credentials as Credentials  # a sign-in is the users' own body
 from shared.web.schemas import CamelModel, RequestBody, SafeId
 
 MAX_LINES = 100
@@ -37,17 +39,6 @@ def _as_utc(moment: datetime) -> datetime:
 
 UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 """A timestamp from a service, answered in UTC with its offset."""
-
-
-PASSWORD_MAX_LENGTH = 256
-"""The users service's limit: a longer password could never sign in."""
-
-
-class Credentials(RequestBody):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(
-        min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
-    )
 
 
 class Session(CamelModel):
@@ -92,10 +83,6 @@ PostalCode = Annotated[
         strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
     ),
 ]
-
-
-PASSWORD_MIN_LENGTH = 8
-"""The users service's rule for a new password."""
 
 
 class Registration(Credentials):
