@@ -20,7 +20,11 @@ from pydantic import (
 )
 
 from services.users.domain import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
-from services.users.schemas import Credentials as Credentials  # a sign-in is the users' own body
+
+# A sign-in, an address line and a postal code are the users service's own rules.
+from services.users.schemas import Credentials as Credentials
+from services.users.schemas import Line as Line
+from services.users.schemas import PostalCode as PostalCode
 from shared.web.schemas import CamelModel, RequestBody, SafeId
 
 MAX_LINES = 100
@@ -70,18 +74,8 @@ Basket = Annotated[
 """A checkout's ``items``: one to ``MAX_LINES`` lines, one per product."""
 
 
-_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-Line = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
-]
 Country = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), Field(description="ISO 3166-1 alpha-2")
-]
-PostalCode = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
-    ),
 ]
 
 
