@@ -5,6 +5,7 @@
     Bff, create_bff_app, BffDep       composition root: clients, idempotency store,
                                       rate limiters, the app with health, readiness
                                       and problems
+    bff_app_factory                   a BFF's ``build_app``, from its Bff and routers
     Downstreams, API                  one resilient client per service (orders,
                                       inventory, users, payments, saga)
     Caller, CurrentCaller             the validated bearer token, passed on downstream
@@ -16,6 +17,7 @@
     fetch_order, fetch_order_page     the caller's orders, ownership checked
     sign_in, log_in, register,        the users service's token, handed over;
     limit_sign_ins, as_bff            how a BFF names itself to the users service
+    auth                              the ``/auth`` routes: sign-up and sign-in
     wallet                            the caller's saved addresses and payment methods
     CamelModel, RequestBody, Id, Basket, …  request and answer bodies both BFFs use
     answer_within                     a route's deadline; running out is a 504
@@ -25,7 +27,7 @@
     problem_responses                 OpenAPI entries for a route's problem answers
 """
 
-from bff.app import Bff, BffDep, create_bff_app
+from bff.app import Bff, BffDep, bff_app_factory, create_bff_app
 from bff.caller import Caller, CurrentCaller, client_address
 from bff.checkout import once_per_key, place_order, usable_payment_method
 from bff.concurrency import Once, concurrently
@@ -89,6 +91,7 @@ __all__ = [
     "UtcDateTime",
     "answer_within",
     "as_bff",
+    "bff_app_factory",
     "client_address",
     "concurrently",
     "create_bff_app",

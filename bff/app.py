@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -175,6 +175,58 @@ def create_bff_app(
     app.state.settings = bff.settings
     app.state.jwt_key = bff.settings.jwt_key
     return app
+
+
+class BffKind(Protocol):
+    """A BFF's :class:`Bff` subclass, as its app builds it."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        *,
+        http_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> Bff: ...
+
+
+class BffAppFactory(Protocol):
+    """What a BFF's ``app`` module offers as ``build_app`` (see :mod:`oms.components`)."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        transport: Transport,
+        *,
+        http_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> FastAPI: ...
+
+
+def bff_app_factory(
+    kind: BffKind,
+    *,
+    title: str,
+    description: str,
+    routers: list[Any],
+    gzip_minimum_size: int | None = None,
+) -> BffAppFactory:
+    """A BFF's ``build_app``: a ``kind`` and the app :func:`create_bff_app` makes of it;
+    ``http_transports`` replaces the network for chosen services."""
+
+    def build_app(
+        settings: Settings,
+        transport: Transport,
+        *,
+        http_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> FastAPI:
+        return create_bff_app(
+            kind(settings, http_transports=http_transports),
+            transport,
+            title=title,
+            description=description,
+            routers=routers,
+            gzip_minimum_size=gzip_minimum_size,
+        )
+
+    return build_app
 
 
 # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off

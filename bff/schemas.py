@@ -19,6 +19,12 @@ from pydantic import (
     StringConstraints,
 )
 
+from services.users.domain import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+
+# A sign-in, an address line and a postal code are the users service's own rules.
+from services.users.schemas import Credentials as Credentials
+from services.users.schemas import Line as Line
+from services.users.schemas import PostalCode as PostalCode
 from shared.web.schemas import CamelModel, RequestBody, SafeId
 
 MAX_LINES = 100
@@ -37,17 +43,6 @@ def _as_utc(moment: datetime) -> datetime:
 
 UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 """A timestamp from a service, answered in UTC with its offset."""
-
-
-PASSWORD_MAX_LENGTH = 256
-"""The users service's limit: a longer password could never sign in."""
-
-
-class Credentials(RequestBody):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(
-        min_length=1, max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"}
-    )
 
 
 class Session(CamelModel):
@@ -79,23 +74,9 @@ Basket = Annotated[
 """A checkout's ``items``: one to ``MAX_LINES`` lines, one per product."""
 
 
-_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-Line = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
-]
 Country = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), Field(description="ISO 3166-1 alpha-2")
 ]
-PostalCode = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
-    ),
-]
-
-
-PASSWORD_MIN_LENGTH = 8
-"""The users service's rule for a new password."""
 
 
 class Registration(Credentials):

@@ -66,6 +66,22 @@ def _decided(decision: Decision, approved: str) -> dict[str, Any]:
     }
 
 
+async def _record(
+    conn: AsyncConnection, table: Any, prefix: str, key: str, digest: str, **fields: Any
+) -> Answer:
+    """Insert the first answer to ``key``: a new row of ``table`` (its id starting
+    ``prefix``) holding ``fields`` and the request's fingerprint ``digest``."""
+    row = {
+        "id": f"{prefix}_{uuid.uuid4().hex}",
+        "idempotency_key": key,
+        "fingerprint": digest,
+        **fields,
+        "created_at": utcnow(),
+    }
+    await conn.execute(insert(table).values(row))
+    return Answer(row, replayed=False)
+
+
 class Ledger:
     """The provider's charges and refunds."""
 
@@ -91,18 +107,18 @@ class Ledger:
             existing = await _by_key(conn, CHARGES, key)
             if existing is not None:
                 return _replay(existing, digest)
-            row = {
-                "id": f"ch_{uuid.uuid4().hex}",
-                "idempotency_key": key,
-                "fingerprint": digest,
-                "token": token,
-                "amount": amount,
-                "currency": currency,
-                **_decided(self.cards.decide_charge(token, amount), CAPTURED),
-                "created_at": utcnow(),
-            }
-            await conn.execute(insert(CHARGES).values(row))
-            return Answer(row, replayed=False)
+            decision = self.cards.decide_charge(token, amount)
+            return await _record(
+                conn,
+                CHARGES,
+                "ch",
+                key,
+                digest,
+                token=token,
+                amount=amount,
+                currency=currency,
+                **_decided(decision, CAPTURED),
+            )
 
         return await self._once(attempt)
 
@@ -115,20 +131,19 @@ class Ledger:
             existing = await _by_key(conn, CHARGES, key)
             if existing is not None:
                 return Answer(dict(existing), replayed=True)
-            row = {
-                "id": f"ch_{uuid.uuid4().hex}",
-                "idempotency_key": key,
-                "fingerprint": VOID_FINGERPRINT,
-                "token": None,
-                "amount": 0,
-                "currency": "XXX",  # ISO 4217: no currency (nothing was charged)
-                "status": DECLINED,
-                "code": Code.VOIDED,
-                "reason": "the charge was voided before it arrived",
-                "created_at": utcnow(),
-            }
-            await conn.execute(insert(CHARGES).values(row))
-            return Answer(row, replayed=False)
+            return await _record(
+                conn,
+                CHARGES,
+                "ch",
+                key,
+                VOID_FINGERPRINT,
+                token=None,
+                amount=0,
+                currency="XXX",  # ISO 4217: no currency (nothing was charged)
+                status=DECLINED,
+                code=Code.VOIDED,
+                reason="the charge was voided before it arrived",
+            )
 
         return await self._once(attempt)
 
@@ -152,17 +167,16 @@ class Ledger:
             if charge["status"] == CAPTURED:
                 refundable = charge["amount"] - await _refunded(conn, charge_id)
             decision = self.cards.decide_refund(charge["token"], amount, refundable)
-            row = {
-                "id": f"re_{uuid.uuid4().hex}",
-                "idempotency_key": key,
-                "fingerprint": digest,
-                "charge_id": charge_id,
-                "amount": amount,
+            return await _record(
+                conn,
+                REFUNDS,
+                "re",
+                key,
+                digest,
+                charge_id=charge_id,
+                amount=amount,
                 **_decided(decision, SUCCEEDED),
-                "created_at": utcnow(),
-            }
-            await conn.execute(insert(REFUNDS).values(row))
-            return Answer(row, replayed=False)
+            )
 
         return await self._once(attempt)
 

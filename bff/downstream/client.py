@@ -85,6 +85,17 @@ _MIN_ATTEMPT_BUDGET = 0.005
 
 
 @dataclass(frozen=True, slots=True)
+class _Request:
+    """One call as every attempt at it (a retry, a hedged copy) sends it again."""
+
+    method: str
+    path: str
+    params: QueryParams | None
+    json: Any
+    headers: Mapping[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class DownstreamConfig:
     """How to reach one downstream service and how patient to be with it."""
 
@@ -258,10 +269,11 @@ class DownstreamClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        request = _Request(method, path, params, json, headers)
         deadline = current_deadline()
         attempts = self.config.attempts if idempotent else 1
         try:
-            return await self._once(method, path, deadline, params, json, headers)
+            return await self._once(request, deadline)
         except Exception as error:
             if attempts == 1 or not _is_retryable(error):
                 raise
@@ -282,45 +294,30 @@ class DownstreamClient:
                 if first_failure is not None:
                     failure, first_failure = first_failure, None
                     raise failure
-                return await self._once(method, path, deadline, params, json, headers)
+                return await self._once(request, deadline)
         raise AssertionError("unreachable: tenacity returns or re-raises")
 
-    async def _once(
-        self,
-        method: str,
-        path: str,
-        deadline: Deadline | None,
-        params: QueryParams | None,
-        json: Any,
-        headers: Mapping[str, str] | None,
-    ) -> httpx.Response:
+    async def _once(self, request: _Request, deadline: Deadline | None) -> httpx.Response:
         """One attempt; for a read, hedged when it is slow and the budget allows."""
-        if method != "GET":
-            return await self._attempt(method, path, deadline, params, json, headers)
+        if request.method != "GET":
+            return await self._attempt(request, deadline)
         self.hedges.earn()
         after = self.latency.value() if self.config.hedge_budget > 0 else None
         started = time.perf_counter()
         if after is None:
-            response = await self._attempt(method, path, deadline, params, json, headers)
+            response = await self._attempt(request, deadline)
         else:
-            response = await self._hedged(after, path, deadline, params, headers)
+            response = await self._hedged(after, request, deadline)
         self.latency.record(time.perf_counter() - started)
         return response
 
     async def _hedged(
-        self,
-        after: float,
-        path: str,
-        deadline: Deadline | None,
-        params: QueryParams | None,
-        headers: Mapping[str, str] | None,
+        self, after: float, request: _Request, deadline: Deadline | None
     ) -> httpx.Response:
         """A read, and a second copy of it if it is still unanswered ``after`` seconds."""
 
         def copy() -> asyncio.Future[httpx.Response]:
-            return asyncio.ensure_future(
-                self._attempt("GET", path, deadline, params, None, headers)
-            )
+            return asyncio.ensure_future(self._attempt(request, deadline))
 
         tasks = [copy()]
         try:
@@ -343,15 +340,7 @@ class DownstreamClient:
                     task.cancel()
                     task.add_done_callback(_consume_outcome)
 
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        deadline: Deadline | None,
-        params: QueryParams | None,
-        json: Any,
-        headers: Mapping[str, str] | None,
-    ) -> httpx.Response:
+    async def _attempt(self, request: _Request, deadline: Deadline | None) -> httpx.Response:
         if not self.breaker.allow():
             raise CircuitOpen(self.name, retry_after=self.breaker.retry_after())
         sent = False
@@ -361,7 +350,7 @@ class DownstreamClient:
                 if budget < _MIN_ATTEMPT_BUDGET:
                     raise DownstreamTimeout(self.name, "request deadline exhausted before the call")
                 sent = True
-                response = await self._send(method, path, budget, params, json, headers)
+                response = await self._send(request, budget)
         except (DownstreamTimeout, DownstreamUnavailable):
             if sent:
                 self._record_failure()
@@ -411,25 +400,17 @@ class DownstreamClient:
         finally:
             self._bulkhead.release()
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        budget: float,
-        params: QueryParams | None,
-        json: Any,
-        headers: Mapping[str, str] | None,
-    ) -> httpx.Response:
+    async def _send(self, request: _Request, budget: float) -> httpx.Response:
         try:
             # httpx timeouts bound each phase (connect, each read) separately;
             # asyncio.timeout bounds the whole exchange.
             async with asyncio.timeout(budget):
                 return await self._http.request(
-                    method,
-                    self._url(path),
-                    params=params,
-                    json=json,
-                    headers=self._outgoing_headers(headers, budget),
+                    request.method,
+                    self._url(request.path),
+                    params=request.params,
+                    json=request.json,
+                    headers=self._outgoing_headers(request.headers, budget),
                     timeout=budget,
                 )
         except (TimeoutError, httpx.TimeoutException) as exc:

@@ -18,11 +18,22 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, Union
+from functools import cache
+from types import UnionType
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from pydantic import BaseModel, Discriminator, Tag
 
-from oms.scenario.spec import Setup, Spec
+from oms.scenario.spec import Setup, Spec, Uses
 
 if TYPE_CHECKING:
     from oms.scenario.context import ScenarioRun
@@ -59,10 +70,57 @@ class Names:
             defined = ", ".join(sorted(known)) or "none"
             yield loc, f"no {what} named {name!r} (defined: {defined})"
 
-    def order(self, loc: Loc, name: str | None, field: str = "order") -> Iterator[Reference]:
-        """A problem when the order ``name`` (in ``field`` of the part at ``loc``) is not
-        one the file placed before."""
-        return self.use((*loc, field), "order", name, self.orders)
+    def known(self, what: str) -> set[str]:
+        """The names of ``what`` (an order, a product…) the file has given so far."""
+        return {
+            "order": self.orders,
+            "product": self.products,
+            "user": self.users,
+            "request": self.requests,
+            "message": self.messages,
+        }[what]
+
+    def used_by(self, body: Any, loc: Loc) -> Iterator[Reference]:
+        """A problem for each name in ``body`` (at ``loc``) that a field typed
+        :data:`~oms.scenario.spec.OrderName` (and the like) uses and the file has
+        not given yet: one name, a list of them, or a mapping's keys."""
+        if not isinstance(body, BaseModel):
+            return
+        for name_field, (what, several) in _uses(type(body)).items():
+            value = getattr(body, name_field)
+            if not several:
+                yield from self.use((*loc, name_field), what, value, self.known(what))
+                continue
+            # A list's names are found by their place in it, a mapping's by themselves.
+            places = enumerate(value) if isinstance(value, list) else ((n, n) for n in value)
+            for at, name in places:
+                yield from self.use((*loc, name_field, at), what, name, self.known(what))
+
+
+@cache
+def _uses(model: type[BaseModel]) -> dict[str, tuple[str, bool]]:
+    """The fields of ``model`` that use names: what each names, and whether it
+    holds several (a list, or a mapping keyed by them)."""
+    found: dict[str, tuple[str, bool]] = {}
+    for name_field, info in model.model_fields.items():
+        what = _named(info.annotation, info.metadata)
+        if what is not None:
+            found[name_field] = (what, False)
+        elif get_origin(info.annotation) in (list, dict):
+            what = _named(get_args(info.annotation)[0], [])
+            if what is not None:
+                found[name_field] = (what, True)
+    return found
+
+
+def _named(annotation: Any, metadata: Sequence[Any]) -> str | None:
+    """What a name typed ``annotation`` (with pydantic's ``metadata``) names, if anything."""
+    for mark in (*metadata, *getattr(annotation, "__metadata__", ())):
+        if isinstance(mark, Uses):
+            return mark.what
+    if get_origin(annotation) in (Union, UnionType):
+        return next(filter(None, (_named(arg, []) for arg in get_args(annotation))), None)
+    return None
 
 
 class Kind(Spec):
@@ -79,8 +137,9 @@ class Kind(Spec):
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
         """The names this uses that ``names`` lacks (``loc`` is this part's body);
-        adds to ``names`` the ones this defines."""
-        return iter(())
+        adds to ``names`` the ones this defines.  Here: the names its typed fields
+        use; a kind that defines names, or checks more, adds to it."""
+        return names.used_by(self.body, loc)
 
 
 class StepKind(Kind):

@@ -8,6 +8,7 @@ an error before anything runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -18,6 +19,21 @@ from shared.messages import CATALOGUE
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 """A name the file gives to a product, user, order, request or message."""
+
+
+@dataclass(frozen=True)
+class Uses:
+    """Marks a field that names a ``what`` (``order``, ``product``…) the file gave
+    before: :meth:`oms.scenario.kinds.Names.used_by` checks every such field."""
+
+    what: Literal["order", "product", "user", "request", "message"]
+
+
+OrderName = Annotated[Name, Uses("order")]
+ProductName = Annotated[Name, Uses("product")]
+UserName = Annotated[Name, Uses("user")]
+RequestName = Annotated[Name, Uses("request")]
+MessageName = Annotated[Name, Uses("message")]
 Card = Literal["pm_card_ok", "pm_card_declined", "pm_card_refund_declined"]
 """The test payment methods every user can charge (``TEST_CARDS`` in card_provider/cards.py)."""
 Service = Literal["orders", "inventory", "payments", "saga"]

@@ -13,8 +13,10 @@ a reservation closed already is answered as such (:mod:`services.inventory.domai
 
 from __future__ import annotations
 
+from shared.errors import DomainError
 
-class InventoryError(Exception):
+
+class InventoryError(DomainError):
     """A request about the catalogue or stock that cannot be carried out as asked."""
 
 

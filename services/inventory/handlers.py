@@ -15,19 +15,18 @@ from shared.messages import ReleaseInventory, ReserveInventory
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import UnitOfWork
+from shared.replies import reply
 
 DEAD_LETTERS: tuple[type[Exception], ...] = ()
 """Neither command is ever refused."""
 
 
 async def reserve(uow: UnitOfWork, message: ReserveInventory, envelope: Envelope) -> None:
-    answer = await usecases.reserve(uow, message.order_id, message.items)
-    uow.send(answer, correlation_id=envelope.correlation_id)
+    await reply(uow, envelope, usecases.reserve(uow, message.order_id, message.items))
 
 
 async def release(uow: UnitOfWork, message: ReleaseInventory, envelope: Envelope) -> None:
-    answer = await usecases.release(uow, message.order_id)
-    uow.send(answer, correlation_id=envelope.correlation_id)
+    await reply(uow, envelope, usecases.release(uow, message.order_id))
 
 
 def register(endpoint: Endpoint) -> None:

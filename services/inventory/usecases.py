@@ -59,18 +59,10 @@ from shared.service import Service
 
 
 def _announce(uow: UnitOfWork, event: type[ProductEvent], product: Product) -> None:
-    """Publish ``product`` as it now is, with this transaction."""
+    """Publish ``product`` as it now is, as the catalogue shows it, with this transaction."""
+    shown = ProductOut.of(product)
     uow.send(
-        event(
-            product_id=product.id,
-            sku=product.sku,
-            name=product.name,
-            description=product.description,
-            price=product.price,
-            currency=product.currency,
-            available=product.available,
-        ),
-        correlation_id=product.id,
+        event(product_id=shown.id, **shown.model_dump(exclude={"id"})), correlation_id=product.id
     )
 
 

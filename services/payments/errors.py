@@ -15,24 +15,23 @@ A declined card or refund is no error: it is an answer (``payment.failed``,
 
 from __future__ import annotations
 
+from shared.errors import DomainError
 
-class PaymentError(Exception):
+
+class PaymentError(DomainError):
     """A request or command about payments that cannot be carried out as asked."""
 
 
 class PaymentMethodNotFound(PaymentError):
-    def __init__(self) -> None:
-        super().__init__("payment method not found")
+    message = "payment method not found"
 
 
 class CardAlreadySaved(PaymentError):
-    def __init__(self) -> None:
-        super().__init__("this card is already saved")
+    message = "this card is already saved"
 
 
 class EveryPaymentForOps(PaymentError):
-    def __init__(self) -> None:
-        super().__init__("listing every payment needs the ops role; filter by orderId")
+    message = "listing every payment needs the ops role; filter by orderId"
 
 
 class NotAReference(PaymentError):

@@ -34,8 +34,8 @@ from services.payments.gateway import CardGateway
 from shared.messages import ChargePayment, RefundPayment
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
-from shared.messaging.transport import dead_letter_on
 from shared.persistence.outbox import UnitOfWork
+from shared.replies import reply
 
 DEAD_LETTERS = (NotAReference,)
 """The domain errors that make a command a dead letter: no retry can help it."""
@@ -44,17 +44,13 @@ DEAD_LETTERS = (NotAReference,)
 async def charge(
     gateway: CardGateway, uow: UnitOfWork, message: ChargePayment, envelope: Envelope
 ) -> None:
-    with dead_letter_on(*DEAD_LETTERS):
-        answer = await usecases.charge(uow, gateway, message)
-    uow.send(answer, correlation_id=envelope.correlation_id)
+    await reply(uow, envelope, usecases.charge(uow, gateway, message), dead_letters=DEAD_LETTERS)
 
 
 async def refund(
     gateway: CardGateway, uow: UnitOfWork, message: RefundPayment, envelope: Envelope
 ) -> None:
-    with dead_letter_on(*DEAD_LETTERS):
-        answer = await usecases.refund(uow, gateway, message)
-    uow.send(answer, correlation_id=envelope.correlation_id)
+    await reply(uow, envelope, usecases.refund(uow, gateway, message), dead_letters=DEAD_LETTERS)
 
 
 def register(endpoint: Endpoint, gateway: CardGateway) -> None:

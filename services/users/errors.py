@@ -13,29 +13,27 @@
 
 from __future__ import annotations
 
+from shared.errors import DomainError
 
-class UserError(Exception):
+
+class UserError(DomainError):
     """A request about accounts that cannot be carried out as asked."""
 
 
 class UserNotFound(UserError):
-    def __init__(self) -> None:
-        super().__init__("user not found")
+    message = "user not found"
 
 
 class AddressNotFound(UserError):
-    def __init__(self) -> None:
-        super().__init__("address not found")
+    message = "address not found"
 
 
 class EmailTaken(UserError):
-    def __init__(self) -> None:
-        super().__init__("an account with this email already exists")
+    message = "an account with this email already exists"
 
 
 class NotAnEmail(UserError):
-    def __init__(self) -> None:
-        super().__init__("not a valid address")
+    message = "not a valid address"
 
 
 class LookalikeEmail(UserError):
@@ -44,5 +42,4 @@ class LookalikeEmail(UserError):
 
 
 class BadCredentials(UserError):
-    def __init__(self) -> None:
-        super().__init__("invalid email or password")
+    message = "invalid email or password"

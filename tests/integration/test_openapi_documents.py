@@ -16,20 +16,12 @@ from pathlib import Path
 
 import pytest
 
+import oms.components
 from tests.support.conformance import Failure, schemathesis_failures
 from tests.support.stack import Stack, on_socket
 from tests.support.system import running_system
 
-COMPONENTS = (
-    "card-provider",
-    "orders",
-    "inventory",
-    "users",
-    "payments",
-    "saga",
-    "bff-web",
-    "bff-mobile",
-)
+COMPONENTS = tuple(oms.components.COMPONENTS)
 MAX_EXAMPLES = 5
 PHASES = ("examples", "coverage", "fuzzing")
 """The stateful phase (sequences of calls along the documents' links) is left

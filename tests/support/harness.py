@@ -9,6 +9,7 @@ database) and what it published.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,8 +25,15 @@ from shared.messaging.transport import Transport
 from shared.persistence.messaging_tables import InboxRow
 from shared.service import Service
 from shared.settings import Settings
+from shared.web.app import API_PREFIX
 from tests.support.replies import Replies
 from tests.support.stack import Stack, serve
+
+
+def new_order() -> str:
+    """A fresh order id, as the orders service would mint one."""
+    return str(uuid.uuid4())
+
 
 Build = Callable[[Settings, Transport], FastAPI]
 """A service's ``build_app`` (with any test-only arguments bound)."""
@@ -56,6 +64,24 @@ class ServiceUnderTest:
                 select(func.count()).select_from(InboxRow).where(InboxRow.message_id == message_id)
             )
             return int(count.one())
+
+    async def add_fault(self, message: str, mode: str, **options: Any) -> dict[str, Any]:
+        """Add a fault rule on ``message`` as ops (``options``: ``times``, ``delayMs``, …)."""
+        response = await self.client.post(
+            f"{API_PREFIX}/_faults",
+            json={"message": message, "mode": mode, **options},
+            headers=self.stack.ops(),
+        )
+        assert response.status_code == 201, response.text
+        rule: dict[str, Any] = response.json()
+        return rule
+
+    async def fault_rules(self) -> list[dict[str, Any]]:
+        """The fault rules in force, as ops lists them."""
+        response = await self.client.get(f"{API_PREFIX}/_faults", headers=self.stack.ops())
+        assert response.status_code == 200, response.text
+        rules: list[dict[str, Any]] = response.json()
+        return rules
 
 
 Harness = TypeVar("Harness", bound=ServiceUnderTest)

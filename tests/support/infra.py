@@ -165,6 +165,12 @@ def pg_url(name: str) -> str:
     return f"{base}/{name}"
 
 
+def body_of(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON body ``response`` carries, after checking its status."""
+    assert response.status_code == status, response.text
+    return response.json()
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     *,

@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 import httpx
+import pytest
 
 from tests.support.infra import RabbitVhost
 from tests.support.stack import TEST_JWT_SECRET
@@ -214,3 +215,18 @@ class ProcessStack:
             yield stack
         finally:
             stack.stop()
+
+
+Stack_ = TypeVar("Stack_", bound=ProcessStack)
+
+
+def processes_fixture(kind: type[Stack_]) -> Callable[..., Iterator[Stack_]]:
+    """A test module's ``processes`` fixture (``processes = processes_fixture(kind)``):
+    a ``kind`` stack on the test's vhost and database, stopped when the test ends."""
+
+    @pytest.fixture
+    def processes(rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path) -> Iterator[Stack_]:
+        with kind.on(rabbit_vhost, postgres_url, tmp_path) as stack:
+            yield stack
+
+    return processes

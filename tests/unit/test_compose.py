@@ -16,19 +16,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from oms.components import COMPONENTS as KNOWN
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = {
-    "card-provider",
-    "orders",
-    "inventory",
-    "users",
-    "payments",
-    "saga",
-    "bff-web",
-    "bff-mobile",
-}
+COMPONENTS = set(KNOWN)
+"""What compose must run: every component the command knows."""
 BROKER_USERS = ("orders", "inventory", "users", "payments", "saga")
 BROKER_PASSWORDS = {
     f"OMS_{name}_PASSWORD": f"password-of-{name.lower()}"

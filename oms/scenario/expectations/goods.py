@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from oms.scenario.kinds import ExpectationKind, Loc, Names, Reference
+from oms.scenario.kinds import ExpectationKind
 from oms.scenario.results import Difference
-from oms.scenario.spec import Name, Spec
+from oms.scenario.spec import OrderName, ProductName, Spec
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 
 class StockExpectation(Spec):
-    product: Name
+    product: ProductName
     available: int
 
 
 class MoneyExpectation(Spec):
     """Money moved for the order (``GET /payments/summary``)."""
 
-    order: Name
+    order: OrderName
     captured: int | None = None
     refunded: int | None = None
     net: int | None = None
@@ -29,9 +28,6 @@ class MoneyExpectation(Spec):
 
 class ExpectStock(ExpectationKind):
     stock: StockExpectation
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "product"), "product", self.stock.product, names.products)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.stock
@@ -44,9 +40,6 @@ class ExpectStock(ExpectationKind):
 
 class ExpectMoney(ExpectationKind):
     money: MoneyExpectation
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.order(loc, self.money.order)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.money

@@ -3,36 +3,32 @@ message was dead-lettered, from where, why)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from oms.scenario.kinds import ExpectationKind, Loc, Names, Reference
+from oms.scenario.kinds import ExpectationKind
 from oms.scenario.results import Difference
-from oms.scenario.spec import Name, Spec
+from oms.scenario.spec import MessageName, RequestName, Spec
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 
 class HttpExpectation(Spec):
-    request: Name
+    request: RequestName
     status: int
     headers: dict[str, str] = Field(default_factory=dict)
 
 
 class DeadLetterExpectation(Spec):
-    message: Name
+    message: MessageName
     queue: str | None = None
     reason: str | None = None
 
 
 class ExpectHttp(ExpectationKind):
     http: HttpExpectation
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "request"), "request", self.http.request, names.requests)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.http
@@ -55,10 +51,6 @@ class ExpectHttp(ExpectationKind):
 
 class ExpectDeadLetter(ExpectationKind):
     dead_letter: DeadLetterExpectation
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        message = self.dead_letter.message
-        return names.use((*loc, "message"), "message", message, names.messages)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.dead_letter

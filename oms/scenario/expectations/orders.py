@@ -4,48 +4,43 @@ orders end in each status) and ``orders`` (how many orders a user has)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from oms.scenario.kinds import ExpectationKind, Loc, Names, Reference
+from oms.scenario.kinds import ExpectationKind
 from oms.scenario.results import Difference
-from oms.scenario.spec import Name, OrderStatus, Spec
+from oms.scenario.spec import OrderName, OrderStatus, Spec, UserName
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 
 class OrderExpectation(Spec):
-    order: Name
+    order: OrderName
     status: OrderStatus | None = None
     reason: str | None = None
     """Found in the order's cancel reason (case-insensitive)."""
-    same_as: Name | None = None
+    same_as: OrderName | None = None
     """The same order (id) as this other one."""
 
 
 class OutcomesExpectation(Spec):
     """How many of these orders end in each status, whichever they are (a race)."""
 
-    orders: list[Name] = Field(min_length=2)
+    orders: list[OrderName] = Field(min_length=2)
     confirmed: int | None = Field(default=None, ge=0)
     cancelled: int | None = Field(default=None, ge=0)
     pending: int | None = Field(default=None, ge=0)
 
 
 class OrderCountExpectation(Spec):
-    user: Name
+    user: UserName
     count: int = Field(ge=0)
 
 
 class ExpectOrder(ExpectationKind):
     order: OrderExpectation
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        yield from names.order(loc, self.order.order)
-        yield from names.order(loc, self.order.same_as, "same_as")
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.order
@@ -79,10 +74,6 @@ class ExpectOrder(ExpectationKind):
 class ExpectOutcomes(ExpectationKind):
     outcomes: OutcomesExpectation
 
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        for number, name in enumerate(self.outcomes.orders):
-            yield from names.use((*loc, "orders", number), "order", name, names.orders)
-
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.outcomes
         found = await asyncio.gather(*(run.api.order(run.orders[o]) for o in spec.orders))
@@ -97,9 +88,6 @@ class ExpectOutcomes(ExpectationKind):
 
 class ExpectOrderCount(ExpectationKind):
     orders: OrderCountExpectation
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.use((*loc, "user"), "user", self.orders.user, names.users)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.orders

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, field_validator
 
 from oms.scenario.history import arrows, commands_of, is_subsequence, states_of
-from oms.scenario.kinds import ExpectationKind, Loc, Names, Reference
-from oms.scenario.spec import SAGA_STATES, Name, Spec, known_state, state_matches
+from oms.scenario.kinds import ExpectationKind
+from oms.scenario.spec import SAGA_STATES, OrderName, Spec, known_state, state_matches
 from shared.messages import CATALOGUE
 
 if TYPE_CHECKING:
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class SagaExpectation(Spec):
-    order: Name
+    order: OrderName
     state: str | None = None
     steps: list[str] | None = None
     """Commands the saga sent, in this order; others may come between (a resend)."""
@@ -45,9 +44,6 @@ class SagaExpectation(Spec):
 
 class ExpectSaga(ExpectationKind):
     saga: SagaExpectation
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.order(loc, self.saga.order)
 
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.saga

@@ -23,8 +23,10 @@ Adding a step kind, e.g. ``crowd``:
                spec = self.crowd
                ...  # act through run.api / run.control; raise StepFailed on a refusal
 
-   (and ``references`` when it names an order, a user, a product or a request;
-   ``needs`` when it needs a :class:`~oms.scenario.control.Control` capability);
+   (a field naming an order, a user, a product, a request or a message is typed
+   :data:`~oms.scenario.spec.OrderName` and the like, and checked with no code of
+   its own; ``references`` when it gives names or checks more; ``needs`` when it
+   needs a :class:`~oms.scenario.control.Control` capability);
 2. one line in :data:`STEPS` below.
 
 The YAML is then ``- crowd: {component: payments, status: 503}``; a file

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from oms.components import ON_BROKER
 from oms.scenario.kinds import Loc, Names, Reference, StepKind
-from oms.scenario.spec import Name, Spec
+from oms.scenario.spec import Name, OrderName, Spec
 from shared.messaging.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class PublishSpec(Spec):
     """Sent as is when text, as JSON when a mapping."""
     name: Name | None = None
     """A name for the message, for ``dead_letter`` expectations."""
-    order: Name | None = None
+    order: OrderName | None = None
     """The order it is about (its correlation id); default a fresh id."""
     times: int = Field(default=1, ge=1, le=100)
 
@@ -58,7 +58,7 @@ class Publish(StepKind):
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
         if self.publish.name:
             names.messages.add(self.publish.name)
-        return names.order(loc, self.publish.order)
+        return super().references(names, loc)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.publish

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from oms.scenario.client import Request
 from oms.scenario.kinds import Loc, Names, Reference, StepKind
-from oms.scenario.spec import Name, Spec
+from oms.scenario.spec import Name, ProductName, Spec, UserName
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -21,8 +21,8 @@ class CheckoutSpec(Spec):
 
     order: Name
     """The name the placed order gets (and the request, for ``repeat`` and ``http``)."""
-    user: Name
-    items: dict[Name, Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    user: UserName
+    items: dict[ProductName, Annotated[int, Field(ge=1)]] = Field(min_length=1)
     """Product name → quantity."""
     via: Literal["web", "mobile"] = "web"
     payment_method: str = "pm_card_ok"
@@ -46,8 +46,8 @@ class PlaceOrderSpec(Spec):
     (a stale quote, another channel), as a BFF would place it."""
 
     order: Name
-    user: Name
-    items: dict[Name, QuotedLine] = Field(min_length=1)
+    user: UserName
+    items: dict[ProductName, QuotedLine] = Field(min_length=1)
     payment_method: str = "pm_card_ok"
     status: int | None = None
 
@@ -55,9 +55,7 @@ class PlaceOrderSpec(Spec):
 def _placing(spec: CheckoutSpec | PlaceOrderSpec, names: Names, loc: Loc) -> Iterator[Reference]:
     """A placing uses a user, products and a payment method; it defines an order and
     a request, both under the order's name."""
-    yield from names.use((*loc, "user"), "user", spec.user, names.users)
-    for product in spec.items:
-        yield from names.use((*loc, "items", product), "product", product, names.products)
+    yield from names.used_by(spec, loc)
     user = names.setup.users.get(spec.user)
     saved = user.payment_methods if user else {}
     if spec.payment_method not in saved and not spec.payment_method.startswith("pm_"):

@@ -16,8 +16,8 @@ from pydantic import Field
 
 from oms.scenario.kinds import Loc, Names, Reference, StepKind
 from oms.scenario.results import Difference, StepFailed
-from oms.scenario.spec import HttpService, Name, Spec
-from oms.scenario.steps.requests import as_owner, order_references
+from oms.scenario.spec import HttpService, Name, OrderName, Spec
+from oms.scenario.steps.requests import as_owner, naming_request
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -61,7 +61,7 @@ class HttpFaultSpec(Spec):
 class OrderPageSpec(Spec):
     """``GET /orders/{id}/details`` through BFF-Web, as the order's owner."""
 
-    order: Name
+    order: OrderName
     request: Name | None = None
     """A name for this request, for ``http`` expectations and ``repeat``."""
     status: int | None = 200
@@ -93,7 +93,7 @@ class OrderPage(StepKind):
     order_page: OrderPageSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return order_references(names, loc, self.order_page.order, self.order_page.request)
+        return naming_request(names, loc, self.order_page, self.order_page.request)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.order_page

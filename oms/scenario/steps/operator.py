@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from oms.scenario.client import Answer
-from oms.scenario.kinds import Loc, Names, Reference, StepKind
+from oms.scenario.kinds import StepKind
 from oms.scenario.results import StepFailed
-from oms.scenario.spec import Name, Spec
+from oms.scenario.spec import OrderName, Spec
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 class OperatorSpec(Spec):
     """An ops action on the order's saga (``POST /sagas/{id}/retry`` or ``/abort``)."""
 
-    order: Name
+    order: OrderName
     reason: str = "asked by a QA scenario"
     status: int | None = 200
 
@@ -44,9 +43,6 @@ async def _operate(run: ScenarioRun, action: str, spec: OperatorSpec) -> None:
 
 class _Operation(StepKind):
     """An ops action on the order's saga, the action named by the kind."""
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.order(loc, self.body.order)
 
     async def run(self, run: ScenarioRun) -> None:
         await _operate(run, self.kind(), self.body)

@@ -9,19 +9,18 @@ from urllib.parse import quote
 
 from oms.scenario.client import Request
 from oms.scenario.kinds import Loc, Names, Reference, StepKind
-from oms.scenario.spec import Name, Spec
+from oms.scenario.spec import Name, OrderName, RequestName, Spec
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 
-def order_references(
-    names: Names, loc: Loc, order: Name, request: Name | None
-) -> Iterator[Reference]:
-    """The order a step names at ``loc``, and the name it gives its request, if any."""
+def naming_request(names: Names, loc: Loc, spec: Spec, request: Name | None) -> Iterator[Reference]:
+    """The names ``spec`` (a step's body, at ``loc``) uses, and the name it gives its
+    request, if any."""
     if request:
         names.requests.add(request)
-    return names.order(loc, order)
+    return names.used_by(spec, loc)
 
 
 def as_owner(run: ScenarioRun, method: str, order: Name, action: str, name: Name) -> Request:
@@ -43,7 +42,7 @@ def as_owner(run: ScenarioRun, method: str, order: Name, action: str, name: Name
 class CancelSpec(Spec):
     """The order's owner asks to cancel it through BFF-Web."""
 
-    order: Name
+    order: OrderName
     request: Name | None = None
     """A name for this request, for ``http`` expectations."""
     status: int | None = 202
@@ -52,7 +51,7 @@ class CancelSpec(Spec):
 class RepeatSpec(Spec):
     """Send an earlier request again, exactly as it was sent."""
 
-    request: Name
+    request: RequestName
     """The request to repeat: a checkout's order name or a cancel's request name."""
     order: Name | None = None
     """A name for the order the repeated checkout answers (e.g. to compare ids)."""
@@ -63,7 +62,7 @@ class Cancel(StepKind):
     cancel: CancelSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return order_references(names, loc, self.cancel.order, self.cancel.request)
+        return naming_request(names, loc, self.cancel, self.cancel.request)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.cancel
@@ -78,7 +77,7 @@ class Repeat(StepKind):
     repeat: RepeatSpec
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        yield from names.use((*loc, "request"), "request", self.repeat.request, names.requests)
+        yield from super().references(names, loc)
         if self.repeat.order:
             names.orders.add(self.repeat.order)
             names.requests.add(self.repeat.order)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 
-from oms.scenario.kinds import Loc, Names, Reference, StepKind
-from oms.scenario.spec import WAIT_STATES, Name, Spec, known_state, state_matches
+from oms.scenario.kinds import StepKind
+from oms.scenario.spec import WAIT_STATES, OrderName, Spec, known_state, state_matches
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 class WaitSpec(Spec):
     """Wait until the order's saga is in ``state`` (``terminal``: any end state)."""
 
-    order: Name
+    order: OrderName
     state: str
     timeout_seconds: float | None = Field(default=None, gt=0)
 
@@ -26,9 +25,6 @@ class WaitSpec(Spec):
 
 class Wait(StepKind):
     wait: WaitSpec
-
-    def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
-        return names.order(loc, self.wait.order)
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.wait

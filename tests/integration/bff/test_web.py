@@ -5,16 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.support.infra import eventually
-from tests.support.system import ADDRESS, PASSWORD, Shopper, System, named_fields, problem_of
+from tests.support.infra import body_of, eventually
+from tests.support.system import (
+    ADDRESS,
+    PASSWORD,
+    Shopper,
+    System,
+    named_fields,
+    problem_of,
+)
 
 API = "/api/v1"
 
 
 async def _details(system: System, shopper: Shopper, order_id: str) -> dict[str, Any]:
     response = await system.web.get(f"{API}/orders/{order_id}/details", headers=shopper.auth)
-    assert response.status_code == 200, response.text
-    page: dict[str, Any] = response.json()
+    page: dict[str, Any] = body_of(response)
     return page
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from card_provider.cards import CARD_DECLINED, CARD_OK, CARD_REFUND_DECLINED
 from shared.settings import Settings
+from tests.support.infra import body_of
 from tests.support.provider import CardProvider, running_provider
 from tests.support.stack import TEST_JWT_SECRET
 
@@ -60,9 +61,7 @@ async def refund(
 
 
 async def balance(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get(f"{API}/balance")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
+    body: dict[str, Any] = body_of(await client.get(f"{API}/balance"))
     return body
 
 

@@ -9,13 +9,16 @@ import inspect
 
 import pytest
 
+from shared.errors import DomainError
+
 SERVICES = ("orders", "inventory", "payments", "users")
 
 
 def _errors(service: str) -> list[type[Exception]]:
     module = importlib.import_module(f"services.{service}.errors")
     classes = [c for _, c in inspect.getmembers(module, inspect.isclass)]
-    base = next(c for c in classes if c.__module__ == module.__name__ and Exception in c.__bases__)
+    roots = {Exception, DomainError}
+    base = next(c for c in classes if c.__module__ == module.__name__ and roots & {*c.__bases__})
     return [c for c in classes if issubclass(c, base) and c is not base]
 
 

@@ -6,8 +6,7 @@ harness's control starts them again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,6 +14,7 @@ from oms.scenario.schedule import needs, run_scenarios
 from shared.messaging.amqp import AmqpTransport
 from shared.settings import Settings
 from tests.support.infra import RabbitVhost
+from tests.support.processes import processes_fixture
 from tests.support.scenarios import (
     PROCESS_STEP_TIMEOUT,
     ProcessControl,
@@ -29,12 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq, pytest.mark.postgres]
 NEEDS_PROCESSES = {"crash", "restart", "cut_broker"}
 
 
-@pytest.fixture
-def processes(
-    rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path
-) -> Iterator[ScenarioProcesses]:
-    with ScenarioProcesses.on(rabbit_vhost, postgres_url, tmp_path) as stack:
-        yield stack
+processes = processes_fixture(ScenarioProcesses)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from services.inventory.models import Product, Reservation
 from shared.messages import ReleaseInventory, ReservedItem, ReserveInventory
 from shared.messaging.envelope import Envelope
 from tests.support.harness import ServiceUnderTest, running
+from tests.support.infra import body_of
 from tests.support.stack import Stack
 
 
@@ -41,8 +42,7 @@ class Inventory(ServiceUnderTest):
 
     async def available(self, product_id: str) -> int:
         response = await self.client.get(f"/api/v1/products/{product_id}")
-        assert response.status_code == 200, response.text
-        return int(response.json()["available"])
+        return int(body_of(response)["available"])
 
     async def reserve(self, order_id: str, *items: tuple[str, int]) -> Envelope:
         return await self.send(

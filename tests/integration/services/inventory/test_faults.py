@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 
@@ -15,23 +14,19 @@ from shared.messages import InventoryReserved
 from shared.messaging.endpoint import sent_by_handler
 from shared.messaging.envelope import HEADER_DEAD_LETTER_REASON, Envelope
 from tests.integration.services.inventory.conftest import Inventory, running_inventory
+from tests.support.harness import new_order
 from tests.support.infra import eventually
 from tests.support.stack import Stack
 
 
 async def add_fault(inventory: Inventory, mode: str, times: int = 1) -> None:
-    response = await inventory.client.post(
-        "/api/v1/_faults",
-        json={"message": "inventory.reserve", "mode": mode, "times": times},
-        headers=inventory.stack.ops(),
-    )
-    assert response.status_code == 201, response.text
+    await inventory.add_fault("inventory.reserve", mode, times=times)
 
 
 async def test_a_dropped_reserve_gets_no_answer_and_has_no_effect(inventory: Inventory) -> None:
     cups = await inventory.add_product(stock=10)
     await add_fault(inventory, "drop")
-    dropped, answered = str(uuid.uuid4()), str(uuid.uuid4())
+    dropped, answered = new_order(), new_order()
 
     await inventory.reserve(dropped, (cups, 3))
     await inventory.reserve(answered, (cups, 2))
@@ -42,8 +37,7 @@ async def test_a_dropped_reserve_gets_no_answer_and_has_no_effect(inventory: Inv
     _, reply = await inventory.replies.one(answered)
     assert isinstance(reply, InventoryReserved)
     assert await inventory.available(cups) == 8
-    rules = await inventory.client.get("/api/v1/_faults", headers=inventory.stack.ops())
-    assert rules.json() == []
+    assert await inventory.fault_rules() == []
 
 
 async def test_a_duplicated_reply_is_published_twice_with_one_message_id(
@@ -51,7 +45,7 @@ async def test_a_duplicated_reply_is_published_twice_with_one_message_id(
 ) -> None:
     cups = await inventory.add_product(stock=10)
     await add_fault(inventory, "duplicate")
-    order_id = str(uuid.uuid4())
+    order_id = new_order()
 
     await inventory.reserve(order_id, (cups, 3))
 
@@ -68,8 +62,7 @@ async def test_faults_need_the_ops_role(inventory: Inventory) -> None:
     )
     anonymous = await inventory.client.post("/api/v1/_faults", json=rule)
     assert (customer.status_code, anonymous.status_code) == (403, 401)
-    rules = await inventory.client.get("/api/v1/_faults", headers=inventory.stack.ops())
-    assert rules.json() == []
+    assert await inventory.fault_rules() == []
 
 
 async def test_faults_are_absent_unless_enabled(stack: Stack) -> None:
@@ -88,7 +81,7 @@ async def test_a_failing_reserve_is_retried_until_the_fault_is_used_up_and_answe
 ) -> None:
     cups = await inventory.add_product(stock=10)
     await add_fault(inventory, "fail", times=2)
-    order_id = str(uuid.uuid4())
+    order_id = new_order()
 
     await inventory.reserve(order_id, (cups, 3))
     await inventory.replies.wait(order_id)
@@ -97,8 +90,7 @@ async def test_a_failing_reserve_is_retried_until_the_fault_is_used_up_and_answe
     [envelope] = inventory.replies.about(order_id)
     assert isinstance(envelope.decode(), InventoryReserved)
     assert await inventory.available(cups) == 7
-    rules = await inventory.client.get("/api/v1/_faults", headers=inventory.stack.ops())
-    assert rules.json() == []
+    assert await inventory.fault_rules() == []
 
 
 async def test_a_reserve_failing_past_the_delivery_limit_is_dead_lettered_with_the_injected_error(
@@ -113,7 +105,7 @@ async def test_a_reserve_failing_past_the_delivery_limit_is_dead_lettered_with_t
     cups = await inventory.add_product(stock=10)
     limit = inventory.stack.settings.delivery_limit
     await add_fault(inventory, "fail", times=limit)
-    order_id = str(uuid.uuid4())
+    order_id = new_order()
 
     sent = await inventory.reserve(order_id, (cups, 3))
 
@@ -129,13 +121,8 @@ async def test_a_reserve_failing_past_the_delivery_limit_is_dead_lettered_with_t
 
 async def test_a_delayed_reserve_is_answered_after_the_delay(inventory: Inventory) -> None:
     cups = await inventory.add_product(stock=10)
-    added = await inventory.client.post(
-        "/api/v1/_faults",
-        json={"message": "inventory.reserve", "mode": "delay", "delayMs": 400},
-        headers=inventory.stack.ops(),
-    )
-    assert added.status_code == 201, added.text
-    order_id = str(uuid.uuid4())
+    await inventory.add_fault("inventory.reserve", "delay", delayMs=400)
+    order_id = new_order()
 
     started = time.monotonic()
     await inventory.reserve(order_id, (cups, 3))
@@ -173,13 +160,8 @@ async def test_a_crash_while_reserving_is_recovered_by_redelivery_with_one_effec
     inventory: Inventory, exits: list[tuple[int, list[str]]], point: str, committed: list[str]
 ) -> None:
     cups = await inventory.add_product(stock=10)
-    added = await inventory.client.post(
-        "/api/v1/_faults",
-        json={"message": "inventory.reserve", "mode": "crash", "crashPoint": point},
-        headers=inventory.stack.ops(),
-    )
-    assert added.status_code == 201, added.text
-    order_id = str(uuid.uuid4())
+    await inventory.add_fault("inventory.reserve", "crash", crashPoint=point)
+    order_id = new_order()
 
     sent = await inventory.reserve(order_id, (cups, 3))
     await inventory.replies.wait(order_id)
@@ -199,7 +181,7 @@ async def test_faults_apply_to_their_command_only_and_can_be_listed_and_cleared(
     cups = await inventory.add_product(stock=10)
     await add_fault(inventory, "drop", times=3)
     ops = inventory.stack.ops()
-    dropped, released = str(uuid.uuid4()), str(uuid.uuid4())
+    dropped, released = new_order(), new_order()
 
     await inventory.reserve(dropped, (cups, 1))
     await inventory.release(released)  # not the faulty command: answered
@@ -225,22 +207,16 @@ async def test_a_fault_for_something_that_is_not_a_command_is_422(inventory: Inv
         )
         assert response.status_code == 422
         assert "message" in response.json()["detail"]
-    rules = await inventory.client.get("/api/v1/_faults", headers=inventory.stack.ops())
-    assert rules.json() == []
+    assert await inventory.fault_rules() == []
 
 
 async def test_a_duplicate_with_copies_publishes_each_reply_that_many_more_times(
     inventory: Inventory,
 ) -> None:
     cups = await inventory.add_product(stock=10)
-    response = await inventory.client.post(
-        "/api/v1/_faults",
-        json={"message": "inventory.reserve", "mode": "duplicate", "copies": 4},
-        headers=inventory.stack.ops(),
-    )
-    assert response.status_code == 201, response.text
-    assert response.json()["copies"] == 4
-    order_id = str(uuid.uuid4())
+    rule = await inventory.add_fault("inventory.reserve", "duplicate", copies=4)
+    assert rule["copies"] == 4
+    order_id = new_order()
 
     await inventory.reserve(order_id, (cups, 3))
 

@@ -14,10 +14,7 @@ from shared.messages import (
     Shortage,
 )
 from tests.integration.services.inventory.conftest import Inventory
-
-
-def new_order() -> str:
-    return str(uuid.uuid4())
+from tests.support.harness import new_order
 
 
 async def test_reserve_holds_every_item_and_answers_reserved(inventory: Inventory) -> None:

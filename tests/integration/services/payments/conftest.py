@@ -15,6 +15,7 @@ from services.payments.app import build_app
 from shared.messages import ChargePayment, Message, RefundPayment
 from shared.messaging.envelope import Envelope
 from tests.support.harness import ServiceUnderTest, running
+from tests.support.infra import body_of
 from tests.support.provider import CardProvider, running_provider
 from tests.support.stack import Stack
 
@@ -54,16 +55,14 @@ class Payments(ServiceUnderTest):
         response = await self.client.get(
             f"{API}/payments", params={"orderId": order_id}, headers=self.stack.ops()
         )
-        assert response.status_code == 200, response.text
-        rows: list[dict[str, Any]] = response.json()
+        rows: list[dict[str, Any]] = body_of(response)
         return rows
 
     async def summary(self, order_id: str) -> dict[str, Any]:
         response = await self.client.get(
             f"{API}/payments/summary", params={"orderId": order_id}, headers=self.stack.ops()
         )
-        assert response.status_code == 200, response.text
-        summary: dict[str, Any] = response.json()
+        summary: dict[str, Any] = body_of(response)
         return summary
 
 

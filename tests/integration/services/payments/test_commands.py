@@ -16,13 +16,10 @@ from tests.integration.services.payments.conftest import (
     Payments,
     running_payments,
 )
+from tests.support.harness import new_order
 from tests.support.infra import eventually
 from tests.support.provider import CardProvider
 from tests.support.stack import Stack
-
-
-def new_order() -> str:
-    return str(uuid.uuid4())
 
 
 async def test_a_charge_captures_the_amount_and_answers_completed(payments: Payments) -> None:

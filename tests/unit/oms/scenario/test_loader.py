@@ -114,6 +114,30 @@ def test_a_name_used_but_never_defined_is_refused(tmp_path: Path) -> None:
     ]
 
 
+def test_every_field_that_names_something_is_checked_alone_in_a_list_or_as_a_key(
+    tmp_path: Path,
+) -> None:
+    text = (
+        GOOD.replace("items: {kettle: 2}}", "items: {kettle: 2, teapot: 1}}")
+        + "  - order: {order: o1, same_as: o9}\n"
+        + "  - outcomes: {orders: [o1, o7], confirmed: 1}\n"
+        + "  - orders: {user: bob, count: 1}\n"
+        + "  - http: {request: r1, status: 200}\n"
+        + "  - dead_letter: {message: m1}\n"
+    )
+    text = text.replace("steps:\n", "steps:\n  - wait: {order: o3, state: completed}\n")
+    problems = refused(write(tmp_path, text))
+    assert problems == [
+        (8, "steps[0].wait.order", "no order named 'o3' (defined: none)"),
+        (9, "steps[1].checkout.items.teapot", "no product named 'teapot' (defined: kettle)"),
+        (12, "expect[1].order.same_as", "no order named 'o9' (defined: o1)"),
+        (13, "expect[2].outcomes.orders[1]", "no order named 'o7' (defined: o1)"),
+        (14, "expect[3].orders.user", "no user named 'bob' (defined: ada)"),
+        (15, "expect[4].http.request", "no request named 'r1' (defined: o1)"),
+        (16, "expect[5].dead_letter.message", "no message named 'm1' (defined: none)"),
+    ]
+
+
 def test_a_bad_value_inside_a_concurrent_step_is_located(tmp_path: Path) -> None:
     text = GOOD.replace(
         "  - checkout: {order: o1, user: ada, items: {kettle: 2}}",

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.messaging.transport import ConsumerProgress
 from tests.support.clock import FakeClock
 
 
-def test_an_idle_consumer_is_never_stalled() -> None:
-    clock = FakeClock()
-    progress = ConsumerProgress("q", clock)
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def progress(clock: FakeClock) -> ConsumerProgress:
+    """A consumer's progress on queue ``q``, timed by ``clock``."""
+    return ConsumerProgress("q", clock)
+
+
+def test_an_idle_consumer_is_never_stalled(clock: FakeClock, progress: ConsumerProgress) -> None:
     clock.advance(3600)
     assert progress.stalled_for() == 0.0
 
 
-def test_a_busy_spell_is_measured_from_its_start_not_from_the_last_settle_before_it() -> None:
-    clock = FakeClock()
-    progress = ConsumerProgress("q", clock)
+def test_a_busy_spell_is_measured_from_its_start_not_from_the_last_settle_before_it(
+    clock: FakeClock, progress: ConsumerProgress
+) -> None:
     progress.delivered()
     progress.settled()
     clock.advance(3600)  # idle for an hour
@@ -24,9 +35,9 @@ def test_a_busy_spell_is_measured_from_its_start_not_from_the_last_settle_before
     assert progress.stalled_for() == 2.0
 
 
-def test_settling_any_delivery_is_progress_and_settling_all_ends_the_stall() -> None:
-    clock = FakeClock()
-    progress = ConsumerProgress("q", clock)
+def test_settling_any_delivery_is_progress_and_settling_all_ends_the_stall(
+    clock: FakeClock, progress: ConsumerProgress
+) -> None:
     progress.delivered()
     progress.delivered()
     clock.advance(90)
