@@ -14,12 +14,12 @@ from rich.text import Text
 from oms.cli.common import console
 from oms.scenario.client import SystemApi
 from oms.scenario.control import BrokerControl, CommandControl, Control, Controls
+from oms.scenario.kinds import did_you_mean
 from oms.scenario.loader import (
     SCENARIO_SUFFIXES,
     ScenarioFile,
     ScenarioFileError,
     ScenarioFilesError,
-    did_you_mean,
     load_directory,
     load_file,
 )
