@@ -14,7 +14,14 @@ from oms.scenario.history import commands_of
 from oms.scenario.loader import dump_yaml, load_file
 from oms.scenario.results import Difference
 from oms.scenario.schedule import FAULTS_OFF, run_scenarios
-from tests.support.scenarios import GOOD, TIMING, InProcessControl, explain, transports_of
+from tests.support.scenarios import (
+    GOOD,
+    SILENT_PAYMENTS,
+    TIMING,
+    InProcessControl,
+    explain,
+    transports_of,
+)
 from tests.support.stack import Stack
 from tests.support.system import running_system
 
@@ -59,18 +66,7 @@ async def test_a_wrong_expectation_fails_with_a_readable_difference(
 
 
 FAULTY_RUNS = {
-    "silent-payments": """\
-setup:
-  saga: {step_timeout_seconds: 3, step_retries: 1}
-  products: {kettle: {price: 1250, stock: 5}}
-  users: {ada: {}}
-  faults:
-    - {message: payment.charge, mode: drop, times: 2}
-steps:
-  - checkout: {order: o1, user: ada, items: {kettle: 2}}
-expect:
-  - saga: {order: o1, state: cancelled}
-""",
+    "silent-payments": SILENT_PAYMENTS,
     "declined-card": """\
 setup:
   products: {kettle: {price: 1250, stock: 5}, mug: {price: 900, stock: 1}}
