@@ -20,7 +20,7 @@ from tests.support.infra import (
     pg_url,
     unavailable,
 )
-from tests.support.stack import TEST_JWT_SECRET, Stack
+from tests.support.stack import TEST_JWT_SECRET, TEST_POOLS, Stack
 from tests.support.system import System, running_system
 
 T = TypeVar("T")
@@ -107,6 +107,7 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             data_dir=tmp_path,
             jwt_secret=TEST_JWT_SECRET,
             outbox_sweep_seconds=0.2,
+            **TEST_POOLS,
             **own_users,
         )
     transport = await open_transport(settings)

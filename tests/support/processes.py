@@ -17,7 +17,7 @@ from typing import Self
 import httpx
 
 from tests.support.infra import RabbitVhost
-from tests.support.stack import TEST_JWT_SECRET
+from tests.support.stack import TEST_JWT_SECRET, TEST_POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,6 +141,7 @@ class ProcessStack:
                 "OMS_FAULTS_ENABLED": "true",
                 "OMS_LOG_FORMAT": "json",
                 "OMS_LOG_LEVEL": "WARNING",
+                **{f"OMS_{name.upper()}": str(size) for name, size in TEST_POOLS.items()},
                 **{
                     f"OMS_{name.upper()}_BROKER_URL": url
                     for name, url in (component_urls or {}).items()

@@ -17,6 +17,15 @@ from shared.service import Transports
 from shared.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-with-enough-bytes-for-hs256"
+TEST_POOLS = {
+    "db_pool_size": 3,
+    "saga_db_pool_size": 4,
+    "bff_db_pool_size": 2,
+    "card_provider_db_pool_size": 2,
+}
+"""PostgreSQL pools of a test stack: at most 22 connections a stack (four services,
+the saga, both BFFs, the provider), so four test workers, each with a stack, stay
+within a server allowing 100 (the settings' defaults would open up to 54 a stack)."""
 
 
 @dataclass
