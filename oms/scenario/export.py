@@ -183,10 +183,13 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
         )
     steps: list[Kind] = [placing]
     state: str | None = None
+    refused = 0
     for entry in history:
         detail = entry["detail"]
         if entry["kind"] == "transition":
             state = detail["to"]
+        elif entry["kind"] == "message_in" and detail["type"] == "payment.refund_failed":
+            refused += 1
         elif entry["kind"] == "message_in" and detail["type"] == "order.cancel_requested":
             held = STEP_COMMAND.get(state or "")
             if held is not None:
@@ -198,8 +201,12 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
             steps.append(Cancel(cancel=CancelSpec(order="order")))
         elif entry["kind"] == "operator":
             if state is not None:
-                steps.append(Wait(wait=WaitSpec(order="order", state=state)))
-            if detail["action"] == "retry" and refund_fault:
+                # After as many refusals as ops saw: a retry while a refund backs off
+                # resends it at once, and each resend takes one of the declines.
+                seen = {"seen": {"payment.refund_failed": refused}} if refused else {}
+                steps.append(Wait(wait=WaitSpec(order="order", state=state, **seen)))
+            if detail["action"] == "retry" and refund_fault and state == "failed":
+                # Failed: every decline was taken; a retry then finds the card repaired.
                 steps.append(ClearFaults(clear_faults=ClearFaultsSpec(service="payments")))
             action = OperatorSpec(order="order", reason=detail["reason"] or "ops")
             steps.append(

@@ -219,3 +219,15 @@ def test_steps_done_by_a_control_capability_need_the_one_of_their_name(tmp_path:
     )
     loaded = load_file(write(tmp_path, text))
     assert needs(loaded.scenario) == {"publish", "cut_broker", "restart"}
+
+
+def test_a_wait_for_messages_seen_names_catalogue_messages_at_least_once(tmp_path: Path) -> None:
+    text = steps_first(
+        "wait: {order: o1, state: failed, seen: {payment.refund_faild: 1}}",
+        "wait: {order: o1, state: failed, seen: {payment.refund_failed: 0}}",
+    )
+    problems = refused(write(tmp_path, text))
+    assert [(field, message) for _, field, message in problems if "seen" in field] == [
+        ("steps[0].wait.seen", "'payment.refund_faild' is not a message of the catalogue"),
+        ("steps[1].wait.seen", "payment.refund_failed: at least 1, not 0"),
+    ]
