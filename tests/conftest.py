@@ -26,6 +26,13 @@ from tests.support.system import System, running_system
 T = TypeVar("T")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow cases first, in the order they were found: on several workers they
+    start at once and the quick ones fill the gaps, rather than one long case
+    starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def rabbit_vhost() -> Iterator[RabbitVhost]:
     vhost = RabbitVhost()
