@@ -17,7 +17,7 @@ from typing import Self
 import httpx
 
 from tests.support.infra import RabbitVhost
-from tests.support.stack import TEST_JWT_SECRET, TEST_POOLS
+from tests.support.stack import TEST_JWT_SECRET, TEST_PATIENCE, TEST_POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +78,7 @@ def wait_ready(urls: Sequence[str], process: Process, timeout: float = 60) -> No
 
 def process_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    env.update({f"OMS_{name.upper()}": str(value) for name, value in TEST_PATIENCE.items()})
     env.update(extra)
     return env
 

@@ -17,6 +17,9 @@ from shared.service import Transports
 from shared.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-with-enough-bytes-for-hs256"
+TEST_PATIENCE = {"bff_call_timeout_seconds": 5.0}
+"""A BFF's call to a service in tests may take the whole write deadline (5 s), not
+2 s: on a machine running several test workers a sign-up can take longer."""
 TEST_POOLS = {
     "db_pool_size": 3,
     "saga_db_pool_size": 4,
