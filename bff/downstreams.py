@@ -45,6 +45,7 @@ class Downstreams:
                 name,
                 DownstreamConfig(
                     base_url=settings.url_for(name),
+                    timeout=settings.bff_call_timeout_seconds,
                     hedge_budget=settings.bff_hedge_budget,
                     coalesce_reads=settings.bff_coalesce_reads,
                 ),

@@ -64,11 +64,17 @@ def component_credentials(settings: Settings) -> dict[str, Credentials]:
 
 
 def apply_topology(
-    api: httpx.Client, *, vhost: str, topology: Topology, users: Mapping[str, Credentials]
+    api: httpx.Client,
+    *,
+    vhost: str,
+    topology: Topology,
+    users: Mapping[str, Credentials],
+    make_users: bool = True,
 ) -> list[str]:
     """Make ``topology`` in ``vhost`` and every component's user with its permissions
     there; returns the users made.  ``api`` speaks to the management API as an
-    administrator."""
+    administrator.  ``make_users=False``: the users exist already (made for another
+    vhost); they are only given their permissions in this one."""
     path = quote(vhost, safe="")
     api.put(f"/api/vhosts/{path}").raise_for_status()
     document = export_definitions(topology, vhost=vhost)
@@ -78,9 +84,10 @@ def apply_topology(
     for component, rights in BROKER_USERS.items():
         credentials = users[component]
         user = quote(credentials.user, safe="")
-        api.put(
-            f"/api/users/{user}", json={"password": credentials.password, "tags": ""}
-        ).raise_for_status()
+        if make_users:
+            api.put(
+                f"/api/users/{user}", json={"password": credentials.password, "tags": ""}
+            ).raise_for_status()
         api.put(
             f"/api/permissions/{path}/{user}",
             json={"configure": rights.configure, "write": rights.write, "read": rights.read},

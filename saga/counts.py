@@ -1,12 +1,14 @@
 """What the ops dashboard shows at the top: sagas by state, how many are stuck, and
-how many finished per minute over the last hour (``GET /sagas/summary``); and the
-state diagram as data (``GET /sagas/diagram``), drawn in the page.
+how many finished per minute over the last hour (``GET /sagas/summary``); the
+state diagram as data (``GET /sagas/diagram``), drawn in the page; and the timing
+this process runs sagas with (``GET /sagas/timing``).
 
 Included before the API's router, so neither path is taken for a saga id.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,3 +112,25 @@ async def saga_diagram(runtime: Runtime, _ops: OpsPrincipal) -> dict[str, Any]:
     the start; each with the inputs that take it) and ``stays`` (inputs that keep a
     state)."""
     return saga_graph(runtime.definition).to_json()
+
+
+class SagaTiming(CamelModel):
+    """The timing and retry policy the running saga process uses (its ``OMS_SAGA_*``
+    settings), as read by ``oms saga export`` and ``oms scenario run``."""
+
+    step_timeout_seconds: float
+    """How long a participant has to answer a step's command before it is resent."""
+    step_retries: int
+    """How often a forward command is resent on timeout before compensating."""
+    compensation_retries: int
+    """How often a compensation is retried before the saga is ``failed``."""
+    compensation_backoff_seconds: float
+    """The wait before retrying a refused compensation; doubles per failure."""
+    compensation_backoff_max_seconds: float
+    """The longest wait between two compensation retries."""
+
+
+@router.get("/sagas/timing", response_model=SagaTiming)
+async def saga_timing(runtime: Runtime, _ops: OpsPrincipal) -> SagaTiming:
+    """The timing and retry policy this saga process runs with (read-only)."""
+    return SagaTiming(**asdict(runtime.definition.config))

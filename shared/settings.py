@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     """Budget of a BFF read, an aggregated page included: its downstream calls share it."""
     bff_write_deadline_seconds: float = 5.0
     """Budget of a BFF write (register, login, checkout, cancel) and the reads it needs."""
+    bff_call_timeout_seconds: float = Field(default=2.0, gt=0)
+    """How long one call of a BFF to a service may take (the request's deadline may
+    cut it shorter); a call past it is retried if it may be, else answered 504."""
     bff_hedge_budget: float = Field(default=0.05, ge=0, le=1)
     """Hedged reads: a BFF read still unanswered after its service's p95 gets a second
     copy, within this share of extra calls per service (0 turns hedging off)."""

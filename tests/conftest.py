@@ -20,10 +20,17 @@ from tests.support.infra import (
     pg_url,
     unavailable,
 )
-from tests.support.stack import TEST_JWT_SECRET, Stack
+from tests.support.stack import TEST_JWT_SECRET, TEST_PATIENCE, TEST_POOLS, Stack
 from tests.support.system import System, running_system
 
 T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow cases first, in the order they were found: on several workers they
+    start at once and the quick ones fill the gaps, rather than one long case
+    starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
@@ -95,7 +102,12 @@ def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: P
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
     """The system's two ways to run: in-process + SQLite, and RabbitMQ + PostgreSQL."""
     if request.param == "embedded":
-        settings = Settings(data_dir=tmp_path, jwt_secret=TEST_JWT_SECRET, outbox_sweep_seconds=0.2)
+        settings = Settings(
+            data_dir=tmp_path,
+            jwt_secret=TEST_JWT_SECRET,
+            outbox_sweep_seconds=0.2,
+            **TEST_PATIENCE,
+        )
     else:
         vhost: RabbitVhost = request.getfixturevalue("rabbit_vhost")
         # Each component connects as its own broker user; the tests' own transport
@@ -107,6 +119,8 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             data_dir=tmp_path,
             jwt_secret=TEST_JWT_SECRET,
             outbox_sweep_seconds=0.2,
+            **TEST_PATIENCE,
+            **TEST_POOLS,
             **own_users,
         )
     transport = await open_transport(settings)

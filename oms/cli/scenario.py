@@ -14,12 +14,12 @@ from rich.text import Text
 from oms.cli.common import console
 from oms.scenario.client import SystemApi
 from oms.scenario.control import BrokerControl, CommandControl, Control, Controls
+from oms.scenario.kinds import did_you_mean
 from oms.scenario.loader import (
     SCENARIO_SUFFIXES,
     ScenarioFile,
     ScenarioFileError,
     ScenarioFilesError,
-    did_you_mean,
     load_directory,
     load_file,
 )
@@ -69,13 +69,13 @@ def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
     """Every scenario file, with what it needs from the system."""
     settings = Settings()
     files = _load(directory, None)
-    faults = asyncio.run(_faults_enabled(settings))
+    faults, timing = asyncio.run(_running_system(settings))
     table = Table("scenario", "steps", "checks", "needs", "runs here", "description")
     for file in files:
         scenario = file.scenario
         wanted = sorted(needs(scenario)) + (["exclusive"] if exclusive(scenario) else [])
         control = _control(settings, None, None, None)
-        reason = skip_reason(scenario, settings, control, faults=faults)
+        reason = skip_reason(scenario, settings, control, faults=faults, timing=timing)
         table.add_row(
             file.name,
             str(len(scenario.steps)),
@@ -89,10 +89,11 @@ def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
         console.print("the running system did not say whether it takes faults", style="yellow")
 
 
-async def _faults_enabled(settings: Settings) -> bool | None:
+async def _running_system(settings: Settings) -> tuple[bool | None, dict[str, float] | None]:
+    """Whether the running system takes faults, and its saga timing (None: not told)."""
     api = SystemApi(settings, timeout=3)
     try:
-        return await api.faults_enabled()
+        return await api.faults_enabled(), await api.timing()
     finally:
         await api.aclose()
 

@@ -15,6 +15,21 @@ from shared.auth import mint_token
 from shared.settings import Settings
 from shared.web.app import API_PREFIX
 
+TIMING_FIELDS = {
+    "step_timeout_seconds": "stepTimeoutSeconds",
+    "step_retries": "stepRetries",
+    "compensation_retries": "compensationRetries",
+    "compensation_backoff_seconds": "compensationBackoffSeconds",
+}
+"""A scenario's ``setup.saga`` fields, and the saga's ``GET /sagas/timing`` names for them."""
+
+
+def timing_of(settings: Settings, running: Mapping[str, float] | None) -> dict[str, float]:
+    """The saga timing: the running system's (``running``, from :meth:`SystemApi.timing`)
+    where it told, else what ``settings`` say (``OMS_SAGA_*``)."""
+    told = running or {}
+    return {name: told.get(name, getattr(settings, f"saga_{name}")) for name in TIMING_FIELDS}
+
 
 @dataclass(frozen=True)
 class Request:
@@ -157,6 +172,17 @@ class SystemApi:
         if response.status_code in (200, 404):
             return response.status_code == 200
         return None
+
+    async def timing(self) -> dict[str, float] | None:
+        """The timing the running saga process uses (``GET /sagas/timing``), keyed as a
+        scenario's ``setup.saga`` (``step_retries`` …); ``None`` when it cannot tell."""
+        try:
+            found = await self._json("saga", "/sagas/timing")
+        except (httpx.TransportError, httpx.HTTPStatusError):
+            return None
+        if not isinstance(found, dict):
+            return None
+        return {name: found[camel] for name, camel in TIMING_FIELDS.items() if camel in found}
 
     async def ready(self, component: str) -> bool:
         try:

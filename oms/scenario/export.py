@@ -24,7 +24,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from oms.scenario.client import SystemApi
+from oms.scenario.client import SystemApi, timing_of
 from oms.scenario.expectations.audit import ExpectAudit
 from oms.scenario.expectations.goods import (
     ExpectMoney,
@@ -113,7 +113,8 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
         raise ExportError(f"saga {saga_id!r} has no order")
     history: list[dict[str, Any]] = saga["history"]
     summary = await api.money(saga_id)
-    settings = api.settings
+    # The timing the system ran the saga with, not the one this process was given.
+    timing_now = timing_of(api.settings, await api.timing())
 
     # --- products and the order's lines ---------------------------------------------
     shortages = {
@@ -182,23 +183,30 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
         )
     steps: list[Kind] = [placing]
     state: str | None = None
+    refused = 0
     for entry in history:
         detail = entry["detail"]
         if entry["kind"] == "transition":
             state = detail["to"]
+        elif entry["kind"] == "message_in" and detail["type"] == "payment.refund_failed":
+            refused += 1
         elif entry["kind"] == "message_in" and detail["type"] == "order.cancel_requested":
             held = STEP_COMMAND.get(state or "")
             if held is not None:
                 # Hold the saga in that state long enough for the cancel to land there.
-                delay = int(min(1000, settings.saga_step_timeout_seconds * 500))
+                delay = int(min(1000, timing_now["step_timeout_seconds"] * 500))
                 faults.append({"message": held, "mode": "delay", "delay_ms": delay})
             if state is not None and state != "reserving_inventory":
                 steps.append(Wait(wait=WaitSpec(order="order", state=state)))
             steps.append(Cancel(cancel=CancelSpec(order="order")))
         elif entry["kind"] == "operator":
             if state is not None:
-                steps.append(Wait(wait=WaitSpec(order="order", state=state)))
-            if detail["action"] == "retry" and refund_fault:
+                # After as many refusals as ops saw: a retry while a refund backs off
+                # resends it at once, and each resend takes one of the declines.
+                seen = {"seen": {"payment.refund_failed": refused}} if refused else {}
+                steps.append(Wait(wait=WaitSpec(order="order", state=state, **seen)))
+            if detail["action"] == "retry" and refund_fault and state == "failed":
+                # Failed: every decline was taken; a retry then finds the card repaired.
                 steps.append(ClearFaults(clear_faults=ClearFaultsSpec(service="payments")))
             action = OperatorSpec(order="order", reason=detail["reason"] or "ops")
             steps.append(
@@ -224,13 +232,12 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
     if saga["state"] in TERMINAL_STATES - {"failed"}:
         expect.append(ExpectAudit(audit="clean"))
 
-    timing: dict[str, Any] = {}
+    wanted: list[str] = []
     if timeouts:
-        timing["step_timeout_seconds"] = settings.saga_step_timeout_seconds
-        timing["step_retries"] = settings.saga_step_retries
+        wanted += ["step_timeout_seconds", "step_retries"]
     if refusals or timeouts:
-        timing["compensation_retries"] = settings.saga_compensation_retries
-        timing["compensation_backoff_seconds"] = settings.saga_compensation_backoff_seconds
+        wanted += ["compensation_retries", "compensation_backoff_seconds"]
+    timing: dict[str, Any] = {name: timing_now[name] for name in wanted}
     setup: dict[str, Any] = {}
     if timing:
         setup["saga"] = timing

@@ -15,8 +15,9 @@ expectation as, tagged by the kind, and the list of kinds its errors name.
 
 from __future__ import annotations
 
+import difflib
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from types import UnionType
@@ -47,6 +48,16 @@ UNKNOWN_KIND = "unknown_kind"
 """The pydantic error type of a mapping whose key is no kind."""
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+DEFINED_BY_STEPS = frozenset({"order", "request", "message"})
+"""The names a file defines in its steps (the rest come from its set-up)."""
+
+
 @dataclass
 class Names:
     """The names the file defines so far, as its steps are read in order."""
@@ -55,6 +66,10 @@ class Names:
     orders: set[str] = field(default_factory=set)
     requests: set[str] = field(default_factory=set)
     messages: set[str] = field(default_factory=set)
+    unsure: bool = False
+    """Whether a step could not be read (a file with other errors): the names it
+    would have defined are unknown, so a use of one of :data:`DEFINED_BY_STEPS` is
+    not held against the file."""
 
     @property
     def products(self) -> set[str]:
@@ -66,9 +81,10 @@ class Names:
 
     def use(self, loc: Loc, what: str, name: str | None, known: set[str]) -> Iterator[Reference]:
         """A reference problem when ``name`` is given and not among ``known``."""
-        if name is not None and name not in known:
-            defined = ", ".join(sorted(known)) or "none"
-            yield loc, f"no {what} named {name!r} (defined: {defined})"
+        if name is None or name in known or (self.unsure and what in DEFINED_BY_STEPS):
+            return
+        defined = ", ".join(sorted(known)) or "none"
+        yield loc, f"no {what} named {name!r}{did_you_mean(name, known)}; defined: {defined}"
 
     def known(self, what: str) -> set[str]:
         """The names of ``what`` (an order, a product…) the file has given so far."""

@@ -8,18 +8,18 @@ location is walked down those nodes.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from oms.scenario.expectations import EXPECTATION_KINDS
-from oms.scenario.kinds import UNKNOWN_KIND, Loc
-from oms.scenario.model import Scenario
+from oms.scenario.kinds import UNKNOWN_KIND, Loc, did_you_mean
+from oms.scenario.model import Scenario, references_in_parts
 from oms.scenario.steps import STEP_KINDS
 
 
@@ -78,12 +78,6 @@ def _looks_like_a_scenario(path: Path) -> bool:
     return isinstance(data, dict) and bool(Scenario.model_fields.keys() & data.keys())
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def load_file(path: Path) -> ScenarioFile:
     """Read and check one file; raises :class:`ScenarioFileError`."""
     return ScenarioFile(path, parse(path.read_text(), path))
@@ -134,9 +128,10 @@ def parse(text: str, path: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioFileError(
-            path, [_problem(root, tuple(e["loc"]), e["type"], e["msg"]) for e in exc.errors()]
-        ) from None
+        # Every problem at once: the names used but never defined as well.
+        invalid = [_problem(root, tuple(e["loc"]), e["type"], e["msg"]) for e in exc.errors()]
+        unknown = [_problem(root, loc, "reference", m) for loc, m in references_in_parts(data)]
+        raise ScenarioFileError(path, sorted([*invalid, *unknown], key=lambda p: p.line)) from None
     problems = [_problem(root, loc, "reference", message) for loc, message in scenario.references()]
     if problems:
         raise ScenarioFileError(path, problems)
@@ -155,10 +150,54 @@ def _problem(root: yaml.Node, loc: Loc, kind: str, message: str) -> Problem:
                 f"one of {', '.join(family)}"
             )
     elif kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
-        message = f"unknown field {loc[-1]!r}"
+        message = f"unknown field {loc[-1]!r}{did_you_mean(loc[-1], fields_at(loc[:-1]))}"
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     return Problem(line, path, message)
+
+
+def fields_at(loc: Loc) -> list[str]:
+    """The fields of the part of a scenario at ``loc`` (a pydantic error location),
+    or none when ``loc`` is no model's."""
+    shape: Any = Scenario
+    for part in loc:
+        shape = _inside(shape, part)
+    model = _bare(shape)
+    return (
+        list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    )
+
+
+def _bare(shape: Any) -> Any:
+    """``shape`` without ``Annotated`` and without ``| None``."""
+    while True:
+        if get_origin(shape) is Annotated:
+            shape = get_args(shape)[0]
+        elif get_origin(shape) in (Union, UnionType) and type(None) in get_args(shape):
+            [shape] = [a for a in get_args(shape) if a is not type(None)] or [None]
+        else:
+            return shape
+
+
+def _inside(shape: Any, part: str | int) -> Any:
+    """The type at ``part`` of ``shape``: a list's item, a mapping's value, a model's
+    field, or the kind a union of kinds is tagged with."""
+    shape = _bare(shape)
+    origin = get_origin(shape)
+    if origin in (Union, UnionType):
+        for member in get_args(shape):
+            tags = [m for m in get_args(member)[1:] if isinstance(m, Tag)]
+            if tags and tags[0].tag == part:
+                return get_args(member)[0]
+        return None
+    if origin is list and isinstance(part, int):
+        return get_args(shape)[0]
+    if origin is dict and isinstance(part, str):
+        return get_args(shape)[1]
+    if isinstance(shape, type) and issubclass(shape, BaseModel) and isinstance(part, str):
+        field = shape.model_fields.get(part)
+        return field.annotation if field is not None else None
+    return None
 
 
 def _locate(root: yaml.Node, loc: Loc) -> tuple[yaml.Node, int, str]:

@@ -25,12 +25,13 @@ The kinds are in :mod:`oms.scenario.steps` and :mod:`oms.scenario.expectations`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 
 from oms.scenario.expectations import Expectation
-from oms.scenario.kinds import Names, Reference, StepKind
+from oms.scenario.kinds import Kind, Names, Reference, StepKind
 from oms.scenario.spec import Name, Setup, Spec
 from oms.scenario.steps import Step
 
@@ -59,3 +60,31 @@ class Scenario(Spec):
             yield from step.references(names, ("steps", index, step.kind()))
         for index, expectation in enumerate(self.expect):
             yield from expectation.references(names, ("expect", index, expectation.kind()))
+
+
+_PARTS: dict[str, TypeAdapter[Kind]] = {
+    "steps": TypeAdapter(Step),
+    "expect": TypeAdapter(Expectation),
+}
+
+
+def references_in_parts(data: Mapping[str, Any]) -> Iterator[Reference]:
+    """:meth:`Scenario.references` of a file that is not a valid scenario as a whole,
+    so its misspelt names are reported with its other errors: the set-up and each
+    step and expectation that are valid on their own are checked.  Past a step
+    that is not, the orders, requests and messages it may have defined are unknown,
+    and their uses are let be."""
+    try:
+        setup = Setup.model_validate(data.get("setup", {}))
+    except ValidationError:
+        return
+    names = Names(setup)
+    for key, adapter in _PARTS.items():
+        parts = data.get(key)
+        for index, raw in enumerate(parts if isinstance(parts, list) else []):
+            try:
+                part = adapter.validate_python(raw)
+            except ValidationError:
+                names.unsure = True
+                continue
+            yield from part.references(names, (key, index, part.kind()))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import httpx
 
-from oms.scenario.client import SystemApi
+from oms.scenario.client import SystemApi, timing_of
 from oms.scenario.control import Control
 from oms.scenario.loader import ScenarioFile
 from oms.scenario.model import Scenario
@@ -63,16 +63,20 @@ def skip_reason(
     control: Control | None,
     *,
     faults: bool | None = None,
+    timing: Mapping[str, float] | None = None,
 ) -> str | None:
     """Why the scenario cannot run here, or None.  ``faults``: whether the running
-    system takes fault rules (``None``: not known, so not a reason to skip)."""
+    system takes fault rules (``None``: not known, so not a reason to skip);
+    ``timing``: the running saga's (:meth:`~oms.scenario.client.SystemApi.timing`),
+    else the one ``settings`` say is compared."""
     if scenario.pending:
         return f"pending: {scenario.pending}"
     if faults is False and uses_faults(scenario):
         return FAULTS_OFF
+    running = timing_of(settings, timing)
     for name, variable in _TIMING.items():
         wanted = getattr(scenario.setup.saga, name)
-        actual = getattr(settings, f"saga_{name}")
+        actual = running[name]
         if wanted is not None and float(wanted) != float(actual):
             return f"written for {variable}={wanted}; the system runs with {actual}"
     missing = needs(scenario) - set(control.capabilities if control else ())
@@ -110,8 +114,9 @@ async def run_scenarios(
     try:
         runnable: list[ScenarioFile] = []
         faults = await api.faults_enabled()
+        timing = await api.timing()
         for file in files:
-            reason = skip_reason(file.scenario, settings, control, faults=faults)
+            reason = skip_reason(file.scenario, settings, control, faults=faults, timing=timing)
             if reason is None:
                 runnable.append(file)
             else:

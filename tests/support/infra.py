@@ -8,7 +8,9 @@ elsewhere it skips it, so a laptop without RabbitMQ can still run the rest.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
+import contextlib
 import os
 import secrets
 import time
@@ -112,18 +114,24 @@ class RabbitVhost:
         assert response.json()["routed"], f"nothing bound to {exchange!r} for {routing_key!r}"
 
     def component_urls(self) -> dict[str, str]:
-        """Make the topology and a broker user per component in this vhost (as
-        ``oms topology apply`` does), each named ``<component>.<vhost>`` with a
-        random password; their broker URLs by component."""
-        from oms.topology import Credentials, apply_topology
-        from shared.messaging.topology import BROKER_USERS, standard_topology
+        """Make the topology in this vhost (as ``oms topology apply`` does) and give
+        each component's broker user its permissions here; their broker URLs by
+        component.  The users (``<component>.oms-test-<random>``, random passwords)
+        are made once per test process and deleted when it exits: making a user
+        costs the broker a password hash, and every stack needs seven."""
+        from oms.topology import apply_topology
+        from shared.messaging.topology import standard_topology
 
-        users = {
-            component: Credentials(f"{component}.{self.name}", secrets.token_urlsafe(16))
-            for component in BROKER_USERS
-        }
-        apply_topology(self._api, vhost=self.name, topology=standard_topology(), users=users)
-        self._users.extend(c.user for c in users.values())
+        users = _process_users()
+        made = _MADE.issuperset(c.user for c in users.values())
+        apply_topology(
+            self._api,
+            vhost=self.name,
+            topology=standard_topology(),
+            users=users,
+            make_users=not made,
+        )
+        _MADE.update(c.user for c in users.values())
         base = AMQP_BASE.split("@", 1)[1]
         vhost = quote(self.name, safe="")
         return {
@@ -140,6 +148,41 @@ class RabbitVhost:
         for user in self._users:
             self._api.delete(f"/api/users/{quote(user, safe='')}")
         self._api.close()
+
+
+_USERS: dict[str, Any] = {}
+"""This process's broker users by component (:func:`_process_users`)."""
+_MADE: set[str] = set()
+"""Those of them made on the broker."""
+
+
+def _process_users() -> dict[str, Any]:
+    """This process's broker user per component (credentials only: the first stack
+    makes them on the broker); they are deleted when the process exits."""
+    from oms.topology import Credentials
+    from shared.messaging.topology import BROKER_USERS
+
+    if _USERS:
+        return _USERS
+    suffix = f"oms-test-{uuid.uuid4().hex[:10]}"
+    _USERS.update(
+        {
+            component: Credentials(f"{component}.{suffix}", secrets.token_urlsafe(16))
+            for component in BROKER_USERS
+        }
+    )
+    atexit.register(_delete_process_users, [c.user for c in _USERS.values()])
+    return _USERS
+
+
+def _delete_process_users(users: list[str]) -> None:
+    """At exit: a broker gone by then keeps them (``oms-test-`` names tell them apart)."""
+    with (
+        contextlib.suppress(httpx.HTTPError),
+        httpx.Client(base_url=MANAGEMENT_URL, auth=("guest", "guest"), timeout=30) as api,
+    ):
+        for user in users:
+            api.delete(f"/api/users/{quote(user, safe='')}")
 
 
 async def create_database() -> str:

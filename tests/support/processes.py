@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.support.infra import RabbitVhost
-from tests.support.stack import TEST_JWT_SECRET
+from tests.support.stack import TEST_JWT_SECRET, TEST_PATIENCE, TEST_POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +79,7 @@ def wait_ready(urls: Sequence[str], process: Process, timeout: float = 60) -> No
 
 def process_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    env.update({f"OMS_{name.upper()}": str(value) for name, value in TEST_PATIENCE.items()})
     env.update(extra)
     return env
 
@@ -142,6 +143,7 @@ class ProcessStack:
                 "OMS_FAULTS_ENABLED": "true",
                 "OMS_LOG_FORMAT": "json",
                 "OMS_LOG_LEVEL": "WARNING",
+                **{f"OMS_{name.upper()}": str(size) for name, size in TEST_POOLS.items()},
                 **{
                     f"OMS_{name.upper()}_BROKER_URL": url
                     for name, url in (component_urls or {}).items()

@@ -40,6 +40,19 @@ expect:
   - order: {order: o1, status: confirmed}
 """
 """The smallest good scenario file, for tests that change one line of it."""
+SILENT_PAYMENTS = """\
+setup:
+  saga: {step_timeout_seconds: 3, step_retries: 1}
+  products: {kettle: {price: 1250, stock: 5}}
+  users: {ada: {}}
+  faults:
+    - {message: payment.charge, mode: drop, times: 2}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 2}}
+expect:
+  - saga: {order: o1, state: cancelled}
+"""
+"""Payments drops the charge twice: the saga resends it once, then compensates."""
 TIMING: dict[str, Any] = {
     "faults_enabled": True,
     "saga_step_timeout_seconds": 3.0,

@@ -2,25 +2,54 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
 from oms.scenario.kinds import StepKind
-from oms.scenario.spec import WAIT_STATES, OrderName, Spec, known_state, state_matches
+from oms.scenario.spec import (
+    WAIT_STATES,
+    OrderName,
+    Spec,
+    known_message,
+    known_state,
+    state_matches,
+)
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 
 class WaitSpec(Spec):
-    """Wait until the order's saga is in ``state`` (``terminal``: any end state)."""
+    """Wait until the order's saga is in ``state`` (``terminal``: any end state) and,
+    with ``seen``, has received at least so many of each message
+    (``seen: {payment.refund_failed: 3}``: the third refusal taken)."""
 
     order: OrderName
     state: str
+    seen: dict[str, int] = Field(default_factory=dict)
     timeout_seconds: float | None = Field(default=None, gt=0)
 
     _known_state = field_validator("state")(known_state(WAIT_STATES))
+
+    @field_validator("seen")
+    @classmethod
+    def _known_messages(cls, seen: dict[str, int]) -> dict[str, int]:
+        for message, count in seen.items():
+            known_message(message)
+            if count < 1:
+                raise ValueError(f"{message}: at least 1, not {count}")
+        return seen
+
+    def holds(self, saga: dict[str, Any]) -> bool:
+        """Whether ``saga`` (as the saga API shows it) is where this waits for."""
+        if not state_matches(self.state, saga["state"]):
+            return False
+        received = Counter(
+            h["detail"].get("type") for h in saga.get("history", []) if h["kind"] == "message_in"
+        )
+        return all(received[message] >= count for message, count in self.seen.items())
 
 
 class Wait(StepKind):
@@ -29,10 +58,11 @@ class Wait(StepKind):
     async def run(self, run: ScenarioRun) -> None:
         spec = self.wait
         within = run.remaining(spec.timeout_seconds)
+        seen = "".join(f", {n} {message}" for message, n in spec.seen.items())
         await run.saga_reaches(
             spec.order,
-            lambda saga: state_matches(spec.state, saga["state"]),
-            f"saga {spec.order} reaches {spec.state} within {within:.1f}s",
+            spec.holds,
+            f"saga {spec.order} reaches {spec.state}{seen} within {within:.1f}s",
             spec.state,
             within=within,
             interval=0.1,

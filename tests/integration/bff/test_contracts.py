@@ -112,6 +112,7 @@ async def test_ops_add_products_through_bff_web_and_products_subscribers_hear_of
     listing = await system.web.get(f"{API}/products", params={"limit": 200})
     assert [p for p in listing.json()["items"] if p["id"] == product["id"]] == [product]
     home = await system.mobile.get(f"{API}/home", headers=customer.auth)
+    assert home.status_code == 200, home.text
     [featured] = [p for p in home.json()["featured"] if p["id"] == product["id"]]
     assert featured["description"] == "Cast iron, 1.2 l"
 

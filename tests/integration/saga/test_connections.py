@@ -100,8 +100,10 @@ async def test_idle_stream_clients_hold_no_database_connection(stack: Stack) -> 
             await asyncio.gather(*listeners, return_exceptions=True)
 
     assert listed.status_code == 200, listed.text
-    # Between their polls the streams hold nothing: most of the time no connection is out.
-    assert checked_out.count(0) >= len(checked_out) // 2, checked_out
+    # Between their polls the streams hold nothing: five streams holding one each would
+    # never leave the pool empty-handed, yet it often is (not most of the time on a
+    # machine busy with other test workers, where each poll takes longer).
+    assert checked_out.count(0) >= len(checked_out) // 5, checked_out
 
 
 async def test_a_stream_outlives_polls_that_find_no_free_connection(stack: Stack) -> None:

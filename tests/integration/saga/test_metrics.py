@@ -113,8 +113,10 @@ async def test_a_confirmed_and_a_compensated_checkout_move_the_saga_metrics(
 async def test_silent_payments_count_timeouts_and_resends_and_the_gauge_outlives_the_process(
     stack: Stack,
 ) -> None:
+    # A deadline of 3 s: long enough for the refund's answer on a busy machine (a
+    # timeout of it would count too), short enough for the two of the charge.
     async with running_system(
-        stack, faults_enabled=True, saga_step_timeout_seconds=1.0, saga_step_retries=1
+        stack, faults_enabled=True, saga_step_timeout_seconds=3.0, saga_step_retries=1
     ) as system:
         response = await system.services["payments"].post(
             "/api/v1/_faults",
@@ -129,6 +131,7 @@ async def test_silent_payments_count_timeouts_and_resends_and_the_gauge_outlives
         await eventually(
             lambda: _scraped(system),
             until=lambda found: value(found, "oms_saga_in_flight", state="charging_payment") == 1,
+            timeout=60,
             what="the saga waiting on the charge",
         )
 

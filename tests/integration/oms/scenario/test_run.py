@@ -14,7 +14,16 @@ from oms.scenario.history import commands_of
 from oms.scenario.loader import dump_yaml, load_file
 from oms.scenario.results import Difference
 from oms.scenario.schedule import FAULTS_OFF, run_scenarios
-from tests.support.scenarios import GOOD, TIMING, InProcessControl, explain, transports_of
+from oms.scenario.steps.faults import ClearFaults
+from oms.scenario.steps.wait import Wait
+from tests.support.scenarios import (
+    GOOD,
+    SILENT_PAYMENTS,
+    TIMING,
+    InProcessControl,
+    explain,
+    transports_of,
+)
 from tests.support.stack import Stack
 from tests.support.system import running_system
 
@@ -59,18 +68,7 @@ async def test_a_wrong_expectation_fails_with_a_readable_difference(
 
 
 FAULTY_RUNS = {
-    "silent-payments": """\
-setup:
-  saga: {step_timeout_seconds: 3, step_retries: 1}
-  products: {kettle: {price: 1250, stock: 5}}
-  users: {ada: {}}
-  faults:
-    - {message: payment.charge, mode: drop, times: 2}
-steps:
-  - checkout: {order: o1, user: ada, items: {kettle: 2}}
-expect:
-  - saga: {order: o1, state: cancelled}
-""",
+    "silent-payments": SILENT_PAYMENTS,
     "declined-card": """\
 setup:
   products: {kettle: {price: 1250, stock: 5}, mug: {price: 900, stock: 1}}
@@ -200,3 +198,71 @@ async def test_a_fault_scenario_is_skipped_with_the_reason_when_the_system_has_f
             assert await api.faults_enabled() is True
         finally:
             await api.aclose()
+
+
+RETRIED_WHILE_BACKING_OFF = """\
+timeout_seconds: 90
+setup:
+  saga: {compensation_retries: 3, compensation_backoff_seconds: 1}
+  products: {kettle: {price: 1250, stock: 5}}
+  users: {ada: {}}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 1}}
+  - wait: {order: o1, state: completed}
+  - fault: {message: payment.refund, mode: decline, times: 6}
+  - cancel: {order: o1}
+  - wait: {order: o1, state: refunding_payment, seen: {payment.refund_failed: 2}}
+  - retry: {order: o1, reason: first try}
+  - wait: {order: o1, state: refunding_payment, seen: {payment.refund_failed: 4}}
+  - retry: {order: o1, reason: second try}
+expect:
+  - saga: {order: o1, state: cancelled}
+  - money: {order: o1, captured: 1250, refunded: 1250, net: 0}
+"""
+"""Six refunds declined, ops retrying twice while the refund backs off (each retry
+resends it at once, with a fresh budget of three): seven refunds, the last made."""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_a_saga_retried_twice_while_its_refund_backs_off_replays_with_as_many_refunds(
+    stack: Stack, tmp_path: Path
+) -> None:
+    (tmp_path / "retried.yaml").write_text(RETRIED_WHILE_BACKING_OFF)
+    original_file = load_file(tmp_path / "retried.yaml")
+
+    timing = {**TIMING, "saga_compensation_retries": 3, "saga_compensation_backoff_seconds": 1}
+    async with running_system(stack, **timing) as system:
+        settings = system.stack.settings.model_copy(update=timing)
+        transports = transports_of(system)
+        [first] = await run_scenarios([original_file], settings, transports=transports)
+        assert first.outcome == "passed", explain([first])
+
+        api = SystemApi(settings, transports=transports)
+        try:
+            original = await api.saga(first.orders["o1"])
+            assert original is not None
+            assert commands_of(original).count("payment.refund") == 7
+            path = tmp_path / "exported.yaml"
+            path.write_text(dump_yaml(await export_saga(api, first.orders["o1"])))
+            exported = load_file(path)
+            [again] = await run_scenarios(
+                [exported],
+                settings,
+                transports=transports,
+                control=InProcessControl(stack.transport),
+            )
+            assert again.outcome == "passed", explain([again])
+            rerun = await api.saga(again.orders["order"])
+            assert rerun is not None
+        finally:
+            await api.aclose()
+
+    assert commands_of(rerun) == commands_of(original)
+    assert commands_of(rerun).count("payment.refund") == 7
+    waits = [s.wait for s in exported.scenario.steps if isinstance(s, Wait)]
+    assert [w.seen for w in waits if w.seen] == [
+        {"payment.refund_failed": 2},
+        {"payment.refund_failed": 4},
+    ]
+    assert not any(isinstance(s, ClearFaults) for s in exported.scenario.steps)

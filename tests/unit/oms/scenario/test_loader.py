@@ -93,8 +93,34 @@ def test_a_misspelt_field_of_a_kind_named_as_its_field_reads_plainly(tmp_path: P
     )
     problems = refused(write(tmp_path, text))
     assert [(field, message) for _, field, message in problems] == [
-        ("expect[0].order.staus", "unknown field 'staus'")
+        ("expect[0].order.staus", "unknown field 'staus' (did you mean 'status'?)")
     ]
+
+
+def test_the_second_expectation_s_misspelt_field_reads_as_its_path_in_the_file(
+    tmp_path: Path,
+) -> None:
+    text = GOOD + "  - order: {order: o1, staus: confirmed}\n"
+    problems = refused(write(tmp_path, text))
+    assert problems == [
+        (11, "expect[1].order.staus", "unknown field 'staus' (did you mean 'status'?)")
+    ]
+
+
+def test_a_misspelt_field_deep_in_the_set_up_is_offered_the_field_it_resembles(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace("ada: {}", "ada: {addresses: {home: {citty: Leeds}}}")
+    problems = refused(write(tmp_path, text))
+    assert [(field, message) for _, field, message in problems] == [
+        ("setup.users.ada.addresses.home.citty", "unknown field 'citty' (did you mean 'city'?)")
+    ]
+
+
+def test_an_unknown_field_like_no_other_is_offered_nothing(tmp_path: Path) -> None:
+    text = GOOD.replace("{order: o1, status: confirmed}", "{order: o1, xyzzy: 1}")
+    [(_, _, message)] = refused(write(tmp_path, text))
+    assert message == "unknown field 'xyzzy'"
 
 
 def test_a_missing_field_names_the_step_it_is_missing_from(tmp_path: Path) -> None:
@@ -109,8 +135,39 @@ def test_a_name_used_but_never_defined_is_refused(tmp_path: Path) -> None:
     text = GOOD + "  - stock: {product: kettel, available: 3}\n  - money: {order: o2, net: 0}\n"
     problems = refused(write(tmp_path, text))
     assert problems == [
-        (11, "expect[1].stock.product", "no product named 'kettel' (defined: kettle)"),
-        (12, "expect[2].money.order", "no order named 'o2' (defined: o1)"),
+        (
+            11,
+            "expect[1].stock.product",
+            "no product named 'kettel' (did you mean 'kettle'?); defined: kettle",
+        ),
+        (12, "expect[2].money.order", "no order named 'o2'; defined: o1"),
+    ]
+
+
+def test_a_misspelt_name_is_reported_with_every_other_error_at_once(tmp_path: Path) -> None:
+    text = GOOD.replace("items: {kettle: 2}}", "items: {kettel: 2}, colour: red}") + (
+        "  - stock: {product: kettel, available: 3}\n  - money: {order: o1, nett: 0}\n"
+    )
+    problems = refused(write(tmp_path, text))
+    assert problems == [
+        (8, "steps[0].checkout.colour", "unknown field 'colour'"),
+        (11, "expect[1].stock.product", problems[1][2]),
+        (12, "expect[2].money.nett", "unknown field 'nett' (did you mean 'net'?)"),
+    ]
+    assert problems[1][2].startswith("no product named 'kettel' (did you mean 'kettle'?)")
+
+
+def test_past_a_step_that_cannot_be_read_its_orders_are_not_held_against_the_file(
+    tmp_path: Path,
+) -> None:
+    """The broken checkout may have defined ``o1``: only what is surely wrong is told."""
+    text = GOOD.replace("items: {kettle: 2}}", "items: {kettle: two}}") + (
+        "  - stock: {product: kettel, available: 3}\n"
+    )
+    problems = refused(write(tmp_path, text))
+    assert [(line, field) for line, field, _ in problems] == [
+        (8, "steps[0].checkout.items.kettle"),
+        (11, "expect[1].stock.product"),
     ]
 
 
@@ -186,3 +243,15 @@ def test_steps_done_by_a_control_capability_need_the_one_of_their_name(tmp_path:
     )
     loaded = load_file(write(tmp_path, text))
     assert needs(loaded.scenario) == {"publish", "cut_broker", "restart"}
+
+
+def test_a_wait_for_messages_seen_names_catalogue_messages_at_least_once(tmp_path: Path) -> None:
+    text = steps_first(
+        "wait: {order: o1, state: failed, seen: {payment.refund_faild: 1}}",
+        "wait: {order: o1, state: failed, seen: {payment.refund_failed: 0}}",
+    )
+    problems = refused(write(tmp_path, text))
+    assert [(field, message) for _, field, message in problems if "seen" in field] == [
+        ("steps[0].wait.seen", "'payment.refund_faild' is not a message of the catalogue"),
+        ("steps[1].wait.seen", "payment.refund_failed: at least 1, not 0"),
+    ]

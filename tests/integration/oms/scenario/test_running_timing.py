@@ -1,0 +1,78 @@
+"""The saga timing a scenario is exported with and checked against is the running
+system's (``GET /sagas/timing``), not the one of the shell ``oms`` is run from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oms.scenario.client import SystemApi
+from oms.scenario.export import export_saga
+from oms.scenario.loader import dump_yaml, load_file
+from oms.scenario.schedule import run_scenarios, skip_reason
+from shared.web.app import API_PREFIX
+from tests.support.scenarios import SILENT_PAYMENTS, TIMING, explain, transports_of
+from tests.support.stack import Stack
+from tests.support.system import running_system
+
+SHELL = {
+    "saga_step_timeout_seconds": 30.0,
+    "saga_step_retries": 10,
+    "saga_compensation_retries": 7,
+    "saga_compensation_backoff_seconds": 5.0,
+}
+"""What the shell running ``oms`` says (``OMS_SAGA_*``): not what the system runs with."""
+RUNNING = {
+    "step_timeout_seconds": TIMING["saga_step_timeout_seconds"],
+    "step_retries": TIMING["saga_step_retries"],
+    "compensation_retries": TIMING["saga_compensation_retries"],
+    "compensation_backoff_seconds": TIMING["saga_compensation_backoff_seconds"],
+}
+
+
+async def test_the_saga_tells_the_timing_it_runs_with_to_ops_only(stack: Stack) -> None:
+    async with running_system(stack, **TIMING) as system:
+        saga = system.services["saga"]
+        assert (await saga.get(f"{API_PREFIX}/sagas/timing")).status_code == 401
+        customer = await saga.get(f"{API_PREFIX}/sagas/timing", headers=stack.auth("someone"))
+        assert customer.status_code == 403
+        told = await saga.get(f"{API_PREFIX}/sagas/timing", headers=stack.ops())
+        assert told.status_code == 200, told.text
+        assert told.json() == {
+            "stepTimeoutSeconds": 3.0,
+            "stepRetries": 1,
+            "compensationRetries": 1,
+            "compensationBackoffSeconds": 0.2,
+            "compensationBackoffMaxSeconds": 300.0,
+        }
+
+
+@pytest.mark.timeout(180)
+async def test_an_export_and_a_run_read_the_running_systems_timing_not_the_shells(
+    stack: Stack, tmp_path: Path
+) -> None:
+    (tmp_path / "silent.yaml").write_text(SILENT_PAYMENTS)
+    silent = load_file(tmp_path / "silent.yaml")
+
+    async with running_system(stack, **TIMING) as system:
+        shell = system.stack.settings.model_copy(update=SHELL)
+        transports = transports_of(system)
+        # Written for the running system's timing: it runs, though the shell says otherwise.
+        assert skip_reason(silent.scenario, shell, None) == (
+            "written for OMS_SAGA_STEP_TIMEOUT_SECONDS=3.0; the system runs with 30.0"
+        )
+        [result] = await run_scenarios([silent], shell, transports=transports)
+        assert result.outcome == "passed", explain([result])
+
+        api = SystemApi(shell, transports=transports)
+        try:
+            assert await api.timing() == RUNNING
+            exported = await export_saga(api, result.orders["o1"])
+        finally:
+            await api.aclose()
+
+    assert exported["setup"]["saga"] == RUNNING
+    path = tmp_path / "exported.yaml"
+    path.write_text(dump_yaml(exported))
+    assert load_file(path).scenario.setup.saga.step_retries == 1
