@@ -231,9 +231,11 @@ def bff_app_factory(
 
 # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off
 # per request that costs more than the lookup itself.
-async def _bff(request: Request) -> Bff:
+async def current_bff(request: Request) -> Bff:
+    """The app's :class:`Bff`; a BFF's own dependency names its subclass
+    (``Annotated[Web, Depends(current_bff)]``), the object ``bff_app_factory`` built."""
     bff: Bff = request.app.state.bff
     return bff
 
 
-BffDep = Annotated[Bff, Depends(_bff)]
+BffDep = Annotated[Bff, Depends(current_bff)]

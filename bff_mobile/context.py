@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from bff import API, Bff
+from bff.app import current_bff
 from bff.downstream import CoalescingCache
 from shared.settings import Settings
 
@@ -40,9 +41,4 @@ class Mobile(Bff):
         return in_stock[:FEATURED_COUNT]
 
 
-async def _mobile(request: Request) -> Mobile:
-    mobile: Mobile = request.app.state.bff
-    return mobile
-
-
-MobileDep = Annotated[Mobile, Depends(_mobile)]
+MobileDep = Annotated[Mobile, Depends(current_bff)]

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from bff import API, Bff
+from bff.app import current_bff
 from bff.downstream import CoalescingCache
 from shared.settings import Settings
 
@@ -43,9 +44,4 @@ class Web(Bff):
         return product
 
 
-async def _web(request: Request) -> Web:
-    web: Web = request.app.state.bff
-    return web
-
-
-WebDep = Annotated[Web, Depends(_web)]
+WebDep = Annotated[Web, Depends(current_bff)]
