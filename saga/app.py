@@ -12,6 +12,7 @@ from saga.counts import router as counts_router
 from saga.dashboard import router as dashboard_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
+from saga.housekeeping import Housekeeping
 from saga.letters_api import router as letters_router
 from saga.metrics import SagaMetrics
 from saga.runtime import QUEUE, SagaRuntime
@@ -47,6 +48,7 @@ def build_app(
         service.db, service.relay, chosen, parked_ttl_seconds=settings.saga_parked_ttl_seconds
     )
     letters = DeadLetters(service.db, service.relay)
+    housekeeping = Housekeeping(service.db)
     if settings.faults_enabled:
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
         service.faults = Faults(transport, targets=SAGA_EVENTS)
@@ -59,6 +61,7 @@ def build_app(
 
     async def start() -> None:
         runtime.start()
+        housekeeping.start()
         service.subscriptions.append(
             await transport.consume(QUEUE, handle, prefetch=settings.prefetch)
         )
@@ -68,6 +71,7 @@ def build_app(
 
     service.on_start.append(start)
     service.on_stop.append(runtime.stop)
+    service.on_stop.append(housekeeping.stop)
 
     app = service.app(
         routers=[stream_router, counts_router, bulk_router, api_router, letters_router],

@@ -6,17 +6,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, text
 from sqlmodel import Field, SQLModel
 
 from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
+
+AT_REST_SQL = "status NOT IN ('completed', 'cancelled', 'failed')"
+"""The sagas not at rest, as the partial index ``ix_sagas_not_at_rest`` says it: a
+query selecting them must say it the same way (literals, not parameters) for the
+planner to take the index."""
 
 
 class SagaRow(SQLModel, table=True):
     """One order saga. ``version`` guards every update (optimistic concurrency)."""
 
     __tablename__ = "sagas"
+    __table_args__ = (
+        Index("ix_sagas_created_at", "created_at", "id"),
+        Index("ix_sagas_updated_at", "updated_at", "status"),
+        Index(
+            "ix_sagas_not_at_rest",
+            "created_at",
+            "id",
+            postgresql_where=text(AT_REST_SQL),
+            sqlite_where=text(AT_REST_SQL),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     status: str = Field(index=True, max_length=40)
@@ -25,16 +41,38 @@ class SagaRow(SQLModel, table=True):
     definition_version: int
     user_id: str = Field(index=True, max_length=64)
     created_at: datetime = Field(
-        default_factory=utcnow,
-        sa_column=Column(UtcDateTime(), nullable=False, index=True),
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     updated_at: datetime = Field(
-        default_factory=utcnow,
-        sa_column=Column(UtcDateTime(), nullable=False, index=True),
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     deadline_at: datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime(), nullable=True, index=True)
     )
+
+
+class SagaStateCountRow(SQLModel, table=True):
+    """How many sagas were in a state when the changes were last folded in
+    (:mod:`saga.counts`); the changes since are in ``saga_state_count_changes``."""
+
+    __tablename__ = "saga_state_counts"
+
+    status: str = Field(primary_key=True, max_length=40)
+    sagas: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
+class SagaStateCountChangeRow(SQLModel, table=True):
+    """A change of a state's count (+n / -n), appended by the triggers on ``sagas``
+    in the transaction that changes the sagas."""
+
+    __tablename__ = "saga_state_count_changes"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    status: str = Field(max_length=40)
+    change: int = Field(sa_column=Column(BigInteger(), nullable=False))
 
 
 class SagaDeadlineRow(SQLModel, table=True):
