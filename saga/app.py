@@ -12,7 +12,7 @@ from saga.counts import router as counts_router
 from saga.dashboard import router as dashboard_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
-from saga.housekeeping import Housekeeping
+from saga.housekeeping import Housekeeping, Retention
 from saga.letters_api import router as letters_router
 from saga.metrics import SagaMetrics
 from saga.runtime import QUEUE, SagaRuntime
@@ -48,7 +48,14 @@ def build_app(
         service.db, service.relay, chosen, parked_ttl_seconds=settings.saga_parked_ttl_seconds
     )
     letters = DeadLetters(service.db, service.relay)
-    housekeeping = Housekeeping(service.db)
+    retention = None
+    if settings.saga_retention_days is not None:
+        retention = Retention(
+            settings.saga_retention_days,
+            failed=settings.saga_retention_failed,
+            archive=settings.saga_archive_dir,
+        )
+    housekeeping = Housekeeping(service.db, retention=retention)
     if settings.faults_enabled:
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
         service.faults = Faults(transport, targets=SAGA_EVENTS)

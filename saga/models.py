@@ -150,3 +150,26 @@ class DeadLetterRow(SQLModel, table=True):
     requeued_at: datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
+
+
+class SagaRecordRow(SQLModel, table=True):
+    """A saga's history entries and inputs moved out of their tables once it came to
+    rest, each list as compressed JSON (:mod:`saga.records`); entries recorded
+    after (the saga moved again) are in the tables and follow these."""
+
+    __tablename__ = "saga_records"
+
+    saga_id: str = Field(primary_key=True, max_length=64)
+    history: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    inputs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class SagaHousekeepingRow(SQLModel, table=True):
+    """How far a housekeeping job has got (the ``updated_at`` and id of the last saga
+    it took), so a round starts where the last one ended."""
+
+    __tablename__ = "saga_housekeeping"
+
+    job: str = Field(primary_key=True, max_length=40)
+    reached: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    reached_id: str = Field(max_length=64)
