@@ -55,7 +55,9 @@ def build_app(
             failed=settings.saga_retention_failed,
             archive=settings.saga_archive_dir,
         )
-    housekeeping = Housekeeping(service.db, retention=retention)
+    housekeeping = Housekeeping(
+        service.db, retention=retention, every=settings.saga_housekeeping_seconds
+    )
     if settings.faults_enabled:
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
         service.faults = Faults(transport, targets=SAGA_EVENTS)

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     saga_parked_ttl_seconds: float = Field(default=3600.0, gt=0)
     """How long an event for an order whose saga does not exist stays parked; then it
     is expired into the dead letters, with why (ops can read and requeue it)."""
+    saga_housekeeping_seconds: float = Field(default=5.0, gt=0)
+    """How often each saga process folds the counts by state and (one at a time)
+    compacts finished sagas' rows and removes those past their retention."""
     saga_retention_days: float | None = Field(default=None, gt=0)
     """Finished sagas (completed, cancelled) whose last change is older than this many
     days are removed, with their history and inputs, by the saga's housekeeping;

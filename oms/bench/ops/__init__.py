@@ -7,7 +7,8 @@ one real saga of each kind run through the component
 read is then timed over HTTP on the component's app (:mod:`~oms.bench.ops.reads`):
 the list (newest, by state, by customer, by order, older than), one saga, the
 stuck filter, the summary, a bulk dry run's count, the metrics scrape and the
-dashboard's first load; and the bytes a finished saga stores.  The database is
+dashboard's first load; and the bytes a finished saga stores, before and after
+housekeeping compacts it.  The database is
 dropped at the end unless ``--keep`` is given.
 """
 
@@ -27,6 +28,7 @@ from oms.bench.ops.reads import pick, stored_bytes, time_reads
 from oms.bench.ops.templates import play_templates, saga_component, template_id
 from oms.bench.processes import Infrastructure
 from oms.bench.report import console, machine, now
+from saga.records import compact_sagas
 from shared.auth import mint_token
 
 __all__ = ["bench", "print_result"]
@@ -74,7 +76,12 @@ async def bench(
                     connection, mix, days=days, progress=lambda line: console.print(f"  {line}")
                 )
                 picks = await pick(connection)
-                storage = await stored_bytes(connection, template_id("completed"))
+                finished = template_id("completed")
+                storage = await stored_bytes(connection, finished)
+                # The same saga once housekeeping has compacted it.
+                async with app.state.runtime.db.engine.begin() as compacting:
+                    await compact_sagas(compacting, [finished])
+                storage["compacted"] = (await stored_bytes(connection, finished))["finished_saga"]
             finally:
                 await connection.close()
             console.print(f"timing the ops reads ({repeats} each) …")
@@ -112,5 +119,7 @@ def print_result(result: dict[str, Any]) -> None:
         f"a finished saga stores {saga['total']:,} bytes: row {saga['saga']:,}, "
         f"history {saga['history']:,}, inputs {saga['inputs']:,}; "
         f"on disk (indexes included) {stored['on_disk_per_saga']:,} bytes per saga; "
+        f"compacted: {stored['compacted']['total']:,} bytes (record "
+        f"{stored['compacted']['record']:,}); "
         f"filled in {result['fill_seconds']} s"
     )

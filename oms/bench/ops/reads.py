@@ -106,14 +106,16 @@ _BYTES = """
 SELECT
   (SELECT pg_column_size(s.*) FROM sagas s WHERE id = $1) AS saga,
   (SELECT coalesce(sum(pg_column_size(h.*)), 0) FROM saga_history h WHERE saga_id = $1) AS history,
-  (SELECT coalesce(sum(pg_column_size(i.*)), 0) FROM saga_inputs i WHERE saga_id = $1) AS inputs
+  (SELECT coalesce(sum(pg_column_size(i.*)), 0) FROM saga_inputs i WHERE saga_id = $1) AS inputs,
+  (SELECT coalesce(sum(pg_column_size(r.*)), 0) FROM saga_records r WHERE saga_id = $1) AS record
 """
-_TABLES = ("sagas", "saga_history", "saga_inputs", "saga_deadlines")
+_TABLES = ("sagas", "saga_history", "saga_inputs", "saga_records", "saga_deadlines")
 
 
 async def stored_bytes(connection: asyncpg.Connection, saga_id: str) -> dict[str, Any]:
-    """Bytes one finished saga stores (its row, its history, its inputs), and each
-    table's size on disk (indexes and TOAST included) per saga."""
+    """Bytes one finished saga stores (its row, its history, its inputs and, once
+    compacted, its record), and each table's size on disk (indexes and TOAST
+    included) per saga."""
     row = await connection.fetchrow(_BYTES, saga_id)
     assert row is not None
     sagas = await connection.fetchval("SELECT count(*) FROM sagas")
@@ -121,7 +123,7 @@ async def stored_bytes(connection: asyncpg.Connection, saga_id: str) -> dict[str
         table: int(await connection.fetchval("SELECT pg_total_relation_size($1)", table))
         for table in _TABLES
     }
-    per_saga = {name: int(row[name]) for name in ("saga", "history", "inputs")}
+    per_saga = {name: int(row[name]) for name in ("saga", "history", "inputs", "record")}
     return {
         "finished_saga": {**per_saga, "total": sum(per_saga.values())},
         "tables": tables,
