@@ -15,6 +15,7 @@ from saga.definition import OrderSaga, SagaConfig
 from saga.housekeeping import Housekeeping, Retention
 from saga.letters_api import router as letters_router
 from saga.metrics import SagaMetrics
+from saga.pruned_api import router as pruned_router
 from saga.runtime import QUEUE, SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
@@ -83,7 +84,14 @@ def build_app(
     service.on_stop.append(housekeeping.stop)
 
     app = service.app(
-        routers=[stream_router, counts_router, bulk_router, api_router, letters_router],
+        routers=[
+            stream_router,
+            counts_router,
+            bulk_router,
+            api_router,
+            letters_router,
+            pruned_router,
+        ],
         description="Order saga instances, their history and deadlines; ops actions.",
     )
     app.include_router(dashboard_router)

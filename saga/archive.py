@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from saga.definition import InvalidSagaState, SagaState
 from saga.records import Entry, Taped
 from saga.timeline import describe
 
@@ -27,10 +28,26 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def archived(row: Any, history: Sequence[Entry], tape: Sequence[Taped]) -> dict[str, Any]:
-    """One saga as its archive line says it."""
+    """One saga as its archive line says it: the fields ``GET /sagas/{id}`` answers
+    (``stuck`` null, nothing ``ahead``: it was at rest), its stored state, inputs."""
+    try:
+        state = SagaState.from_json(row.state)
+        status, step, attempts, reason = (
+            state.status.value,
+            state.current,
+            state.attempt,
+            state.reason,
+        )
+    except InvalidSagaState:  # archived as stored, whatever it says
+        status, step, attempts, reason = row.status, None, 0, None
     return {
         "id": row.id,
-        "state": row.status,
+        "state": status,
+        "step": step,
+        "attempts": attempts,
+        "failureReason": reason,
+        "stuck": None,
+        "ahead": [],
         "version": row.version,
         "definitionVersion": row.definition_version,
         "userId": row.user_id,

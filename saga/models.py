@@ -173,3 +173,12 @@ class SagaHousekeepingRow(SQLModel, table=True):
     job: str = Field(primary_key=True, max_length=40)
     reached: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     reached_id: str = Field(max_length=64)
+
+
+class SagaPrunedRow(SQLModel, table=True):
+    """A saga retention removed, and when: its order had a saga."""
+
+    __tablename__ = "saga_pruned"
+
+    saga_id: str = Field(primary_key=True, max_length=64)
+    pruned_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

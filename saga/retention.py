@@ -8,6 +8,10 @@ go in small batches, each one transaction holding the lock of every saga in it
 a saga that moved meanwhile (a completed order being cancelled) is not at rest,
 or no longer old, and stays.  Never a saga not at rest.
 
+Each saga removed leaves its id and when in ``saga_pruned`` (``GET
+/pruned-sagas/{id}``): ``oms audit`` does not take its order's payment or
+reservation for one made without a saga.
+
 The archive (:mod:`saga.archive`) gets each batch before it is deleted: if the
 deletion then fails, the next round writes those sagas again, and a reader takes
 a saga's last line.
@@ -21,15 +25,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 
 from saga.archive import append_archive
-from saga.models import SagaDeadlineRow
+from saga.models import SagaDeadlineRow, SagaPrunedRow
 from saga.records import RECORDS, SAGAS, history_of, tape_of
 from saga.store import HISTORY, INPUTS, LOCK_NAMESPACE
+from shared.clock import utcnow
 from shared.persistence.database import Database
 
 DEADLINES = SagaDeadlineRow.__table__  # type: ignore[attr-defined]
+PRUNED = SagaPrunedRow.__table__  # type: ignore[attr-defined]
 BATCH = 200
 PAUSE_SECONDS = 0.05
 """Between two batches: the saga's own transactions go first."""
@@ -107,6 +113,12 @@ async def prune_batch(
             await connection.execute(delete(table).where(table.c[column].in_(going)))
         await connection.execute(delete(DEADLINES).where(DEADLINES.c.saga_id.in_(going)))
         await connection.execute(delete(SAGAS).where(SAGAS.c.id.in_(going)))
+        if going:
+            # Kept so the order is known to have had a saga (``oms audit``).
+            gone_at = utcnow()
+            await connection.execute(
+                insert(PRUNED), [{"saga_id": saga_id, "pruned_at": gone_at} for saga_id in going]
+            )
     return len(ids), len(going)
 
 

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from oms.cli.common import console
 from oms.config import load_settings
+from saga.archive import find_archived
 from shared.auth import mint_token
 from shared.web.app import API_PREFIX
 
@@ -188,9 +189,19 @@ def list_sagas(
 
 
 @saga_app.command("show")
-def show(saga_id: str, as_json: JsonOption = False) -> None:
+def show(
+    saga_id: str,
+    as_json: JsonOption = False,
+    archive: Annotated[
+        Path | None,
+        typer.Option(help="read the saga from this archive of pruned sagas, not the service"),
+    ] = None,
+) -> None:
     """The saga's state and its timeline in words, with who and why for operator actions."""
-    s = _call("GET", f"/sagas/{saga_id}")
+    s = _call("GET", f"/sagas/{saga_id}") if archive is None else find_archived(archive, saga_id)
+    if s is None:
+        _say(f"saga {saga_id} is not in the archive {archive}", "red")
+        raise typer.Exit(1)
     if as_json:
         _print_json(s)
         return

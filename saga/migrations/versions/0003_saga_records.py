@@ -1,6 +1,7 @@
 """A finished saga's history and inputs, compacted into one compressed row
-(``saga_records``); and how far housekeeping has got through the finished sagas
-(``saga_housekeeping``).
+(``saga_records``); how far housekeeping has got through the finished sagas
+(``saga_housekeeping``); and the sagas retention removed (``saga_pruned``), so
+an order whose saga was pruned is not taken for one that never had a saga.
 
 Revision ID: 0003
 Revises: 0002
@@ -33,7 +34,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job"),
     )
 
+    op.create_table(
+        "saga_pruned",
+        sa.Column("saga_id", sa.String(64), nullable=False),
+        sa.Column("pruned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("saga_id"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("saga_pruned")
     op.drop_table("saga_housekeeping")
     op.drop_table("saga_records")
