@@ -13,6 +13,8 @@ from saga.dashboard import router as dashboard_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
 from saga.housekeeping import Housekeeping, Retention
+from saga.jobs import JobRunner
+from saga.jobs_api import router as jobs_router
 from saga.letters_api import router as letters_router
 from saga.metrics import SagaMetrics
 from saga.pruned_api import router as pruned_router
@@ -69,9 +71,12 @@ def build_app(
         else:
             await service.faults(incoming, lambda: runtime.handle(incoming))
 
+    jobs = JobRunner(runtime)
+
     async def start() -> None:
         runtime.start()
         housekeeping.start()
+        jobs.start()
         service.subscriptions.append(
             await transport.consume(QUEUE, handle, prefetch=settings.prefetch)
         )
@@ -82,6 +87,7 @@ def build_app(
     service.on_start.append(start)
     service.on_stop.append(runtime.stop)
     service.on_stop.append(housekeeping.stop)
+    service.on_stop.append(jobs.stop)
 
     app = service.app(
         routers=[
@@ -91,6 +97,7 @@ def build_app(
             api_router,
             letters_router,
             pruned_router,
+            jobs_router,
         ],
         description="Order saga instances, their history and deadlines; ops actions.",
     )

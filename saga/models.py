@@ -182,3 +182,45 @@ class SagaPrunedRow(SQLModel, table=True):
 
     saga_id: str = Field(primary_key=True, max_length=64)
     pruned_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class SagaJobRow(SQLModel, table=True):
+    """A bulk retry or abort run as a job (:mod:`saga.jobs`): its selection, who
+    asked and why, its rate, and how far it has got (the last saga taken, in the
+    list's (created_at, id) order)."""
+
+    __tablename__ = "saga_jobs"
+
+    id: str = Field(primary_key=True, max_length=36)
+    action: str = Field(max_length=10)
+    filter: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    described: str
+    reason: str = Field(max_length=500)
+    actor: str = Field(max_length=200)
+    rate: float
+    status: str = Field(index=True, max_length=20)
+    """``running``, ``cancelled`` or ``done``."""
+    selected: int
+    """How many sagas the filter selected when the job was made."""
+    done: int = 0
+    succeeded: int = 0
+    after_created_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    after_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class SagaJobOutcomeRow(SQLModel, table=True):
+    """What a job did to one saga."""
+
+    __tablename__ = "saga_job_outcomes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(index=True, max_length=36)
+    saga_id: str = Field(max_length=64)
+    ok: bool
+    state: str | None = Field(default=None, max_length=40)
+    error: str | None = None
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -249,6 +249,7 @@ def _operate_many(
     criteria: dict[str, Any],
     reason: str,
     yes: bool,
+    rate: float = 20.0,
 ) -> None:
     """One saga by id as ``POST /sagas/{id}/ACTION``; several, or a filter, in one
     bulk request after saying what it selects (and, for a retry, which sagas it is
@@ -270,12 +271,10 @@ def _operate_many(
         _say(f"no saga matches: {plan['described']}")
         return
     if count > plan["mostAtOnce"]:
-        _say(
-            f"{plan['described']}: {count} sagas, more than the {plan['mostAtOnce']} "
-            "one request acts on; narrow the filter",
-            "red",
-        )
-        raise typer.Exit(1)
+        from oms.cli.jobs import offer_job
+
+        offer_job(action, criteria, plan, reason, rate, yes)
+        return
     _warn_of_doubts(plan["doubts"], count)
     question = f"{action} {count} saga{'' if count == 1 else 's'} ({plan['described']})?"
     if not yes:
@@ -294,6 +293,9 @@ def _operate_many(
 Ids = Annotated[list[str] | None, typer.Argument(help="saga (order) ids; or use a filter")]
 Reason = Annotated[str, typer.Option("--reason", help="why: recorded with who asked")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="do not ask to confirm")]
+Rate = Annotated[
+    float, typer.Option(min=0.1, max=500, help="past 500 sagas, a job: sagas a second")
+]
 
 
 def _many_command(action: str, done: str, doc: str) -> None:
@@ -307,8 +309,9 @@ def _many_command(action: str, done: str, doc: str) -> None:
         order: OrderOption = None,
         user: UserOption = None,
         yes: Yes = False,
+        rate: Rate = 20.0,
     ) -> None:
-        _operate_many(action, ids or [], _filter(state, stuck, order, user), reason, yes)
+        _operate_many(action, ids or [], _filter(state, stuck, order, user), reason, yes, rate)
 
     command.__doc__ = doc
     saga_app.command(action)(command)

@@ -1,0 +1,185 @@
+"""Bulk retries as jobs (saga.jobs) on SQLite and PostgreSQL: a job counts first,
+runs at its rate, survives a restart of the saga process (resumed after the last
+saga it did, none done twice) and stops when cancelled; every saga's outcome is
+recorded, and its history names who asked and why."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import insert, select
+
+from oms.bench.ops.templates import play_templates, saga_component, template_id
+from saga.models import SagaJobOutcomeRow
+from saga.store import HISTORY, INPUTS, SAGAS
+from shared.auth import mint_token
+from shared.persistence.database import Database
+from tests.support.infra import eventually
+
+API = "/api/v1"
+
+
+def _copy(row: Any, old: str, new: str) -> dict[str, Any]:
+    values = dict(row._mapping)
+    values.pop("id", None)
+    for key, value in values.items():
+        if isinstance(value, dict):
+            values[key] = json.loads(json.dumps(value).replace(old, new))
+    return values
+
+
+async def failed_sagas(database_url: str, count: int) -> list[str]:
+    """``count`` copies of the failed template saga (row, history, inputs)."""
+    template = template_id("failed")
+    db = Database(database_url, schema="saga")
+    made = [f"failed-{i:04d}".ljust(36, "x") for i in range(count)]
+    try:
+        async with db.engine.begin() as connection:
+            saga = (await connection.execute(select(SAGAS).where(SAGAS.c.id == template))).one()
+            history = (
+                await connection.execute(select(HISTORY).where(HISTORY.c.saga_id == template))
+            ).all()
+            inputs = (
+                await connection.execute(select(INPUTS).where(INPUTS.c.saga_id == template))
+            ).all()
+            for new in made:
+                await connection.execute(insert(SAGAS), {**_copy(saga, template, new), "id": new})
+                for table, rows in ((HISTORY, history), (INPUTS, inputs)):
+                    await connection.execute(
+                        insert(table),
+                        [{**_copy(r, template, new), "saga_id": new} for r in rows],
+                    )
+    finally:
+        await db.dispose()
+    return made
+
+
+def client_of(app: FastAPI, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+@pytest.fixture
+async def seeded(database_url: str) -> list[str]:
+    async with saga_component(database_url) as (app, player, settings):
+        await play_templates(app, player, mint_token(settings.jwt_key, sub="qa", roles=["ops"]))
+    return [template_id("failed"), *await failed_sagas(database_url, 11)]
+
+
+async def job(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    answer = await client.get(f"{API}/saga-jobs/{job_id}")
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+async def test_a_job_counts_first_runs_survives_a_restart_and_does_each_saga_once(
+    database_url: str, seeded: list[str]
+) -> None:
+    request = {
+        "action": "retry",
+        "filter": {"state": "failed"},
+        "reason": "refunds open again",
+        "rate": 4,
+    }
+    async with saga_component(database_url) as (app, _, settings):
+        token = mint_token(settings.jwt_key, sub="ada", roles=["ops"])
+        async with client_of(app, token) as client:
+            plan = await client.post(
+                f"{API}/sagas/retry/dry-run", json={"filter": request["filter"]}
+            )
+            assert plan.json()["selects"] == len(seeded)
+            started = await client.post(f"{API}/saga-jobs", json=request)
+            assert started.status_code == 201, started.text
+            job_id = started.json()["id"]
+            assert started.json()["selected"] == len(seeded)
+            await eventually(
+                lambda: job(client, job_id),
+                until=lambda j: j["done"] >= 3,
+                timeout=60,
+                what="3 done",
+            )
+    # The saga process stopped mid-job; another one takes it up where it ended.
+    async with (
+        saga_component(database_url) as (app, _, settings),
+        client_of(app, token) as client,
+    ):
+        stopped = await job(client, job_id)
+        assert stopped["status"] == "running"
+        assert stopped["done"] < len(seeded)
+        finished = await eventually(
+            lambda: job(client, job_id),
+            until=lambda j: j["status"] == "done",
+            timeout=120,
+            what="the job done",
+        )
+        outcomes = (await client.get(f"{API}/saga-jobs/{job_id}/outcomes")).json()
+        shown = (await client.get(f"{API}/sagas/{seeded[-1]}")).json()
+    assert finished["done"] == finished["succeeded"] == len(seeded)
+    assert sorted(o["sagaId"] for o in outcomes) == sorted(seeded)
+    assert all(o["ok"] and o["state"] == "refunding_payment" for o in outcomes)
+    operator = [h for h in shown["history"] if h["kind"] == "operator"]
+    assert [(h["detail"]["actor"], h["detail"]["reason"]) for h in operator] == [
+        ("ada", "refunds open again")
+    ]
+
+
+async def test_a_cancelled_job_stops_before_its_next_saga(
+    database_url: str, seeded: list[str]
+) -> None:
+    async with saga_component(database_url) as (app, _, settings):
+        token = mint_token(settings.jwt_key, sub="ada", roles=["ops"])
+        async with client_of(app, token) as client:
+            started = await client.post(
+                f"{API}/saga-jobs",
+                json={"action": "abort", "filter": {"state": "failed"}, "reason": "x", "rate": 2},
+            )
+            job_id = started.json()["id"]
+            await eventually(
+                lambda: job(client, job_id), until=lambda j: j["done"] >= 1, timeout=60, what="one"
+            )
+            cancelled = await client.post(f"{API}/saga-jobs/{job_id}/cancel")
+            assert cancelled.status_code == 200
+            assert cancelled.json()["status"] == "cancelled"
+            at_cancel = cancelled.json()["done"]
+            again = await client.post(f"{API}/saga-jobs/{job_id}/cancel")
+            assert again.status_code == 409
+            # Three of its intervals pass: a job that went on would do more sagas in them
+            # (an absence: nothing to poll for).
+            await asyncio.sleep(1.5)
+            assert (await job(client, job_id))["status"] == "cancelled"
+    db = Database(database_url, schema="saga")
+    try:
+        async with db.engine.connect() as connection:
+            done = (
+                await connection.execute(
+                    select(SagaJobOutcomeRow.saga_id).where(SagaJobOutcomeRow.job_id == job_id)
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    assert at_cancel <= len(done) <= at_cancel + 1 < len(seeded)
+
+
+async def test_a_job_selecting_nothing_is_refused(database_url: str) -> None:
+    async with saga_component(database_url) as (app, _, settings):
+        token = mint_token(settings.jwt_key, sub="ada", roles=["ops"])
+        async with client_of(app, token) as client:
+            refused = await client.post(
+                f"{API}/saga-jobs",
+                json={"action": "retry", "filter": {"state": "failed"}, "reason": "x"},
+            )
+            too_fast = await client.post(
+                f"{API}/saga-jobs",
+                json={"action": "retry", "filter": {"state": "failed"}, "reason": "x", "rate": 1e6},
+            )
+    assert refused.status_code == 422
+    assert too_fast.status_code == 422
