@@ -25,6 +25,8 @@ class SagaRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_sagas_created_at", "created_at", "id"),
         Index("ix_sagas_updated_at", "updated_at", "status"),
+        Index("ix_sagas_status", "status", "created_at", "id"),
+        Index("ix_sagas_user_id", "user_id", "created_at", "id"),
         Index(
             "ix_sagas_not_at_rest",
             "created_at",
@@ -35,11 +37,11 @@ class SagaRow(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=64)
-    status: str = Field(index=True, max_length=40)
+    status: str = Field(max_length=40)
     state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     version: int = 1
     definition_version: int
-    user_id: str = Field(index=True, max_length=64)
+    user_id: str = Field(max_length=64)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )

@@ -10,9 +10,11 @@ indexes.
   into the counts now and then.
 * ``ix_sagas_not_at_rest``: the sagas not completed, cancelled or failed, newest
   first (the stuck filter and the in-flight counts read only these).
-* ``ix_sagas_created_at`` becomes (created_at, id), the list's order;
-  ``ix_sagas_updated_at`` becomes (updated_at, status), the summary's
-  finished-per-minute read from the index alone.
+* ``ix_sagas_created_at`` becomes (created_at, id), the list's order, and the
+  state and customer indexes are followed by it, so a list by state or by
+  customer reads its page in order; ``ix_sagas_updated_at`` becomes
+  (updated_at, status), the summary's finished-per-minute read from the index
+  alone.
 
 Revision ID: 0002
 Revises: 0001
@@ -70,6 +72,15 @@ _SQLITE_TRIGGERS = [
 ]
 
 
+_REORDERED = {
+    "ix_sagas_created_at": ["created_at", "id"],
+    "ix_sagas_updated_at": ["updated_at", "status"],
+    "ix_sagas_status": ["status", "created_at", "id"],
+    "ix_sagas_user_id": ["user_id", "created_at", "id"],
+}
+"""Each index, once single-column, now in the order its reads ask for."""
+
+
 def upgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     op.create_table(
@@ -103,18 +114,16 @@ def upgrade() -> None:
         postgresql_where=sa.text(AT_REST),
         sqlite_where=sa.text(AT_REST),
     )
-    op.drop_index("ix_sagas_created_at", table_name="sagas")
-    op.create_index("ix_sagas_created_at", "sagas", ["created_at", "id"])
-    op.drop_index("ix_sagas_updated_at", table_name="sagas")
-    op.create_index("ix_sagas_updated_at", "sagas", ["updated_at", "status"])
+    for name, columns in _REORDERED.items():
+        op.drop_index(name, table_name="sagas")
+        op.create_index(name, "sagas", columns)
 
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.drop_index("ix_sagas_updated_at", table_name="sagas")
-    op.create_index("ix_sagas_updated_at", "sagas", ["updated_at"])
-    op.drop_index("ix_sagas_created_at", table_name="sagas")
-    op.create_index("ix_sagas_created_at", "sagas", ["created_at"])
+    for name, columns in _REORDERED.items():
+        op.drop_index(name, table_name="sagas")
+        op.create_index(name, "sagas", columns[:1])
     op.drop_index("ix_sagas_not_at_rest", table_name="sagas")
     for name in ("insert", "update", "delete"):
         op.execute(f"DROP TRIGGER sagas_counted_{name}" + (" ON sagas" if postgres else ""))
