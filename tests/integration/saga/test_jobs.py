@@ -16,6 +16,7 @@ from sqlalchemy import insert, select
 
 from oms.bench.ops.templates import play_templates, saga_component, template_id
 from saga.models import SagaJobOutcomeRow
+from saga.records import compact_sagas
 from saga.store import HISTORY, INPUTS, SAGAS
 from shared.auth import mint_token
 from shared.persistence.database import Database
@@ -183,3 +184,23 @@ async def test_a_job_selecting_nothing_is_refused(database_url: str) -> None:
             )
     assert refused.status_code == 422
     assert too_fast.status_code == 422
+
+
+async def test_a_compacted_saga_shows_and_replays_as_before(database_url: str) -> None:
+    async with saga_component(database_url) as (app, player, settings):
+        token = mint_token(settings.jwt_key, sub="ada", roles=["ops"])
+        await play_templates(app, player, token)
+        saga_id = template_id("completed")
+        async with client_of(app, token) as client:
+            before = (await client.get(f"{API}/sagas/{saga_id}")).json()
+            async with app.state.runtime.db.engine.begin() as connection:
+                await compact_sagas(connection, [saga_id])
+            async with app.state.runtime.db.engine.connect() as connection:
+                rows = await connection.execute(select(HISTORY).where(HISTORY.c.saga_id == saga_id))
+                assert rows.all() == []
+            after = (await client.get(f"{API}/sagas/{saga_id}")).json()
+            replayed = (await client.get(f"{API}/sagas/{saga_id}/replay")).json()
+    assert after["history"] == before["history"]
+    assert len(after["history"]) == 11
+    assert replayed["ok"] is True
+    assert replayed["inputs"] == 4
