@@ -13,14 +13,20 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, select
+from typer.testing import CliRunner, Result
 
 from oms.bench.ops.templates import play_templates, saga_component, template_id
+from oms.cli.jobs import jobs as _jobs_command
+from oms.cli.saga import saga_app
 from saga.models import SagaJobOutcomeRow
 from saga.records import compact_sagas
 from saga.store import HISTORY, INPUTS, SAGAS
 from shared.auth import mint_token
 from shared.persistence.database import Database
 from tests.support.infra import eventually
+from tests.support.stack import on_socket
+
+_ = _jobs_command  # registers `oms saga jobs`
 
 API = "/api/v1"
 
@@ -34,11 +40,11 @@ def _copy(row: Any, old: str, new: str) -> dict[str, Any]:
     return values
 
 
-async def failed_sagas(database_url: str, count: int) -> list[str]:
+async def failed_sagas(database_url: str, count: int, prefix: str = "failed") -> list[str]:
     """``count`` copies of the failed template saga (row, history, inputs)."""
     template = template_id("failed")
     db = Database(database_url, schema="saga")
-    made = [f"failed-{i:04d}".ljust(36, "x") for i in range(count)]
+    made = [f"{prefix}-{i:04d}".ljust(36, "x") for i in range(count)]
     try:
         async with db.engine.begin() as connection:
             saga = (await connection.execute(select(SAGAS).where(SAGAS.c.id == template))).one()
@@ -204,3 +210,40 @@ async def test_a_compacted_saga_shows_and_replays_as_before(database_url: str) -
     assert len(after["history"]) == 11
     assert replayed["ok"] is True
     assert replayed["inputs"] == 4
+
+
+async def test_the_cli_offers_a_job_past_500_sagas_lists_it_and_cancels_it(
+    database_url: str, seeded: list[str]
+) -> None:
+    await failed_sagas(database_url, 500, prefix="more")
+    async with saga_component(database_url) as (app, _, settings), on_socket(app) as url:
+        env = {
+            "OMS_SAGA_URL": url,
+            "OMS_JWT_SECRET": settings.jwt_secret.get_secret_value(),  # type: ignore[union-attr]
+            "COLUMNS": "250",
+        }
+
+        async def oms_saga(*args: str) -> Result:
+            return await asyncio.to_thread(CliRunner().invoke, saga_app, list(args), env=env)
+
+        started = await oms_saga(
+            "--as",
+            "ada",
+            "retry",
+            "--state",
+            "failed",
+            "--reason",
+            "refunds back",
+            "--rate",
+            "1",
+            "--yes",
+        )
+        assert started.exit_code == 0, started.output
+        assert f"retry {len(seeded) + 500:,} sagas" in started.output
+        job_id = started.output.split("job ", 1)[1].split(" ", 1)[0]
+        listed = await oms_saga("jobs")
+        assert job_id in listed.output
+        assert "refunds back" in listed.output
+        cancelled = await oms_saga("jobs", "--cancel", job_id)
+        assert cancelled.exit_code == 0, cancelled.output
+        assert f"job {job_id} cancelled" in cancelled.output
