@@ -78,16 +78,6 @@ def _when(value: Any) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _entry_items(entries: list[Entry]) -> list[list[Any]]:
-    return [
-        [e.at.isoformat(), e.kind, e.detail, e.message_id, e.definition_version] for e in entries
-    ]
-
-
-def _taped_items(taped: list[Taped]) -> list[list[Any]]:
-    return [[t.at.isoformat(), t.input, t.decision, t.definition_version] for t in taped]
-
-
 _RECORD = select(RECORDS.c.history, RECORDS.c.inputs).where(
     RECORDS.c.saga_id == bindparam("saga_id")
 )
@@ -153,7 +143,6 @@ _RESTING = (
     .order_by(SAGAS.c.updated_at, SAGAS.c.id)
     .limit(bindparam("limit"))
 )
-_LOCK = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:saga_id))")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -194,23 +183,71 @@ async def compact(db: Database, now: datetime, *, limit: int = BATCH) -> int:
     return len(resting)
 
 
+_LOCK_ALL = text(
+    # In one order, so two batches never wait on each other in a circle.
+    "SELECT count(pg_advisory_xact_lock(:namespace, hashtext(saga_id))) "
+    "FROM (SELECT unnest(CAST(:ids AS text[])) AS saga_id ORDER BY 1) sagas"
+)
+_RECORDS_OF = select(RECORDS.c.saga_id, RECORDS.c.history, RECORDS.c.inputs).where(
+    RECORDS.c.saga_id.in_(bindparam("ids", expanding=True))
+)
+_HISTORY_OF = (
+    select(
+        HISTORY.c.saga_id,
+        HISTORY.c.at,
+        HISTORY.c.kind,
+        HISTORY.c.detail,
+        HISTORY.c.message_id,
+        HISTORY.c.definition_version,
+    )
+    .where(HISTORY.c.saga_id.in_(bindparam("ids", expanding=True)))
+    .order_by(HISTORY.c.id)
+)
+_INPUTS_OF = (
+    select(
+        INPUTS.c.saga_id,
+        INPUTS.c.at,
+        INPUTS.c.input,
+        INPUTS.c.decision,
+        INPUTS.c.definition_version,
+    )
+    .where(INPUTS.c.saga_id.in_(bindparam("ids", expanding=True)))
+    .order_by(INPUTS.c.id)
+)
+
+
 async def compact_sagas(connection: AsyncConnection, ids: list[str]) -> None:
-    """Move the rows of sagas ``ids`` into their records, in ``connection``'s transaction."""
+    """Move the rows of sagas ``ids`` into their records, in ``connection``'s
+    transaction: a few statements for the whole batch."""
     if connection.dialect.name == "postgresql":
-        for saga_id in ids:
-            await connection.execute(_LOCK, {"namespace": LOCK_NAMESPACE, "saga_id": saga_id})
-    for saga_id in ids:
-        entries = await history_of(connection, saga_id)
-        taped = await tape_of(connection, saga_id)
-        if not entries and not taped:
-            continue
-        await connection.execute(
-            _STORE_RECORD[connection.dialect.name],
+        await connection.execute(_LOCK_ALL, {"namespace": LOCK_NAMESPACE, "ids": ids})
+    records = {
+        r.saga_id: (unpack(r.history), unpack(r.inputs))
+        for r in await connection.execute(_RECORDS_OF, {"ids": ids})
+    }
+    history: dict[str, list[list[Any]]] = {}
+    for h in await connection.execute(_HISTORY_OF, {"ids": ids}):
+        history.setdefault(h.saga_id, []).append(
+            [_when(h.at).isoformat(), h.kind, h.detail, h.message_id, h.definition_version]
+        )
+    taped: dict[str, list[list[Any]]] = {}
+    for i in await connection.execute(_INPUTS_OF, {"ids": ids}):
+        taped.setdefault(i.saga_id, []).append(
+            [_when(i.at).isoformat(), i.input, i.decision, i.definition_version]
+        )
+    moved = sorted(set(history) | set(taped))
+    if not moved:
+        return
+    stored = []
+    for saga_id in moved:
+        old_history, old_inputs = records.get(saga_id, ([], []))
+        stored.append(
             {
                 "saga_id": saga_id,
-                "history": pack(_entry_items(entries)),
-                "inputs": pack(_taped_items(taped)),
-            },
+                "history": pack(old_history + history.get(saga_id, [])),
+                "inputs": pack(old_inputs + taped.get(saga_id, [])),
+            }
         )
-    await connection.execute(delete(HISTORY).where(HISTORY.c.saga_id.in_(ids)))
-    await connection.execute(delete(INPUTS).where(INPUTS.c.saga_id.in_(ids)))
+    await connection.execute(_STORE_RECORD[connection.dialect.name], stored)
+    await connection.execute(delete(HISTORY).where(HISTORY.c.saga_id.in_(moved)))
+    await connection.execute(delete(INPUTS).where(INPUTS.c.saga_id.in_(moved)))

@@ -236,6 +236,9 @@ def ops(
     days: Annotated[float, typer.Option(min=0.01, help="the sagas' ages spread over DAYS")] = 365,
     repeats: Annotated[int, typer.Option(min=1, help="times each read is measured")] = 30,
     warmup: Annotated[int, typer.Option(min=0, help="times each read is made first")] = 3,
+    sample: Annotated[
+        int, typer.Option(min=1, help="sagas compacted, then pruned, to time housekeeping")
+    ] = 5_000,
     keep: Annotated[
         bool,
         typer.Option(help="keep the filled database (its name printed) instead of dropping it"),
@@ -251,7 +254,7 @@ def ops(
     load) with SAGAS sagas stored, copied by SQL from real ones; bytes per saga."""
     infra = Infrastructure(postgres=postgres)
     result = asyncio.run(
-        bench_ops(infra, sagas, days=days, repeats=repeats, warmup=warmup, keep=keep)
+        bench_ops(infra, sagas, days=days, repeats=repeats, warmup=warmup, keep=keep, sample=sample)
     )
     print_ops(result)
     write_json(output, result)

@@ -15,7 +15,9 @@ dropped at the end unless ``--keep`` is given.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,8 +30,11 @@ from oms.bench.ops.reads import pick, stored_bytes, time_reads
 from oms.bench.ops.templates import play_templates, saga_component, template_id
 from oms.bench.processes import Infrastructure
 from oms.bench.report import console, machine, now
-from saga.records import compact_sagas
+from saga.records import compact, compact_sagas
+from saga.retention import prune
 from shared.auth import mint_token
+from shared.clock import utcnow
+from shared.persistence.database import Database
 
 __all__ = ["bench", "print_result"]
 
@@ -57,8 +62,37 @@ def _dsn(infra: Infrastructure, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
+async def _housekeeping(db: Database, sample: int) -> dict[str, Any]:
+    """How fast housekeeping compacts finished sagas and retention removes them, in
+    its batches (pauses included), over ``sample`` sagas each."""
+    started = time.monotonic()
+    compacted = 0
+    while compacted < sample:
+        looked = await compact(db, utcnow())
+        if looked == 0:
+            break
+        compacted += looked
+    compacting = time.monotonic() - started
+    started = time.monotonic()
+    removed = await prune(db, utcnow() - timedelta(days=30), most=sample)
+    pruning = time.monotonic() - started
+    return {
+        "compacted": compacted,
+        "compacted_per_second": round(compacted / compacting, 1) if compacting else None,
+        "pruned": removed,
+        "pruned_per_second": round(removed / pruning, 1) if pruning else None,
+    }
+
+
 async def bench(
-    infra: Infrastructure, sagas: int, *, days: float, repeats: int, warmup: int, keep: bool
+    infra: Infrastructure,
+    sagas: int,
+    *,
+    days: float,
+    repeats: int,
+    warmup: int,
+    keep: bool,
+    sample: int = 5_000,
 ) -> dict[str, Any]:
     """Fill a fresh database with ``sagas`` sagas, time the ops reads; the results."""
     mix = Mix.of(sagas)
@@ -92,6 +126,7 @@ async def bench(
                 timeout=120,
             ) as client:
                 measured = await time_reads(client, picks, repeats=repeats, warmup=warmup)
+            housekeeping = await _housekeeping(app.state.runtime.db, sample)
     return {
         "benchmark": "ops",
         "at": now(),
@@ -103,6 +138,7 @@ async def bench(
         "repeats": repeats,
         "reads_ms": measured,
         "storage_bytes": storage,
+        "housekeeping": housekeeping,
     }
 
 
@@ -121,5 +157,7 @@ def print_result(result: dict[str, Any]) -> None:
         f"on disk (indexes included) {stored['on_disk_per_saga']:,} bytes per saga; "
         f"compacted: {stored['compacted']['total']:,} bytes (record "
         f"{stored['compacted']['record']:,}); "
+        f"housekeeping compacts {result['housekeeping']['compacted_per_second']} and prunes "
+        f"{result['housekeeping']['pruned_per_second']} sagas a second; "
         f"filled in {result['fill_seconds']} s"
     )
