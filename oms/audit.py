@@ -9,8 +9,8 @@ confirmed, nor one whose cancel was accepted long ago.  Nothing may wait longer
 than ``stale_after`` seconds: a saga not at rest (not ``completed``,
 ``cancelled`` or ``failed``), or an event parked for a saga that never started.
 Across the participants: every capture (payments) and every reservation
-(inventory) belongs to an order that has a saga; one without was made by a
-command the saga never sent.  Across the catalogue: no product's available stock
+(inventory) belongs to an order that has a saga (or had one, removed by
+retention); one without was made by a command the saga never sent.  Across the catalogue: no product's available stock
 is negative.  Nothing here reads another service's tables.
 
 A service that answers an error, or cannot be reached, stops the audit with
@@ -279,6 +279,11 @@ async def _orphans(api: _Api, report: AuditReport, listed: set[str]) -> None:
     candidates = {r["orderId"] for r in (*payments, *reservations)} - listed
     found = await asyncio.gather(*(api.get("saga", f"/sagas/{o}") for o in sorted(candidates)))
     sagas = listed | {saga["id"] for saga in found if saga is not None}
+    # A saga retention removed was there: its order's payment and stock are its.
+    pruned = await asyncio.gather(
+        *(api.get("saga", f"/pruned-sagas/{o}") for o in sorted(candidates - sagas))
+    )
+    sagas |= {saga["id"] for saga in pruned if saga is not None}
     for payment in payments:
         if payment["orderId"] not in sagas and payment["status"] in CAPTURES:
             report.violations.append(

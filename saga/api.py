@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StringConstraints
@@ -22,13 +22,8 @@ from saga.definition import (
     statuses_ahead,
     statuses_matching,
 )
-from saga.models import (
-    ParkedMessageRow,
-    SagaDeadlineRow,
-    SagaHistoryRow,
-    SagaInputRow,
-    SagaRow,
-)
+from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaRow
+from saga.records import history_of, tape_of
 from saga.runtime import SagaNotFound, SagaRuntime
 from saga.stuck import StuckRule
 from saga.timeline import describe
@@ -272,22 +267,15 @@ async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
     return row
 
 
-Recorded = TypeVar("Recorded", SagaHistoryRow, SagaInputRow)
-
-
-def in_order(model: type[Recorded], saga_id: str) -> SelectOfScalar[Recorded]:
-    """One saga's history entries, or its inputs, in the order they were recorded."""
-    return select(model).where(model.saga_id == saga_id).order_by(col(model.id))
-
-
 @router.get("/sagas/{saga_id}", response_model=SagaDetail)
 async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal) -> SagaDetail:
     """State, step, version, deadlines and full history. Ops, or the order's customer."""
     row = await _load(runtime, saga_id)
     ensure_owner(principal, row.user_id, "saga")
     state = SagaState.from_json(row.state)
+    async with runtime.db.read_engine.connect() as connection:
+        history = await history_of(connection, saga_id)
     async with runtime.db.reads() as session:
-        history = (await session.exec(in_order(SagaHistoryRow, saga_id))).all()
         deadlines = (
             await session.exec(select(SagaDeadlineRow).where(SagaDeadlineRow.saga_id == saga_id))
         ).all()
@@ -360,8 +348,8 @@ async def replay_saga(saga_id: str, runtime: Runtime, _ops: OpsPrincipal) -> dic
 
 
 async def load_tape(runtime: SagaRuntime, saga_id: str) -> tuple[list[Any], list[RecordedDecision]]:
-    async with runtime.db.reads() as session:
-        rows = (await session.exec(in_order(SagaInputRow, saga_id))).all()
+    async with runtime.db.read_engine.connect() as connection:
+        rows = await tape_of(connection, saga_id)
     return (
         [input_from_json(r.input) for r in rows],
         [RecordedDecision.from_json(r.decision) for r in rows],

@@ -13,8 +13,12 @@ from saga.counts import router as counts_router
 from saga.dashboard import router as dashboard_router
 from saga.deadletters import DeadLetters
 from saga.definition import OrderSaga, SagaConfig
+from saga.housekeeping import Housekeeping, Retention
+from saga.jobs import JobRunner
+from saga.jobs_api import router as jobs_router
 from saga.letters_api import router as letters_router
 from saga.metrics import SagaMetrics
+from saga.pruned_api import router as pruned_router
 from saga.runtime import QUEUE, SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
@@ -49,6 +53,16 @@ def build_app(
         service.db, service.relay, chosen, parked_ttl_seconds=settings.saga_parked_ttl_seconds
     )
     letters = DeadLetters(service.db, service.relay)
+    retention = None
+    if settings.saga_retention_days is not None:
+        retention = Retention(
+            settings.saga_retention_days,
+            failed=settings.saga_retention_failed,
+            archive=settings.saga_archive_dir,
+        )
+    housekeeping = Housekeeping(
+        service.db, retention=retention, every=settings.saga_housekeeping_seconds
+    )
     if settings.faults_enabled:
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
         service.faults = Faults(transport, targets=SAGA_EVENTS)
@@ -64,8 +78,12 @@ def build_app(
             raise BatchRefused("fault rules armed")  # each message through its faults
         await runtime.handle_batch(batch)
 
+    jobs = JobRunner(runtime)
+
     async def start() -> None:
         runtime.start()
+        housekeeping.start()
+        jobs.start()
         service.subscriptions.append(
             await transport.consume(
                 QUEUE,
@@ -81,9 +99,19 @@ def build_app(
 
     service.on_start.append(start)
     service.on_stop.append(runtime.stop)
+    service.on_stop.append(housekeeping.stop)
+    service.on_stop.append(jobs.stop)
 
     app = service.app(
-        routers=[stream_router, counts_router, bulk_router, api_router, letters_router],
+        routers=[
+            stream_router,
+            counts_router,
+            bulk_router,
+            api_router,
+            letters_router,
+            pruned_router,
+            jobs_router,
+        ],
         description="Order saga instances, their history and deadlines; ops actions.",
     )
     app.include_router(dashboard_router)

@@ -30,9 +30,17 @@ from saga.api import (
     operate,
     stuck_rule,
 )
-from saga.definition import OperatorAbort, OperatorRetry, SagaState, SagaStatus, StateFilter
+from saga.definition import (
+    OperatorAbort,
+    OperatorRetry,
+    SagaState,
+    SagaStatus,
+    StateFilter,
+    statuses_matching,
+)
 from saga.models import SagaHistoryRow, SagaRow
 from saga.runtime import SagaRuntime
+from saga.statecounts import counts_by_state
 from saga.stuck import REFUSED
 from shared.auth import Principal
 from shared.clock import utcnow
@@ -184,24 +192,10 @@ async def _selected(runtime: SagaRuntime, body: ByIds | ByFilter) -> list[str]:
 async def _act(
     runtime: SagaRuntime, action: Operation, body: ByIds | ByFilter, ops: Principal
 ) -> BulkResult:
-    outcomes = []
-    for saga_id in await _selected(runtime, body):
-        command = (OperatorRetry if action == "retry" else OperatorAbort)(
-            actor=ops.sub, reason=body.reason
-        )
-        try:
-            after = await operate(runtime, saga_id, command)
-        except Problem as refused:
-            state = None if refused.status == 404 else await _state_of(runtime, saga_id)
-            outcomes.append(Outcome(id=saga_id, ok=False, state=state, error=refused.detail))
-            continue
-        except Exception as error:  # the others still get their turn
-            log.exception("sagas.bulk_action_failed", saga_id=saga_id, action=action)
-            outcomes.append(
-                Outcome(id=saga_id, ok=False, state=None, error=f"not applied: {error!r}")
-            )
-            continue
-        outcomes.append(Outcome(id=saga_id, ok=True, state=after.state, error=None))
+    outcomes = [
+        await act_on(runtime, action, saga_id, actor=ops.sub, reason=body.reason)
+        for saga_id in await _selected(runtime, body)
+    ]
     log.info("sagas.bulk_action", action=action, requested=len(outcomes), actor=ops.sub)
     return BulkResult(
         action=action,
@@ -211,15 +205,38 @@ async def _act(
     )
 
 
+async def act_on(
+    runtime: SagaRuntime, action: Operation, saga_id: str, *, actor: str, reason: str
+) -> Outcome:
+    """Retry or abort one saga as ``POST /sagas/{id}/ACTION`` would, recorded with
+    ``actor`` and ``reason``; what came of it (never raises: the others of a bulk
+    action still get their turn)."""
+    command = (OperatorRetry if action == "retry" else OperatorAbort)(actor=actor, reason=reason)
+    try:
+        after = await operate(runtime, saga_id, command)
+    except Problem as refused:
+        state = None if refused.status == 404 else await _state_of(runtime, saga_id)
+        return Outcome(id=saga_id, ok=False, state=state, error=refused.detail)
+    except Exception as error:
+        log.exception("sagas.bulk_action_failed", saga_id=saga_id, action=action)
+        return Outcome(id=saga_id, ok=False, state=None, error=f"not applied: {error!r}")
+    return Outcome(id=saga_id, ok=True, state=after.state, error=None)
+
+
 async def _state_of(runtime: SagaRuntime, saga_id: str) -> str | None:
     async with runtime.db.reads() as session:
         row = await session.get(SagaRow, saga_id)
     return None if row is None else SagaState.from_json(row.state).status.value
 
 
-async def _count(runtime: SagaRuntime, body: SelectIds | SelectFilter) -> int:
+async def count_selected(runtime: SagaRuntime, body: SelectIds | SelectFilter) -> int:
+    """How many sagas the selection holds now; a filter by state alone is read from
+    the counts by state (:mod:`saga.statecounts`), not counted."""
     if isinstance(body, SelectIds):
         return len(set(body.ids))
+    if body.filter.model_fields_set == {"state"}:
+        by_state = await counts_by_state(runtime.db)
+        return sum(by_state.get(s, 0) for s in statuses_matching(str(body.filter.state)))
     stmt = _matching_filter(runtime, body.filter, func.count()).select_from(SagaRow)
     async with runtime.db.reads() as session:
         return int((await session.exec(stmt)).one())
@@ -265,7 +282,7 @@ async def _dry_run(
         count = len(ids)
         described = f"saga {ids[0]}" if count == 1 else f"{count} sagas named by id"
     else:
-        count = await _count(runtime, body) if len(ids) > MOST_AT_ONCE else len(ids)
+        count = await count_selected(runtime, body) if len(ids) > MOST_AT_ONCE else len(ids)
         described = in_words(body.filter)
     doubts = await _doubts(runtime, ids[:MOST_AT_ONCE]) if action == "retry" else []
     return DryRun(

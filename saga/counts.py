@@ -21,6 +21,7 @@ from saga.definition import TERMINAL, SagaStatus
 from saga.diagram import saga_graph
 from saga.models import SagaRow
 from saga.runtime import SagaRuntime
+from saga.statecounts import counts_by_state
 from shared.clock import utcnow
 from shared.web.auth import OpsPrincipal
 from shared.web.schemas import CamelModel
@@ -59,10 +60,8 @@ async def saga_counts(runtime: Runtime, _ops: OpsPrincipal) -> SagaCounts:
     this_minute = now.replace(second=0, microsecond=0)
     start = this_minute - timedelta(minutes=WINDOW_MINUTES - 1)
     minute = _minute_of(runtime)
+    by_state = await counts_by_state(runtime.db)
     async with runtime.db.reads() as session:
-        by_state = (
-            await session.exec(select(SagaRow.status, func.count()).group_by(col(SagaRow.status)))
-        ).all()
         stuck = (
             await session.exec(
                 select(func.count()).select_from(SagaRow).where(stuck_rule(runtime).where(now))
@@ -76,7 +75,7 @@ async def saga_counts(runtime: Runtime, _ops: OpsPrincipal) -> SagaCounts:
             )
         ).all()
     counts = {status.value: 0 for status in SagaStatus}
-    for status, n in by_state:
+    for status, n in by_state.items():
         # A row stored by definition 3 says `compensating`: shown as it is.
         counts[str(status)] = counts.get(str(status), 0) + int(n)
     minutes = [FinishedMinute(minute=start + timedelta(minutes=i)) for i in range(WINDOW_MINUTES)]

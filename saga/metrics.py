@@ -16,7 +16,7 @@ once):
   saga process changed the saga first.
 
 Read from the tables at scrape time, so they survive restarts and agree across
-saga processes: ``oms_saga_in_flight{state}``, ``oms_saga_dead_letters{queue}`` and
+saga processes: ``oms_saga_in_flight{state}`` (from the counts of :mod:`saga.statecounts`), ``oms_saga_dead_letters{queue}`` and
 ``oms_saga_parked_inputs{queue}`` (inputs waiting for their saga to start), beside
 ``oms_saga_parked_expired_total``, those expired unclaimed.
 
@@ -38,7 +38,8 @@ from saga.definition import Decision, Input, SagaStatus
 from saga.definition.inputs import input_name
 from saga.definition.statuses import TERMINAL
 from saga.definition.steps import STEPS
-from saga.models import DeadLetterRow, ParkedMessageRow, SagaRow
+from saga.models import DeadLetterRow, ParkedMessageRow
+from saga.statecounts import counts_by_state
 from saga.store import SagaTransaction, StoredSaga
 from shared.messages import PaymentRefundFailed
 from shared.metrics import Refresh, ScrapedGauge
@@ -218,13 +219,8 @@ class SagaMetrics:
     # --- read at scrape time -----------------------------------------------------
 
     async def _in_flight(self) -> Mapping[str, float]:
-        async with self._db.reads() as session:
-            rows = await session.exec(
-                select(col(SagaRow.status), func.count())
-                .where(col(SagaRow.status).in_(IN_FLIGHT))
-                .group_by(col(SagaRow.status))
-            )
-            return dict(rows.all())
+        counts = await counts_by_state(self._db)
+        return {status: n for status, n in counts.items() if status in IN_FLIGHT}
 
     async def _parked(self) -> dict[str, float]:
         async with self._db.reads() as session:

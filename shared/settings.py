@@ -124,6 +124,17 @@ class Settings(BaseSettings):
     saga_parked_ttl_seconds: float = Field(default=3600.0, gt=0)
     """How long an event for an order whose saga does not exist stays parked; then it
     is expired into the dead letters, with why (ops can read and requeue it)."""
+    saga_housekeeping_seconds: float = Field(default=5.0, gt=0)
+    """How often each saga process folds the counts by state and (one at a time)
+    compacts finished sagas' rows and removes those past their retention."""
+    saga_retention_days: float | None = Field(default=None, gt=0)
+    """Finished sagas (completed, cancelled) whose last change is older than this many
+    days are removed, with their history and inputs, by the saga's housekeeping;
+    unset keeps them for ever."""
+    saga_retention_failed: bool = False
+    """Retention removes ``failed`` sagas too (they wait for ops otherwise)."""
+    saga_archive_dir: Path | None = None
+    """Where retention writes the sagas it removes first (gzip JSON lines per day)."""
     faults_enabled: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:

@@ -5,7 +5,8 @@
   transactions in the same run (:mod:`oms.bench.saga`, :mod:`oms.bench.baseline`);
 * ``oms bench bff``: an aggregated page against the calls it makes (:mod:`oms.bench.bff`);
 * ``oms bench handlers``: the participants' command handlers and the order placement,
-  µs per message in one process without a broker (:mod:`oms.bench.handlers`).
+  µs per message in one process without a broker (:mod:`oms.bench.handlers`);
+* ``oms bench ops``: the ops reads with many stored sagas (:mod:`oms.bench.ops`).
 
 This module holds the options; the packages run the load and print the tables.
 """
@@ -29,6 +30,8 @@ from oms.bench.bff.latency import (
 )
 from oms.bench.handlers import bench as bench_handlers
 from oms.bench.handlers import print_result as print_handlers
+from oms.bench.ops import bench as bench_ops
+from oms.bench.ops import print_result as print_ops
 from oms.bench.peers import INSTALL_HINT, PEERS, PeerUnavailable
 from oms.bench.processes import Infrastructure
 from oms.bench.report import write_json
@@ -268,4 +271,34 @@ def handlers(
         raise typer.BadParameter("sqlite, postgres or both", param_hint="--database")
     result = asyncio.run(bench_handlers(kinds, commands, warmup, Infrastructure(postgres=postgres)))
     print_handlers(result)
+    write_json(output, result)
+
+
+@bench_app.command("ops")
+def ops(
+    sagas: Annotated[int, typer.Option(min=5, help="sagas stored before the reads")] = 1_000_000,
+    days: Annotated[float, typer.Option(min=0.01, help="the sagas' ages spread over DAYS")] = 365,
+    repeats: Annotated[int, typer.Option(min=1, help="times each read is measured")] = 30,
+    warmup: Annotated[int, typer.Option(min=0, help="times each read is made first")] = 3,
+    sample: Annotated[
+        int, typer.Option(min=1, help="sagas compacted, then pruned, to time housekeeping")
+    ] = 5_000,
+    keep: Annotated[
+        bool,
+        typer.Option(help="keep the filled database (its name printed) instead of dropping it"),
+    ] = False,
+    postgres: Annotated[
+        str, typer.Option(help="PostgreSQL admin DSN, to create and drop the database")
+    ] = Infrastructure.postgres,
+    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
+        "bench-results/ops.json"
+    ),
+) -> None:
+    """The ops reads (list, one saga, stuck, summary, metrics, the dashboard's first
+    load) with SAGAS sagas stored, copied by SQL from real ones; bytes per saga."""
+    infra = Infrastructure(postgres=postgres)
+    result = asyncio.run(
+        bench_ops(infra, sagas, days=days, repeats=repeats, warmup=warmup, keep=keep, sample=sample)
+    )
+    print_ops(result)
     write_json(output, result)

@@ -12,6 +12,8 @@ from rich.table import Table
 from oms.audit import STALE_AFTER_SECONDS
 from oms.cli.bench import bench_app
 from oms.cli.common import console, failures_in_brief, logged_settings, options
+from oms.cli.jobs import jobs  # noqa: F401  (adds `oms saga jobs`)
+from oms.cli.prune import prune_sagas  # noqa: F401  (adds `oms saga prune`)
 from oms.cli.saga import saga_app
 from oms.cli.scenario import scenario_app
 from oms.cli.topology import topology_app

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from oms.cli.common import console
 from oms.config import load_settings
+from saga.archive import find_archived
 from shared.auth import mint_token
 from shared.web.app import API_PREFIX
 
@@ -188,9 +189,19 @@ def list_sagas(
 
 
 @saga_app.command("show")
-def show(saga_id: str, as_json: JsonOption = False) -> None:
+def show(
+    saga_id: str,
+    as_json: JsonOption = False,
+    archive: Annotated[
+        Path | None,
+        typer.Option(help="read the saga from this archive of pruned sagas, not the service"),
+    ] = None,
+) -> None:
     """The saga's state and its timeline in words, with who and why for operator actions."""
-    s = _call("GET", f"/sagas/{saga_id}")
+    s = _call("GET", f"/sagas/{saga_id}") if archive is None else find_archived(archive, saga_id)
+    if s is None:
+        _say(f"saga {saga_id} is not in the archive {archive}", "red")
+        raise typer.Exit(1)
     if as_json:
         _print_json(s)
         return
@@ -238,6 +249,7 @@ def _operate_many(
     criteria: dict[str, Any],
     reason: str,
     yes: bool,
+    rate: float = 20.0,
 ) -> None:
     """One saga by id as ``POST /sagas/{id}/ACTION``; several, or a filter, in one
     bulk request after saying what it selects (and, for a retry, which sagas it is
@@ -259,12 +271,10 @@ def _operate_many(
         _say(f"no saga matches: {plan['described']}")
         return
     if count > plan["mostAtOnce"]:
-        _say(
-            f"{plan['described']}: {count} sagas, more than the {plan['mostAtOnce']} "
-            "one request acts on; narrow the filter",
-            "red",
-        )
-        raise typer.Exit(1)
+        from oms.cli.jobs import offer_job
+
+        offer_job(action, criteria, plan, reason, rate, yes)
+        return
     _warn_of_doubts(plan["doubts"], count)
     question = f"{action} {count} saga{'' if count == 1 else 's'} ({plan['described']})?"
     if not yes:
@@ -283,6 +293,9 @@ def _operate_many(
 Ids = Annotated[list[str] | None, typer.Argument(help="saga (order) ids; or use a filter")]
 Reason = Annotated[str, typer.Option("--reason", help="why: recorded with who asked")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="do not ask to confirm")]
+Rate = Annotated[
+    float, typer.Option(min=0.1, max=500, help="past 500 sagas, a job: sagas a second")
+]
 
 
 def _many_command(action: str, done: str, doc: str) -> None:
@@ -296,8 +309,9 @@ def _many_command(action: str, done: str, doc: str) -> None:
         order: OrderOption = None,
         user: UserOption = None,
         yes: Yes = False,
+        rate: Rate = 20.0,
     ) -> None:
-        _operate_many(action, ids or [], _filter(state, stuck, order, user), reason, yes)
+        _operate_many(action, ids or [], _filter(state, stuck, order, user), reason, yes, rate)
 
     command.__doc__ = doc
     saga_app.command(action)(command)

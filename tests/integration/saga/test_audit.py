@@ -19,12 +19,14 @@ import pytest
 from sqlalchemy import update
 
 from oms.audit import AuditError, run_audit
+from saga.retention import prune
 from services.inventory.models import Reservation
 from services.orders.models import Order
+from shared.clock import utcnow
 from shared.messages import ChargePayment, OrderCancelRequested, ReservedItem, ReserveInventory
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
-from tests.integration.saga.test_e2e import API, place, saga_reaches, shop
+from tests.integration.saga.test_e2e import API, place, saga_of, saga_reaches, shop
 from tests.support.infra import eventually
 from tests.support.system import System
 
@@ -208,3 +210,12 @@ async def test_a_capture_and_a_reservation_without_a_saga_are_reported(shop: Sys
     assert f"{orphan}: reservation reserved (10 units) for an order without a saga" in found
     [payment] = [f for f in found if ": payment " in f]
     assert payment.endswith("captured 99999 EUR for an order without a saga")
+
+
+async def test_an_order_whose_saga_retention_removed_is_no_violation(shop: System) -> None:
+    placed = await place(shop)
+    await saga_reaches(shop, placed.order_id, "completed")
+    # Everything finished before tomorrow goes: this saga among them.
+    assert await prune(db_of(shop, "saga"), utcnow() + timedelta(days=1), pause=0) >= 1
+    assert await saga_of(shop, placed.order_id) == {}
+    assert [f for f in await audit(shop) if f.startswith(placed.order_id)] == []

@@ -3,10 +3,11 @@ is not a command "sent N times without an answer"."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
-from saga.definition import SagaState
-from saga.models import SagaRow
+from saga.definition import TERMINAL, SagaState
+from saga.models import AT_REST_SQL, SagaRow
 from saga.stuck import StuckRule
 from tests.unit.saga.definition.given import FIRE, GIVEN, REFUND_FAILED, Feed, run
 
@@ -48,3 +49,8 @@ def test_a_command_resent_for_want_of_an_answer_says_so() -> None:
     assert why(*GIVEN["charging"], FIRE) == (
         "waits on payment.charge: sent 2 times without an answer, last at 2026-12-06T07:59:55+00:00"
     )
+
+
+def test_the_index_over_sagas_not_at_rest_names_exactly_the_states_at_rest() -> None:
+    named = set(re.findall(r"'([a-z_]+)'", AT_REST_SQL))
+    assert named == {status.value for status in TERMINAL}
