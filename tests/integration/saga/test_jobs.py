@@ -20,7 +20,7 @@ from oms.cli.jobs import jobs as _jobs_command
 from oms.cli.saga import saga_app
 from saga.models import SagaJobOutcomeRow
 from saga.records import compact_sagas
-from saga.store import HISTORY, INPUTS, SAGAS
+from saga.statements import HISTORY, INPUTS, SAGAS
 from shared.auth import mint_token
 from shared.persistence.database import Database
 from tests.support.infra import eventually

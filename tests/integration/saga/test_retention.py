@@ -20,7 +20,7 @@ from saga.models import SagaDeadlineRow, SagaRow
 from saga.records import COMPACT_AFTER, RECORDS, compact, history_of, tape_of
 from saga.retention import prune, would_prune
 from saga.statecounts import counts_by_state
-from saga.store import HISTORY, INPUTS, LOCK_NAMESPACE
+from saga.statements import HISTORY, INPUTS, LOCK_NAMESPACE
 from shared.clock import utcnow
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
