@@ -65,7 +65,7 @@ def test_the_fixture_was_recorded_by_version_3_mid_compensation() -> None:
         assert saga["definitionVersion"] == 3
         assert saga["state"]["status"] in (COMPENSATING, "failed")
         assert "pendingCompensations" in saga["state"]
-    assert OrderSaga.version == 5
+    assert OrderSaga.version == 6
 
 
 @pytest.mark.parametrize("name", sorted(RESUMES_IN))
