@@ -49,6 +49,13 @@ async def test_the_web_order_page_shows_the_shipment_and_a_cancel_says_start_a_r
     assert [h["status"] for h in page["order"]["history"]] == ["pending", "confirmed", "shipped"]
     assert listed.json()["items"][0]["shipment"] == shipment
     assert "start a return" in problem_of(cancel, 409)["detail"]
+    saga = await eventually(
+        lambda: system.services["saga"].get(f"{API}/sagas/{order_id}", headers=system.stack.ops()),
+        until=lambda r: any(h["text"].startswith("order.shipped") for h in r.json()["history"]),
+        what="the saga to hear of the shipment",
+    )
+    assert saga.json()["state"] == "completed"
+    assert f"order.shipped with {CARRIER} {TRACKING}" in [h["text"] for h in saga.json()["history"]]
 
     delivered = await system.services["orders"].post(
         f"{API}/orders/{order_id}/delivery", headers=system.stack.ops()
