@@ -90,6 +90,14 @@ def cancel(current: OrderStatus) -> NewStatus:
     return NewStatus(OrderStatus.CANCELLED, changed=True)
 
 
+@dataclass(frozen=True)
+class Shipment:
+    """How an order left the warehouse."""
+
+    carrier: str
+    tracking_number: str
+
+
 def cancel_reason(reason: str | None, current: OrderStatus, shipment: Shipment | None) -> str:
     """What a cancel of an order in ``current`` records: the saga's ``reason``, and
     for an order that had left the warehouse, that it had, so the parcel is recovered."""
@@ -100,14 +108,6 @@ def cancel_reason(reason: str | None, current: OrderStatus, shipment: Shipment |
         f"{said}; it had been {current.value} ({shipment.carrier} {shipment.tracking_number}) "
         "before the cancel reached it: recover the parcel"
     )
-
-
-@dataclass(frozen=True)
-class Shipment:
-    """How an order left the warehouse."""
-
-    carrier: str
-    tracking_number: str
 
 
 def check_cancel_request(current: OrderStatus) -> None:
