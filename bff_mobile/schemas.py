@@ -2,13 +2,15 @@
 
 A phone on a weak network pays for every byte and every round trip, so answers
 carry what the screens show and nothing else: a compact order is an id, a
-status, a total, a count and why it was cancelled, not its lines and history.
+status, a total, a count and why it was cancelled or how it travels, not its lines
+and history.
 Amounts are ``totalAmount`` in minor units, as in every OMS answer.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from pydantic import Field
 
@@ -19,6 +21,13 @@ from shared.web.schemas import CamelModel, RequestBody
 class ServiceLine(CamelModel):
     product_id: str
     quantity: int
+
+
+class ServiceShipment(CamelModel):
+    carrier: str
+    tracking_number: str
+    shipped_at: UtcDateTime
+    delivered_at: UtcDateTime | None = None
 
 
 class ServiceOrder(CamelModel):
@@ -33,6 +42,7 @@ class ServiceOrder(CamelModel):
     cancel_reason: str | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
+    shipment: ServiceShipment | None = None
 
 
 class ServiceOrderPage(CamelModel):
@@ -64,17 +74,48 @@ def _json_bytes(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False).encode())
 
 
+CARRIER_MAX_BYTES, TRACKING_MAX_BYTES = 32, 48
+"""A compact shipment's carrier and tracking number at most, as JSON: with them a
+shipped order's row stays under 400 bytes."""
+SENT = ("shipped", "delivered")
+"""The statuses whose compact order says how it travels."""
+
+
+class CompactShipment(CamelModel):
+    """A shipment in a list row: the carrier, the tracking number, and the day the
+    order shipped or, once delivered, the day it arrived."""
+
+    carrier: str
+    tracking_number: str
+    on: date = Field(description="the day of the order's status: shipped, or delivered")
+
+    @classmethod
+    def of(cls, shipment: ServiceShipment) -> CompactShipment:
+        day = shipment.delivered_at or shipment.shipped_at
+        return cls(
+            carrier=compact_reason(shipment.carrier, CARRIER_MAX_BYTES) or "",
+            tracking_number=compact_reason(shipment.tracking_number, TRACKING_MAX_BYTES) or "",
+            on=day.date(),
+        )
+
+
 class CompactOrder(CamelModel):
     """An order as a list row: under 400 bytes of JSON whatever its size."""
 
     id: str
-    status: str = Field(description="pending, confirmed or cancelled")
+    status: str = Field(
+        description="pending, then confirmed (paid for, waiting for the warehouse), shipped "
+        "and delivered, or cancelled"
+    )
     total_amount: int = Field(description="minor units")
     currency: str
     item_count: int = Field(description="units ordered, all lines together")
     reason: str | None = Field(
         default=None,
         description="why a cancelled order was cancelled, shortened to fit a list row",
+    )
+    shipment: CompactShipment | None = Field(
+        default=None, description="how a shipped or delivered order travels (null otherwise)"
     )
     created_at: UtcDateTime
 
@@ -88,6 +129,11 @@ class CompactOrder(CamelModel):
             currency=order.currency,
             item_count=sum(line.quantity for line in order.items),
             reason=compact_reason(order.cancel_reason),
+            shipment=(
+                CompactShipment.of(order.shipment)
+                if order.shipment is not None and order.status in SENT
+                else None
+            ),
             created_at=order.created_at,
         )
 

@@ -97,10 +97,22 @@ class StatusChange(CamelModel):
     reason: str | None = None
 
 
+class Shipment(CamelModel):
+    """How the order left the warehouse, and when it arrived."""
+
+    carrier: str
+    tracking_number: str
+    shipped_at: UtcDateTime
+    delivered_at: UtcDateTime | None = Field(default=None, description="null until delivered")
+
+
 class Order(CamelModel):
     id: str
     user_id: str
-    status: str = Field(description="pending, confirmed or cancelled")
+    status: str = Field(
+        description="pending, then confirmed (paid for, waiting for the warehouse), shipped "
+        "and delivered, or cancelled"
+    )
     items: list[OrderLine]
     total_amount: int = Field(description="minor units")
     currency: str
@@ -115,6 +127,11 @@ class Order(CamelModel):
     created_at: UtcDateTime
     updated_at: UtcDateTime
     history: list[StatusChange] = Field(default_factory=list)
+    shipment: Shipment | None = Field(
+        default=None,
+        description="carrier, tracking number and dates once the order shipped (a shipped "
+        "order is returned, not cancelled)",
+    )
 
 
 class CancelAccepted(Order):

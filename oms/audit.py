@@ -1,6 +1,7 @@
 """``oms audit``: the saga's invariants, checked across the services' own APIs.
 
-For every saga: a ``completed`` one has its order ``confirmed``, its stock held
+For every saga: a ``completed`` one has its order ``confirmed`` (or, past it,
+``shipped`` or ``delivered``), its stock held
 exactly as ordered and its total captured once (net of refunds), at the
 catalogue prices the reservation reports; a ``cancelled`` one has its order
 ``cancelled``, no stock held and zero net money; a ``failed`` one is listed for
@@ -37,6 +38,8 @@ from shared.web.app import API_PREFIX
 
 CAPTURES = {"captured", "refunded"}
 """Payment statuses whose amount was captured at some point."""
+PAID_FOR = {"confirmed", "shipped", "delivered"}
+"""Order statuses of a completed saga: confirmed, then on its way to the customer."""
 STALE_AFTER_SECONDS = 600.0
 """Longer than any wait the saga makes on its own with the default settings (a
 step's deadline, a compensation's backoff), so whatever waits longer is stuck."""
@@ -165,14 +168,14 @@ def _confirmed_at(order: dict[str, Any]) -> datetime | None:
 def _cancel_problems(order: dict[str, Any], now: datetime, stale_after: float) -> list[str]:
     """An accepted cancel must end in a cancelled order (docs/design.md, invariants)."""
     requested = order.get("cancelRequestedAt")
-    if requested is None or order["status"] != "confirmed":
+    if requested is None or order["status"] not in PAID_FOR:
         return []
     accepted = _when(requested)
     confirmed = _confirmed_at(order)
     if confirmed is not None and accepted < confirmed:
         return [
             f"cancel accepted at {accepted.isoformat()} before the order was confirmed "
-            f"at {confirmed.isoformat()}, yet the order is confirmed"
+            f"at {confirmed.isoformat()}, yet the order is {order['status']}"
         ]
     if now - accepted > timedelta(seconds=stale_after):
         return [f"cancel accepted at {accepted.isoformat()} was never carried out"]
@@ -214,7 +217,7 @@ async def _check(
         net = int(money["net"])
         problems.extend(_cancel_problems(order, now, stale_after))
         if state == "completed":
-            if order["status"] != "confirmed":
+            if order["status"] not in PAID_FOR:
                 problems.append(f"saga completed but order is {order['status']}")
             if held != ordered:
                 problems.append(f"stock held {held} differs from ordered {ordered}")

@@ -43,7 +43,8 @@ ANSWERS: dict[str, tuple[str, ...]] = {
 """The commands each participant reply may answer.  The orders service answers
 either command with where the order stands (a confirm of a cancelled order is
 answered ``order.cancelled``); stock and money are answered in kind.  The saga's
-other inputs (``order.created``, ``order.cancel_requested``) answer no command."""
+other inputs (``order.created``, ``order.cancel_requested``, ``order.shipped``) answer
+no command."""
 
 
 def command_id(saga_id: str, command: str, attempt: int) -> str:

@@ -60,6 +60,8 @@ def _message(name: str, body: Mapping[str, Any]) -> str:
         return f"{name}: {body.get('reason')} ({body.get('code')})"
     if name == "order.cancel_requested":
         return f"{name} by {body.get('requestedBy')}"
+    if name == "order.shipped":
+        return f"{name} with {body.get('carrier')} {body.get('trackingNumber')}"
     if name == "order.cancelled" and body.get("reason"):
         return f"{name}: {body['reason']}"
     amount = _amount(body)

@@ -20,6 +20,8 @@ import jwt
 
 ALGORITHM = "HS256"
 OPS_ROLE = "ops"
+FULFILMENT_ROLE = "fulfilment"
+"""Held by a warehouse: it reads every order and marks them shipped and delivered."""
 BFF_ROLE = "bff"
 """Held by a BFF's own short-lived tokens: the users service then leaves per-address
 sign-in limits to the BFF, which knows the client's address."""
@@ -42,6 +44,11 @@ class Principal:
     @property
     def is_ops(self) -> bool:
         return OPS_ROLE in self.roles
+
+    @property
+    def may_fulfil(self) -> bool:
+        """Whether the caller ships and delivers orders: a warehouse, or ops."""
+        return FULFILMENT_ROLE in self.roles or self.is_ops
 
     def may_see(self, user_id: str) -> bool:
         """Whether the caller reaches ``user_id``'s data: their own, or anyone's for ops."""

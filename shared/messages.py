@@ -14,6 +14,7 @@ exchange with their name as the routing key; events are past tense
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,6 +128,24 @@ class OrderCancelled(OrderEvent):
     type_name: ClassVar[str] = "order.cancelled"
     order_id: str
     reason: str | None = None
+
+
+class OrderShipped(OrderEvent):
+    """A warehouse sent the order: from now on it is returned, not cancelled."""
+
+    type_name: ClassVar[str] = "order.shipped"
+    order_id: str
+    carrier: str = Field(min_length=1, max_length=100)
+    tracking_number: str = Field(min_length=1, max_length=100)
+    shipped_at: datetime
+
+
+class OrderDelivered(OrderEvent):
+    """The carrier handed the order over."""
+
+    type_name: ClassVar[str] = "order.delivered"
+    order_id: str
+    delivered_at: datetime
 
 
 class ConfirmOrder(Command):
@@ -281,6 +300,8 @@ CATALOGUE: dict[str, type[Message]] = {
         OrderCancelRequested,
         OrderConfirmed,
         OrderCancelled,
+        OrderShipped,
+        OrderDelivered,
         ConfirmOrder,
         CancelOrder,
         ReserveInventory,
@@ -308,6 +329,8 @@ PUBLISHERS: dict[str, frozenset[str]] = {
     "order.cancel_requested": frozenset({"orders"}),
     "order.confirmed": frozenset({"orders"}),
     "order.cancelled": frozenset({"orders"}),
+    "order.shipped": frozenset({"orders"}),
+    "order.delivered": frozenset({"orders"}),
     "order.confirm": frozenset({"saga"}),
     "order.cancel": frozenset({"saga"}),
     "inventory.reserve": frozenset({"saga"}),

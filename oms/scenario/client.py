@@ -74,6 +74,9 @@ class SystemApi:
         self._ops = mint_token(
             settings.jwt_key, sub="oms-scenario", roles=["ops"], ttl_seconds=3600
         )
+        self._warehouse = mint_token(
+            settings.jwt_key, sub="oms-scenario-warehouse", roles=["fulfilment"], ttl_seconds=3600
+        )
         self.clients = {
             name: httpx.AsyncClient(
                 base_url=settings.url_for(name),
@@ -86,6 +89,11 @@ class SystemApi:
     @property
     def ops(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._ops}"}
+
+    @property
+    def warehouse(self) -> dict[str, str]:
+        """A warehouse's bearer header (the ``fulfilment`` role): it ships and delivers."""
+        return {"Authorization": f"Bearer {self._warehouse}"}
 
     def customer(self, user_id: str) -> dict[str, str]:
         """A customer's bearer header, as the users service would issue it at login."""

@@ -24,6 +24,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from oms.audit import PAID_FOR
 from oms.scenario.client import SystemApi, timing_of
 from oms.scenario.expectations.audit import ExpectAudit
 from oms.scenario.expectations.goods import (
@@ -45,6 +46,7 @@ from oms.scenario.steps.checkout import (
     QuotedLine,
 )
 from oms.scenario.steps.faults import ClearFaults, ClearFaultsSpec
+from oms.scenario.steps.fulfilment import Deliver, DeliverSpec, Ship, ShipSpec
 from oms.scenario.steps.operator import Abort, OperatorSpec, Retry
 from oms.scenario.steps.requests import Cancel, CancelSpec
 from oms.scenario.steps.wait import Wait, WaitSpec
@@ -199,6 +201,14 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
             if state is not None and state != "reserving_inventory":
                 steps.append(Wait(wait=WaitSpec(order="order", state=state)))
             steps.append(Cancel(cancel=CancelSpec(order="order")))
+        elif entry["kind"] == "message_in" and detail["type"] == "order.shipped":
+            if state is not None:
+                steps.append(Wait(wait=WaitSpec(order="order", state=state)))
+            body = detail["body"]
+            shipment = ShipSpec(
+                order="order", carrier=body["carrier"], tracking_number=body["trackingNumber"]
+            )
+            steps.append(Ship(ship=shipment))
         elif entry["kind"] == "operator":
             if state is not None:
                 # After as many refusals as ops saw: a retry while a refund backs off
@@ -212,6 +222,9 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
             steps.append(
                 Retry(retry=action) if detail["action"] == "retry" else Abort(abort=action)
             )
+
+    if order["status"] == "delivered":  # the saga hears of a shipment, not of a delivery
+        steps.append(Deliver(deliver=DeliverSpec(order="order")))
 
     # --- the outcome ------------------------------------------------------------------
     expect: list[Kind] = [
@@ -227,7 +240,7 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
         ),
     ]
     for name, line in lines.items():
-        left = products[name]["stock"] - (line["quantity"] if order["status"] == "confirmed" else 0)
+        left = products[name]["stock"] - (line["quantity"] if order["status"] in PAID_FOR else 0)
         expect.append(ExpectStock(stock=StockExpectation(product=name, available=left)))
     if saga["state"] in TERMINAL_STATES - {"failed"}:
         expect.append(ExpectAudit(audit="clean"))

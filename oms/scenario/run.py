@@ -111,15 +111,21 @@ class ScenarioRun:
         link = self.api.ops_link(saga_id) if saga_id else None
         return Difference(what, expected, seen, saga_id, link)
 
-    def check_status(self, what: str, wanted: int | None, answer: Answer) -> None:
-        """Raise :class:`StepFailed` unless the answer has ``wanted`` (None: any 2xx)."""
-        ok = answer.status == wanted if wanted is not None else 200 <= answer.status < 300
+    def check_status(self, what: str, wanted: int | list[int] | None, answer: Answer) -> None:
+        """Raise :class:`StepFailed` unless the answer has ``wanted`` (one of them, for a
+        list: a race's loser may be refused; None: any 2xx)."""
+        if wanted is None:
+            ok = 200 <= answer.status < 300
+        else:
+            ok = answer.status in (wanted if isinstance(wanted, list) else [wanted])
         if not ok:
             detail = answer.body.get("detail") if isinstance(answer.body, dict) else answer.body
             raise StepFailed(
                 Difference(
                     f"{what} HTTP status",
-                    str(wanted) if wanted is not None else "2xx",
+                    " or ".join(map(str, wanted if isinstance(wanted, list) else [wanted]))
+                    if wanted is not None
+                    else "2xx",
                     f"{answer.status} {detail!s}"[:300],
                 )
             )

@@ -47,7 +47,7 @@ if set(get_args(Service)) != set(ON_BROKER) or set(get_args(Component)) != set(C
     raise AssertionError("Service must name oms.components.ON_BROKER, Component every component")
 FaultMode = Literal["fail", "decline", "delay", "drop", "duplicate", "crash"]
 CrashPoint = Literal["before_commit", "after_commit"]
-OrderStatus = Literal["pending", "confirmed", "cancelled"]
+OrderStatus = Literal["pending", "confirmed", "shipped", "delivered", "cancelled"]
 
 SAGA_STATES: tuple[str, ...] = get_args(StateFilter)
 """Every saga state a file may name; ``compensating`` also matches the three undo states."""

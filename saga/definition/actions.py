@@ -23,6 +23,8 @@ from shared.messages import (
     InventoryReserved,
     OrderCancelled,
     OrderCancelRequested,
+    OrderConfirmed,
+    OrderShipped,
     PaymentFailed,
     PaymentRefundFailed,
 )
@@ -285,3 +287,38 @@ def refund_late_payment(r: Reaction, input: Input) -> None:
 def cancel_order_after_late_confirmation(r: Reaction, input: Input) -> None:
     note_success(r, input)
     reopen_to_undo(r, ORDER)
+
+
+# --- the order shipped -----------------------------------------------------------------
+#
+# Orders ships only a confirmed order with no cancel accepted, and refuses a customer's
+# cancel once it shipped, so of a cancel and a shipment the first to reach the order
+# wins there.  The saga's own undo (an operator's abort, a step never answered) is
+# decided here, not at the order: of that undo and ``order.shipped``, the first to
+# reach the saga wins.  A cancel that loses is ignored saying why
+# (``react.why_not_expected``); a shipment that loses is noted, and the order's
+# cancel tells the warehouse (its reason says the parcel left).
+
+
+def shipment_of(input: Input) -> str:
+    assert isinstance(input, OrderShipped)
+    return f"{input.carrier} {input.tracking_number}"
+
+
+def note_shipment(r: Reaction, input: Input) -> None:
+    """The order left the warehouse: from now on a cancel is a return."""
+    r.update(shipment=shipment_of(input))
+
+
+def complete_on_shipment(r: Reaction, input: Input) -> None:
+    """Shipped before ``order.confirmed`` arrived: only a confirmed order ships, so the
+    order step is done and the saga completes (the confirmation, when it comes, is a
+    duplicate)."""
+    note_shipment(r, input)
+    complete(r, OrderConfirmed(order_id=r.state.saga_id))
+
+
+def note_shipment_after_undo_began(r: Reaction, input: Input) -> None:
+    """The undo reached the saga first and goes on: the order ends cancelled, and its
+    reason tells the warehouse the parcel left (``order.cancel`` on a shipped order)."""
+    note_shipment(r, input)

@@ -59,6 +59,12 @@ def already_refunded(saga: SagaState, input: Input, config: SagaConfig) -> bool:
     return undone(PAYMENT, succeeded(saga, input))
 
 
+def not_shipped(saga: SagaState, input: Input, config: SagaConfig) -> bool:
+    """``order.shipped`` has not reached the saga: the goods are still in the warehouse
+    (once they left, a customer's cancel is a return, and no row takes it)."""
+    return saga.shipment is None
+
+
 def price_mismatch(order: OrderData, reserved: InventoryReserved) -> str | None:
     """Why the prices the reservation reports do not back the order, or None.
 

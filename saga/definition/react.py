@@ -14,13 +14,13 @@ from saga.definition.state import OrderData, SagaState
 from saga.definition.statuses import KNOWN_DONE, UNDOING, SagaStatus
 from saga.definition.steps import INVENTORY, STEPS
 from saga.definition.table import RULES, Rule, Transition, transitions_of
-from shared.messages import Message, OrderCancelRequested, OrderCreated
+from shared.messages import Message, OrderCancelRequested, OrderCreated, OrderShipped
 
 
 class OrderSaga:
     """The order saga definition: a configuration plus the pure :meth:`react`."""
 
-    version: ClassVar[int] = 5
+    version: ClassVar[int] = 6
     """Bumped whenever the behaviour changes, so stored sagas can tell which one ran them.
 
     4: one status per compensation (``refunding_payment``, ``releasing_inventory``,
@@ -30,6 +30,9 @@ class OrderSaga:
     takes a reply only when it answers one (``saga/answers.py``); a saga started by
     version 4 or earlier sent commands under random ids, and its replies are taken
     unchecked.
+    6: ``order.shipped`` is an input: it completes a saga still confirming, makes a
+    later customer cancel of a completed saga a return (ignored, saying so), and is
+    noted by an undo begun before it; a state stored by version 5 has no shipment.
     """
     rules: ClassVar[tuple[Rule, ...]] = RULES
 
@@ -125,6 +128,15 @@ def why_not_expected(state: SagaState, input: Input) -> str:
             return f"stale: {step.name.value} step is {record.state.value}"
     if name == "payment.refund_failed":
         return "not waiting for payment.refund"
+    if isinstance(input, OrderCancelRequested) and state.shipment is not None:
+        return (
+            f"the order was shipped ({state.shipment}): a shipped order is returned, not cancelled"
+        )
+    if isinstance(input, OrderShipped) and state.status is SagaStatus.cancelled:
+        return (
+            f"shipped ({input.carrier} {input.tracking_number}) before the saga's cancel "
+            "reached the order: the order is cancelled, and its reason says the parcel left"
+        )
     if isinstance(input, OrderCancelRequested) and state.status is not SagaStatus.completed:
         undoing = " (compensating)" if state.status in UNDOING else ""
         return f"already {state.status.value}{undoing}"

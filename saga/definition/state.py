@@ -233,6 +233,9 @@ class SagaState:
     """The amount ``payment.completed`` reported captured (0 until one arrives)."""
     refunded: int = 0
     """The most ``payment.refunded`` reported refunded so far (payments answers a total)."""
+    shipment: str | None = None
+    """The carrier and tracking number ``order.shipped`` reported (None until it arrives):
+    from then on a cancel is a return, and an undo begun earlier tells the warehouse."""
 
     @property
     def step(self) -> Step | None:
@@ -283,6 +286,7 @@ class SagaState:
             "compensationFailure": self.compensation_failure,
             "captured": self.captured,
             "refunded": self.refunded,
+            "shipment": self.shipment,
         }
 
     @classmethod
@@ -316,6 +320,8 @@ class SagaState:
                 compensation_failure=data.get("compensationFailure"),
                 captured=int(data["captured"]),
                 refunded=int(data["refunded"]),
+                # Stored before orders were shipped (definition version 5 and earlier).
+                shipment=data.get("shipment"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidSagaState(f"cannot decode saga state: {exc!r}") from exc

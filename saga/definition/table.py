@@ -5,7 +5,9 @@ TransitionTo``): one row a line, for each status, each input it handles, the
 guard under which the row applies, the named action it runs (``actions.py``)
 and the statuses it may lead to.  Rows for the same status and input are tried
 in order; the first whose guard holds applies.  An input with no row for the
-saga's status is ignored, and the history says why.
+saga's status (or none whose guard holds) is ignored, and the history says why:
+a customer's cancel of a completed saga that ``order.shipped`` reached first
+is one, since a shipped order is returned, not cancelled.
 
 The diagram (``saga.diagram``, ``oms diagrams``) and the exhaustive table test
 read this table; ``react`` refuses an action that ends anywhere its row does
@@ -23,6 +25,7 @@ from saga.definition.actions import (
     cancel_order_after_late_confirmation,
     charge_payment,
     complete,
+    complete_on_shipment,
     confirm_order,
     fail_after_refusals,
     fail_after_timeouts,
@@ -30,6 +33,8 @@ from saga.definition.actions import (
     note_late_refusal,
     note_late_success,
     note_payment_already_refunded,
+    note_shipment,
+    note_shipment_after_undo_began,
     refund_late_payment,
     release_inventory_after_late_reservation,
     release_stock_reserved_at_other_prices,
@@ -51,6 +56,7 @@ from saga.definition.guards import (
     already_refunded,
     always,
     backing_off,
+    not_shipped,
     otherwise,
     prices_match,
     proves_the_step_undone,
@@ -127,9 +133,11 @@ RULES: tuple[Rule, ...] = (
     Rule(CONFIRMING, "operator.abort",         always,                 undo_on_operator_abort,                   (REFUNDING,)),
     Rule(CONFIRMING, "order.cancel_requested", always,                 undo_on_customer_cancel,                  (REFUNDING,)),
     Rule(CONFIRMING, "order.cancelled",        always,                 undo_order_cancelled_elsewhere,           (REFUNDING,)),
+    Rule(CONFIRMING, "order.shipped",          always,                 complete_on_shipment,                     (COMPLETED,)),
 
-    Rule(COMPLETED,  "order.cancel_requested", always,                 undo_on_customer_cancel,                  (REFUNDING,)),
+    Rule(COMPLETED,  "order.cancel_requested", not_shipped,            undo_on_customer_cancel,                  (REFUNDING,)),
     Rule(COMPLETED,  "order.cancelled",        always,                 undo_order_cancelled_elsewhere,           (REFUNDING,)),
+    Rule(COMPLETED,  "order.shipped",          always,                 note_shipment,                            (COMPLETED,)),
 
     Rule(REFUNDING,  "payment.refunded",       proves_the_step_undone, undo_next_step,                           (RELEASING, CANCELLING, CANCELLED)),
     Rule(REFUNDING,  "payment.refunded",       otherwise,              repeat_compensation,                      (REFUNDING,)),
@@ -144,6 +152,7 @@ RULES: tuple[Rule, ...] = (
     Rule(REFUNDING,  "payment.completed",      always,                 note_late_success,                        (REFUNDING,)),
     Rule(REFUNDING,  "order.confirmed",        always,                 note_late_success,                        (REFUNDING,)),
     Rule(REFUNDING,  "payment.failed",         always,                 note_late_refusal,                        (REFUNDING,)),
+    Rule(REFUNDING,  "order.shipped",          always,                 note_shipment_after_undo_began,           (REFUNDING,)),
 
     Rule(RELEASING,  "inventory.released",     proves_the_step_undone, undo_next_step,                           (REFUNDING, CANCELLING, CANCELLED)),
     Rule(RELEASING,  "inventory.released",     otherwise,              repeat_compensation,                      (RELEASING,)),
@@ -155,6 +164,7 @@ RULES: tuple[Rule, ...] = (
     Rule(RELEASING,  "order.confirmed",        always,                 note_late_success,                        (RELEASING,)),
     Rule(RELEASING,  "inventory.insufficient", always,                 note_late_refusal,                        (RELEASING,)),
     Rule(RELEASING,  "payment.failed",         always,                 note_late_refusal,                        (RELEASING,)),
+    Rule(RELEASING,  "order.shipped",          always,                 note_shipment_after_undo_began,           (RELEASING,)),
 
     Rule(CANCELLING, "order.cancelled",        proves_the_step_undone, undo_next_step,                           (REFUNDING, RELEASING, CANCELLED)),
     Rule(CANCELLING, "order.cancelled",        otherwise,              repeat_compensation,                      (CANCELLING,)),
@@ -166,6 +176,7 @@ RULES: tuple[Rule, ...] = (
     Rule(CANCELLING, "order.confirmed",        always,                 note_late_success,                        (CANCELLING,)),
     Rule(CANCELLING, "inventory.insufficient", always,                 note_late_refusal,                        (CANCELLING,)),
     Rule(CANCELLING, "payment.failed",         always,                 note_late_refusal,                        (CANCELLING,)),
+    Rule(CANCELLING, "order.shipped",          always,                 note_shipment_after_undo_began,           (CANCELLING,)),
 
     Rule(CANCELLED,  "inventory.reserved",     always,                 release_inventory_after_late_reservation, (RELEASING,)),
     Rule(CANCELLED,  "payment.completed",      already_refunded,       note_payment_already_refunded,            (CANCELLED,)),
@@ -180,6 +191,7 @@ RULES: tuple[Rule, ...] = (
     Rule(FAILED,     "order.confirmed",        always,                 note_late_success,                        (FAILED,)),
     Rule(FAILED,     "inventory.insufficient", always,                 note_late_refusal,                        (FAILED,)),
     Rule(FAILED,     "payment.failed",         always,                 note_late_refusal,                        (FAILED,)),
+    Rule(FAILED,     "order.shipped",          always,                 note_shipment_after_undo_began,           (FAILED,)),
 )
 # fmt: on
 """The table :meth:`OrderSaga.react` dispatches on; anything not in it is ignored."""

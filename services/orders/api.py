@@ -4,8 +4,10 @@ Every path needs a bearer token.  A customer sees and acts on their own orders
 only (another user's order answers 404); the ``ops`` role sees all of them.
 ``GET /orders`` is newest first, paged with ``limit`` and an opaque ``cursor``
 (the previous page's ``nextCursor``).  ``POST /orders`` honours an
-``Idempotency-Key``.  What each route does is in :mod:`services.orders.usecases`;
-what each of its refusals answers is :data:`PROBLEMS`.
+``Idempotency-Key``.  A warehouse (the ``fulfilment`` role) or ops reads every
+order and marks one shipped, then delivered.  What each route does is in
+:mod:`services.orders.usecases` and :mod:`services.orders.fulfilment`; what each
+of its refusals answers is :data:`PROBLEMS`.
 """
 
 from __future__ import annotations
@@ -14,19 +16,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from services.orders import usecases
+from services.orders import fulfilment, usecases
 from services.orders.domain import OrderStatus
 from services.orders.errors import (
     AlreadyCancelled,
+    CannotDeliver,
+    CannotShip,
     KeyReused,
     OrderNotFound,
     OrdersNotFound,
     PlacedForAnotherUser,
+    ShippedAlready,
 )
-from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage
+from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage, ShipmentIn
 from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
-from shared.web.auth import CurrentPrincipal
+from shared.web.auth import CurrentPrincipal, FulfilmentPrincipal
 from shared.web.cursor import CursorQuery
 from shared.web.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, IdempotencyKey
 from shared.web.limits import CHECKOUT
@@ -47,6 +52,9 @@ PROBLEMS: DomainProblems = {
     PlacedForAnotherUser: lambda e: Forbidden(str(e), field="userId"),
     KeyReused: lambda e: Unprocessable(f"{IDEMPOTENCY_HEADER}: {e}", field=IDEMPOTENCY_HEADER),
     AlreadyCancelled: lambda e: Conflict(str(e)),
+    ShippedAlready: lambda e: Conflict(str(e)),
+    CannotShip: lambda e: Conflict(str(e)),
+    CannotDeliver: lambda e: Conflict(str(e)),
 }
 
 
@@ -131,3 +139,53 @@ async def request_cancel(
     """Ask for the order to be cancelled (``order.cancel_requested``); the saga
     decides, so the order answered is as it is now."""
     return await usecases.request_cancel(service, order_id, principal)
+
+
+_REPEATED_HEADERS = {
+    REPLAYED_HEADER: {
+        "description": "`true` when the order was so already (nothing changed, nothing published)",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+
+@router.post(
+    "/orders/{order_id}/shipment",
+    responses={
+        200: {"description": "The order, shipped", "headers": _REPEATED_HEADERS},
+        **problem_responses(400, 401, 403, 404, 409, 422),
+    },
+)
+async def ship_order(
+    order_id: str,
+    body: ShipmentIn,
+    service: ServiceDep,
+    principal: FulfilmentPrincipal,
+    response: Response,
+) -> OrderOut:
+    """A warehouse marks a confirmed order shipped and ``order.shipped`` is published;
+    from then on the order is returned, not cancelled.  The same shipment again answers
+    the order as it is; a confirmed order whose cancel was accepted, a pending or a
+    cancelled one, or one shipped otherwise is refused (409, saying why)."""
+    order, repeated = await fulfilment.ship(service, order_id, body, principal)
+    if repeated:
+        response.headers[REPLAYED_HEADER] = "true"
+    return order
+
+
+@router.post(
+    "/orders/{order_id}/delivery",
+    responses={
+        200: {"description": "The order, delivered", "headers": _REPEATED_HEADERS},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def deliver_order(
+    order_id: str, service: ServiceDep, principal: FulfilmentPrincipal, response: Response
+) -> OrderOut:
+    """A shipped order was handed over: it is delivered and ``order.delivered`` is
+    published.  Again answers the order as it is; an order not shipped is refused (409)."""
+    order, repeated = await fulfilment.deliver(service, order_id, principal)
+    if repeated:
+        response.headers[REPLAYED_HEADER] = "true"
+    return order

@@ -1,15 +1,23 @@
 """Order rules, free of I/O.
 
-An order is ``pending`` until the saga confirms or cancels it.  The saga's
-commands are idempotent and a cancelled order is final::
+An order is ``pending`` until the saga confirms or cancels it.  A ``confirmed``
+order is paid for and its stock held: it is being processed, waiting for a
+warehouse, which marks it ``shipped`` (carrier and tracking number) and later
+``delivered``.  The saga's commands are idempotent and a cancelled order is final::
 
-    pending ──confirm──▶ confirmed
-       │                    │
-       └──cancel──▶ cancelled ◀──cancel (a customer cancelled after completion;
-                                         the saga has refunded and released)
+    pending ──confirm──▶ confirmed ──ship──▶ shipped ──deliver──▶ delivered
+       │                    │                   ┆                    ┆
+       └──cancel──▶ cancelled ◀──cancel─────────┴┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┈┘
 
 ``confirm`` on a cancelled order changes nothing and answers ``order.cancelled``,
-so the saga learns what really happened.
+so the saga learns what really happened.  A customer may ask to cancel an order
+until it is shipped; a shipped one is returned, not cancelled.  A warehouse may
+ship a confirmed order unless a cancel was accepted for it: of a cancel and a
+shipment, the first to reach the order wins, and the other is refused with why.
+The dotted edges are the saga's own cancel reaching an order shipped after the
+saga had begun to undo it (an operator's abort, a confirmation never answered):
+the saga decided first, so the order ends cancelled, and its reason says it had
+left the warehouse.
 """
 
 from __future__ import annotations
@@ -18,7 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.orders.errors import AlreadyCancelled, KeyReused
+from services.orders.errors import (
+    AlreadyCancelled,
+    CannotDeliver,
+    CannotShip,
+    KeyReused,
+    ShippedAlready,
+)
 
 MAX_QUANTITY = 1_000_000
 MAX_LINES = 100
@@ -28,7 +42,13 @@ MAX_LINES = 100
 class OrderStatus(StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
     CANCELLED = "cancelled"
+
+
+SENT = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
+"""Statuses of an order that has left the warehouse."""
 
 
 @dataclass(frozen=True)
@@ -63,17 +83,69 @@ def confirm(current: OrderStatus) -> NewStatus:
 
 
 def cancel(current: OrderStatus) -> NewStatus:
-    """A pending or confirmed order is cancelled; a cancelled one stays as it is."""
+    """Any order not cancelled yet is cancelled (a shipped one only when the saga
+    began undoing it before the shipment reached it); a cancelled one stays."""
     if current == OrderStatus.CANCELLED:
         return NewStatus(current, changed=False)
     return NewStatus(OrderStatus.CANCELLED, changed=True)
 
 
+@dataclass(frozen=True)
+class Shipment:
+    """How an order left the warehouse."""
+
+    carrier: str
+    tracking_number: str
+
+
+def cancel_reason(reason: str | None, current: OrderStatus, shipment: Shipment | None) -> str:
+    """What a cancel of an order in ``current`` records: the saga's ``reason``, and
+    for an order that had left the warehouse, that it had, so the parcel is recovered."""
+    said = reason or "cancelled"
+    if current not in SENT or shipment is None:
+        return said
+    return (
+        f"{said}; it had been {current.value} ({shipment.carrier} {shipment.tracking_number}) "
+        "before the cancel reached it: recover the parcel"
+    )
+
+
 def check_cancel_request(current: OrderStatus) -> None:
-    """A customer may ask to cancel any order that is not cancelled yet (the saga
-    decides what that takes: a confirmed one is refunded and released)."""
+    """A customer may ask to cancel an order until it is shipped (the saga decides
+    what that takes: a confirmed one is refunded and released); a shipped one is
+    returned instead."""
     if current == OrderStatus.CANCELLED:
         raise AlreadyCancelled
+    if current in SENT:
+        raise ShippedAlready(current.value)
+
+
+def ship(
+    current: OrderStatus, cancel_requested: bool, sent: Shipment | None, asked: Shipment
+) -> NewStatus:
+    """A confirmed order with no cancel accepted is shipped; asking again with the
+    same shipment changes nothing; anything else is refused with why."""
+    if current == OrderStatus.CONFIRMED:
+        if cancel_requested:
+            raise CannotShip("a cancel was accepted for it: it is being cancelled, do not ship it")
+        return NewStatus(OrderStatus.SHIPPED, changed=True)
+    if current in SENT:
+        if sent == asked:
+            return NewStatus(current, changed=False)
+        already = f" with {sent.carrier} {sent.tracking_number}" if sent is not None else ""
+        raise CannotShip(f"it was shipped already{already}")
+    if current == OrderStatus.PENDING:
+        raise CannotShip("it is pending: an order is shipped once the saga confirmed it")
+    raise CannotShip("it is cancelled")
+
+
+def deliver(current: OrderStatus) -> NewStatus:
+    """A shipped order is delivered; a delivered one stays; anything else is refused."""
+    if current == OrderStatus.SHIPPED:
+        return NewStatus(OrderStatus.DELIVERED, changed=True)
+    if current == OrderStatus.DELIVERED:
+        return NewStatus(current, changed=False)
+    raise CannotDeliver(f"it is {current.value}: only a shipped order is delivered")
 
 
 def check_replay(placed_with: str, fingerprint: str) -> None:

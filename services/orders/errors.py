@@ -7,7 +7,10 @@ turn them into problem answers and dead letters)::
     ├── OrdersNotFound          another user's orders (which look absent too)
     ├── PlacedForAnotherUser    a customer placing an order in someone else's name
     ├── KeyReused               an idempotency key sent again with another order
-    └── AlreadyCancelled        a cancellation asked for a cancelled order
+    ├── AlreadyCancelled        a cancellation asked for a cancelled order
+    ├── ShippedAlready          a cancellation asked for a shipped order (return it instead)
+    ├── CannotShip              a shipment the order's status refuses (with why)
+    └── CannotDeliver           a delivery for an order that was not shipped
 """
 
 from __future__ import annotations
@@ -41,3 +44,21 @@ class KeyReused(OrderError):
 class AlreadyCancelled(OrderError):
     def __init__(self) -> None:
         super().__init__("the order is already cancelled")
+
+
+class ShippedAlready(OrderError):
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"the order was {status} already: a shipped order cannot be cancelled, "
+            "start a return instead"
+        )
+
+
+class CannotShip(OrderError):
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the order cannot be shipped: {why}")
+
+
+class CannotDeliver(OrderError):
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the order cannot be marked delivered: {why}")

@@ -1,5 +1,5 @@
-"""The orders' tables: orders, their items, their status history and the
-idempotency keys they were placed under."""
+"""The orders' tables: orders, their items, their status history, their shipments
+and the idempotency keys they were placed under."""
 
 from __future__ import annotations
 
@@ -66,6 +66,23 @@ class StatusChange(SQLModel, table=True):
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None)
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class Shipment(SQLModel, table=True):
+    """How an order left the warehouse (one shipment an order) and when it arrived."""
+
+    __tablename__ = "order_shipments"
+
+    order_id: str = Field(sa_column=Column(String(36), ForeignKey("orders.id"), primary_key=True))
+    carrier: str = Field(max_length=100)
+    tracking_number: str = Field(max_length=100)
+    shipped_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    shipped_by: str = Field(max_length=100)
+    """The subject of the token that marked it shipped (a warehouse, or ops)."""
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    delivered_by: str | None = Field(default=None, max_length=100)
 
 
 class PlacedUnderKey(SQLModel, table=True):

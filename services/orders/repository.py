@@ -1,5 +1,5 @@
-"""Loading orders with their items and history, the newest-first listing, and the
-keys orders were placed under.
+"""Loading orders with their items, history and shipments, the newest-first
+listing, and the keys orders were placed under.
 
 What every order placement and every saga command runs (insert an order, lock it
 and move its status) is SQL built once, executed on the session's connection: no
@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.domain import OrderStatus
-from services.orders.models import Order, OrderItem, PlacedUnderKey, StatusChange
+from services.orders.models import Order, OrderItem, PlacedUnderKey, Shipment, StatusChange
 from shared.web.cursor import Position
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -40,11 +40,16 @@ _LOCK_STATUS = (
     .where(ORDERS.c.id == bindparam("order_id"))
     .with_for_update()
 )
+_MOVE_STATUS = (
+    update(ORDERS)
+    .where(ORDERS.c.id == bindparam("order_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("at", type_=ORDERS.c.updated_at.type))
+)
 _MOVE = {
     # A cancellation keeps its reason; nothing else changes one.
-    OrderStatus.CONFIRMED: update(ORDERS)
-    .where(ORDERS.c.id == bindparam("order_id"))
-    .values(status=bindparam("status"), updated_at=bindparam("at", type_=ORDERS.c.updated_at.type)),
+    OrderStatus.CONFIRMED: _MOVE_STATUS,
+    OrderStatus.SHIPPED: _MOVE_STATUS,
+    OrderStatus.DELIVERED: _MOVE_STATUS,
     OrderStatus.CANCELLED: update(ORDERS)
     .where(ORDERS.c.id == bindparam("order_id"))
     .values(
@@ -82,11 +87,28 @@ class Orders:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, order_id: str) -> Order | None:
+    async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
+        """The order, locked until the transaction ends with ``lock`` (on PostgreSQL: a
+        customer's cancel and a warehouse's shipment of one order then take turns)."""
         canonical = parse_order_id(order_id)
         if canonical is None:
             return None
-        return (await self.session.exec(select(Order).where(Order.id == canonical))).first()
+        query = select(Order).where(Order.id == canonical)
+        if lock:
+            query = query.with_for_update()
+        return (await self.session.exec(query)).first()
+
+    async def shipment(self, order_id: str) -> Shipment | None:
+        """How the order ``order_id`` (canonical) was shipped, if it was."""
+        return await self.session.get(Shipment, order_id)
+
+    async def shipments(self, order_ids: Sequence[str]) -> dict[str, Shipment]:
+        if not order_ids:
+            return {}
+        rows = await self.session.exec(
+            select(Shipment).where(col(Shipment.order_id).in_(order_ids))
+        )
+        return {row.order_id: row for row in rows.all()}
 
     async def place(
         self,

@@ -13,9 +13,9 @@ from pydantic import (
 )
 
 from services.orders.domain import MAX_LINES, MAX_QUANTITY
-from services.orders.models import Order, OrderItem, StatusChange
+from services.orders.models import Order, OrderItem, Shipment, StatusChange
 from shared.catalogue import Price
-from shared.web.schemas import CamelModel, CurrencyCode, JsonInteger, RequestBody, SafeId
+from shared.web.schemas import CamelModel, CurrencyCode, JsonInteger, RequestBody, SafeId, Text
 
 Id = SafeId
 """Ids are opaque, but in a safe alphabet: they reach URLs, logs and ops' terminals."""
@@ -65,10 +65,36 @@ class StatusChangeOut(CamelModel):
         return cls(status=change.status, at=change.at, reason=change.reason)
 
 
+class ShipmentIn(RequestBody):
+    """How a warehouse sent the order.  Sending the same again changes nothing."""
+
+    carrier: Annotated[Text, Field(min_length=1, max_length=100, examples=["DHL Express"])]
+    tracking_number: Annotated[SafeId, Field(examples=["JD014600006281230704"])]
+
+
+class ShipmentOut(CamelModel):
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    delivered_at: datetime | None = Field(default=None, description="null until delivered")
+
+    @classmethod
+    def of(cls, shipment: Shipment) -> ShipmentOut:
+        return cls(
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            shipped_at=shipment.shipped_at,
+            delivered_at=shipment.delivered_at,
+        )
+
+
 class OrderOut(CamelModel):
     id: str
     user_id: str
-    status: str = Field(description="pending, confirmed or cancelled")
+    status: str = Field(
+        description="pending, then confirmed (paid for, waiting for the warehouse: being "
+        "processed), shipped and delivered, or cancelled"
+    )
     items: list[ItemOut]
     total_amount: int = Field(description="minor units")
     currency: str
@@ -81,9 +107,18 @@ class OrderOut(CamelModel):
     created_at: datetime
     updated_at: datetime
     history: list[StatusChangeOut] = Field(description="every status the order had, oldest first")
+    shipment: ShipmentOut | None = Field(
+        default=None, description="how the order left the warehouse (null until it was shipped)"
+    )
 
     @classmethod
-    def of(cls, order: Order, items: list[OrderItem], history: list[StatusChange]) -> OrderOut:
+    def of(
+        cls,
+        order: Order,
+        items: list[OrderItem],
+        history: list[StatusChange],
+        shipment: Shipment | None = None,
+    ) -> OrderOut:
         return cls(
             id=order.id,
             user_id=order.user_id,
@@ -98,6 +133,7 @@ class OrderOut(CamelModel):
             created_at=order.created_at,
             updated_at=order.updated_at,
             history=[StatusChangeOut.of(h) for h in history],
+            shipment=None if shipment is None else ShipmentOut.of(shipment),
         )
 
 

@@ -19,9 +19,11 @@ from sqlalchemy.exc import IntegrityError
 
 from services.orders import domain
 from services.orders.domain import (
+    SENT,
     Line,
     NewStatus,
     OrderStatus,
+    Shipment,
     check_cancel_request,
     check_replay,
     order_total,
@@ -46,16 +48,25 @@ from shared.web.cursor import Position, decode_cursor
 from shared.web.idempotency import fingerprint
 
 
-async def _view(orders: Orders, order: Order) -> OrderOut:
+async def view(orders: Orders, order: Order) -> OrderOut:
+    """The order as the API answers it: with its items, history and shipment."""
     items = await orders.items([order.id])
     history = await orders.history([order.id])
-    return OrderOut.of(order, items[order.id], history[order.id])
+    return OrderOut.of(order, items[order.id], history[order.id], await orders.shipment(order.id))
 
 
-async def _owned(orders: Orders, order_id: str, principal: Principal) -> Order:
-    """The order, if the caller may see it; another user's looks absent."""
-    order = await orders.get(order_id)
-    if order is None or not principal.may_see(order.user_id):
+def may_see(principal: Principal, user_id: str) -> bool:
+    """Whether the caller reaches ``user_id``'s orders: their own, or anyone's for ops
+    and for a warehouse (which ships them)."""
+    return principal.may_see(user_id) or principal.may_fulfil
+
+
+async def owned(
+    orders: Orders, order_id: str, principal: Principal, *, lock: bool = False
+) -> Order:
+    """The order (locked with ``lock``), if the caller may see it; another user's looks absent."""
+    order = await orders.get(order_id, lock=lock)
+    if order is None or not may_see(principal, order.user_id):
         raise OrderNotFound(order_id)
     return order
 
@@ -197,6 +208,11 @@ async def _settle(
     outcome = decide(standing.status)
     cancel_reason = standing.cancel_reason
     if outcome.changed:
+        if outcome.status == OrderStatus.CANCELLED and standing.status in SENT:
+            # The saga began undoing the order before its shipment reached it.
+            sent = await orders.shipment(standing.order_id)
+            shipment = None if sent is None else Shipment(sent.carrier, sent.tracking_number)
+            reason = domain.cancel_reason(reason, standing.status, shipment)
         await orders.move(standing.order_id, outcome.status, reason, utcnow())
         if outcome.status == OrderStatus.CANCELLED:
             cancel_reason = reason
@@ -209,7 +225,7 @@ async def get_order(service: Service, order_id: str, principal: Principal) -> Or
     """One order with its items and status history; another user's is a 404."""
     async with service.db.reads() as session:
         orders = Orders(session)
-        return await _view(orders, await _owned(orders, order_id, principal))
+        return await view(orders, await owned(orders, order_id, principal))
 
 
 async def list_orders(
@@ -222,9 +238,9 @@ async def list_orders(
     cursor: str | None,
 ) -> OrderPage:
     """Orders newest first: one user's (the caller's by default), or everybody's for ops."""
-    if user_id is None and not principal.is_ops:
+    if user_id is None and not principal.may_fulfil:  # ops, or a warehouse
         user_id = principal.sub
-    if user_id is not None and not principal.may_see(user_id):
+    if user_id is not None and not may_see(principal, user_id):
         raise OrdersNotFound
     after = decode_cursor(cursor)
     async with service.db.reads() as session:
@@ -235,18 +251,20 @@ async def list_orders(
         page, more = rows[:limit], len(rows) > limit
         ids = [o.id for o in page]
         items, history = await orders.items(ids), await orders.history(ids)
+        shipments = await orders.shipments(ids)
     return OrderPage(
-        items=[OrderOut.of(o, items[o.id], history[o.id]) for o in page],
+        items=[OrderOut.of(o, items[o.id], history[o.id], shipments.get(o.id)) for o in page],
         next_cursor=Position(page[-1].created_at, page[-1].id).encode() if more else None,
     )
 
 
 async def request_cancel(service: Service, order_id: str, principal: Principal) -> OrderOut:
-    """Announce ``order.cancel_requested`` for an order not cancelled yet; the saga
-    decides, so the order answered is as it is now."""
+    """Announce ``order.cancel_requested`` for an order neither cancelled nor shipped;
+    the saga decides, so the order answered is as it is now.  The order is locked:
+    of this and a warehouse shipping it, the first to reach it wins."""
     async with service.uow() as uow:
         orders = Orders(uow.session)
-        order = await _owned(orders, order_id, principal)
+        order = await owned(orders, order_id, principal, lock=True)
         check_cancel_request(OrderStatus(order.status))
         if order.cancel_requested_at is None:
             order.cancel_requested_at = utcnow()
@@ -255,5 +273,5 @@ async def request_cancel(service: Service, order_id: str, principal: Principal) 
             OrderCancelRequested(order_id=order.id, requested_by=principal.sub),
             correlation_id=order.id,
         )
-        view = await _view(orders, order)
-    return view
+        answer = await view(orders, order)
+    return answer

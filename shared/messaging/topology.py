@@ -86,6 +86,7 @@ SAGA_EVENTS = (
     "order.cancel_requested",
     "order.confirmed",
     "order.cancelled",
+    "order.shipped",
     "inventory.reserved",
     "inventory.insufficient",
     "inventory.released",

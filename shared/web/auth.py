@@ -37,6 +37,15 @@ async def ops_principal(principal: CurrentPrincipal) -> Principal:
 OpsPrincipal = Annotated[Principal, Depends(ops_principal)]
 
 
+async def fulfilment_principal(principal: CurrentPrincipal) -> Principal:
+    if not principal.may_fulfil:
+        raise Forbidden("this path needs the fulfilment or the ops role")
+    return principal
+
+
+FulfilmentPrincipal = Annotated[Principal, Depends(fulfilment_principal)]
+
+
 def ensure_owner(principal: Principal, user_id: str, what: str = "resource") -> None:
     """A customer reaches only their own data; another user's looks absent (404)."""
     if not principal.may_see(user_id):

@@ -45,6 +45,8 @@ class Hostile:
         return f"{self.method} {self.path} {self.params or ''} -> {self.field}"
 
 
+ORDER_ID = "6b8ecd39-099a-4db4-b248-b8ba756eeda3"
+"""An order id no order has: a shipment's body is refused before the order is looked up."""
 ORDER = {
     "userId": "ops-user",
     "items": [{"productId": "p-1", "quantity": 1, "unitPrice": 100}],
@@ -56,6 +58,25 @@ CASES: dict[str, list[Hostile]] = {
     "orders": [
         Hostile("GET", "/orders/%00", "order_id"),
         Hostile("POST", "/orders/a%00b/cancel", "order_id"),
+        Hostile(
+            "POST",
+            "/orders/a%00b/shipment",
+            "order_id",
+            body={"carrier": "DHL", "trackingNumber": "JD1"},
+        ),
+        Hostile("POST", "/orders/a%00b/delivery", "order_id"),
+        Hostile(
+            "POST",
+            f"/orders/{ORDER_ID}/shipment",
+            "carrier",
+            body={"carrier": "DHL\x00", "trackingNumber": "JD1"},
+        ),
+        Hostile(
+            "POST",
+            f"/orders/{ORDER_ID}/shipment",
+            "carrier",
+            body={"carrier": LONE_SURROGATE, "trackingNumber": "JD1"},
+        ),
         Hostile("GET", "/orders", "userId", params={"userId": "\x00"}),
         Hostile("GET", "/orders", "limit", params={"limit": HUGE}),
         Hostile(

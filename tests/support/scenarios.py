@@ -20,11 +20,13 @@ import httpx
 from oms.scenario.loader import ScenarioFile, load_directory
 from oms.scenario.report import print_results
 from oms.scenario.results import ScenarioResult
+from oms.scenario.schedule import run_scenarios
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Transport
 from tests.support.infra import RabbitVhost
 from tests.support.processes import Process, ProcessStack, wait_ready
-from tests.support.system import System
+from tests.support.stack import Stack
+from tests.support.system import System, running_system
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
 GOOD = """\
@@ -79,6 +81,19 @@ def library(names: Iterable[str] | None = None) -> list[ScenarioFile]:
         return files
     wanted = set(names)
     return [f for f in files if f.name in wanted]
+
+
+async def run_in_process(stack: Stack, names: Sequence[str]) -> list[ScenarioResult]:
+    """The library's scenarios ``names`` (each of them must be in it) against every
+    component in-process on ``stack``, with the library's timing, side by side."""
+    files = library(names)
+    assert sorted(f.name for f in files) == sorted(names)
+    async with running_system(stack, **TIMING) as system:
+        return await run_scenarios(
+            files,
+            system.stack.settings.model_copy(update=TIMING),
+            transports=transports_of(system),
+        )
 
 
 def transports_of(system: System) -> dict[str, httpx.AsyncBaseTransport]:

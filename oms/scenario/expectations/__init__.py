@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeAlias
 
 from oms.scenario.expectations.audit import ExpectAudit
+from oms.scenario.expectations.fulfilment import ExpectFirstWins
 from oms.scenario.expectations.goods import ExpectMoney, ExpectStock
 from oms.scenario.expectations.messages import ExpectDeadLetter, ExpectHttp
 from oms.scenario.expectations.orders import ExpectOrder, ExpectOrderCount, ExpectOutcomes
@@ -27,6 +28,7 @@ EXPECTATIONS: tuple[type[ExpectationKind], ...] = (
     ExpectMoney,
     ExpectHttp,
     ExpectOutcomes,
+    ExpectFirstWins,
     ExpectOrderCount,
     ExpectDeadLetter,
     ExpectAudit,

@@ -43,6 +43,7 @@ from oms.scenario.steps.broker import CutBroker, Publish
 from oms.scenario.steps.checkout import Checkout, PlaceOrder
 from oms.scenario.steps.concurrently import Concurrently
 from oms.scenario.steps.faults import ClearFaults, Fault
+from oms.scenario.steps.fulfilment import Deliver, Ship
 from oms.scenario.steps.http import HttpFault, OrderPage
 from oms.scenario.steps.operator import Abort, Retry
 from oms.scenario.steps.processes import Crash, Restart
@@ -53,6 +54,8 @@ STEPS: tuple[type[StepKind], ...] = (
     Checkout,
     PlaceOrder,
     Cancel,
+    Ship,
+    Deliver,
     Wait,
     Repeat,
     Crash,

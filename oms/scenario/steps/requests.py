@@ -45,7 +45,8 @@ class CancelSpec(Spec):
     order: OrderName
     request: Name | None = None
     """A name for this request, for ``http`` expectations."""
-    status: int | None = 202
+    status: int | list[int] | None = 202
+    """The HTTP status it must answer, or one of a list (in a race: ``[202, 409]``)."""
 
 
 class RepeatSpec(Spec):

@@ -18,6 +18,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("message_in", {"type": "payment.failed", "body": {"reason": "card declined", "code": "card_declined", "amount": 1}}, "payment.failed: card declined (card_declined)"),
     ("message_in", {"type": "inventory.insufficient", "body": {"shortages": [{"productId": "p", "requested": 3, "available": 1}]}}, "inventory.insufficient: p 3 asked, 1 left"),
     ("message_in", {"type": "order.cancel_requested", "body": {"requestedBy": "u-1"}}, "order.cancel_requested by u-1"),
+    ("message_in", {"type": "order.shipped", "body": {"carrier": "DHL", "trackingNumber": "JD01", "shippedAt": "2026-12-06T10:00:00Z"}}, "order.shipped with DHL JD01"),
     ("message_in", {"type": "payment.refunded", "body": {"amount": 2500}}, "payment.refunded: 25.00"),
     ("operator", {"action": "abort", "actor": "alice", "reason": "customer phoned"}, "aborted by alice: customer phoned"),
     ("operator", {"action": "retry", "actor": "bob", "reason": "gateway back"}, "retried by bob: gateway back"),

@@ -7,24 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from oms.scenario.schedule import run_scenarios
-from tests.support.scenarios import TIMING, explain, library, transports_of
+from tests.support.scenarios import explain, run_in_process
 from tests.support.stack import Stack
-from tests.support.system import running_system
 
 HTTP_FAULTS = ("slow-users-service", "payments-service-hangs", "flaky-inventory")
 
 
 @pytest.mark.timeout(300)
 async def test_the_http_fault_scenarios_pass(stack: Stack) -> None:
-    files = library(HTTP_FAULTS)
-    assert sorted(f.name for f in files) == sorted(HTTP_FAULTS)
-
-    async with running_system(stack, **TIMING) as system:
-        results = await run_scenarios(
-            files,
-            system.stack.settings.model_copy(update=TIMING),
-            transports=transports_of(system),
-        )
+    results = await run_in_process(stack, HTTP_FAULTS)
 
     assert [r.outcome for r in results] == ["passed"] * len(HTTP_FAULTS), explain(results)

@@ -266,3 +266,52 @@ async def test_a_saga_retried_twice_while_its_refund_backs_off_replays_with_as_m
         {"payment.refund_failed": 4},
     ]
     assert not any(isinstance(s, ClearFaults) for s in exported.scenario.steps)
+
+
+SHIPPED_AND_DELIVERED = (
+    HAPPY.replace(
+        "  - checkout: {order: o1, user: ada, items: {kettle: 2}}\n",
+        "  - checkout: {order: o1, user: ada, items: {kettle: 2}}\n"
+        "  - wait: {order: o1, state: completed}\n"
+        "  - ship: {order: o1, carrier: UPS, tracking_number: 1Z999AA10123456784}\n"
+        "  - deliver: {order: o1}\n",
+    )
+    + "  - order: {order: o1, status: delivered}\n"
+)
+
+
+@pytest.mark.timeout(300)
+async def test_a_shipped_saga_exports_as_a_shipment_and_passes_again(
+    stack: Stack, tmp_path: Path
+) -> None:
+    (tmp_path / "shipped.yaml").write_text(SHIPPED_AND_DELIVERED)
+    original = load_file(tmp_path / "shipped.yaml")
+
+    async with running_system(stack, **TIMING) as system:
+        settings = system.stack.settings.model_copy(update=TIMING)
+        transports = transports_of(system)
+        [first] = await run_scenarios([original], settings, transports=transports)
+        assert first.outcome == "passed", explain([first])
+        api = SystemApi(settings, transports=transports)
+        try:
+            scenario = await export_saga(api, first.orders["o1"])
+            path = tmp_path / "exported" / "shipped.yaml"
+            path.parent.mkdir()
+            path.write_text(dump_yaml(scenario))
+            exported = load_file(path)
+            [again] = await run_scenarios([exported], settings, transports=transports)
+        finally:
+            await api.aclose()
+
+    assert again.outcome == "passed", explain([again])
+    assert [next(iter(type(s).model_fields)) for s in exported.scenario.steps] == [
+        "checkout",
+        "wait",
+        "ship",
+        "deliver",
+    ]
+    assert scenario["steps"][2] == {
+        "ship": {"order": "order", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}
+    }
+    assert {"order": {"order": "order", "status": "delivered"}} in scenario["expect"]
+    assert {"stock": {"product": "product-1", "available": 0}} in scenario["expect"]

@@ -45,6 +45,10 @@ def test_every_library_scenario_loads_and_the_failure_paths_are_all_there() -> N
         "cancel-right-after-checkout",
         "price-changed-between-quote-and-reservation",
         "poison-message-while-checkouts-run",
+        "ship-and-deliver",
+        "cancel-racing-a-shipment",
+        "shipment-after-an-accepted-cancel",
+        "shipped-while-the-saga-undoes",
     } <= names
 
 
@@ -204,6 +208,29 @@ def test_a_bad_value_inside_a_concurrent_step_is_located(tmp_path: Path) -> None
     [(line, field, message)] = refused(write(tmp_path, text))
     assert (line, field) == (10, "steps[0].concurrently[1].wait.state")
     assert "'nowhere' is not a saga state" in message
+
+
+def test_a_wait_names_a_saga_state_or_an_order_status_one_of_them(tmp_path: Path) -> None:
+    for wait in ("{order: o1, state: completed, status: shipped}", "{order: o1}"):
+        text = GOOD.replace(
+            "  - checkout: {order: o1, user: ada, items: {kettle: 2}}",
+            f"  - checkout: {{order: o1, user: ada, items: {{kettle: 2}}}}\n  - wait: {wait}",
+        )
+        [(line, field, message)] = refused(write(tmp_path, text))
+        assert (line, field) == (9, "steps[1].wait")
+        assert "a saga state or an order status, one of them" in message
+
+
+def test_a_race_names_the_cancel_and_the_shipment_it_compares(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "  - checkout: {order: o1, user: ada, items: {kettle: 2}}",
+        "  - checkout: {order: o1, user: ada, items: {kettle: 2}}\n"
+        "  - ship: {order: o1, request: s1, status: [200, 409]}",
+    )
+    text += "  - first_wins: {order: o1, cancel: c1, shipment: s1}\n"
+    [(line, field, message)] = refused(write(tmp_path, text))
+    assert (line, field) == (12, "expect[1].first_wins.cancel")
+    assert message == "no request named 'c1' (defined: o1, s1)"
 
 
 def test_invalid_yaml_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ the states the tests start from are ones the saga can actually reach.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from saga.definition import (
     DeadlineFired,
@@ -30,6 +31,7 @@ from shared.messages import (
     OrderConfirmed,
     OrderCreated,
     OrderItem,
+    OrderShipped,
     PaymentCompleted,
     PaymentFailed,
     PaymentRefunded,
@@ -85,6 +87,12 @@ REFUND_FAILED = PaymentRefundFailed(
 CONFIRMED = OrderConfirmed(order_id=ORDER)
 ORDER_CANCELLED = OrderCancelled(order_id=ORDER, reason="cancelled")
 CANCEL_REQUESTED = OrderCancelRequested(order_id=ORDER, requested_by="user-1")
+SHIPPED = OrderShipped(
+    order_id=ORDER,
+    carrier="DHL",
+    tracking_number="JD0142",
+    shipped_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+)
 RETRY = OperatorRetry(actor="alice", reason="participant is back")
 ABORT = OperatorAbort(actor="alice", reason="stuck")
 OTHER_ORDER = InventoryReserved(order_id="ord-2", items=[])
@@ -129,6 +137,10 @@ GIVEN["charging_last_try"] = (*GIVEN["charging"], FIRE, FIRE)
 GIVEN["confirming"] = (*GIVEN["charging"], PAID)
 GIVEN["confirming_last_try"] = (*GIVEN["confirming"], FIRE, FIRE)
 GIVEN["completed"] = (*GIVEN["confirming"], CONFIRMED)
+GIVEN["shipped"] = (*GIVEN["completed"], SHIPPED)
+# the warehouse shipped while the saga undid the order (an operator's abort came first)
+GIVEN["refunding_after_abort"] = (*GIVEN["confirming"], OperatorAbort(actor="alice"))
+GIVEN["refunding_after_abort_shipped"] = (*GIVEN["refunding_after_abort"], SHIPPED)
 # compensating everything after a cancel of a completed order
 GIVEN["refunding"] = (*GIVEN["completed"], CANCEL_REQUESTED)
 GIVEN["refunding_last_timeout"] = (*GIVEN["refunding"], FIRE, FIRE)

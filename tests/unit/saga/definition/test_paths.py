@@ -29,7 +29,10 @@ from tests.unit.saga.definition.given import (
     RESERVE,
     RESERVED,
     RETRY,
+    SAGA,
+    SHIPPED,
     drive,
+    run,
     s,
 )
 
@@ -132,3 +135,47 @@ def test_reasons_name_the_product_and_who_cancelled_beside_the_ids() -> None:
     by_ops = OrderCancelRequested(order_id=CANCEL_REQUESTED.order_id, requested_by="alice")
     state, _ = drive((*GIVEN["completed"], by_ops))
     assert state.failure_reason == "cancel requested by ops alice"
+
+
+# --- a shipment racing a cancel: the first to reach the saga wins ----------------------
+
+
+def test_a_shipment_first_makes_a_later_cancel_a_return_that_moves_nothing() -> None:
+    state, sent = drive((*GIVEN["completed"], SHIPPED, CANCEL_REQUESTED))
+
+    assert state.status is s.completed
+    assert sent == [RESERVE, CHARGE, CONFIRM]
+    assert state.shipment == "DHL JD0142"
+    assert [state.steps.get(n).state for n in StepName] == [StepState.done] * 3
+
+
+def test_a_cancel_first_undoes_everything_though_the_shipment_follows() -> None:
+    state, sent = drive(
+        (*GIVEN["completed"], CANCEL_REQUESTED, SHIPPED, REFUNDED, RELEASED, ORDER_CANCELLED)
+    )
+
+    assert state.status is s.cancelled
+    assert sent == [RESERVE, CHARGE, CONFIRM, REFUND, RELEASE, CANCEL]
+    assert state.shipment == "DHL JD0142"
+    assert state.failure_reason == "cancel requested by the customer (user-1)"
+
+
+def test_a_shipment_before_the_confirmation_completes_the_saga() -> None:
+    state, sent = drive((*GIVEN["confirming"], SHIPPED, CONFIRMED))
+
+    assert state.status is s.completed
+    assert sent == [RESERVE, CHARGE, CONFIRM]
+    assert state.deadline is None
+    assert state.steps.order.state is StepState.done
+
+
+def test_the_loser_of_the_race_is_told_why() -> None:
+    shipped = run(GIVEN["shipped"])
+    cancel = SAGA.react(shipped, CANCEL_REQUESTED)
+    [why] = [e.detail["why"] for e in cancel.history if e.kind == "ignored"]
+    assert why == ("the order was shipped (DHL JD0142): a shipped order is returned, not cancelled")
+
+    cancelled = run(GIVEN["cancelled"])
+    late = SAGA.react(cancelled, SHIPPED)
+    [why] = [e.detail["why"] for e in late.history if e.kind == "ignored"]
+    assert "before the saga's cancel reached the order" in why

@@ -6,8 +6,10 @@ Hypothesis picks which message is delivered next (so anything can be late or out
 of order), drops a few (so deadlines fire), fires deadlines early, and throws in
 customer cancels and operator retries or aborts.  Once nothing is left to
 happen, the invariants of the order saga must hold: every order ends confirmed
-with its stock and money taken once, or cancelled with nothing held, or failed
-with ops told why.
+(or shipped) with its stock and money taken once, or cancelled with nothing held,
+or failed with ops told why.  A warehouse may ship a confirmed order no cancel was
+accepted for, and a customer's cancel is refused once it shipped, as the orders
+service decides; ``order.shipped`` then races the saga's own undo.
 
 A redelivered message stops at its receiver's inbox (the runtime's and every
 participant's; their own tests prove it), so each message here is handled once.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from hypothesis import HealthCheck, event, given, note, settings
@@ -55,6 +58,7 @@ from shared.messages import (
     OrderConfirmed,
     OrderCreated,
     OrderItem,
+    OrderShipped,
     PaymentCompleted,
     PaymentFailed,
     PaymentRefunded,
@@ -71,6 +75,12 @@ ORDER = "ord-1"
 CONFIG = SagaConfig(step_retries=2, compensation_retries=3)
 SAGA = OrderSaga(CONFIG)
 MAX_STEPS = 1_000
+SHIPPED = OrderShipped(
+    order_id=ORDER,
+    carrier="DHL",
+    tracking_number="JD0142",
+    shipped_at=datetime(2026, 12, 6, tzinfo=UTC),
+)
 EXAMPLES = 1_000
 
 
@@ -204,15 +214,18 @@ class Payments:
 
 @dataclass
 class Orders:
-    """The order's own record: a cancelled order stays cancelled."""
+    """The order's own record: a cancelled order stays cancelled, a shipped one stays
+    shipped when confirmed again (the saga's cancel still cancels it)."""
 
-    status: Literal["pending", "confirmed", "cancelled"] = "pending"
+    status: Literal["pending", "confirmed", "shipped", "cancelled"] = "pending"
+    cancel_requested: bool = False
 
     def handle(self, command: Command) -> Event:
         if isinstance(command, ConfirmOrder):
             if self.status == "cancelled":
                 return OrderCancelled(order_id=command.order_id, reason="already cancelled")
-            self.status = "confirmed"
+            if self.status == "pending":
+                self.status = "confirmed"
             return OrderConfirmed(order_id=command.order_id)
         assert isinstance(command, CancelOrder)
         self.status = "cancelled"
@@ -235,6 +248,8 @@ class Scenario:
     cancels: int
     operator_retries: int
     operator_aborts: int
+    shipments: int
+    """Whether a warehouse tries to ship the order (once it is confirmed)."""
     ops_fix_failed: bool
     """Whether ops repair the gateway and retry a failed saga."""
 
@@ -258,6 +273,7 @@ class World:
     cancels: int = 0
     retries: int = 0
     aborts: int = 0
+    shipments: int = 0
 
     @classmethod
     def build(cls, scenario: Scenario) -> World:
@@ -287,6 +303,7 @@ class World:
             cancels=scenario.cancels,
             retries=scenario.operator_retries,
             aborts=scenario.operator_aborts,
+            shipments=scenario.shipments,
         )
 
     @property
@@ -347,8 +364,10 @@ def rarely(data: st.DataObject, odds: int = 8) -> bool:
 def interfere(world: World, data: st.DataObject, *, settled: bool) -> bool:
     """Maybe a customer cancel or an operator action happens now; True if one did."""
     possible: list[str] = []
-    if world.cancels:
+    if world.cancels and world.orders.status != "shipped":  # else refused: a return
         possible.append("cancel")
+    if world.shipments and world.orders.status == "confirmed" and not world.orders.cancel_requested:
+        possible.append("ship")
     if world.retries:
         possible.append("retry")
     if world.aborts:
@@ -359,7 +378,13 @@ def interfere(world: World, data: st.DataObject, *, settled: bool) -> bool:
     what = data.draw(st.sampled_from(possible))
     if what == "cancel":
         world.cancels -= 1
+        world.orders.cancel_requested = True
         world.network.append(("saga", OrderCancelRequested(order_id=ORDER, requested_by="user-1")))
+    elif what == "ship":
+        world.shipments -= 1
+        world.orders.status = "shipped"
+        world.trace.append("warehouse ships the order")
+        world.network.append(("saga", SHIPPED))
     elif what == "retry":
         world.retries -= 1
         world.to_saga(OperatorRetry(actor="ops", reason="try again"))
@@ -439,6 +464,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         cancels=draw(st.integers(0, 2)),
         operator_retries=draw(st.integers(0, 2)),
         operator_aborts=draw(st.integers(0, 1)),
+        shipments=draw(st.integers(0, 1)),
         ops_fix_failed=draw(st.booleans()),
     )
 
@@ -472,7 +498,7 @@ def test_the_saga_settles_with_nothing_lost_or_taken_twice(
     assert all(count >= 0 for count in inventory.stock.values())
 
     if state.status is SagaStatus.completed:
-        assert orders.status == "confirmed"
+        assert orders.status in ("confirmed", "shipped")
         assert inventory.reserves_applied == 1
         assert inventory.stock == {p: world.initial_stock[p] - q for p, q in ordered.items()}
         assert payments.captures == 1

@@ -27,6 +27,7 @@ from saga.definition import (
     replay,
     undo_plan,
 )
+from tests.unit.saga.definition.given import CANCEL_REQUESTED, GIVEN, SHIPPED, run
 
 STORED: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parents[3] / "data" / "v3_sagas.json").read_text(encoding="utf-8")
@@ -65,7 +66,7 @@ def test_the_fixture_was_recorded_by_version_3_mid_compensation() -> None:
         assert saga["definitionVersion"] == 3
         assert saga["state"]["status"] in (COMPENSATING, "failed")
         assert "pendingCompensations" in saga["state"]
-    assert OrderSaga.version == 5
+    assert OrderSaga.version == 6
 
 
 @pytest.mark.parametrize("name", sorted(RESUMES_IN))
@@ -159,3 +160,18 @@ def test_a_recorded_compensating_agrees_only_with_an_undo_sending_the_same_comma
     assert not RecordedDecision("refunding_payment", ()).agrees_with(
         RecordedDecision("releasing_inventory", ())
     )
+
+
+def test_a_v5_state_has_no_shipment_and_takes_one_under_version_6() -> None:
+    completed = run(GIVEN["completed"])
+    assert completed is not None
+    stored_by_v5 = {k: v for k, v in completed.to_json().items() if k != "shipment"}
+
+    state = SagaState.from_json(stored_by_v5)
+    assert state == completed
+    assert state.shipment is None
+    # A v5 saga never saw order.shipped: a customer's cancel still undoes it.
+    assert SAGA.react(state, CANCEL_REQUESTED).state.status is s.refunding_payment
+    shipped = SAGA.react(state, SHIPPED).state
+    assert shipped.shipment == "DHL JD0142"
+    assert SAGA.react(shipped, CANCEL_REQUESTED).ignored
