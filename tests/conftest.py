@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,10 @@ from tests.support.stack import TEST_JWT_SECRET, TEST_PATIENCE, TEST_POOLS, Stac
 from tests.support.system import System, running_system
 
 T = TypeVar("T")
+
+# pytest-xdist starts its workers with COLUMNS=80, and a Rich console made at import
+# keeps the width it saw then: the CLI tests give each command its own COLUMNS.
+os.environ.pop("COLUMNS", None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
