@@ -189,13 +189,13 @@ def test_every_field_that_names_something_is_checked_alone_in_a_list_or_as_a_key
     text = text.replace("steps:\n", "steps:\n  - wait: {order: o3, state: completed}\n")
     problems = refused(write(tmp_path, text))
     assert problems == [
-        (8, "steps[0].wait.order", "no order named 'o3' (defined: none)"),
-        (9, "steps[1].checkout.items.teapot", "no product named 'teapot' (defined: kettle)"),
-        (12, "expect[1].order.same_as", "no order named 'o9' (defined: o1)"),
-        (13, "expect[2].outcomes.orders[1]", "no order named 'o7' (defined: o1)"),
-        (14, "expect[3].orders.user", "no user named 'bob' (defined: ada)"),
-        (15, "expect[4].http.request", "no request named 'r1' (defined: o1)"),
-        (16, "expect[5].dead_letter.message", "no message named 'm1' (defined: none)"),
+        (8, "steps[0].wait.order", "no order named 'o3'; defined: none"),
+        (9, "steps[1].checkout.items.teapot", "no product named 'teapot'; defined: kettle"),
+        (12, "expect[1].order.same_as", "no order named 'o9'; defined: o1"),
+        (13, "expect[2].outcomes.orders[1]", "no order named 'o7'; defined: o1"),
+        (14, "expect[3].orders.user", "no user named 'bob'; defined: ada"),
+        (15, "expect[4].http.request", "no request named 'r1'; defined: o1"),
+        (16, "expect[5].dead_letter.message", "no message named 'm1'; defined: none"),
     ]
 
 
@@ -230,7 +230,7 @@ def test_a_race_names_the_cancel_and_the_shipment_it_compares(tmp_path: Path) ->
     text += "  - first_wins: {order: o1, cancel: c1, shipment: s1}\n"
     [(line, field, message)] = refused(write(tmp_path, text))
     assert (line, field) == (12, "expect[1].first_wins.cancel")
-    assert message == "no request named 'c1' (defined: o1, s1)"
+    assert message == "no request named 'c1'; defined: o1, s1"
 
 
 def test_invalid_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
