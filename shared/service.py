@@ -216,7 +216,9 @@ async def open_transport(settings: Settings) -> Transport:
     try:
         with quiet("aiormq.connection"):  # it logs the error it raises: told once, below
             await transport.connect()
-        await transport.declare(standard_topology(settings.delivery_limit))
+        await transport.declare(
+            standard_topology(settings.delivery_limit, quorum_replicas=settings.quorum_replicas)
+        )
     except Exception as error:
         where = redact_url(settings.broker_url or "the in-process transport")
         raise StartupFailed("broker", "connect to", where, error) from error

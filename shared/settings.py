@@ -212,6 +212,16 @@ class Settings(BaseSettings):
         return own
 
     @property
+    def quorum_replicas(self) -> int | None:
+        """Nodes each quorum queue is replicated on: three when ``OMS_BROKER_URL``
+        (or a component's own) lists a cluster of three nodes or more."""
+        from shared.messaging.nodes import quorum_replicas
+
+        urls = (self.broker_url, *(self.own_broker_url(service) for service in SERVICES))
+        counts = [quorum_replicas(url) for url in urls]
+        return max((count for count in counts if count is not None), default=None)
+
+    @property
     def real_mode(self) -> bool:
         """A broker or any database URL is set: anything but the embedded default,
         so the development secret is refused (see :func:`weak_jwt_secret`)."""
