@@ -19,6 +19,7 @@ from saga.stream import router as stream_router
 from shared.faults import Faults
 from shared.messaging.topology import SAGA_EVENTS, standard_topology
 from shared.messaging.transport import Incoming, Transport
+from shared.persistence.outage import through_outage
 from shared.service import Service
 from shared.settings import Settings
 
@@ -51,11 +52,19 @@ def build_app(
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
         service.faults = Faults(transport, targets=SAGA_EVENTS)
 
-    async def handle(incoming: Incoming) -> None:
+    async def react(incoming: Incoming) -> None:
         if service.faults is None:
             await runtime.handle(incoming)
         else:
             await service.faults(incoming, lambda: runtime.handle(incoming))
+
+    async def handle(incoming: Incoming) -> None:
+        # A transaction the database cut is run again from the message, held meanwhile.
+        await through_outage(
+            lambda: react(incoming),
+            patience=settings.db_outage_patience_seconds,
+            what=incoming.envelope.type,
+        )
 
     async def start() -> None:
         runtime.start()

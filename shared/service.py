@@ -55,7 +55,17 @@ class Service:
         self.db = Database.for_component(settings, name)
         self.relay = OutboxRelay(self.db, transport, sweep_seconds=settings.outbox_sweep_seconds)
         self.migrations = migrations
-        self.endpoint = Endpoint(name, queue=queue, db=self.db, relay=self.relay) if queue else None
+        self.endpoint = (
+            Endpoint(
+                name,
+                queue=queue,
+                db=self.db,
+                relay=self.relay,
+                outage_patience=settings.db_outage_patience_seconds,
+            )
+            if queue
+            else None
+        )
         self.faults: Faults | None = None
         if settings.faults_enabled and self.endpoint is not None:
             # The handlers register later: the targets are read when they are asked for.

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long a request or message waits for a free connection before it fails
     (a request then answers 503 with ``Retry-After``)."""
+    db_outage_patience_seconds: float = Field(default=60.0, ge=0)
+    """How long a message whose transaction the database cut (a lost primary, its
+    standby being promoted) is run again, its delivery held, before it is handed back."""
 
     # The BFFs
     bff_request_deadline_seconds: float = 1.5

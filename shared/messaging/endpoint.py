@@ -17,6 +17,7 @@ from shared.messages import Message
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Incoming, PoisonMessage, Subscription, Transport
 from shared.persistence.database import Database
+from shared.persistence.outage import through_outage
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox
 
 log = get_logger(__name__)
@@ -39,6 +40,7 @@ class Endpoint:
         db: Database,
         relay: OutboxRelay,
         app_id: str | None = None,
+        outage_patience: float = 0.0,
     ) -> None:
         self.name = name
         self.queue = queue
@@ -47,6 +49,9 @@ class Endpoint:
         self.app_id = app_id or name
         self._handlers: dict[str, MessageHandler] = {}
         self.middleware: list[Middleware] = []
+        self.outage_patience = outage_patience
+        """How long a transaction the database cut is run again before it fails
+        (:func:`~shared.persistence.outage.through_outage`)."""
 
     def handles(self, model: type[M]) -> Callable[[MessageHandler], MessageHandler]:
         def register(fn: MessageHandler) -> MessageHandler:
@@ -79,7 +84,7 @@ class Endpoint:
         call: Callable[[], Awaitable[None]] = process
         for middleware in reversed(self.middleware):
             call = _bind(middleware, incoming, call)
-        await call()
+        await through_outage(call, patience=self.outage_patience, what=incoming.envelope.type)
 
     async def start(self, transport: Transport, *, prefetch: int = 32) -> Subscription:
         return await transport.consume(self.queue, self, prefetch=prefetch)
