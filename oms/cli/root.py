@@ -11,6 +11,7 @@ from rich.table import Table
 
 from oms.audit import STALE_AFTER_SECONDS
 from oms.cli.bench import bench_app
+from oms.cli.cluster import cluster_app
 from oms.cli.common import console, failures_in_brief, logged_settings, options
 from oms.cli.saga import saga_app
 from oms.cli.scenario import scenario_app
@@ -25,6 +26,7 @@ app.add_typer(topology_app, name="topology")
 app.add_typer(saga_app, name="saga")
 app.add_typer(bench_app, name="bench")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(cluster_app, name="cluster")
 
 
 @app.callback()
