@@ -216,3 +216,24 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def restart_dead(layout: Layout) -> list[str]:
+    """Start again every replica whose process is gone; their names."""
+    urls = {}
+    for component in PORTS:
+        for replica in range(1, REPLICAS + 1):
+            name = replica_name(component, replica)
+            pid = layout.pids.get(name)
+            if pid is None or not _alive(pid) or _zombie(pid):
+                start_replica(layout, component, replica)
+                urls[name] = replica_url(layout, component, replica)
+    await_ready(urls)
+    return sorted(urls)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False

@@ -176,3 +176,20 @@ def recovery(fault_at: datetime, outcome: Outcome) -> float:
         if gap > longest:
             longest, until = gap, after
     return (until - fault_at).total_seconds()
+
+
+async def completed_since(layout: Layout, since: datetime) -> int:
+    """Sagas at rest whose last change came after ``since`` (0 while no primary answers)."""
+    try:
+        conn = await asyncpg.connect(database_dsn(layout), target_session_attrs="read-write")
+    except (OSError, asyncpg.PostgresError):
+        return 0
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM saga.sagas WHERE status = ANY($1::text[]) AND updated_at >= $2",
+            sorted(TERMINAL),
+            since,
+        )
+    finally:
+        await conn.close()
+    return int(count)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from oms.cluster.layout import DATABASE, Layout, as_user, owned_dir, run
+from oms.cluster.layout import DATABASE, Layout, as_user, owned_dir, remove, run
 
 USER = "postgres"
 STANDBY_NAME = "standby"
@@ -90,7 +90,7 @@ def up(layout: Layout) -> None:
         conf.write(f"port = {layout.standby_port}\n")
     _start(layout, "standby")
     run_sql(_dsn(layout.primary_port), f"CREATE DATABASE {DATABASE}")
-    _await_streaming(layout)
+    _await_streaming(layout, layout.primary_port)
     run_sql(
         _dsn(layout.primary_port), f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME}'"
     )
@@ -108,11 +108,11 @@ def run_sql(dsn: str, sql: str) -> list[asyncpg.Record]:
     return asyncio.run(go())
 
 
-def _await_streaming(layout: Layout, timeout: float = 60) -> None:
+def _await_streaming(layout: Layout, port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     sql = f"SELECT state FROM pg_stat_replication WHERE application_name = '{STANDBY_NAME}'"
     while True:
-        rows = run_sql(_dsn(layout.primary_port), sql)
+        rows = run_sql(_dsn(port), sql)
         if rows and rows[0]["state"] == "streaming":
             return
         if time.monotonic() > deadline:
@@ -127,16 +127,96 @@ def postmaster_pid(layout: Layout, role: str) -> int | None:
     return int(pid_file.read_text().splitlines()[0])
 
 
-def kill_primary(layout: Layout) -> None:
-    """SIGKILL the primary's postmaster, as a machine lost."""
-    pid = postmaster_pid(layout, "primary")
+def port_of(layout: Layout, role: str) -> int:
+    return layout.primary_port if role == "primary" else layout.standby_port
+
+
+def other(role: str) -> str:
+    return "standby" if role == "primary" else "primary"
+
+
+def writable(layout: Layout) -> str | None:
+    """Which data directory (``primary`` or ``standby``) takes writes now, if any."""
+    for role in ("primary", "standby"):
+        try:
+            rows = run_sql(_dsn(port_of(layout, role)), "SELECT pg_is_in_recovery() AS standby")
+        except (OSError, asyncpg.PostgresError):
+            continue
+        if not rows[0]["standby"]:
+            return role
+    return None
+
+
+def kill_postmaster(layout: Layout, role: str) -> None:
+    """SIGKILL the postmaster of ``role``, as a machine lost."""
+    pid = postmaster_pid(layout, role)
     if pid is None:
-        raise RuntimeError("the primary is not running")
+        raise RuntimeError(f"the {role} is not running")
     os.kill(pid, signal.SIGKILL)
 
 
-def promote_standby(layout: Layout) -> None:
-    pg(layout, "pg_ctl", "-D", str(data_dir(layout, "standby")), "-w", "promote")
+def promote(layout: Layout, role: str) -> None:
+    pg(layout, "pg_ctl", "-D", str(data_dir(layout, role)), "-w", "promote")
+
+
+def fail_over(layout: Layout) -> str:
+    """Kill the server that takes writes and promote the other; the new primary's role."""
+    old = writable(layout)
+    if old is None:
+        raise RuntimeError("no server takes writes")
+    kill_postmaster(layout, old)
+    promote(layout, other(old))
+    return other(old)
+
+
+def rebuild_standby(layout: Layout) -> None:
+    """After a fail-over: the lost server's directory made again as a base backup of
+    the new primary, streaming from it, and named its synchronous standby."""
+    primary = writable(layout)
+    if primary is None:
+        raise RuntimeError("no server takes writes")
+    lost = other(primary)
+    pid = postmaster_pid(layout, lost)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _await_exit(pid)
+    remove(data_dir(layout, lost))
+    conninfo = (
+        f"host=127.0.0.1 port={port_of(layout, primary)} user=postgres "
+        f"application_name={STANDBY_NAME}"
+    )
+    pg(
+        layout,
+        "pg_basebackup",
+        "-d",
+        conninfo,
+        "-D",
+        str(data_dir(layout, lost)),
+        "-R",
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+    )
+    with (data_dir(layout, lost) / "postgresql.conf").open("a") as conf:
+        conf.write(f"port = {port_of(layout, lost)}\n")
+    (data_dir(layout, lost) / "postmaster.pid").unlink(missing_ok=True)
+    _start(layout, lost)
+    _await_streaming(layout, port_of(layout, primary))
+    dsn = _dsn(port_of(layout, primary))
+    run_sql(dsn, f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME}'")
+    run_sql(dsn, "SELECT pg_reload_conf()")
+
+
+def _await_exit(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
 
 
 def down(layout: Layout) -> None:
@@ -151,3 +231,15 @@ def down(layout: Layout) -> None:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
         # A SIGKILLed postmaster leaves its backends: they exit once they notice.
+
+
+def streaming(layout: Layout) -> list[str]:
+    """The standbys streaming from the server that takes writes (none without one)."""
+    primary = writable(layout)
+    if primary is None:
+        return []
+    rows = run_sql(
+        _dsn(port_of(layout, primary)),
+        "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+    )
+    return [row["application_name"] for row in rows]

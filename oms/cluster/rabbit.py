@@ -163,3 +163,14 @@ def down(layout: Layout) -> None:
             ctl(layout, node, "stop", timeout=60)
         except Exception:  # already stopped, or never started
             log.info("cluster.node_not_stopped", node=node)
+
+
+def restart_stopped(layout: Layout) -> list[str]:
+    """Start again the nodes that are down (each rejoins the cluster it left); their names."""
+    running = set(running_nodes(layout, next(n for n in NODES if f"rabbitmq-{n}" in layout.pids)))
+    started = [node for node in NODES if layout.node_name(node) not in running]
+    for node in started:
+        layout.pids[f"rabbitmq-{node}"] = start_node(layout, node)
+    for node in started:
+        await_node(layout, node)
+    return started
