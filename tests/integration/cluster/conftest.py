@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def _free_component_offset() -> int:
 
 
 @pytest.fixture(scope="package")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
+def cluster() -> Iterator[Layout]:
     missing = [
         tool
         for tool in ("rabbitmq-server", "rabbitmqctl", "haproxy", "runuser")
@@ -52,7 +53,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
     ]
     if os.geteuid() != 0 or missing:
         unavailable("a local cluster", RuntimeError(f"needs root and {missing or 'nothing'}"))
-    root = Path(tmp_path_factory.mktemp("cluster"))
+    # Not under pytest's temporary directory: every pytest run makes that private
+    # again, and the servers' users must reach their data.
+    root = Path(tempfile.mkdtemp(prefix="oms-cluster-"))
     try:
         layout = control.up(root, base=_free_base(), component_offset=_free_component_offset())
     except Exception:
