@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from oms.cluster import fleet, postgres, rabbit
-from oms.cluster.layout import STATE, Layout, reachable, remove
+from oms.cluster.layout import STATE, Layout, reachable, reap, remove
 
 
 def up(root: Path, *, base: int | None = None, component_offset: int | None = None) -> Layout:
@@ -50,6 +50,7 @@ def down(root: Path) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
     _await_gone(layout)
+    reap()
     remove(root)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from oms.cluster.layout import REPLICAS, Layout, run
+from oms.cluster.layout import REPLICAS, Layout, reap, run, spawn
 from shared.settings import PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,17 +124,14 @@ def start_replica(layout: Layout, component: str, replica: int) -> int:
     }
     logs = layout.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{replica_name(component, replica)}.log").open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "oms.cli", "run", component],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    layout.pids[replica_name(component, replica)] = process.pid
-    return process.pid
+    pid = spawn(
+        [sys.executable, "-m", "oms.cli", "run", component],
+        logs / f"{replica_name(component, replica)}.log",
+        env=env,
+        cwd=ROOT,
+    )
+    layout.pids[replica_name(component, replica)] = pid
+    return pid
 
 
 def replica_url(layout: Layout, component: str, replica: int) -> str:
@@ -164,15 +161,9 @@ def start_haproxy(layout: Layout) -> int:
     config = layout.root / "haproxy.cfg"
     config.write_text(haproxy_config(layout))
     run(["haproxy", "-c", "-q", "-f", str(config)])
-    with (layout.root / "haproxy.log").open("ab") as out:
-        process = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    layout.pids["haproxy"] = process.pid
-    return process.pid
+    pid = spawn(["haproxy", "-db", "-f", str(config)], layout.root / "haproxy.log")
+    layout.pids["haproxy"] = pid
+    return pid
 
 
 def up(layout: Layout) -> None:
@@ -220,6 +211,7 @@ def _alive(pid: int) -> bool:
 
 def restart_dead(layout: Layout) -> list[str]:
     """Start again every replica whose process is gone; their names."""
+    reap()
     urls = {}
     for component in PORTS:
         for replica in range(1, REPLICAS + 1):

@@ -99,6 +99,36 @@ class Layout:
         )
 
 
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+"""The servers this process started: held so that none is collected (and warned
+about) while it runs on its own; :func:`spawn` adds to it."""
+
+
+def spawn(
+    argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
+    """Start ``argv`` in a session of its own (so it and all it starts can be signalled
+    together), its output appended to ``log``; its process id."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _CHILDREN.append(process)
+    return process.pid
+
+
+def reap() -> None:
+    """Collect the exit status of every server this process started that has ended."""
+    for process in list(_CHILDREN):
+        if process.poll() is not None:
+            _CHILDREN.remove(process)
+
+
 def as_user(user: str, argv: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
     """``argv`` run as ``user`` (``runuser -u``) with ``env`` set: the servers refuse root."""
     settings = [f"{key}={value}" for key, value in (env or {}).items()]

@@ -9,13 +9,12 @@ so the machine's own node is never reachable from them, nor they from it.
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-from oms.cluster.layout import NODES, VHOST, Layout, as_user, owned_dir, run
+from oms.cluster.layout import NODES, VHOST, Layout, as_user, owned_dir, run, spawn
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -75,14 +74,7 @@ def start_node(layout: Layout, node: str) -> int:
     """Start ``node`` (its data kept if it ran before); its process id."""
     env = node_env(layout, node)
     log = layout.node_dir(node) / "server.out"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            as_user(USER, ["rabbitmq-server"], env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return process.pid
+    return spawn(as_user(USER, ["rabbitmq-server"], env), log)
 
 
 def await_node(layout: Layout, node: str, timeout: float = START_SECONDS) -> None:

@@ -104,6 +104,7 @@ def audit_settings(layout: Layout) -> Settings:
     return Settings(jwt_secret=fleet.secret(layout), **urls)
 
 
+@pytest.mark.timeout(900)  # the first one starts the cluster (two to three minutes here)
 @pytest.mark.parametrize(
     "fault",
     [
