@@ -25,6 +25,7 @@ from shared.faults import Faults
 from shared.messaging.batching import BatchRefused
 from shared.messaging.topology import SAGA_EVENTS, standard_topology
 from shared.messaging.transport import Incoming, Transport
+from shared.persistence.outage import through_outage
 from shared.service import Service, batching_for
 from shared.settings import Settings
 
@@ -67,11 +68,19 @@ def build_app(
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
         service.faults = Faults(transport, targets=SAGA_EVENTS)
 
-    async def handle(incoming: Incoming) -> None:
+    async def react(incoming: Incoming) -> None:
         if service.faults is None:
             await runtime.handle(incoming)
         else:
             await service.faults(incoming, lambda: runtime.handle(incoming))
+
+    async def handle(incoming: Incoming) -> None:
+        # A transaction the database cut is run again from the message, held meanwhile.
+        await through_outage(
+            lambda: react(incoming),
+            patience=settings.db_outage_patience_seconds,
+            what=incoming.envelope.type,
+        )
 
     async def handle_batch(batch: Sequence[Incoming]) -> None:
         if service.faults is not None and service.faults.armed():

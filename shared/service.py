@@ -56,7 +56,17 @@ class Service:
         self.db = Database.for_component(settings, name)
         self.relay = OutboxRelay(self.db, transport, sweep_seconds=settings.outbox_sweep_seconds)
         self.migrations = migrations
-        self.endpoint = Endpoint(name, queue=queue, db=self.db, relay=self.relay) if queue else None
+        self.endpoint = (
+            Endpoint(
+                name,
+                queue=queue,
+                db=self.db,
+                relay=self.relay,
+                outage_patience=settings.db_outage_patience_seconds,
+            )
+            if queue
+            else None
+        )
         self.faults: Faults | None = None
         if settings.faults_enabled and self.endpoint is not None:
             # The handlers register later: the targets are read when they are asked for.
@@ -236,7 +246,9 @@ async def open_transport(settings: Settings) -> Transport:
     try:
         with quiet("aiormq.connection"):  # it logs the error it raises: told once, below
             await transport.connect()
-        await transport.declare(standard_topology(settings.delivery_limit))
+        await transport.declare(
+            standard_topology(settings.delivery_limit, quorum_replicas=settings.quorum_replicas)
+        )
     except Exception as error:
         where = redact_url(settings.broker_url or "the in-process transport")
         raise StartupFailed("broker", "connect to", where, error) from error

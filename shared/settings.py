@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long a request or message waits for a free connection before it fails
     (a request then answers 503 with ``Retry-After``)."""
+    db_outage_patience_seconds: float = Field(default=60.0, ge=0)
+    """How long a message whose transaction the database cut (a lost primary, its
+    standby being promoted) is run again, its delivery held, before it is handed back."""
 
     # The BFFs
     bff_request_deadline_seconds: float = 1.5
@@ -234,6 +237,16 @@ class Settings(BaseSettings):
         send and receive no messages)."""
         own: str | None = getattr(self, f"{component.replace('-', '_')}_broker_url", None)
         return own
+
+    @property
+    def quorum_replicas(self) -> int | None:
+        """Nodes each quorum queue is replicated on: three when ``OMS_BROKER_URL``
+        (or a component's own) lists a cluster of three nodes or more."""
+        from shared.messaging.nodes import quorum_replicas
+
+        urls = (self.broker_url, *(self.own_broker_url(service) for service in SERVICES))
+        counts = [quorum_replicas(url) for url in urls]
+        return max((count for count in counts if count is not None), default=None)
 
     @property
     def real_mode(self) -> bool:

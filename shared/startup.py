@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+
+from shared.messaging.nodes import redact_urls
 
 
 class StartupFailed(Exception):
@@ -26,19 +27,9 @@ class StartupFailed(Exception):
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (SQLAlchemy's and aio-pika's style)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port is not None else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    """``url`` with its password replaced by ``***`` (SQLAlchemy's and aio-pika's style);
+    every one of them when it lists several nodes, comma-separated."""
+    return redact_urls(url)
 
 
 def describe(error: BaseException) -> str:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from oms.audit import STALE_AFTER_SECONDS
 from oms.cli.bench import bench_app
+from oms.cli.cluster import cluster_app
 from oms.cli.common import console, failures_in_brief, logged_settings, options
 from oms.cli.jobs import jobs  # noqa: F401  (adds `oms saga jobs`)
 from oms.cli.prune import prune_sagas  # noqa: F401  (adds `oms saga prune`)
@@ -27,6 +28,7 @@ app.add_typer(topology_app, name="topology")
 app.add_typer(saga_app, name="saga")
 app.add_typer(bench_app, name="bench")
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(cluster_app, name="cluster")
 
 
 @app.callback()

@@ -27,13 +27,21 @@ def topology_export(
         Path, typer.Option("--asyncapi", help="the AsyncAPI document of the messages")
     ] = ASYNCAPI,
     vhost: Annotated[str, typer.Option(help="the vhost the definitions target")] = "/",
+    quorum_replicas: Annotated[
+        int | None,
+        typer.Option(
+            help="nodes each quorum queue is replicated on (x-quorum-initial-group-size); "
+            "by default 3 when OMS_BROKER_URL lists three nodes or more, else the broker's"
+        ),
+    ] = None,
 ) -> None:
     """Write the RabbitMQ definitions file (exchanges, queues, bindings, policies) and
     the AsyncAPI document generated from the message models."""
     from oms.asyncapi import build_asyncapi, render_yaml
 
     settings = load_settings()
-    topology = standard_topology(settings.delivery_limit)
+    replicas = settings.quorum_replicas if quorum_replicas is None else quorum_replicas
+    topology = standard_topology(settings.delivery_limit, quorum_replicas=replicas)
     document = export_definitions(topology, vhost=vhost)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2) + "\n")
@@ -69,7 +77,12 @@ def topology_apply(
             base_url=management_url, auth=(admin.user, admin.password), timeout=30
         ) as api:
             made = apply_topology(
-                api, vhost=vhost, topology=standard_topology(settings.delivery_limit), users=users
+                api,
+                vhost=vhost,
+                topology=standard_topology(
+                    settings.delivery_limit, quorum_replicas=settings.quorum_replicas
+                ),
+                users=users,
             )
     for user in made:
         console.print(f"user {user}: permissions set on vhost {vhost}", markup=False)

@@ -1,7 +1,9 @@
 """The RabbitMQ transport, on aio-pika.
 
-* one robust connection; on a dropped connection aio-pika reconnects, re-declares
-  the topology and restarts the consumers by itself;
+* one robust connection on the first broker node that answers (the URL may list
+  a cluster's nodes, comma-separated: ``shared.messaging.nodes``); on a dropped
+  connection aio-pika reconnects, to the next node, re-declares the topology and
+  restarts the consumers by itself;
 * a publishing channel with publisher confirms and ``mandatory``: a nack, a
   return (unroutable) or a lost channel is a :class:`PublishError`, never a
   silent loss;
@@ -41,6 +43,7 @@ from shared.messaging.envelope import (
     Envelope,
     RawMessage,
 )
+from shared.messaging.nodes import connect_to_first_answering, first_url
 from shared.messaging.topology import Topology
 from shared.messaging.transport import (
     ConsumerProgress,
@@ -66,7 +69,7 @@ _PUBLISH_FAILURES = (
 
 def broker_user(url: str) -> str:
     """The user a broker URL connects as (the AMQP default, ``guest``, when it names none)."""
-    user = urlsplit(url).username
+    user = urlsplit(first_url(url)).username
     return unquote(user) if user else "guest"
 
 
@@ -271,7 +274,7 @@ class AmqpTransport(Transport):
         self._subscriptions: list[_AmqpSubscription] = []
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(
+        self._connection = await connect_to_first_answering(
             self._url,
             client_properties={"connection_name": "oms"},
             reconnect_interval=self._reconnect_interval,

@@ -22,6 +22,7 @@ from shared.messaging.batching import OFF, Batching, BatchRefused, one_of_batch
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Incoming, PoisonMessage, Subscription, Transport
 from shared.persistence.database import Database
+from shared.persistence.outage import through_outage
 from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox, claim_inbox_batch
 
 log = get_logger(__name__)
@@ -44,6 +45,7 @@ class Endpoint:
         db: Database,
         relay: OutboxRelay,
         app_id: str | None = None,
+        outage_patience: float = 0.0,
     ) -> None:
         self.name = name
         self.queue = queue
@@ -55,6 +57,9 @@ class Endpoint:
         self.one_by_one: list[Callable[[], bool]] = []
         """While any of these says so, batches are handled one message at a time
         (a fault rule armed: middleware wraps one message's processing)."""
+        self.outage_patience = outage_patience
+        """How long a transaction the database cut is run again before it fails
+        (:func:`~shared.persistence.outage.through_outage`)."""
 
     def handles(self, model: type[M]) -> Callable[[MessageHandler], MessageHandler]:
         def register(fn: MessageHandler) -> MessageHandler:
@@ -108,7 +113,7 @@ class Endpoint:
         call: Callable[[], Awaitable[None]] = process
         for middleware in reversed(self.middleware):
             call = _bind(middleware, incoming, call)
-        await call()
+        await through_outage(call, patience=self.outage_patience, what=incoming.envelope.type)
 
     async def start(
         self, transport: Transport, *, prefetch: int = 32, batching: Batching = OFF

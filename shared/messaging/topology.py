@@ -41,6 +41,9 @@ class Topology:
     queues: tuple[QueueSpec, ...]
     delivery_limit: int = 5
     dead_letter_exchange: str = DEAD_LETTER_EXCHANGE
+    quorum_replicas: int | None = None
+    """Nodes each quorum queue is replicated on (``x-quorum-initial-group-size``);
+    ``None`` leaves it to the broker (every node of a small cluster)."""
 
     def all_queues(self) -> list[QueueSpec]:
         """Consumer queues followed by the dead-letter queue of each."""
@@ -60,6 +63,8 @@ class Topology:
 
     def queue_arguments(self, queue: QueueSpec) -> dict[str, Any]:
         args: dict[str, Any] = {"x-queue-type": "quorum"}
+        if self.quorum_replicas is not None:
+            args["x-quorum-initial-group-size"] = self.quorum_replicas
         if queue.dead_letter:
             args["x-dead-letter-exchange"] = self.dead_letter_exchange
             args["x-dead-letter-routing-key"] = queue.name
@@ -73,7 +78,11 @@ class Topology:
 
     def with_queues(self, *queues: QueueSpec) -> Topology:
         return Topology(
-            self.exchanges, (*self.queues, *queues), self.delivery_limit, self.dead_letter_exchange
+            self.exchanges,
+            (*self.queues, *queues),
+            self.delivery_limit,
+            self.dead_letter_exchange,
+            self.quorum_replicas,
         )
 
 
@@ -97,8 +106,9 @@ SAGA_EVENTS = (
 )
 
 
-def standard_topology(delivery_limit: int = 5) -> Topology:
-    """Exchanges, queues and bindings of every component."""
+def standard_topology(delivery_limit: int = 5, *, quorum_replicas: int | None = None) -> Topology:
+    """Exchanges, queues and bindings of every component; on a cluster, each quorum
+    queue replicated on ``quorum_replicas`` nodes."""
     saga_bindings = tuple(Binding(CATALOGUE[t].exchange, t) for t in SAGA_EVENTS)
     return Topology(
         exchanges=(*EVENT_EXCHANGES, COMMANDS_EXCHANGE),
@@ -109,6 +119,7 @@ def standard_topology(delivery_limit: int = 5) -> Topology:
             QueueSpec("orders.commands", _bindings(COMMANDS_EXCHANGE, ["order.*"])),
         ),
         delivery_limit=delivery_limit,
+        quorum_replicas=quorum_replicas,
     )
 
 

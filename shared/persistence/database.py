@@ -44,7 +44,7 @@ class Database:
         pool_timeout: float = 30.0,
         ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
     ) -> None:
-        self.url = make_url(url)
+        self.url = make_url(with_hosts_in_query(url))
         self.schema = schema
         self.dialect = self.url.get_backend_name()
         kwargs: dict[str, Any] = {}
@@ -69,6 +69,7 @@ class Database:
             _serialise_sqlite_writers(self.engine)
         else:
             _ping_when_idle(self.engine, ping_after_idle)
+            _drop_read_only_connections(self.engine)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.read_engine = self.engine
         """For statements that only read, or change one thing on their own.  On
@@ -143,6 +144,45 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
             raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
+def with_hosts_in_query(url: str) -> str:
+    """A URL naming several hosts as libpq does (``user@h1:5432,h2:5433/db``) in the
+    form SQLAlchemy's asyncpg dialect reads (``user@/db?host=h1:5432&host=h2:5433``).
+
+    With ``target_session_attrs=read-write`` in the query, asyncpg connects to the
+    first host that accepts writes: the primary, or the standby once promoted."""
+    scheme, sep, rest = url.partition("://")
+    authority, _, tail = rest.partition("/")
+    auth, at, hosts = authority.rpartition("@")
+    if not sep or "," not in hosts:
+        return url
+    path, _, query = tail.partition("?")
+    named = [f"host={host if ':' in host else host + ':5432'}" for host in hosts.split(",")]
+    extra = "&".join(named + ([query] if query else []))
+    return f"{scheme}://{auth}{at}/{path}?{extra}"
+
+
+def _sqlstate(error: BaseException | None) -> str | None:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _drop_read_only_connections(engine: AsyncEngine) -> None:
+    """A server that answers "read-only transaction" is no longer the primary (it was
+    demoted, or a standby took its address): treat it as a lost connection, so the
+    pool discards every connection it holds and opens new ones on the primary."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if _sqlstate(context.original_exception) == READ_ONLY_SQLSTATE:
+            context.is_disconnect = True
+
+
 def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
     """WAL, a busy timeout and ``BEGIN IMMEDIATE``: concurrent writers queue up
     instead of failing with "database is locked" when a read upgrades to a write."""
@@ -161,8 +201,12 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+READ_ONLY_SQLSTATE = "25006"
+"""read_only_sql_transaction: a write sent to a standby."""
+
 _UNAVAILABLE_SQLSTATES = frozenset(
     {
+        READ_ONLY_SQLSTATE,
         "53300",  # too_many_connections ("sorry, too many clients already")
         "57P01",  # admin_shutdown
         "57P02",  # crash_shutdown

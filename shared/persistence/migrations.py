@@ -28,7 +28,10 @@ from shared.persistence.database import Database
 def _config(script_location: Path, db: Database) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
-    cfg.set_main_option("sqlalchemy.url", db.url.render_as_string(hide_password=False))
+    # The option is read with ConfigParser's interpolation: a "%" (an escaped ":" of a
+    # host listed in the query, or in a password) is written doubled.
+    url = db.url.render_as_string(hide_password=False).replace("%", "%%")
+    cfg.set_main_option("sqlalchemy.url", url)
     cfg.attributes["schema"] = db.schema if db.is_postgres else None
     return cfg
 

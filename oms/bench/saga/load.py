@@ -30,6 +30,7 @@ from oms.bench.saga.report import short
 from oms.bench.saga.systems import PRICE, Target
 from shared.auth import mint_token
 from shared.messaging.batching import BatchSizes, percentile_of
+from shared.messaging.nodes import connect_to_first_answering
 from shared.web.app import API_PREFIX
 
 SAGA_TIMEOUT_SECONDS = 120.0
@@ -74,7 +75,8 @@ class Ends:
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
 
     async def open(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._broker_url)
+        # A cluster's nodes may be listed: the first that answers.
+        self._connection = await connect_to_first_answering(self._broker_url)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=256)
         exchange = await channel.declare_exchange("orders", passive=True)

@@ -3,6 +3,7 @@ transaction."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 
 import httpx
@@ -113,3 +114,25 @@ async def test_a_server_refusing_more_clients_answers_503_with_retry_after(
             await connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
             await connection.commit()
         await admin.dispose()
+
+
+async def test_a_url_listing_several_hosts_connects_to_the_one_that_takes_writes(
+    postgres_url: str,
+) -> None:
+    """A host that does not answer is passed over; with ``target_session_attrs`` the
+    one connected to accepts writes."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    base, _, name = postgres_url.rpartition("/")
+    scheme, _, authority = base.partition("://")
+    user, _, host = authority.rpartition("@")
+    url = f"{scheme}://{user}@127.0.0.1:{closed},{host}/{name}?target_session_attrs=read-write"
+    db = Database(url, schema="public")
+    try:
+        async with db.engine.connect() as conn:
+            read_only = (await conn.execute(text("SHOW transaction_read_only"))).scalar_one()
+        assert read_only == "off"
+        assert str(closed) in db.where
+    finally:
+        await db.dispose()

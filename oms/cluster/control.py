@@ -1,0 +1,66 @@
+"""Bringing a whole local cluster up and down (what ``oms cluster`` runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+from oms.cluster import fleet, postgres, rabbit
+from oms.cluster.layout import STATE, Layout, reachable, reap, remove
+
+
+def up(root: Path, *, base: int | None = None, component_offset: int | None = None) -> Layout:
+    """The broker cluster, the database pair, then the components; what it started
+    is written to ``root/cluster.json`` as it goes, so :func:`down` stops it all even
+    after a failed start."""
+    if (root / STATE).exists():
+        raise RuntimeError(f"a cluster already lives in {root}: oms cluster down --dir {root}")
+    root.mkdir(parents=True, exist_ok=True)
+    reachable(root)
+    layout = Layout(root=root)
+    if base is not None:
+        layout.base = base
+    if component_offset is not None:
+        layout.component_offset = component_offset
+    layout.save()
+    try:
+        rabbit.up(layout)
+        layout.save()
+        postgres.up(layout)
+        layout.save()
+        fleet.up(layout)
+    finally:
+        layout.save()
+    return layout
+
+
+def down(root: Path) -> None:
+    """Stop every process of the cluster in ``root`` and remove its directory."""
+    if not (root / STATE).exists():
+        remove(root)
+        return
+    layout = Layout.load(root)
+    fleet.down(layout)
+    rabbit.down(layout)
+    postgres.down(layout)
+    for pid in list(layout.pids.values()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    _await_gone(layout)
+    reap()
+    remove(root)
+
+
+def _await_gone(layout: Layout, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    for role in ("primary", "standby"):
+        while postgres.postmaster_pid(layout, role) is not None and time.monotonic() < deadline:
+            pid = postgres.postmaster_pid(layout, role)
+            try:
+                os.kill(pid or 0, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)

@@ -1,0 +1,51 @@
+"""The local cluster's layout: its addresses, the committed HAProxy configuration,
+and how recovery is read from the sagas' end times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from oms.cluster.fleet import haproxy_config
+from oms.cluster.layout import Layout
+from oms.cluster.load import Outcome, recovery
+from shared.messaging.nodes import quorum_replicas, split_urls
+from shared.persistence.database import with_hosts_in_query
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_the_committed_haproxy_configuration_is_the_default_layouts() -> None:
+    committed = (ROOT / "haproxy" / "oms-cluster.cfg").read_text()
+    assert committed == haproxy_config(Layout(root=Path("/tmp/oms-cluster"))), (
+        "haproxy/oms-cluster.cfg is stale: oms cluster haproxy-config > haproxy/oms-cluster.cfg"
+    )
+
+
+def test_every_component_is_balanced_over_two_replicas_at_their_own_ports() -> None:
+    config = haproxy_config(Layout(root=Path("/x"), component_offset=40000))
+    assert "bind 127.0.0.1:43010" in config
+    assert "server bff-web-1 127.0.0.1:43110 check" in config
+    assert "server bff-web-2 127.0.0.1:43210 check" in config
+
+
+def test_components_are_given_three_nodes_and_both_database_hosts() -> None:
+    layout = Layout(root=Path("/x"), base=6000)
+    nodes = split_urls(layout.broker_url())
+    assert [n.rsplit(":", 1)[1] for n in nodes] == ["6001/oms", "6002/oms", "6003/oms"]
+    assert quorum_replicas(layout.broker_url()) == 3
+    assert layout.node_name("c1") == "c1-6000@localhost"
+    assert Layout(root=Path("/x")).node_name("c2") == "c2@localhost"
+    url = with_hosts_in_query(layout.database_url())
+    assert "host=127.0.0.1:6031&host=127.0.0.1:6032" in url
+    assert url.endswith("target_session_attrs=read-write")
+
+
+def test_recovery_is_the_end_of_the_longest_pause_in_completions_after_the_fault() -> None:
+    fault = datetime(2026, 1, 1, tzinfo=UTC)
+    ends = [fault + timedelta(seconds=s) for s in (-3, 0.5, 1.0, 9.0, 9.5, 10.0)]
+    outcome = Outcome(
+        {str(n): "completed" for n in range(6)}, {str(n): at for n, at in enumerate(ends)}
+    )
+    assert recovery(fault, outcome) == 9.0
+    assert recovery(fault, Outcome({}, {})) == 0.0
