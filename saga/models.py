@@ -14,11 +14,13 @@ from shared.persistence.columns import UtcDateTime
 
 
 class SagaRow(SQLModel, table=True):
-    """One order saga. ``version`` guards every update (optimistic concurrency)."""
+    """One saga of any kind. ``version`` guards every update (optimistic concurrency)."""
 
     __tablename__ = "sagas"
 
     id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(default="order", index=True, max_length=40)
+    """Which definition runs it (``saga/kinds.py``): ``order``, ``return``."""
     status: str = Field(index=True, max_length=40)
     state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     version: int = 1

@@ -65,6 +65,7 @@ _LOAD = select(
     SAGAS.c.deadline_at,
     SAGAS.c.created_at,
     SAGAS.c.definition_version,
+    SAGAS.c.kind,
 ).where(SAGAS.c.id == bindparam("saga_id"))
 _CREATE = insert(SAGAS)
 _UPDATE = (
@@ -136,6 +137,8 @@ class StoredSaga:
     """When the saga started (None for one created in this very transaction)."""
     definition_version: int | None = None
     """The definition version that started it (None for one created in this transaction)."""
+    kind: str = "order"
+    """Which definition runs it (``saga/kinds.py``)."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ class SagaTransaction:
             _CREATE,
             {
                 "id": saga.id,
+                "kind": saga.kind,
                 "status": saga.status,
                 "state": saga.state,
                 "version": saga.version,

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     saga_parked_ttl_seconds: float = Field(default=3600.0, gt=0)
     """How long an event for an order whose saga does not exist stays parked; then it
     is expired into the dead letters, with why (ops can read and requeue it)."""
+    return_window_days: float = Field(default=30.0, gt=0)
+    """How long after delivery a customer may ask to return an order's lines."""
+    return_receipt_days: float = Field(default=14.0, gt=0)
+    """How long the warehouse has to receive a return's goods before it expires."""
     faults_enabled: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:
