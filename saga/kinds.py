@@ -7,8 +7,8 @@ deadline or an operator's action reaches the definition that started it.
 
 A definition is a package like ``saga/definition/`` or ``saga/returns/``: its
 statuses, state (a JSON codec), table and ``react``.  Adding one is that package
-and one line in :func:`kinds_for` (``SagaKind.of(TheSaga(config))``); its events
-reach the saga through ``shared.messaging.topology`` like every other.
+and one line in :data:`REGISTERED`; its events reach the saga through
+``shared.messaging.topology`` like every other.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from saga import answers
 from saga.definition import OrderSaga, SagaConfig, SagaState
 from saga.definition.inputs import DEADLINE_FIRED, OPERATOR_ABORT, OPERATOR_RETRY
-from saga.returns import ReturnConfig, ReturnSaga
+from saga.returns import ReturnConfig, ReturnSaga, ReturnState
 from shared.messages import Message
 from shared.settings import Settings
 
@@ -136,10 +136,35 @@ def order_config(settings: Settings) -> SagaConfig:
     )
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A definition the saga component runs: its kind, how it is built from the
+    settings, and how its stored state is read (the ops API reads rows of every kind)."""
+
+    name: str
+    build: Callable[[Settings], SagaKind]
+    load: Callable[[dict[str, Any]], Any]
+
+
+REGISTERED: tuple[Registration, ...] = (
+    Registration(ORDER, lambda s: order_kind(OrderSaga(order_config(s))), SagaState.from_json),
+    Registration(
+        "return", lambda s: SagaKind.of(ReturnSaga(return_config(s))), ReturnState.from_json
+    ),
+)
+"""Every definition, one line each (the order saga first)."""
+
+
+def state_of(kind: str, data: dict[str, Any]) -> Any:
+    """A stored saga's state, read by its own kind's codec (an unknown kind: the order's)."""
+    load = next((r.load for r in REGISTERED if r.name == kind), SagaState.from_json)
+    return load(data)
+
+
 def kinds_for(settings: Settings, order: OrderSaga | None = None) -> list[SagaKind]:
     """Every definition the saga component runs, configured from ``settings``;
     ``order`` replaces the order saga the settings describe (tests)."""
-    return [
-        order_kind(order if order is not None else OrderSaga(order_config(settings))),
-        SagaKind.of(ReturnSaga(return_config(settings))),
-    ]
+    built = [r.build(settings) for r in REGISTERED]
+    if order is not None:
+        built[0] = order_kind(order)
+    return built

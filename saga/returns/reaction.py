@@ -7,7 +7,7 @@ from typing import Any
 
 from saga.definition import HistoryEntry, HistoryKind, Timer
 from saga.returns.config import ReturnConfig
-from saga.returns.state import ReturnState
+from saga.returns.state import AWAITED, ReturnState
 from saga.returns.statuses import ReturnStatus
 from shared.messages import (
     CloseReturn,
@@ -18,13 +18,11 @@ from shared.messages import (
     RestockReturn,
 )
 
-AWAITS: dict[ReturnStatus, str] = {
-    ReturnStatus.expiring: ExpireReturn.type_name,
-    ReturnStatus.restocking: RestockReturn.type_name,
-    ReturnStatus.refunding: RefundReturn.type_name,
-    ReturnStatus.closing: CloseReturn.type_name,
-}
-"""The command each working status sends and waits on."""
+AWAITS = AWAITED
+if set(AWAITS.values()) != {
+    c.type_name for c in (ExpireReturn, RestockReturn, RefundReturn, CloseReturn)
+}:
+    raise AssertionError("every command of the return saga is awaited by one status")
 
 
 @dataclass(frozen=True)

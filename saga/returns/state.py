@@ -7,8 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from saga.definition import JSON, InvalidSagaState, Timer
-from saga.returns.statuses import ReturnStatus
+from saga.returns.statuses import RECEIPT, ReturnStatus
 from shared.messages import ReturnRequested
+
+AWAITED: dict[ReturnStatus, str] = {
+    ReturnStatus.expiring: "return.expire",
+    ReturnStatus.restocking: "inventory.restock",
+    ReturnStatus.refunding: "payment.refund_return",
+    ReturnStatus.closing: "return.close",
+}
+"""The command each working status sends and waits on."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,57 @@ class ReturnState:
             for product, quantity in self.received
             if product in price
         )
+
+    # --- what ops are shown (the names the order saga's state uses) -------------
+
+    @property
+    def current(self) -> str | None:
+        """The command awaited (or, failed, the one a retry resends), or the receipt."""
+        status = self.resume if self.status is ReturnStatus.failed else self.status
+        if status is ReturnStatus.awaiting_receipt:
+            return RECEIPT
+        return AWAITED.get(status) if status is not None else None
+
+    @property
+    def attempt(self) -> int:
+        current = self.current
+        return 0 if current is None or current == RECEIPT else self.sent.get(current, 0)
+
+    @property
+    def undoing(self) -> bool:
+        """Whether a refused refund is being retried (ops are told it was refused)."""
+        return self.refusals > 0
+
+    def ahead(self) -> list[str]:
+        """The statuses still ahead if every command is answered as hoped."""
+        path = [
+            ReturnStatus.awaiting_receipt,
+            ReturnStatus.restocking,
+            ReturnStatus.refunding,
+            ReturnStatus.closing,
+            ReturnStatus.completed,
+        ]
+        if self.status is ReturnStatus.expiring:
+            return [ReturnStatus.expired.value]
+        if self.status not in path[:-1]:
+            return []
+        return [status.value for status in path[path.index(self.status) + 1 :]]
+
+    def order_view(self) -> JSON:
+        """What the ops API shows as the saga's ``order``: the return's lines."""
+        return {
+            "orderId": self.order_id,
+            "userId": self.user_id,
+            "currency": self.currency,
+            "paymentMethodId": self.payment_method_id,
+            "items": [
+                {"productId": i.product_id, "quantity": i.quantity, "unitPrice": i.unit_price}
+                for i in self.requested
+            ],
+            "received": [{"productId": p, "quantity": q} for p, q in self.received],
+            "refundAmount": self.refund_amount,
+            "refunded": self.refunded,
+        }
 
     def to_json(self) -> JSON:
         return {

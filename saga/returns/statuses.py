@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class ReturnStatus(StrEnum):
@@ -27,3 +28,11 @@ TERMINAL: frozenset[ReturnStatus] = frozenset(
 )
 RECEIPT = "return.receipt"
 """The name of the receipt timer (no command is sent: the warehouse is waited on)."""
+
+ReturnStateFilter = Literal[
+    "awaiting_receipt", "expiring", "restocking", "refunding", "closing", "expired"
+]
+"""The return saga's statuses a state filter may name besides the order saga's
+(``completed`` and ``failed`` are both's)."""
+if set(get_args(ReturnStateFilter)) | {"completed", "failed"} != {s.value for s in ReturnStatus}:
+    raise AssertionError("ReturnStateFilter must name every return status")

@@ -143,7 +143,7 @@ def back_off_refund(r: ReturnReaction, input: Input) -> None:
     """A refused refund is retried after a wait that doubles per refusal."""
     assert isinstance(input, ReturnRefundFailed)
     refusals = r.state.refusals + 1
-    r.update(refusals=refusals, backing_off=True, reason=f"refund refused: {input.reason}")
+    r.update(refusals=refusals, backing_off=True, reason=f"refund declined: {input.reason}")
     attempt = r.state.sent.get(AWAITS[r.state.status], 0)
     r.arm(Timer(AWAITS[r.state.status], attempt, r.config.backoff(refusals)))
 
@@ -169,7 +169,7 @@ def fail_after_timeouts(r: ReturnReaction, input: Input) -> None:
 
 def fail_after_refusals(r: ReturnReaction, input: Input) -> None:
     assert isinstance(input, ReturnRefundFailed)
-    fail(r, f"refund refused {r.state.refusals + 1} times: {input.reason}")
+    fail(r, f"refund declined {r.state.refusals + 1} times: {input.reason}")
 
 
 def resume(r: ReturnReaction, input: Input) -> None:

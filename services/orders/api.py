@@ -23,6 +23,8 @@ from services.orders.errors import (
     OrdersNotFound,
     PlacedForAnotherUser,
 )
+from services.orders.returns_api import RETURN_PROBLEMS
+from services.orders.returns_api import router as returns_router
 from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage
 from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
@@ -47,6 +49,7 @@ PROBLEMS: DomainProblems = {
     PlacedForAnotherUser: lambda e: Forbidden(str(e), field="userId"),
     KeyReused: lambda e: Unprocessable(f"{IDEMPOTENCY_HEADER}: {e}", field=IDEMPOTENCY_HEADER),
     AlreadyCancelled: lambda e: Conflict(str(e)),
+    **RETURN_PROBLEMS,
 }
 
 
@@ -131,3 +134,6 @@ async def request_cancel(
     """Ask for the order to be cancelled (``order.cancel_requested``); the saga
     decides, so the order answered is as it is now."""
     return await usecases.request_cancel(service, order_id, principal)
+
+
+router.include_router(returns_router)

@@ -7,7 +7,12 @@ turn them into problem answers and dead letters)::
     ├── OrdersNotFound          another user's orders (which look absent too)
     ├── PlacedForAnotherUser    a customer placing an order in someone else's name
     ├── KeyReused               an idempotency key sent again with another order
-    └── AlreadyCancelled        a cancellation asked for a cancelled order
+    ├── AlreadyCancelled        a cancellation asked for a cancelled order
+    ├── ReturnNotFound          no such return, or another user's
+    ├── NotReturnable           an order not delivered, or delivered too long ago
+    ├── ReturnExceedsOrder      lines not of the order, or more than is left to return
+    ├── NotAwaitingReceipt      a receipt for a return received, refunded or expired
+    └── FulfilmentOnly          a receipt posted by someone not in the warehouse (or ops)
 """
 
 from __future__ import annotations
@@ -41,3 +46,32 @@ class KeyReused(OrderError):
 class AlreadyCancelled(OrderError):
     def __init__(self) -> None:
         super().__init__("the order is already cancelled")
+
+
+class ReturnNotFound(OrderError):
+    def __init__(self, return_id: str) -> None:
+        super().__init__(f"return {return_id!r} does not exist")
+        self.return_id = return_id
+
+
+class NotReturnable(OrderError):
+    """The order cannot be returned (why is the message)."""
+
+
+class ReturnExceedsOrder(OrderError):
+    """A line names a product the order lacks, or more than is left to return."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotAwaitingReceipt(OrderError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the return is {status}: it awaits no receipt")
+        self.status = status
+
+
+class FulfilmentOnly(OrderError):
+    def __init__(self) -> None:
+        super().__init__("only the warehouse (role fulfilment) or ops may record a receipt")

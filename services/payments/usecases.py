@@ -216,7 +216,7 @@ async def _card_token(
     return payment_method_id if await gateway.test_card(payment_method_id) is not None else None
 
 
-def _check_ids(*ids: str) -> None:
+def check_ids(*ids: str) -> None:
     for value in ids:
         if not domain.is_reference(value):
             raise NotAReference(value)
@@ -224,7 +224,7 @@ def _check_ids(*ids: str) -> None:
 
 async def charge(uow: UnitOfWork, gateway: CardGateway, command: ChargePayment) -> Message:
     """``payment.charge``: the order's one charge, through ``gateway``."""
-    _check_ids(command.order_id, command.user_id)
+    check_ids(command.order_id, command.user_id)
     payments = Payments(uow.session)
     refund_requested_at = await payments.lock_order(command.order_id, utcnow())
     payment = await payments.charged(command.order_id)
@@ -327,7 +327,7 @@ async def _unheard_charge(
 async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) -> Message:
     """``payment.refund``: pay back what the order's payment captured and was not
     refunded yet, through ``gateway``."""
-    _check_ids(command.order_id)
+    check_ids(command.order_id)
     payments = Payments(uow.session)
     now = utcnow()
     if await payments.lock_order(command.order_id, now) is None:
