@@ -91,7 +91,12 @@ async def return_saga_reaches(system: System, return_id: str, state: str) -> dic
 async def test_a_full_return_is_received_restocked_refunded_and_closed(shop: System) -> None:
     order = await delivered(shop, price=1250, stock=5, quantity=2)
     assert await available(shop, order.product_id) == 3
-    asked = await ask_return(shop, order, 2)
+    # Asked through BFF-Web, followed through BFF-Mobile.
+    asked = await shop.web.post(
+        f"{API}/orders/{order.order_id}/returns",
+        json={"items": [{"productId": order.product_id, "quantity": 2}]},
+        headers=order.shopper.auth,
+    )
     assert asked.status_code == 201, asked.text
     return_id = asked.json()["id"]
     assert asked.json()["status"] == "requested"
@@ -106,6 +111,13 @@ async def test_a_full_return_is_received_restocked_refunded_and_closed(shop: Sys
     assert commands(saga) == ["inventory.restock", "payment.refund_return", "return.close"]
     closed = await return_of(shop, order, return_id)
     assert (closed["status"], closed["refundedAmount"]) == ("refunded", 2500)
+    seen = await shop.mobile.get(
+        f"{API}/orders/{order.order_id}/returns", headers=order.shopper.auth
+    )
+    assert seen.status_code == 200, seen.text
+    assert [(r["id"], r["status"], r["refundedAmount"]) for r in seen.json()] == [
+        (return_id, "refunded", 2500)
+    ]
     assert await available(shop, order.product_id) == 5
     assert (await money(shop, order.order_id))["net"] == 0
 
@@ -134,6 +146,13 @@ async def test_partial_returns_refund_only_their_lines_and_never_more_than_was_d
     too_many = await ask_return(shop, order, 3)
     problem = problem_of(too_many, 422)
     assert "2 left to return" in problem["detail"]
+    # Through a BFF the orders service's refusal comes back as it was.
+    through_mobile = await shop.mobile.post(
+        f"{API}/orders/{order.order_id}/returns",
+        json={"items": [{"productId": order.product_id, "quantity": 3}]},
+        headers=order.shopper.auth,
+    )
+    assert "2 left to return" in problem_of(through_mobile, 422)["detail"]
 
     await receive(shop, first.json()["id"], order.product_id, 1)
     await return_saga_reaches(shop, first.json()["id"], "completed")
