@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 
+from services.inventory.errors import RestockNotFound
 from services.inventory.models import Product, Restock
+from services.inventory.schemas import ReservedLine, RestockOut
 from shared.clock import utcnow
 from shared.messages import InventoryRestocked, ReservedItem
 from shared.persistence.outbox import UnitOfWork
+from shared.service import Service
 
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 _ADD_ON_HAND = (
@@ -63,4 +66,18 @@ async def restock(
         return_id=return_id,
         order_id=done.order_id,
         items=[ReservedItem.model_validate(i) for i in done.items],
+    )
+
+
+async def get_restock(service: Service, return_id: str) -> RestockOut:
+    """What was put back for a return (for ops and the audit)."""
+    async with service.db.reads() as session:
+        done = await session.get(Restock, return_id) if "\x00" not in return_id else None
+    if done is None:
+        raise RestockNotFound(return_id)
+    return RestockOut(
+        return_id=done.return_id,
+        order_id=done.order_id,
+        items=[ReservedLine.model_validate(item) for item in done.items],
+        created_at=done.created_at,
     )

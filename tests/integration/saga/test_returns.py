@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from services.orders.models import OrderReturn
 from shared.clock import utcnow
+from tests.integration.saga.test_audit import audit
 from tests.integration.saga.test_e2e import (
     Checkout,
     available,
@@ -168,6 +170,10 @@ async def test_partial_returns_refund_only_their_lines_and_never_more_than_was_d
     # One unit is left with the customer: a third return may take it, no more.
     problem_of(await ask_return(shop, order, 2), 422)
     assert (await ask_return(shop, order, 1)).status_code == 201
+    # The audit finds the order netting its total less both refunds, each return
+    # restocked as received and refunded at the price paid.
+    await return_saga_reaches(shop, second.json()["id"], "completed")
+    assert [f for f in await audit(shop) if "awaiting_receipt" not in f] == []
 
 
 async def test_a_return_unreceived_in_time_expires(stack: Stack) -> None:
@@ -247,3 +253,28 @@ async def test_only_the_warehouse_records_a_receipt(shop: System) -> None:
     )
     assert (await receive(shop, return_id, order.product_id, 1)).status_code == 200
     problem_of(await receive(shop, return_id, order.product_id, 1), 409)
+
+
+async def test_the_audit_finds_a_return_refunded_other_than_its_goods_are_worth(
+    shop: System,
+) -> None:
+    order = await delivered(shop, price=700, quantity=2)
+    return_id = (await ask_return(shop, order, 2)).json()["id"]
+    await receive(shop, return_id, order.product_id, 2)
+    await return_saga_reaches(shop, return_id, "completed")
+    assert await audit(shop) == []
+
+    database = shop.apps["orders"].state.service.db
+    async with database.sessions() as session:
+        row = await session.get(OrderReturn, return_id)
+        assert row is not None
+        row.refunded_amount = 1500
+        session.add(row)
+        await session.commit()
+    assert sorted(await audit(shop)) == sorted(
+        [
+            f"{return_id}: refunded 1500, the received goods are worth 1400",
+            f"{order.order_id}: captured 1400 and net 0 differ from total 1400 "
+            "less 1500 refunded for returns",
+        ]
+    )
