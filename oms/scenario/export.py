@@ -108,6 +108,12 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
     saga = await api.saga(saga_id)
     if saga is None:
         raise ExportError(f"no saga {saga_id!r}")
+    if saga.get("kind", "order") != "order":
+        order_of = saga.get("order", {}).get("orderId")
+        raise ExportError(
+            f"saga {saga_id!r} is a {saga['kind']} saga: export writes order sagas "
+            f"(its order's saga is {order_of!r})"
+        )
     order = await api.order(saga_id)
     if order is None:
         raise ExportError(f"saga {saga_id!r} has no order")

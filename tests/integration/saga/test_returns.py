@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from oms.scenario.client import SystemApi
+from oms.scenario.export import ExportError, export_saga
 from services.orders.models import OrderReturn
 from shared.clock import utcnow
 from tests.integration.saga.test_audit import audit
@@ -27,6 +29,7 @@ from tests.integration.saga.test_e2e import (
 from tests.integration.saga.test_metrics import samples, scrape, value
 from tests.support.delivery import mark_delivered
 from tests.support.infra import eventually
+from tests.support.scenarios import transports_of
 from tests.support.stack import Stack
 from tests.support.system import System, problem_of, running_system
 
@@ -133,6 +136,12 @@ async def test_a_full_return_is_received_restocked_refunded_and_closed(shop: Sys
     assert [s["id"] for s in orders.json()["items"]] == [order.order_id]
     replayed = await replay(shop, return_id)
     assert replayed["ok"] is True, replayed
+    api = SystemApi(shop.stack.settings, transports=transports_of(shop))
+    try:
+        with pytest.raises(ExportError, match="is a return saga: export writes order sagas"):
+            await export_saga(api, return_id)
+    finally:
+        await api.aclose()
     found = samples(await scrape(shop))
     assert value(found, "oms_saga_started_total", kind="return") == 1
     assert value(found, "oms_saga_finished_total", kind="return", outcome="completed") == 1
