@@ -39,6 +39,8 @@ from saga.definition.inputs import input_name
 from saga.definition.statuses import TERMINAL
 from saga.definition.steps import STEPS
 from saga.models import DeadLetterRow, ParkedMessageRow, SagaRow
+from saga.returns import TERMINAL as RETURN_TERMINAL
+from saga.returns import ReturnStatus
 from saga.store import SagaTransaction, StoredSaga
 from shared.messages import PaymentRefundFailed
 from shared.metrics import Refresh, ScrapedGauge
@@ -47,9 +49,11 @@ from shared.persistence.database import Database
 _TERMINAL = frozenset(status.value for status in TERMINAL) | {"expired"}
 IN_FLIGHT = (
     *(status.value for status in SagaStatus if status not in TERMINAL),
+    *(status.value for status in ReturnStatus if status not in RETURN_TERMINAL),
     SagaStatus.failed.value,
 )
-"""The states a saga waits in: every running or undoing one, and ``failed``, which waits for ops."""
+"""The states a saga of any kind waits in: every running or undoing one (a return's
+too, their names its own), and ``failed``, which waits for ops."""
 _ANSWERS: dict[str, frozenset[str]] = {
     **{
         step.command.type_name: frozenset(

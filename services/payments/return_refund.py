@@ -17,8 +17,9 @@ from sqlmodel import select
 from services.payments import domain
 from services.payments.domain import CAPTURING, Code, RefundStatus
 from services.payments.gateway import CardGateway, GatewayResult
-from services.payments.models import Refund, new_id
+from services.payments.models import Refund
 from services.payments.repository import Payments
+from services.payments.usecases import record_refund
 from shared.clock import utcnow
 from shared.faults import declined
 from shared.messages import Message, RefundReturn, ReturnRefunded, ReturnRefundFailed
@@ -69,20 +70,8 @@ async def refund_return(uow: UnitOfWork, gateway: CardGateway, command: RefundRe
         result = await gateway.refund(
             payment.charge_ref, command.amount, domain.refund_key(payment.id, attempt)
         )
-    await payments.record_refund(
-        {
-            "id": new_id(),
-            "payment_id": payment.id,
-            "order_id": payment.order_id,
-            "return_id": command.return_id,
-            "attempt": attempt,
-            "amount": command.amount,
-            "status": RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
-            "reference": result.reference,
-            "code": result.code,
-            "reason": result.reason,
-            "created_at": utcnow(),
-        }
+    await record_refund(
+        payments, payment, attempt, command.amount, result, return_id=command.return_id
     )
     if not result.ok:
         return ReturnRefundFailed(

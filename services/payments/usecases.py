@@ -324,6 +324,33 @@ async def _unheard_charge(
     return payment
 
 
+async def record_refund(
+    payments: Payments,
+    payment: Charged,
+    attempt: int,
+    amount: int,
+    result: GatewayResult,
+    *,
+    return_id: str | None = None,
+) -> None:
+    """Record one refund attempt of ``payment`` as the gateway answered it."""
+    await payments.record_refund(
+        {
+            "id": new_id(),
+            "payment_id": payment.id,
+            "order_id": payment.order_id,
+            "return_id": return_id,
+            "attempt": attempt,
+            "amount": amount,
+            "status": RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
+            "reference": result.reference,
+            "code": result.code,
+            "reason": result.reason,
+            "created_at": utcnow(),
+        }
+    )
+
+
 async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) -> Message:
     """``payment.refund``: pay back what the order's payment captured and was not
     refunded yet, through ``gateway``."""
@@ -354,20 +381,7 @@ async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) 
         result = await gateway.refund(
             payment.charge_ref, plan.amount, domain.refund_key(payment.id, plan.attempt)
         )
-    await payments.record_refund(
-        {
-            "id": new_id(),
-            "payment_id": payment.id,
-            "order_id": payment.order_id,
-            "attempt": plan.attempt,
-            "amount": plan.amount,
-            "status": RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
-            "reference": result.reference,
-            "code": result.code,
-            "reason": result.reason,
-            "created_at": utcnow(),
-        }
-    )
+    await record_refund(payments, payment, plan.attempt, plan.amount, result)
     if not result.ok:
         return PaymentRefundFailed(
             order_id=payment.order_id,

@@ -108,6 +108,8 @@ async def test_a_full_return_is_received_restocked_refunded_and_closed(shop: Sys
     waiting = await return_saga_reaches(shop, return_id, "awaiting_receipt")
     assert waiting["kind"] == "return"
     assert waiting["step"] == "return.receipt"
+    in_flight = samples(await scrape(shop))
+    assert value(in_flight, "oms_saga_in_flight", state="awaiting_receipt") == 1
 
     received = await receive(shop, return_id, order.product_id, 2)
     assert received.status_code == 200, received.text
