@@ -27,10 +27,11 @@ from tests.integration.saga.test_e2e import (
     saga_of,
 )
 from tests.integration.saga.test_metrics import samples, scrape, value
+from tests.integration.saga.test_ops import oms_saga
 from tests.support.delivery import mark_delivered
 from tests.support.infra import eventually
 from tests.support.scenarios import transports_of
-from tests.support.stack import Stack
+from tests.support.stack import Stack, on_socket
 from tests.support.system import System, problem_of, running_system
 
 API = "/api/v1"
@@ -138,6 +139,11 @@ async def test_a_full_return_is_received_restocked_refunded_and_closed(shop: Sys
     assert [s["id"] for s in orders.json()["items"]] == [order.order_id]
     replayed = await replay(shop, return_id)
     assert replayed["ok"] is True, replayed
+    async with on_socket(shop.apps["saga"]) as url:
+        code, listing = await oms_saga(url, "list", "--kind", "return")
+        assert code == 0, listing
+        assert return_id in listing
+        assert order.order_id not in listing
     api = SystemApi(shop.stack.settings, transports=transports_of(shop))
     try:
         with pytest.raises(ExportError, match="is a return saga: export writes order sagas"):
