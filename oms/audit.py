@@ -11,8 +11,11 @@ than ``stale_after`` seconds: a saga not at rest (not ``completed``,
 ``cancelled`` or ``failed``), or an event parked for a saga that never started.
 Across the participants: every capture (payments) and every reservation
 (inventory) belongs to an order that has a saga (or had one, removed by
-retention); one without was made by a command the saga never sent.  Across the catalogue: no product's available stock
-is negative.  Nothing here reads another service's tables.
+retention); one without was made by a command the saga never sent.  Across the
+catalogue: no product's available stock is negative.  Returns
+(:mod:`oms.audit_returns`): each restocked once as received and refunded at the
+prices paid, no order refunded more than was captured.  Nothing here reads another
+service's tables.
 
 A service that answers an error, or cannot be reached, stops the audit with
 :class:`AuditError`: what it did not see it cannot call clean.
@@ -31,15 +34,15 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from saga.definition import TERMINAL
+from oms.audit_cancels import PAID_FOR, cancel_problems, when
+from oms.audit_returns import order_returned, return_problems
+from saga.stuck import AT_REST
 from shared.auth import mint_token
 from shared.settings import Settings
 from shared.web.app import API_PREFIX
 
 CAPTURES = {"captured", "refunded"}
 """Payment statuses whose amount was captured at some point."""
-PAID_FOR = {"confirmed", "shipped", "delivered"}
-"""Order statuses of a completed saga: confirmed, then on its way to the customer."""
 STALE_AFTER_SECONDS = 600.0
 """Longer than any wait the saga makes on its own with the default settings (a
 step's deadline, a compensation's backoff), so whatever waits longer is stuck."""
@@ -153,43 +156,14 @@ def catalogue_total(reservation: dict[str, Any] | None) -> int | None:
     return sum(int(item["quantity"]) * int(item["unitPrice"]) for item in items)
 
 
-def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _confirmed_at(order: dict[str, Any]) -> datetime | None:
-    for change in order.get("history") or []:
-        if change.get("status") == "confirmed":
-            return _when(change["at"])
-    return None
-
-
-def _cancel_problems(order: dict[str, Any], now: datetime, stale_after: float) -> list[str]:
-    """An accepted cancel must end in a cancelled order (docs/design.md, invariants)."""
-    requested = order.get("cancelRequestedAt")
-    if requested is None or order["status"] not in PAID_FOR:
-        return []
-    accepted = _when(requested)
-    confirmed = _confirmed_at(order)
-    if confirmed is not None and accepted < confirmed:
-        return [
-            f"cancel accepted at {accepted.isoformat()} before the order was confirmed "
-            f"at {confirmed.isoformat()}, yet the order is {order['status']}"
-        ]
-    if now - accepted > timedelta(seconds=stale_after):
-        return [f"cancel accepted at {accepted.isoformat()} was never carried out"]
-    return []
-
-
 async def _check(
     api: _Api, saga: dict[str, Any], report: AuditReport, now: datetime, stale_after: float
 ) -> None:
     order_id = saga["id"]
     state = saga["state"]
-    if state not in TERMINAL:
+    if state not in AT_REST:
         report.in_flight.append(order_id)
-        since = _when(saga["updatedAt"])
+        since = when(saga["updatedAt"])
         if now - since > timedelta(seconds=stale_after):
             report.violations.append(
                 Finding(
@@ -201,10 +175,14 @@ async def _check(
     if state == "failed":
         report.failed.append(order_id)
         return
-    order, reservation, money = await asyncio.gather(
+    if saga.get("kind", "order") != "order":
+        report.violations.extend(Finding(order_id, p) for p in await return_problems(api.get, saga))
+        return
+    order, reservation, money, returned = await asyncio.gather(
         api.get("orders", f"/orders/{order_id}"),
         api.get("inventory", f"/reservations/{order_id}"),
         api.get("payments", "/payments/summary", orderId=order_id),
+        order_returned(api.get, order_id),
     )
     problems: list[str] = []
     if order is None:
@@ -215,16 +193,17 @@ async def _check(
             ordered[item["productId"]] = ordered.get(item["productId"], 0) + int(item["quantity"])
         held = held_items(reservation)
         net = int(money["net"])
-        problems.extend(_cancel_problems(order, now, stale_after))
+        problems.extend(cancel_problems(order, now, stale_after))
         if state == "completed":
             if order["status"] not in PAID_FOR:
                 problems.append(f"saga completed but order is {order['status']}")
             if held != ordered:
                 problems.append(f"stock held {held} differs from ordered {ordered}")
             total = int(order["totalAmount"])
-            if money["captured"] != total or net != total:
+            if money["captured"] != total or net != total - returned:
                 problems.append(
                     f"captured {money['captured']} and net {net} differ from total {total}"
+                    + (f" less {returned} refunded for returns" if returned else "")
                 )
             problems.extend(_price_problems(order, reservation, int(money["captured"])))
         else:  # cancelled

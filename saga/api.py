@@ -22,8 +22,10 @@ from saga.definition import (
     statuses_ahead,
     statuses_matching,
 )
+from saga.kinds import state_of
 from saga.models import ParkedMessageRow, SagaDeadlineRow, SagaRow
 from saga.records import history_of, tape_of
+from saga.returns.statuses import ReturnStateFilter
 from saga.runtime import SagaNotFound, SagaRuntime
 from saga.stuck import StuckRule
 from saga.timeline import describe
@@ -52,12 +54,17 @@ AgeQuery = Annotated[
 """An ``olderThan`` filter: bounded where it is parsed, so the cutoff it makes is a date."""
 
 
+SagaKindName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+"""A definition's name (``saga/kinds.py``): ``order``, ``return``."""
+
 SagaId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 """A saga's id, which is its order's id."""
 
 
 class SagaSummary(CamelModel):
     id: str
+    kind: str = "order"
+    """Which definition runs it: ``order`` (its id is the order's) or ``return`` (the return's)."""
     state: str
     command: str | None = Field(alias="step")
     """The command the saga waits on (forward or compensation), or, failed, would resume.
@@ -127,9 +134,10 @@ def stuck_rule(runtime: SagaRuntime) -> StuckRule:
 
 
 def summary(row: SagaRow, rule: StuckRule, now: datetime) -> SagaSummary:
-    state = SagaState.from_json(row.state)
+    state = state_of(row.kind, row.state)
     return SagaSummary(
         id=row.id,
+        kind=row.kind,
         # The decoded state's status: a row stored by definition 3 says `compensating`.
         state=state.status.value,
         command=state.current,
@@ -153,8 +161,11 @@ def matching(
     stuck: bool = False,
     order_id: str | None = None,
     user_id: str | None = None,
+    kind: str | None = None,
 ) -> SelectOfScalar[SagaRow]:
     """``stmt`` narrowed to the sagas the list filter selects (every criterion given holds)."""
+    if kind is not None:
+        stmt = stmt.where(SagaRow.kind == kind)
     if state:
         stmt = stmt.where(col(SagaRow.status).in_(statuses_matching(state)))
     if stuck:
@@ -171,8 +182,11 @@ async def list_sagas(
     runtime: Runtime,
     _ops: OpsPrincipal,
     state: Annotated[
-        StateFilter | None,
+        StateFilter | ReturnStateFilter | None,
         Query(description="a saga state, e.g. failed; compensating matches every undo state"),
+    ] = None,
+    kind: Annotated[
+        SagaKindName | None, Query(description="only sagas of this definition: order, return")
     ] = None,
     stuck: Annotated[
         bool,
@@ -202,6 +216,7 @@ async def list_sagas(
         stuck=stuck,
         order_id=order_id,
         user_id=user_id,
+        kind=kind,
     )
     if older_than is not None:
         stmt = stmt.where(col(SagaRow.created_at) < now - timedelta(seconds=older_than))
@@ -272,7 +287,7 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
     """State, step, version, deadlines and full history. Ops, or the order's customer."""
     row = await _load(runtime, saga_id)
     ensure_owner(principal, row.user_id, "saga")
-    state = SagaState.from_json(row.state)
+    state = state_of(row.kind, row.state)
     async with runtime.db.read_engine.connect() as connection:
         history = await history_of(connection, saga_id)
     async with runtime.db.reads() as session:
@@ -283,12 +298,16 @@ async def show_saga(saga_id: str, runtime: Runtime, principal: CurrentPrincipal)
     return SagaDetail(
         **base.model_dump(),
         definition_version=row.definition_version,
-        order=state.order.to_json(),
-        steps=state.steps.to_json(),
+        order=state.order.to_json() if isinstance(state, SagaState) else state.order_view(),
+        steps=state.steps.to_json() if isinstance(state, SagaState) else {"sent": state.sent},
         deadlines=[
             DeadlineView(command=d.command, attempt=d.attempt, due_at=d.due_at) for d in deadlines
         ],
-        ahead=[status.value for status in statuses_ahead(state)],
+        ahead=(
+            [status.value for status in statuses_ahead(state)]
+            if isinstance(state, SagaState)
+            else state.ahead()
+        ),
         history=[
             HistoryItem(
                 at=h.at,
@@ -341,9 +360,10 @@ async def abort_saga(
 @router.get("/sagas/{saga_id}/replay")
 async def replay_saga(saga_id: str, runtime: Runtime, _ops: OpsPrincipal) -> dict[str, Any]:
     """Re-run the stored inputs through the current definition; report divergences."""
-    await _load(runtime, saga_id)
+    row = await _load(runtime, saga_id)
     inputs, recorded = await load_tape(runtime, saga_id)
-    report = replay(runtime.definition, inputs, recorded)
+    definition = runtime.kinds[row.kind].definition if row.kind in runtime.kinds else None
+    report = replay(definition or runtime.definition, inputs, recorded)
     return {"sagaId": saga_id, "inputs": len(inputs), **report.to_json()}
 
 

@@ -1,4 +1,5 @@
-"""The saga component: the order saga's runtime, its ops API and dashboard."""
+"""The saga component: the runtime of every saga definition (``saga/kinds.py``), its ops
+API and dashboard."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from saga.bulk import router as bulk_router
 from saga.counts import router as counts_router
 from saga.dashboard import router as dashboard_router
 from saga.deadletters import DeadLetters
-from saga.definition import OrderSaga, SagaConfig
+from saga.definition import OrderSaga
 from saga.housekeeping import Housekeeping, Retention
 from saga.jobs import JobRunner
 from saga.jobs_api import router as jobs_router
+from saga.kinds import kinds_for, order_config
 from saga.letters_api import router as letters_router
 from saga.metrics import SagaMetrics
 from saga.pruned_api import router as pruned_router
@@ -23,7 +25,7 @@ from saga.runtime import QUEUE, SagaRuntime
 from saga.stream import router as stream_router
 from shared.faults import Faults
 from shared.messaging.batching import BatchRefused
-from shared.messaging.topology import SAGA_EVENTS, standard_topology
+from shared.messaging.topology import RETURN_EVENTS, SAGA_EVENTS, standard_topology
 from shared.messaging.transport import Incoming, Transport
 from shared.persistence.outage import through_outage
 from shared.service import Service, batching_for
@@ -33,14 +35,7 @@ HERE = Path(__file__).parent
 
 
 def definition_for(settings: Settings) -> OrderSaga:
-    return OrderSaga(
-        SagaConfig(
-            step_timeout_seconds=settings.saga_step_timeout_seconds,
-            step_retries=settings.saga_step_retries,
-            compensation_retries=settings.saga_compensation_retries,
-            compensation_backoff_seconds=settings.saga_compensation_backoff_seconds,
-        )
-    )
+    return OrderSaga(order_config(settings))
 
 
 def build_app(
@@ -51,7 +46,11 @@ def build_app(
     service = Service("saga", settings, transport, migrations=HERE / "migrations")
     chosen = definition if definition is not None else definition_for(settings)
     runtime = SagaRuntime(
-        service.db, service.relay, chosen, parked_ttl_seconds=settings.saga_parked_ttl_seconds
+        service.db,
+        service.relay,
+        chosen,
+        parked_ttl_seconds=settings.saga_parked_ttl_seconds,
+        kinds=kinds_for(settings, chosen),
     )
     letters = DeadLetters(service.db, service.relay)
     retention = None
@@ -66,7 +65,7 @@ def build_app(
     )
     if settings.faults_enabled:
         # QA may stop the saga at any point of a saga: faults on the events it consumes.
-        service.faults = Faults(transport, targets=SAGA_EVENTS)
+        service.faults = Faults(transport, targets=(*SAGA_EVENTS, *RETURN_EVENTS))
 
     async def react(incoming: Incoming) -> None:
         if service.faults is None:

@@ -33,11 +33,11 @@ from saga.api import (
 from saga.definition import (
     OperatorAbort,
     OperatorRetry,
-    SagaState,
     SagaStatus,
     StateFilter,
     statuses_matching,
 )
+from saga.kinds import state_of
 from saga.models import SagaHistoryRow, SagaRow
 from saga.runtime import SagaRuntime
 from saga.statecounts import counts_by_state
@@ -226,7 +226,7 @@ async def act_on(
 async def _state_of(runtime: SagaRuntime, saga_id: str) -> str | None:
     async with runtime.db.reads() as session:
         row = await session.get(SagaRow, saga_id)
-    return None if row is None else SagaState.from_json(row.state).status.value
+    return None if row is None else str(state_of(row.kind, row.state).status.value)
 
 
 async def count_selected(runtime: SagaRuntime, body: SelectIds | SelectFilter) -> int:
@@ -263,7 +263,7 @@ async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
     retries = Counter(saga_id for saga_id, detail in retried if detail.get("action") == "retry")
     doubts = []
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
-        reason = SagaState.from_json(row.state).reason or ""
+        reason = state_of(row.kind, row.state).reason or ""
         if not reason.startswith(REFUSED):
             continue
         why = f"failed on a refusal, not a timeout: {reason}"

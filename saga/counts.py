@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
-from saga.api import Runtime, stuck_rule
+from saga.api import Runtime, SagaKindName, stuck_rule
 from saga.definition import TERMINAL, SagaStatus
 from saga.diagram import saga_graph
 from saga.models import SagaRow
@@ -24,6 +24,7 @@ from saga.runtime import SagaRuntime
 from saga.statecounts import counts_by_state
 from shared.clock import utcnow
 from shared.web.auth import OpsPrincipal
+from shared.web.problems import NotFound, problem_responses
 from shared.web.schemas import CamelModel
 
 router = APIRouter(tags=["sagas"])
@@ -104,13 +105,21 @@ def _as_minute(value: object) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-@router.get("/sagas/diagram")
-async def saga_diagram(runtime: Runtime, _ops: OpsPrincipal) -> dict[str, Any]:
-    """The saga's state diagram as data, drawn from the definition this process runs:
-    ``states`` (each ``forward``, ``undo`` or ``rest``), ``edges`` (``from`` null is
-    the start; each with the inputs that take it) and ``stays`` (inputs that keep a
-    state)."""
-    return saga_graph(runtime.definition).to_json()
+@router.get("/sagas/diagram", responses=problem_responses(401, 403, 404, 422))
+async def saga_diagram(
+    runtime: Runtime,
+    _ops: OpsPrincipal,
+    kind: Annotated[
+        SagaKindName, Query(description="the definition drawn: order (default), return")
+    ] = "order",
+) -> dict[str, Any]:
+    """A saga definition's state diagram as data, drawn from the definition this
+    process runs: ``states`` (each ``forward``, ``undo`` or ``rest``), ``edges``
+    (``from`` null is the start; each with the inputs that take it) and ``stays``
+    (inputs that keep a state)."""
+    if kind not in runtime.kinds:
+        raise NotFound(f"no saga definition {kind!r}: one of {', '.join(runtime.kinds.names)}")
+    return saga_graph(runtime.kinds[kind].definition).to_json()
 
 
 class SagaTiming(CamelModel):

@@ -39,18 +39,22 @@ from saga.definition.inputs import input_name
 from saga.definition.statuses import TERMINAL
 from saga.definition.steps import STEPS
 from saga.models import DeadLetterRow, ParkedMessageRow
+from saga.returns import TERMINAL as RETURN_TERMINAL
+from saga.returns import ReturnStatus
 from saga.statecounts import counts_by_state
 from saga.store import SagaTransaction, StoredSaga
 from shared.messages import PaymentRefundFailed
 from shared.metrics import Refresh, ScrapedGauge
 from shared.persistence.database import Database
 
-_TERMINAL = frozenset(status.value for status in TERMINAL)
+_TERMINAL = frozenset(status.value for status in TERMINAL) | {"expired"}
 IN_FLIGHT = (
     *(status.value for status in SagaStatus if status not in TERMINAL),
+    *(status.value for status in ReturnStatus if status not in RETURN_TERMINAL),
     SagaStatus.failed.value,
 )
-"""The states a saga waits in: every running or undoing one, and ``failed``, which waits for ops."""
+"""The states a saga of any kind waits in: every running or undoing one (a return's
+too, their names its own), and ``failed``, which waits for ops."""
 _ANSWERS: dict[str, frozenset[str]] = {
     **{
         step.command.type_name: frozenset(
@@ -84,17 +88,19 @@ class SagaMetrics:
     ) -> None:
         self._db = db
         self._queues = frozenset(queues)
-        self.started = Counter("oms_saga_started_total", "Sagas started.", registry=registry)
+        self.started = Counter(
+            "oms_saga_started_total", "Sagas started, by kind.", ["kind"], registry=registry
+        )
         self.finished = Counter(
             "oms_saga_finished_total",
-            "Sagas that came to rest, by outcome (completed, cancelled, failed).",
-            ["outcome"],
+            "Sagas that came to rest, by kind and outcome (completed, cancelled, expired, failed).",
+            ["kind", "outcome"],
             registry=registry,
         )
         self.duration = Histogram(
             "oms_saga_duration_seconds",
-            "From a saga's start to its coming to rest, by outcome.",
-            ["outcome"],
+            "From a saga's start to its coming to rest, by kind and outcome.",
+            ["kind", "outcome"],
             buckets=SAGA_BUCKETS,
             registry=registry,
         )
@@ -164,9 +170,11 @@ class SagaMetrics:
         decision: Decision,
         input: Input,
         now: datetime,
+        *,
+        kind: str = "order",
     ) -> None:
-        """``decision`` answered ``input`` at ``now`` for the saga stored as ``before``
-        (None: it starts), in transaction ``tx``: counted once that commits."""
+        """``decision`` answered ``input`` at ``now`` for the saga of ``kind`` stored as
+        ``before`` (None: it starts), in transaction ``tx``: counted once that commits."""
         if decision.ignored:
             return
         if before is None:
@@ -177,7 +185,7 @@ class SagaMetrics:
             previous, awaited = before.status, _awaited(before)
         tx.after_commit(
             functools.partial(
-                self._count, previous, started_at, awaited, decision, input_name(input), now
+                self._count, kind, previous, started_at, awaited, decision, input_name(input), now
             )
         )
 
@@ -191,6 +199,7 @@ class SagaMetrics:
 
     def _count(
         self,
+        kind: str,
         previous: str | None,
         started_at: datetime,
         awaited: tuple[str, datetime] | None,
@@ -199,11 +208,11 @@ class SagaMetrics:
         now: datetime,
     ) -> None:
         if previous is None:
-            self.started.inc()
+            self.started.labels(kind).inc()
         outcome = decision.state.status.value
         if outcome in _TERMINAL and previous not in _TERMINAL:
-            self.finished.labels(outcome).inc()
-            self.duration.labels(outcome).observe((now - started_at).total_seconds())
+            self.finished.labels(kind, outcome).inc()
+            self.duration.labels(kind, outcome).observe((now - started_at).total_seconds())
         if awaited is not None and input in _ANSWERS.get(awaited[0], ()):
             self.step_duration.labels(awaited[0]).observe((now - awaited[1]).total_seconds())
         for entry in decision.history:

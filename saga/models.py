@@ -19,7 +19,7 @@ planner to take the index."""
 
 
 class SagaRow(SQLModel, table=True):
-    """One order saga. ``version`` guards every update (optimistic concurrency)."""
+    """One saga of any kind. ``version`` guards every update (optimistic concurrency)."""
 
     __tablename__ = "sagas"
     __table_args__ = (
@@ -37,6 +37,8 @@ class SagaRow(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(default="order", index=True, max_length=40)
+    """Which definition runs it (``saga/kinds.py``): ``order``, ``return``."""
     status: str = Field(max_length=40)
     state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     version: int = 1

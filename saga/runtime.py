@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from saga.answers import CHECKED_SINCE, command_ids, unanswered
+from saga.answers import CHECKED_SINCE
 from saga.definition import (
     DeadlineFired,
     Decision,
@@ -45,10 +45,10 @@ from saga.definition import (
     OrderSaga,
     RecordedDecision,
     SagaNotStarted,
-    SagaState,
     input_from_json,
     input_to_json,
 )
+from saga.kinds import Kinds, SagaKind, order_kind
 from saga.metrics import SagaMetrics
 from saga.store import SagaTransaction, StoredSaga, VersionConflict, due_sagas
 from shared.clock import utcnow
@@ -70,13 +70,6 @@ class SagaNotFound(LookupError):
     pass
 
 
-def _saga_of(incoming: Incoming) -> str:
-    saga_id = getattr(incoming.message, "order_id", None)
-    if not isinstance(saga_id, str):
-        raise PoisonMessage(f"{incoming.envelope.type} carries no orderId")
-    return saga_id
-
-
 class SagaRuntime:
     observer: SagaMetrics | None = None
     """Told of every decision stored and every conflict, when the saga is measured."""
@@ -92,10 +85,14 @@ class SagaRuntime:
         poll_seconds: float = 0.25,
         attempts: int = 20,
         parked_ttl_seconds: float = 3600.0,
+        kinds: Sequence[SagaKind] = (),
     ) -> None:
+        """``definition`` is the order saga; ``kinds`` the other definitions served
+        (``saga/kinds.py``)."""
         self.db = db
         self.relay = relay
         self.definition = definition
+        self.kinds = Kinds([order_kind(definition), *(k for k in kinds if k.name != "order")])
         self.clock = clock
         self.app_id = app_id
         self.poll_seconds = poll_seconds
@@ -141,13 +138,13 @@ class SagaRuntime:
     async def handle(self, incoming: Incoming) -> None:
         """The ``saga.events`` consumer."""
         message = incoming.message
-        saga_id = _saga_of(incoming)
+        kind, saga_id = self.kinds.route(incoming.envelope.type, incoming.message)
 
         async def work(tx: SagaTransaction) -> None:
             if not await self._lock(tx, saga_id, claim=(CONSUMER, incoming.envelope.message_id)):
                 log.info("saga.duplicate_message", type=incoming.envelope.type)
                 return
-            await self._apply(tx, saga_id, message, incoming.envelope)
+            await self._apply(tx, saga_id, message, incoming.envelope, kind)
 
         await self._retrying(work)
 
@@ -156,23 +153,26 @@ class SagaRuntime:
         every saga's lock (taken in a fixed order), the messages claimed in the inbox
         together, the sagas read together, each message applied in the order it came.
         Any failure rolls the whole batch back (it is then handled one at a time)."""
-        inputs = [(_saga_of(incoming), incoming) for incoming in batch]
-        saga_ids = [saga_id for saga_id, _ in inputs]
+        inputs = [
+            (*self.kinds.route(incoming.envelope.type, incoming.message), incoming)
+            for incoming in batch
+        ]
+        saga_ids = [saga_id for _, saga_id, _ in inputs]
 
         async def work(tx: SagaTransaction) -> None:
             claimed = await tx.lock_all(
                 saga_ids,
                 consumer=CONSUMER,
-                message_ids=[incoming.envelope.message_id for _, incoming in inputs],
+                message_ids=[incoming.envelope.message_id for _, _, incoming in inputs],
             )
             await tx.load_all(saga_ids)
-            for saga_id, incoming in inputs:
+            for kind, saga_id, incoming in inputs:
                 with one_of_batch(incoming):
                     if incoming.envelope.message_id not in claimed:
                         log.info("saga.duplicate_message", type=incoming.envelope.type)
                         continue
                     claimed.discard(incoming.envelope.message_id)  # once, if it came twice
-                    await self._apply(tx, saga_id, incoming.message, incoming.envelope)
+                    await self._apply(tx, saga_id, incoming.message, incoming.envelope, kind)
 
         await self._retrying(work)
 
@@ -184,19 +184,33 @@ class SagaRuntime:
         return await tx.lock(saga_id, claim=claim)
 
     async def _apply(
-        self, tx: SagaTransaction, saga_id: str, input: Input, envelope: Envelope | None
+        self,
+        tx: SagaTransaction,
+        saga_id: str,
+        input: Input,
+        envelope: Envelope | None,
+        kind: SagaKind | None = None,
     ) -> Decision | None:
-        """React to ``input`` inside ``tx``, whose caller holds the saga's lock."""
+        """React to ``input`` inside ``tx``, whose caller holds the saga's lock; a
+        stored saga is handed to its own kind's definition, a new one to ``kind``'s."""
         stored = await tx.load(saga_id)
-        state = SagaState.from_json(stored.state) if stored is not None else None
+        if stored is not None and stored.kind in self.kinds:
+            kind = self.kinds[stored.kind]
+        elif kind is None:
+            kind = self.kinds["order"]
+        state = kind.load(stored.state) if stored is not None else None
         checked = stored is None or (stored.definition_version or 0) >= CHECKED_SINCE
+        if kind.name != "order":
+            checked = True  # every other kind names its commands since its first version
         if isinstance(input, Message) and envelope is not None and checked:
-            why = unanswered(state, input.type_name, envelope.causation_id)
+            why = kind.unanswered(state, input.type_name, envelope.causation_id)
             if why is not None:
-                await self._refuse(tx, saga_id, input, envelope, why, exists=state is not None)
+                await self._refuse(
+                    tx, saga_id, input, envelope, why, exists=state is not None, kind=kind
+                )
                 return None
         try:
-            decision = self.definition.react(state, input)
+            decision: Decision = kind.definition.react(state, input)
         except SagaNotStarted:
             if not isinstance(input, Message) or envelope is None:
                 return None
@@ -204,12 +218,12 @@ class SagaRuntime:
             log.info("saga.parked", type=envelope.type)
             return None
         causation = envelope.message_id if envelope is not None else None
-        stored = await self._store(tx, stored, decision, input, causation)
+        stored = await self._store(tx, stored, decision, input, causation, kind)
         if state is None:
             for parked in await tx.unpark(saga_id):
                 input = input_from_json(parked.input)
-                decision = self.definition.react(SagaState.from_json(stored.state), input)
-                stored = await self._store(tx, stored, decision, input, parked.message_id)
+                decision = kind.definition.react(kind.load(stored.state), input)
+                stored = await self._store(tx, stored, decision, input, parked.message_id, kind)
         return decision
 
     async def _refuse(
@@ -221,6 +235,7 @@ class SagaRuntime:
         why: str,
         *,
         exists: bool,
+        kind: SagaKind,
     ) -> None:
         """A reply that answers no command the saga sent: recorded in the saga's
         history as ignored, with why, and never given to the definition.  For a saga
@@ -231,7 +246,7 @@ class SagaRuntime:
         await tx.note(
             saga_id,
             at=self.clock(),
-            definition=self.definition.version,
+            definition=kind.version,
             history=[
                 (HistoryKind.message_in.value, {"type": reply.type_name, "body": reply.dump()}),
                 (HistoryKind.ignored.value, {"why": why, "causationId": envelope.causation_id}),
@@ -246,12 +261,13 @@ class SagaRuntime:
         decision: Decision,
         input: Input,
         causation: str | None,
+        kind: SagaKind,
     ) -> StoredSaga:
         now = self.clock()
         if self.observer is not None:
-            self.observer.decided(tx, stored, decision, input, now)
+            self.observer.decided(tx, stored, decision, input, now, kind=kind.name)
         state = decision.state
-        version = self.definition.version
+        version = kind.version
         deadline_at = stored.deadline_at if stored is not None else None
         if decision.armed is not None:
             deadline_at = now + timedelta(seconds=decision.armed.after_seconds)
@@ -263,9 +279,10 @@ class SagaRuntime:
             state=state.to_json(),
             version=1 if stored is None else stored.version + 1,
             deadline_at=deadline_at,
+            kind=kind.name,
         )
         if stored is None:
-            await tx.create(new, at=now, user_id=state.order.user_id, definition=version)
+            await tx.create(new, at=now, user_id=kind.user_of(state), definition=version)
         else:
             await tx.update(new, expected=stored.version, at=now)
         await tx.record(
@@ -281,7 +298,7 @@ class SagaRuntime:
             decision.commands,
             correlation_id=new.id,
             causation_id=causation,
-            message_ids=command_ids(state, decision.commands),
+            message_ids=kind.command_ids(state, decision.commands),
         )
         if decision.armed is not None and deadline_at is not None:
             await tx.set_deadline(

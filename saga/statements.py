@@ -20,6 +20,7 @@ from saga.models import (
     SagaInputRow,
     SagaRow,
 )
+from shared.messages import CATALOGUE
 
 LOCK_NAMESPACE = 5_020
 """First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
@@ -59,6 +60,7 @@ _COLUMNS = select(
     SAGAS.c.deadline_at,
     SAGAS.c.created_at,
     SAGAS.c.definition_version,
+    SAGAS.c.kind,
 )
 LOAD = _COLUMNS.where(SAGAS.c.id == bindparam("saga_id"))
 LOAD_ALL = _COLUMNS.where(SAGAS.c.id.in_(bindparam("saga_ids", expanding=True)))
@@ -150,3 +152,26 @@ EXPIRED = (
     .limit(bindparam("limit"))
 )
 DEAD_LETTER = insert(DEAD_LETTERS)
+
+
+def expired_letter(row: Any, *, queue: str, now: datetime) -> dict[str, Any]:
+    """The dead letter of ``queue`` an input parked too long becomes (a row of
+    :data:`EXPIRED`), saying why."""
+    kind = str(row.input.get("type", ""))
+    model = CATALOGUE.get(kind)
+    return {
+        "queue": queue,
+        "message_id": row.message_id,
+        "type": kind,
+        "correlation_id": row.saga_id,
+        "reason": (
+            f"parked since {row.received_at.isoformat()} for saga {row.saga_id}, "
+            "which never started: expired"
+        ),
+        "exchange": model.exchange if model is not None else "",
+        "routing_key": kind,
+        "headers": {},
+        "body": json.dumps(row.input.get("body", {}), separators=(",", ":")).encode(),
+        "received_at": now,
+        "requeued_at": None,
+    }

@@ -18,7 +18,6 @@ tables, so both agree on every column and type.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -47,11 +46,12 @@ from saga.statements import (
     UNPARK,
     UPDATE,
     UPDATE_ALL,
+    expired_letter,
     update_all_values,
     update_values,
 )
 from shared.clock import utcnow
-from shared.messages import CATALOGUE, Message
+from shared.messages import Message
 from shared.messaging.envelope import Envelope
 from shared.persistence.database import Database
 from shared.persistence.outbox import (
@@ -83,6 +83,8 @@ class StoredSaga:
     """When the saga started (None for one created in this very transaction)."""
     definition_version: int | None = None
     """The definition version that started it (None for one created in this transaction)."""
+    kind: str = "order"
+    """Which definition runs it (``saga/kinds.py``)."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class SagaTransaction:
             CREATE,
             {
                 "id": saga.id,
+                "kind": saga.kind,
                 "status": saga.status,
                 "state": saga.state,
                 "version": saga.version,
@@ -388,29 +391,7 @@ class SagaTransaction:
         rows = (await self.connection.execute(stmt, {"cutoff": cutoff, "limit": limit})).all()
         if not rows:
             return 0
-        now = utcnow()
-        letters = []
-        for row in rows:
-            kind = str(row.input.get("type", ""))
-            model = CATALOGUE.get(kind)
-            letters.append(
-                {
-                    "queue": queue,
-                    "message_id": row.message_id,
-                    "type": kind,
-                    "correlation_id": row.saga_id,
-                    "reason": (
-                        f"parked since {row.received_at.isoformat()} for saga {row.saga_id}, "
-                        "which never started: expired"
-                    ),
-                    "exchange": model.exchange if model is not None else "",
-                    "routing_key": kind,
-                    "headers": {},
-                    "body": json.dumps(row.input.get("body", {}), separators=(",", ":")).encode(),
-                    "received_at": now,
-                    "requeued_at": None,
-                }
-            )
+        letters = [expired_letter(row, queue=queue, now=utcnow()) for row in rows]
         await self.connection.execute(DEAD_LETTER, letters)
         await self.connection.execute(UNPARK, {"ids": [row.id for row in rows]})
         return len(rows)

@@ -1,7 +1,8 @@
 """When a saga is *stuck*, and why: the ``stuck`` filter of the list and the reason
 each listed saga carries.
 
-A saga is stuck when it is not at rest (``completed``, ``cancelled``, ``failed``)
+A saga is stuck when it is not at rest (``completed``, ``cancelled``, ``failed``;
+a return ``expired`` too)
 and either
 
 * **retrying**: the command it waits on has been sent more than once, so at least
@@ -26,8 +27,10 @@ from sqlmodel import col, select
 
 from saga.definition import TERMINAL, SagaState
 from saga.models import AT_REST_SQL, SagaDeadlineRow, SagaRow
+from saga.returns import TERMINAL as RETURN_TERMINAL
+from saga.returns import ReturnState
 
-AT_REST = tuple(status.value for status in TERMINAL)
+AT_REST = tuple(sorted({status.value for status in (*TERMINAL, *RETURN_TERMINAL)}))
 
 REFUSED = "refund declined"
 """How a compensation's failure reason starts when the payment service answered it
@@ -54,10 +57,10 @@ class StuckRule:
             ),
         )
 
-    def why(self, row: SagaRow, state: SagaState, now: datetime) -> str | None:
+    def why(self, row: SagaRow, state: SagaState | ReturnState, now: datetime) -> str | None:
         """Why the saga is stuck at ``now`` (what it waits on, since when, how many
         attempts), or None when it is not."""
-        if state.status in TERMINAL:
+        if state.status.value in AT_REST:
             return None
         waiting = state.current or state.status.value
         since = row.updated_at.isoformat(timespec="seconds")
@@ -74,7 +77,7 @@ class StuckRule:
         return None
 
 
-def _retrying(waiting: str, state: SagaState, since: str) -> str:
+def _retrying(waiting: str, state: SagaState | ReturnState, since: str) -> str:
     """A command sent more than once: refused and tried again after a pause (a
     declined refund), or resent for want of an answer."""
     refused = state.undoing and (state.reason or "").startswith(REFUSED)

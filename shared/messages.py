@@ -159,6 +159,68 @@ class CancelOrder(Command):
     reason: str | None = None
 
 
+# --- returns (orders records them; the return saga carries them out) ---------
+
+
+class ReturnLine(Message):
+    """A line of a return: a product of the order, how many, at the price paid."""
+
+    product_id: str = Field(min_length=1)
+    quantity: int = Quantity
+    unit_price: int = Amount
+
+
+class ReturnRequested(OrderEvent):
+    """A customer asked to return lines of a delivered order: starts a return saga."""
+
+    type_name: ClassVar[str] = "return.requested"
+    return_id: str
+    order_id: str
+    user_id: str
+    items: list[ReturnLine] = Field(min_length=1)
+    currency: str = Currency
+    payment_method_id: str
+
+
+class ReturnReceived(OrderEvent):
+    """The warehouse received the goods of a return, in these quantities."""
+
+    type_name: ClassVar[str] = "return.received"
+    return_id: str
+    order_id: str
+    items: list[ReservedItem] = Field(min_length=1)
+
+
+class ReturnExpired(OrderEvent):
+    type_name: ClassVar[str] = "return.expired"
+    return_id: str
+    order_id: str
+
+
+class ReturnClosed(OrderEvent):
+    """The return is refunded and closed: ``refunded_amount`` went back to the card."""
+
+    type_name: ClassVar[str] = "return.closed"
+    return_id: str
+    order_id: str
+    refunded_amount: int = Amount
+
+
+class ExpireReturn(Command):
+    """Expire a return whose goods never arrived (answered ``return.received`` when they did)."""
+
+    type_name: ClassVar[str] = "return.expire"
+    return_id: str
+    order_id: str
+
+
+class CloseReturn(Command):
+    type_name: ClassVar[str] = "return.close"
+    return_id: str
+    order_id: str
+    refunded_amount: int = Amount
+
+
 # --- inventory ---------------------------------------------------------------
 
 
@@ -193,6 +255,22 @@ class InventoryInsufficient(InventoryEvent):
 
 class InventoryReleased(InventoryEvent):
     type_name: ClassVar[str] = "inventory.released"
+    order_id: str
+    items: list[ReservedItem] = Field(default_factory=list)
+
+
+class RestockReturn(Command):
+    """Put the received goods of a return back into stock (once per return)."""
+
+    type_name: ClassVar[str] = "inventory.restock"
+    return_id: str
+    order_id: str
+    items: list[ReservedItem] = Field(min_length=1)
+
+
+class InventoryRestocked(InventoryEvent):
+    type_name: ClassVar[str] = "inventory.restocked"
+    return_id: str
     order_id: str
     items: list[ReservedItem] = Field(default_factory=list)
 
@@ -279,6 +357,31 @@ class PaymentRefundFailed(PaymentRefusal):
     type_name: ClassVar[str] = "payment.refund_failed"
 
 
+class RefundReturn(Command):
+    """Refund a return's amount on the order's capture (never more than it left)."""
+
+    type_name: ClassVar[str] = "payment.refund_return"
+    return_id: str
+    order_id: str
+    user_id: str
+    amount: int = Amount
+    currency: str = Currency
+    payment_method_id: str
+
+
+class ReturnRefunded(PaymentEvent):
+    type_name: ClassVar[str] = "payment.return_refunded"
+    return_id: str
+    order_id: str
+    payment_id: str | None = None
+    amount: int = Amount
+
+
+class ReturnRefundFailed(PaymentRefusal):
+    type_name: ClassVar[str] = "payment.return_refund_failed"
+    return_id: str
+
+
 # --- users -------------------------------------------------------------------
 
 
@@ -318,6 +421,17 @@ CATALOGUE: dict[str, type[Message]] = {
         PaymentRefunded,
         PaymentRefundFailed,
         UserCreated,
+        ReturnRequested,
+        ReturnReceived,
+        ReturnExpired,
+        ReturnClosed,
+        ExpireReturn,
+        CloseReturn,
+        RestockReturn,
+        InventoryRestocked,
+        RefundReturn,
+        ReturnRefunded,
+        ReturnRefundFailed,
     )
 }
 """Every message type by its routing key."""
@@ -347,6 +461,17 @@ PUBLISHERS: dict[str, frozenset[str]] = {
     "payment.refunded": frozenset({"payments"}),
     "payment.refund_failed": frozenset({"payments"}),
     "user.created": frozenset({"users"}),
+    "return.requested": frozenset({"orders"}),
+    "return.received": frozenset({"orders"}),
+    "return.expired": frozenset({"orders"}),
+    "return.closed": frozenset({"orders"}),
+    "return.expire": frozenset({"saga"}),
+    "return.close": frozenset({"saga"}),
+    "inventory.restock": frozenset({"saga"}),
+    "inventory.restocked": frozenset({"inventory"}),
+    "payment.refund_return": frozenset({"saga"}),
+    "payment.return_refunded": frozenset({"payments"}),
+    "payment.return_refund_failed": frozenset({"payments"}),
 }
 """Who may publish each message type: the components whose broker users (see
 ``shared.messaging.topology.BROKER_USERS``) a consumer accepts it from.  The AMQP ``user_id`` of a delivery names

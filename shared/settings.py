@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     """Retention removes ``failed`` sagas too (they wait for ops otherwise)."""
     saga_archive_dir: Path | None = None
     """Where retention writes the sagas it removes first (gzip JSON lines per day)."""
+    return_window_days: float = Field(default=30.0, gt=0)
+    """How long after delivery a customer may ask to return an order's lines."""
+    return_receipt_days: float = Field(default=14.0, gt=0)
+    """How long the warehouse has to receive a return's goods before it expires."""
     faults_enabled: bool = False
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     """How long ``oms up`` / ``oms run`` take at most to stop on SIGTERM or Ctrl-C:

@@ -152,10 +152,11 @@ def token(
 def diagrams(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("diagrams"),
 ) -> None:
-    """Regenerate the saga state diagram (Mermaid) from the definition."""
-    from saga.diagram import write_saga_diagram
+    """Regenerate each saga definition's state diagram (Mermaid) from its table."""
+    from saga.diagram import write_saga_diagrams
 
-    console.print(f"wrote {write_saga_diagram(output)}")
+    for path in write_saga_diagrams(output):
+        console.print(f"wrote {path}")
 
 
 @app.command()

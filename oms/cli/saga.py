@@ -153,12 +153,15 @@ def list_sagas(
     stuck: StuckOption = False,
     order: OrderOption = None,
     user: UserOption = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="only sagas of one definition: order, return")
+    ] = None,
     limit: int = 50,
     as_json: JsonOption = False,
 ) -> None:
     """Sagas, newest first; a stuck one says why (what it waits on, since when, attempts)."""
     # httpx sends True as `true`, as the API reads it.
-    criteria = _filter(state, stuck, order, user)
+    criteria = _filter(state, stuck, order, user) | ({"kind": kind} if kind else {})
     page = _call("GET", "/sagas", params={"limit": limit, **criteria})
     if as_json:
         _print_json(page)

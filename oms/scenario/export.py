@@ -24,7 +24,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from oms.audit import PAID_FOR
+from oms.audit_cancels import PAID_FOR
 from oms.scenario.client import SystemApi, timing_of
 from oms.scenario.expectations.audit import ExpectAudit
 from oms.scenario.expectations.goods import (
@@ -110,6 +110,12 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
     saga = await api.saga(saga_id)
     if saga is None:
         raise ExportError(f"no saga {saga_id!r}")
+    if saga.get("kind", "order") != "order":
+        order_of = saga.get("order", {}).get("orderId")
+        raise ExportError(
+            f"saga {saga_id!r} is a {saga['kind']} saga: export writes order sagas "
+            f"(its order's saga is {order_of!r})"
+        )
     order = await api.order(saga_id)
     if order is None:
         raise ExportError(f"saga {saga_id!r} has no order")

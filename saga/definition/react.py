@@ -11,7 +11,7 @@ from saga.definition.errors import SagaNotStarted, UndeclaredTransition
 from saga.definition.inputs import DeadlineFired, Input, OperatorRetry, input_name
 from saga.definition.reaction import Reaction
 from saga.definition.state import OrderData, SagaState
-from saga.definition.statuses import KNOWN_DONE, UNDOING, SagaStatus
+from saga.definition.statuses import KNOWN_DONE, TERMINAL, UNDOING, SagaStatus
 from saga.definition.steps import INVENTORY, STEPS
 from saga.definition.table import RULES, Rule, Transition, transitions_of
 from shared.messages import Message, OrderCancelRequested, OrderCreated, OrderShipped
@@ -35,6 +35,11 @@ class OrderSaga:
     noted by an undo begun before it; a state stored by version 5 has no shipment.
     """
     rules: ClassVar[tuple[Rule, ...]] = RULES
+    kind: ClassVar[str] = "order"
+    statuses: ClassVar[tuple[SagaStatus, ...]] = tuple(SagaStatus)
+    terminal: ClassVar[frozenset[SagaStatus]] = TERMINAL
+    undoing: ClassVar[tuple[SagaStatus, ...]] = UNDOING
+    """Its statuses, those at rest and the undoing ones, as the diagram draws them."""
 
     def __init__(self, config: SagaConfig | None = None) -> None:
         self.config = config if config is not None else SagaConfig()

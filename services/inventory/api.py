@@ -18,11 +18,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from services.inventory import usecases
+from services.inventory import restock, usecases
 from services.inventory.errors import (
     DuplicateSku,
     ProductNotFound,
     ReservationNotFound,
+    RestockNotFound,
     StockBelowReserved,
 )
 from services.inventory.schemas import (
@@ -30,6 +31,7 @@ from services.inventory.schemas import (
     ProductOut,
     ProductPage,
     ReservationOut,
+    RestockOut,
     StockLevel,
 )
 from shared.catalogue import NewProduct
@@ -44,6 +46,7 @@ router = APIRouter(tags=["inventory"])
 PROBLEMS: DomainProblems = {
     ProductNotFound: lambda e: NotFound(str(e)),
     ReservationNotFound: lambda e: NotFound(str(e)),
+    RestockNotFound: lambda e: NotFound(str(e)),
     DuplicateSku: lambda e: Conflict(str(e), field="sku"),
     StockBelowReserved: lambda e: Conflict(str(e), field="quantity", reserved=e.reserved),
 }
@@ -121,3 +124,9 @@ async def list_reservations(
 async def get_reservation(order_id: str, service: ServiceDep, _ops: OpsPrincipal) -> ReservationOut:
     """What an order holds (for ops and the audit)."""
     return await usecases.get_reservation(service, order_id)
+
+
+@router.get("/restocks/{return_id}", responses=problem_responses(401, 403, 404, 422))
+async def get_restock(return_id: str, service: ServiceDep, _ops: OpsPrincipal) -> RestockOut:
+    """What a return put back on the shelf (for ops and the audit)."""
+    return await restock.get_restock(service, return_id)

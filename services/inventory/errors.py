@@ -5,7 +5,8 @@ HTTP; :data:`services.inventory.api.PROBLEMS` says what each answers)::
     ├── ProductNotFound         no such product
     ├── DuplicateSku            a product with this sku exists already
     ├── StockBelowReserved      on-hand stock set below what orders hold
-    └── ReservationNotFound     no reservation for this order
+    ├── ReservationNotFound     no reservation for this order
+    └── RestockNotFound         no goods of this return were restocked
 
 A reservation command refuses nothing: an unknown product is short of stock, and
 a reservation closed already is answered as such (:mod:`services.inventory.domain`).
@@ -44,3 +45,8 @@ class StockBelowReserved(InventoryError):
 class ReservationNotFound(InventoryError):
     def __init__(self, order_id: str) -> None:
         super().__init__(f"no reservation for order {order_id!r}")
+
+
+class RestockNotFound(InventoryError):
+    def __init__(self, return_id: str) -> None:
+        super().__init__(f"nothing restocked for return {return_id!r}")

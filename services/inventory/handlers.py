@@ -1,5 +1,6 @@
 """The inventory's message edge: ``inventory.reserve`` and ``inventory.release``
-from the saga.
+from the order saga, ``inventory.restock`` from the return saga
+(:mod:`services.inventory.restock`).
 
 Each runs its use case (:func:`services.inventory.usecases.reserve`,
 :func:`~services.inventory.usecases.release`, where the rules of a repeated or late
@@ -11,14 +12,15 @@ Neither refuses a command: an unknown product is short of stock.
 from __future__ import annotations
 
 from services.inventory import usecases
-from shared.messages import ReleaseInventory, ReserveInventory
+from services.inventory.restock import restock as restock_return
+from shared.messages import ReleaseInventory, ReserveInventory, RestockReturn
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import UnitOfWork
 from shared.replies import reply
 
 DEAD_LETTERS: tuple[type[Exception], ...] = ()
-"""Neither command is ever refused."""
+"""No command is ever refused."""
 
 
 async def reserve(uow: UnitOfWork, message: ReserveInventory, envelope: Envelope) -> None:
@@ -29,7 +31,14 @@ async def release(uow: UnitOfWork, message: ReleaseInventory, envelope: Envelope
     await reply(uow, envelope, usecases.release(uow, message.order_id))
 
 
+async def restock(uow: UnitOfWork, message: RestockReturn, envelope: Envelope) -> None:
+    await reply(
+        uow, envelope, restock_return(uow, message.return_id, message.order_id, message.items)
+    )
+
+
 def register(endpoint: Endpoint) -> None:
     """Route the inventory's commands to their handlers."""
     endpoint.handles(ReserveInventory)(reserve)
     endpoint.handles(ReleaseInventory)(release)
+    endpoint.handles(RestockReturn)(restock)

@@ -72,3 +72,19 @@ class Reservation(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
+
+
+class Restock(SQLModel, table=True):
+    """The goods of one return put back on the shelf (once: a repeated
+    ``inventory.restock`` is answered with these items again)."""
+
+    __tablename__ = "restocks"
+
+    return_id: str = Field(primary_key=True, max_length=64)
+    order_id: str = Field(index=True, max_length=64)
+    items: list[dict[str, Any]] = Field(
+        default_factory=_no_items, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )

@@ -107,3 +107,12 @@ class ReservationOut(CamelModel):
             created_at=reservation.created_at,
             updated_at=reservation.updated_at,
         )
+
+
+class RestockOut(CamelModel):
+    """The goods of one return put back on the shelf (once)."""
+
+    return_id: str
+    order_id: str
+    items: list[ReservedLine]
+    created_at: datetime

@@ -28,6 +28,8 @@ from services.orders.errors import (
     PlacedForAnotherUser,
     ShippedAlready,
 )
+from services.orders.returns_api import RETURN_PROBLEMS
+from services.orders.returns_api import router as returns_router
 from services.orders.schemas import Id, NewOrder, OrderOut, OrderPage, ShipmentIn
 from shared.service import ServiceDep
 from shared.web.app import API_PREFIX
@@ -55,6 +57,7 @@ PROBLEMS: DomainProblems = {
     ShippedAlready: lambda e: Conflict(str(e)),
     CannotShip: lambda e: Conflict(str(e)),
     CannotDeliver: lambda e: Conflict(str(e)),
+    **RETURN_PROBLEMS,
 }
 
 
@@ -189,3 +192,6 @@ async def deliver_order(
     if repeated:
         response.headers[REPLAYED_HEADER] = "true"
     return order
+
+
+router.include_router(returns_router)

@@ -104,3 +104,45 @@ class PlacedUnderKey(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
+
+
+class OrderReturn(SQLModel, table=True):
+    """A customer's return of lines of a delivered order (the return saga carries it
+    out): ``requested``, then ``received`` by the warehouse, then ``refunded``; or
+    ``expired`` when the goods never arrived."""
+
+    __tablename__ = "order_returns"
+
+    id: str = Field(primary_key=True, max_length=36)
+    order_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("orders.id"), nullable=False, index=True)
+    )
+    user_id: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    refunded_amount: int = Field(default=0, sa_type=BigInteger)
+    """Minor units paid back (once ``refunded``)."""
+    requested_by: str = Field(max_length=100)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    received_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+
+
+class OrderReturnLine(SQLModel, table=True):
+    """A product of a return: how many were asked back, at the price paid, and how
+    many the warehouse received."""
+
+    __tablename__ = "order_return_lines"
+
+    return_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("order_returns.id"), primary_key=True)
+    )
+    product_id: str = Field(primary_key=True, max_length=100)
+    quantity: int
+    unit_price: int = Field(sa_type=BigInteger)
+    received_quantity: int | None = None

@@ -1,4 +1,5 @@
-"""The payments' message edge: ``payment.charge`` and ``payment.refund`` from the saga.
+"""The payments' message edge: ``payment.charge`` and ``payment.refund`` from the order
+saga, ``payment.refund_return`` from the return saga (:mod:`services.payments.return_refund`).
 
 Each runs its use case (:func:`services.payments.usecases.charge`,
 :func:`~services.payments.usecases.refund`, where the rules of a repeated, late or
@@ -31,7 +32,8 @@ from functools import partial
 from services.payments import usecases
 from services.payments.errors import NotAReference
 from services.payments.gateway import CardGateway
-from shared.messages import ChargePayment, RefundPayment
+from services.payments.return_refund import refund_return
+from shared.messages import ChargePayment, Message, RefundPayment, RefundReturn
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import UnitOfWork
@@ -53,7 +55,19 @@ async def refund(
     await reply(uow, envelope, usecases.refund(uow, gateway, message), dead_letters=DEAD_LETTERS)
 
 
+async def refund_a_return(
+    gateway: CardGateway, uow: UnitOfWork, message: RefundReturn, envelope: Envelope
+) -> None:
+    await reply(uow, envelope, _refund_return(uow, gateway, message), dead_letters=DEAD_LETTERS)
+
+
+async def _refund_return(uow: UnitOfWork, gateway: CardGateway, message: RefundReturn) -> Message:
+    usecases.check_ids(message.order_id, message.user_id)
+    return await refund_return(uow, gateway, message)
+
+
 def register(endpoint: Endpoint, gateway: CardGateway) -> None:
     """Route the payments' commands to their handlers, charging through ``gateway``."""
     endpoint.handles(ChargePayment)(partial(charge, gateway))
     endpoint.handles(RefundPayment)(partial(refund, gateway))
+    endpoint.handles(RefundReturn)(partial(refund_a_return, gateway))

@@ -85,4 +85,6 @@ class Refund(SQLModel, table=True):
     reference: str | None = Field(default=None, max_length=128)
     code: str | None = Field(default=None, max_length=50)
     reason: str | None = Field(default=None, max_length=500)
+    return_id: str | None = Field(default=None, index=True, max_length=64)
+    """The return this refund pays back (None: the order's cancellation)."""
     created_at: datetime = _timestamp()

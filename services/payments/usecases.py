@@ -216,7 +216,7 @@ async def _card_token(
     return payment_method_id if await gateway.test_card(payment_method_id) is not None else None
 
 
-def _check_ids(*ids: str) -> None:
+def check_ids(*ids: str) -> None:
     for value in ids:
         if not domain.is_reference(value):
             raise NotAReference(value)
@@ -224,7 +224,7 @@ def _check_ids(*ids: str) -> None:
 
 async def charge(uow: UnitOfWork, gateway: CardGateway, command: ChargePayment) -> Message:
     """``payment.charge``: the order's one charge, through ``gateway``."""
-    _check_ids(command.order_id, command.user_id)
+    check_ids(command.order_id, command.user_id)
     payments = Payments(uow.session)
     refund_requested_at = await payments.lock_order(command.order_id, utcnow())
     payment = await payments.charged(command.order_id)
@@ -324,10 +324,37 @@ async def _unheard_charge(
     return payment
 
 
+async def record_refund(
+    payments: Payments,
+    payment: Charged,
+    attempt: int,
+    amount: int,
+    result: GatewayResult,
+    *,
+    return_id: str | None = None,
+) -> None:
+    """Record one refund attempt of ``payment`` as the gateway answered it."""
+    await payments.record_refund(
+        {
+            "id": new_id(),
+            "payment_id": payment.id,
+            "order_id": payment.order_id,
+            "return_id": return_id,
+            "attempt": attempt,
+            "amount": amount,
+            "status": RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
+            "reference": result.reference,
+            "code": result.code,
+            "reason": result.reason,
+            "created_at": utcnow(),
+        }
+    )
+
+
 async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) -> Message:
     """``payment.refund``: pay back what the order's payment captured and was not
     refunded yet, through ``gateway``."""
-    _check_ids(command.order_id)
+    check_ids(command.order_id)
     payments = Payments(uow.session)
     now = utcnow()
     if await payments.lock_order(command.order_id, now) is None:
@@ -354,20 +381,7 @@ async def refund(uow: UnitOfWork, gateway: CardGateway, command: RefundPayment) 
         result = await gateway.refund(
             payment.charge_ref, plan.amount, domain.refund_key(payment.id, plan.attempt)
         )
-    await payments.record_refund(
-        {
-            "id": new_id(),
-            "payment_id": payment.id,
-            "order_id": payment.order_id,
-            "attempt": plan.attempt,
-            "amount": plan.amount,
-            "status": RefundStatus.SUCCEEDED if result.ok else RefundStatus.DECLINED,
-            "reference": result.reference,
-            "code": result.code,
-            "reason": result.reason,
-            "created_at": utcnow(),
-        }
-    )
+    await record_refund(payments, payment, plan.attempt, plan.amount, result)
     if not result.ok:
         return PaymentRefundFailed(
             order_id=payment.order_id,

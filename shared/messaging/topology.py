@@ -104,19 +104,29 @@ SAGA_EVENTS = (
     "payment.refunded",
     "payment.refund_failed",
 )
+RETURN_EVENTS = (
+    "return.requested",
+    "return.received",
+    "return.expired",
+    "return.closed",
+    "inventory.restocked",
+    "payment.return_refunded",
+    "payment.return_refund_failed",
+)
+"""What the return saga consumes, on the same queue as the order saga's events."""
 
 
 def standard_topology(delivery_limit: int = 5, *, quorum_replicas: int | None = None) -> Topology:
     """Exchanges, queues and bindings of every component; on a cluster, each quorum
     queue replicated on ``quorum_replicas`` nodes."""
-    saga_bindings = tuple(Binding(CATALOGUE[t].exchange, t) for t in SAGA_EVENTS)
+    saga_bindings = tuple(Binding(CATALOGUE[t].exchange, t) for t in (*SAGA_EVENTS, *RETURN_EVENTS))
     return Topology(
         exchanges=(*EVENT_EXCHANGES, COMMANDS_EXCHANGE),
         queues=(
             QueueSpec("saga.events", saga_bindings),
             QueueSpec("inventory.commands", _bindings(COMMANDS_EXCHANGE, ["inventory.*"])),
             QueueSpec("payments.commands", _bindings(COMMANDS_EXCHANGE, ["payment.*"])),
-            QueueSpec("orders.commands", _bindings(COMMANDS_EXCHANGE, ["order.*"])),
+            QueueSpec("orders.commands", _bindings(COMMANDS_EXCHANGE, ["order.*", "return.*"])),
         ),
         delivery_limit=delivery_limit,
         quorum_replicas=quorum_replicas,

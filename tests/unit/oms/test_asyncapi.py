@@ -24,7 +24,7 @@ from shared.messages import (
     Shortage,
     UserCreated,
 )
-from shared.messaging.topology import SAGA_EVENTS
+from shared.messaging.topology import RETURN_EVENTS, SAGA_EVENTS
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
@@ -192,6 +192,7 @@ def test_the_inventory_publishes_its_product_and_inventory_events_on_products(
         "inventoryReserved",
         "inventoryInsufficient",
         "inventoryReleased",
+        "inventoryRestocked",
     }
     assert "inventory" not in document["channels"]
     for type_name in ("product.created", "product.updated", "inventory.reserved"):
@@ -201,16 +202,21 @@ def test_the_inventory_publishes_its_product_and_inventory_events_on_products(
 def test_operations_say_who_sends_and_who_receives_each_message(
     document: dict[str, Any],
 ) -> None:
-    commands = {"inventory": "inventory.", "payments": "payment.", "orders": "order."}
+    commands = {
+        "inventory": ("inventory.",),
+        "payments": ("payment.",),
+        "orders": ("order.", "return."),
+    }
     for type_name, model in CATALOGUE.items():
         senders = operations_of(document, type_name, "send")
         receivers = operations_of(document, type_name, "receive")
         if model.kind == "command":
-            [owner] = [o for o, prefix in commands.items() if type_name.startswith(prefix)]
+            [owner] = [o for o, prefixes in commands.items() if type_name.startswith(prefixes)]
             assert (senders, receivers) == (["saga"], [owner]), type_name
         else:
             assert senders == [model.publisher], type_name
-            assert receivers == (["saga"] if type_name in SAGA_EVENTS else []), type_name
+            saga_takes = type_name in (*SAGA_EVENTS, *RETURN_EVENTS)
+            assert receivers == (["saga"] if saga_takes else []), type_name
     for operation in document["operations"].values():
         channel = resolve(document, operation["channel"]["$ref"])
         for message in operation["messages"]:
