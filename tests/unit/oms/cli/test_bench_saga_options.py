@@ -1,0 +1,24 @@
+"""``oms bench saga --batch SIZE[:LANES],… --peer NAME``: a wrong value is refused
+before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from oms.cli import app
+
+
+@pytest.mark.parametrize("value", ["16:x", "big", "0", "16:0"])
+def test_a_batching_that_is_not_sizes_and_lanes_is_refused(value: str) -> None:
+    run = CliRunner().invoke(app, ["bench", "saga", "--batch", value])
+
+    assert run.exit_code == 2
+    assert "--batch" in run.output
+
+
+def test_a_peer_the_benchmark_does_not_know_is_refused() -> None:
+    run = CliRunner().invoke(app, ["bench", "saga", "--peer", "temporal"])
+
+    assert run.exit_code == 2
+    assert "dbos" in run.output
