@@ -146,6 +146,10 @@ class SystemApi:
         found: dict[str, Any] | None = await self._json("orders", f"/orders/{quote(order_id)}")
         return found
 
+    async def order_return(self, return_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._json("orders", f"/returns/{quote(return_id)}")
+        return found
+
     async def product(self, product_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._json(
             "inventory", f"/products/{quote(product_id)}"

@@ -54,7 +54,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-DEFINED_BY_STEPS = frozenset({"order", "request", "message"})
+DEFINED_BY_STEPS = frozenset({"order", "request", "message", "return"})
 """The names a file defines in its steps (the rest come from its set-up)."""
 
 
@@ -66,6 +66,7 @@ class Names:
     orders: set[str] = field(default_factory=set)
     requests: set[str] = field(default_factory=set)
     messages: set[str] = field(default_factory=set)
+    returns: set[str] = field(default_factory=set)
     unsure: bool = False
     """Whether a step could not be read (a file with other errors): the names it
     would have defined are unknown, so a use of one of :data:`DEFINED_BY_STEPS` is
@@ -94,6 +95,7 @@ class Names:
             "user": self.users,
             "request": self.requests,
             "message": self.messages,
+            "return": self.returns,
         }[what]
 
     def used_by(self, body: Any, loc: Loc) -> Iterator[Reference]:
@@ -104,13 +106,15 @@ class Names:
             return
         for name_field, (what, several) in _uses(type(body)).items():
             value = getattr(body, name_field)
+            # Where the file wrote it: under the field's alias (``return``), if any.
+            written = type(body).model_fields[name_field].alias or name_field
             if not several:
-                yield from self.use((*loc, name_field), what, value, self.known(what))
+                yield from self.use((*loc, written), what, value, self.known(what))
                 continue
             # A list's names are found by their place in it, a mapping's by themselves.
             places = enumerate(value) if isinstance(value, list) else ((n, n) for n in value)
             for at, name in places:
-                yield from self.use((*loc, name_field, at), what, name, self.known(what))
+                yield from self.use((*loc, written, at), what, name, self.known(what))
 
 
 @cache
@@ -144,12 +148,15 @@ class Kind(Spec):
 
     @classmethod
     def kind(cls) -> str:
-        return next(iter(cls.model_fields))
+        """The one field's name, or its alias (a kind named by a Python keyword,
+        ``return``, is a field ``return_`` with the alias ``return``)."""
+        name, info = next(iter(cls.model_fields.items()))
+        return info.alias or name
 
     @property
     def body(self) -> Any:
         """The value of the one field (what the file wrote under the kind)."""
-        return getattr(self, self.kind())
+        return getattr(self, next(iter(type(self).model_fields)))
 
     def references(self, names: Names, loc: Loc) -> Iterator[Reference]:
         """The names this uses that ``names`` lacks (``loc`` is this part's body);
@@ -204,8 +211,8 @@ def _kind_key(value: Any) -> str | None:
     """The kind of a step or expectation: its one key (or its model's one field)."""
     if isinstance(value, dict):
         return next(iter(value)) if len(value) == 1 else None
-    if isinstance(value, BaseModel):
-        return next(iter(type(value).model_fields))
+    if isinstance(value, Kind):
+        return value.kind()
     return None
 
 

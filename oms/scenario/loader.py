@@ -163,9 +163,12 @@ def fields_at(loc: Loc) -> list[str]:
     for part in loc:
         shape = _inside(shape, part)
     model = _bare(shape)
-    return (
-        list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
-    )
+    return list(_fields(model)) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the names a file writes them with (their alias, if any)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
 def _bare(shape: Any) -> Any:
@@ -195,7 +198,7 @@ def _inside(shape: Any, part: str | int) -> Any:
     if origin is dict and isinstance(part, str):
         return get_args(shape)[1]
     if isinstance(shape, type) and issubclass(shape, BaseModel) and isinstance(part, str):
-        field = shape.model_fields.get(part)
+        field = _fields(shape).get(part)
         return field.annotation if field is not None else None
     return None
 

@@ -34,6 +34,8 @@ class ScenarioResult:
     """Why it was skipped, or the error that stopped it."""
     orders: dict[str, str] = field(default_factory=dict)
     """The file's order names and the ids they got."""
+    returns: dict[str, str] = field(default_factory=dict)
+    """The file's return names and the ids they got (their sagas' ids too)."""
     trail: dict[str, str] = field(default_factory=dict)
     """For a failure: each order's saga as it ended (what came in, what went out)."""
 

@@ -27,7 +27,13 @@ import httpx
 from oms.scenario.client import Answer, Request, SystemApi
 from oms.scenario.history import trail_of
 from oms.scenario.results import Difference, ScenarioResult, StepFailed
-from oms.scenario.spec import TERMINAL_STATES, FaultSpec, ProductSpec, UserSpec
+from oms.scenario.spec import (
+    RETURN_TERMINAL_STATES,
+    TERMINAL_STATES,
+    FaultSpec,
+    ProductSpec,
+    UserSpec,
+)
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,6 +85,10 @@ class ScenarioRun:
         self.answers: dict[str, Answer] = {}
         self.messages: dict[str, list[str]] = {}
         """The file's message names → the ids of what was published under them."""
+        self.returns: dict[str, str] = {}
+        """The file's return names → the ids they got (each return saga's id too)."""
+        self.return_orders: dict[str, str] = {}
+        """The file's return names → the names of the orders they return."""
         self.faulted: set[str] = set()
 
     # --- helpers for the kinds --------------------------------------------------------
@@ -191,6 +201,29 @@ class ScenarioRun:
             seen = "no saga" if saga is None else f"{saga['state']} (step {saga['step']})"
             raise StepFailed(self.saga_difference(what, expected, seen, order))
 
+    async def return_reaches(
+        self,
+        name: str,
+        matches: Callable[[dict[str, Any]], bool],
+        what: str,
+        expected: str,
+        *,
+        within: float,
+        interval: float,
+    ) -> None:
+        """Wait until the return's saga matches; else fail naming its state and step."""
+        return_id = self.returns[name]
+        reached, saga = await self.poll(
+            lambda: self.api.saga(return_id),
+            lambda s: s is not None and matches(s),
+            within=within,
+            interval=interval,
+        )
+        if not reached:
+            seen = "no saga" if saga is None else f"{saga['state']} (step {saga['step']})"
+            link = self.api.ops_link(return_id)
+            raise StepFailed(Difference(what, expected, seen, return_id, link))
+
     # --- set-up -----------------------------------------------------------------------
 
     async def setup(self) -> None:
@@ -286,6 +319,16 @@ class ScenarioRun:
                 within=self.remaining(),
                 interval=0.25,
             )
+        for name in self.returns:
+            await self.return_reaches(
+                name,
+                lambda s: s["state"] in RETURN_TERMINAL_STATES and not s["deadlines"],
+                f"return saga {name} settles within the scenario's "
+                f"{self.scenario.timeout_seconds:g}s",
+                "a terminal state with no deadline",
+                within=self.remaining(),
+                interval=0.25,
+            )
 
     async def check(self) -> Difference | None:
         """Wait until every expectation holds; the first that does not, when time is up."""
@@ -330,6 +373,7 @@ class ScenarioRun:
                     result.trail = await self.trail()
             finally:
                 result.orders = dict(self.orders)
+                result.returns = dict(self.returns)
                 result.seconds = time.monotonic() - started
         return result
 
@@ -343,4 +387,11 @@ class ScenarioRun:
                 trails[name] = f"unreadable: {exc}"
                 continue
             trails[name] = "no saga" if saga is None else f"{order_id} {trail_of(saga)}"
+        for name, return_id in self.returns.items():
+            try:
+                saga = await self.api.saga(return_id)
+            except httpx.HTTPError as exc:
+                trails[name] = f"unreadable: {exc}"
+                continue
+            trails[name] = "no saga" if saga is None else f"{return_id} {trail_of(saga)}"
         return trails

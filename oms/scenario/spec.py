@@ -15,10 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from oms.components import COMPONENTS, ON_BROKER
 from saga.definition import COMPENSATING, TERMINAL, StateFilter, statuses_matching
+from saga.returns.statuses import TERMINAL as RETURN_TERMINAL
+from saga.returns.statuses import ReturnStatus
 from shared.messages import CATALOGUE
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-"""A name the file gives to a product, user, order, request or message."""
+"""A name the file gives to a product, user, order, request, message or return."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Uses:
     """Marks a field that names a ``what`` (``order``, ``product``…) the file gave
     before: :meth:`oms.scenario.kinds.Names.used_by` checks every such field."""
 
-    what: Literal["order", "product", "user", "request", "message"]
+    what: Literal["order", "product", "user", "request", "message", "return"]
 
 
 OrderName = Annotated[Name, Uses("order")]
@@ -34,6 +36,7 @@ ProductName = Annotated[Name, Uses("product")]
 UserName = Annotated[Name, Uses("user")]
 RequestName = Annotated[Name, Uses("request")]
 MessageName = Annotated[Name, Uses("message")]
+ReturnName = Annotated[Name, Uses("return")]
 Card = Literal["pm_card_ok", "pm_card_declined", "pm_card_refund_declined"]
 """The test payment methods every user can charge (``TEST_CARDS`` in card_provider/cards.py)."""
 Service = Literal["orders", "inventory", "payments", "saga"]
@@ -55,6 +58,12 @@ WAIT_STATES = (*SAGA_STATES, "terminal")
 TERMINAL_STATES = frozenset(status.value for status in TERMINAL)
 UNDO_STATES = frozenset(statuses_matching(COMPENSATING))
 """What ``compensating`` matches: every undo state, and the one of older sagas."""
+RETURN_STATES: tuple[str, ...] = tuple(status.value for status in ReturnStatus)
+"""Every state a return saga may be in, as a file names it."""
+RETURN_WAIT_STATES = (*RETURN_STATES, "terminal")
+RETURN_TERMINAL_STATES = frozenset(status.value for status in RETURN_TERMINAL)
+ReturnStatusName = Literal["requested", "received", "refunded", "expired"]
+"""The statuses of a return as the orders service shows it."""
 _SERVICE_OF_PREFIX = {"inventory": "inventory", "payment": "payments", "order": "orders"}
 
 

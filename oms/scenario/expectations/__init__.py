@@ -18,6 +18,7 @@ from oms.scenario.expectations.fulfilment import ExpectFirstWins
 from oms.scenario.expectations.goods import ExpectMoney, ExpectStock
 from oms.scenario.expectations.messages import ExpectDeadLetter, ExpectHttp
 from oms.scenario.expectations.orders import ExpectOrder, ExpectOrderCount, ExpectOutcomes
+from oms.scenario.expectations.returns import ExpectReturn
 from oms.scenario.expectations.saga import ExpectSaga
 from oms.scenario.kinds import ExpectationKind, kinds_of, union_of
 
@@ -32,6 +33,7 @@ EXPECTATIONS: tuple[type[ExpectationKind], ...] = (
     ExpectOrderCount,
     ExpectDeadLetter,
     ExpectAudit,
+    ExpectReturn,
 )
 """The registry: every expectation kind, in the order errors list them."""
 EXPECTATION_KINDS = kinds_of(EXPECTATIONS)

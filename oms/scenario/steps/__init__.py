@@ -48,6 +48,7 @@ from oms.scenario.steps.http import HttpFault, OrderPage
 from oms.scenario.steps.operator import Abort, Retry
 from oms.scenario.steps.processes import Crash, Restart
 from oms.scenario.steps.requests import Cancel, Repeat
+from oms.scenario.steps.returns import Receive, Return, WaitReturn
 from oms.scenario.steps.wait import Wait
 
 STEPS: tuple[type[StepKind], ...] = (
@@ -56,7 +57,10 @@ STEPS: tuple[type[StepKind], ...] = (
     Cancel,
     Ship,
     Deliver,
+    Return,
+    Receive,
     Wait,
+    WaitReturn,
     Repeat,
     Crash,
     Restart,

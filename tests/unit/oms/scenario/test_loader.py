@@ -282,3 +282,29 @@ def test_a_wait_for_messages_seen_names_catalogue_messages_at_least_once(tmp_pat
         ("steps[0].wait.seen", "'payment.refund_faild' is not a message of the catalogue"),
         ("steps[1].wait.seen", "payment.refund_failed: at least 1, not 0"),
     ]
+
+
+def test_a_return_is_named_by_its_step_and_a_misspelt_one_is_refused_with_its_line(
+    tmp_path: Path,
+) -> None:
+    steps = (
+        "  - return: {order: o1, items: {kettle: 1}, name: r1}\n"
+        "  - receive: {return: r2, items: {kettel: 1}}\n"
+        "  - wait_return: {return: r1, state: expird}\n"
+    )
+    text = GOOD.replace("expect:\n", steps + "expect:\n") + "  - return: {return: r1, staus: x}\n"
+    states = "awaiting_receipt, expiring, restocking, refunding, closing, completed, expired"
+    assert refused(write(tmp_path, text)) == [
+        (10, "steps[2].receive.return", "no return named 'r2'; defined: r1"),
+        (
+            10,
+            "steps[2].receive.items.kettel",
+            "no product named 'kettel' (did you mean 'kettle'?); defined: kettle",
+        ),
+        (
+            11,
+            "steps[3].wait_return.state",
+            f"'expird' is not a saga state; one of {states}, failed, terminal",
+        ),
+        (14, "expect[1].return.staus", "unknown field 'staus' (did you mean 'status'?)"),
+    ]
