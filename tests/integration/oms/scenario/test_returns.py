@@ -1,20 +1,67 @@
 """Returns end to end on both stacks: the library's return scenarios (a return in
 full, one in part, one the warehouse never receives, one whose refund keeps being
-declined until ops retry), run without the rest of the library."""
+declined until ops retry), run without the rest of the library; and a return that
+is not as a file expects reads as a difference naming it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.support.scenarios import explain, run_in_process
+from oms.scenario.loader import load_file
+from oms.scenario.schedule import run_scenarios
+from tests.support.scenarios import TIMING, explain, library, transports_of
 from tests.support.stack import Stack
+from tests.support.system import running_system
 
-RETURNS = ("return-in-full", "return-in-part")
+RETURNS = (
+    "return-in-full",
+    "return-in-part",
+    "return-refund-keeps-failing-then-ops-retry",
+)
+WRONG_REFUND = """\
+setup:
+  products: {kettle: {price: 1250, stock: 5}}
+  users: {ada: {}}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 2}}
+  - wait: {order: o1, state: completed}
+  - ship: {order: o1}
+  - deliver: {order: o1}
+  - return: {order: o1, items: {kettle: 2}, name: r1, via: orders}
+  - receive: {return: r1, items: {kettle: 1}}
+expect:
+  - return: {return: r1, status: refunded, refunded: 2500}
+"""
+"""One kettle of two received: 1250 is refunded, not the 2500 the file expects."""
 
 
 @pytest.mark.timeout(300)
-async def test_the_return_scenarios_pass(stack: Stack) -> None:
-    results = await run_in_process(stack, RETURNS)
+async def test_the_return_scenarios_pass_and_a_wrong_refund_is_a_difference(
+    stack: Stack, tmp_path: Path
+) -> None:
+    (tmp_path / "wrong-refund.yaml").write_text(WRONG_REFUND)
+    files = [*library(RETURNS), load_file(tmp_path / "wrong-refund.yaml")]
+    assert len(files) == len(RETURNS) + 1
+    async with running_system(stack, **TIMING) as system:
+        results = await run_scenarios(
+            files,
+            system.stack.settings.model_copy(update=TIMING),
+            transports=transports_of(system),
+        )
+    by_name = {r.name: r for r in results}
 
-    assert [r.outcome for r in results] == ["passed"] * len(RETURNS), explain(results)
-    assert all(r.returns for r in results), explain(results)
+    assert [by_name[name].outcome for name in RETURNS] == ["passed"] * len(RETURNS), explain(
+        results
+    )
+    assert all(by_name[name].returns for name in RETURNS), explain(results)
+    wrong = by_name["wrong-refund"]
+    assert wrong.outcome == "failed", explain(results)
+    assert wrong.difference is not None
+    assert (wrong.difference.what, wrong.difference.expected, wrong.difference.seen) == (
+        "return r1 refunded amount",
+        "2500",
+        "1250",
+    )
+    assert wrong.difference.saga_id == wrong.returns["r1"]
