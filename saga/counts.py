@@ -136,9 +136,17 @@ class SagaTiming(CamelModel):
     """The wait before retrying a refused compensation; doubles per failure."""
     compensation_backoff_max_seconds: float
     """The longest wait between two compensation retries."""
+    return_receipt_timeout_seconds: float | None = None
+    """How long a return saga waits for the warehouse's receipt before the return
+    expires (``OMS_RETURN_RECEIPT_DAYS``); none when no return saga is served."""
 
 
 @router.get("/sagas/timing", response_model=SagaTiming)
 async def saga_timing(runtime: Runtime, _ops: OpsPrincipal) -> SagaTiming:
     """The timing and retry policy this saga process runs with (read-only)."""
-    return SagaTiming(**asdict(runtime.definition.config))
+    receipt = (
+        runtime.kinds["return"].definition.config.receipt_timeout_seconds
+        if "return" in runtime.kinds
+        else None
+    )
+    return SagaTiming(**asdict(runtime.definition.config), return_receipt_timeout_seconds=receipt)

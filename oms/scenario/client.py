@@ -20,15 +20,24 @@ TIMING_FIELDS = {
     "step_retries": "stepRetries",
     "compensation_retries": "compensationRetries",
     "compensation_backoff_seconds": "compensationBackoffSeconds",
+    "return_receipt_timeout_seconds": "returnReceiptTimeoutSeconds",
 }
 """A scenario's ``setup.saga`` fields, and the saga's ``GET /sagas/timing`` names for them."""
 
 
+def _configured(settings: Settings, name: str) -> float:
+    """What ``settings`` say of one timing field (``OMS_SAGA_*``, the receipt's in days)."""
+    if name == "return_receipt_timeout_seconds":
+        return settings.return_receipt_days * 86_400
+    value: float = getattr(settings, f"saga_{name}")
+    return value
+
+
 def timing_of(settings: Settings, running: Mapping[str, float] | None) -> dict[str, float]:
     """The saga timing: the running system's (``running``, from :meth:`SystemApi.timing`)
-    where it told, else what ``settings`` say (``OMS_SAGA_*``)."""
+    where it told, else what ``settings`` say (``OMS_SAGA_*``, ``OMS_RETURN_RECEIPT_DAYS``)."""
     told = running or {}
-    return {name: told.get(name, getattr(settings, f"saga_{name}")) for name in TIMING_FIELDS}
+    return {name: told.get(name, _configured(settings, name)) for name in TIMING_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,11 @@ class SystemApi:
             return None
         if not isinstance(found, dict):
             return None
-        return {name: found[camel] for name, camel in TIMING_FIELDS.items() if camel in found}
+        return {
+            name: found[camel]
+            for name, camel in TIMING_FIELDS.items()
+            if found.get(camel) is not None
+        }
 
     async def ready(self, component: str) -> bool:
         try:

@@ -9,6 +9,7 @@ faults are cleared when they end.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import httpx
@@ -48,6 +49,7 @@ _TIMING = {
     "step_retries": "OMS_SAGA_STEP_RETRIES",
     "compensation_retries": "OMS_SAGA_COMPENSATION_RETRIES",
     "compensation_backoff_seconds": "OMS_SAGA_COMPENSATION_BACKOFF_SECONDS",
+    "return_receipt_timeout_seconds": "OMS_RETURN_RECEIPT_DAYS (in seconds)",
 }
 _HOW = {
     "publish": "the runner reaches the broker only in real mode (OMS_BROKER_URL)",
@@ -77,7 +79,7 @@ def skip_reason(
     for name, variable in _TIMING.items():
         wanted = getattr(scenario.setup.saga, name)
         actual = running[name]
-        if wanted is not None and float(wanted) != float(actual):
+        if wanted is not None and not math.isclose(float(wanted), float(actual)):
             return f"written for {variable}={wanted}; the system runs with {actual}"
     missing = needs(scenario) - set(control.capabilities if control else ())
     if missing:

@@ -122,6 +122,8 @@ class SagaTiming(Spec):
     step_retries: int | None = Field(default=None, ge=0)
     compensation_retries: int | None = Field(default=None, ge=0)
     compensation_backoff_seconds: float | None = Field(default=None, ge=0)
+    return_receipt_timeout_seconds: float | None = Field(default=None, gt=0)
+    """How long a return waits for the warehouse (``OMS_RETURN_RECEIPT_DAYS`` in seconds)."""
 
 
 class ProductSpec(Spec):

@@ -61,8 +61,10 @@ TIMING: dict[str, Any] = {
     "saga_step_retries": 1,
     "saga_compensation_retries": 1,
     "saga_compensation_backoff_seconds": 0.2,
+    "return_receipt_days": 8 / 86_400,
 }
-"""The system the library is written for: faults on, short deadlines, one resend."""
+"""The system the library is written for: faults on, short deadlines, one resend, a
+return unreceived for 8 seconds expires."""
 READY_SECONDS = 180.0
 """How long a process may take to start: long, on a busy CI machine."""
 PROCESS_STEP_TIMEOUT = 60.0

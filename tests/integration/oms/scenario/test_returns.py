@@ -18,6 +18,7 @@ from tests.support.system import running_system
 RETURNS = (
     "return-in-full",
     "return-in-part",
+    "return-expires-unreceived",
     "return-refund-keeps-failing-then-ops-retry",
 )
 WRONG_REFUND = """\

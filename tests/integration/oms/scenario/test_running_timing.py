@@ -28,6 +28,7 @@ RUNNING = {
     "step_retries": TIMING["saga_step_retries"],
     "compensation_retries": TIMING["saga_compensation_retries"],
     "compensation_backoff_seconds": TIMING["saga_compensation_backoff_seconds"],
+    "return_receipt_timeout_seconds": TIMING["return_receipt_days"] * 86_400,
 }
 
 
@@ -45,6 +46,7 @@ async def test_the_saga_tells_the_timing_it_runs_with_to_ops_only(stack: Stack) 
             "compensationRetries": 1,
             "compensationBackoffSeconds": 0.2,
             "compensationBackoffMaxSeconds": 300.0,
+            "returnReceiptTimeoutSeconds": RUNNING["return_receipt_timeout_seconds"],
         }
 
 
@@ -72,7 +74,10 @@ async def test_an_export_and_a_run_read_the_running_systems_timing_not_the_shell
         finally:
             await api.aclose()
 
-    assert exported["setup"]["saga"] == RUNNING
+    # An order saga's export names the order saga's timing, not the return's.
+    assert exported["setup"]["saga"] == {
+        name: value for name, value in RUNNING.items() if name != "return_receipt_timeout_seconds"
+    }
     path = tmp_path / "exported.yaml"
     path.write_text(dump_yaml(exported))
     assert load_file(path).scenario.setup.saga.step_retries == 1
