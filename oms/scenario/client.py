@@ -159,6 +159,12 @@ class SystemApi:
         found: dict[str, Any] | None = await self._json("orders", f"/returns/{quote(return_id)}")
         return found
 
+    async def order_returns(self, order_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self._json(
+            "orders", f"/orders/{quote(order_id)}/returns"
+        )
+        return found or []
+
     async def product(self, product_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._json(
             "inventory", f"/products/{quote(product_id)}"

@@ -35,6 +35,7 @@ from oms.scenario.expectations.goods import (
 )
 from oms.scenario.expectations.orders import ExpectOrder, OrderExpectation
 from oms.scenario.expectations.saga import ExpectSaga, SagaExpectation
+from oms.scenario.export_return import ReturnExportError, export_return
 from oms.scenario.history import commands_of
 from oms.scenario.kinds import Kind, StepKind
 from oms.scenario.spec import TERMINAL_STATES
@@ -110,12 +111,21 @@ async def export_saga(api: SystemApi, saga_id: str) -> dict[str, Any]:
     saga = await api.saga(saga_id)
     if saga is None:
         raise ExportError(f"no saga {saga_id!r}")
-    if saga.get("kind", "order") != "order":
-        order_of = saga.get("order", {}).get("orderId")
-        raise ExportError(
-            f"saga {saga_id!r} is a {saga['kind']} saga: export writes order sagas "
-            f"(its order's saga is {order_of!r})"
+    if saga.get("kind", "order") == "return":
+        found = await api.order_return(saga_id)
+        if found is None:
+            raise ExportError(f"return saga {saga_id!r} has no return")
+        try:
+            scenario = await export_return(api, saga, await export_saga(api, found["orderId"]))
+        except ReturnExportError as exc:
+            raise ExportError(str(exc)) from None
+        # Time enough for the order's saga and then the return's.
+        scenario["timeout_seconds"] = min(
+            MAX_TIMEOUT_SECONDS, scenario["timeout_seconds"] + replay_timeout(saga)
         )
+        return scenario
+    if saga.get("kind", "order") != "order":
+        raise ExportError(f"saga {saga_id!r} is a {saga['kind']} saga: export writes no such")
     order = await api.order(saga_id)
     if order is None:
         raise ExportError(f"saga {saga_id!r} has no order")

@@ -1,6 +1,7 @@
 """Returns end to end on both stacks: the library's return scenarios (a return in
 full, one in part, one the warehouse never receives, one whose refund keeps being
-declined until ops retry), run without the rest of the library; and a return that
+declined until ops retry), run without the rest of the library; each return saga
+exported as a scenario (``oms saga export``) runs again the same; and a return that
 is not as a file expects reads as a difference naming it."""
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from oms.scenario.loader import load_file
+from oms.scenario.client import SystemApi
+from oms.scenario.export import export_saga
+from oms.scenario.loader import dump_yaml, load_file
 from oms.scenario.schedule import run_scenarios
 from tests.support.scenarios import TIMING, explain, library, transports_of
 from tests.support.stack import Stack
@@ -46,12 +49,22 @@ async def test_the_return_scenarios_pass_and_a_wrong_refund_is_a_difference(
     files = [*library(RETURNS), load_file(tmp_path / "wrong-refund.yaml")]
     assert len(files) == len(RETURNS) + 1
     async with running_system(stack, **TIMING) as system:
-        results = await run_scenarios(
-            files,
-            system.stack.settings.model_copy(update=TIMING),
-            transports=transports_of(system),
-        )
-    by_name = {r.name: r for r in results}
+        settings = system.stack.settings.model_copy(update=TIMING)
+        transports = transports_of(system)
+        results = await run_scenarios(files, settings, transports=transports)
+        by_name = {r.name: r for r in results}
+        api = SystemApi(settings, transports=transports)
+        exported = []
+        try:
+            for name in RETURNS:
+                return_id = by_name[name].returns["r1"]
+                path = tmp_path / "exported" / f"{name}.yaml"
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(dump_yaml(await export_saga(api, return_id)))
+                exported.append(load_file(path))
+        finally:
+            await api.aclose()
+        again = await run_scenarios(exported, settings, transports=transports)
 
     assert [by_name[name].outcome for name in RETURNS] == ["passed"] * len(RETURNS), explain(
         results
@@ -66,3 +79,13 @@ async def test_the_return_scenarios_pass_and_a_wrong_refund_is_a_difference(
         "1250",
     )
     assert wrong.difference.saga_id == wrong.returns["r1"]
+    # Each return saga, exported, reproduces the order up to delivery and the return.
+    assert [r.outcome for r in again] == ["passed"] * len(RETURNS), explain(again)
+    for file in exported:
+        kinds = [step.kind() for step in file.scenario.steps]
+        assert kinds[:1] == ["checkout"], kinds
+        assert {"ship", "deliver", "return"} <= set(kinds), kinds
+        assert [e.kind() for e in file.scenario.expect][-2:] in (
+            ["return", "audit"],
+            ["return"],
+        )
