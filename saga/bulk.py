@@ -26,6 +26,7 @@ from saga.api import (
     OperatorRequest,
     Runtime,
     SagaId,
+    SagaKindName,
     matching,
     operate,
     stuck_rule,
@@ -68,6 +69,8 @@ class SagaFilter(RequestBody):
     stuck: Literal[True] | SkipJsonSchema[None] = None
     order_id: SagaId | SkipJsonSchema[None] = None
     user_id: SagaId | SkipJsonSchema[None] = None
+    kind: SagaKindName | SkipJsonSchema[None] = None
+    """Only sagas of this definition (``order``, ``return``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -79,7 +82,7 @@ class SagaFilter(RequestBody):
     @model_validator(mode="after")
     def _some_criterion(self) -> SagaFilter:
         if not self.model_fields_set:
-            raise ValueError("name at least one of state, stuck, orderId, userId")
+            raise ValueError("name at least one of state, stuck, orderId, userId, kind")
         return self
 
 
@@ -132,7 +135,8 @@ def in_words(criteria: SagaFilter) -> str:
         str(criteria.state), str(criteria.state)
     )
     adjectives = ["stuck" if criteria.stuck else "", state if criteria.state else ""]
-    words = ["every", *filter(None, adjectives), "saga"]
+    kind = f"{criteria.kind} " if criteria.kind else ""
+    words = ["every", *filter(None, adjectives), f"{kind}saga"]
     if criteria.order_id is not None:
         words.append(f"of order {criteria.order_id}")
     if criteria.user_id is not None:
@@ -156,7 +160,8 @@ class BulkResult(CamelModel):
     outcomes: list[Outcome]
 
 
-def _matching_filter(runtime: SagaRuntime, criteria: SagaFilter, what: Any) -> Any:
+def matching_filter(runtime: SagaRuntime, criteria: SagaFilter, what: Any) -> Any:
+    """``select(what)`` of the sagas the filter selects."""
     return matching(
         select(what),
         rule=stuck_rule(runtime),
@@ -165,6 +170,7 @@ def _matching_filter(runtime: SagaRuntime, criteria: SagaFilter, what: Any) -> A
         stuck=bool(criteria.stuck),
         order_id=criteria.order_id,
         user_id=criteria.user_id,
+        kind=criteria.kind,
     )
 
 
@@ -172,7 +178,7 @@ async def _ids(runtime: SagaRuntime, body: SelectIds | SelectFilter) -> list[str
     """The sagas selected, at most ``MOST_AT_ONCE + 1`` of a filter (oldest first)."""
     if isinstance(body, SelectIds):
         return list(dict.fromkeys(body.ids))
-    stmt = _matching_filter(runtime, body.filter, SagaRow.id)
+    stmt = matching_filter(runtime, body.filter, SagaRow.id)
     stmt = stmt.order_by(col(SagaRow.created_at), col(SagaRow.id)).limit(MOST_AT_ONCE + 1)
     async with runtime.db.reads() as session:
         return [str(saga_id) for saga_id in (await session.exec(stmt)).all()]
@@ -237,7 +243,7 @@ async def count_selected(runtime: SagaRuntime, body: SelectIds | SelectFilter) -
     if body.filter.model_fields_set == {"state"}:
         by_state = await counts_by_state(runtime.db)
         return sum(by_state.get(s, 0) for s in statuses_matching(str(body.filter.state)))
-    stmt = _matching_filter(runtime, body.filter, func.count()).select_from(SagaRow)
+    stmt = matching_filter(runtime, body.filter, func.count()).select_from(SagaRow)
     async with runtime.db.reads() as session:
         return int((await session.exec(stmt)).one())
 

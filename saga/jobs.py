@@ -23,8 +23,7 @@ from typing import Any
 from sqlalchemy import and_, or_, text, update
 from sqlmodel import col, select
 
-from saga.api import matching, stuck_rule
-from saga.bulk import Operation, SagaFilter, act_on
+from saga.bulk import Operation, SagaFilter, act_on, matching_filter
 from saga.models import SagaJobOutcomeRow, SagaJobRow, SagaRow
 from saga.runtime import SagaRuntime
 from shared.clock import utcnow
@@ -61,15 +60,7 @@ async def holding(runtime: SagaRuntime, job_id: str) -> AsyncIterator[bool]:
 async def _next(runtime: SagaRuntime, job: SagaJobRow) -> list[SagaRow]:
     """The next sagas the job's filter selects, after the last one it took."""
     criteria = SagaFilter.model_validate(job.filter)
-    stmt = matching(
-        select(SagaRow),
-        rule=stuck_rule(runtime),
-        now=utcnow(),
-        state=criteria.state,
-        stuck=bool(criteria.stuck),
-        order_id=criteria.order_id,
-        user_id=criteria.user_id,
-    )
+    stmt = matching_filter(runtime, criteria, SagaRow)
     if job.after_created_at is not None and job.after_id is not None:
         stmt = stmt.where(
             or_(
