@@ -22,6 +22,20 @@ def test_skips_name_their_reason() -> None:
     )
 
 
+def test_an_expiry_scenario_runs_only_where_returns_expire_as_fast() -> None:
+    [expiry] = [
+        f.scenario for f in load_directory(LIBRARY) if f.name == "return-expires-unreceived"
+    ]
+    assert skip_reason(expiry, Settings(), None) == (
+        "written for OMS_RETURN_RECEIPT_DAYS (in seconds)=8.0; the system runs with 1209600.0"
+    )
+    fast = Settings(return_receipt_days=8 / 86_400)
+    assert skip_reason(expiry, fast, None) is None
+    # What the running saga tells wins over the settings of the shell.
+    told = {"return_receipt_timeout_seconds": 60.0}
+    assert "runs with 60.0" in str(skip_reason(expiry, fast, None, timing=told))
+
+
 def test_steps_match_as_a_subsequence_and_compensating_matches_every_undo_state() -> None:
     sent = ["inventory.reserve", "payment.charge", "payment.charge", "order.confirm"]
     assert is_subsequence(["inventory.reserve", "order.confirm"], sent, str.__eq__)
