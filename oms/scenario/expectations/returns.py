@@ -18,6 +18,7 @@ from oms.scenario.spec import (
     Spec,
     known_state,
 )
+from oms.scenario.steps.returns import return_id_of
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -54,7 +55,7 @@ class ExpectReturn(ExpectationKind):
     async def check(self, run: ScenarioRun) -> Difference | None:
         spec = self.return_
         name = spec.return_
-        return_id = run.returns[name]
+        return_id = return_id_of(run, name)
         link = run.api.ops_link(return_id)
 
         def differs(what: str, expected: object, seen: object) -> Difference:

@@ -11,6 +11,7 @@ from oms.scenario.client import Answer
 from oms.scenario.kinds import StepKind
 from oms.scenario.results import Difference, StepFailed
 from oms.scenario.spec import OrderName, ReturnName, Spec
+from oms.scenario.steps.returns import return_id_of
 
 if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
@@ -34,7 +35,7 @@ class OperatorSpec(Spec):
 
 async def _operate(run: ScenarioRun, action: str, spec: OperatorSpec) -> None:
     if spec.return_ is not None:
-        saga_id, what = run.returns[spec.return_], f"return {spec.return_}"
+        saga_id, what = return_id_of(run, spec.return_), f"return {spec.return_}"
     else:
         saga_id, what = run.orders[str(spec.order)], str(spec.order)
     response = await run.api.request(

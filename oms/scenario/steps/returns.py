@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 
 from oms.scenario.client import Request
 from oms.scenario.kinds import Loc, Names, Reference, StepKind
+from oms.scenario.results import Difference, StepFailed
 from oms.scenario.spec import (
     RETURN_TERMINAL_STATES,
     RETURN_WAIT_STATES,
@@ -27,6 +28,13 @@ if TYPE_CHECKING:
     from oms.scenario.run import ScenarioRun
 
 _COMPONENT = {"web": "bff-web", "mobile": "bff-mobile", "orders": "orders"}
+
+
+def return_id_of(run: ScenarioRun, name: str) -> str:
+    """The id the return named ``name`` got; a failure when it was refused."""
+    if name not in run.returns:
+        raise StepFailed(Difference(f"return {name}", "a return the orders service took", "none"))
+    return run.returns[name]
 
 
 class ReturnSpec(Spec):
@@ -108,7 +116,7 @@ class Receive(StepKind):
 
     async def run(self, run: ScenarioRun) -> None:
         spec = self.receive
-        return_id = run.returns[spec.return_]
+        return_id = return_id_of(run, spec.return_)
         items = [{"productId": run.products[p]["id"], "quantity": q} for p, q in spec.items.items()]
         request = Request(
             "orders",
@@ -132,6 +140,7 @@ class WaitReturn(StepKind):
     async def run(self, run: ScenarioRun) -> None:
         spec = self.wait_return
         within = run.remaining(spec.timeout_seconds)
+        return_id_of(run, spec.return_)
         await run.return_reaches(
             spec.return_,
             lambda saga: spec.holds(saga["state"]),

@@ -39,6 +39,19 @@ expect:
   - return: {return: r1, status: refunded, refunded: 2500}
 """
 """One kettle of two received: 1250 is refunded, not the 2500 the file expects."""
+REFUSED_THEN_RECEIVED = """\
+setup:
+  products: {kettle: {price: 1250, stock: 5}}
+  users: {ada: {}}
+steps:
+  - checkout: {order: o1, user: ada, items: {kettle: 2}}
+  - wait: {order: o1, state: completed}
+  - return: {order: o1, items: {kettle: 2}, name: r1, status: 409}
+  - receive: {return: r1, items: {kettle: 2}}
+expect:
+  - order: {order: o1, status: confirmed}
+"""
+"""A return of an order not yet delivered is refused (409): there is nothing to receive."""
 
 
 @pytest.mark.timeout(300)
@@ -46,8 +59,13 @@ async def test_the_return_scenarios_pass_and_a_wrong_refund_is_a_difference(
     stack: Stack, tmp_path: Path
 ) -> None:
     (tmp_path / "wrong-refund.yaml").write_text(WRONG_REFUND)
-    files = [*library(RETURNS), load_file(tmp_path / "wrong-refund.yaml")]
-    assert len(files) == len(RETURNS) + 1
+    (tmp_path / "refused-then-received.yaml").write_text(REFUSED_THEN_RECEIVED)
+    files = [
+        *library(RETURNS),
+        load_file(tmp_path / "wrong-refund.yaml"),
+        load_file(tmp_path / "refused-then-received.yaml"),
+    ]
+    assert len(files) == len(RETURNS) + 2
     async with running_system(stack, **TIMING) as system:
         settings = system.stack.settings.model_copy(update=TIMING)
         transports = transports_of(system)
@@ -79,6 +97,11 @@ async def test_the_return_scenarios_pass_and_a_wrong_refund_is_a_difference(
         "1250",
     )
     assert wrong.difference.saga_id == wrong.returns["r1"]
+    refused = by_name["refused-then-received"]
+    assert refused.outcome == "failed", explain(results)
+    assert refused.difference is not None
+    assert (refused.difference.what, refused.difference.seen) == ("return r1", "none")
+    assert refused.returns == {}
     # Each return saga, exported, reproduces the order up to delivery and the return.
     assert [r.outcome for r in again] == ["passed"] * len(RETURNS), explain(again)
     for file in exported:
