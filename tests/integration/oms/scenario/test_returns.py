@@ -24,13 +24,18 @@ RETURNS = (
     "return-expires-unreceived",
     "return-refund-keeps-failing-then-ops-retry",
 )
-WRONG_REFUND = """\
+PAID = """\
 setup:
   products: {kettle: {price: 1250, stock: 5}}
   users: {ada: {}}
 steps:
   - checkout: {order: o1, user: ada, items: {kettle: 2}}
   - wait: {order: o1, state: completed}
+"""
+"""Two kettles bought and paid for: the start of the files below."""
+WRONG_REFUND = (
+    PAID
+    + """\
   - ship: {order: o1}
   - deliver: {order: o1}
   - return: {order: o1, items: {kettle: 2}, name: r1, via: orders}
@@ -38,19 +43,17 @@ steps:
 expect:
   - return: {return: r1, status: refunded, refunded: 2500}
 """
+)
 """One kettle of two received: 1250 is refunded, not the 2500 the file expects."""
-REFUSED_THEN_RECEIVED = """\
-setup:
-  products: {kettle: {price: 1250, stock: 5}}
-  users: {ada: {}}
-steps:
-  - checkout: {order: o1, user: ada, items: {kettle: 2}}
-  - wait: {order: o1, state: completed}
+REFUSED_THEN_RECEIVED = (
+    PAID
+    + """\
   - return: {order: o1, items: {kettle: 2}, name: r1, status: 409}
   - receive: {return: r1, items: {kettle: 2}}
 expect:
   - order: {order: o1, status: confirmed}
 """
+)
 """A return of an order not yet delivered is refused (409): there is nothing to receive."""
 
 
