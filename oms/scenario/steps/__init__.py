@@ -23,9 +23,10 @@ Adding a step kind, e.g. ``crowd``:
                spec = self.crowd
                ...  # act through run.api / run.control; raise StepFailed on a refusal
 
-   (a field naming an order, a user, a product, a request or a message is typed
-   :data:`~oms.scenario.spec.OrderName` and the like, and checked with no code of
-   its own; ``references`` when it gives names or checks more; ``needs`` when it
+   (a field naming an order, a user, a product, a request, a message or a return
+   is typed :data:`~oms.scenario.spec.OrderName` and the like, and checked with no
+   code of its own; a kind named by a Python keyword, ``return``, is a field
+   ``return_`` with that alias; ``references`` when it gives names or checks more; ``needs`` when it
    needs a :class:`~oms.scenario.control.Control` capability);
 2. one line in :data:`STEPS` below.
 
