@@ -22,7 +22,6 @@ from bff import (
 )
 from bff.orders import request_cancel
 from bff.outcome import WaitQuery
-from bff.returns import Return, ReturnRequest, fetch_returns, request_return
 from bff_web.context import WebDep
 from bff_web.details import order_details
 from bff_web.schemas import CancelAccepted, Order, OrderDetails, OrderPage
@@ -91,26 +90,3 @@ async def cancel_order(
         response.status_code = status.HTTP_200_OK
         accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
     return accepted
-
-
-@router.post(
-    "/{order_id}/returns",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 404, 409, 422, 502, 504),
-)
-async def return_lines(
-    order_id: OrderId, body: ReturnRequest, caller: CurrentCaller, web: WebDep
-) -> Return:
-    """Ask to return some or all lines of a delivered order within the return window
-    (409 outside it or before delivery; 422 for a product not of the order or more
-    than is left to return).  The warehouse's receipt then restocks the goods and
-    refunds them at the prices paid."""
-    answer = await request_return(web, caller, order_id, body)
-    return parse_answer(Return, answer, "orders")
-
-
-@router.get("/{order_id}/returns", responses=problem_responses(401, 404, 422, 502, 504))
-async def list_returns(order_id: OrderId, caller: CurrentCaller, web: WebDep) -> list[Return]:
-    """The order's returns, oldest first, each with its status and what was refunded."""
-    answer = await fetch_returns(web, caller, order_id)
-    return [parse_answer(Return, item, "orders") for item in answer]
