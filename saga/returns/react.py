@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from saga.answers import command_id
+from saga.answers import answers_none_of, command_id
 from saga.definition import (
     HistoryKind,
     Input,
@@ -82,14 +82,9 @@ class ReturnSaga:
             return None
         if state is None:
             return f"{reply} answers no command: the return saga does not exist"
-        sent = {
-            command_id(state.saga_id, command, attempt)
-            for command in commands
-            for attempt in range(1, state.sent.get(command, 0) + 1)
-        }
-        if causation_id in sent:
-            return None
-        return f"{reply} answers {causation_id!r}, not a {' or '.join(commands)} the saga sent"
+        return answers_none_of(
+            reply, commands, causation_id, state.saga_id, lambda command: state.sent.get(command, 0)
+        )
 
     # --- the pure part ----------------------------------------------------------
 
