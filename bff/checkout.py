@@ -24,7 +24,7 @@ from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream import DownstreamRejected
 from bff.idempotency import StoredAnswer, downstream_key
-from bff.outcome import final_within
+from bff.outcome import final_within, reason_as_given
 from bff.pricing import PricedBasket
 from bff.problems import parse_answer
 from bff.schemas import CheckoutAnswer
@@ -33,10 +33,6 @@ from shared.web.idempotency import REPLAYED_HEADER
 from shared.web.problems import Unprocessable
 
 A = TypeVar("A", bound=CheckoutAnswer)
-
-
-def _as_is(reason: str | None) -> str | None:
-    return reason
 
 
 async def accept_checkout(
@@ -50,7 +46,7 @@ async def accept_checkout(
     place: Callable[[dict[str, Any]], Awaitable[A]],
     answer: type[A],
     poll: Callable[[str], str],
-    reason: Callable[[str | None], str | None] = _as_is,
+    reason: Callable[[str | None], str | None] = reason_as_given,
 ) -> A:
     """A checkout around the BFF's own ``place`` (given the request body as JSON,
     it places the order and says what to answer): the per-user rate limit, once

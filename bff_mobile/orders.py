@@ -18,7 +18,7 @@ from bff import (
     parse_answer,
     problem_responses,
 )
-from bff.orders import request_cancel
+from bff.orders import accept_cancel
 from bff.outcome import WaitQuery
 from bff_mobile.conditional import conditional_json
 from bff_mobile.context import MobileDep
@@ -101,13 +101,17 @@ async def cancel_order(
     order.  With ``?wait`` the answer waits for that (200), or says the status
     now (202) if it takes longer or the saga needs ops to finish it.
     """
-    answer, final = await request_cancel(mobile, caller, order_id, wait=wait)
-    poll = f"{API}/orders/{quote(order_id, safe='')}"
-    response.headers["Location"] = poll
-    summary = OrderSummary.of(parse_answer(ServiceOrder, answer, "orders"))
-    accepted = CancelAccepted(**summary.model_dump(), cancel_requested=True, poll=poll)
-    if final is not None and final.status == "cancelled":
-        response.status_code = status.HTTP_200_OK
-        reason = compact_reason(final.reason)
-        accepted = accepted.model_copy(update={"status": final.status, "reason": reason})
-    return accepted
+    return await accept_cancel(
+        mobile,
+        caller,
+        order_id,
+        response,
+        wait=wait,
+        poll=f"{API}/orders/{quote(order_id, safe='')}",
+        accepted=lambda answer, poll: CancelAccepted(
+            **OrderSummary.of(parse_answer(ServiceOrder, answer, "orders")).model_dump(),
+            cancel_requested=True,
+            poll=poll,
+        ),
+        reason=compact_reason,
+    )

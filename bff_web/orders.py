@@ -20,7 +20,7 @@ from bff import (
     parse_answer,
     problem_responses,
 )
-from bff.orders import request_cancel
+from bff.orders import accept_cancel
 from bff.outcome import WaitQuery
 from bff_web.context import WebDep
 from bff_web.details import order_details
@@ -81,12 +81,14 @@ async def cancel_order(
     order.  With ``?wait`` the answer waits for that (200), or says the status
     now (202) if it takes longer or the saga needs ops to finish it.
     """
-    answer, final = await request_cancel(web, caller, order_id, wait=wait)
-    poll = f"{API}/orders/{quote(order_id, safe='')}/details"
-    response.headers["Location"] = poll
-    order = parse_answer(Order, answer, "orders")
-    accepted = CancelAccepted(**order.model_dump(), cancel_requested=True, poll=poll)
-    if final is not None and final.status == "cancelled":
-        response.status_code = status.HTTP_200_OK
-        accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
-    return accepted
+    return await accept_cancel(
+        web,
+        caller,
+        order_id,
+        response,
+        wait=wait,
+        poll=f"{API}/orders/{quote(order_id, safe='')}/details",
+        accepted=lambda answer, poll: CancelAccepted(
+            **parse_answer(Order, answer, "orders").model_dump(), cancel_requested=True, poll=poll
+        ),
+    )
