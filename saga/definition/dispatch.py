@@ -12,7 +12,7 @@ recorded last); each definition keeps its own literal table of rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from saga.definition.decisions import HistoryEntry, HistoryKind
@@ -142,6 +142,33 @@ class Table(Generic[R]):
         """The first row for the state's status and the input whose guard holds."""
         rows = self._rows.get((state.status, input_name(input)), ())
         return next((rule for rule in rows if rule.guard(state, input, config)), None)
+
+
+Status = TypeVar("Status")
+State = TypeVar("State")
+Config = TypeVar("Config")
+Building = TypeVar("Building")
+
+
+@dataclass(frozen=True)
+class TableRow(Generic[Status, State, Config, Building]):
+    """In ``source``, on ``input``, if ``guard`` holds, run ``action``, ending in one of
+    ``targets``; a definition's rows subclass it with its own types."""
+
+    source: Status
+    input: str
+    guard: Callable[[State, Input, Config], bool] = field(compare=False, repr=False)
+    action: Callable[[Building, Input], None] = field(compare=False, repr=False)
+    targets: tuple[Status, ...]
+
+
+@dataclass(frozen=True)
+class Edge(Generic[Status]):
+    """One edge of a state diagram; ``source`` None is the saga's start."""
+
+    source: Status | None
+    input: str
+    target: Status
 
 
 def edges(start: E, rules: Iterable[Row], edge: Callable[[Any, str, Any], E]) -> tuple[E, ...]:
