@@ -14,19 +14,60 @@ the saga takes the order from there.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import Response
+from fastapi import Response, status
+from pydantic import BaseModel
 
 from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream import DownstreamRejected
 from bff.idempotency import StoredAnswer, downstream_key
+from bff.outcome import final_within, reason_as_given
 from bff.pricing import PricedBasket
+from bff.problems import parse_answer
+from bff.schemas import CheckoutAnswer
 from shared.web.app import API_PREFIX as API
 from shared.web.idempotency import REPLAYED_HEADER
 from shared.web.problems import Unprocessable
+
+A = TypeVar("A", bound=CheckoutAnswer)
+
+
+async def accept_checkout(
+    bff: Bff,
+    caller: Caller,
+    body: BaseModel,
+    response: Response,
+    *,
+    idempotency_key: str | None,
+    wait: float | None,
+    place: Callable[[dict[str, Any]], Awaitable[A]],
+    answer: type[A],
+    poll: Callable[[str], str],
+    reason: Callable[[str | None], str | None] = reason_as_given,
+) -> A:
+    """A checkout around the BFF's own ``place`` (given the request body as JSON,
+    it places the order and says what to answer): the per-user rate limit, once
+    per ``Idempotency-Key``, ``Location`` at ``poll(order id)``, and with ``wait``
+    the saga's end (200, the final status and ``reason(the saga's reason)``)."""
+    bff.checkout_limiter.check(caller.user_id, "checkouts")
+    request_body = body.model_dump(mode="json", by_alias=True)
+
+    async def handle() -> StoredAnswer:
+        accepted = await place(request_body)
+        return StoredAnswer(status.HTTP_202_ACCEPTED, accepted.model_dump(by_alias=True))
+
+    stored = await once_per_key(bff, caller, idempotency_key, request_body, response, handle)
+    accepted = parse_answer(answer, stored.body, "orders")
+    response.headers["Location"] = poll(accepted.order_id)
+    final = await final_within(bff, caller, accepted.order_id, wait)
+    if final is not None:
+        response.status_code = status.HTTP_200_OK
+        update = {"status": final.status, "reason": reason(final.reason)}
+        accepted = accepted.model_copy(update=update)
+    return accepted
 
 
 async def once_per_key(

@@ -7,13 +7,17 @@ got once more, so a service answering too much can never leak an order.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
+
+from fastapi import Response, status
+from pydantic import BaseModel
 
 from bff.app import Bff
 from bff.caller import Caller
 from bff.downstream.client import Primitive
-from bff.outcome import CANCEL_ENDS, FinalStatus, final_within
+from bff.outcome import CANCEL_ENDS, FinalStatus, final_within, reason_as_given
 from bff.problems import answer_within
 from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
@@ -61,3 +65,30 @@ async def request_cancel(
             idempotent=True,
         )
     return order, await final_within(bff, caller, order_id, wait, ends=CANCEL_ENDS)
+
+
+A = TypeVar("A", bound=BaseModel)
+
+
+async def accept_cancel(
+    bff: Bff,
+    caller: Caller,
+    order_id: str,
+    response: Response,
+    *,
+    wait: float | None,
+    poll: str,
+    accepted: Callable[[Any, str], A],
+    reason: Callable[[str | None], str | None] = reason_as_given,
+) -> A:
+    """A cancel route's answer: :func:`request_cancel`, ``Location`` at ``poll``,
+    ``accepted(the order as answered, poll)``; and, when the saga undid the order
+    within ``wait``, 200 with the final status and ``reason(the saga's reason)``."""
+    answer, final = await request_cancel(bff, caller, order_id, wait=wait)
+    response.headers["Location"] = poll
+    result = accepted(answer, poll)
+    if final is not None and final.status == "cancelled":
+        response.status_code = status.HTTP_200_OK
+        update = {"status": final.status, "reason": reason(final.reason)}
+        result = result.model_copy(update=update)
+    return result

@@ -121,3 +121,8 @@ async def final_within(
         call_budget=bff.settings.bff_request_deadline_seconds,
         ends=ends,
     )
+
+
+def reason_as_given(reason: str | None) -> str | None:
+    """A final status's reason as the saga gave it (a BFF may shorten it instead)."""
+    return reason

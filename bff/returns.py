@@ -1,6 +1,9 @@
 """Returns through a BFF: asking to return lines of a delivered order, and reading
 an order's returns, on the caller's token (the orders service applies ownership,
-the window and the quantities; its refusals reach the client as they are)."""
+the window and the quantities; its refusals reach the client as they are).
+
+Both BFFs mount :data:`router` right after their own ``/orders`` routes.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,16 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
+from fastapi import APIRouter, Path, status
 from pydantic import Field
 
-from bff.app import Bff
-from bff.caller import Caller
-from bff.problems import answer_within
+from bff.app import Bff, BffDep
+from bff.caller import Caller, CurrentCaller
+from bff.problems import answer_within, parse_answer
+from bff.schemas import Id
 from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
-from shared.web.problems import BadGateway
+from shared.web.problems import BadGateway, problem_responses
 from shared.web.schemas import CamelModel, JsonInteger, RequestBody, SafeId
 
 
@@ -79,3 +84,30 @@ def _owned(caller: Caller, answer: Any) -> Any:
     owner = answer.get("userId") if isinstance(answer, dict) else None
     ensure_owner(caller.principal, str(owner), "return")
     return answer
+
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+OrderId = Annotated[Id, Path(description="the order's id")]
+
+
+@router.post(
+    "/{order_id}/returns",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 404, 409, 422, 502, 504),
+)
+async def return_lines(
+    order_id: OrderId, body: ReturnRequest, caller: CurrentCaller, bff: BffDep
+) -> Return:
+    """Ask to return some or all lines of a delivered order within the return window
+    (409 outside it or before delivery; 422 for a product not of the order or more
+    than is left to return).  The warehouse's receipt then restocks the goods and
+    refunds them at the prices paid."""
+    answer = await request_return(bff, caller, order_id, body)
+    return parse_answer(Return, answer, "orders")
+
+
+@router.get("/{order_id}/returns", responses=problem_responses(401, 404, 422, 502, 504))
+async def list_returns(order_id: OrderId, caller: CurrentCaller, bff: BffDep) -> list[Return]:
+    """The order's returns, oldest first, each with its status and what was refunded."""
+    answer = await fetch_returns(bff, caller, order_id)
+    return [parse_answer(Return, item, "orders") for item in answer]

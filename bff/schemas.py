@@ -142,3 +142,10 @@ class PaymentMethod(CamelModel):
     id: str = Field(description="the `paymentMethodId` to check out with")
     brand: str | None = None
     last4: str | None = None
+
+
+# What both BFFs answer a checkout with; each adds its own fields (and ``reason``).
+class CheckoutAnswer(CamelModel):
+    order_id: str
+    status: str = Field(description="pending until the saga ends; then confirmed or cancelled")
+    total_amount: int = Field(description="minor units, priced by the inventory")

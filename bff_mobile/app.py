@@ -9,7 +9,7 @@ gzip-compressed.
 
 from __future__ import annotations
 
-from bff import auth, wallet
+from bff import auth, returns, wallet
 from bff.app import bff_app_factory
 from bff_mobile import checkout, home, orders
 from bff_mobile.context import Mobile
@@ -20,7 +20,14 @@ build_app = bff_app_factory(
     Mobile,
     title="bff-mobile",
     description=__doc__ or "",
-    routers=[auth.router, home.router, wallet.router, checkout.router, orders.router],
+    routers=[
+        auth.router,
+        home.router,
+        wallet.router,
+        checkout.router,
+        orders.router,
+        returns.router,
+    ],
     gzip_minimum_size=GZIP_MINIMUM_BYTES,
 )
 """The BFF-Mobile app; ``http_transports`` replaces the network for chosen services."""

@@ -11,6 +11,7 @@ status (200) and, for a cancelled order, its ``reason``; or the current status
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
@@ -20,18 +21,17 @@ from bff import (
     Caller,
     CurrentCaller,
     IdempotencyKey,
-    StoredAnswer,
     answer_within,
     concurrently,
-    once_per_key,
     parse_answer,
     place_order,
     price_basket,
     problem_responses,
     usable_payment_method,
 )
+from bff.checkout import accept_checkout
 from bff.downstream import DownstreamRejected
-from bff.outcome import WaitQuery, final_within
+from bff.outcome import WaitQuery
 from bff.schemas import Address
 from bff_mobile.context import Mobile, MobileDep
 from bff_mobile.schemas import (
@@ -69,10 +69,8 @@ async def checkout(
     wait: WaitQuery = None,
 ) -> CheckoutAccepted:
     """Place an order with a saved address and payment method; ``pending`` until the saga ends."""
-    mobile.checkout_limiter.check(caller.user_id, "checkouts")
-    request_body = body.model_dump(mode="json", by_alias=True)
 
-    async def place() -> StoredAnswer:
+    async def place(request_body: dict[str, Any]) -> CheckoutAccepted:
         async with answer_within(mobile.settings.bff_write_deadline_seconds):
             address, _, basket = await concurrently(
                 _saved_address(mobile, caller, body.address_id),
@@ -90,20 +88,22 @@ async def checkout(
                 idempotency_key=idempotency_key,
             )
         order = parse_answer(ServiceOrder, answer, "orders")
-        accepted = CheckoutAccepted(
+        return CheckoutAccepted(
             order_id=order.id, status=order.status, total_amount=order.total_amount
         )
-        return StoredAnswer(status.HTTP_202_ACCEPTED, accepted.model_dump(by_alias=True))
 
-    answer = await once_per_key(mobile, caller, idempotency_key, request_body, response, place)
-    accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
-    response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}"
-    final = await final_within(mobile, caller, accepted.order_id, wait)
-    if final is not None:
-        response.status_code = status.HTTP_200_OK
-        reason = compact_reason(final.reason)
-        accepted = accepted.model_copy(update={"status": final.status, "reason": reason})
-    return accepted
+    return await accept_checkout(
+        mobile,
+        caller,
+        body,
+        response,
+        idempotency_key=idempotency_key,
+        wait=wait,
+        place=place,
+        answer=CheckoutAccepted,
+        poll=lambda order_id: f"{API}/orders/{quote(order_id, safe='')}",
+        reason=compact_reason,
+    )
 
 
 async def _saved_address(mobile: Mobile, caller: Caller, address_id: str) -> Address:

@@ -18,9 +18,8 @@ from bff import (
     parse_answer,
     problem_responses,
 )
-from bff.orders import request_cancel
+from bff.orders import accept_cancel
 from bff.outcome import WaitQuery
-from bff.returns import Return, ReturnRequest, fetch_returns, request_return
 from bff_mobile.conditional import conditional_json
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import (
@@ -102,36 +101,17 @@ async def cancel_order(
     order.  With ``?wait`` the answer waits for that (200), or says the status
     now (202) if it takes longer or the saga needs ops to finish it.
     """
-    answer, final = await request_cancel(mobile, caller, order_id, wait=wait)
-    poll = f"{API}/orders/{quote(order_id, safe='')}"
-    response.headers["Location"] = poll
-    summary = OrderSummary.of(parse_answer(ServiceOrder, answer, "orders"))
-    accepted = CancelAccepted(**summary.model_dump(), cancel_requested=True, poll=poll)
-    if final is not None and final.status == "cancelled":
-        response.status_code = status.HTTP_200_OK
-        reason = compact_reason(final.reason)
-        accepted = accepted.model_copy(update={"status": final.status, "reason": reason})
-    return accepted
-
-
-@router.post(
-    "/{order_id}/returns",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 404, 409, 422, 502, 504),
-)
-async def return_lines(
-    order_id: OrderId, body: ReturnRequest, caller: CurrentCaller, mobile: MobileDep
-) -> Return:
-    """Ask to return some or all lines of a delivered order within the return window
-    (409 outside it or before delivery; 422 for a product not of the order or more
-    than is left to return).  The warehouse's receipt then restocks the goods and
-    refunds them at the prices paid."""
-    answer = await request_return(mobile, caller, order_id, body)
-    return parse_answer(Return, answer, "orders")
-
-
-@router.get("/{order_id}/returns", responses=problem_responses(401, 404, 422, 502, 504))
-async def list_returns(order_id: OrderId, caller: CurrentCaller, mobile: MobileDep) -> list[Return]:
-    """The order's returns, oldest first, each with its status and what was refunded."""
-    answer = await fetch_returns(mobile, caller, order_id)
-    return [parse_answer(Return, item, "orders") for item in answer]
+    return await accept_cancel(
+        mobile,
+        caller,
+        order_id,
+        response,
+        wait=wait,
+        poll=f"{API}/orders/{quote(order_id, safe='')}",
+        accepted=lambda answer, poll: CancelAccepted(
+            **OrderSummary.of(parse_answer(ServiceOrder, answer, "orders")).model_dump(),
+            cancel_requested=True,
+            poll=poll,
+        ),
+        reason=compact_reason,
+    )

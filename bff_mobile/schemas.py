@@ -14,7 +14,7 @@ from datetime import date
 
 from pydantic import Field
 
-from bff.schemas import Basket, Id, UtcDateTime
+from bff.schemas import Basket, CheckoutAnswer, Id, UtcDateTime
 from shared.web.schemas import CamelModel, RequestBody
 
 
@@ -188,10 +188,7 @@ class CheckoutRequest(RequestBody):
     payment_method_id: Id = Field(description="a saved payment method (or a test card)")
 
 
-class CheckoutAccepted(CamelModel):
-    order_id: str
-    status: str = Field(description="pending until the saga ends; then confirmed or cancelled")
-    total_amount: int = Field(description="minor units, priced by the inventory")
+class CheckoutAccepted(CheckoutAnswer):
     reason: str | None = Field(
         default=None, description="why a cancelled order was cancelled (with `wait`)"
     )

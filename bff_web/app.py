@@ -8,7 +8,7 @@ from orders, users, inventory, payments and the saga in parallel.
 
 from __future__ import annotations
 
-from bff import auth, wallet
+from bff import auth, returns, wallet
 from bff.app import bff_app_factory
 from bff_web import catalogue, checkout, orders
 from bff_web.context import Web
@@ -20,7 +20,14 @@ build_app = bff_app_factory(
     Web,
     title="bff-web",
     description=__doc__ or "",
-    routers=[auth.router, catalogue.router, wallet.router, checkout.router, orders.router],
+    routers=[
+        auth.router,
+        catalogue.router,
+        wallet.router,
+        checkout.router,
+        orders.router,
+        returns.router,
+    ],
     gzip_minimum_size=GZIP_MINIMUM_BYTES,
 )
 """The BFF-Web app; ``http_transports`` replaces the network for chosen services."""

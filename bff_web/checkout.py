@@ -13,6 +13,7 @@ its ``reason``; or the current status (202) if that takes longer.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
@@ -21,17 +22,16 @@ from bff import (
     API,
     CurrentCaller,
     IdempotencyKey,
-    StoredAnswer,
     answer_within,
     concurrently,
-    once_per_key,
     parse_answer,
     place_order,
     price_basket,
     problem_responses,
     usable_payment_method,
 )
-from bff.outcome import WaitQuery, final_within
+from bff.checkout import accept_checkout
+from bff.outcome import WaitQuery
 from bff_web.context import WebDep
 from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
 from shared.web.limits import CHECKOUT
@@ -60,10 +60,8 @@ async def checkout(
     wait: WaitQuery = None,
 ) -> CheckoutAccepted:
     """Place an order for the basket; the answer is ``pending`` until the saga ends."""
-    web.checkout_limiter.check(caller.user_id, "checkouts")
-    request_body = body.model_dump(mode="json", by_alias=True)
 
-    async def place() -> StoredAnswer:
+    async def place(request_body: dict[str, Any]) -> CheckoutAccepted:
         async with answer_within(web.settings.bff_write_deadline_seconds):
             basket, _ = await concurrently(
                 price_basket(
@@ -80,19 +78,21 @@ async def checkout(
                 idempotency_key=idempotency_key,
             )
         placed = parse_answer(Order, order, "orders")
-        accepted = CheckoutAccepted(
+        return CheckoutAccepted(
             order_id=placed.id,
             status=placed.status,
             total_amount=placed.total_amount,
             currency=placed.currency,
         )
-        return StoredAnswer(status.HTTP_202_ACCEPTED, accepted.model_dump(by_alias=True))
 
-    answer = await once_per_key(web, caller, idempotency_key, request_body, response, place)
-    accepted = parse_answer(CheckoutAccepted, answer.body, "orders")
-    response.headers["Location"] = f"{API}/orders/{quote(accepted.order_id, safe='')}/details"
-    final = await final_within(web, caller, accepted.order_id, wait)
-    if final is not None:
-        response.status_code = status.HTTP_200_OK
-        accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
-    return accepted
+    return await accept_checkout(
+        web,
+        caller,
+        body,
+        response,
+        idempotency_key=idempotency_key,
+        wait=wait,
+        place=place,
+        answer=CheckoutAccepted,
+        poll=lambda order_id: f"{API}/orders/{quote(order_id, safe='')}/details",
+    )

@@ -20,9 +20,8 @@ from bff import (
     parse_answer,
     problem_responses,
 )
-from bff.orders import request_cancel
+from bff.orders import accept_cancel
 from bff.outcome import WaitQuery
-from bff.returns import Return, ReturnRequest, fetch_returns, request_return
 from bff_web.context import WebDep
 from bff_web.details import order_details
 from bff_web.schemas import CancelAccepted, Order, OrderDetails, OrderPage
@@ -82,35 +81,14 @@ async def cancel_order(
     order.  With ``?wait`` the answer waits for that (200), or says the status
     now (202) if it takes longer or the saga needs ops to finish it.
     """
-    answer, final = await request_cancel(web, caller, order_id, wait=wait)
-    poll = f"{API}/orders/{quote(order_id, safe='')}/details"
-    response.headers["Location"] = poll
-    order = parse_answer(Order, answer, "orders")
-    accepted = CancelAccepted(**order.model_dump(), cancel_requested=True, poll=poll)
-    if final is not None and final.status == "cancelled":
-        response.status_code = status.HTTP_200_OK
-        accepted = accepted.model_copy(update={"status": final.status, "reason": final.reason})
-    return accepted
-
-
-@router.post(
-    "/{order_id}/returns",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 404, 409, 422, 502, 504),
-)
-async def return_lines(
-    order_id: OrderId, body: ReturnRequest, caller: CurrentCaller, web: WebDep
-) -> Return:
-    """Ask to return some or all lines of a delivered order within the return window
-    (409 outside it or before delivery; 422 for a product not of the order or more
-    than is left to return).  The warehouse's receipt then restocks the goods and
-    refunds them at the prices paid."""
-    answer = await request_return(web, caller, order_id, body)
-    return parse_answer(Return, answer, "orders")
-
-
-@router.get("/{order_id}/returns", responses=problem_responses(401, 404, 422, 502, 504))
-async def list_returns(order_id: OrderId, caller: CurrentCaller, web: WebDep) -> list[Return]:
-    """The order's returns, oldest first, each with its status and what was refunded."""
-    answer = await fetch_returns(web, caller, order_id)
-    return [parse_answer(Return, item, "orders") for item in answer]
+    return await accept_cancel(
+        web,
+        caller,
+        order_id,
+        response,
+        wait=wait,
+        poll=f"{API}/orders/{quote(order_id, safe='')}/details",
+        accepted=lambda answer, poll: CancelAccepted(
+            **parse_answer(Order, answer, "orders").model_dump(), cancel_requested=True, poll=poll
+        ),
+    )

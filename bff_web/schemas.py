@@ -18,6 +18,7 @@ from pydantic import (
 
 from bff.schemas import (
     Basket,
+    CheckoutAnswer,
     Country,
     Id,
     Line,
@@ -69,10 +70,7 @@ class CheckoutRequest(RequestBody):
     payment_method_id: Id
 
 
-class CheckoutAccepted(CamelModel):
-    order_id: str
-    status: str = Field(description="pending until the saga ends; then confirmed or cancelled")
-    total_amount: int = Field(description="minor units, priced by the inventory")
+class CheckoutAccepted(CheckoutAnswer):
     currency: str
     reason: str | None = Field(
         default=None,

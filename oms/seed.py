@@ -1,11 +1,14 @@
-"""``oms up --seed demo``: a catalogue and a shopper to try the system with.
+"""``oms up --seed demo``: a catalogue and a shopper to try the system with; and
+the throwaway catalogues the benchmarks and the cluster's load create.
 
-Seeding goes through the services' own HTTP APIs, as any client would, and is
-idempotent: a product or user that already exists (409) is left as it is.
+Seeding goes through the services' own HTTP APIs, as any client would.  The demo
+is idempotent: a product or user that already exists (409) is left as it is.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -72,3 +75,43 @@ async def seed_demo(settings: Settings, console: Console | None = None) -> Seede
             f"shopper {DEMO_EMAIL} / {DEMO_PASSWORD}"
         )
     return seeded
+
+
+def expect_status(response: httpx.Response, status: int) -> None:
+    """Raise, saying what was asked and answered, unless ``response`` has ``status``."""
+    if response.status_code != status:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url}: "
+            f"expected {status}, got {response.status_code}: {response.text[:500]}"
+        )
+
+
+async def numbered_products(
+    http: httpx.AsyncClient,
+    inventory_url: str,
+    secret: str,
+    *,
+    label: str,
+    prices: Sequence[int],
+    stock: int,
+) -> list[str]:
+    """Create one product a price, under SKUs no earlier run used (``LABEL-<run>-<n>``),
+    as an ops user signed with ``secret``; their ids, in the order of ``prices``."""
+    ops = {"Authorization": f"Bearer {mint_token(secret, sub=f'oms-{label}', roles=['ops'])}"}
+    run = uuid.uuid4().hex[:8]
+    ids = []
+    for n, price in enumerate(prices):
+        created = await http.post(
+            f"{inventory_url}{API_PREFIX}/products",
+            json={
+                "sku": f"{label.upper()}-{run}-{n}",
+                "name": f"{label.capitalize()} product {n}",
+                "price": price,
+                "currency": "EUR",
+                "stock": stock,
+            },
+            headers=ops,
+        )
+        expect_status(created, 201)
+        ids.append(created.json()["id"])
+    return ids

@@ -17,7 +17,7 @@ never meets it).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from saga.definition import SagaState
 from saga.definition.steps import STEP_BY_COMMAND
@@ -80,12 +80,26 @@ def unanswered(state: SagaState | None, reply: str, causation_id: str | None) ->
         return None
     if state is None:
         return f"{reply} answers no command: the saga does not exist"
-    sent = {
-        command_id(state.saga_id, command, attempt)
+    return answers_none_of(
+        reply, commands, causation_id, state.saga_id, lambda command: sends(state, command)
+    )
+
+
+def answers_none_of(
+    reply: str,
+    commands: Sequence[str],
+    causation_id: str | None,
+    saga_id: str,
+    sent: Callable[[str], int],
+) -> str | None:
+    """Why ``reply`` answers none of ``commands`` as the saga ``saga_id`` sent them
+    (``sent(command)`` times each), or None when its causation id is one of theirs."""
+    ids = {
+        command_id(saga_id, command, attempt)
         for command in commands
-        for attempt in range(1, sends(state, command) + 1)
+        for attempt in range(1, sent(command) + 1)
     }
-    if causation_id in sent:
+    if causation_id in ids:
         return None
     if causation_id is None:
         return f"{reply} names no command it answers (no causation id)"

@@ -23,8 +23,8 @@ import asyncpg
 import httpx
 
 from oms.cluster.layout import DATABASE, Layout
+from oms.seed import numbered_products
 from saga.definition.statuses import TERMINAL
-from shared.auth import mint_token
 from shared.web.app import API_PREFIX
 
 SHOPPERS = 20
@@ -41,25 +41,17 @@ class Shoppers:
 
     @classmethod
     async def register(cls, layout: Layout, secret: str, count: int = SHOPPERS) -> Shoppers:
-        ops = {"Authorization": f"Bearer {mint_token(secret, sub='oms-cluster', roles=['ops'])}"}
         run = uuid.uuid4().hex[:8]
         web = layout.public_url("bff-web")
         async with httpx.AsyncClient(timeout=60) as http:
-            products = []
-            for n in range(PRODUCTS):
-                created = await http.post(
-                    f"{layout.public_url('inventory')}{API_PREFIX}/products",
-                    json={
-                        "sku": f"CLUSTER-{run}-{n}",
-                        "name": f"Cluster product {n}",
-                        "price": 500 + n,
-                        "currency": "EUR",
-                        "stock": 1_000_000,
-                    },
-                    headers=ops,
-                )
-                created.raise_for_status()
-                products.append(created.json()["id"])
+            products = await numbered_products(
+                http,
+                layout.public_url("inventory"),
+                secret,
+                label="cluster",
+                prices=[500 + n for n in range(PRODUCTS)],
+                stock=1_000_000,
+            )
             tokens = []
             for n in range(count):
                 session = await http.post(

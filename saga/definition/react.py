@@ -6,15 +6,16 @@ from typing import ClassVar
 
 from saga.definition.actions import start
 from saga.definition.config import SagaConfig
-from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
-from saga.definition.errors import SagaNotStarted, UndeclaredTransition
-from saga.definition.inputs import DeadlineFired, Input, OperatorRetry, input_name
+from saga.definition.decisions import Decision, HistoryKind
+from saga.definition.dispatch import Table, dispatch
+from saga.definition.errors import SagaNotStarted
+from saga.definition.inputs import Input, input_name
 from saga.definition.reaction import Reaction
 from saga.definition.state import OrderData, SagaState
 from saga.definition.statuses import KNOWN_DONE, TERMINAL, UNDOING, SagaStatus
 from saga.definition.steps import INVENTORY, STEPS
 from saga.definition.table import RULES, Rule, Transition, transitions_of
-from shared.messages import Message, OrderCancelRequested, OrderCreated, OrderShipped
+from shared.messages import OrderCancelRequested, OrderCreated, OrderShipped
 
 
 class OrderSaga:
@@ -43,9 +44,7 @@ class OrderSaga:
 
     def __init__(self, config: SagaConfig | None = None) -> None:
         self.config = config if config is not None else SagaConfig()
-        self._dispatch: dict[tuple[SagaStatus, str], list[Rule]] = {}
-        for rule in self.rules:
-            self._dispatch.setdefault((rule.source, rule.input), []).append(rule)
+        self._table = Table(self.rules)
 
     @property
     def transitions(self) -> tuple[Transition, ...]:
@@ -62,45 +61,15 @@ class OrderSaga:
                 return self._start(input)
             raise SagaNotStarted(f"{input_name(input)} arrived before order.created")
 
-        r = Reaction(self.config, state)
-        name = input_name(input)
-        if isinstance(input, Message):
-            r.record(HistoryKind.message_in, type=name, body=input.dump())
-            order_id = getattr(input, "order_id", None)
-            if order_id != state.saga_id:
-                r.ignore(f"belongs to order {order_id!r}, not {state.saga_id!r}")
-                return r.decision()
-        elif isinstance(input, DeadlineFired):
-            if state.deadline is None or not state.deadline.matches(input):
-                r.ignore(f"stale deadline {input.command} attempt {input.attempt}")
-                return r.decision()
-            r.record(
-                HistoryKind.timeout,
-                command=input.command,
-                attempt=input.attempt,
-                backoff=state.backing_off,
-            )
-        else:
-            action = "retry" if isinstance(input, OperatorRetry) else "abort"
-            r.record(HistoryKind.operator, action=action, actor=input.actor, reason=input.reason)
-
-        rule = next(
-            (
-                rule
-                for rule in self._dispatch.get((state.status, name), ())
-                if rule.guard(state, input, self.config)
-            ),
-            None,
+        return dispatch(
+            self._table,
+            Reaction(self.config, state),
+            input,
+            self.config,
+            owner=getattr(input, "order_id", None),
+            noun="order",
+            unexpected=why_not_expected,
         )
-        if rule is None:
-            r.ignore(why_not_expected(state, input))
-            return r.decision()
-        rule.action(r, input)
-        decision = r.decision()
-        ended = decision.state.status
-        if ended not in rule.targets and not (decision.ignored and ended is state.status):
-            raise UndeclaredTransition(f"{state.status} --{name}--> {ended} is not declared")
-        return decision
 
     def _start(self, event: OrderCreated) -> Decision:
         state = SagaState(
@@ -112,9 +81,7 @@ class OrderSaga:
         r.record(HistoryKind.message_in, type=event.type_name, body=event.dump())
         start(r, INVENTORY)
         # The saga did not exist before; record its birth as a transition from nothing.
-        r.history.append(
-            HistoryEntry(HistoryKind.transition.value, {"from": None, "to": state.status.value})
-        )
+        r.born()
         return r.decision()
 
 

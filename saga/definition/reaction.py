@@ -6,29 +6,15 @@ from dataclasses import replace
 from typing import Any
 
 from saga.definition.config import SagaConfig
-from saga.definition.decisions import Decision, HistoryEntry, HistoryKind
+from saga.definition.decisions import Decision, HistoryKind
+from saga.definition.dispatch import Accumulator
 from saga.definition.progress import build_command
 from saga.definition.state import SagaState, StepRecord, Timer
 from saga.definition.statuses import SagaStatus, StepName, StepState
-from shared.messages import Command
 
 
-class Reaction:
+class Reaction(Accumulator[SagaConfig, SagaState]):
     """Accumulates one decision: the table's actions update the state and send through it."""
-
-    def __init__(self, config: SagaConfig, state: SagaState) -> None:
-        self.config = config
-        self.source = state.status
-        self.state = state
-        self.commands: list[Command] = []
-        self.history: list[HistoryEntry] = []
-        self.armed: Timer | None = None
-
-    def record(self, kind: HistoryKind, **detail: Any) -> None:
-        self.history.append(HistoryEntry(kind.value, detail))
-
-    def update(self, **changes: Any) -> None:
-        self.state = replace(self.state, **changes)
 
     def step(self, name: StepName) -> StepRecord:
         return self.state.steps.get(name)
@@ -40,16 +26,8 @@ class Reaction:
     def move(self, status: SagaStatus) -> None:
         self.update(status=status)
 
-    def ignore(self, why: str) -> None:
-        self.record(HistoryKind.ignored, why=why)
-
-    def arm(self, deadline: Timer) -> None:
-        self.armed = deadline
-        self.update(deadline=deadline)
-
     def clear_deadline(self) -> None:
-        self.armed = None
-        self.update(deadline=None)
+        self.arm(None)
 
     def send(self) -> None:
         """Send the command the saga's status awaits and arm its timeout."""
@@ -77,17 +55,9 @@ class Reaction:
         self.arm(Timer(command.type_name, attempt, self.config.step_timeout_seconds))
 
     def decision(self) -> Decision:
-        history = list(self.history)
-        if self.state.status != self.source:
-            history.append(
-                HistoryEntry(
-                    HistoryKind.transition.value,
-                    {"from": self.source.value, "to": self.state.status.value},
-                )
-            )
         return Decision(
             state=self.state,
             commands=tuple(self.commands),
-            history=tuple(history),
+            history=self.recorded(),
             armed=self.armed,
         )

@@ -17,10 +17,8 @@ not declare.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from saga.definition.actions import (
-    Action,
     back_off_refund,
     cancel_order_after_late_confirmation,
     charge_payment,
@@ -51,8 +49,9 @@ from saga.definition.actions import (
     undo_order_cancelled_elsewhere,
     undo_refused_step,
 )
+from saga.definition.config import SagaConfig
+from saga.definition.dispatch import Edge, TableRow, edges
 from saga.definition.guards import (
-    Guard,
     already_refunded,
     always,
     backing_off,
@@ -64,32 +63,22 @@ from saga.definition.guards import (
     undo_retries_left,
 )
 from saga.definition.inputs import DEADLINE_FIRED, OPERATOR_ABORT, OPERATOR_RETRY
+from saga.definition.reaction import Reaction
+from saga.definition.state import SagaState
 from saga.definition.statuses import SagaStatus
 from shared.messages import OrderCreated, model_for
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(TableRow[SagaStatus, SagaState, SagaConfig, Reaction]):
     """In ``source``, on ``input``, if ``guard`` holds, run ``action``, ending in one of ``targets``.
 
     Unless the action ignores the input (then the status does not change),
     ``react`` checks that the saga ends in one of the declared ``targets``.
     """
 
-    source: SagaStatus
-    input: str
-    guard: Guard = field(compare=False, repr=False)
-    action: Action = field(compare=False, repr=False)
-    targets: tuple[SagaStatus, ...]
 
-
-@dataclass(frozen=True)
-class Transition:
+class Transition(Edge[SagaStatus]):
     """One edge of the state diagram; ``source`` None is the saga's start."""
-
-    source: SagaStatus | None
-    input: str
-    target: SagaStatus
 
 
 RESERVING, CHARGING, CONFIRMING = (
@@ -213,10 +202,7 @@ check_inputs(RULES)
 
 def transitions_of(rules: Sequence[Rule]) -> tuple[Transition, ...]:
     """The edges a rule table can take, the start edge first."""
-    edges = [START]
-    for rule in rules:
-        edges.extend(Transition(rule.source, rule.input, target) for target in rule.targets)
-    return tuple(edges)
+    return edges(START, rules, Transition)
 
 
 TRANSITIONS: tuple[Transition, ...] = transitions_of(RULES)

@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from saga.answers import command_id
+from saga.answers import answers_none_of, command_id
 from saga.definition import (
-    DeadlineFired,
-    HistoryEntry,
     HistoryKind,
     Input,
-    OperatorRetry,
     SagaNotStarted,
     Timer,
-    UndeclaredTransition,
     input_name,
 )
+from saga.definition.dispatch import Table, dispatch
 from saga.returns.config import ReturnConfig
 from saga.returns.reaction import ReturnDecision, ReturnReaction
 from saga.returns.state import ReturnState
@@ -55,9 +52,7 @@ class ReturnSaga:
 
     def __init__(self, config: ReturnConfig | None = None) -> None:
         self.config = config if config is not None else ReturnConfig()
-        self._dispatch: dict[tuple[ReturnStatus, str], list[ReturnRule]] = {}
-        for rule in self.rules:
-            self._dispatch.setdefault((rule.source, rule.input), []).append(rule)
+        self._table = Table(self.rules)
 
     @property
     def transitions(self) -> tuple[ReturnTransition, ...]:
@@ -87,14 +82,9 @@ class ReturnSaga:
             return None
         if state is None:
             return f"{reply} answers no command: the return saga does not exist"
-        sent = {
-            command_id(state.saga_id, command, attempt)
-            for command in commands
-            for attempt in range(1, state.sent.get(command, 0) + 1)
-        }
-        if causation_id in sent:
-            return None
-        return f"{reply} answers {causation_id!r}, not a {' or '.join(commands)} the saga sent"
+        return answers_none_of(
+            reply, commands, causation_id, state.saga_id, lambda command: state.sent.get(command, 0)
+        )
 
     # --- the pure part ----------------------------------------------------------
 
@@ -103,52 +93,24 @@ class ReturnSaga:
             if isinstance(input, ReturnRequested):
                 return self._start(input)
             raise SagaNotStarted(f"{input_name(input)} arrived before return.requested")
-        r = ReturnReaction(self.config, state)
-        name = input_name(input)
-        if isinstance(input, Message):
-            r.record(HistoryKind.message_in, type=name, body=input.dump())
-            if self.saga_id_of(input) != state.saga_id:
-                r.ignore(f"belongs to return {self.saga_id_of(input)!r}, not {state.saga_id!r}")
-                return r.decision()
-        elif isinstance(input, DeadlineFired):
-            if state.deadline is None or not state.deadline.matches(input):
-                r.ignore(f"stale deadline {input.command} attempt {input.attempt}")
-                return r.decision()
-            r.record(
-                HistoryKind.timeout,
-                command=input.command,
-                attempt=input.attempt,
-                backoff=state.backing_off,
-            )
-        else:
-            action = "retry" if isinstance(input, OperatorRetry) else "abort"
-            r.record(HistoryKind.operator, action=action, actor=input.actor, reason=input.reason)
-        rule = next(
-            (
-                rule
-                for rule in self._dispatch.get((state.status, name), ())
-                if rule.guard(state, input, self.config)
-            ),
-            None,
+        return dispatch(
+            self._table,
+            ReturnReaction(self.config, state),
+            input,
+            self.config,
+            owner=self.saga_id_of(input) if isinstance(input, Message) else None,
+            noun="return",
+            unexpected=_unexpected,
         )
-        if rule is None:
-            r.ignore(f"{name} is not expected while {state.status.value}")
-            return r.decision()
-        rule.action(r, input)
-        ended = r.state.status
-        if ended is not state.status:
-            r.record(HistoryKind.transition, **{"from": state.status.value, "to": ended.value})
-        decision = r.decision()
-        if ended not in rule.targets and not (decision.ignored and ended is state.status):
-            raise UndeclaredTransition(f"{state.status} --{name}--> {ended} is not declared")
-        return decision
 
     def _start(self, event: ReturnRequested) -> ReturnDecision:
         state = ReturnState.start(event)
         r = ReturnReaction(self.config, state)
         r.record(HistoryKind.message_in, type=event.type_name, body=event.dump())
         r.arm(Timer(RECEIPT, 1, self.config.receipt_timeout_seconds))
-        r.history.append(
-            HistoryEntry(HistoryKind.transition.value, {"from": None, "to": state.status.value})
-        )
+        r.born()
         return r.decision()
+
+
+def _unexpected(state: ReturnState, input: Input) -> str:
+    return f"{input_name(input)} is not expected while {state.status.value}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 from saga.definition import HistoryEntry, HistoryKind, Timer
+from saga.definition.dispatch import Accumulator
 from saga.returns.config import ReturnConfig
 from saga.returns.state import AWAITED, ReturnState
 from saga.returns.statuses import ReturnStatus
@@ -61,28 +61,8 @@ def build_command(state: ReturnState, command: str) -> Command:
     raise ValueError(f"the return saga sends no {command}")
 
 
-class ReturnReaction:
+class ReturnReaction(Accumulator[ReturnConfig, ReturnState]):
     """Accumulates one decision."""
-
-    def __init__(self, config: ReturnConfig, state: ReturnState) -> None:
-        self.config = config
-        self.state = state
-        self.commands: list[Command] = []
-        self.history: list[HistoryEntry] = []
-        self.armed: Timer | None = None
-
-    def record(self, kind: HistoryKind, **detail: Any) -> None:
-        self.history.append(HistoryEntry(kind.value, detail))
-
-    def update(self, **changes: Any) -> None:
-        self.state = replace(self.state, **changes)
-
-    def ignore(self, why: str) -> None:
-        self.record(HistoryKind.ignored, why=why)
-
-    def arm(self, timer: Timer | None) -> None:
-        self.armed = timer
-        self.update(deadline=timer)
 
     def move(self, status: ReturnStatus) -> None:
         """Move to ``status`` and, if it awaits a command, send it (a fresh budget)."""
@@ -103,4 +83,4 @@ class ReturnReaction:
         self.arm(Timer(command, attempt, self.config.step_timeout_seconds))
 
     def decision(self) -> ReturnDecision:
-        return ReturnDecision(self.state, tuple(self.commands), tuple(self.history), self.armed)
+        return ReturnDecision(self.state, tuple(self.commands), self.recorded(), self.armed)

@@ -8,7 +8,6 @@ input with no row for the saga's status is ignored, and the history says why.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from saga.definition import (
     DEADLINE_FIRED,
@@ -18,6 +17,7 @@ from saga.definition import (
     Input,
     Timer,
 )
+from saga.definition.dispatch import Edge, TableRow, edges
 from saga.returns.config import ReturnConfig
 from saga.returns.reaction import AWAITS, ReturnReaction
 from saga.returns.state import ReturnState
@@ -37,20 +37,12 @@ Guard = Callable[[ReturnState, Input, ReturnConfig], bool]
 Action = Callable[[ReturnReaction, Input], None]
 
 
-@dataclass(frozen=True)
-class ReturnRule:
-    source: ReturnStatus
-    input: str
-    guard: Guard = field(compare=False, repr=False)
-    action: Action = field(compare=False, repr=False)
-    targets: tuple[ReturnStatus, ...]
+class ReturnRule(TableRow[ReturnStatus, ReturnState, ReturnConfig, ReturnReaction]):
+    pass
 
 
-@dataclass(frozen=True)
-class ReturnTransition:
-    source: ReturnStatus | None
-    input: str
-    target: ReturnStatus
+class ReturnTransition(Edge[ReturnStatus]):
+    pass
 
 
 # --- guards ------------------------------------------------------------------
@@ -252,7 +244,4 @@ for _rule in RULES:
         model_for(_rule.input)
         raise AssertionError(f"{_rule.input} is not a return saga input")
 
-TRANSITIONS: tuple[ReturnTransition, ...] = (
-    START,
-    *(ReturnTransition(rule.source, rule.input, t) for rule in RULES for t in rule.targets),
-)
+TRANSITIONS: tuple[ReturnTransition, ...] = edges(START, RULES, ReturnTransition)

@@ -45,13 +45,13 @@ from oms.bench.bff.measure import ROUNDS, slices
 from oms.bench.bff.system import (
     Seeded,
     bench_settings,
-    expect_status,
     mode_of,
     running,
     seed,
 )
 from oms.bench.procstat import CpuMeter, PidSource
 from oms.bench.report import console, machine, now, percentiles
+from oms.seed import expect_status
 from shared.auth import mint_token
 from shared.settings import SERVICES, Settings
 from shared.web.app import API_PREFIX

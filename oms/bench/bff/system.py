@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from oms.bench.processes import Fleet, fleet, free_port_offset
-from shared.auth import mint_token
+from oms.seed import expect_status, numbered_products
 from shared.settings import CARD_PROVIDER, PORTS, SERVICES, Settings
 from shared.web.app import API_PREFIX
 
@@ -91,26 +91,16 @@ async def running(
 
 async def seed(settings: Settings) -> Seeded:
     """A shopper, products and confirmed orders, through the public APIs."""
-    ops = {
-        "Authorization": f"Bearer {mint_token(settings.jwt_key, sub='oms-bench', roles=['ops'])}"
-    }
     run = uuid.uuid4().hex[:8]
     async with httpx.AsyncClient(timeout=60) as http:
-        product_ids = []
-        for n in range(SEED_PRODUCTS):
-            created = await http.post(
-                f"{settings.url_for('inventory')}{API_PREFIX}/products",
-                json={
-                    "sku": f"BENCH-{run}-{n}",
-                    "name": f"Bench product {n}",
-                    "price": 1000 + n,
-                    "currency": "EUR",
-                    "stock": 1_000,
-                },
-                headers=ops,
-            )
-            expect_status(created, 201)
-            product_ids.append(created.json()["id"])
+        product_ids = await numbered_products(
+            http,
+            settings.url_for("inventory"),
+            settings.jwt_key,
+            label="bench",
+            prices=[1000 + n for n in range(SEED_PRODUCTS)],
+            stock=1_000,
+        )
         web = settings.url_for("bff-web")
         session = await http.post(
             f"{web}{API_PREFIX}/auth/register",
@@ -140,12 +130,3 @@ async def seed(settings: Settings) -> Seeded:
                 raise RuntimeError(f"a seeded order did not confirm: {placed.json()}")
             order_ids.append(placed.json()["orderId"])
     return Seeded(user_id, token, order_ids, product_ids)
-
-
-def expect_status(response: httpx.Response, status: int) -> None:
-    """Raise, saying what was asked and answered, unless ``response`` has ``status``."""
-    if response.status_code != status:
-        raise RuntimeError(
-            f"{response.request.method} {response.request.url}: "
-            f"expected {status}, got {response.status_code}: {response.text[:500]}"
-        )

@@ -27,9 +27,8 @@ from oms.bench.processes import (
 from oms.bench.procstat import PidSource, pids_named
 from oms.components import ON_BROKER, PARTICIPANTS
 from oms.config import load_settings
-from shared.auth import mint_token
+from oms.seed import numbered_products
 from shared.settings import CARD_PROVIDER, PORTS
-from shared.web.app import API_PREFIX
 
 DATABASES = (CARD_PROVIDER, *ON_BROKER)
 """A fresh database per component on the broker and for the card provider, so each
@@ -231,24 +230,7 @@ def pids(started: Fleet, prefix: str) -> PidSource:
 
 async def products(inventory_url: str, secret: str) -> list[str]:
     """The catalogue the orders are placed from, all at one price, stock for ever."""
-    ops = {"Authorization": f"Bearer {mint_token(secret, sub='oms-bench', roles=['ops'])}"}
-    run = uuid.uuid4().hex[:8]
-    created = []
-    async with httpx.AsyncClient(
-        base_url=f"{inventory_url}{API_PREFIX}", headers=ops, timeout=60
-    ) as http:
-        for n in range(PRODUCTS):
-            response = await http.post(
-                "/products",
-                json={
-                    "sku": f"BENCH-{run}-{n}",
-                    "name": f"Bench product {n}",
-                    "price": PRICE,
-                    "currency": "EUR",
-                    "stock": STOCK,
-                },
-            )
-            if response.status_code != 201:
-                raise RuntimeError(f"creating a product: {response.status_code} {response.text}")
-            created.append(response.json()["id"])
-    return created
+    async with httpx.AsyncClient(timeout=60) as http:
+        return await numbered_products(
+            http, inventory_url, secret, label="bench", prices=[PRICE] * PRODUCTS, stock=STOCK
+        )

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.saga.test_recovery import OPS, TERMINAL, Shop, assert_audit_clean
-from tests.support.infra import RabbitVhost, eventually
-from tests.support.processes import Process, ProcessStack
+from tests.support.infra import eventually
+from tests.support.processes import Process, ProcessStack, processes_fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq, pytest.mark.postgres]
 
@@ -31,12 +29,7 @@ REFUNDS = 20
 in payments' hands at the kill (each is held back 400 ms)."""
 
 
-@pytest.fixture
-def processes(
-    rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path
-) -> Iterator[ProcessStack]:
-    with ProcessStack.on(rabbit_vhost, postgres_url, tmp_path) as stack:
-        yield stack
+processes = processes_fixture(ProcessStack)
 
 
 def start(processes: ProcessStack) -> tuple[Process, Process]:

@@ -12,8 +12,6 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +20,7 @@ import pytest
 
 from shared.auth import mint_token
 from tests.support.infra import RabbitVhost, eventually
-from tests.support.processes import ROOT, ProcessStack
+from tests.support.processes import ROOT, ProcessStack, processes_fixture
 from tests.support.stack import TEST_JWT_SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -37,12 +35,7 @@ PARTICIPANT_COMMANDS = {
 TERMINAL = {"completed", "cancelled", "failed"}
 
 
-@pytest.fixture
-def processes(
-    rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path
-) -> Iterator[ProcessStack]:
-    with ProcessStack.on(rabbit_vhost, postgres_url, tmp_path) as stack:
-        yield stack
+processes = processes_fixture(ProcessStack)
 
 
 class Shop:

@@ -269,12 +269,13 @@ def test_the_state_codec_round_trips_every_given_state() -> None:
 
 def test_an_action_leaving_its_declared_targets_is_refused() -> None:
     rule = next(r for r in RULES if r.source is ReturnStatus.closing and r.input == "return.closed")
-    saga = ReturnSaga(CONFIG)
-    saga._dispatch[(rule.source, rule.input)] = [
-        ReturnRule(rule.source, rule.input, rule.guard, rule.action, (ReturnStatus.expired,))
-    ]
+    miswired = ReturnRule(rule.source, rule.input, rule.guard, rule.action, (ReturnStatus.expired,))
+
+    class Miswired(ReturnSaga):
+        rules = tuple(miswired if r is rule else r for r in RULES)
+
     with pytest.raises(UndeclaredTransition):
-        saga.react(run(RECEIVED, RESTOCKED, REFUNDED), CLOSED)
+        Miswired(CONFIG).react(run(RECEIVED, RESTOCKED, REFUNDED), CLOSED)
 
 
 def test_commands_are_named_by_saga_command_and_attempt() -> None:
