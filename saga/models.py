@@ -37,7 +37,9 @@ class SagaRow(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=64)
-    kind: str = Field(default="order", index=True, max_length=40)
+    kind: str = Field(
+        default="order", index=True, max_length=40, sa_column_kwargs={"server_default": "order"}
+    )
     """Which definition runs it (``saga/kinds.py``): ``order``, ``return``."""
     status: str = Field(max_length=40)
     state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

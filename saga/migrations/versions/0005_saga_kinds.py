@@ -17,15 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # The default fills the rows stored before; the model declares none.
-    with op.batch_alter_table("sagas") as batch:
-        batch.add_column(sa.Column("kind", sa.String(40), nullable=False, server_default="order"))
-    with op.batch_alter_table("sagas") as batch:
-        batch.alter_column("kind", server_default=None)
+    # The default fills the rows stored before.  Columns are added and dropped in
+    # place, never by copying the table (SQLite's batch mode), which would lose the
+    # triggers that keep the counts by state.
+    op.add_column("sagas", sa.Column("kind", sa.String(40), nullable=False, server_default="order"))
     op.create_index("ix_sagas_kind", "sagas", ["kind"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_sagas_kind", table_name="sagas")
-    with op.batch_alter_table("sagas") as batch:
-        batch.drop_column("kind")
+    op.execute("ALTER TABLE sagas DROP COLUMN kind")

@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from saga.app import build_app as build_saga
 from saga.definition import Decision, Input, OrderSaga, SagaState
+from saga.kinds import SagaKind
 from saga.models import ParkedMessageRow, SagaRow
 from saga.runtime import SagaRuntime
 from saga.store import SagaTransaction
@@ -53,9 +54,14 @@ class CreationHeldOpen(SagaRuntime):
         return await super()._lock(tx, saga_id, claim=claim)
 
     async def _apply(
-        self, tx: SagaTransaction, saga_id: str, input: Input, envelope: Envelope | None
+        self,
+        tx: SagaTransaction,
+        saga_id: str,
+        input: Input,
+        envelope: Envelope | None,
+        kind: SagaKind | None = None,
     ) -> Decision | None:
-        decision = await super()._apply(tx, saga_id, input, envelope)
+        decision = await super()._apply(tx, saga_id, input, envelope, kind)
         if isinstance(input, OrderCreated):
             self.creation_open.set()
             await self.commit_creation.wait()
