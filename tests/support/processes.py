@@ -117,6 +117,9 @@ class ProcessStack:
     """How many saga processes a test may start (numbers 0 to 2)."""
     SAGA_SPACING = 1000
     """Saga process ``n`` runs at the stack's offset plus ``n`` times this."""
+    START_SECONDS = 180
+    """How long a process may take to start (imports, migrations) on a machine many
+    test workers share."""
 
     def __init__(
         self,
@@ -165,12 +168,8 @@ class ProcessStack:
         only = [arg for name in names for arg in ("--only", name)]
         process = Process(["up", *only], self.env(self.offset), self.logs / "services.log")
         self.processes.append(process.start())
-        wait_ready([self.url(name) for name in names], process)
+        wait_ready([self.url(name) for name in names], process, self.START_SECONDS)
         return process
-
-    START_SECONDS = 180
-    """How long one component may take to start alone (imports, migrations) on a
-    machine many test runs share."""
 
     def start_component(self, name: str) -> Process:
         """``oms run NAME``: one component in a process of its own, on the stack's port."""
@@ -194,7 +193,7 @@ class ProcessStack:
         log = self.logs / f"saga-{number}.log"
         process = Process(["run", "saga"], self.env(offset), log)
         self.processes.append(process.start())
-        wait_ready([self.url("saga", offset)], process)
+        wait_ready([self.url("saga", offset)], process, self.START_SECONDS)
         return process
 
     def stop(self) -> None:

@@ -21,14 +21,16 @@ TEST_PATIENCE = {"bff_call_timeout_seconds": 5.0}
 """A BFF's call to a service in tests may take the whole write deadline (5 s), not
 2 s: on a machine running several test workers a sign-up can take longer."""
 TEST_POOLS = {
-    "db_pool_size": 3,
-    "saga_db_pool_size": 4,
+    "db_pool_size": 5,
+    "saga_db_pool_size": 6,
     "bff_db_pool_size": 2,
     "card_provider_db_pool_size": 2,
 }
-"""PostgreSQL pools of a test stack: at most 22 connections a stack (four services,
-the saga, both BFFs, the provider), so four test workers, each with a stack, stay
-within a server allowing 100 (the settings' defaults would open up to 54 a stack)."""
+"""PostgreSQL pools of a test stack: at most 32 connections a stack (four services,
+the saga, both BFFs, the provider) where the settings' defaults would open 54, so
+four test workers stay near a server allowing 100 (pools open connections only as
+they are needed; three a service made a burst of concurrent sagas wait past the
+pool timeout on a busy machine)."""
 
 
 @dataclass

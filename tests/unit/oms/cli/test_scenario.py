@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from oms.cli import app
+from oms.cli.common import console
 from tests.support.scenarios import GOOD, LIBRARY, write
 
 
@@ -23,6 +25,14 @@ def test_the_cli_refuses_a_bad_directory_before_running_anything(tmp_path: Path)
     assert "unknown expectation kind 'vibes'" in result.output
 
 
+@pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's console 250 columns wide: it takes its width when it is made (at
+    import, ``COLUMNS`` unset), 80 where no terminal is attached, as on a test worker."""
+    monkeypatch.setattr(console, "_width", 250)
+
+
+@pytest.mark.usefixtures("wide")
 def test_the_cli_lists_the_library_with_what_each_scenario_needs() -> None:
     result = CliRunner().invoke(
         app, ["scenario", "list", "--dir", str(LIBRARY)], env={"COLUMNS": "250"}
@@ -70,6 +80,7 @@ def test_a_directory_holding_a_checkout_yields_only_its_scenario_files(tmp_path:
     assert "compose" not in result.output
 
 
+@pytest.mark.usefixtures("wide")
 def test_a_misspelt_scenario_name_offers_the_closest(tmp_path: Path) -> None:
     write(tmp_path, GOOD.replace("name: tiny", "name: kettle"), "kettle.yaml")
 
