@@ -19,7 +19,7 @@ from saga.jobs import CANCELLED, RUNNING
 from saga.models import SagaJobOutcomeRow, SagaJobRow
 from shared.clock import utcnow
 from shared.web.auth import OpsPrincipal
-from shared.web.problems import Conflict, NotFound, Unprocessable
+from shared.web.problems import Conflict, NotFound, problem_responses
 from shared.web.schemas import CamelModel
 
 router = APIRouter(tags=["saga jobs"])
@@ -73,13 +73,19 @@ async def _job(runtime: Runtime, job_id: str) -> SagaJobRow:
     return row
 
 
-@router.post("/saga-jobs", response_model=JobView, status_code=201)
+@router.post(
+    "/saga-jobs",
+    response_model=JobView,
+    status_code=201,
+    responses=problem_responses(401, 403, 409, 422),
+)
 async def start_job(body: JobRequest, runtime: Runtime, ops: OpsPrincipal) -> JobView:
     """Retry or abort every saga the filter selects, at ``rate`` a second, as a job
-    recorded with who asked and why; 422 when the filter selects none."""
+    recorded with who asked and why; 409 when the filter selects none now (there is
+    nothing to do, though the same filter may select sagas later)."""
     count = await count_selected(runtime, SelectFilter(filter=body.filter))
     if count == 0:
-        raise Unprocessable("the filter selects no saga", field="filter")
+        raise Conflict("the filter selects no saga: no job started")
     now = utcnow()
     row = SagaJobRow(
         id=str(uuid.uuid4()),

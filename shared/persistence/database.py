@@ -19,6 +19,7 @@ from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.errors import DomainError
 from shared.settings import Settings
 
 PING_AFTER_IDLE_SECONDS = 1.0
@@ -221,12 +222,16 @@ def unavailable_reason(error: BaseException) -> str | None:
     Such failures pass (a connection is handed back, the server accepts clients
     again), so a request that meets one answers 503 rather than 500: the pool
     had no free connection in time, the server refused or dropped the
-    connection, or it could not be reached at all.  The reason names no URL.
+    connection, or it could not be reached at all.  The reason names no URL.  A
+    domain error is never the database's: one that says another system could not be
+    reached (the card provider) is about that system, whatever socket error caused it.
     """
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, DomainError):
+            return None
         if isinstance(current, BaseExceptionGroup):
             reasons = (unavailable_reason(inner) for inner in current.exceptions)
             return next((r for r in reasons if r is not None), None)

@@ -188,7 +188,8 @@ async def test_a_job_selecting_nothing_is_refused(database_url: str) -> None:
                 f"{API}/saga-jobs",
                 json={"action": "retry", "filter": {"state": "failed"}, "reason": "x", "rate": 1e6},
             )
-    assert refused.status_code == 422
+    assert refused.status_code == 409
+    assert "selects no saga" in refused.json()["detail"]
     assert too_fast.status_code == 422
 
 
