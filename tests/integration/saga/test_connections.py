@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import exc
+from sqlalchemy.ext.asyncio import AsyncConnection
 from structlog.testing import capture_logs
 
 from saga.app import build_app
@@ -37,6 +39,13 @@ async def saga_on_socket(stack: Stack) -> AsyncIterator[tuple[FastAPI, str]]:
     app = build_app(stack.settings.model_copy(update=ONE_CONNECTION), stack.transport)
     async with serve(app), on_socket(app) as url:
         yield app, url
+
+
+async def take_connection(db: Database) -> AsyncConnection | None:
+    try:
+        return await db.engine.connect()
+    except exc.TimeoutError:  # the pool's one connection is out
+        return None
 
 
 def database(app: FastAPI) -> Database:
@@ -112,7 +121,12 @@ async def test_a_stream_outlives_polls_that_find_no_free_connection(stack: Stack
         listener = asyncio.create_task(listen(url, stack, events))
         try:
             await eventually(lambda: asyncio.sleep(0, events), what="the stream to connect")
-            held = await database(app).engine.connect()
+            # The one connection is the saga process's to share (its pollers take it
+            # now and then): taken as soon as it is free.
+            held = await eventually(
+                lambda: take_connection(database(app)), until=lambda c: c is not None
+            )
+            assert held is not None
             try:
                 with capture_logs() as logs:
                     await eventually(
