@@ -24,6 +24,7 @@ from saga.statements import HISTORY, INPUTS, LOCK_NAMESPACE
 from shared.clock import utcnow
 from shared.persistence.database import Database
 from shared.persistence.migrations import upgrade
+from tests.support.infra import eventually
 
 MIGRATIONS = Path(__file__).parents[3] / "saga" / "migrations"
 SAGAS = SagaRow.__table__  # type: ignore[attr-defined]
@@ -221,7 +222,15 @@ async def test_a_saga_that_moves_while_being_pruned_stays(postgres_url: str) -> 
             # The saga's own transaction holds its lock: pruning waits for it.
             await holder.execute(lock, {"n": LOCK_NAMESPACE, "id": "moving"})
             pruning = asyncio.create_task(prune(db, NOW - timedelta(days=30), pause=0))
-            await asyncio.sleep(0.5)
+            waiting = text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+
+            async def blocked() -> int:
+                async with db.engine.connect() as probe:
+                    return int((await probe.execute(waiting)).scalar_one())
+
+            await eventually(blocked, until=lambda n: n >= 1, what="pruning to wait for the lock")
             assert not pruning.done()
             await holder.execute(
                 update(SAGAS)
