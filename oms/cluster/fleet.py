@@ -138,8 +138,11 @@ def replica_url(layout: Layout, component: str, replica: int) -> str:
     return f"http://127.0.0.1:{PORTS[component] + layout.replica_offset(replica)}"
 
 
-def await_ready(urls: Mapping[str, str], timeout: float = START_SECONDS) -> None:
-    """Until every URL answers ``/health/ready`` with 200."""
+def await_ready(
+    urls: Mapping[str, str], timeout: float = START_SECONDS, logs: Path | None = None
+) -> None:
+    """Until every URL answers ``/health/ready`` with 200; on a timeout the error
+    carries the end of each waiting replica's log (from ``logs``)."""
     waiting = dict(urls)
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=5) as client:
@@ -153,8 +156,19 @@ def await_ready(urls: Mapping[str, str], timeout: float = START_SECONDS) -> None
             if not waiting:
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(sorted(waiting))}")
+                raise RuntimeError(
+                    f"not ready after {timeout:.0f}s: {', '.join(sorted(waiting))}"
+                    + "".join(_log_tail(logs, name) for name in sorted(waiting))
+                )
             time.sleep(0.5)
+
+
+def _log_tail(logs: Path | None, name: str, lines: int = 25) -> str:
+    path = None if logs is None else logs / f"{name}.log"
+    if path is None or not path.exists():
+        return ""
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    return f"\n--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail)
 
 
 def start_haproxy(layout: Layout) -> int:
@@ -176,7 +190,7 @@ def up(layout: Layout) -> None:
             start_replica(layout, component, replica)
             urls[replica_name(component, replica)] = replica_url(layout, component, replica)
         layout.save()
-    await_ready(urls)
+    await_ready(urls, logs=layout.root / "logs")
 
 
 def kill(layout: Layout, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
@@ -220,7 +234,7 @@ def restart_dead(layout: Layout) -> list[str]:
             if pid is None or not _alive(pid) or _zombie(pid):
                 start_replica(layout, component, replica)
                 urls[name] = replica_url(layout, component, replica)
-    await_ready(urls)
+    await_ready(urls, logs=layout.root / "logs")
     return sorted(urls)
 
 

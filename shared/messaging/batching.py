@@ -274,7 +274,8 @@ class Batcher:
             await self._ack_all([w.delivery for w in batch])
         except Exception as exc:  # the channel went away: the broker redelivers them
             for waiting in batch:
-                waiting.done.set_exception(exc)
+                if not waiting.done.done():  # its consumer may be cancelled already
+                    waiting.done.set_exception(exc)
         return False
 
     def _apart(self, batch: list[_Waiting]) -> None:
@@ -297,6 +298,8 @@ class Batcher:
 
     async def _one(self, waiting: _Waiting) -> None:
         try:
-            await self._handle_one(waiting.delivery, waiting.incoming)
+            with one_of_batch(waiting.incoming):  # its own ids, not the last batch's
+                await self._handle_one(waiting.delivery, waiting.incoming)
         except Exception as exc:
-            waiting.done.set_exception(exc)
+            if not waiting.done.done():
+                waiting.done.set_exception(exc)

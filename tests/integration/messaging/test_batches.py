@@ -44,8 +44,11 @@ async def db(stack: Stack) -> AsyncIterator[Database]:
         yield database
 
 
-def ledger_endpoint(db: Database, stack: Stack, poison: set[str]) -> Endpoint:
-    """Writes a ledger entry per order; an order in ``poison`` can never be handled."""
+def ledger_endpoint(
+    db: Database, stack: Stack, poison: set[str], caused: dict[str, str | None] | None = None
+) -> Endpoint:
+    """Writes a ledger entry per order and sends an answer (its causation id kept in
+    ``caused`` by order); an order in ``poison`` can never be handled."""
     endpoint = Endpoint("ledger", queue=WORK.name, db=db, relay=OutboxRelay(db, stack.transport))
 
     @endpoint.handles(OrderConfirmed)
@@ -53,6 +56,10 @@ def ledger_endpoint(db: Database, stack: Stack, poison: set[str]) -> Endpoint:
         if message.order_id in poison:
             raise PoisonMessage(f"order {message.order_id} is poison")
         uow.session.add(LedgerEntry(key=message.order_id))
+        answer = OrderCancelRequested(order_id=message.order_id, requested_by="ledger")
+        sent = uow.send(answer, correlation_id=message.order_id)
+        if caused is not None:
+            caused[message.order_id] = sent.causation_id
 
     return endpoint
 
@@ -84,7 +91,8 @@ async def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_its_neighb
 ) -> None:
     sent = [confirmation() for _ in range(6)]
     poisoned = sent[2]
-    endpoint = ledger_endpoint(db, stack, poison={poisoned.correlation_id})
+    caused: dict[str, str | None] = {}
+    endpoint = ledger_endpoint(db, stack, poison={poisoned.correlation_id}, caused=caused)
     for envelope in sent:  # all waiting before the consumer starts: they come as one batch
         await stack.transport.publish(envelope)
     dead: list[Envelope] = []
@@ -109,6 +117,9 @@ async def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_its_neighb
     assert [letter.message_id for letter in dead] == [poisoned.message_id]
     assert "is poison" in dead[0].headers[HEADER_DEAD_LETTER_REASON]
     assert await inbox_ids(db) == sorted(e.message_id for e in sent if e is not poisoned)
+    # Handled again one by one, each neighbour's answer names it as its cause, not
+    # the last message of the batch that failed.
+    assert caused == {e.correlation_id: e.message_id for e in sent if e is not poisoned}
     assert subscription.batch_sizes is not None
     assert subscription.batch_sizes.batches >= 1
 
