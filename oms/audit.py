@@ -34,22 +34,17 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from oms.audit_api import AuditApi
 from oms.audit_cancels import PAID_FOR, cancel_problems, when
 from oms.audit_returns import order_returned, return_problems
 from saga.stuck import AT_REST
-from shared.auth import mint_token
 from shared.settings import Settings
-from shared.web.app import API_PREFIX
 
 CAPTURES = {"captured", "refunded"}
 """Payment statuses whose amount was captured at some point."""
 STALE_AFTER_SECONDS = 600.0
 """Longer than any wait the saga makes on its own with the default settings (a
 step's deadline, a compensation's backoff), so whatever waits longer is stuck."""
-
-
-class AuditError(Exception):
-    """A service answered an error or could not be reached; the message names it."""
 
 
 @dataclass
@@ -71,51 +66,7 @@ class AuditReport:
         return not self.violations and not (strict and self.in_flight)
 
 
-class _Api:
-    def __init__(
-        self,
-        settings: Settings,
-        transports: Mapping[str, httpx.AsyncBaseTransport] | None,
-    ) -> None:
-        token = mint_token(settings.jwt_key, sub="oms-audit", roles=["ops"], ttl_seconds=900)
-        headers = {"Authorization": f"Bearer {token}"}
-        self.clients = {
-            name: httpx.AsyncClient(
-                base_url=f"{settings.url_for(name)}{API_PREFIX}",
-                headers=headers,
-                timeout=30,
-                transport=(transports or {}).get(name),
-            )
-            for name in ("orders", "inventory", "payments", "saga")
-        }
-        self.gate = asyncio.Semaphore(16)
-
-    async def get(self, service: str, path: str, **params: Any) -> Any:
-        client = self.clients[service]
-        try:
-            async with self.gate:
-                response = await client.get(path, params=params or None)
-        except httpx.HTTPError as exc:
-            raise AuditError(
-                f"{service} at {client.base_url} could not be reached: {exc!r}"
-            ) from exc
-        if response.status_code == 404:
-            return None
-        if response.is_error:
-            raise AuditError(
-                f"{service} answered {response.status_code} to GET {response.url.path}"
-            )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise AuditError(f"{service} answered GET {response.url.path} with no JSON") from exc
-
-    async def aclose(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
-
-
-async def _all_sagas(api: _Api) -> list[dict[str, Any]]:
+async def _all_sagas(api: AuditApi) -> list[dict[str, Any]]:
     sagas: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
@@ -129,7 +80,7 @@ async def _all_sagas(api: _Api) -> list[dict[str, Any]]:
             return sagas
 
 
-async def _all_products(api: _Api) -> list[dict[str, Any]]:
+async def _all_products(api: AuditApi) -> list[dict[str, Any]]:
     products: list[dict[str, Any]] = []
     offset = 0
     while True:
@@ -157,7 +108,7 @@ def catalogue_total(reservation: dict[str, Any] | None) -> int | None:
 
 
 async def _check(
-    api: _Api, saga: dict[str, Any], report: AuditReport, now: datetime, stale_after: float
+    api: AuditApi, saga: dict[str, Any], report: AuditReport, now: datetime, stale_after: float
 ) -> None:
     order_id = saga["id"]
     state = saga["state"]
@@ -240,7 +191,7 @@ def _price_problems(
 PAGE = 500
 
 
-async def _pages(api: _Api, service: str, path: str) -> list[dict[str, Any]]:
+async def _pages(api: AuditApi, service: str, path: str) -> list[dict[str, Any]]:
     """Every item of a list ``service`` pages with ``limit`` and ``offset``."""
     found: list[dict[str, Any]] = []
     while True:
@@ -250,7 +201,7 @@ async def _pages(api: _Api, service: str, path: str) -> list[dict[str, Any]]:
             return found
 
 
-async def _orphans(api: _Api, report: AuditReport, listed: set[str]) -> None:
+async def _orphans(api: AuditApi, report: AuditReport, listed: set[str]) -> None:
     """Every capture and every reservation must belong to an order with a saga: one
     without was made by a command the saga never sent.  An order not among the
     sagas ``listed`` earlier is asked about once more (its saga may have started
@@ -287,7 +238,7 @@ async def _orphans(api: _Api, report: AuditReport, listed: set[str]) -> None:
             )
 
 
-async def _parked(api: _Api, report: AuditReport, stale_after: float) -> None:
+async def _parked(api: AuditApi, report: AuditReport, stale_after: float) -> None:
     parked = await api.get("saga", "/parked-inputs", olderThan=stale_after) or []
     for item in parked:
         report.violations.append(
@@ -305,7 +256,7 @@ async def run_audit(
     stale_after: float = STALE_AFTER_SECONDS,
 ) -> AuditReport:
     """Check every invariant; raises :class:`AuditError` when a service fails to answer."""
-    api = _Api(settings, transports)
+    api = AuditApi(settings, transports)
     report = AuditReport()
     now = datetime.now(UTC)
     try:
@@ -355,7 +306,7 @@ async def audit_some(
 ) -> AuditReport:
     """The same checks over some sagas and products only (a QA scenario's own), so
     work running beside them on the same system does not count against them."""
-    api = _Api(settings, transports)
+    api = AuditApi(settings, transports)
     report = AuditReport()
     now = datetime.now(UTC)
     try:

@@ -175,7 +175,8 @@ def audit(
 
     Exits 1 when an invariant is violated, 2 when a service answers an error or
     cannot be reached (the audit then cannot tell)."""
-    from oms.audit import AuditError, print_report, run_audit
+    from oms.audit import print_report, run_audit
+    from oms.audit_api import AuditError
 
     try:
         report = asyncio.run(run_audit(load_settings(), stale_after=stale_after))

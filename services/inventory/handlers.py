@@ -11,9 +11,12 @@ Neither refuses a command: an unknown product is short of stock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.inventory import usecases
+from services.inventory.repository import Inventory
 from services.inventory.restock import restock as restock_return
-from shared.messages import ReleaseInventory, ReserveInventory, RestockReturn
+from shared.messages import Message, ReleaseInventory, ReserveInventory, RestockReturn
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.persistence.outbox import UnitOfWork
@@ -37,8 +40,27 @@ async def restock(uow: UnitOfWork, message: RestockReturn, envelope: Envelope) -
     )
 
 
+async def lock_batch(uow: UnitOfWork, messages: Sequence[Message]) -> None:
+    """Before a batch's handlers run, the rows they lock, in the order each handler
+    alone locks them: the orders' reservations by order id, then the products by id.
+    Two replicas' batches with products in common then wait for each other instead of
+    deadlocking (a deadlock costs the whole batch, handled again one by one)."""
+    inventory = Inventory(uow.session)
+    held = await inventory.lock_all_held(
+        m.order_id for m in messages if isinstance(m, (ReserveInventory, ReleaseInventory))
+    )
+    products = {
+        item.product_id
+        for m in messages
+        if isinstance(m, (ReserveInventory, RestockReturn))
+        for item in m.items
+    }
+    await inventory.lock_stock(products | {line.product_id for h in held for line in h.lines})
+
+
 def register(endpoint: Endpoint) -> None:
     """Route the inventory's commands to their handlers."""
+    endpoint.batch_locks = lock_batch
     endpoint.handles(ReserveInventory)(reserve)
     endpoint.handles(ReleaseInventory)(release)
     endpoint.handles(RestockReturn)(restock)

@@ -49,16 +49,23 @@ _MOVE_RESERVED = (
         updated_at=bindparam("at", type_=PRODUCTS.c.updated_at.type),
     )
 )
-_RESERVATION_FOR_UPDATE = (
-    select_columns(
-        RESERVATIONS.c.order_id,
-        RESERVATIONS.c.status,
-        RESERVATIONS.c["items"],
-        RESERVATIONS.c.shortages,
+_RESERVATION = select_columns(
+    RESERVATIONS.c.order_id,
+    RESERVATIONS.c.status,
+    RESERVATIONS.c["items"],
+    RESERVATIONS.c.shortages,
+)
+_RESERVATION_FOR_UPDATE = _RESERVATION.where(
+    RESERVATIONS.c.order_id == bindparam("reservation")
+).with_for_update()
+_RESERVATIONS_FOR_UPDATE = (
+    _RESERVATION.where(
+        RESERVATIONS.c.order_id == any_(bindparam("orders", type_=postgresql.ARRAY(String)))
     )
-    .where(RESERVATIONS.c.order_id == bindparam("reservation"))
+    .order_by(RESERVATIONS.c.order_id)
     .with_for_update()
 )
+"""PostgreSQL only: SQLite locks the whole database for a writer, so needs no row locks."""
 _INSERT_RESERVATION = insert(RESERVATIONS)
 _CLOSE_RESERVATION = (
     update(RESERVATIONS)
@@ -191,6 +198,18 @@ class Inventory:
         if row is None:
             return None
         return Held(row.order_id, ReservationStatus(row.status), row.items, row.shortages)
+
+    async def lock_all_held(self, order_ids: Iterable[str]) -> list[Held]:
+        """The reservations of ``order_ids`` that exist, locked in order id order (on
+        PostgreSQL; SQLite's one writer needs no row locks)."""
+        ids = sorted({o for o in order_ids if "\x00" not in o})
+        connection = await self.session.connection()
+        if not ids or connection.dialect.name != "postgresql":
+            return []
+        rows = await connection.execute(_RESERVATIONS_FOR_UPDATE, {"orders": ids})
+        return [
+            Held(r.order_id, ReservationStatus(r.status), r.items, r.shortages) for r in rows.all()
+        ]
 
     async def record(self, held: Held, at: datetime) -> None:
         """Insert a new reservation; a concurrent first one for the same order makes

@@ -54,6 +54,10 @@ class Endpoint:
         self.app_id = app_id or name
         self._handlers: dict[str, MessageHandler] = {}
         self.middleware: list[Middleware] = []
+        self.batch_locks: Callable[[UnitOfWork, Sequence[Message]], Awaitable[None]] | None = None
+        """Locks, before a batch's handlers run, every shared row they will lock, in
+        one fixed order, so two consumers' overlapping batches cannot deadlock (each
+        handler alone locks its own rows in that order too)."""
         self.one_by_one: list[Callable[[], bool]] = []
         """While any of these says so, batches are handled one message at a time
         (a fault rule armed: middleware wraps one message's processing)."""
@@ -91,6 +95,9 @@ class Endpoint:
         async with self.uow() as uow:
             ids = [incoming.envelope.message_id for incoming in batch]
             claimed = await claim_inbox_batch(uow.session, self.name, ids)
+            if self.batch_locks is not None and len(claimed) > 1:
+                fresh = [i.message for i in batch if i.envelope.message_id in claimed]
+                await self.batch_locks(uow, fresh)
             for incoming, handler in zip(batch, handlers, strict=True):
                 with one_of_batch(incoming):
                     if incoming.envelope.message_id not in claimed:

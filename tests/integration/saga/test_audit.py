@@ -18,7 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from oms.audit import AuditError, run_audit
+from oms.audit import run_audit
+from oms.audit_api import AuditError
 from saga.retention import prune
 from services.inventory.models import Reservation
 from services.orders.models import Order
@@ -150,6 +151,31 @@ async def test_a_service_answering_an_error_stops_the_audit_naming_it(shop: Syst
     await saga_reaches(shop, placed.order_id, "completed")
     with pytest.raises(AuditError, match=r"^payments answered 500 to GET /api/v1/payments/summary"):
         await run_audit(shop.stack.settings, transports={**shop.transports(), "payments": failing})
+
+
+class Unavailable(httpx.AsyncBaseTransport):
+    """A replica behind a balancer that answers 503 ``times`` times, then is back."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, times: int) -> None:
+        self.inner = inner
+        self.times = times
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.times > 0:
+            self.times -= 1
+            return httpx.Response(503, json={"status": 503})
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_service_unavailable_for_a_moment_is_asked_again(shop: System) -> None:
+    placed = await place(shop)
+    await saga_reaches(shop, placed.order_id, "completed")
+    transports = shop.transports()
+    flaky = Unavailable(transports["payments"], times=2)
+    report = await run_audit(shop.stack.settings, transports={**transports, "payments": flaky})
+    assert flaky.times == 0
+    assert report.clean(strict=True), report.violations
+    assert report.sagas == 1
 
 
 def test_oms_audit_says_in_one_line_which_service_is_unreachable(tmp_path: Path) -> None:
