@@ -343,6 +343,32 @@ def test_in_the_cluster_every_component_has_three_broker_nodes_two_hosts_and_hap
     assert single.quorum_replicas is None
 
 
+def test_in_the_cluster_prometheus_scrapes_both_replicas_of_every_component() -> None:
+    mount = active(CLUSTER)["prometheus"]["volumes"][0]
+    assert interpolate(mount, SHELL) == "./prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+    config = interpolate(mount, CLUSTER_SHELL).split(":")[0]
+    scraped = yaml.safe_load((ROOT / config).read_text())
+    targets = {
+        target: group["labels"]["component"]
+        for job in scraped["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    assert targets == {
+        f"{host}:{PORTS[name]}": name for name in COMPONENTS for host in (name, f"{name}-2")
+    }
+    if shutil.which("promtool") is None:  # CI installs Debian's prometheus (.ci/run)
+        assert os.environ.get("CI") != "true", "CI=true: promtool must be installed"
+    else:
+        check = subprocess.run(
+            ["promtool", "check", "config", str(ROOT / config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
 def haproxy_sections(text: str) -> dict[str, list[list[str]]]:
     """``haproxy.cfg`` as ``{"<keyword> <name>": [words of each line]}``."""
     sections: dict[str, list[list[str]]] = {}
