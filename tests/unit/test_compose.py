@@ -233,6 +233,7 @@ CLUSTER_DATABASE_URL = (
     "postgresql+asyncpg://oms:oms@postgres:5432,postgres-standby:5432/oms"
     "?target_session_attrs=read-write"
 )
+CLUSTER = frozenset({"cluster"})
 CALLED = ("orders", "inventory", "users", "payments", "saga", "card-provider")
 """The components others call over HTTP, each given as ``OMS_<NAME>_URL``."""
 
@@ -244,9 +245,6 @@ def active(profiles: frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
         for name, service in compose()["services"].items()
         if not service.get("profiles") or profiles & set(service["profiles"])
     }
-
-
-CLUSTER = frozenset({"cluster"})
 
 
 def resolved(service: Mapping[str, Any], shell: Mapping[str, str]) -> dict[str, str]:
