@@ -68,7 +68,10 @@ class Infrastructure:
     postgres: str = "postgresql://postgres@127.0.0.1:5432/postgres"
 
     def broker_url(self, vhost: str) -> str:
-        return f"{self.amqp.rstrip('/')}/{quote(vhost, safe='')}"
+        """``vhost`` on every node ``amqp`` names (comma-separated for a cluster)."""
+        return ",".join(
+            f"{node.strip().rstrip('/')}/{quote(vhost, safe='')}" for node in self.amqp.split(",")
+        )
 
     def database_url(self, database: str) -> str:
         """The SQLAlchemy (asyncpg) URL of ``database`` on the admin DSN's server."""
@@ -90,7 +93,7 @@ class Infrastructure:
         """A new vhost (its name yielded) with every permission for the broker's user;
         deleted with everything in it at the end."""
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        user = urlsplit(self.amqp).username or "guest"
+        user = urlsplit(self.amqp.split(",")[0]).username or "guest"
         async with self._management() as api:
             (await api.put(f"/api/vhosts/{quote(name, safe='')}")).raise_for_status()
             (

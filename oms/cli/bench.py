@@ -121,6 +121,14 @@ def saga(
             f"on PostgreSQL; needs {INSTALL_HINT})"
         ),
     ] = None,
+    cluster: Annotated[
+        Path | None,
+        typer.Option(
+            help="the directory of a running `oms cluster up`: each run is repeated on its "
+            "three broker nodes and its primary with a synchronous standby, right after the "
+            "single node's, and compared with it"
+        ),
+    ] = None,
 ) -> None:
     """Saga throughput, latency and CPU per saga of every process, next to the bare loop."""
     try:
@@ -171,6 +179,7 @@ def saga(
             "OMS_BROKER_URL must name the system's broker", param_hint="--against"
         )
     infra = Infrastructure(amqp=amqp, management=management, postgres=postgres)
+    replicated = None if cluster is None else cluster_infrastructure(cluster)
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
         (Path(scratch) / "baseline").mkdir()
         try:
@@ -185,12 +194,30 @@ def saga(
                     Path(scratch),
                     peer,
                     batchings,
+                    replicated,
                 )
             )
         except PeerUnavailable as error:
             raise typer.BadParameter(str(error), param_hint="--peer") from None
     print_saga(result)
     write_json(output, result)
+
+
+def cluster_infrastructure(directory: Path) -> Infrastructure:
+    """Where a bench makes its vhosts and databases on the cluster in ``directory``."""
+    from oms.cluster.layout import NODES, STATE, Layout
+
+    if not (directory / STATE).exists():
+        raise typer.BadParameter(
+            f"no cluster in {directory}: oms cluster up", param_hint="--cluster"
+        )
+    layout = Layout.load(directory)
+    hosts = f"127.0.0.1:{layout.primary_port},127.0.0.1:{layout.standby_port}"
+    return Infrastructure(
+        amqp=",".join(f"amqp://guest:guest@127.0.0.1:{layout.amqp_port(n)}" for n in NODES),
+        management=f"http://guest:guest@127.0.0.1:{layout.management_port(NODES[0])}",
+        postgres=f"postgresql://postgres@{hosts}/postgres?target_session_attrs=read-write",
+    )
 
 
 @bench_app.command("bff")

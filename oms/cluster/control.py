@@ -10,6 +10,9 @@ from pathlib import Path
 
 from oms.cluster import fleet, postgres, rabbit
 from oms.cluster.layout import STATE, Layout, reachable, reap, remove
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 
 def up(root: Path, *, base: int | None = None, component_offset: int | None = None) -> Layout:
@@ -27,11 +30,11 @@ def up(root: Path, *, base: int | None = None, component_offset: int | None = No
         layout.component_offset = component_offset
     layout.save()
     try:
-        rabbit.up(layout)
-        layout.save()
-        postgres.up(layout)
-        layout.save()
-        fleet.up(layout)
+        for tier, start in (("broker", rabbit.up), ("database", postgres.up), ("fleet", fleet.up)):
+            began = time.monotonic()
+            start(layout)
+            layout.save()
+            log.info("cluster.tier_up", tier=tier, seconds=round(time.monotonic() - began, 1))
     finally:
         layout.save()
     return layout

@@ -59,6 +59,7 @@ async def bench(
     scratch: Path,
     peer: str | None = None,
     batchings: Sequence[Batch | None] = (None,),
+    cluster: Infrastructure | None = None,
 ) -> dict[str, Any]:
     """The baseline (when asked), the peer (when asked), then a run per saga process
     count, trace ratio and batching, in that order (or one run against a running
@@ -87,7 +88,16 @@ async def bench(
         for count in procs:
             for ratio in ratios:
                 for batching in batchings:
-                    runs.append(await _oms_run(infra, load, count, ratio, batching, scratch))
+                    single = await _oms_run(infra, load, count, ratio, batching, scratch)
+                    runs.append(single)
+                    if cluster is not None:  # the same run on the cluster, right after
+                        console.print("… and on the cluster (three broker nodes, a standby)")
+                        runs.append(
+                            on_cluster(
+                                await _oms_run(cluster, load, count, ratio, batching, scratch),
+                                single,
+                            )
+                        )
     for run in [*runs, *([peer_run] if peer_run else [])]:
         if base is not None and base["sagas_per_second"] > 0:
             run["ratio"] = round(run["sagas_per_second"] / base["sagas_per_second"], 3)
@@ -110,6 +120,17 @@ async def bench(
         "runs": runs,
         "ratio": runs[0].get("ratio") if runs else None,
     }
+
+
+def on_cluster(run: dict[str, Any], single: dict[str, Any]) -> dict[str, Any]:
+    """A run on the cluster, with its throughput against the single node's run just
+    before it: the cost of replication as a ratio."""
+    run["where"] = "cluster"
+    run["system"] = f"{run['system']}, cluster"
+    single.setdefault("where", "single node")
+    if single["sagas_per_second"] > 0:
+        run["ratio_to_single"] = round(run["sagas_per_second"] / single["sagas_per_second"], 3)
+    return run
 
 
 async def _oms_run(

@@ -92,6 +92,13 @@ def print_result(result: dict[str, Any]) -> None:
                     f"  ({run['sagas_per_second']:.1f} against {peer['sagas_per_second']:.1f})",
                 )
             )
+        if "ratio_to_single" in run:
+            console.print(
+                Text.assemble(
+                    f"{run['system']} ÷ the single node's run before it, sagas/s: ",
+                    (f"{run['ratio_to_single']:.2f}", "bold"),
+                )
+            )
     _print_wakeups_and_batches(runs)
 
 

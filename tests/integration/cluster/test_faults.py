@@ -29,11 +29,20 @@ FLOWING = 30
 Fault = Callable[[Layout], str]
 
 
-def stop_leader_of_saga_events(layout: Layout) -> str:
-    via = next(n for n in NODES if f"rabbitmq-{n}" in layout.pids)
-    leader = rabbit.leader_of(layout, "saga.events", via)
-    rabbit.stop_node(layout, leader)
-    return f"broker node {leader} (leading saga.events) stopped for good"
+def stop_leader_of(queue: str) -> Fault:
+    def stop(layout: Layout) -> str:
+        via = next(n for n in NODES if f"rabbitmq-{n}" in layout.pids)
+        leader = rabbit.leader_of(layout, queue, via)
+        rabbit.stop_node(layout, leader)
+        return f"broker node {leader} (leading {queue}) stopped for good"
+
+    return stop
+
+
+stop_leader_of_saga_events = stop_leader_of("saga.events")
+"""The first strike: every queue's leader and every connection are on that node."""
+stop_leader_of_inventory_commands = stop_leader_of("inventory.commands")
+"""Later, once leaders have moved: the node leading a participant's queue."""
 
 
 def kill_one_replica_of_each(layout: Layout) -> str:
@@ -50,7 +59,7 @@ def fail_over_database(layout: Layout) -> str:
 def everything(layout: Layout) -> str:
     return "; ".join(
         f(layout)
-        for f in (stop_leader_of_saga_events, kill_one_replica_of_each, fail_over_database)
+        for f in (stop_leader_of_inventory_commands, kill_one_replica_of_each, fail_over_database)
     )
 
 

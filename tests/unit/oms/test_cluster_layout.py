@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from oms.cli.bench import cluster_infrastructure
 from oms.cluster.fleet import haproxy_config
 from oms.cluster.layout import Layout
 from oms.cluster.load import Outcome, recovery
@@ -49,3 +50,20 @@ def test_recovery_is_the_end_of_the_longest_pause_in_completions_after_the_fault
     )
     assert recovery(fault, outcome) == 9.0
     assert recovery(fault, Outcome({}, {})) == 0.0
+
+
+def test_a_bench_on_the_cluster_makes_its_vhost_on_every_node_and_its_databases_on_both_hosts(
+    tmp_path: Path,
+) -> None:
+    Layout(root=tmp_path, base=6000).save()
+    infra = cluster_infrastructure(tmp_path)
+    nodes = split_urls(infra.broker_url("oms-bench-1"))
+    assert [n.rsplit(":", 1)[1] for n in nodes] == [
+        "6001/oms-bench-1",
+        "6002/oms-bench-1",
+        "6003/oms-bench-1",
+    ]
+    assert quorum_replicas(infra.broker_url("v")) == 3
+    assert infra.management.endswith(":6011")
+    assert infra.database_url("db").startswith("postgresql+asyncpg://postgres@127.0.0.1:6031,")
+    assert infra.database_url("db").endswith("/db?target_session_attrs=read-write")
