@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.clock import utcnow
 from shared.persistence.columns import UtcDateTime
 from shared.persistence.database import Database
+from shared.persistence.outage import through_outage
 from shared.web.idempotency import IDEMPOTENCY_HEADER, fingerprint
 from shared.web.problems import Conflict, Unprocessable
 
@@ -74,6 +75,10 @@ class StoredAnswer:
 
     status: int
     body: Any
+
+
+RELEASE_PATIENCE_SECONDS = 15.0
+"""How long a failed request's claim is given back through a database outage."""
 
 
 def downstream_key(scope: str, key: str) -> str:
@@ -119,7 +124,14 @@ class IdempotencyStore:
         try:
             answer = await handle()
         except BaseException:
-            await self.release(scope, key)
+            # The failure may be the database's own (a primary lost, its standby not
+            # yet promoted): the claim is given back once it takes writes again, so a
+            # retry need not wait out the lease.
+            await through_outage(
+                lambda: self.release(scope, key),
+                patience=RELEASE_PATIENCE_SECONDS,
+                what="idempotency release",
+            )
             raise
         await self.complete(scope, key, answer)
         return answer, False
