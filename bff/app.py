@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -53,7 +54,11 @@ class Bff:
         self.name = name
         self.settings = settings
         self.db = Database.for_component(settings, name)
-        self.idempotency = IdempotencyStore(self.db)
+        # A write ends within its deadline: a claim three deadlines old has lost its
+        # holder (a killed replica), and a retry takes it over.
+        self.idempotency = IdempotencyStore(
+            self.db, lease=timedelta(seconds=3 * settings.bff_write_deadline_seconds)
+        )
         self.auth_limiter = RateLimiter(
             settings.bff_auth_rate_limit, settings.bff_rate_window_seconds
         )
