@@ -6,6 +6,8 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from oms.cluster import fleet, postgres, rabbit
@@ -30,14 +32,24 @@ def up(root: Path, *, base: int | None = None, component_offset: int | None = No
         layout.component_offset = component_offset
     layout.save()
     try:
-        for tier, start in (("broker", rabbit.up), ("database", postgres.up), ("fleet", fleet.up)):
-            began = time.monotonic()
-            start(layout)
-            layout.save()
-            log.info("cluster.tier_up", tier=tier, seconds=round(time.monotonic() - began, 1))
+        # The broker nodes boot while the database pair is made and migrated: each
+        # mostly waits on processes of its own.
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            broker = beside.submit(_timed, "broker", rabbit.up, layout)
+            _timed("database", postgres.up, layout)
+            _timed("schemas", fleet.migrate, layout)
+            broker.result()
+        layout.save()
+        _timed("components", fleet.up, layout)
     finally:
         layout.save()
     return layout
+
+
+def _timed(tier: str, start: Callable[[Layout], None], layout: Layout) -> None:
+    began = time.monotonic()
+    start(layout)
+    log.info("cluster.tier_up", tier=tier, seconds=round(time.monotonic() - began, 1))
 
 
 def down(root: Path) -> None:
@@ -46,12 +58,12 @@ def down(root: Path) -> None:
         remove(root)
         return
     layout = Layout.load(root)
-    fleet.down(layout)
-    rabbit.down(layout)
-    postgres.down(layout)
+    # Everything goes with its data, so nothing is asked to stop cleanly: the
+    # components, HAProxy and the broker nodes are killed with all they started.
     for pid in list(layout.pids.values()):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+    postgres.down(layout)
     _await_gone(layout)
     reap()
     remove(root)

@@ -181,8 +181,7 @@ def start_haproxy(layout: Layout) -> int:
 
 
 def up(layout: Layout) -> None:
-    """Migrate once, then start HAProxy and two replicas of every component."""
-    migrate(layout)
+    """Start HAProxy and two replicas of every component (on migrated schemas)."""
     start_haproxy(layout)
     urls = {}
     for component in PORTS:
@@ -200,19 +199,6 @@ def kill(layout: Layout, name: str, sig: signal.Signals = signal.SIGKILL) -> Non
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-
-
-def down(layout: Layout) -> None:
-    """Stop every replica (SIGTERM, then SIGKILL what is left) and HAProxy."""
-    names = [name for name in layout.pids if not name.startswith("rabbitmq-")]
-    for name in names:
-        kill(layout, name, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(_alive(layout.pids[n]) for n in names):
-        time.sleep(0.2)
-    for name in names:
-        kill(layout, name, signal.SIGKILL)
-        layout.pids.pop(name, None)
 
 
 def _alive(pid: int) -> bool:

@@ -149,14 +149,6 @@ def stop_node(layout: Layout, node: str) -> None:
     layout.pids.pop(f"rabbitmq-{node}", None)
 
 
-def down(layout: Layout) -> None:
-    for node in NODES:
-        try:
-            ctl(layout, node, "stop", timeout=60)
-        except Exception:  # already stopped, or never started
-            log.info("cluster.node_not_stopped", node=node)
-
-
 def restart_stopped(layout: Layout) -> list[str]:
     """Start again the nodes that are down (each rejoins the cluster it left); their names."""
     running = set(running_nodes(layout, next(n for n in NODES if f"rabbitmq-{n}" in layout.pids)))
