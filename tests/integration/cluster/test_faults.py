@@ -94,7 +94,9 @@ async def strike(layout: Layout, shoppers: load.Shoppers, fault: Fault) -> dict[
     outcome = await load.settle(layout, batch.order_ids)
     assert not outcome.unsettled, {s: outcome.statuses[s] for s in outcome.unsettled[:10]}
     settled = (max(outcome.ended_at.values()) - fault_at).total_seconds()
+    audit_began = time.monotonic()
     report = await run_audit(audit_settings(layout))
+    audit_seconds = time.monotonic() - audit_began
     assert report.clean(strict=True), report.violations[:10]
     figures = {
         "in_flight": IN_FLIGHT,
@@ -103,6 +105,7 @@ async def strike(layout: Layout, shoppers: load.Shoppers, fault: Fault) -> dict[
         "settled_seconds": round(settled, 1),
         "checkout_retries": batch.retries,
         "audited_sagas": report.sagas,
+        "audit_seconds": round(audit_seconds, 1),
     }
     print(f"\n{what}: {figures}")
     return figures
@@ -129,8 +132,12 @@ def test_checkouts_in_flight_all_end_right_through_a_fault(
     fault: Fault,
     record_property: Callable[[str, object], None],
 ) -> None:
+    restoring = time.monotonic()
     restore(cluster)
+    restored = time.monotonic() - restoring
     figures = asyncio.run(strike(cluster, shoppers, fault))
+    figures["restore_seconds"] = round(restored, 1)
+    print(f"the cluster before it restored in {restored:.1f}s")
     for name, value in figures.items():
         record_property(name, value)
     assert figures["completed"] == IN_FLIGHT
