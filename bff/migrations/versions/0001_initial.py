@@ -2,9 +2,6 @@
 
 from shared.persistence.revisions import NewTable, creating
 
-revision = "0001"
-down_revision = None
-
 IDEMPOTENCY_KEYS = NewTable(
     "idempotency_keys",
     """
@@ -20,3 +17,5 @@ IDEMPOTENCY_KEYS = NewTable(
 )
 
 upgrade, downgrade = creating(IDEMPOTENCY_KEYS)
+revision = "0001"
+down_revision = None

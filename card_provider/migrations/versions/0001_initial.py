@@ -2,9 +2,6 @@
 
 from shared.persistence.revisions import NewTable, creating
 
-revision = "0001"
-down_revision = None
-
 CHARGES = NewTable(
     "charges",
     """
@@ -36,3 +33,5 @@ REFUNDS = NewTable(
 )
 
 upgrade, downgrade = creating(CHARGES, REFUNDS)
+revision = "0001"
+down_revision = None

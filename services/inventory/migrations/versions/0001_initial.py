@@ -3,9 +3,6 @@
 from shared.persistence.messaging_revisions import MESSAGING
 from shared.persistence.revisions import NewTable, creating
 
-revision = "0001"
-down_revision = None
-
 PRODUCTS = NewTable(
     "products",
     """
@@ -38,3 +35,5 @@ RESERVATIONS = NewTable(
 )
 
 upgrade, downgrade = creating(*MESSAGING, PRODUCTS, RESERVATIONS)
+revision = "0001"
+down_revision = None

@@ -2,9 +2,6 @@
 
 from shared.persistence.revisions import NewTable, creating
 
-revision = "0003"
-down_revision = "0002"
-
 RESTOCKS = NewTable(
     "restocks",
     """
@@ -16,3 +13,5 @@ RESTOCKS = NewTable(
 )
 
 upgrade, downgrade = creating(RESTOCKS)
+revision = "0003"
+down_revision = "0002"
