@@ -1,5 +1,6 @@
 """Reading the caller's orders from the orders service, as both BFFs do, and the
-``POST /orders/{orderId}/cancel`` route both declare (:func:`add_cancel_route`).
+routes both declare: ``GET /orders`` (:func:`add_list_route`) and
+``POST /orders/{orderId}/cancel`` (:func:`add_cancel_route`).
 
 The caller's token goes on, so the orders service applies ownership itself
 (another user's order answers 404 there).  The BFF checks the owner of what it
@@ -9,21 +10,28 @@ got once more, so a service answering too much can never leak an order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
 from bff.app import Bff, BffDep
 from bff.caller import Caller, CurrentCaller
 from bff.downstream.client import Primitive
-from bff.outcome import CANCEL_ENDS, FinalStatus, WaitQuery, final_within, reason_as_given
+from bff.outcome import (
+    CANCEL_ENDS,
+    FinalStatus,
+    WaitQuery,
+    ended_within_wait,
+    final_within,
+    reason_as_given,
+)
 from bff.problems import answer_within
 from bff.schemas import Id
 from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
-from shared.web.cursor import decode_cursor
+from shared.web.cursor import CursorQuery, decode_cursor
 from shared.web.problems import problem_responses
 
 OrderId = Annotated[Id, Path(description="the order's id")]
@@ -115,13 +123,7 @@ def add_cancel_route(
         "/{order_id}/cancel",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=answer,
-        responses={
-            200: {
-                "model": answer,
-                "description": "The saga ended within `wait`: the order is cancelled",
-            },
-            **problem_responses(401, 404, 409, 422, 502, 504),
-        },
+        responses=ended_within_wait(answer, "the order is cancelled", 401, 404, 409, 422, 502, 504),
     )
     async def cancel_order(
         order_id: OrderId,
@@ -147,3 +149,28 @@ def add_cancel_route(
             accepted=accepted,
             reason=reason,
         )
+
+
+def add_list_route(
+    router: APIRouter, page: Callable[[Any], BaseModel], *, most: int, doc: str
+) -> None:
+    """``GET /`` on ``router`` (a BFF's ``/orders``): a page of at most ``most`` of the
+    caller's orders, newest first, as ``page(the orders service's answer)`` makes it
+    (its return annotation names the route's answer model); ``doc`` describes it."""
+
+    async def list_orders(
+        caller: CurrentCaller, bff: BffDep, limit: int = 20, cursor: CursorQuery = None
+    ) -> BaseModel:
+        async with answer_within(bff.settings.bff_request_deadline_seconds):
+            answer = await fetch_order_page(bff, caller, limit=limit, cursor=cursor)
+        return page(answer)
+
+    list_orders.__doc__ = doc
+    list_orders.__annotations__["limit"] = Annotated[
+        int, Query(ge=1, le=most, description="page size")
+    ]
+    router.get(
+        "",
+        response_model=get_type_hints(page)["return"],
+        responses=problem_responses(401, 422, 502, 504),
+    )(list_orders)

@@ -3,21 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from bff import (
     API,
     CurrentCaller,
     answer_within,
     fetch_order,
-    fetch_order_page,
     parse_answer,
     problem_responses,
 )
-from bff.orders import OrderId, add_cancel_route
+from bff.orders import OrderId, add_cancel_route, add_list_route
 from bff_mobile.conditional import conditional_json
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import (
@@ -29,26 +28,24 @@ from bff_mobile.schemas import (
     ServiceOrderPage,
     compact_reason,
 )
-from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-@router.get("", responses=problem_responses(401, 422, 502, 504))
-async def list_orders(
-    caller: CurrentCaller,
-    mobile: MobileDep,
-    limit: Annotated[int, Query(ge=1, le=50, description="page size")] = 20,
-    cursor: CursorQuery = None,
-) -> OrderPage:
-    """The caller's orders, newest first, one compact row each (no ``ETag``: poll one
-    order with ``GET /orders/{orderId}``)."""
-    async with answer_within(mobile.settings.bff_request_deadline_seconds):
-        answer = await fetch_order_page(mobile, caller, limit=limit, cursor=cursor)
+def _page(answer: Any) -> OrderPage:
     page = parse_answer(ServiceOrderPage, answer, "orders")
     return OrderPage(
         items=[CompactOrder.of(order) for order in page.items], next_cursor=page.next_cursor
     )
+
+
+add_list_route(
+    router,
+    _page,
+    most=50,
+    doc="""The caller's orders, newest first, one compact row each (no ``ETag``: poll one
+    order with ``GET /orders/{orderId}``).""",
+)
 
 
 @router.get(

@@ -6,39 +6,31 @@ The caller's token goes on to the services, which apply ownership themselves
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from bff import (
     API,
     CurrentCaller,
     answer_within,
-    fetch_order_page,
     parse_answer,
     problem_responses,
 )
-from bff.orders import OrderId, add_cancel_route
+from bff.orders import OrderId, add_cancel_route, add_list_route
 from bff_web.context import WebDep
 from bff_web.details import order_details
 from bff_web.schemas import CancelAccepted, Order, OrderDetails, OrderPage
-from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-@router.get("", responses=problem_responses(401, 422, 502, 504))
-async def list_orders(
-    caller: CurrentCaller,
-    web: WebDep,
-    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
-    cursor: CursorQuery = None,
-) -> OrderPage:
-    """The caller's orders, newest first."""
-    async with answer_within(web.settings.bff_request_deadline_seconds):
-        page = await fetch_order_page(web, caller, limit=limit, cursor=cursor)
-    return parse_answer(OrderPage, page, "orders")
+def _page(answer: Any) -> OrderPage:
+    return parse_answer(OrderPage, answer, "orders")
+
+
+add_list_route(router, _page, most=100, doc="The caller's orders, newest first.")
 
 
 @router.get("/{order_id}/details", responses=problem_responses(401, 404, 422, 502, 504))
