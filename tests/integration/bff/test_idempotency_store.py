@@ -13,13 +13,15 @@ from sqlalchemy import select
 
 from bff.idempotency import IDEMPOTENCY_KEYS, IdempotencyStore, StoredAnswer
 from shared.persistence.database import Database
-from shared.persistence.migrations import upgrade
+from tests.support.databases import migrated_database
 
-BFF_MIGRATIONS = Path(__file__).resolve().parents[3] / "bff" / "migrations"
+BFF_HOME = Path(__file__).resolve().parents[3] / "bff"
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 class Clock:
+    """The store's wall clock, set by hand."""
+
     def __init__(self) -> None:
         self.now = T0
 
@@ -29,10 +31,8 @@ class Clock:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, schema="bff")
-    await upgrade(database, BFF_MIGRATIONS)
-    yield database
-    await database.dispose()
+    async with migrated_database(database_url, "bff", BFF_HOME) as database:
+        yield database
 
 
 async def _row(db: Database) -> dict[str, object]:
