@@ -8,66 +8,91 @@
                           ─▶ place_order (POST /orders, retried only under a derived key)
 
 Everything that can make a checkout fail is checked before the order exists;
-the saga takes the order from there.
+the saga takes the order from there.  :func:`add_checkout_route` declares the
+``POST /checkout`` route both BFFs answer, around each one's own placing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 from urllib.parse import quote
 
-from fastapi import Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from bff.app import Bff
-from bff.caller import Caller
+from bff.app import Bff, BffDep
+from bff.caller import Caller, CurrentCaller
 from bff.downstream import DownstreamRejected
 from bff.idempotency import StoredAnswer, downstream_key
-from bff.outcome import final_within, reason_as_given
+from bff.outcome import WaitQuery, ended_within_wait, final_within, reason_as_given
 from bff.pricing import PricedBasket
 from bff.problems import parse_answer
 from bff.schemas import CheckoutAnswer
 from shared.web.app import API_PREFIX as API
-from shared.web.idempotency import REPLAYED_HEADER
+from shared.web.idempotency import REPLAYED_HEADER, IdempotencyKey
+from shared.web.limits import CHECKOUT
 from shared.web.problems import Unprocessable
 
 A = TypeVar("A", bound=CheckoutAnswer)
 
 
-async def accept_checkout(
-    bff: Bff,
-    caller: Caller,
-    body: BaseModel,
-    response: Response,
+def add_checkout_route(
+    router: APIRouter,
+    place: Callable[[Any, Caller, Any, str | None, dict[str, Any]], Awaitable[CheckoutAnswer]],
     *,
-    idempotency_key: str | None,
-    wait: float | None,
-    place: Callable[[dict[str, Any]], Awaitable[A]],
-    answer: type[A],
     poll: Callable[[str], str],
+    doc: str,
     reason: Callable[[str | None], str | None] = reason_as_given,
-) -> A:
-    """A checkout around the BFF's own ``place`` (given the request body as JSON,
-    it places the order and says what to answer): the per-user rate limit, once
-    per ``Idempotency-Key``, ``Location`` at ``poll(order id)``, and with ``wait``
-    the saga's end (200, the final status and ``reason(the saga's reason)``)."""
-    bff.checkout_limiter.check(caller.user_id, "checkouts")
-    request_body = body.model_dump(mode="json", by_alias=True)
+    **route: Any,
+) -> None:
+    """``POST /checkout`` on ``router``, around the BFF's own ``place(bff, caller,
+    body, idempotency key, body as JSON)``, which places the order and says what to
+    answer (its ``body`` and return annotations name the route's request and answer
+    models): the per-user rate limit, once per ``Idempotency-Key``, ``Location`` at
+    ``poll(order id)``, and with ``wait`` the saga's end (200, the final status and
+    ``reason(the saga's reason)``).  ``doc`` describes the route; ``route`` adds to
+    its declaration."""
+    hints = get_type_hints(place)
+    answer: type[CheckoutAnswer] = hints["return"]
 
-    async def handle() -> StoredAnswer:
-        accepted = await place(request_body)
-        return StoredAnswer(status.HTTP_202_ACCEPTED, accepted.model_dump(by_alias=True))
+    async def checkout(
+        body: BaseModel,
+        caller: CurrentCaller,
+        bff: BffDep,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+        wait: WaitQuery = None,
+    ) -> CheckoutAnswer:
+        bff.checkout_limiter.check(caller.user_id, "checkouts")
+        request_body = body.model_dump(mode="json", by_alias=True)
 
-    stored = await once_per_key(bff, caller, idempotency_key, request_body, response, handle)
-    accepted = parse_answer(answer, stored.body, "orders")
-    response.headers["Location"] = poll(accepted.order_id)
-    final = await final_within(bff, caller, accepted.order_id, wait)
-    if final is not None:
-        response.status_code = status.HTTP_200_OK
-        update = {"status": final.status, "reason": reason(final.reason)}
-        accepted = accepted.model_copy(update=update)
-    return accepted
+        async def handle() -> StoredAnswer:
+            accepted = await place(bff, caller, body, idempotency_key, request_body)
+            return StoredAnswer(status.HTTP_202_ACCEPTED, accepted.model_dump(by_alias=True))
+
+        stored = await once_per_key(bff, caller, idempotency_key, request_body, response, handle)
+        accepted = parse_answer(answer, stored.body, "orders")
+        response.headers["Location"] = poll(accepted.order_id)
+        final = await final_within(bff, caller, accepted.order_id, wait)
+        if final is not None:
+            response.status_code = status.HTTP_200_OK
+            update = {"status": final.status, "reason": reason(final.reason)}
+            accepted = accepted.model_copy(update=update)
+        return accepted
+
+    checkout.__doc__ = doc
+    checkout.__annotations__["body"] = hints["body"]  # the BFF's own request model
+    router.post(
+        "/checkout",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=answer,
+        responses=ended_within_wait(
+            answer, "the final status (and reason)", 401, 409, 422, 429, 502, 504
+        ),
+        openapi_extra=CHECKOUT,
+        **route,
+    )(checkout)
 
 
 async def once_per_key(

@@ -218,14 +218,7 @@ class IdempotencyStore:
         try:
             async with self.db.engine.begin() as conn:
                 await conn.execute(
-                    insert(IDEMPOTENCY_KEYS).values(
-                        scope=scope,
-                        key=key,
-                        fingerprint=digest,
-                        state=_IN_PROGRESS,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                    insert(IDEMPOTENCY_KEYS).values(scope=scope, key=key, **_claim(digest, now))
                 )
         except IntegrityError:
             return False  # the key is known
@@ -243,14 +236,7 @@ class IdempotencyStore:
                 IDEMPOTENCY_KEYS.c.state == row.state,
                 IDEMPOTENCY_KEYS.c.updated_at == row.updated_at,
             )
-            .values(
-                fingerprint=digest,
-                state=_IN_PROGRESS,
-                status_code=None,
-                body=None,
-                created_at=now,
-                updated_at=now,
-            )
+            .values(**_claim(digest, now))
         )
         return bool(result.rowcount == 1)
 
@@ -261,3 +247,16 @@ class IdempotencyStore:
             return
         self._purged_at = now
         await self.purge()
+
+
+def _claim(digest: str, now: datetime) -> dict[str, Any]:
+    """A key's columns once claimed at ``now`` by the request of fingerprint
+    ``digest``: in progress, no answer yet."""
+    return {
+        "fingerprint": digest,
+        "state": _IN_PROGRESS,
+        "status_code": None,
+        "body": None,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -1,4 +1,6 @@
-"""Reading the caller's orders from the orders service, as both BFFs do.
+"""Reading the caller's orders from the orders service, as both BFFs do, and the
+routes both declare: ``GET /orders`` (:func:`add_list_route`) and
+``POST /orders/{orderId}/cancel`` (:func:`add_cancel_route`).
 
 The caller's token goes on, so the orders service applies ownership itself
 (another user's order answers 404 there).  The BFF checks the owner of what it
@@ -8,20 +10,31 @@ got once more, so a service answering too much can never leak an order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 from urllib.parse import quote
 
-from fastapi import Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
-from bff.app import Bff
-from bff.caller import Caller
+from bff.app import Bff, BffDep
+from bff.caller import Caller, CurrentCaller
 from bff.downstream.client import Primitive
-from bff.outcome import CANCEL_ENDS, FinalStatus, final_within, reason_as_given
+from bff.outcome import (
+    CANCEL_ENDS,
+    FinalStatus,
+    WaitQuery,
+    ended_within_wait,
+    final_within,
+    reason_as_given,
+)
 from bff.problems import answer_within
+from bff.schemas import Id
 from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
-from shared.web.cursor import decode_cursor
+from shared.web.cursor import CursorQuery, decode_cursor
+from shared.web.problems import problem_responses
+
+OrderId = Annotated[Id, Path(description="the order's id")]
 
 
 async def fetch_order(bff: Bff, caller: Caller, order_id: str) -> dict[str, Any]:
@@ -92,3 +105,72 @@ async def accept_cancel(
         update = {"status": final.status, "reason": reason(final.reason)}
         result = result.model_copy(update=update)
     return result
+
+
+def add_cancel_route(
+    router: APIRouter,
+    *,
+    answer: type[A],
+    poll: Callable[[str], str],
+    accepted: Callable[[Any, str], A],
+    reason: Callable[[str | None], str | None] = reason_as_given,
+) -> None:
+    """``POST /{order_id}/cancel`` on ``router`` (a BFF's ``/orders``), answering
+    ``answer`` as :func:`accept_cancel` makes it: ``accepted(the order, poll)``,
+    polled at ``poll(order_id)``, the saga's reason as ``reason`` words it."""
+
+    @router.post(
+        "/{order_id}/cancel",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=answer,
+        responses=ended_within_wait(answer, "the order is cancelled", 401, 404, 409, 422, 502, 504),
+    )
+    async def cancel_order(
+        order_id: OrderId,
+        caller: CurrentCaller,
+        bff: BffDep,
+        response: Response,
+        wait: WaitQuery = None,
+    ) -> BaseModel:
+        """Ask for the order to be cancelled; the saga undoes what was done (refund, release).
+
+        The answer says ``cancelRequested: true`` and where to poll (``poll``, and
+        ``Location``): the status turns ``cancelled`` when the saga has undone the
+        order.  With ``?wait`` the answer waits for that (200), or says the status
+        now (202) if it takes longer or the saga needs ops to finish it.
+        """
+        return await accept_cancel(
+            bff,
+            caller,
+            order_id,
+            response,
+            wait=wait,
+            poll=poll(order_id),
+            accepted=accepted,
+            reason=reason,
+        )
+
+
+def add_list_route(
+    router: APIRouter, page: Callable[[Any], BaseModel], *, most: int, doc: str
+) -> None:
+    """``GET /`` on ``router`` (a BFF's ``/orders``): a page of at most ``most`` of the
+    caller's orders, newest first, as ``page(the orders service's answer)`` makes it
+    (its return annotation names the route's answer model); ``doc`` describes it."""
+
+    async def list_orders(
+        caller: CurrentCaller, bff: BffDep, limit: int = 20, cursor: CursorQuery = None
+    ) -> BaseModel:
+        async with answer_within(bff.settings.bff_request_deadline_seconds):
+            answer = await fetch_order_page(bff, caller, limit=limit, cursor=cursor)
+        return page(answer)
+
+    list_orders.__doc__ = doc
+    list_orders.__annotations__["limit"] = Annotated[
+        int, Query(ge=1, le=most, description="page size")
+    ]
+    router.get(
+        "",
+        response_model=get_type_hints(page)["return"],
+        responses=problem_responses(401, 422, 502, 504),
+    )(list_orders)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import quote
 
 from fastapi import Query
+from pydantic import BaseModel
 
 from bff.app import Bff
 from bff.caller import Caller
@@ -28,6 +29,7 @@ from bff.downstreams import Downstreams
 from saga.definition import TERMINAL, SagaStatus
 from shared.logging import get_logger
 from shared.web.app import API_PREFIX as API
+from shared.web.problems import problem_responses
 
 log = get_logger(__name__)
 
@@ -126,3 +128,12 @@ async def final_within(
 def reason_as_given(reason: str | None) -> str | None:
     """A final status's reason as the saga gave it (a BFF may shorten it instead)."""
     return reason
+
+
+def ended_within_wait(
+    answer: type[BaseModel], description: str, *problems: int
+) -> dict[int | str, dict[str, Any]]:
+    """The answers of a route that answers 202, or 200 with ``answer`` when the saga
+    ended within ``?wait`` (the 200 described by ``description``), or ``problems``."""
+    ended = {"model": answer, "description": f"The saga ended within `wait`: {description}"}
+    return {200: ended, **problem_responses(*problems)}

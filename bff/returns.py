@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from pydantic import Field
 
 from bff.app import Bff, BffDep
 from bff.caller import Caller, CurrentCaller
+from bff.orders import OrderId
 from bff.problems import answer_within, parse_answer
-from bff.schemas import Id
 from shared.web.app import API_PREFIX as API
 from shared.web.auth import ensure_owner
 from shared.web.problems import BadGateway, problem_responses
@@ -87,7 +87,6 @@ def _owned(caller: Caller, answer: Any) -> Any:
 
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-OrderId = Annotated[Id, Path(description="the order's id")]
 
 
 @router.post(

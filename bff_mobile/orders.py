@@ -3,23 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from bff import (
     API,
     CurrentCaller,
-    Id,
     answer_within,
     fetch_order,
-    fetch_order_page,
     parse_answer,
     problem_responses,
 )
-from bff.orders import accept_cancel
-from bff.outcome import WaitQuery
+from bff.orders import OrderId, add_cancel_route, add_list_route
 from bff_mobile.conditional import conditional_json
 from bff_mobile.context import MobileDep
 from bff_mobile.schemas import (
@@ -31,27 +28,24 @@ from bff_mobile.schemas import (
     ServiceOrderPage,
     compact_reason,
 )
-from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-OrderId = Annotated[Id, Path(description="the order's id")]
 
 
-@router.get("", responses=problem_responses(401, 422, 502, 504))
-async def list_orders(
-    caller: CurrentCaller,
-    mobile: MobileDep,
-    limit: Annotated[int, Query(ge=1, le=50, description="page size")] = 20,
-    cursor: CursorQuery = None,
-) -> OrderPage:
-    """The caller's orders, newest first, one compact row each (no ``ETag``: poll one
-    order with ``GET /orders/{orderId}``)."""
-    async with answer_within(mobile.settings.bff_request_deadline_seconds):
-        answer = await fetch_order_page(mobile, caller, limit=limit, cursor=cursor)
+def _page(answer: Any) -> OrderPage:
     page = parse_answer(ServiceOrderPage, answer, "orders")
     return OrderPage(
         items=[CompactOrder.of(order) for order in page.items], next_cursor=page.next_cursor
     )
+
+
+add_list_route(
+    router,
+    _page,
+    most=50,
+    doc="""The caller's orders, newest first, one compact row each (no ``ETag``: poll one
+    order with ``GET /orders/{orderId}``).""",
+)
 
 
 @router.get(
@@ -76,42 +70,14 @@ async def get_order(
     return conditional_json(request, OrderSummary.of(order))
 
 
-@router.post(
-    "/{order_id}/cancel",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        200: {
-            "model": CancelAccepted,
-            "description": "The saga ended within `wait`: the order is cancelled",
-        },
-        **problem_responses(401, 404, 409, 422, 502, 504),
-    },
+add_cancel_route(
+    router,
+    answer=CancelAccepted,
+    poll=lambda order_id: f"{API}/orders/{quote(order_id, safe='')}",
+    accepted=lambda answer, poll: CancelAccepted(
+        **OrderSummary.of(parse_answer(ServiceOrder, answer, "orders")).model_dump(),
+        cancel_requested=True,
+        poll=poll,
+    ),
+    reason=compact_reason,
 )
-async def cancel_order(
-    order_id: OrderId,
-    caller: CurrentCaller,
-    mobile: MobileDep,
-    response: Response,
-    wait: WaitQuery = None,
-) -> CancelAccepted:
-    """Ask for the order to be cancelled; the saga undoes what was done (refund, release).
-
-    The answer says ``cancelRequested: true`` and where to poll (``poll``, and
-    ``Location``): the status turns ``cancelled`` when the saga has undone the
-    order.  With ``?wait`` the answer waits for that (200), or says the status
-    now (202) if it takes longer or the saga needs ops to finish it.
-    """
-    return await accept_cancel(
-        mobile,
-        caller,
-        order_id,
-        response,
-        wait=wait,
-        poll=f"{API}/orders/{quote(order_id, safe='')}",
-        accepted=lambda answer, poll: CancelAccepted(
-            **OrderSummary.of(parse_answer(ServiceOrder, answer, "orders")).model_dump(),
-            cancel_requested=True,
-            poll=poll,
-        ),
-        reason=compact_reason,
-    )

@@ -122,11 +122,8 @@ class CompactOrder(CamelModel):
     @classmethod
     def of(cls, order: ServiceOrder) -> CompactOrder:
         """The compact form of an orders-service order."""
-        return cls(
-            id=order.id,
-            status=order.status,
-            total_amount=order.total_amount,
-            currency=order.currency,
+        return cls.read(
+            order,
             item_count=sum(line.quantity for line in order.items),
             reason=compact_reason(order.cancel_reason),
             shipment=(
@@ -134,7 +131,6 @@ class CompactOrder(CamelModel):
                 if order.shipment is not None and order.status in SENT
                 else None
             ),
-            created_at=order.created_at,
         )
 
 

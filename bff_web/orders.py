@@ -6,42 +6,31 @@ The caller's token goes on to the services, which apply ownership themselves
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter
 
 from bff import (
     API,
     CurrentCaller,
-    Id,
     answer_within,
-    fetch_order_page,
     parse_answer,
     problem_responses,
 )
-from bff.orders import accept_cancel
-from bff.outcome import WaitQuery
+from bff.orders import OrderId, add_cancel_route, add_list_route
 from bff_web.context import WebDep
 from bff_web.details import order_details
 from bff_web.schemas import CancelAccepted, Order, OrderDetails, OrderPage
-from shared.web.cursor import CursorQuery
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-OrderId = Annotated[Id, Path(description="the order's id")]
 
 
-@router.get("", responses=problem_responses(401, 422, 502, 504))
-async def list_orders(
-    caller: CurrentCaller,
-    web: WebDep,
-    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
-    cursor: CursorQuery = None,
-) -> OrderPage:
-    """The caller's orders, newest first."""
-    async with answer_within(web.settings.bff_request_deadline_seconds):
-        page = await fetch_order_page(web, caller, limit=limit, cursor=cursor)
-    return parse_answer(OrderPage, page, "orders")
+def _page(answer: Any) -> OrderPage:
+    return parse_answer(OrderPage, answer, "orders")
+
+
+add_list_route(router, _page, most=100, doc="The caller's orders, newest first.")
 
 
 @router.get("/{order_id}/details", responses=problem_responses(401, 404, 422, 502, 504))
@@ -56,39 +45,11 @@ async def get_order_details(order_id: OrderId, caller: CurrentCaller, web: WebDe
         return await order_details(web, caller, order_id)
 
 
-@router.post(
-    "/{order_id}/cancel",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        200: {
-            "model": CancelAccepted,
-            "description": "The saga ended within `wait`: the order is cancelled",
-        },
-        **problem_responses(401, 404, 409, 422, 502, 504),
-    },
+add_cancel_route(
+    router,
+    answer=CancelAccepted,
+    poll=lambda order_id: f"{API}/orders/{quote(order_id, safe='')}/details",
+    accepted=lambda answer, poll: CancelAccepted(
+        **parse_answer(Order, answer, "orders").model_dump(), cancel_requested=True, poll=poll
+    ),
 )
-async def cancel_order(
-    order_id: OrderId,
-    caller: CurrentCaller,
-    web: WebDep,
-    response: Response,
-    wait: WaitQuery = None,
-) -> CancelAccepted:
-    """Ask for the order to be cancelled; the saga undoes what was done (refund, release).
-
-    The answer says ``cancelRequested: true`` and where to poll (``poll``, and
-    ``Location``): the status turns ``cancelled`` when the saga has undone the
-    order.  With ``?wait`` the answer waits for that (200), or says the status
-    now (202) if it takes longer or the saga needs ops to finish it.
-    """
-    return await accept_cancel(
-        web,
-        caller,
-        order_id,
-        response,
-        wait=wait,
-        poll=f"{API}/orders/{quote(order_id, safe='')}/details",
-        accepted=lambda answer, poll: CancelAccepted(
-            **parse_answer(Order, answer, "orders").model_dump(), cancel_requested=True, poll=poll
-        ),
-    )

@@ -17,7 +17,7 @@ never meets it).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from saga.definition import SagaState
 from saga.definition.steps import STEP_BY_COMMAND
@@ -75,25 +75,33 @@ def command_ids(state: SagaState, commands: Sequence[Message]) -> list[str]:
 def unanswered(state: SagaState | None, reply: str, causation_id: str | None) -> str | None:
     """Why the reply of type ``reply`` answers no command the saga sent, or None when
     it answers one (or is not a reply at all)."""
-    commands = ANSWERS.get(reply)
-    if commands is None:
-        return None
-    if state is None:
-        return f"{reply} answers no command: the saga does not exist"
     return answers_none_of(
-        reply, commands, causation_id, state.saga_id, lambda command: sends(state, command)
+        ANSWERS,
+        reply,
+        causation_id,
+        None if state is None else state.saga_id,
+        lambda command: 0 if state is None else sends(state, command),
     )
 
 
 def answers_none_of(
+    answers: Mapping[str, Sequence[str]],
     reply: str,
-    commands: Sequence[str],
     causation_id: str | None,
-    saga_id: str,
+    saga_id: str | None,
     sent: Callable[[str], int],
+    *,
+    saga: str = "the saga",
 ) -> str | None:
-    """Why ``reply`` answers none of ``commands`` as the saga ``saga_id`` sent them
-    (``sent(command)`` times each), or None when its causation id is one of theirs."""
+    """Why ``reply`` answers none of the commands ``answers`` lists for it, as the
+    saga ``saga_id`` sent them (``sent(command)`` times each; ``None``: ``saga`` does
+    not exist), or None when its causation id is one of theirs or ``reply`` is no
+    reply at all."""
+    commands = answers.get(reply)
+    if commands is None:
+        return None
+    if saga_id is None:
+        return f"{reply} answers no command: {saga} does not exist"
     ids = {
         command_id(saga_id, command, attempt)
         for command in commands

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import func
@@ -198,21 +198,28 @@ def batching_for(settings: Settings) -> Batching:
     )
 
 
+class ServiceApi(Protocol):
+    """A domain service's ``api`` module: its routes and how they answer its domain errors."""
+
+    __file__: str | None
+    router: APIRouter
+    PROBLEMS: DomainProblems
+
+
 def domain_service_app(
     name: str,
     settings: Settings,
     transport: Transport,
-    *,
-    home: Path,
-    router: APIRouter,
+    api: ServiceApi,
     description: str,
-    problems: DomainProblems,
     handlers: Callable[[Endpoint], None] | None = None,
 ) -> FastAPI:
-    """The app of the domain service ``name`` whose package is ``home``: its
-    migrations in ``home/migrations``, its routes answering its domain errors as
-    ``problems`` says, and, given ``handlers`` (which register its command
-    handlers), its commands consumed from ``<name>.commands``."""
+    """The app of the domain service ``name`` whose package holds the module ``api``:
+    its migrations in the package's ``migrations``, ``api``'s routes answering its
+    domain errors as ``api.PROBLEMS`` says, and, given ``handlers`` (which register
+    its command handlers), its commands consumed from ``<name>.commands``."""
+    assert api.__file__ is not None, f"{api!r} is a module of its own file"
+    home = Path(api.__file__).parent
     service = Service(
         name,
         settings,
@@ -223,8 +230,8 @@ def domain_service_app(
     if handlers is not None:
         assert service.endpoint is not None
         handlers(service.endpoint)
-    app = service.app(routers=[router], description=description)
-    install_domain_problems(app, problems)
+    app = service.app(routers=[api.router], description=description)
+    install_domain_problems(app, api.PROBLEMS)
     return app
 
 

@@ -46,6 +46,11 @@ bench_app = typer.Typer(
 QUICK_SAGAS, QUICK_WARMUP = 150, 20
 FULL_SAGAS, FULL_WARMUP = 1_000, 50
 
+Output = Annotated[Path, typer.Option(help="where to write the JSON results")]
+AdminDsn = Annotated[
+    str, typer.Option(help="PostgreSQL admin DSN, to create and drop the database")
+]
+
 
 @bench_app.command("saga")
 def saga(
@@ -89,9 +94,7 @@ def saga(
     postgres: Annotated[
         str, typer.Option(help="PostgreSQL admin DSN, to create and drop the databases")
     ] = Infrastructure.postgres,
-    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
-        "bench-results/saga.json"
-    ),
+    output: Output = Path("bench-results/saga.json"),
     profile: Annotated[
         Path | None,
         typer.Option(
@@ -226,9 +229,7 @@ def bff(
         int, typer.Option(min=1, help="requests per target (the page, and each service)")
     ] = 500,
     concurrency: Annotated[int, typer.Option(min=1, help="requests in flight at once")] = 8,
-    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
-        "bench-results/bff.json"
-    ),
+    output: Output = Path("bench-results/bff.json"),
     downstream_latency: Annotated[
         str | None,
         typer.Option(
@@ -284,12 +285,8 @@ def handlers(
         int, typer.Option(min=1, help="orders per run (each command this many times)")
     ] = 300,
     warmup: Annotated[int, typer.Option(min=0, help="orders to warm up with, not counted")] = 30,
-    postgres: Annotated[
-        str, typer.Option(help="PostgreSQL admin DSN, to create and drop the database")
-    ] = Infrastructure.postgres,
-    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
-        "bench-results/handlers.json"
-    ),
+    postgres: AdminDsn = Infrastructure.postgres,
+    output: Output = Path("bench-results/handlers.json"),
 ) -> None:
     """The participants' command handlers and ``POST /orders``: µs per message in one
     process, on SQLite and on a fresh PostgreSQL database, without a broker."""
@@ -314,12 +311,8 @@ def ops(
         bool,
         typer.Option(help="keep the filled database (its name printed) instead of dropping it"),
     ] = False,
-    postgres: Annotated[
-        str, typer.Option(help="PostgreSQL admin DSN, to create and drop the database")
-    ] = Infrastructure.postgres,
-    output: Annotated[Path, typer.Option(help="where to write the JSON results")] = Path(
-        "bench-results/ops.json"
-    ),
+    postgres: AdminDsn = Infrastructure.postgres,
+    output: Output = Path("bench-results/ops.json"),
 ) -> None:
     """The ops reads (list, one saga, stuck, summary, metrics, the dashboard's first
     load) with SAGAS sagas stored, copied by SQL from real ones; bytes per saga."""

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -181,7 +183,7 @@ class ScenarioRun:
 
     async def saga_reaches(
         self,
-        order: str,
+        saga_id: str,
         matches: Callable[[dict[str, Any]], bool],
         what: str,
         expected: str,
@@ -189,40 +191,18 @@ class ScenarioRun:
         within: float,
         interval: float,
     ) -> None:
-        """Wait until the order's saga matches; else fail naming its state and step."""
-        order_id = self.orders[order]
+        """Wait until the saga ``saga_id`` (an order's or a return's) matches; else
+        fail naming its state and step."""
         reached, saga = await self.poll(
-            lambda: self.api.saga(order_id),
+            lambda: self.api.saga(saga_id),
             lambda s: s is not None and matches(s),
             within=within,
             interval=interval,
         )
         if not reached:
             seen = "no saga" if saga is None else f"{saga['state']} (step {saga['step']})"
-            raise StepFailed(self.saga_difference(what, expected, seen, order))
-
-    async def return_reaches(
-        self,
-        name: str,
-        matches: Callable[[dict[str, Any]], bool],
-        what: str,
-        expected: str,
-        *,
-        within: float,
-        interval: float,
-    ) -> None:
-        """Wait until the return's saga matches; else fail naming its state and step."""
-        return_id = self.returns[name]
-        reached, saga = await self.poll(
-            lambda: self.api.saga(return_id),
-            lambda s: s is not None and matches(s),
-            within=within,
-            interval=interval,
-        )
-        if not reached:
-            seen = "no saga" if saga is None else f"{saga['state']} (step {saga['step']})"
-            link = self.api.ops_link(return_id)
-            raise StepFailed(Difference(what, expected, seen, return_id, link))
+            link = self.api.ops_link(saga_id)
+            raise StepFailed(Difference(what, expected, seen, saga_id, link))
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -310,21 +290,13 @@ class ScenarioRun:
 
     async def settle(self) -> None:
         """Wait until every saga of the scenario is terminal with no deadline left."""
-        for name in self.orders:
+        sagas = [(f"saga {n}", i, TERMINAL_STATES) for n, i in self.orders.items()]
+        sagas += [(f"return saga {n}", i, RETURN_TERMINAL_STATES) for n, i in self.returns.items()]
+        for name, saga_id, ends in sagas:
             await self.saga_reaches(
-                name,
-                lambda s: s["state"] in TERMINAL_STATES and not s["deadlines"],
-                f"saga {name} settles within the scenario's {self.scenario.timeout_seconds:g}s",
-                "a terminal state with no deadline",
-                within=self.remaining(),
-                interval=0.25,
-            )
-        for name in self.returns:
-            await self.return_reaches(
-                name,
-                lambda s: s["state"] in RETURN_TERMINAL_STATES and not s["deadlines"],
-                f"return saga {name} settles within the scenario's "
-                f"{self.scenario.timeout_seconds:g}s",
+                saga_id,
+                partial(_settled, ends),
+                f"{name} settles within the scenario's {self.scenario.timeout_seconds:g}s",
                 "a terminal state with no deadline",
                 within=self.remaining(),
                 interval=0.25,
@@ -378,20 +350,19 @@ class ScenarioRun:
         return result
 
     async def trail(self) -> dict[str, str]:
-        """Each order's saga in one line: its state, then every input, command and state."""
+        """Each order's and return's saga in one line: its state, then every input,
+        command and state."""
         trails: dict[str, str] = {}
-        for name, order_id in self.orders.items():
+        for name, saga_id in itertools.chain(self.orders.items(), self.returns.items()):
             try:
-                saga = await self.api.saga(order_id)
+                saga = await self.api.saga(saga_id)
             except httpx.HTTPError as exc:
                 trails[name] = f"unreadable: {exc}"
                 continue
-            trails[name] = "no saga" if saga is None else f"{order_id} {trail_of(saga)}"
-        for name, return_id in self.returns.items():
-            try:
-                saga = await self.api.saga(return_id)
-            except httpx.HTTPError as exc:
-                trails[name] = f"unreadable: {exc}"
-                continue
-            trails[name] = "no saga" if saga is None else f"{return_id} {trail_of(saga)}"
+            trails[name] = "no saga" if saga is None else f"{saga_id} {trail_of(saga)}"
         return trails
+
+
+def _settled(ends: Collection[str], saga: dict[str, Any]) -> bool:
+    """The saga is in one of ``ends`` with no deadline left."""
+    return saga["state"] in ends and not saga["deadlines"]

@@ -77,13 +77,13 @@ class ReturnSaga:
     def unanswered(
         self, state: ReturnState | None, reply: str, causation_id: str | None
     ) -> str | None:
-        commands = ANSWERS.get(reply)
-        if commands is None:
-            return None
-        if state is None:
-            return f"{reply} answers no command: the return saga does not exist"
         return answers_none_of(
-            reply, commands, causation_id, state.saga_id, lambda command: state.sent.get(command, 0)
+            ANSWERS,
+            reply,
+            causation_id,
+            None if state is None else state.saga_id,
+            lambda command: 0 if state is None else state.sent.get(command, 0),
+            saga="the return saga",
         )
 
     # --- the pure part ----------------------------------------------------------

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
-from services.inventory import handlers
-from services.inventory.api import PROBLEMS, router
+from services.inventory import api, handlers
 from shared.messaging.transport import Transport
 from shared.service import domain_service_app
 from shared.settings import Settings
@@ -23,13 +20,4 @@ pages with `limit`/`offset`.
 
 
 def build_app(settings: Settings, transport: Transport) -> FastAPI:
-    return domain_service_app(
-        "inventory",
-        settings,
-        transport,
-        home=Path(__file__).parent,
-        router=router,
-        description=DESCRIPTION,
-        problems=PROBLEMS,
-        handlers=handlers.register,
-    )
+    return domain_service_app("inventory", settings, transport, api, DESCRIPTION, handlers.register)

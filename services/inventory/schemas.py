@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from services.inventory.models import Product, Reservation
+from services.inventory.models import Reservation
 from shared.catalogue import MAX_STOCK, Description, Price, ProductName
 from shared.web.schemas import CamelModel, JsonInteger, RequestBody
 
@@ -49,18 +49,6 @@ class ProductOut(CamelModel):
     currency: str
     available: int = Field(description="units on hand not reserved for orders")
 
-    @classmethod
-    def of(cls, product: Product) -> ProductOut:
-        return cls(
-            id=product.id,
-            sku=product.sku,
-            name=product.name,
-            description=product.description,
-            price=product.price,
-            currency=product.currency,
-            available=product.available,
-        )
-
 
 class ProductPage(CamelModel):
     """Products ordered by sku; the next page starts at ``offset + len(items)``."""
@@ -99,13 +87,10 @@ class ReservationOut(CamelModel):
 
     @classmethod
     def of(cls, reservation: Reservation) -> ReservationOut:
-        return cls(
-            order_id=reservation.order_id,
-            status=reservation.status,
+        return cls.read(
+            reservation,
             items=[ReservedLine.model_validate(i) for i in reservation.items],
             shortages=[ShortageLine.model_validate(s) for s in reservation.shortages],
-            created_at=reservation.created_at,
-            updated_at=reservation.updated_at,
         )
 
 

@@ -60,7 +60,7 @@ from shared.service import Service
 
 def _announce(uow: UnitOfWork, event: type[ProductEvent], product: Product) -> None:
     """Publish ``product`` as it now is, as the catalogue shows it, with this transaction."""
-    shown = ProductOut.of(product)
+    shown = ProductOut.read(product)
     uow.send(
         event(product_id=shown.id, **shown.model_dump(exclude={"id"})), correlation_id=product.id
     )
@@ -80,13 +80,13 @@ async def list_products(
     async with service.db.reads() as session:
         products, total = await Inventory(session).page(limit=limit, offset=offset, product_ids=ids)
     return ProductPage(
-        items=[ProductOut.of(p) for p in products], total=total, limit=limit, offset=offset
+        items=[ProductOut.read(p) for p in products], total=total, limit=limit, offset=offset
     )
 
 
 async def get_product(service: Service, product_id: str) -> ProductOut:
     async with service.db.reads() as session:
-        return ProductOut.of(await _existing(Inventory(session), product_id))
+        return ProductOut.read(await _existing(Inventory(session), product_id))
 
 
 async def create_product(service: Service, body: NewProduct) -> ProductOut:
@@ -112,7 +112,7 @@ async def create_product(service: Service, body: NewProduct) -> ProductOut:
             await uow.session.flush()
         except IntegrityError:
             raise duplicate from None
-    return ProductOut.of(product)
+    return ProductOut.read(product)
 
 
 async def set_stock(service: Service, product_id: str, quantity: int) -> ProductOut:
@@ -125,7 +125,7 @@ async def set_stock(service: Service, product_id: str, quantity: int) -> Product
             product.on_hand = quantity
             product.updated_at = utcnow()
             _announce(uow, ProductUpdated, product)
-    return ProductOut.of(product)
+    return ProductOut.read(product)
 
 
 async def change_product(service: Service, product_id: str, body: ProductChanges) -> ProductOut:
@@ -139,7 +139,7 @@ async def change_product(service: Service, product_id: str, body: ProductChanges
                 setattr(product, field, value)
             product.updated_at = utcnow()
             _announce(uow, ProductUpdated, product)
-    return ProductOut.of(product)
+    return ProductOut.read(product)
 
 
 async def list_reservations(service: Service, *, limit: int, offset: int) -> list[ReservationOut]:

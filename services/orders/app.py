@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
-from services.orders import handlers
-from services.orders.api import PROBLEMS, router
+from services.orders import api, handlers
 from shared.messaging.transport import Transport
 from shared.service import domain_service_app
 from shared.settings import Settings
@@ -29,13 +26,4 @@ repeat with the same key and body answers the first order again
 
 
 def build_app(settings: Settings, transport: Transport) -> FastAPI:
-    return domain_service_app(
-        "orders",
-        settings,
-        transport,
-        home=Path(__file__).parent,
-        router=router,
-        description=DESCRIPTION,
-        problems=PROBLEMS,
-        handlers=handlers.register,
-    )
+    return domain_service_app("orders", settings, transport, api, DESCRIPTION, handlers.register)

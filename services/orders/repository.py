@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, insert, or_, update
 from sqlalchemy import select as select_columns
@@ -23,7 +23,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.domain import OrderStatus
-from services.orders.models import Order, OrderItem, PlacedUnderKey, Shipment, StatusChange
+from services.orders.models import (
+    Order,
+    OrderItem,
+    OrderReturn,
+    PlacedUnderKey,
+    Shipment,
+    StatusChange,
+)
 from shared.web.cursor import Position
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -78,6 +85,23 @@ def parse_order_id(value: str) -> str | None:
         return None
 
 
+Row = TypeVar("Row", Order, OrderReturn)
+
+
+async def row_by_id(
+    session: AsyncSession, model: type[Row], row_id: str, *, lock: bool = False
+) -> Row | None:
+    """The order or return ``row_id`` names (None for text that cannot be an id),
+    locked until the transaction ends with ``lock``."""
+    canonical = parse_order_id(row_id)
+    if canonical is None:
+        return None
+    query = select(model).where(model.id == canonical)
+    if lock:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
 class Orders:
     """The orders' rows in one session.
 
@@ -90,13 +114,7 @@ class Orders:
     async def get(self, order_id: str, *, lock: bool = False) -> Order | None:
         """The order, locked until the transaction ends with ``lock`` (on PostgreSQL: a
         customer's cancel and a warehouse's shipment of one order then take turns)."""
-        canonical = parse_order_id(order_id)
-        if canonical is None:
-            return None
-        query = select(Order).where(Order.id == canonical)
-        if lock:
-            query = query.with_for_update()
-        return (await self.session.exec(query)).first()
+        return await row_by_id(self.session, Order, order_id, lock=lock)
 
     async def shipment(self, order_id: str) -> Shipment | None:
         """How the order ``order_id`` (canonical) was shipped, if it was."""

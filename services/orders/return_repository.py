@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.models import Order, OrderReturn, OrderReturnLine, StatusChange
-from services.orders.repository import parse_order_id
+from services.orders.repository import row_by_id
 from services.orders.return_rules import DELIVERED, Held, ReturnStatus
 
 
@@ -24,11 +24,7 @@ class Returns:
 
     async def lock_order(self, order_id: str) -> Order | None:
         """The order, locked: two returns of one order are checked one after the other."""
-        canonical = parse_order_id(order_id)
-        if canonical is None:
-            return None
-        stmt = select(Order).where(Order.id == canonical).with_for_update()
-        return (await self.session.exec(stmt)).first()
+        return await row_by_id(self.session, Order, order_id, lock=True)
 
     async def delivered_at(self, order_id: str) -> datetime | None:
         """When the order was last marked delivered (its status history says)."""
@@ -52,13 +48,7 @@ class Returns:
         ]
 
     async def get(self, return_id: str, *, lock: bool = False) -> OrderReturn | None:
-        canonical = parse_order_id(return_id)
-        if canonical is None:
-            return None
-        stmt = select(OrderReturn).where(OrderReturn.id == canonical)
-        if lock:
-            stmt = stmt.with_for_update()
-        return (await self.session.exec(stmt)).first()
+        return await row_by_id(self.session, OrderReturn, return_id, lock=lock)
 
     async def of_order(self, order_id: str) -> list[OrderReturn]:
         stmt = (

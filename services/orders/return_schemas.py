@@ -54,22 +54,4 @@ class ReturnOut(CamelModel):
 
     @classmethod
     def of(cls, row: OrderReturn, lines: list[OrderReturnLine]) -> ReturnOut:
-        return cls(
-            id=row.id,
-            order_id=row.order_id,
-            user_id=row.user_id,
-            status=row.status,
-            items=[
-                ReturnLineOut(
-                    product_id=line.product_id,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    received_quantity=line.received_quantity,
-                )
-                for line in lines
-            ],
-            refunded_amount=row.refunded_amount,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            received_at=row.received_at,
-        )
+        return cls.read(row, items=[ReturnLineOut.read(line) for line in lines])

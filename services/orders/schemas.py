@@ -50,19 +50,11 @@ class ItemOut(CamelModel):
     quantity: int
     unit_price: int = Field(description="minor units")
 
-    @classmethod
-    def of(cls, item: OrderItem) -> ItemOut:
-        return cls(product_id=item.product_id, quantity=item.quantity, unit_price=item.unit_price)
-
 
 class StatusChangeOut(CamelModel):
     status: str
     at: datetime
     reason: str | None = None
-
-    @classmethod
-    def of(cls, change: StatusChange) -> StatusChangeOut:
-        return cls(status=change.status, at=change.at, reason=change.reason)
 
 
 class ShipmentIn(RequestBody):
@@ -77,15 +69,6 @@ class ShipmentOut(CamelModel):
     tracking_number: str
     shipped_at: datetime
     delivered_at: datetime | None = Field(default=None, description="null until delivered")
-
-    @classmethod
-    def of(cls, shipment: Shipment) -> ShipmentOut:
-        return cls(
-            carrier=shipment.carrier,
-            tracking_number=shipment.tracking_number,
-            shipped_at=shipment.shipped_at,
-            delivered_at=shipment.delivered_at,
-        )
 
 
 class OrderOut(CamelModel):
@@ -123,7 +106,7 @@ class OrderOut(CamelModel):
             id=order.id,
             user_id=order.user_id,
             status=order.status,
-            items=[ItemOut.of(i) for i in items],
+            items=[ItemOut.read(i) for i in items],
             total_amount=order.total_amount,
             currency=order.currency,
             payment_method_id=order.payment_method_id,
@@ -132,8 +115,8 @@ class OrderOut(CamelModel):
             cancel_requested_at=order.cancel_requested_at,
             created_at=order.created_at,
             updated_at=order.updated_at,
-            history=[StatusChangeOut.of(h) for h in history],
-            shipment=None if shipment is None else ShipmentOut.of(shipment),
+            history=[StatusChangeOut.read(h) for h in history],
+            shipment=None if shipment is None else ShipmentOut.read(shipment),
         )
 
 

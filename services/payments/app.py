@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
-from services.payments import handlers
-from services.payments.api import PROBLEMS, router
+from services.payments import api, handlers
 from services.payments.gateway import CardGateway
 from services.payments.provider_client import CardProviderClient
 from shared.messaging.transport import Transport
@@ -40,16 +38,8 @@ def build_app(
         backoff=settings.card_provider_backoff_seconds,
         transport=provider_transport,
     )
-    app = domain_service_app(
-        "payments",
-        settings,
-        transport,
-        home=Path(__file__).parent,
-        router=router,
-        description=DESCRIPTION,
-        problems=PROBLEMS,
-        handlers=partial(handlers.register, gateway=card_gateway),
-    )
+    register = partial(handlers.register, gateway=card_gateway)
+    app = domain_service_app("payments", settings, transport, api, DESCRIPTION, register)
     app.state.service.on_stop.append(card_gateway.aclose)
     app.state.gateway = card_gateway
     return app

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
-from services.users.api import PROBLEMS, router
+from services.users import api
 from services.users.limits import SignInLimits
 from services.users.passwords import Passwords
 from shared.messaging.transport import Transport
@@ -26,15 +24,7 @@ def build_app(
     settings: Settings, transport: Transport, *, hasher: PasswordHasher | None = None
 ) -> FastAPI:
     """The users app; ``hasher`` overrides argon2's default (costly) parameters."""
-    app = domain_service_app(
-        "users",
-        settings,
-        transport,
-        home=Path(__file__).parent,
-        router=router,
-        description=DESCRIPTION,
-        problems=PROBLEMS,
-    )
+    app = domain_service_app("users", settings, transport, api, DESCRIPTION)
     app.state.passwords = Passwords(hasher)
     app.state.sign_in_limits = SignInLimits(settings)
     return app

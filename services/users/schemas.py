@@ -113,14 +113,7 @@ class UserDetails(CamelModel):
 
     @classmethod
     def of(cls, user: User) -> UserDetails:
-        return cls(
-            id=user.id,
-            email=user.email,
-            first_name=user.first_name,
-            last_name=user.last_name,
-            name=full_name(user.first_name, user.last_name),
-            created_at=user.created_at,
-        )
+        return cls.read(user, name=full_name(user.first_name, user.last_name))
 
 
 class Session(CamelModel):

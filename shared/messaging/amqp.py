@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -32,17 +33,7 @@ from aio_pika.abc import (
 )
 
 from shared.logging import get_logger
-from shared.messaging.envelope import (
-    HEADER_CAUSATION,
-    HEADER_DEAD_LETTER_REASON,
-    HEADER_ORIGINAL_EXCHANGE,
-    HEADER_ORIGINAL_QUEUE,
-    HEADER_ORIGINAL_ROUTING_KEY,
-    HEADER_SCHEMA_VERSION,
-    HEADER_UNUSABLE_ENVELOPE,
-    Envelope,
-    RawMessage,
-)
+from shared.messaging.envelope import Envelope, RawMessage, dead_letter_headers
 from shared.messaging.nodes import connect_to_first_answering, first_url
 from shared.messaging.topology import Topology
 from shared.messaging.transport import (
@@ -73,27 +64,15 @@ def broker_user(url: str) -> str:
     return unquote(user) if user else "guest"
 
 
+PROPERTIES = ("message_id", "correlation_id", "type", "timestamp", "app_id")
+"""The AMQP properties a :class:`RawMessage` keeps under their own names."""
+
+
 def to_amqp(envelope: Envelope, user: str) -> aio_pika.Message:
     """The envelope as an AMQP message published by ``user`` (the connection's user:
     RabbitMQ refuses any other ``user_id``)."""
-    headers: dict[str, Any] = {
-        **envelope.headers,
-        HEADER_SCHEMA_VERSION: envelope.schema_version,
-    }
-    if envelope.causation_id:
-        headers[HEADER_CAUSATION] = envelope.causation_id
-    return aio_pika.Message(
-        envelope.body,
-        message_id=envelope.message_id,
-        correlation_id=envelope.correlation_id,
-        type=envelope.type,
-        timestamp=envelope.timestamp,
-        app_id=envelope.app_id,
-        user_id=user,
-        headers=headers,
-        content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
+    raw = replace(envelope.to_raw(), user_id=user)
+    return raw_to_amqp(raw, content_type="application/json")
 
 
 def raw_from_amqp(message: AbstractIncomingMessage) -> RawMessage:
@@ -101,14 +80,10 @@ def raw_from_amqp(message: AbstractIncomingMessage) -> RawMessage:
     return RawMessage(
         body=message.body,
         headers=dict(message.headers or {}),
-        message_id=message.message_id,
-        type=message.type,
-        correlation_id=message.correlation_id,
-        app_id=message.app_id,
-        timestamp=message.timestamp,
         exchange=message.exchange or "",
         routing_key=message.routing_key or "",
         user_id=message.user_id,
+        **{name: getattr(message, name) for name in PROPERTIES},
     )
 
 
@@ -124,18 +99,16 @@ def _writable(value: Any) -> Any:
     return value
 
 
-def raw_to_amqp(raw: RawMessage) -> aio_pika.Message:
-    """A hand-made message as AMQP carries it (properties are strings on the wire)."""
+def raw_to_amqp(raw: RawMessage, **extra: Any) -> aio_pika.Message:
+    """A message as AMQP carries it (properties are strings on the wire), with
+    ``extra`` properties (``content_type``, say)."""
     return aio_pika.Message(
         raw.body,
-        message_id=raw.message_id,
-        correlation_id=raw.correlation_id,
-        type=raw.type,
-        timestamp=raw.timestamp,
-        app_id=raw.app_id,
         user_id=raw.user_id,
         headers=_writable(raw.headers),
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        **{name: getattr(raw, name) for name in PROPERTIES},
+        **extra,
     )
 
 
@@ -219,26 +192,24 @@ class _AmqpDelivery(Delivery):
         fallback when the republish is refused (the broker dead-letters the message
         through the queue's own dead-letter exchange, with ``x-death`` saying so)."""
         raw = self._message
-        headers: dict[str, Any] = {
+        # (Unusable: the client gives a message without an id one of its own, so the
+        # header says it had none.)
+        headers = {
             **_writable(raw.headers or {}),
-            HEADER_DEAD_LETTER_REASON: reason[:1000],
-            HEADER_ORIGINAL_QUEUE: self.queue,
-            HEADER_ORIGINAL_EXCHANGE: raw.exchange or "",
-            HEADER_ORIGINAL_ROUTING_KEY: raw.routing_key or "",
+            **dead_letter_headers(
+                reason[:1000],
+                queue=self.queue,
+                exchange=raw.exchange or "",
+                routing_key=raw.routing_key or "",
+                unusable_envelope=unusable_envelope,
+            ),
         }
-        if unusable_envelope:
-            # The client gives a message without an id one of its own: say it was unusable.
-            headers[HEADER_UNUSABLE_ENVELOPE] = "true"
         dead = aio_pika.Message(
             raw.body,
             headers=headers,
-            message_id=raw.message_id,
-            correlation_id=raw.correlation_id,
-            type=raw.type,
-            timestamp=raw.timestamp,
-            app_id=raw.app_id,
             content_type=raw.content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            **{name: getattr(raw, name) for name in PROPERTIES},
         )
         try:
             await self._transport._send(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -53,6 +53,22 @@ class MalformedMessage(ValueError):
     type, a body too large, not JSON, or not valid for its type's model."""
 
 
+def dead_letter_headers(
+    reason: str, *, queue: str, exchange: str, routing_key: str, unusable_envelope: bool = False
+) -> dict[str, str]:
+    """The headers a transport adds to a message it dead-letters: why, and where it
+    was (``unusable_envelope``: it could not even be read as an envelope)."""
+    headers = {
+        HEADER_DEAD_LETTER_REASON: reason,
+        HEADER_ORIGINAL_QUEUE: queue,
+        HEADER_ORIGINAL_EXCHANGE: exchange,
+        HEADER_ORIGINAL_ROUTING_KEY: routing_key,
+    }
+    if unusable_envelope:
+        headers[HEADER_UNUSABLE_ENVELOPE] = "true"
+    return headers
+
+
 @dataclass(frozen=True)
 class RawMessage:
     """A message as it came off the wire, before anything in it is trusted.
@@ -78,18 +94,7 @@ class RawMessage:
     ) -> RawMessage:
         """A copy with ``extra`` headers, sent on to ``exchange`` with ``routing_key``."""
         own = dict(self.headers) if isinstance(self.headers, Mapping) else {}
-        return RawMessage(
-            body=self.body,
-            headers={**own, **extra},
-            message_id=self.message_id,
-            type=self.type,
-            correlation_id=self.correlation_id,
-            app_id=self.app_id,
-            timestamp=self.timestamp,
-            exchange=exchange,
-            routing_key=routing_key,
-            user_id=self.user_id,
-        )
+        return replace(self, headers={**own, **extra}, exchange=exchange, routing_key=routing_key)
 
 
 _NO_NUL = r"^[^\x00]+$"

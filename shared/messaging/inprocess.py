@@ -15,15 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from shared.logging import get_logger
-from shared.messaging.envelope import (
-    HEADER_DEAD_LETTER_REASON,
-    HEADER_ORIGINAL_EXCHANGE,
-    HEADER_ORIGINAL_QUEUE,
-    HEADER_ORIGINAL_ROUTING_KEY,
-    HEADER_UNUSABLE_ENVELOPE,
-    Envelope,
-    RawMessage,
-)
+from shared.messaging.envelope import Envelope, RawMessage, dead_letter_headers
 from shared.messaging.topology import QueueSpec, Topology
 from shared.messaging.transport import (
     ConsumerProgress,
@@ -118,8 +110,9 @@ class _InProcessDelivery(Delivery):
 
     async def dead_letter(self, reason: str, *, unusable_envelope: bool = False) -> None:
         self._settle()
-        extra = {HEADER_UNUSABLE_ENVELOPE: "true"} if unusable_envelope else {}
-        self._transport._dead_letter(self._queue, self._stored.message, reason, extra)
+        self._transport._dead_letter(
+            self._queue, self._stored.message, reason, unusable_envelope=unusable_envelope
+        )
 
 
 class InProcessTransport(Transport):
@@ -217,17 +210,18 @@ class InProcessTransport(Transport):
         queue: _Queue,
         message: Envelope | RawMessage,
         reason: str,
-        headers: dict[str, str] | None = None,
+        *,
+        unusable_envelope: bool = False,
     ) -> None:
         if not queue.spec.dead_letter:
             return
-        extra = {
-            **(headers or {}),
-            HEADER_DEAD_LETTER_REASON: reason,
-            HEADER_ORIGINAL_QUEUE: queue.spec.name,
-            HEADER_ORIGINAL_EXCHANGE: message.exchange,
-            HEADER_ORIGINAL_ROUTING_KEY: message.routing_key,
-        }
+        extra = dead_letter_headers(
+            reason,
+            queue=queue.spec.name,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            unusable_envelope=unusable_envelope,
+        )
         dead: Envelope | RawMessage
         if isinstance(message, Envelope):
             dead = message.model_copy(

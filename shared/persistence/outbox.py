@@ -42,20 +42,24 @@ from shared.persistence.messaging_tables import InboxRow, OutboxRow
 log = get_logger(__name__)
 
 
+_COLUMNS = {
+    "message_id": "message_id",
+    "type": "type",
+    "exchange": "exchange",
+    "routing_key": "routing_key",
+    "correlation_id": "correlation_id",
+    "causation_id": "causation_id",
+    "app_id": "app_id",
+    "headers": "headers",
+    "body": "body",
+    "created_at": "timestamp",
+}
+"""Each outbox column and the envelope field it keeps, for both directions."""
+
+
 def outbox_values(envelope: Envelope) -> dict[str, Any]:
     """The outbox row of ``envelope``, as column values."""
-    return {
-        "message_id": envelope.message_id,
-        "type": envelope.type,
-        "exchange": envelope.exchange,
-        "routing_key": envelope.routing_key,
-        "correlation_id": envelope.correlation_id,
-        "causation_id": envelope.causation_id,
-        "app_id": envelope.app_id,
-        "headers": envelope.headers,
-        "body": envelope.body,
-        "created_at": envelope.timestamp,
-    }
+    return {column: getattr(envelope, field) for column, field in _COLUMNS.items()}
 
 
 def outbox_row(envelope: Envelope) -> OutboxRow:
@@ -63,18 +67,8 @@ def outbox_row(envelope: Envelope) -> OutboxRow:
 
 
 def row_envelope(row: OutboxRow) -> Envelope:
-    return Envelope(
-        message_id=row.message_id,
-        type=row.type,
-        correlation_id=row.correlation_id,
-        causation_id=row.causation_id,
-        timestamp=row.created_at,
-        app_id=row.app_id,
-        headers=row.headers,
-        body=row.body,
-        exchange=row.exchange,
-        routing_key=row.routing_key,
-    )
+    """The envelope an outbox row keeps (what :func:`outbox_values` stored)."""
+    return Envelope(**{field: getattr(row, column) for column, field in _COLUMNS.items()})
 
 
 _OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]

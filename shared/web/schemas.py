@@ -6,7 +6,7 @@ request and response bodies of the services, the saga and the BFFs.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,13 @@ class CamelModel(BaseModel):
     """A body in camelCase JSON, also buildable from snake_case field names."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    @classmethod
+    def read(cls, source: object, **computed: Any) -> Self:
+        """This body with each field read from ``source``'s attribute of the same name
+        (a row, a domain object, another body), but for the ``computed`` ones."""
+        read = {name: getattr(source, name) for name in cls.model_fields if name not in computed}
+        return cls(**read, **computed)
 
 
 class RequestBody(CamelModel):

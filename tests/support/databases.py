@@ -4,7 +4,7 @@ and the message that starts a saga."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from saga.app import HERE as SAGA_HOME
@@ -17,14 +17,20 @@ from tests.support.stack import Stack
 
 
 @asynccontextmanager
-async def saga_database(url: str) -> AsyncIterator[Database]:
-    """The saga's schema at ``url``, migrated to the latest revision."""
-    db = Database(url, schema="saga")
-    await upgrade(db, Path(SAGA_HOME) / "migrations")
+async def migrated_database(url: str, schema: str, home: Path) -> AsyncIterator[Database]:
+    """The component's schema at ``url``, migrated by the revisions in ``home/migrations``
+    to the latest."""
+    db = Database(url, schema=schema)
+    await upgrade(db, home / "migrations")
     try:
         yield db
     finally:
         await db.dispose()
+
+
+def saga_database(url: str) -> AbstractAsyncContextManager[Database]:
+    """The saga's schema at ``url``, migrated to the latest revision."""
+    return migrated_database(url, "saga", Path(SAGA_HOME))
 
 
 @asynccontextmanager

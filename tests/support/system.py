@@ -109,6 +109,10 @@ class System:
         assert session["email"] == email
         return Shopper(session["userId"], email, session["token"])
 
+    async def owner_and_intruder(self) -> tuple[Shopper, Shopper]:
+        """Two new accounts: one whose data it is, one trying to reach it."""
+        return await self.shopper("owner"), await self.shopper("intruder")
+
     async def checkout(
         self,
         shopper: Shopper,

@@ -140,9 +140,8 @@ class WaitReturn(StepKind):
     async def run(self, run: ScenarioRun) -> None:
         spec = self.wait_return
         within = run.remaining(spec.timeout_seconds)
-        return_id_of(run, spec.return_)
-        await run.return_reaches(
-            spec.return_,
+        await run.saga_reaches(
+            return_id_of(run, spec.return_),
             lambda saga: spec.holds(saga["state"]),
             f"return saga {spec.return_} reaches {spec.state} within {within:.1f}s",
             spec.state,

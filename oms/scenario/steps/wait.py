@@ -86,7 +86,7 @@ class Wait(StepKind):
             return
         seen = "".join(f", {n} {message}" for message, n in spec.seen.items())
         await run.saga_reaches(
-            spec.order,
+            run.orders[spec.order],
             spec.holds,
             f"saga {spec.order} reaches {spec.state}{seen} within {within:.1f}s",
             spec.state,

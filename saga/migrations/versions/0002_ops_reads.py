@@ -15,20 +15,13 @@ indexes.
   customer reads its page in order; ``ix_sagas_updated_at`` becomes
   (updated_at, status), the summary's finished-per-minute read from the index
   alone.
-
-Revision ID: 0002
-Revises: 0001
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 AT_REST = "status NOT IN ('completed', 'cancelled', 'failed')"
 

@@ -1,19 +1,10 @@
-"""Which definition runs each saga: ``kind`` (``order`` for every saga stored before).
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06
-"""
-
-from collections.abc import Sequence
+"""Which definition runs each saga: ``kind`` (``order`` for every saga stored before)."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:

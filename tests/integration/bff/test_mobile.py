@@ -27,6 +27,13 @@ async def _save_address_and_card(
     return address.json()["id"], method.json()["id"]
 
 
+async def _shopper_with_address_and_card(system: System) -> tuple[Shopper, str, str]:
+    """A new shopper with an address and a card saved."""
+    shopper = await system.shopper()
+    address_id, card_id = await _save_address_and_card(system, shopper)
+    return shopper, address_id, card_id
+
+
 async def _checkout(
     system: System,
     shopper: Shopper,
@@ -127,8 +134,7 @@ async def test_mobile_order_list_is_cursor_paginated_compact_and_gzipped_when_la
     system: System,
 ) -> None:
     product = await system.add_product(price=300, stock=50)
-    shopper = await system.shopper()
-    address_id, card_id = await _save_address_and_card(system, shopper)
+    shopper, address_id, card_id = await _shopper_with_address_and_card(system)
     placed = []
     for quantity in range(1, 6):
         response = await _checkout(
@@ -183,8 +189,7 @@ async def test_mobile_hides_other_users_data_and_refuses_bad_input_naming_the_fi
     system: System,
 ) -> None:
     product = await system.add_product(price=100, stock=10)
-    owner = await system.shopper("owner")
-    intruder = await system.shopper("intruder")
+    owner, intruder = await system.owner_and_intruder()
     address_id, card_id = await _save_address_and_card(system, owner)
     key = {"Idempotency-Key": str(uuid.uuid4())}
     placed = await _checkout(system, owner, [(product["id"], 1)], address_id, card_id, key)
@@ -297,8 +302,7 @@ async def test_a_mobile_cancel_without_wait_says_it_was_requested_and_where_to_p
     system: System,
 ) -> None:
     product = await system.add_product(price=700, stock=5)
-    shopper = await system.shopper()
-    address_id, card_id = await _save_address_and_card(system, shopper)
+    shopper, address_id, card_id = await _shopper_with_address_and_card(system)
     placed = await _checkout(system, shopper, [(product["id"], 1)], address_id, card_id)
     assert placed.status_code == 202, placed.text
     order_id = placed.json()["orderId"]

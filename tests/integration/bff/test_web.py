@@ -162,8 +162,7 @@ async def test_web_hides_other_users_orders_and_refuses_bad_input_naming_the_fie
     system: System,
 ) -> None:
     product = await system.add_product(price=100, stock=3)
-    owner = await system.shopper("owner")
-    intruder = await system.shopper("intruder")
+    owner, intruder = await system.owner_and_intruder()
     placed = await system.checkout(owner, [(product["id"], 1)], wait=10)
     order_id = placed.json()["orderId"]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -20,7 +21,6 @@ from sqlmodel import select
 
 from saga.app import build_app as build_saga
 from saga.definition import Decision, Input, OrderSaga, SagaState
-from saga.kinds import SagaKind
 from saga.models import ParkedMessageRow, SagaRow
 from saga.runtime import SagaRuntime
 from saga.store import SagaTransaction
@@ -54,14 +54,9 @@ class CreationHeldOpen(SagaRuntime):
         return await super()._lock(tx, saga_id, claim=claim)
 
     async def _apply(
-        self,
-        tx: SagaTransaction,
-        saga_id: str,
-        input: Input,
-        envelope: Envelope | None,
-        kind: SagaKind | None = None,
+        self, tx: SagaTransaction, saga_id: str, input: Input, *rest: Any
     ) -> Decision | None:
-        decision = await super()._apply(tx, saga_id, input, envelope, kind)
+        decision = await super()._apply(tx, saga_id, input, *rest)
         if isinstance(input, OrderCreated):
             self.creation_open.set()
             await self.commit_creation.wait()

@@ -100,12 +100,15 @@ async def saga_of(system: System, order_id: str) -> dict[str, Any]:
     return body
 
 
-async def saga_reaches(system: System, order_id: str, state: str) -> dict[str, Any]:
-    """The saga once it is in ``state`` with no deadline left."""
+async def saga_reaches(
+    system: System, saga_id: str, state: str, *, settled: bool = True
+) -> dict[str, Any]:
+    """The saga (an order's, or a return's) once it is in ``state``, with no deadline
+    left if ``settled``."""
     return await eventually(
-        lambda: saga_of(system, order_id),
-        until=lambda s: s.get("state") == state and not s["deadlines"],
-        what=f"saga {order_id} to be {state}",
+        lambda: saga_of(system, saga_id),
+        until=lambda s: s.get("state") == state and not (settled and s["deadlines"]),
+        what=f"saga {saga_id} to be {state}",
     )
 
 
@@ -317,14 +320,22 @@ async def test_customer_cancel_after_completion_refunds_releases_and_cancels(
     )
 
 
-async def test_a_refund_declined_once_then_made_keeps_the_cancels_reason(shop: System) -> None:
+async def cancel_with_refunds_declined(
+    shop: System, declines: int, ends: str
+) -> tuple[Checkout, dict[str, Any]]:
+    """A completed order (two items at 12.50) cancelled while the gateway declines its refund
+    ``declines`` times; the order and its saga once it ``ends``."""
     placed = await place(shop, price=1250, stock=5, quantity=2)
     await saga_reaches(shop, placed.order_id, COMPLETED)
-    # The gateway declines the first refund; the retry after the back-off is made.
-    await inject(shop, "payments", REFUND, "decline", times=1)
+    await inject(shop, "payments", REFUND, "decline", times=declines)
 
     await cancel(shop, placed)
-    saga = await saga_reaches(shop, placed.order_id, CANCELLED)
+    return placed, await saga_reaches(shop, placed.order_id, ends)
+
+
+async def test_a_refund_declined_once_then_made_keeps_the_cancels_reason(shop: System) -> None:
+    # The gateway declines the first refund; the retry after the back-off is made.
+    placed, saga = await cancel_with_refunds_declined(shop, 1, CANCELLED)
 
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND, RELEASE, CANCEL]
     # The refund's trouble is in the timeline; the order ends with the cancel's reason.
@@ -344,13 +355,8 @@ async def test_a_refund_declined_once_then_made_keeps_the_cancels_reason(shop: S
 
 
 async def test_declined_refund_fails_the_saga_until_ops_retry_it(shop: System) -> None:
-    placed = await place(shop, price=1250, stock=5, quantity=2)
-    await saga_reaches(shop, placed.order_id, COMPLETED)
     # The gateway declines the refund and its one retry.
-    await inject(shop, "payments", REFUND, "decline", times=2)
-
-    await cancel(shop, placed)
-    saga = await saga_reaches(shop, placed.order_id, FAILED)
+    placed, saga = await cancel_with_refunds_declined(shop, 2, FAILED)
 
     # Failed with the money still taken and the order still confirmed: shown to ops.
     assert commands(saga) == [RESERVE, CHARGE, CONFIRM, REFUND, REFUND]

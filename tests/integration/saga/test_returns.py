@@ -25,6 +25,7 @@ from tests.integration.saga.test_e2e import (
     place,
     replay,
     saga_of,
+    saga_reaches,
 )
 from tests.integration.saga.test_metrics import samples, scrape, value
 from tests.integration.saga.test_ops import oms_saga
@@ -87,11 +88,9 @@ async def return_of(system: System, order: Checkout, return_id: str) -> dict[str
 
 
 async def return_saga_reaches(system: System, return_id: str, state: str) -> dict[str, Any]:
-    return await eventually(
-        lambda: saga_of(system, return_id),
-        until=lambda s: s.get("state") == state,
-        what=f"return saga {return_id} to be {state}",
-    )
+    """The return's saga once it is in ``state``, deadline or not (one awaiting the
+    goods has the receipt's)."""
+    return await saga_reaches(system, return_id, state, settled=False)
 
 
 async def test_a_full_return_is_received_restocked_refunded_and_closed(shop: System) -> None:

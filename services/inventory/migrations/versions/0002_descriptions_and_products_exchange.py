@@ -4,21 +4,13 @@ exchange.
 Events still waiting in the outbox were addressed to the ``inventory`` exchange,
 which nothing binds to any more: they are readdressed to ``products`` so they
 reach the saga after the upgrade (and back on a downgrade).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-02
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 _outbox = sa.table("outbox", sa.column("exchange", sa.String(100)))
 

@@ -1,26 +1,16 @@
-"""When a cancel was first accepted for an order, and who asked.
+"""When a cancel was first accepted for an order, and who asked."""
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-29
-"""
-
-from collections.abc import Sequence
-
-import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+from shared.persistence.revisions import column
+
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:
-    op.add_column(
-        "orders", sa.Column("cancel_requested_at", sa.DateTime(timezone=True), nullable=True)
-    )
-    op.add_column("orders", sa.Column("cancel_requested_by", sa.String(100), nullable=True))
+    op.add_column("orders", column("cancel_requested_at time?"))
+    op.add_column("orders", column("cancel_requested_by string(100)?"))
 
 
 def downgrade() -> None:

@@ -1,89 +1,62 @@
-"""Payment methods, payments, refunds and per-order records, with the outbox and inbox.
+"""Payment methods, payments, refunds and per-order records, with the outbox and inbox."""
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-21
-"""
+from shared.persistence.messaging_revisions import MESSAGING
+from shared.persistence.revisions import NewTable, creating
 
-from collections.abc import Sequence
+PAYMENT_METHODS = NewTable(
+    "payment_methods",
+    """
+    id          string(36)   key
+    user_id     string(64)   index
+    token       string(128)
+    brand       string(30)?
+    last4       string(4)?
+    created_at  time
+    """,
+    uniques={"uq_payment_methods_user_token": "user_id token"},
+)
+PAYMENT_ORDERS = NewTable(
+    "payment_orders",
+    """
+    order_id             string(64)  key
+    refund_requested_at  time?
+    created_at           time
+    """,
+)
+PAYMENTS = NewTable(
+    "payments",
+    """
+    id                 string(36)   key
+    order_id           string(64)   unique
+    user_id            string(64)   index
+    payment_method_id  string(128)
+    amount             bigint
+    currency           string(3)
+    status             string(20)
+    charge_ref         string(128)?
+    code               string(50)?
+    reason             string(500)?
+    created_at         time
+    updated_at         time
+    """,
+)
+REFUNDS = NewTable(
+    "refunds",
+    """
+    id          string(36)   key
+    payment_id  string(36)   index  -> payments.id
+    order_id    string(64)   index
+    attempt     integer
+    amount      bigint
+    status      string(20)
+    reference   string(128)?
+    code        string(50)?
+    reason      string(500)?
+    created_at  time
+    """,
+    uniques={"uq_refunds_attempt": "payment_id attempt"},
+)
 
-import sqlalchemy as sa
-from alembic import op
-
-from shared.persistence.messaging_revisions import create_outbox_and_inbox, drop_outbox_and_inbox
-
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def upgrade() -> None:
-    create_outbox_and_inbox()
-    op.create_table(
-        "payment_methods",
-        sa.Column("id", sa.String(36), nullable=False),
-        sa.Column("user_id", sa.String(64), nullable=False),
-        sa.Column("token", sa.String(128), nullable=False),
-        sa.Column("brand", sa.String(30), nullable=True),
-        sa.Column("last4", sa.String(4), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("user_id", "token", name="uq_payment_methods_user_token"),
-    )
-    op.create_index("ix_payment_methods_user_id", "payment_methods", ["user_id"])
-    op.create_table(
-        "payment_orders",
-        sa.Column("order_id", sa.String(64), nullable=False),
-        sa.Column("refund_requested_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("order_id"),
-    )
-    op.create_table(
-        "payments",
-        sa.Column("id", sa.String(36), nullable=False),
-        sa.Column("order_id", sa.String(64), nullable=False),
-        sa.Column("user_id", sa.String(64), nullable=False),
-        sa.Column("payment_method_id", sa.String(128), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("charge_ref", sa.String(128), nullable=True),
-        sa.Column("code", sa.String(50), nullable=True),
-        sa.Column("reason", sa.String(500), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("order_id"),
-    )
-    op.create_index("ix_payments_user_id", "payments", ["user_id"])
-    op.create_table(
-        "refunds",
-        sa.Column("id", sa.String(36), nullable=False),
-        sa.Column("payment_id", sa.String(36), nullable=False),
-        sa.Column("order_id", sa.String(64), nullable=False),
-        sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("reference", sa.String(128), nullable=True),
-        sa.Column("code", sa.String(50), nullable=True),
-        sa.Column("reason", sa.String(500), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("payment_id", "attempt", name="uq_refunds_attempt"),
-        sa.ForeignKeyConstraint(["payment_id"], ["payments.id"]),
-    )
-    op.create_index("ix_refunds_payment_id", "refunds", ["payment_id"])
-    op.create_index("ix_refunds_order_id", "refunds", ["order_id"])
-
-
-def downgrade() -> None:
-    op.drop_index("ix_refunds_order_id", table_name="refunds")
-    op.drop_index("ix_refunds_payment_id", table_name="refunds")
-    op.drop_table("refunds")
-    op.drop_index("ix_payments_user_id", table_name="payments")
-    op.drop_table("payments")
-    op.drop_table("payment_orders")
-    op.drop_index("ix_payment_methods_user_id", table_name="payment_methods")
-    op.drop_table("payment_methods")
-    drop_outbox_and_inbox()
+upgrade, downgrade = creating(*MESSAGING, PAYMENT_METHODS, PAYMENT_ORDERS, PAYMENTS, REFUNDS)
+revision = "0001"
+down_revision = None

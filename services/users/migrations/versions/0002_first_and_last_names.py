@@ -5,21 +5,13 @@ first name, the rest the last name (``"Ada King Lovelace"`` → ``"Ada"``,
 ``"King Lovelace"``); a one-word name becomes a first name with no last name.
 Joining the two with one space gives the old name back, but for runs of
 whitespace inside it.  The downgrade joins them so into ``name`` again.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-02
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 _users = sa.table(
     "users",

@@ -22,6 +22,12 @@ from tests.unit.bff.downstream.fakes import ClientFactory, SlowService
 URL = "http://payments.test/payments/p-1"
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    """The breaker's clock, moved by hand."""
+    return FakeClock()
+
+
 async def tripped(make_client: ClientFactory, clock: FakeClock) -> DownstreamClient:
     """A payments client whose breaker two failed calls opened; it half-opens 10 s later."""
     client = make_client(
@@ -64,9 +70,8 @@ async def test_retries_count_towards_the_breaker_and_stop_once_it_opens(
 
 
 async def test_half_open_probe_that_succeeds_closes_the_breaker(
-    router: respx.MockRouter, make_client: ClientFactory
+    router: respx.MockRouter, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    clock = FakeClock()
     route = router.get(URL).mock(
         side_effect=[httpx.Response(503), httpx.Response(503), httpx.Response(200, json={})]
         + [httpx.Response(200, json={"id": "p-1"})] * 5
@@ -87,9 +92,8 @@ async def test_half_open_probe_that_succeeds_closes_the_breaker(
 
 
 async def test_half_open_probe_that_fails_reopens_the_breaker(
-    router: respx.MockRouter, make_client: ClientFactory
+    router: respx.MockRouter, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    clock = FakeClock()
     route = router.get(URL).respond(503)
     client = await tripped(make_client, clock)
     clock.advance(10.0)
@@ -104,9 +108,8 @@ async def test_half_open_probe_that_fails_reopens_the_breaker(
 
 
 async def test_half_open_lets_exactly_one_probe_through(
-    router: respx.MockRouter, make_client: ClientFactory
+    router: respx.MockRouter, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    clock = FakeClock()
     route = router.get(URL).respond(503)
     client = await tripped(make_client, clock)
     answer = asyncio.Event()

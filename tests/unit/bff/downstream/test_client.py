@@ -24,6 +24,12 @@ from tests.unit.bff.downstream.fakes import ClientFactory, SlowService
 URL = "http://inventory.test/products/1"
 
 
+@pytest.fixture
+def route(router: respx.MockRouter) -> respx.Route:
+    """The product at ``URL``, answered at once."""
+    return router.get(URL).respond(200, json={"id": "1"})
+
+
 # --- retries -----------------------------------------------------------------
 
 
@@ -286,9 +292,8 @@ async def test_full_bulkhead_waits_at_most_the_remaining_budget_then_times_out(
 
 
 async def test_correlation_id_trace_context_and_authorization_are_forwarded(
-    router: respx.MockRouter, make_client: ClientFactory
+    route: respx.Route, make_client: ClientFactory
 ) -> None:
-    route = router.get(URL).respond(200, json={"id": "1"})
     client = make_client()
     tracer = TracerProvider().get_tracer("test")
     token = correlation_id_var.set("corr-123")
@@ -323,9 +328,8 @@ async def test_a_cookie_set_in_one_answer_never_travels_with_a_later_call(
 
 
 async def test_remaining_budget_header_is_within_the_request_deadline(
-    router: respx.MockRouter, make_client: ClientFactory
+    route: respx.Route, make_client: ClientFactory
 ) -> None:
-    route = router.get(URL).respond(200, json={"id": "1"})
     client = make_client(timeout=5.0)
 
     async with request_deadline(0.8):
@@ -337,9 +341,8 @@ async def test_remaining_budget_header_is_within_the_request_deadline(
 
 
 async def test_budget_header_is_the_call_timeout_without_a_request_deadline(
-    router: respx.MockRouter, make_client: ClientFactory
+    route: respx.Route, make_client: ClientFactory
 ) -> None:
-    route = router.get(URL).respond(200, json={"id": "1"})
     client = make_client(timeout=1.5)
 
     await client.get_json("/products/1")
@@ -348,9 +351,8 @@ async def test_budget_header_is_the_call_timeout_without_a_request_deadline(
 
 
 async def test_sections_of_a_fan_out_forward_a_budget_within_the_deadline(
-    router: respx.MockRouter, make_client: ClientFactory
+    route: respx.Route, make_client: ClientFactory
 ) -> None:
-    route = router.get(URL).respond(200, json={"id": "1"})
     client = make_client(timeout=5.0)
 
     async with request_deadline(1.0):

@@ -43,39 +43,13 @@ from saga.definition import (
     input_to_json,
     replay,
 )
-from shared.messages import (
-    CancelOrder,
-    ChargePayment,
-    Command,
-    ConfirmOrder,
-    Event,
-    InventoryInsufficient,
-    InventoryReleased,
-    InventoryReserved,
-    Message,
-    OrderCancelled,
-    OrderCancelRequested,
-    OrderConfirmed,
-    OrderCreated,
-    OrderItem,
-    OrderShipped,
-    PaymentCompleted,
-    PaymentFailed,
-    PaymentRefunded,
-    PaymentRefundFailed,
-    PricedItem,
-    RefundPayment,
-    ReleaseInventory,
-    ReservedItem,
-    ReserveInventory,
-    Shortage,
-)
+from shared import messages
 
 ORDER = "ord-1"
 CONFIG = SagaConfig(step_retries=2, compensation_retries=3)
 SAGA = OrderSaga(CONFIG)
 MAX_STEPS = 1_000
-SHIPPED = OrderShipped(
+SHIPPED = messages.OrderShipped(
     order_id=ORDER,
     carrier="DHL",
     tracking_number="JD0142",
@@ -91,10 +65,10 @@ PRICES = {"p-1": 250, "p-2": 1000}
 """The simulated catalogue, in EUR: the orders are placed at these prices."""
 
 
-def priced(items: Iterable[ReservedItem]) -> list[PricedItem]:
+def priced(items: Iterable[messages.ReservedItem]) -> list[messages.PricedItem]:
     """``items`` at the catalogue's prices, as the inventory reports a reservation."""
     return [
-        PricedItem(
+        messages.PricedItem(
             product_id=i.product_id,
             quantity=i.quantity,
             unit_price=PRICES[i.product_id],
@@ -115,28 +89,28 @@ class Inventory:
 
     stock: dict[str, int]
     tombstones: bool
-    reservations: dict[str, tuple[ReservedItem, ...]] = field(default_factory=dict)
+    reservations: dict[str, tuple[messages.ReservedItem, ...]] = field(default_factory=dict)
     released: set[str] = field(default_factory=set)
     reserves_applied: int = 0
 
-    def handle(self, command: Command) -> Event:
-        if isinstance(command, ReserveInventory):
+    def handle(self, command: messages.Command) -> messages.Event:
+        if isinstance(command, messages.ReserveInventory):
             return self.reserve(command)
-        assert isinstance(command, ReleaseInventory)
+        assert isinstance(command, messages.ReleaseInventory)
         held = self.reservations.pop(command.order_id, ())
         for item in held:
             self.stock[item.product_id] += item.quantity
         if self.tombstones:
             self.released.add(command.order_id)
-        return InventoryReleased(order_id=command.order_id, items=list(held))
+        return messages.InventoryReleased(order_id=command.order_id, items=list(held))
 
-    def reserve(self, command: ReserveInventory) -> Event:
+    def reserve(self, command: messages.ReserveInventory) -> messages.Event:
         if command.order_id in self.reservations:
-            return InventoryReserved(
+            return messages.InventoryReserved(
                 order_id=command.order_id, items=priced(self.reservations[command.order_id])
             )
         shortages = [
-            Shortage(
+            messages.Shortage(
                 product_id=item.product_id,
                 requested=item.quantity,
                 available=self.stock[item.product_id],
@@ -145,18 +119,20 @@ class Inventory:
             if command.order_id in self.released or self.stock[item.product_id] < item.quantity
         ]
         if shortages:
-            return InventoryInsufficient(order_id=command.order_id, shortages=shortages)
+            return messages.InventoryInsufficient(order_id=command.order_id, shortages=shortages)
         for item in command.items:
             self.stock[item.product_id] -= item.quantity
             assert self.stock[item.product_id] >= 0, "stock went negative"
         self.reservations[command.order_id] = tuple(command.items)
         self.reserves_applied += 1
-        return InventoryReserved(order_id=command.order_id, items=priced(command.items))
+        return messages.InventoryReserved(order_id=command.order_id, items=priced(command.items))
 
 
-def refused(command: ChargePayment, reason: str, code: str) -> PaymentFailed:
+def refused(command: messages.ChargePayment, reason: str, code: str) -> messages.PaymentFailed:
     """Payments' refusal of ``command``, saying why."""
-    return PaymentFailed(order_id=command.order_id, amount=command.amount, reason=reason, code=code)
+    return messages.PaymentFailed(
+        order_id=command.order_id, amount=command.amount, reason=reason, code=code
+    )
 
 
 @dataclass
@@ -174,20 +150,20 @@ class Payments:
     captured: int = 0
     refunded: int = 0
     captures: int = 0
-    charge: Event | None = None
+    charge: messages.Event | None = None
     closed: bool = False
     refund_declines: int = 0
 
-    def handle(self, command: Command) -> Event:
-        if isinstance(command, ChargePayment):
+    def handle(self, command: messages.Command) -> messages.Event:
+        if isinstance(command, messages.ChargePayment):
             if self.charge is None:
                 self.charge = self.first_charge(command)
             return self.charge
-        assert isinstance(command, RefundPayment)
+        assert isinstance(command, messages.RefundPayment)
         refundable = self.captured - self.refunded
         if refundable > 0 and self.declines_refunds:
             self.refund_declines += 1
-            return PaymentRefundFailed(
+            return messages.PaymentRefundFailed(
                 order_id=command.order_id,
                 payment_id="pay-1",
                 amount=refundable,
@@ -198,16 +174,18 @@ class Payments:
         self.closed = self.tombstones
         # Like the payments service: the answer is the total refunded so far, so a
         # repeated refund is answered like the first one.
-        return PaymentRefunded(order_id=command.order_id, payment_id="pay-1", amount=self.refunded)
+        return messages.PaymentRefunded(
+            order_id=command.order_id, payment_id="pay-1", amount=self.refunded
+        )
 
-    def first_charge(self, command: ChargePayment) -> Event:
+    def first_charge(self, command: messages.ChargePayment) -> messages.Event:
         if self.closed:
             return refused(command, "order already refunded", "order_closed")
         if self.declines_charges:
             return refused(command, "card declined", "card_declined")
         self.captured += command.amount
         self.captures += 1
-        return PaymentCompleted(
+        return messages.PaymentCompleted(
             order_id=command.order_id, payment_id="pay-1", amount=command.amount
         )
 
@@ -220,16 +198,18 @@ class Orders:
     status: Literal["pending", "confirmed", "shipped", "cancelled"] = "pending"
     cancel_requested: bool = False
 
-    def handle(self, command: Command) -> Event:
-        if isinstance(command, ConfirmOrder):
+    def handle(self, command: messages.Command) -> messages.Event:
+        if isinstance(command, messages.ConfirmOrder):
             if self.status == "cancelled":
-                return OrderCancelled(order_id=command.order_id, reason="already cancelled")
+                return messages.OrderCancelled(
+                    order_id=command.order_id, reason="already cancelled"
+                )
             if self.status == "pending":
                 self.status = "confirmed"
-            return OrderConfirmed(order_id=command.order_id)
-        assert isinstance(command, CancelOrder)
+            return messages.OrderConfirmed(order_id=command.order_id)
+        assert isinstance(command, messages.CancelOrder)
         self.status = "cancelled"
-        return OrderCancelled(order_id=command.order_id, reason=command.reason)
+        return messages.OrderCancelled(order_id=command.order_id, reason=command.reason)
 
 
 # --- the world ------------------------------------------------------------------------
@@ -261,8 +241,8 @@ class World:
     payments: Payments
     orders: Orders
     initial_stock: dict[str, int]
-    created: OrderCreated
-    network: list[tuple[str, Message]] = field(default_factory=list)
+    created: messages.OrderCreated
+    network: list[tuple[str, messages.Message]] = field(default_factory=list)
     stored: dict[str, object] | None = None
     """The saga row, as the runtime would store it: JSON."""
     inputs: list[dict[str, object]] = field(default_factory=list)
@@ -279,10 +259,10 @@ class World:
     def build(cls, scenario: Scenario) -> World:
         stock = {"p-1": scenario.stock[0], "p-2": scenario.stock[1]}
         items = [
-            OrderItem(product_id=p, quantity=q, unit_price=PRICES[p])
+            messages.OrderItem(product_id=p, quantity=q, unit_price=PRICES[p])
             for p, q in zip(("p-1", "p-2"), scenario.quantities, strict=True)
         ]
-        created = OrderCreated(
+        created = messages.OrderCreated(
             order_id=ORDER,
             user_id="user-1",
             items=items,
@@ -325,8 +305,8 @@ class World:
         for command in decision.commands:
             self.network.append((command.type_name.split(".")[0], command))
 
-    def to_participant(self, service: str, message: Message) -> None:
-        assert isinstance(message, Command)
+    def to_participant(self, service: str, message: messages.Message) -> None:
+        assert isinstance(message, messages.Command)
         participant: dict[str, Inventory | Payments | Orders] = {
             "inventory": self.inventory,
             "payment": self.payments,
@@ -379,7 +359,9 @@ def interfere(world: World, data: st.DataObject, *, settled: bool) -> bool:
     if what == "cancel":
         world.cancels -= 1
         world.orders.cancel_requested = True
-        world.network.append(("saga", OrderCancelRequested(order_id=ORDER, requested_by="user-1")))
+        world.network.append(
+            ("saga", messages.OrderCancelRequested(order_id=ORDER, requested_by="user-1"))
+        )
     elif what == "ship":
         world.shipments -= 1
         world.orders.status = "shipped"
@@ -514,7 +496,7 @@ def test_the_saga_settles_with_nothing_lost_or_taken_twice(
         assert payments.declines_refunds
         assert payments.refund_declines > 0
         assert payments.captured - payments.refunded > 0
-        assert state.current == RefundPayment.type_name
+        assert state.current == messages.RefundPayment.type_name
 
     # What the runtime stored replays through the definition without divergence.
     report = replay(SAGA, [input_from_json(i) for i in world.inputs], world.recorded)
