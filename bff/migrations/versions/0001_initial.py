@@ -2,6 +2,9 @@
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0001"
+down_revision = None
+
 IDEMPOTENCY_KEYS = NewTable(
     "idempotency_keys",
     """
@@ -17,5 +20,3 @@ IDEMPOTENCY_KEYS = NewTable(
 )
 
 upgrade, downgrade = creating(IDEMPOTENCY_KEYS)
-revision = "0001"
-down_revision = None

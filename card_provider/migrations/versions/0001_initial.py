@@ -2,6 +2,9 @@
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0001"
+down_revision = None
+
 CHARGES = NewTable(
     "charges",
     """
@@ -33,5 +36,3 @@ REFUNDS = NewTable(
 )
 
 upgrade, downgrade = creating(CHARGES, REFUNDS)
-revision = "0001"
-down_revision = None

@@ -4,6 +4,9 @@ letters, with the outbox and inbox."""
 from shared.persistence.messaging_revisions import MESSAGING
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0001"
+down_revision = None
+
 SAGAS = NewTable(
     "sagas",
     """
@@ -81,5 +84,3 @@ DEAD_LETTERS = NewTable(
 upgrade, downgrade = creating(
     *MESSAGING, SAGAS, SAGA_DEADLINES, SAGA_HISTORY, SAGA_INPUTS, SAGA_PARKED, DEAD_LETTERS
 )
-revision = "0001"
-down_revision = None

@@ -5,6 +5,9 @@ an order whose saga was pruned is not taken for one that never had a saga."""
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0003"
+down_revision = "0002"
+
 SAGA_RECORDS = NewTable(
     "saga_records",
     """
@@ -30,5 +33,3 @@ SAGA_PRUNED = NewTable(
 )
 
 upgrade, downgrade = creating(SAGA_RECORDS, SAGA_HOUSEKEEPING, SAGA_PRUNED)
-revision = "0003"
-down_revision = "0002"

@@ -3,6 +3,9 @@ how far) and each saga's outcome."""
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0004"
+down_revision = "0003"
+
 SAGA_JOBS = NewTable(
     "saga_jobs",
     """
@@ -37,5 +40,3 @@ SAGA_JOB_OUTCOMES = NewTable(
 )
 
 upgrade, downgrade = creating(SAGA_JOBS, SAGA_JOB_OUTCOMES)
-revision = "0004"
-down_revision = "0003"

@@ -3,6 +3,9 @@
 from shared.persistence.messaging_revisions import MESSAGING
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0001"
+down_revision = None
+
 PRODUCTS = NewTable(
     "products",
     """
@@ -35,5 +38,3 @@ RESERVATIONS = NewTable(
 )
 
 upgrade, downgrade = creating(*MESSAGING, PRODUCTS, RESERVATIONS)
-revision = "0001"
-down_revision = None

@@ -2,6 +2,9 @@
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0003"
+down_revision = "0002"
+
 RESTOCKS = NewTable(
     "restocks",
     """
@@ -13,5 +16,3 @@ RESTOCKS = NewTable(
 )
 
 upgrade, downgrade = creating(RESTOCKS)
-revision = "0003"
-down_revision = "0002"

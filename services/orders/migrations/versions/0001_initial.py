@@ -3,6 +3,9 @@
 from shared.persistence.messaging_revisions import MESSAGING
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0001"
+down_revision = None
+
 ORDERS = NewTable(
     "orders",
     """
@@ -42,5 +45,3 @@ ORDER_STATUS_HISTORY = NewTable(
 )
 
 upgrade, downgrade = creating(*MESSAGING, ORDERS, ORDER_ITEMS, ORDER_STATUS_HISTORY)
-revision = "0001"
-down_revision = None

@@ -2,6 +2,9 @@
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0002"
+down_revision = "0001"
+
 # Spelled out rather than taken from the models, so this revision stays what it
 # was when the models change.  The primary key makes a key usable once per user.
 ORDER_IDEMPOTENCY_KEYS = NewTable(
@@ -17,5 +20,3 @@ ORDER_IDEMPOTENCY_KEYS = NewTable(
 )
 
 upgrade, downgrade = creating(ORDER_IDEMPOTENCY_KEYS)
-revision = "0002"
-down_revision = "0001"

@@ -7,6 +7,9 @@ order is one waiting for its warehouse), so no row is rewritten.
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0004"
+down_revision = "0003"
+
 ORDER_SHIPMENTS = NewTable(
     "order_shipments",
     """
@@ -21,5 +24,3 @@ ORDER_SHIPMENTS = NewTable(
 )
 
 upgrade, downgrade = creating(ORDER_SHIPMENTS)
-revision = "0004"
-down_revision = "0003"

@@ -2,6 +2,9 @@
 
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0005"
+down_revision = "0004"
+
 ORDER_RETURNS = NewTable(
     "order_returns",
     """
@@ -28,5 +31,3 @@ ORDER_RETURN_LINES = NewTable(
 )
 
 upgrade, downgrade = creating(ORDER_RETURNS, ORDER_RETURN_LINES)
-revision = "0005"
-down_revision = "0004"

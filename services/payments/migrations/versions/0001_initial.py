@@ -3,6 +3,9 @@
 from shared.persistence.messaging_revisions import MESSAGING
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0001"
+down_revision = None
+
 PAYMENT_METHODS = NewTable(
     "payment_methods",
     """
@@ -58,5 +61,3 @@ REFUNDS = NewTable(
 )
 
 upgrade, downgrade = creating(*MESSAGING, PAYMENT_METHODS, PAYMENT_ORDERS, PAYMENTS, REFUNDS)
-revision = "0001"
-down_revision = None

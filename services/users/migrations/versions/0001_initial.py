@@ -3,6 +3,9 @@
 from shared.persistence.messaging_revisions import MESSAGING
 from shared.persistence.revisions import NewTable, creating
 
+revision = "0001"
+down_revision = None
+
 # ``email_key`` is the case-folded email: two spellings of one address cannot both register.
 USERS = NewTable(
     "users",
@@ -30,5 +33,3 @@ USER_ADDRESSES = NewTable(
 )
 
 upgrade, downgrade = creating(*MESSAGING, USERS, USER_ADDRESSES)
-revision = "0001"
-down_revision = None
