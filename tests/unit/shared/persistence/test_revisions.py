@@ -19,7 +19,8 @@ def test_a_column_line_gives_its_type_nullability_marks_and_reference() -> None:
         "orders.id",
     )
     built = line.column()
-    assert isinstance(built.type, sa.String) and built.type.length == 36
+    assert isinstance(built.type, sa.String)
+    assert built.type.length == 36
     assert built.nullable is True
 
 
@@ -44,15 +45,22 @@ def test_each_type_word_names_its_sql_type(text: str, expected: type) -> None:
 def test_time_is_a_timestamp_with_its_time_zone() -> None:
     built = column("at time")
 
-    assert isinstance(built.type, sa.DateTime) and built.type.timezone is True
+    assert isinstance(built.type, sa.DateTime)
+    assert built.type.timezone is True
 
 
 @pytest.mark.parametrize(
-    "line",
-    ["lonely", "c strin(20)", "c string(20) primary", "c integer -> a.b extra", "c integer ->"],
+    ("line", "why"),
+    [
+        ("lonely", "name type"),
+        ("c strin(20)", "unknown column type"),
+        ("c string(20) primary", "unknown marks"),
+        ("c integer -> a.b extra", "followed by one"),
+        ("c integer ->", "followed by one"),
+    ],
 )
-def test_a_wrong_line_is_refused_when_the_table_is_written(line: str) -> None:
-    with pytest.raises(ValueError):
+def test_a_wrong_line_is_refused_when_the_table_is_written(line: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
         NewTable("t", f"id integer key\n{line}\n")
 
 
