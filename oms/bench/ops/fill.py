@@ -140,6 +140,13 @@ WHERE r.saga_id = t.id AND $9::boolean IS NOT NULL
 """
 )
 
+_COMPACTED_UP_TO = """
+INSERT INTO saga_housekeeping (job, reached, reached_id)
+SELECT 'compact', updated_at, id FROM sagas WHERE status = ANY($1::text[])
+ORDER BY updated_at DESC, id DESC LIMIT 1
+ON CONFLICT (job) DO UPDATE SET reached = excluded.reached, reached_id = excluded.reached_id
+"""
+
 
 def fill_statement(kind: str) -> str:
     """The statement copying one batch of ``kind`` (see :data:`_ROWS`'s parameters):
@@ -202,6 +209,8 @@ async def fill(
     progress(f"building {len(indexes)} indexes …")
     for index in indexes:
         await connection.execute(index["indexdef"])
+    # Housekeeping has compacted every finished copy: it goes on after the newest.
+    await connection.execute(_COMPACTED_UP_TO, list(COMPACTED))
     await connection.execute("VACUUM ANALYZE sagas")
     await connection.execute("ANALYZE saga_history")
     await connection.execute("ANALYZE saga_inputs")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -152,26 +153,32 @@ async def _retention(target: Target) -> AsyncIterator[Callable[[], Awaitable[int
 
     env = component_env(saga_database_url=target.saga_database_url, jwt_secret=target.jwt_secret)
     older_than = f"{RETENTION.days}d"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "oms.cli", "saga", "prune", "--older-than", older_than),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
+    with tempfile.TemporaryFile() as said:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "oms.cli", "saga", "prune", "--older-than", older_than),
+            env=env,
+            stdout=said,
+            stderr=asyncio.subprocess.STDOUT,
+        )
 
-    async def seen() -> bool:
-        if process.returncode is not None:
-            raise RuntimeError(f"oms saga prune ended ({process.returncode}) before pruning")
-        return await _positive(pruned)
+        async def seen() -> bool:
+            if process.returncode is not None:
+                said.seek(0)
+                raise RuntimeError(
+                    f"oms saga prune ended ({process.returncode}) before pruning: "
+                    f"{said.read()[-2000:].decode(errors='replace')}"
+                )
+            return await _positive(pruned)
 
-    try:
-        await _until("retention", seen)
-        yield pruned
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
-        await connection.close()
+        try:
+            await _until("retention", seen)
+            yield pruned
+        finally:
+            if process.returncode is None:
+                process.terminate()
+            await process.wait()
+            await connection.close()
 
 
 async def _positive(count: Callable[[], Awaitable[int]]) -> bool:
