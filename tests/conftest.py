@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from oms.migrate import migrate_all
 from shared.messaging.amqp import AmqpTransport
 from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.transport import Transport
@@ -101,12 +103,49 @@ def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: P
     return url
 
 
+@pytest.fixture(scope="session")
+def migrated_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every component's SQLite database migrated to head, once per test process:
+    an embedded stack starts from copies of them (see :func:`stack`)."""
+    folder = tmp_path_factory.mktemp("migrated")
+    _run_aside(migrate_all(Settings(data_dir=folder, jwt_secret=TEST_JWT_SECRET)))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def migrated_template() -> Iterator[str]:
+    """A PostgreSQL database with every component's schema migrated to head, once
+    per test process: a real stack's database is made as a copy of it."""
+    try:
+        name = _run_aside(create_database())
+    except Exception as exc:
+        unavailable("PostgreSQL", exc)
+    _run_aside(migrate_all(Settings(database_url=pg_url(name), jwt_secret=TEST_JWT_SECRET)))
+    yield name
+    _run_aside(drop_database(name))
+
+
+@pytest.fixture
+def migrated_postgres_url(migrated_template: str) -> Iterator[str]:
+    """A database of its own for the test, every component's schema at head."""
+    name = _run_aside(create_database(template=migrated_template))
+    yield pg_url(name)
+    _run_aside(drop_database(name))
+
+
 @pytest.fixture(
     params=["embedded", pytest.param("real", marks=[pytest.mark.rabbitmq, pytest.mark.postgres])]
 )
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    """The system's two ways to run: in-process + SQLite, and RabbitMQ + PostgreSQL."""
+    """The system's two ways to run: in-process + SQLite, and RabbitMQ + PostgreSQL.
+
+    The databases start migrated to head, copied from ones migrated once (the
+    components' start-up still runs Alembic, which finds nothing to do); a test
+    marked ``empty_databases`` gets them empty, to migrate them itself."""
+    migrated = request.node.get_closest_marker("empty_databases") is None
     if request.param == "embedded":
+        if migrated:
+            shutil.copytree(request.getfixturevalue("migrated_files"), tmp_path, dirs_exist_ok=True)
         settings = Settings(
             data_dir=tmp_path,
             jwt_secret=TEST_JWT_SECRET,
@@ -120,7 +159,9 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         own_users = {f"{c}_broker_url": url for c, url in vhost.component_urls().items()}
         settings = Settings(
             broker_url=vhost.url,
-            database_url=request.getfixturevalue("postgres_url"),
+            database_url=request.getfixturevalue(
+                "migrated_postgres_url" if migrated else "postgres_url"
+            ),
             data_dir=tmp_path,
             jwt_secret=TEST_JWT_SECRET,
             outbox_sweep_seconds=0.2,

@@ -185,11 +185,13 @@ def _delete_process_users(users: list[str]) -> None:
             api.delete(f"/api/users/{quote(user, safe='')}")
 
 
-async def create_database() -> str:
+async def create_database(template: str | None = None) -> str:
+    """A new database, empty or a copy of ``template`` (which nobody may be connected to)."""
     name = f"oms_test_{uuid.uuid4().hex[:10]}"
+    copied = f' TEMPLATE "{template}"' if template else ""
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{copied}')
     finally:
         await conn.close()
     return name
