@@ -11,8 +11,10 @@ import asyncio
 import atexit
 import base64
 import contextlib
+import functools
 import os
 import secrets
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,12 +40,21 @@ def unavailable(what: str, error: BaseException) -> None:
     pytest.skip(message)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every management API client of the process: httpx would
+    load the CA bundle anew for each (tens of milliseconds), that is for every test."""
+    return ssl.create_default_context()
+
+
 class RabbitVhost:
     """A throw-away vhost created through the management API."""
 
     def __init__(self) -> None:
         self.name = f"oms-test-{uuid.uuid4().hex[:10]}"
-        self._api = httpx.Client(base_url=MANAGEMENT_URL, auth=("guest", "guest"), timeout=30)
+        self._api = httpx.Client(
+            base_url=MANAGEMENT_URL, auth=("guest", "guest"), timeout=30, verify=_tls()
+        )
         self._users: list[str] = []
 
     @property
