@@ -17,6 +17,7 @@ from shared.messaging.transport import Transport
 from shared.service import Transports, open_transport
 from shared.settings import SERVICES, Settings
 from tests.support.infra import (
+    Databases,
     RabbitVhost,
     create_database,
     drop_database,
@@ -58,14 +59,22 @@ def _run_aside(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+@pytest.fixture(scope="session")
+def empty_databases() -> Iterator[Databases]:
+    databases = Databases()
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(empty_databases: Databases) -> Iterator[str]:
+    """An empty database of the test's own."""
     try:
-        name = _run_aside(create_database())
+        name = empty_databases.take()
     except Exception as exc:
         unavailable("PostgreSQL", exc)
     yield pg_url(name)
-    _run_aside(drop_database(name))
+    empty_databases.drop(name)
 
 
 @pytest.fixture(params=["inprocess", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
@@ -125,12 +134,19 @@ def migrated_template() -> Iterator[str]:
     _run_aside(drop_database(name))
 
 
+@pytest.fixture(scope="session")
+def migrated_databases(migrated_template: str) -> Iterator[Databases]:
+    databases = Databases(template=migrated_template)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def migrated_postgres_url(migrated_template: str) -> Iterator[str]:
-    """A database of its own for the test, every component's schema at head."""
-    name = _run_aside(create_database(template=migrated_template))
+def migrated_postgres_url(migrated_databases: Databases) -> Iterator[str]:
+    """A database of the test's own, every component's schema at head."""
+    name = migrated_databases.take()
     yield pg_url(name)
-    _run_aside(drop_database(name))
+    migrated_databases.drop(name)
 
 
 @pytest.fixture(

@@ -18,6 +18,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -214,6 +215,34 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+class Databases:
+    """New databases (empty, or copies of ``template``) for one test process, each
+    made while the test before runs and dropped while the test after runs, on a
+    thread of their own: a test waits for neither."""
+
+    def __init__(self, template: str | None = None) -> None:
+        self._template = template
+        self._work = ThreadPoolExecutor(1, thread_name_prefix="databases")
+        self._next = self._made()
+
+    def _made(self) -> Future[str]:
+        return self._work.submit(lambda: asyncio.run(create_database(self._template)))
+
+    def take(self) -> str:
+        """A database of the test's own (made ahead), and the next one started."""
+        name, self._next = self._next.result(), self._made()
+        return name
+
+    def drop(self, name: str) -> None:
+        self._work.submit(lambda: asyncio.run(drop_database(name)))
+
+    def close(self) -> None:
+        """Drop the one made ahead, once every drop asked for is done."""
+        with contextlib.suppress(Exception):
+            self.drop(self._next.result())
+        self._work.shutdown(wait=True)
 
 
 def pg_url(name: str) -> str:
