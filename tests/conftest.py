@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,12 +10,14 @@ from typing import Any, TypeVar
 
 import pytest
 
+from oms.migrate import migrate_all
 from shared.messaging.amqp import AmqpTransport
 from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.transport import Transport
 from shared.service import Transports, open_transport
 from shared.settings import SERVICES, Settings
 from tests.support.infra import (
+    Databases,
     RabbitVhost,
     create_database,
     drop_database,
@@ -56,14 +59,22 @@ def _run_aside(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+@pytest.fixture(scope="session")
+def empty_databases() -> Iterator[Databases]:
+    databases = Databases()
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(empty_databases: Databases) -> Iterator[str]:
+    """An empty database of the test's own."""
     try:
-        name = _run_aside(create_database())
+        name = empty_databases.take()
     except Exception as exc:
         unavailable("PostgreSQL", exc)
     yield pg_url(name)
-    _run_aside(drop_database(name))
+    empty_databases.drop(name)
 
 
 @pytest.fixture(params=["inprocess", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
@@ -101,12 +112,56 @@ def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: P
     return url
 
 
+@pytest.fixture(scope="session")
+def migrated_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every component's SQLite database migrated to head, once per test process:
+    an embedded stack starts from copies of them (see :func:`stack`)."""
+    folder = tmp_path_factory.mktemp("migrated")
+    _run_aside(migrate_all(Settings(data_dir=folder, jwt_secret=TEST_JWT_SECRET)))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def migrated_template() -> Iterator[str]:
+    """A PostgreSQL database with every component's schema migrated to head, once
+    per test process: a real stack's database is made as a copy of it."""
+    try:
+        name = _run_aside(create_database())
+    except Exception as exc:
+        unavailable("PostgreSQL", exc)
+    _run_aside(migrate_all(Settings(database_url=pg_url(name), jwt_secret=TEST_JWT_SECRET)))
+    yield name
+    _run_aside(drop_database(name))
+
+
+@pytest.fixture(scope="session")
+def migrated_databases(migrated_template: str) -> Iterator[Databases]:
+    databases = Databases(template=migrated_template)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture
+def migrated_postgres_url(migrated_databases: Databases) -> Iterator[str]:
+    """A database of the test's own, every component's schema at head."""
+    name = migrated_databases.take()
+    yield pg_url(name)
+    migrated_databases.drop(name)
+
+
 @pytest.fixture(
     params=["embedded", pytest.param("real", marks=[pytest.mark.rabbitmq, pytest.mark.postgres])]
 )
 async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    """The system's two ways to run: in-process + SQLite, and RabbitMQ + PostgreSQL."""
+    """The system's two ways to run: in-process + SQLite, and RabbitMQ + PostgreSQL.
+
+    The databases start migrated to head, copied from ones migrated once (the
+    components' start-up still runs Alembic, which finds nothing to do); a test
+    marked ``empty_databases`` gets them empty, to migrate them itself."""
+    migrated = request.node.get_closest_marker("empty_databases") is None
     if request.param == "embedded":
+        if migrated:
+            shutil.copytree(request.getfixturevalue("migrated_files"), tmp_path, dirs_exist_ok=True)
         settings = Settings(
             data_dir=tmp_path,
             jwt_secret=TEST_JWT_SECRET,
@@ -120,7 +175,9 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         own_users = {f"{c}_broker_url": url for c, url in vhost.component_urls().items()}
         settings = Settings(
             broker_url=vhost.url,
-            database_url=request.getfixturevalue("postgres_url"),
+            database_url=request.getfixturevalue(
+                "migrated_postgres_url" if migrated else "postgres_url"
+            ),
             data_dir=tmp_path,
             jwt_secret=TEST_JWT_SECRET,
             outbox_sweep_seconds=0.2,

@@ -11,11 +11,14 @@ import asyncio
 import atexit
 import base64
 import contextlib
+import functools
 import os
 import secrets
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -38,12 +41,21 @@ def unavailable(what: str, error: BaseException) -> None:
     pytest.skip(message)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every management API client of the process: httpx would
+    load the CA bundle anew for each (tens of milliseconds), that is for every test."""
+    return ssl.create_default_context()
+
+
 class RabbitVhost:
     """A throw-away vhost created through the management API."""
 
     def __init__(self) -> None:
         self.name = f"oms-test-{uuid.uuid4().hex[:10]}"
-        self._api = httpx.Client(base_url=MANAGEMENT_URL, auth=("guest", "guest"), timeout=30)
+        self._api = httpx.Client(
+            base_url=MANAGEMENT_URL, auth=("guest", "guest"), timeout=30, verify=_tls()
+        )
         self._users: list[str] = []
 
     @property
@@ -185,11 +197,13 @@ def _delete_process_users(users: list[str]) -> None:
             api.delete(f"/api/users/{quote(user, safe='')}")
 
 
-async def create_database() -> str:
+async def create_database(template: str | None = None) -> str:
+    """A new database, empty or a copy of ``template`` (which nobody may be connected to)."""
     name = f"oms_test_{uuid.uuid4().hex[:10]}"
+    copied = f' TEMPLATE "{template}"' if template else ""
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{copied}')
     finally:
         await conn.close()
     return name
@@ -201,6 +215,34 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+class Databases:
+    """New databases (empty, or copies of ``template``) for one test process, each
+    made while the test before runs and dropped while the test after runs, on a
+    thread of their own: a test waits for neither."""
+
+    def __init__(self, template: str | None = None) -> None:
+        self._template = template
+        self._work = ThreadPoolExecutor(1, thread_name_prefix="databases")
+        self._next = self._made()
+
+    def _made(self) -> Future[str]:
+        return self._work.submit(lambda: asyncio.run(create_database(self._template)))
+
+    def take(self) -> str:
+        """A database of the test's own (made ahead), and the next one started."""
+        name, self._next = self._next.result(), self._made()
+        return name
+
+    def drop(self, name: str) -> None:
+        self._work.submit(lambda: asyncio.run(drop_database(name)))
+
+    def close(self) -> None:
+        """Drop the one made ahead, once every drop asked for is done."""
+        with contextlib.suppress(Exception):
+            self.drop(self._next.result())
+        self._work.shutdown(wait=True)
 
 
 def pg_url(name: str) -> str:

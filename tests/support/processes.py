@@ -223,11 +223,14 @@ Stack_ = TypeVar("Stack_", bound=ProcessStack)
 
 def processes_fixture(kind: type[Stack_]) -> Callable[..., Iterator[Stack_]]:
     """A test module's ``processes`` fixture (``processes = processes_fixture(kind)``):
-    a ``kind`` stack on the test's vhost and database, stopped when the test ends."""
+    a ``kind`` stack on the test's vhost and database (every schema already at head,
+    so a process starting has no revision to run), stopped when the test ends."""
 
     @pytest.fixture
-    def processes(rabbit_vhost: RabbitVhost, postgres_url: str, tmp_path: Path) -> Iterator[Stack_]:
-        with kind.on(rabbit_vhost, postgres_url, tmp_path) as stack:
+    def processes(
+        rabbit_vhost: RabbitVhost, migrated_postgres_url: str, tmp_path: Path
+    ) -> Iterator[Stack_]:
+        with kind.on(rabbit_vhost, migrated_postgres_url, tmp_path) as stack:
             yield stack
 
     return processes

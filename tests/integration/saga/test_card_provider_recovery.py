@@ -60,7 +60,7 @@ async def end_as(shop: Shop, orders: list[str], state: str, *, within: float) ->
         lambda: shop.states(orders),
         until=lambda states: sum(states[t] for t in TERMINAL) == len(orders),
         timeout=within,
-        interval=0.5,
+        interval=0.2,
         what=f"every saga to end {state}",
     )
     assert final == Counter({state: len(orders)}), final
@@ -86,7 +86,7 @@ async def all_refunded(shop: Shop, orders: list[str], *, within: float) -> None:
         lambda: shop.states(orders),
         until=lambda states: states["completed"] == 0,
         timeout=within,
-        interval=0.5,
+        interval=0.2,
         what="the saga to take every cancel",
     )
     await end_as(shop, orders, "cancelled", within=within)
@@ -178,7 +178,7 @@ async def test_an_order_placed_while_the_provider_is_down_is_charged_once_when_i
             ),
             until=lambda response: len(response.json()["items"]) == 1,
             timeout=60,
-            interval=0.5,
+            interval=0.2,
             what="the saga to resend the charge",
         )
 

@@ -33,6 +33,9 @@ PARTICIPANT_COMMANDS = {
     "orders": ("order.confirm", "order.cancel"),
 }
 TERMINAL = {"completed", "cancelled", "failed"}
+SHARED = 150
+"""Sagas the three saga processes share: each command of each is duplicated, so
+every process handles hundreds of deliveries (more gave no process more to prove)."""
 
 
 processes = processes_fixture(ProcessStack)
@@ -146,7 +149,7 @@ async def all_end_completed_or_cancelled(shop: Shop, orders: list[str], *, withi
         lambda: shop.states(orders),
         until=settled,
         timeout=within,
-        interval=0.5,
+        interval=0.2,
         what="every saga to end",
     )
     assert final["missing"] == 0
@@ -207,7 +210,7 @@ async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
 
 
 @pytest.mark.timeout(400)
-async def test_three_saga_processes_share_500_sagas_with_every_command_duplicated(
+async def test_three_saga_processes_share_150_sagas_with_every_command_duplicated(
     processes: ProcessStack, rabbit_vhost: RabbitVhost
 ) -> None:
     processes.start_services()
@@ -218,8 +221,9 @@ async def test_three_saga_processes_share_500_sagas_with_every_command_duplicate
         for service, commands in PARTICIPANT_COMMANDS.items():
             for command in commands:
                 await shop.inject(service, command, "duplicate", 1_000_000)
-        products = [await shop.product(price=900, stock=200) for _ in range(2)]
-        orders = await shop.place(500, products, 900)
+        # Enough stock for most orders but not all, as above.
+        products = [await shop.product(price=900, stock=60) for _ in range(2)]
+        orders = await shop.place(SHARED, products, 900)
         await all_end_completed_or_cancelled(shop, orders, within=240)
         stuck = await shop.http.get(
             f"{processes.url('saga')}{API}/sagas", params={"stuck": "true"}, headers=OPS
@@ -236,4 +240,4 @@ async def test_three_saga_processes_share_500_sagas_with_every_command_duplicate
     finally:
         await shop.aclose()
 
-    assert_audit_clean(processes, sagas=500)
+    assert_audit_clean(processes, sagas=SHARED)

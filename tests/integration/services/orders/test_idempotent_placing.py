@@ -120,6 +120,7 @@ async def test_a_malformed_key_is_422_naming_the_header_and_places_nothing(
     assert len(await orders.listed("alice")) == 1
 
 
+@pytest.mark.empty_databases
 async def test_a_database_made_by_revision_0001_upgrades_to_head(stack: Stack) -> None:
     db = Database(stack.settings.database_url_for("orders"), schema="orders")
     try:

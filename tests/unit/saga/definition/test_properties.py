@@ -19,6 +19,7 @@ from timeouts and operator retries.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,7 +56,10 @@ SHIPPED = messages.OrderShipped(
     tracking_number="JD0142",
     shipped_at=datetime(2026, 12, 6, tzinfo=UTC),
 )
-EXAMPLES = 1_000
+EXAMPLES = int(os.environ.get("OMS_PROPERTY_EXAMPLES", "300"))
+"""Scenarios the suite explores (each outcome, reopening included, shows among
+them: see ``--hypothesis-show-statistics``); ``OMS_PROPERTY_EXAMPLES=5000`` searches
+further when the saga's definition changes."""
 
 
 # --- participants -----------------------------------------------------------------
