@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -59,6 +60,11 @@ callers gone) keeps none: it has no messages to hand back."""
 
 MIN_STOP_SECONDS = 0.5
 """What a component gets to close its connections even when the grace is spent."""
+
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between two collections of the youngest generation (Python's default
+is 700): every message allocates hundreds of short-lived containers, which their
+reference counts free anyway, so the default runs a collection every few messages."""
 
 
 class _Server(uvicorn.Server):
@@ -207,6 +213,17 @@ def exit_at_once(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
+def _settle_heap() -> None:
+    """Set what start-up built (modules, apps, compiled statements, pools) aside from
+    the garbage collector, and collect the young generation less often.
+
+    Measured on the participants' handlers, collections took 6 % of the CPU, three
+    fifths of it in full collections that walked every object start-up had made."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run_components(
     components: Sequence[Component],
     settings: Settings,
@@ -239,6 +256,7 @@ async def serve_components(
         # Components that never touch the broker (the card provider) run without it.
         await transports.open([c.name for c in components if c.broker])
         await _start_tiers(components, settings, transports, tiers, stop)
+        _settle_heap()
         if not stop.is_set():
             if on_started is not None:
                 await on_started()

@@ -86,7 +86,7 @@ def build_app(
             raise BatchRefused("fault rules armed")  # each message through its faults
         await runtime.handle_batch(batch)
 
-    jobs = JobRunner(runtime)
+    jobs = JobRunner(runtime, yield_in_flight=settings.saga_job_yield_in_flight)
 
     async def start() -> None:
         runtime.start()

@@ -248,34 +248,42 @@ async def count_selected(runtime: SagaRuntime, body: SelectIds | SelectFilter) -
 
 
 async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
-    """The failed sagas among ``ids`` whose failure was a refusal (module docstring)."""
+    """The failed sagas among ``ids`` whose failure was a refusal (module docstring):
+    their states read as columns, not as rows to track, and the operator history
+    looked up for those doubted only."""
     async with runtime.db.reads() as session:
         rows = (
             await session.exec(
-                select(SagaRow).where(
+                select(SagaRow.id, SagaRow.kind, SagaRow.state, SagaRow.created_at).where(
                     col(SagaRow.id).in_(ids), SagaRow.status == SagaStatus.failed.value
                 )
             )
         ).all()
+        refused = {}
+        for saga_id, kind, state, created_at in rows:
+            reason = state_of(kind, dict(state)).reason or ""
+            if reason.startswith(REFUSED):
+                refused[saga_id] = (created_at, reason)
         retried = (
-            await session.exec(
-                select(SagaHistoryRow.saga_id, SagaHistoryRow.detail).where(
-                    col(SagaHistoryRow.saga_id).in_([row.id for row in rows]),
-                    SagaHistoryRow.kind == "operator",
+            (
+                await session.exec(
+                    select(SagaHistoryRow.saga_id, SagaHistoryRow.detail).where(
+                        col(SagaHistoryRow.saga_id).in_(list(refused)),
+                        SagaHistoryRow.kind == "operator",
+                    )
                 )
-            )
-        ).all()
+            ).all()
+            if refused
+            else []
+        )
     retries = Counter(saga_id for saga_id, detail in retried if detail.get("action") == "retry")
     doubts = []
-    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
-        reason = state_of(row.kind, row.state).reason or ""
-        if not reason.startswith(REFUSED):
-            continue
+    for saga_id, (_, reason) in sorted(refused.items(), key=lambda item: (item[1][0], item[0])):
         why = f"failed on a refusal, not a timeout: {reason}"
-        if retries[row.id]:
-            times = "once" if retries[row.id] == 1 else f"{retries[row.id]} times"
+        if retries[saga_id]:
+            times = "once" if retries[saga_id] == 1 else f"{retries[saga_id]} times"
             why += f"; retried {times} already, and failed again"
-        doubts.append(Doubt(id=row.id, why=why))
+        doubts.append(Doubt(id=saga_id, why=why))
     return doubts
 
 

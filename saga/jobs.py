@@ -10,7 +10,10 @@ the list's (created_at, id) order: each saga retried or aborted as ``POST
 its outcome and the job's progress stored together.  So a job resumes after a
 restart from the saga after the last one done, and a cancel (``POST
 /saga-jobs/{id}/cancel``) stops it before its next saga.  The rate keeps it from
-starving fresh checkouts: one short transaction every ``1/rate`` seconds.
+starving fresh checkouts: one short transaction every ``1/rate`` seconds, and none
+while ``yield_in_flight`` sagas or more are in flight (counted from the counts by
+state, :mod:`saga.statecounts`): a retried saga is real work for every participant,
+so the job adds it only where live checkouts leave room.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from sqlmodel import col, select
 from saga.bulk import Operation, SagaFilter, act_on, matching_filter
 from saga.models import SagaJobOutcomeRow, SagaJobRow, SagaRow
 from saga.runtime import SagaRuntime
+from saga.statecounts import counts_by_state
+from saga.stuck import AT_REST
 from shared.clock import utcnow
 from shared.logging import get_logger
 
@@ -33,6 +38,8 @@ log = get_logger(__name__)
 
 RUNNING, CANCELLED, DONE = "running", "cancelled", "done"
 BATCH = 50
+YIELD_PAUSE_SECONDS = 0.5
+"""How long a job waits before it looks again at the sagas in flight."""
 JOB_LOCK_NAMESPACE = 5_022
 JOBS = SagaJobRow.__table__  # type: ignore[attr-defined]
 
@@ -114,7 +121,30 @@ async def _finish(runtime: SagaRuntime, job_id: str) -> None:
         await session.commit()
 
 
-async def run_job(runtime: SagaRuntime, job_id: str) -> None:
+async def in_flight(runtime: SagaRuntime) -> int:
+    """Sagas not at rest, whichever kind and whoever started them."""
+    counts = await counts_by_state(runtime.db)
+    return sum(n for state, n in counts.items() if state not in AT_REST)
+
+
+async def _room(runtime: SagaRuntime, job_id: str, yield_in_flight: int) -> bool:
+    """Wait until fewer than ``yield_in_flight`` sagas are in flight; False if the job
+    stopped running meanwhile."""
+    waiting = False
+    while (busy := await in_flight(runtime)) >= yield_in_flight:
+        if not waiting:
+            log.info("saga.job_waits", job=job_id, in_flight=busy, limit=yield_in_flight)
+            waiting = True
+        await asyncio.sleep(YIELD_PAUSE_SECONDS)
+        current = await _load(runtime, job_id)
+        if current is None or current.status != RUNNING:
+            return False
+    if waiting:
+        log.info("saga.job_resumes", job=job_id, in_flight=busy)
+    return True
+
+
+async def run_job(runtime: SagaRuntime, job_id: str, *, yield_in_flight: int = 24) -> None:
     """Work through the job until it is done or cancelled (the caller holds it)."""
     while True:
         job = await runtime.db.read_row(SagaJobRow, job_id)
@@ -129,6 +159,8 @@ async def run_job(runtime: SagaRuntime, job_id: str) -> None:
             current = await runtime.db.read_row(SagaJobRow, job_id)
             if current is None or current.status != RUNNING:
                 return
+            if not await _room(runtime, job_id, yield_in_flight):
+                return
             action: Operation = "retry" if job.action == "retry" else "abort"
             outcome = await act_on(runtime, action, saga.id, actor=job.actor, reason=job.reason)
             await _record(runtime, job, saga, outcome)
@@ -139,9 +171,12 @@ async def run_job(runtime: SagaRuntime, job_id: str) -> None:
 class JobRunner:
     """Looks for running jobs every ``poll`` seconds and runs those it can hold."""
 
-    def __init__(self, runtime: SagaRuntime, *, poll: float = 1.0) -> None:
+    def __init__(
+        self, runtime: SagaRuntime, *, poll: float = 1.0, yield_in_flight: int = 24
+    ) -> None:
         self.runtime = runtime
         self.poll = poll
+        self.yield_in_flight = yield_in_flight
         self._watcher: asyncio.Task[None] | None = None
         self._jobs: dict[str, asyncio.Task[None]] = {}
 
@@ -149,7 +184,7 @@ class JobRunner:
         try:
             async with holding(self.runtime, job_id) as mine:
                 if mine:
-                    await run_job(self.runtime, job_id)
+                    await run_job(self.runtime, job_id, yield_in_flight=self.yield_in_flight)
         except Exception:  # looked at again at the next poll
             log.exception("saga.job_failed", job=job_id)
 

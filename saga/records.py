@@ -221,10 +221,6 @@ async def compact_sagas(connection: AsyncConnection, ids: list[str]) -> None:
     transaction: a few statements for the whole batch."""
     if connection.dialect.name == "postgresql":
         await connection.execute(_LOCK_ALL, {"namespace": LOCK_NAMESPACE, "ids": ids})
-    records = {
-        r.saga_id: (unpack(r.history), unpack(r.inputs))
-        for r in await connection.execute(_RECORDS_OF, {"ids": ids})
-    }
     history: dict[str, list[list[Any]]] = {}
     for h in await connection.execute(_HISTORY_OF, {"ids": ids}):
         history.setdefault(h.saga_id, []).append(
@@ -238,6 +234,12 @@ async def compact_sagas(connection: AsyncConnection, ids: list[str]) -> None:
     moved = sorted(set(history) | set(taped))
     if not moved:
         return
+    # Only the records gaining entries are read (a saga compacted already and at
+    # rest since has none).
+    records = {
+        r.saga_id: (unpack(r.history), unpack(r.inputs))
+        for r in await connection.execute(_RECORDS_OF, {"ids": moved})
+    }
     stored = []
     for saga_id in moved:
         old_history, old_inputs = records.get(saga_id, ([], []))

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     unset keeps them for ever."""
     saga_retention_failed: bool = False
     """Retention removes ``failed`` sagas too (they wait for ops otherwise)."""
+    saga_job_yield_in_flight: int = Field(default=24, ge=1)
+    """A bulk job waits before its next saga while this many sagas or more are in
+    flight (not at rest): it works in what capacity live checkouts leave, and what it
+    retried never piles up behind them."""
     saga_archive_dir: Path | None = None
     """Where retention writes the sagas it removes first (gzip JSON lines per day)."""
     return_window_days: float = Field(default=30.0, gt=0)

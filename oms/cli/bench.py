@@ -35,9 +35,10 @@ from oms.bench.ops import print_result as print_ops
 from oms.bench.peers import INSTALL_HINT, PEERS, PeerUnavailable
 from oms.bench.processes import Infrastructure
 from oms.bench.report import write_json
-from oms.bench.saga import Batch, Load
+from oms.bench.saga import Batch, Beside, Load, bench_beside, print_beside
 from oms.bench.saga import bench as bench_saga
 from oms.bench.saga import print_result as print_saga
+from oms.bench.saga.beside import KINDS as BESIDE
 from oms.config import load_settings
 
 bench_app = typer.Typer(
@@ -132,6 +133,20 @@ def saga(
             "single node's, and compared with it"
         ),
     ] = None,
+    beside: Annotated[
+        str | None,
+        typer.Option(
+            help="job, retention or both (comma-separated): one system, the checkouts at --rate "
+            "measured without and with a bulk retry or retention beside them, A B A B"
+        ),
+    ] = None,
+    job_rate: Annotated[float, typer.Option(min=0.1, help="--beside job: sagas a second")] = 50.0,
+    job_sagas: Annotated[
+        int, typer.Option(min=1, help="--beside job: failed sagas stored for it")
+    ] = 15_000,
+    day_sagas: Annotated[
+        int, typer.Option(min=1, help="--beside retention: sagas of the day it prunes")
+    ] = 200_000,
 ) -> None:
     """Saga throughput, latency and CPU per saga of every process, next to the bare loop."""
     try:
@@ -183,6 +198,18 @@ def saga(
         )
     infra = Infrastructure(amqp=amqp, management=management, postgres=postgres)
     replicated = None if cluster is None else cluster_infrastructure(cluster)
+    if beside is not None:
+        kinds = tuple(k.strip() for k in beside.split(",") if k.strip())
+        if not kinds or set(kinds) - set(BESIDE):
+            raise typer.BadParameter("job, retention or both", param_hint="--beside")
+        if rate is None:
+            raise typer.BadParameter("a steady rate of checkouts", param_hint="--rate")
+        work = Beside(kinds, job_rate=job_rate, job_sagas=job_sagas, day_sagas=day_sagas)
+        with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
+            result = asyncio.run(bench_beside(infra, load, work, Path(scratch)))
+        print_beside(result)
+        write_json(output, result)
+        return
     with tempfile.TemporaryDirectory(prefix="oms-bench-") as scratch:
         (Path(scratch) / "baseline").mkdir()
         try:
@@ -311,6 +338,10 @@ def ops(
         bool,
         typer.Option(help="keep the filled database (its name printed) instead of dropping it"),
     ] = False,
+    reuse: Annotated[
+        str | None,
+        typer.Option(help="time the reads on this database, kept by an earlier run (no fill)"),
+    ] = None,
     postgres: AdminDsn = Infrastructure.postgres,
     output: Output = Path("bench-results/ops.json"),
 ) -> None:
@@ -318,7 +349,16 @@ def ops(
     load) with SAGAS sagas stored, copied by SQL from real ones; bytes per saga."""
     infra = Infrastructure(postgres=postgres)
     result = asyncio.run(
-        bench_ops(infra, sagas, days=days, repeats=repeats, warmup=warmup, keep=keep, sample=sample)
+        bench_ops(
+            infra,
+            sagas,
+            days=days,
+            repeats=repeats,
+            warmup=warmup,
+            keep=keep,
+            sample=sample,
+            reuse=reuse,
+        )
     )
     print_ops(result)
     write_json(output, result)

@@ -167,7 +167,8 @@ class Envelope(BaseModel):
         """Wrap a catalogue message, taking ids from the current context by default."""
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
-        return cls(
+        # Every field is made here, of its type: built without validating it again.
+        return cls.model_construct(
             message_id=message_id or str(uuid.uuid4()),
             type=message.type_name,
             correlation_id=correlation_id or correlation_id_var.get() or str(uuid.uuid4()),
@@ -228,7 +229,8 @@ class Envelope(BaseModel):
         }
         if wire.timestamp is not None:
             fields["timestamp"] = wire.timestamp
-        return cls(**fields)
+        # Validated above, field by field: not validated a second time.
+        return cls.model_construct(**fields)
 
     def to_raw(self) -> RawMessage:
         """The envelope as the wire carries it (the inverse of :meth:`from_raw`)."""

@@ -26,7 +26,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, delete, func, insert
+from sqlalchemy import String, any_, bindparam, delete, func, insert, literal
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -86,6 +87,15 @@ CLAIM_INBOX = {
     "sqlite": sqlite.insert(InboxRow.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
 }
 """Per dialect: record a message as processed, unless it already was (built once)."""
+
+ANY_STALE = (
+    select_columns(literal(1))
+    .select_from(_OUTBOX)
+    .where(_OUTBOX.c.created_at < bindparam("cutoff", type_=_OUTBOX.c.created_at.type))
+    .limit(1)
+)
+"""Whether any outbox row was written before ``cutoff``: what a timer sweep asks
+first, in one statement without a transaction, before it claims rows in one."""
 
 
 def inbox_values(consumer: str, message_id: str) -> dict[str, Any]:
@@ -191,6 +201,7 @@ class OutboxRelay:
         sweep_seconds: float = 1.0,
         stale_after_seconds: float | None = None,
         batch: int = 200,
+        delete_gather_seconds: float = 0.1,
     ) -> None:
         self._db = db
         self._transport = transport
@@ -199,6 +210,8 @@ class OutboxRelay:
             seconds=5 * sweep_seconds if stale_after_seconds is None else stale_after_seconds
         )
         self._batch = batch
+        self._delete_gather = delete_gather_seconds
+        """How long the published ids gather before they are deleted in one statement."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -262,8 +275,13 @@ class OutboxRelay:
             log.warning("outbox.publish_failed", count=len(failed), error=repr(failed[0]))
 
     async def _delete_published(self) -> None:
-        """Delete published rows, all that have gathered in one statement."""
+        """Delete published rows, all that have gathered in one statement: ids gather
+        for ``delete_gather_seconds`` first, so a busy relay deletes a few times a
+        second rather than once per publish (a published row left by a crash in
+        between goes out again with a sweep, and its consumer's inbox drops it)."""
         while self._to_delete:
+            if not self._stopping and self._delete_gather:
+                await asyncio.sleep(self._delete_gather)
             ids, self._to_delete = self._to_delete, []
             try:
                 # One statement on its own: on PostgreSQL without BEGIN and COMMIT.
@@ -285,12 +303,21 @@ class OutboxRelay:
         return await self._sweep(stale_only=False)
 
     async def _sweep(self, *, stale_only: bool) -> int:
+        if stale_only and not await self._any_stale():
+            return 0
         total = 0
         while True:
             count, more = await self._publish_batch(stale_only=stale_only)
             total += count
             if not more:
                 return total
+
+    async def _any_stale(self) -> bool:
+        """Whether a timer sweep has anything to take: one statement, no transaction
+        (on PostgreSQL), where claiming rows takes a transaction and three round trips."""
+        async with self._db.read_engine.connect() as connection:
+            found = await connection.execute(ANY_STALE, {"cutoff": utcnow() - self._stale_after})
+            return found.first() is not None
 
     async def _publish_batch(self, *, stale_only: bool) -> tuple[int, bool]:
         async with self._db.sessions() as session, session.begin():

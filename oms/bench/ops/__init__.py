@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 from rich.table import Table
 
-from oms.bench.ops.fill import SCHEMA, Mix, fill
+from oms.bench.ops.fill import COMPACTED, SCHEMA, Mix, fill
 from oms.bench.ops.reads import pick, stored_bytes, time_reads
 from oms.bench.ops.templates import play_templates, saga_component, template_id
 from oms.bench.processes import Infrastructure
@@ -40,8 +40,12 @@ __all__ = ["bench", "print_result"]
 
 
 @contextlib.asynccontextmanager
-async def _database(infra: Infrastructure, keep: bool) -> AsyncIterator[str]:
-    """A fresh database (its name), dropped at the end unless ``keep``."""
+async def _database(infra: Infrastructure, keep: bool, reuse: str | None) -> AsyncIterator[str]:
+    """A fresh database (its name), dropped at the end unless ``keep``; or the
+    database ``reuse``, filled by an earlier run, left as it is."""
+    if reuse is not None:
+        yield reuse
+        return
     if not keep:
         async with infra.databases(["ops"]) as made:
             yield made["ops"]
@@ -93,29 +97,38 @@ async def bench(
     warmup: int,
     keep: bool,
     sample: int = 5_000,
+    reuse: str | None = None,
 ) -> dict[str, Any]:
-    """Fill a fresh database with ``sagas`` sagas, time the ops reads; the results."""
+    """Fill a fresh database with ``sagas`` sagas (or take ``reuse``, filled by an
+    earlier run), time the ops reads; the results."""
     mix = Mix.of(sagas)
-    async with _database(infra, keep) as database:
+    async with _database(infra, keep, reuse) as database:
         url = infra.database_url(database)
         async with saga_component(url) as (app, player, settings):
             token = mint_token(settings.jwt_key, sub="bench-ops", roles=["ops"])
-            console.print("templates: one saga of each kind, run through the saga …")
-            await play_templates(app, player, token)
             connection = await asyncpg.connect(_dsn(infra, database))
             try:
                 await connection.execute(f"SET search_path TO {SCHEMA}")
-                console.print(f"filling {sagas:,} sagas by SQL …")
-                filled = await fill(
-                    connection, mix, days=days, progress=lambda line: console.print(f"  {line}")
-                )
-                picks = await pick(connection)
                 finished = template_id("completed")
+                filled = 0.0
+                if reuse is None:
+                    console.print("templates: one saga of each kind, run through the saga …")
+                    await play_templates(app, player, token)
+                    as_rows = (await stored_bytes(connection, finished))["finished_saga"]
+                    # The finished templates as housekeeping leaves them: the copies
+                    # of a year's sagas are stored so.
+                    async with app.state.runtime.db.engine.begin() as compacting:
+                        await compact_sagas(compacting, [template_id(kind) for kind in COMPACTED])
+                    console.print(f"filling {sagas:,} sagas by SQL …")
+                    filled = await fill(
+                        connection, mix, days=days, progress=lambda line: console.print(f"  {line}")
+                    )
+                picks = await pick(connection)
                 storage = await stored_bytes(connection, finished)
-                # The same saga once housekeeping has compacted it.
-                async with app.state.runtime.db.engine.begin() as compacting:
-                    await compact_sagas(compacting, [finished])
-                storage["compacted"] = (await stored_bytes(connection, finished))["finished_saga"]
+                storage["compacted"] = storage["finished_saga"]
+                if reuse is None:
+                    storage["finished_saga"] = as_rows
+                sagas = await connection.fetchval("SELECT count(*) FROM sagas")
             finally:
                 await connection.close()
             console.print(f"timing the ops reads ({repeats} each) …")
@@ -133,6 +146,7 @@ async def bench(
         "machine": machine(),
         "sagas": sagas,
         "mix": vars(mix),
+        "reused": reuse,
         "days": days,
         "fill_seconds": round(filled, 1),
         "repeats": repeats,

@@ -6,6 +6,13 @@ history, their inputs and, for the sagas still waiting within their deadline,
 their deadline rows, from the template's rows with the ids, customers and times
 replaced (same lengths, so a copy stores as many bytes as its template).
 
+Finished copies (completed, cancelled) are stored as housekeeping leaves a saga
+five minutes after it rests (:mod:`saga.records`): the row and one compressed
+record, copied from the template's once it is compacted (so the record's entries
+name the template's ids: a copy's history reads as its template's).  A year of
+sagas is held that way by a running system; the failed, stuck and waiting
+copies keep their history and inputs as rows.
+
 The mix (:class:`Mix`): most sagas finished (completed, a tenth cancelled),
 one in a thousand failed, a few stuck (waiting on their first command, the
 deadline long passed and no deadline row left to fire it, as after a saga
@@ -18,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -25,7 +33,9 @@ from oms.bench.ops.templates import TEMPLATE_USER, template_id
 
 BATCH = 50_000
 SCHEMA = "saga"
-TABLES = ("sagas", "saga_history", "saga_inputs", "saga_deadlines")
+TABLES = ("sagas", "saga_history", "saga_inputs", "saga_deadlines", "saga_records")
+COMPACTED = ("completed", "cancelled")
+"""The copies stored compacted (their template compacted before the fill)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ _DEADLINE = {
     "waiting": "now_ + interval '1 day'",
 }
 
-_FILL = """
+_SAGAS = """
 WITH params AS (SELECT $1::timestamptz AS now_, $2::float8 * interval '1 day' AS days_),
 s AS (
     SELECT md5($3::text || ':' || g)::uuid::text AS id,
@@ -92,7 +102,10 @@ new_sagas AS (
            s.created + (t.updated_at - t.created_at), {deadline}
     FROM s, t, params
     RETURNING id, user_id, created_at, deadline_at
-),
+)"""
+_ROWS = (
+    _SAGAS
+    + """,
 new_history AS (
     INSERT INTO saga_history (saga_id, at, kind, detail, message_id, definition_version)
     SELECT n.id, n.created_at + (h.at - t.created_at), h.kind,
@@ -116,12 +129,31 @@ SELECT n.id, d.step, d.attempt, n.deadline_at
 FROM new_sagas n, t, saga_deadlines d
 WHERE d.saga_id = t.id AND $9::boolean
 """
+)
+_RECORDS = (
+    _SAGAS
+    + """
+INSERT INTO saga_records (saga_id, history, inputs)
+SELECT n.id, r.history, r.inputs
+FROM new_sagas n, t, saga_records r
+WHERE r.saga_id = t.id AND $9::boolean IS NOT NULL
+"""
+)
+
+_COMPACTED_UP_TO = """
+INSERT INTO saga_housekeeping (job, reached, reached_id)
+SELECT 'compact', updated_at, id FROM sagas WHERE status = ANY($1::text[])
+ORDER BY updated_at DESC, id DESC LIMIT 1
+ON CONFLICT (job) DO UPDATE SET reached = excluded.reached, reached_id = excluded.reached_id
+"""
 
 
 def fill_statement(kind: str) -> str:
-    """The statement copying one batch of ``kind`` (see :data:`_FILL`'s parameters)."""
+    """The statement copying one batch of ``kind`` (see :data:`_ROWS`'s parameters):
+    the finished kinds as their compacted record, the others as rows."""
     deadline = _DEADLINE.get(kind, "CASE WHEN t.deadline_at IS NULL THEN NULL ELSE now_ END")
-    return _FILL.format(created=_CREATED[kind], deadline=deadline)
+    copies = _RECORDS if kind in COMPACTED else _ROWS
+    return copies.format(created=_CREATED[kind], deadline=deadline)
 
 
 async def fill(
@@ -130,12 +162,17 @@ async def fill(
     *,
     days: float,
     progress: Callable[[str], None],
+    until: datetime | None = None,
 ) -> float:
-    """Copy the templates into ``mix``'s sagas; the seconds it took."""
+    """Copy the templates into ``mix``'s sagas, created over the ``days`` before
+    ``until`` (now when not given); the seconds it took."""
     started = time.monotonic()
     await connection.execute(f"SET search_path TO {SCHEMA}")
+    # For the fill only (this connection): no wait for each batch's WAL flush, and
+    # room to sort the indexes built at the end.
     await connection.execute("SET synchronous_commit TO off")
-    now = await connection.fetchval("SELECT now()")
+    await connection.execute("SET maintenance_work_mem TO '1GB'")
+    now = until or await connection.fetchval("SELECT now()")
     total = sum(count for _, _, count in mix.parts())
     users = max(1, total // 20)
     done = 0
@@ -172,8 +209,13 @@ async def fill(
     progress(f"building {len(indexes)} indexes …")
     for index in indexes:
         await connection.execute(index["indexdef"])
+    # Housekeeping has compacted every finished copy: it goes on after the newest.
+    await connection.execute(_COMPACTED_UP_TO, list(COMPACTED))
     await connection.execute("VACUUM ANALYZE sagas")
     await connection.execute("ANALYZE saga_history")
     await connection.execute("ANALYZE saga_inputs")
     await connection.execute("ANALYZE saga_deadlines")
+    await connection.execute("ANALYZE saga_records")
+    await connection.execute("RESET synchronous_commit")
+    await connection.execute("RESET maintenance_work_mem")
     return time.monotonic() - started

@@ -21,6 +21,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -164,12 +165,13 @@ RESTING = {"completed": "completed", "cancelled": "cancelled", "failed": "failed
 
 @contextlib.asynccontextmanager
 async def saga_component(
-    database_url: str,
+    database_url: str, **overrides: Any
 ) -> AsyncIterator[tuple[FastAPI, Player, Settings]]:
     """The saga component on ``database_url`` and the in-process transport, its
     lifespan running (migrations applied); with a player for its participants and
-    the settings it runs on."""
+    the settings it runs on (``overrides`` among them)."""
     settings = Settings(
+        **overrides,
         database_url=database_url,
         jwt_secret="bench-secret-with-enough-bytes-for-hs256",
         saga_compensation_retries=0,

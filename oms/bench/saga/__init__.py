@@ -28,6 +28,10 @@ twice or more, they alternate: ``--batch 1,16,1,16``); the batch sizes each
 consumer formed (mean, p99) and the context switches per saga of each OMS
 process are reported beside the CPU.
 
+With ``--beside job,retention`` the run is one system instead, the checkouts'
+latency measured without and with a bulk job or retention beside them
+(:mod:`~oms.bench.saga.beside`).
+
 The package: :mod:`~oms.bench.saga.systems` (what is measured),
 :mod:`~oms.bench.saga.load` (the load and what it measures),
 :mod:`~oms.bench.saga.report` (the tables); the options are in :mod:`oms.cli.bench`.
@@ -42,11 +46,12 @@ from typing import Any
 from oms.bench.peers import run_peer
 from oms.bench.processes import Infrastructure
 from oms.bench.report import console, machine, now
+from oms.bench.saga.beside import Beside, compare, print_beside, seeder
 from oms.bench.saga.load import Load, measure
 from oms.bench.saga.report import print_result
 from oms.bench.saga.systems import Batch, baseline_system, oms_system, running_system
 
-__all__ = ["Batch", "Load", "bench", "print_result"]
+__all__ = ["Batch", "Beside", "Load", "bench", "bench_beside", "print_beside", "print_result"]
 
 
 async def bench(
@@ -167,4 +172,31 @@ async def _oms_run(
         "trace_ratio": ratio,
         "batch": None if batching is None else {"size": batching.size, "lanes": batching.lanes},
         **measured,
+    }
+
+
+async def bench_beside(
+    infra: Infrastructure, load: Load, beside: Beside, scratch: Path
+) -> dict[str, Any]:
+    """One system (one saga process), its saga database filled for the work beside;
+    the checkouts' latency without and with it, window by window."""
+    logs = scratch / "beside"
+    logs.mkdir()
+    console.print("OMS: orders, inventory, payments and 1 saga process …")
+    async with oms_system(infra, 1, logs, seed=seeder(beside)) as target:
+        measured = await compare(target, load, beside)
+        if target.fleet is not None:
+            target.fleet.check_alive()
+    return {
+        "benchmark": "saga beside",
+        "started_at": now(),
+        "machine": machine(),
+        "rate": load.rate,
+        "sagas": load.sagas,
+        "warmup": load.warmup,
+        "items_per_order": load.items,
+        "job_rate": beside.job_rate,
+        "job_sagas": beside.job_sagas,
+        "day_sagas": beside.day_sagas,
+        "beside": measured,
     }

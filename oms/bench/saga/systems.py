@@ -8,7 +8,7 @@ import contextlib
 import functools
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +70,9 @@ class Target:
     """Where the system's spans went, when it traces."""
     metrics_urls: dict[str, str] = field(default_factory=dict)
     """Each component's ``/metrics``, read for the sizes of its consumers' batches."""
+    saga_url: str | None = None
+    """The first saga process (its ops API)."""
+    saga_database_url: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -80,10 +83,12 @@ async def oms_system(
     *,
     trace_ratio: float | None = None,
     batching: Batch | None = None,
+    seed: Callable[[str], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Target]:
     """OMS's participants and ``saga_procs`` saga processes, each ``oms run NAME``;
     with ``trace_ratio``, tracing at that ratio to an OTLP sink of the benchmark's own;
-    with ``batching``, its consumers' batches that size on that many lanes."""
+    with ``batching``, its consumers' batches that size on that many lanes; with
+    ``seed``, the saga's database (its URL) handed to it before a saga process starts."""
     host = "127.0.0.1"
     extra_sagas = [PORTS["saga"] + n * SAGA_SPACING for n in range(1, saga_procs)]
     offset = free_port_offset(host, [*(PORTS[c] for c in DATABASES), *extra_sagas])
@@ -116,6 +121,8 @@ async def oms_system(
             env = component_env(**common, port_offset=str(port_offset))
             await started.start(name, ["-m", "oms.cli", "run", component], env)
 
+        if seed is not None:
+            await seed(infra.database_url(databases["saga"]))
         await start(CARD_PROVIDER, CARD_PROVIDER)  # payments charges through it
         await started.until_ready({CARD_PROVIDER: url(CARD_PROVIDER)})
         for name in PARTICIPANTS:
@@ -160,6 +167,8 @@ async def oms_system(
                         for n in range(saga_procs)
                     },
                 },
+                saga_url=url("saga"),
+                saga_database_url=infra.database_url(databases["saga"]),
             )
         finally:
             await backends.close()

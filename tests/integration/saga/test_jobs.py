@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, select
+from structlog.testing import capture_logs
 from typer.testing import CliRunner, Result
 
 from oms.bench.ops.templates import play_templates, saga_component, template_id
@@ -20,7 +21,9 @@ from oms.cli.jobs import jobs as _jobs_command
 from oms.cli.saga import saga_app
 from saga.models import SagaJobOutcomeRow
 from saga.records import compact_sagas
+from saga.statecounts import counts_by_state
 from saga.statements import HISTORY, INPUTS, SAGAS
+from saga.stuck import AT_REST
 from shared.auth import mint_token
 from shared.persistence.database import Database
 from tests.support.infra import eventually
@@ -137,6 +140,45 @@ async def test_a_job_counts_first_runs_survives_a_restart_and_does_each_saga_onc
     assert [(h["detail"]["actor"], h["detail"]["reason"]) for h in operator] == [
         ("ada", "refunds open again")
     ]
+
+
+async def test_a_job_waits_while_the_sagas_in_flight_reach_its_limit(
+    database_url: str, seeded: list[str]
+) -> None:
+    db = Database(database_url, schema="saga")
+    try:
+        counts = await counts_by_state(db)
+    finally:
+        await db.dispose()
+    busy = sum(n for state, n in counts.items() if state not in AT_REST)
+    room = 3  # retried sagas stay in flight here: no participant answers them
+    request = {"action": "retry", "filter": {"state": "failed"}, "reason": "r", "rate": 50}
+    with capture_logs() as logs:
+        async with saga_component(database_url, saga_job_yield_in_flight=busy + room) as (
+            app,
+            _,
+            settings,
+        ):
+            token = mint_token(settings.jwt_key, sub="ada", roles=["ops"])
+            async with client_of(app, token) as client:
+                started = await client.post(f"{API}/saga-jobs", json=request)
+                assert started.status_code == 201, started.text
+                job_id = started.json()["id"]
+                await eventually(
+                    lambda: asyncio.sleep(0, [e for e in logs if e["event"] == "saga.job_waits"]),
+                    timeout=60,
+                    what="the job waiting for room",
+                )
+                waiting = await job(client, job_id)
+                assert (waiting["status"], waiting["done"]) == ("running", room)
+                cancelled = await client.post(f"{API}/saga-jobs/{job_id}/cancel")
+                assert cancelled.status_code == 200, cancelled.text
+                await eventually(
+                    lambda: job(client, job_id),
+                    until=lambda j: j["status"] == "cancelled",
+                    what="the waiting job cancelled",
+                )
+                assert (await job(client, job_id))["done"] == room
 
 
 async def test_a_cancelled_job_stops_before_its_next_saga(

@@ -1,4 +1,4 @@
-"""``oms bench saga --batch SIZE[:LANES],… --peer NAME``: a wrong value is refused
+"""``oms bench saga --batch SIZE[:LANES],… --peer NAME --beside KINDS``: a wrong value is refused
 before anything starts."""
 
 from __future__ import annotations
@@ -22,3 +22,18 @@ def test_a_peer_the_benchmark_does_not_know_is_refused() -> None:
 
     assert run.exit_code == 2
     assert "dbos" in run.output
+
+
+@pytest.mark.parametrize("value", ["compaction", "job,vacuum", ","])
+def test_work_beside_the_checkouts_other_than_a_job_or_retention_is_refused(value: str) -> None:
+    run = CliRunner().invoke(app, ["bench", "saga", "--beside", value, "--rate", "3"])
+
+    assert run.exit_code == 2
+    assert "--beside" in run.output
+
+
+def test_work_beside_the_checkouts_needs_their_steady_rate() -> None:
+    run = CliRunner().invoke(app, ["bench", "saga", "--beside", "job"])
+
+    assert run.exit_code == 2
+    assert "--rate" in run.output
