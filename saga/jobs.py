@@ -136,7 +136,7 @@ async def _room(runtime: SagaRuntime, job_id: str, yield_in_flight: int) -> bool
             log.info("saga.job_waits", job=job_id, in_flight=busy, limit=yield_in_flight)
             waiting = True
         await asyncio.sleep(YIELD_PAUSE_SECONDS)
-        current = await _load(runtime, job_id)
+        current = await runtime.db.read_row(SagaJobRow, job_id)
         if current is None or current.status != RUNNING:
             return False
     if waiting:
