@@ -14,7 +14,7 @@ the saga takes the order from there.  :func:`add_checkout_route` declares the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar, get_type_hints
 from urllib.parse import quote
 
@@ -23,12 +23,13 @@ from pydantic import BaseModel
 
 from bff.app import Bff, BffDep
 from bff.caller import Caller, CurrentCaller
+from bff.concurrency import concurrently
 from bff.downstream import DownstreamRejected
 from bff.idempotency import StoredAnswer, downstream_key
 from bff.outcome import WaitQuery, ended_within_wait, final_within, reason_as_given
-from bff.pricing import PricedBasket
-from bff.problems import parse_answer
-from bff.schemas import CheckoutAnswer
+from bff.pricing import PricedBasket, price_basket
+from bff.problems import answer_within, parse_answer
+from bff.schemas import CheckoutAnswer, CheckoutItem
 from shared.web.app import API_PREFIX as API
 from shared.web.idempotency import REPLAYED_HEADER, IdempotencyKey
 from shared.web.limits import CHECKOUT
@@ -125,6 +126,40 @@ async def usable_payment_method(
             ) from None
         raise
     return method
+
+
+async def checked_and_placed(
+    bff: Bff,
+    caller: Caller,
+    items: Sequence[CheckoutItem],
+    payment_method_id: str,
+    shipping_address: Mapping[str, Any] | Coroutine[Any, Any, Mapping[str, Any]],
+    idempotency_key: str | None,
+) -> Any:
+    """A BFF's checkout within its write deadline: the basket priced, the payment
+    method checked and the shipping address found (when it is a lookup of the BFF's
+    own, not the address itself), all at once; then the order placed
+    (:func:`place_order`).  The orders service's answer."""
+    if not isinstance(shipping_address, Coroutine):
+        shipping_address = _given(shipping_address)
+    async with answer_within(bff.settings.bff_write_deadline_seconds):
+        basket, _, address = await concurrently(
+            price_basket(bff.downstreams.inventory, [(i.product_id, i.quantity) for i in items]),
+            usable_payment_method(bff, caller, payment_method_id),
+            shipping_address,
+        )
+        return await place_order(
+            bff,
+            caller,
+            basket,
+            payment_method_id=payment_method_id,
+            shipping_address=address,
+            idempotency_key=idempotency_key,
+        )
+
+
+async def _given(address: Mapping[str, Any]) -> Mapping[str, Any]:
+    return address
 
 
 async def place_order(

@@ -16,17 +16,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter
 
-from bff import (
-    API,
-    Caller,
-    answer_within,
-    concurrently,
-    parse_answer,
-    place_order,
-    price_basket,
-    usable_payment_method,
-)
-from bff.checkout import add_checkout_route
+from bff import API, Caller, parse_answer
+from bff.checkout import add_checkout_route, checked_and_placed
 from bff.downstream import DownstreamRejected
 from bff.schemas import Address
 from bff_mobile.context import Mobile
@@ -48,22 +39,14 @@ async def _place(
     idempotency_key: str | None,
     request_body: dict[str, Any],
 ) -> CheckoutAccepted:
-    async with answer_within(mobile.settings.bff_write_deadline_seconds):
-        address, _, basket = await concurrently(
-            _saved_address(mobile, caller, body.address_id),
-            usable_payment_method(mobile, caller, body.payment_method_id),
-            price_basket(
-                mobile.downstreams.inventory, [(i.product_id, i.quantity) for i in body.items]
-            ),
-        )
-        answer = await place_order(
-            mobile,
-            caller,
-            basket,
-            payment_method_id=body.payment_method_id,
-            shipping_address=address.model_dump(by_alias=True, exclude={"id"}),
-            idempotency_key=idempotency_key,
-        )
+    answer = await checked_and_placed(
+        mobile,
+        caller,
+        body.items,
+        body.payment_method_id,
+        _saved_address(mobile, caller, body.address_id),
+        idempotency_key,
+    )
     order = parse_answer(ServiceOrder, answer, "orders")
     return CheckoutAccepted(order_id=order.id, status=order.status, total_amount=order.total_amount)
 
@@ -79,8 +62,9 @@ add_checkout_route(
 )
 
 
-async def _saved_address(mobile: Mobile, caller: Caller, address_id: str) -> Address:
-    """One of the caller's saved addresses; any other id is a 422 naming ``addressId``."""
+async def _saved_address(mobile: Mobile, caller: Caller, address_id: str) -> dict[str, Any]:
+    """One of the caller's saved addresses, as an order's shipping address; any other
+    id is a 422 naming ``addressId``."""
     path = f"{API}/users/{quote(caller.user_id, safe='')}/addresses/{quote(address_id, safe='')}"
     try:
         answer = await mobile.downstreams.users.get_json(path, headers=caller.auth)
@@ -90,4 +74,5 @@ async def _saved_address(mobile: Mobile, caller: Caller, address_id: str) -> Add
                 f"addressId: no saved address {address_id!r}", field="addressId"
             ) from None
         raise
-    return parse_answer(Address, answer, "users")
+    address = parse_answer(Address, answer, "users")
+    return address.model_dump(by_alias=True, exclude={"id"})

@@ -18,17 +18,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter
 
-from bff import (
-    API,
-    Caller,
-    answer_within,
-    concurrently,
-    parse_answer,
-    place_order,
-    price_basket,
-    usable_payment_method,
-)
-from bff.checkout import add_checkout_route
+from bff import API, Caller, parse_answer
+from bff.checkout import add_checkout_route, checked_and_placed
 from bff_web.context import Web
 from bff_web.schemas import CheckoutAccepted, CheckoutRequest, Order
 
@@ -42,21 +33,14 @@ async def _place(
     idempotency_key: str | None,
     request_body: dict[str, Any],
 ) -> CheckoutAccepted:
-    async with answer_within(web.settings.bff_write_deadline_seconds):
-        basket, _ = await concurrently(
-            price_basket(
-                web.downstreams.inventory, [(i.product_id, i.quantity) for i in body.items]
-            ),
-            usable_payment_method(web, caller, body.payment_method_id),
-        )
-        order = await place_order(
-            web,
-            caller,
-            basket,
-            payment_method_id=body.payment_method_id,
-            shipping_address=request_body["shippingAddress"],
-            idempotency_key=idempotency_key,
-        )
+    order = await checked_and_placed(
+        web,
+        caller,
+        body.items,
+        body.payment_method_id,
+        request_body["shippingAddress"],
+        idempotency_key,
+    )
     placed = parse_answer(Order, order, "orders")
     return CheckoutAccepted(
         order_id=placed.id,

@@ -275,8 +275,7 @@ async def list_parked_inputs(
 
 
 async def _load(runtime: SagaRuntime, saga_id: str) -> SagaRow:
-    async with runtime.db.reads() as session:
-        row = await session.get(SagaRow, saga_id)
+    row = await runtime.db.read_row(SagaRow, saga_id)
     if row is None:
         raise NotFound(f"saga {saga_id} not found")
     return row

@@ -230,8 +230,7 @@ async def act_on(
 
 
 async def _state_of(runtime: SagaRuntime, saga_id: str) -> str | None:
-    async with runtime.db.reads() as session:
-        row = await session.get(SagaRow, saga_id)
+    row = await runtime.db.read_row(SagaRow, saga_id)
     return None if row is None else str(state_of(row.kind, row.state).status.value)
 
 

@@ -83,11 +83,6 @@ async def _next(runtime: SagaRuntime, job: SagaJobRow) -> list[SagaRow]:
         return list((await session.exec(stmt)).all())
 
 
-async def _load(runtime: SagaRuntime, job_id: str) -> SagaJobRow | None:
-    async with runtime.db.reads() as session:
-        return await session.get(SagaJobRow, job_id)
-
-
 async def _record(runtime: SagaRuntime, job: SagaJobRow, saga: SagaRow, outcome: Any) -> None:
     """The saga's outcome and the job's progress, in one transaction."""
     now = utcnow()
@@ -141,7 +136,7 @@ async def _room(runtime: SagaRuntime, job_id: str, yield_in_flight: int) -> bool
             log.info("saga.job_waits", job=job_id, in_flight=busy, limit=yield_in_flight)
             waiting = True
         await asyncio.sleep(YIELD_PAUSE_SECONDS)
-        current = await _load(runtime, job_id)
+        current = await runtime.db.read_row(SagaJobRow, job_id)
         if current is None or current.status != RUNNING:
             return False
     if waiting:
@@ -152,7 +147,7 @@ async def _room(runtime: SagaRuntime, job_id: str, yield_in_flight: int) -> bool
 async def run_job(runtime: SagaRuntime, job_id: str, *, yield_in_flight: int = 24) -> None:
     """Work through the job until it is done or cancelled (the caller holds it)."""
     while True:
-        job = await _load(runtime, job_id)
+        job = await runtime.db.read_row(SagaJobRow, job_id)
         if job is None or job.status != RUNNING:
             return
         sagas = await _next(runtime, job)
@@ -161,7 +156,7 @@ async def run_job(runtime: SagaRuntime, job_id: str, *, yield_in_flight: int = 2
             log.info("saga.job_done", job=job_id, done=job.done, succeeded=job.succeeded)
             return
         for saga in sagas:
-            current = await _load(runtime, job_id)
+            current = await runtime.db.read_row(SagaJobRow, job_id)
             if current is None or current.status != RUNNING:
                 return
             if not await _room(runtime, job_id, yield_in_flight):

@@ -66,8 +66,7 @@ def view(row: SagaJobRow) -> JobView:
 
 
 async def _job(runtime: Runtime, job_id: str) -> SagaJobRow:
-    async with runtime.db.reads() as session:
-        row = await session.get(SagaJobRow, job_id)
+    row = await runtime.db.read_row(SagaJobRow, job_id)
     if row is None:
         raise NotFound(f"job {job_id} not found")
     return row

@@ -25,8 +25,7 @@ class PrunedSaga(CamelModel):
 async def pruned_saga(saga_id: str, runtime: Runtime, _ops: OpsPrincipal) -> PrunedSaga:
     """The saga retention removed (finished, older than ``OMS_SAGA_RETENTION_DAYS``);
     404 when it did not."""
-    async with runtime.db.reads() as session:
-        row = await session.get(SagaPrunedRow, saga_id)
+    row = await runtime.db.read_row(SagaPrunedRow, saga_id)
     if row is None:
         raise NotFound(f"saga {saga_id} was not pruned")
     return PrunedSaga(id=row.saga_id, pruned_at=row.pruned_at)

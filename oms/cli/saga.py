@@ -369,11 +369,8 @@ def export(
     from oms.scenario.loader import dump_yaml
 
     async def read() -> dict[str, Any]:
-        api = SystemApi(load_settings())
-        try:
+        async with SystemApi(load_settings()) as api:
             return await export_saga(api, saga_id)
-        finally:
-            await api.aclose()
 
     try:
         scenario = asyncio.run(read())

@@ -91,11 +91,8 @@ def list_scenarios(directory: DirOption = DEFAULT_DIR) -> None:
 
 async def _running_system(settings: Settings) -> tuple[bool | None, dict[str, float] | None]:
     """Whether the running system takes faults, and its saga timing (None: not told)."""
-    api = SystemApi(settings, timeout=3)
-    try:
+    async with SystemApi(settings, timeout=3) as api:
         return await api.faults_enabled(), await api.timing()
-    finally:
-        await api.aclose()
 
 
 def _control(

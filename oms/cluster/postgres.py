@@ -69,32 +69,37 @@ def up(layout: Layout) -> None:
             "wal_keep_size = '256MB'\n"
         )
     _start(layout, "primary")
-    conninfo = (
-        f"host=127.0.0.1 port={layout.primary_port} user=postgres application_name={STANDBY_NAME}"
-    )
-    standby = data_dir(layout, "standby")
+    run_sql(_dsn(layout.primary_port), f"CREATE DATABASE {DATABASE}")
+    _stand_by(layout, "standby")
+
+
+def _stand_by(layout: Layout, role: str) -> None:
+    """``role``'s data directory made as a base backup of the other server's, started
+    streaming from it, and named its synchronous standby once it streams."""
+    source_port = port_of(layout, other(role))
+    conninfo = f"host=127.0.0.1 port={source_port} user=postgres application_name={STANDBY_NAME}"
+    target = data_dir(layout, role)
     pg(
         layout,
         "pg_basebackup",
         "-d",
         conninfo,
         "-D",
-        str(standby),
+        str(target),
         "-R",
         "-X",
         "stream",
         "-c",
         "fast",
     )
-    with (standby / "postgresql.conf").open("a") as conf:
-        conf.write(f"port = {layout.standby_port}\n")
-    _start(layout, "standby")
-    run_sql(_dsn(layout.primary_port), f"CREATE DATABASE {DATABASE}")
-    _await_streaming(layout, layout.primary_port)
-    run_sql(
-        _dsn(layout.primary_port), f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME}'"
-    )
-    run_sql(_dsn(layout.primary_port), "SELECT pg_reload_conf()")
+    with (target / "postgresql.conf").open("a") as conf:
+        conf.write(f"port = {port_of(layout, role)}\n")
+    (target / "postmaster.pid").unlink(missing_ok=True)
+    _start(layout, role)
+    _await_streaming(layout, source_port)
+    dsn = _dsn(source_port)
+    run_sql(dsn, f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME}'")
+    run_sql(dsn, "SELECT pg_reload_conf()")
 
 
 def run_sql(dsn: str, sql: str) -> list[asyncpg.Record]:
@@ -182,31 +187,7 @@ def rebuild_standby(layout: Layout) -> None:
             os.kill(pid, signal.SIGKILL)
         _await_exit(pid)
     remove(data_dir(layout, lost))
-    conninfo = (
-        f"host=127.0.0.1 port={port_of(layout, primary)} user=postgres "
-        f"application_name={STANDBY_NAME}"
-    )
-    pg(
-        layout,
-        "pg_basebackup",
-        "-d",
-        conninfo,
-        "-D",
-        str(data_dir(layout, lost)),
-        "-R",
-        "-X",
-        "stream",
-        "-c",
-        "fast",
-    )
-    with (data_dir(layout, lost) / "postgresql.conf").open("a") as conf:
-        conf.write(f"port = {port_of(layout, lost)}\n")
-    (data_dir(layout, lost) / "postmaster.pid").unlink(missing_ok=True)
-    _start(layout, lost)
-    _await_streaming(layout, port_of(layout, primary))
-    dsn = _dsn(port_of(layout, primary))
-    run_sql(dsn, f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME}'")
-    run_sql(dsn, "SELECT pg_reload_conf()")
+    _stand_by(layout, lost)
 
 
 def _await_exit(pid: int, timeout: float = 30) -> None:

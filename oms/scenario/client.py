@@ -225,3 +225,9 @@ class SystemApi:
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+
+    async def __aenter__(self) -> SystemApi:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, insert, update
+from sqlalchemy import String, Update, any_, bindparam, func, insert, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
@@ -41,14 +41,25 @@ _STOCK_FOR_UPDATE = {
     ).with_for_update(),
     "sqlite": _STOCK.where(PRODUCTS.c.id.in_(bindparam("ids", expanding=True))),
 }
-_MOVE_RESERVED = (
-    update(PRODUCTS)
-    .where(PRODUCTS.c.id == bindparam("product_id"))
-    .values(
-        reserved=PRODUCTS.c.reserved + bindparam("units", type_=PRODUCTS.c.reserved.type),
-        updated_at=bindparam("at", type_=PRODUCTS.c.updated_at.type),
+
+
+def add_units(counter: str) -> Update:
+    """``units`` added to the product's ``counter`` (``reserved``, ``on_hand``), the
+    product updated ``at``; parameters ``product_id``, ``units``, ``at``."""
+    column = PRODUCTS.c[counter]
+    return (
+        update(PRODUCTS)
+        .where(PRODUCTS.c.id == bindparam("product_id"))
+        .values(
+            {
+                counter: column + bindparam("units", type_=column.type),
+                "updated_at": bindparam("at", type_=PRODUCTS.c.updated_at.type),
+            }
+        )
     )
-)
+
+
+_MOVE_RESERVED = add_units("reserved")
 _RESERVATION = select_columns(
     RESERVATIONS.c.order_id,
     RESERVATIONS.c.status,

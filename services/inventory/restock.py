@@ -11,26 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 
 from services.inventory.errors import RestockNotFound
 from services.inventory.models import Product, Restock
+from services.inventory.repository import add_units
 from services.inventory.schemas import ReservedLine, RestockOut
 from shared.clock import utcnow
 from shared.messages import InventoryRestocked, ReservedItem
 from shared.persistence.outbox import UnitOfWork
 from shared.service import Service
 
-PRODUCTS = Product.__table__  # type: ignore[attr-defined]
-_ADD_ON_HAND = (
-    update(PRODUCTS)
-    .where(PRODUCTS.c.id == bindparam("product_id"))
-    .values(
-        on_hand=PRODUCTS.c.on_hand + bindparam("units", type_=PRODUCTS.c.on_hand.type),
-        updated_at=bindparam("at", type_=PRODUCTS.c.updated_at.type),
-    )
-)
+_ADD_ON_HAND = add_units("on_hand")
 
 
 async def restock(

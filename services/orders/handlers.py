@@ -11,9 +11,11 @@ succeed and is dead-lettered with that reason.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from services.orders import returns, usecases
 from services.orders.errors import OrderNotFound, ReturnNotFound
-from shared.messages import CancelOrder, CloseReturn, ConfirmOrder, ExpireReturn
+from shared.messages import CancelOrder, CloseReturn, ConfirmOrder, ExpireReturn, Message
 from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import dead_letter_on
@@ -24,26 +26,26 @@ DEAD_LETTERS = (OrderNotFound, ReturnNotFound)
 
 
 async def confirm(uow: UnitOfWork, message: ConfirmOrder, envelope: Envelope) -> None:
-    with dead_letter_on(*DEAD_LETTERS):
-        answer = await usecases.confirm(uow, message.order_id)
-    uow.send(answer, correlation_id=envelope.correlation_id)
+    await _answer(uow, envelope, usecases.confirm(uow, message.order_id))
 
 
 async def cancel(uow: UnitOfWork, message: CancelOrder, envelope: Envelope) -> None:
-    with dead_letter_on(*DEAD_LETTERS):
-        answer = await usecases.cancel(uow, message.order_id, message.reason)
-    uow.send(answer, correlation_id=envelope.correlation_id)
+    await _answer(uow, envelope, usecases.cancel(uow, message.order_id, message.reason))
 
 
 async def expire_return(uow: UnitOfWork, message: ExpireReturn, envelope: Envelope) -> None:
-    with dead_letter_on(*DEAD_LETTERS):
-        answer = await returns.expire(uow, message.return_id)
-    uow.send(answer, correlation_id=envelope.correlation_id)
+    await _answer(uow, envelope, returns.expire(uow, message.return_id))
 
 
 async def close_return(uow: UnitOfWork, message: CloseReturn, envelope: Envelope) -> None:
+    await _answer(uow, envelope, returns.close(uow, message.return_id, message.refunded_amount))
+
+
+async def _answer(uow: UnitOfWork, envelope: Envelope, use_case: Awaitable[Message]) -> None:
+    """Run the command's use case (a dead letter for :data:`DEAD_LETTERS`) and send its
+    answer, correlated as the command was."""
     with dead_letter_on(*DEAD_LETTERS):
-        answer = await returns.close(uow, message.return_id, message.refunded_amount)
+        answer = await use_case
     uow.send(answer, correlation_id=envelope.correlation_id)
 
 

@@ -27,6 +27,7 @@ from services.orders.models import (
     Order,
     OrderItem,
     OrderReturn,
+    OrderReturnLine,
     PlacedUnderKey,
     Shipment,
     StatusChange,
@@ -86,6 +87,7 @@ def parse_order_id(value: str) -> str | None:
 
 
 Row = TypeVar("Row", Order, OrderReturn)
+Part = TypeVar("Part", OrderItem, StatusChange, OrderReturnLine)
 
 
 async def row_by_id(
@@ -100,6 +102,21 @@ async def row_by_id(
     if lock:
         query = query.with_for_update()
     return (await session.exec(query)).first()
+
+
+async def parts_of(
+    session: AsyncSession, model: type[Part], owner: str, owner_ids: Sequence[str], *order_by: Any
+) -> dict[str, list[Part]]:
+    """The ``model`` rows whose ``owner`` column (``order_id``, ``return_id``) is one of
+    ``owner_ids``, by owner, each owner's in the order ``order_by`` gives."""
+    found: dict[str, list[Part]] = defaultdict(list)
+    if owner_ids:
+        rows = await session.exec(
+            select(model).where(col(getattr(model, owner)).in_(owner_ids)).order_by(*order_by)
+        )
+        for row in rows.all():
+            found[getattr(row, owner)].append(row)
+    return found
 
 
 class Orders:
@@ -175,28 +192,19 @@ class Orders:
         return await self.session.get(PlacedUnderKey, (user_id, key))
 
     async def items(self, order_ids: Sequence[str]) -> dict[str, list[OrderItem]]:
-        found: dict[str, list[OrderItem]] = defaultdict(list)
-        if order_ids:
-            rows = await self.session.exec(
-                select(OrderItem)
-                .where(col(OrderItem.order_id).in_(order_ids))
-                .order_by(col(OrderItem.order_id), col(OrderItem.line_no))
-            )
-            for row in rows.all():
-                found[row.order_id].append(row)
-        return found
+        return await parts_of(
+            self.session,
+            OrderItem,
+            "order_id",
+            order_ids,
+            col(OrderItem.order_id),
+            col(OrderItem.line_no),
+        )
 
     async def history(self, order_ids: Sequence[str]) -> dict[str, list[StatusChange]]:
-        found: dict[str, list[StatusChange]] = defaultdict(list)
-        if order_ids:
-            rows = await self.session.exec(
-                select(StatusChange)
-                .where(col(StatusChange.order_id).in_(order_ids))
-                .order_by(col(StatusChange.id))
-            )
-            for row in rows.all():
-                found[row.order_id].append(row)
-        return found
+        return await parts_of(
+            self.session, StatusChange, "order_id", order_ids, col(StatusChange.id)
+        )
 
     async def newest_first(
         self,

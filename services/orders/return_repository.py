@@ -3,7 +3,6 @@ hold, and when an order was delivered."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -11,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.models import Order, OrderReturn, OrderReturnLine, StatusChange
-from services.orders.repository import row_by_id
+from services.orders.repository import parts_of, row_by_id
 from services.orders.return_rules import DELIVERED, Held, ReturnStatus
 
 
@@ -59,16 +58,13 @@ class Returns:
         return list((await self.session.exec(stmt)).all())
 
     async def lines(self, return_ids: Sequence[str]) -> dict[str, list[OrderReturnLine]]:
-        found: dict[str, list[OrderReturnLine]] = defaultdict(list)
-        if return_ids:
-            stmt = (
-                select(OrderReturnLine)
-                .where(col(OrderReturnLine.return_id).in_(return_ids))
-                .order_by(col(OrderReturnLine.product_id))
-            )
-            for line in (await self.session.exec(stmt)).all():
-                found[line.return_id].append(line)
-        return found
+        return await parts_of(
+            self.session,
+            OrderReturnLine,
+            "return_id",
+            return_ids,
+            col(OrderReturnLine.product_id),
+        )
 
     def add(self, row: OrderReturn, lines: Sequence[OrderReturnLine]) -> None:
         self.session.add(row)

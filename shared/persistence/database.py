@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
@@ -24,6 +24,9 @@ from shared.settings import Settings
 
 PING_AFTER_IDLE_SECONDS = 1.0
 """A pooled PostgreSQL connection idle at least this long is pinged before it is used."""
+
+
+Row = TypeVar("Row")
 
 
 class Database:
@@ -101,6 +104,12 @@ class Database:
             max_overflow=overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
         )
+
+    async def read_row(self, model: type[Row], key: Any) -> Row | None:
+        """The row of ``model`` whose primary key is ``key`` (None: there is none), read
+        in a session of its own (:attr:`reads`)."""
+        async with self.reads() as session:
+            return await session.get(model, key)
 
     @property
     def where(self) -> str:

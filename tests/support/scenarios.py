@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from oms.scenario.loader import ScenarioFile, load_directory
+from oms.scenario.loader import ScenarioFile, load_directory, load_file
 from oms.scenario.report import print_results
 from oms.scenario.results import ScenarioResult
 from oms.scenario.schedule import run_scenarios
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Transport
+from shared.settings import Settings
 from tests.support.infra import RabbitVhost
 from tests.support.processes import Process, ProcessStack, wait_ready
 from tests.support.stack import Stack
@@ -90,12 +92,18 @@ async def run_in_process(stack: Stack, names: Sequence[str]) -> list[ScenarioRes
     component in-process on ``stack``, with the library's timing, side by side."""
     files = library(names)
     assert sorted(f.name for f in files) == sorted(names)
-    async with running_system(stack, **TIMING) as system:
-        return await run_scenarios(
-            files,
-            system.stack.settings.model_copy(update=TIMING),
-            transports=transports_of(system),
-        )
+    async with scenario_system(stack, **TIMING) as (settings, transports):
+        return await run_scenarios(files, settings, transports=transports)
+
+
+@asynccontextmanager
+async def scenario_system(
+    stack: Stack, **overrides: Any
+) -> AsyncIterator[tuple[Settings, dict[str, httpx.AsyncBaseTransport]]]:
+    """Every component in-process on ``stack`` with ``overrides``, as the scenario runner
+    reaches it: the settings the system runs with and a transport to each component."""
+    async with running_system(stack, **overrides) as system:
+        yield system.stack.settings.model_copy(update=overrides), transports_of(system)
 
 
 def transports_of(system: System) -> dict[str, httpx.AsyncBaseTransport]:
@@ -193,6 +201,24 @@ class ProcessControl(InProcessControl):
             wait_ready(urls, process, READY_SECONDS)
 
         await asyncio.to_thread(again)
+
+
+def scenario_file(path: Path, text: str) -> ScenarioFile:
+    """``text`` written at ``path`` (its folder made if need be) and read back as the
+    runner reads a scenario file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return load_file(path)
+
+
+async def all_pass(
+    files: Sequence[ScenarioFile], settings: Settings, **options: Any
+) -> list[ScenarioResult]:
+    """Run ``files`` (``options`` as :func:`run_scenarios` takes them): every one must
+    pass, or the runner's table says why not."""
+    results = await run_scenarios(files, settings, **options)
+    assert [r.outcome for r in results] == ["passed"] * len(files), explain(results)
+    return results
 
 
 def explain(results: Sequence[ScenarioResult]) -> str:

@@ -4,7 +4,7 @@ the steps that place an order, under a name the file gives it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -96,24 +96,15 @@ class Checkout(StepKind):
             headers["Idempotency-Key"] = f"{spec.idempotency_key}-{run.tag}"
         address_id, address = user.addresses[spec.address or next(iter(user.addresses))]
         method = user.payment_method(spec.payment_method)
+        # The web checkout takes the address itself (and may wait); the mobile one, its id.
+        shipping: dict[str, Any]
         if spec.via == "web":
-            request = Request(
-                "bff-web",
-                "POST",
-                "/checkout",
-                {"items": items, "shippingAddress": address, "paymentMethodId": method},
-                {"wait": spec.wait_seconds} if spec.wait_seconds else None,
-                headers,
-            )
+            bff, shipping = "bff-web", {"shippingAddress": address}
+            query = {"wait": spec.wait_seconds} if spec.wait_seconds else None
         else:
-            request = Request(
-                "bff-mobile",
-                "POST",
-                "/checkout",
-                {"items": items, "addressId": address_id, "paymentMethodId": method},
-                None,
-                headers,
-            )
+            bff, shipping, query = "bff-mobile", {"addressId": address_id}, None
+        body = {"items": items, **shipping, "paymentMethodId": method}
+        request = Request(bff, "POST", "/checkout", body, query, headers)
         await _send_placing(
             run, spec.order, request, spec.user, spec.status, f"checkout {spec.order}"
         )

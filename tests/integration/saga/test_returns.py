@@ -143,14 +143,11 @@ async def test_a_full_return_is_received_restocked_refunded_and_closed(shop: Sys
         assert code == 0, listing
         assert return_id in listing
         assert order.order_id not in listing
-    api = SystemApi(shop.stack.settings, transports=transports_of(shop))
-    try:
+    async with SystemApi(shop.stack.settings, transports=transports_of(shop)) as api:
         exported = await export_saga(api, return_id)
         assert [next(iter(step)) for step in exported["steps"]][-2:] == ["return", "receive"]
         with pytest.raises(ExportError, match="no saga"):
             await export_saga(api, "no-such-saga")
-    finally:
-        await api.aclose()
     found = samples(await scrape(shop))
     assert value(found, "oms_saga_started_total", kind="return") == 1
     assert value(found, "oms_saga_finished_total", kind="return", outcome="completed") == 1

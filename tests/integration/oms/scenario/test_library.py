@@ -12,9 +12,8 @@ import pytest
 
 from oms.scenario.schedule import needs, run_scenarios
 from tests.support.infra import RabbitVhost
-from tests.support.scenarios import TIMING, InProcessControl, explain, library, transports_of
+from tests.support.scenarios import TIMING, InProcessControl, explain, library, scenario_system
 from tests.support.stack import Stack
-from tests.support.system import running_system
 
 PROCESS_ONLY = {"crash", "restart"}
 
@@ -26,11 +25,11 @@ async def test_the_library_passes_in_process(stack: Stack, request: pytest.Fixtu
         request.getfixturevalue("rabbit_vhost") if stack.kind == "real" else None
     )
     files = library()
-    async with running_system(stack, **TIMING) as system:
+    async with scenario_system(stack, **TIMING) as (settings, transports):
         results = await run_scenarios(
             files,
-            system.stack.settings.model_copy(update=TIMING),
-            transports=transports_of(system),
+            settings,
+            transports=transports,
             control=InProcessControl(stack.transport, vhost),
             parallel=4,
         )

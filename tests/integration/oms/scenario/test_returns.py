@@ -12,11 +12,10 @@ import pytest
 
 from oms.scenario.client import SystemApi
 from oms.scenario.export import export_saga
-from oms.scenario.loader import dump_yaml, load_file
+from oms.scenario.loader import dump_yaml
 from oms.scenario.schedule import run_scenarios
-from tests.support.scenarios import TIMING, explain, library, transports_of
+from tests.support.scenarios import TIMING, explain, library, scenario_file, scenario_system
 from tests.support.stack import Stack
-from tests.support.system import running_system
 
 RETURNS = (
     "return-in-full",
@@ -61,30 +60,23 @@ expect:
 async def test_the_return_scenarios_pass_and_a_wrong_refund_is_a_difference(
     stack: Stack, tmp_path: Path
 ) -> None:
-    (tmp_path / "wrong-refund.yaml").write_text(WRONG_REFUND)
-    (tmp_path / "refused-then-received.yaml").write_text(REFUSED_THEN_RECEIVED)
     files = [
         *library(RETURNS),
-        load_file(tmp_path / "wrong-refund.yaml"),
-        load_file(tmp_path / "refused-then-received.yaml"),
+        scenario_file(tmp_path / "wrong-refund.yaml", WRONG_REFUND),
+        scenario_file(tmp_path / "refused-then-received.yaml", REFUSED_THEN_RECEIVED),
     ]
     assert len(files) == len(RETURNS) + 2
-    async with running_system(stack, **TIMING) as system:
-        settings = system.stack.settings.model_copy(update=TIMING)
-        transports = transports_of(system)
+    async with scenario_system(stack, **TIMING) as (settings, transports):
         results = await run_scenarios(files, settings, transports=transports)
         by_name = {r.name: r for r in results}
-        api = SystemApi(settings, transports=transports)
-        exported = []
-        try:
-            for name in RETURNS:
-                return_id = by_name[name].returns["r1"]
-                path = tmp_path / "exported" / f"{name}.yaml"
-                path.parent.mkdir(exist_ok=True)
-                path.write_text(dump_yaml(await export_saga(api, return_id)))
-                exported.append(load_file(path))
-        finally:
-            await api.aclose()
+        async with SystemApi(settings, transports=transports) as api:
+            exported = [
+                scenario_file(
+                    tmp_path / "exported" / f"{name}.yaml",
+                    dump_yaml(await export_saga(api, by_name[name].returns["r1"])),
+                )
+                for name in RETURNS
+            ]
         again = await run_scenarios(exported, settings, transports=transports)
 
     assert [by_name[name].outcome for name in RETURNS] == ["passed"] * len(RETURNS), explain(

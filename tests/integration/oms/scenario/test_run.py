@@ -11,7 +11,7 @@ import pytest
 from oms.scenario.client import SystemApi
 from oms.scenario.export import export_saga, replay_timeout
 from oms.scenario.history import commands_of
-from oms.scenario.loader import dump_yaml, load_file
+from oms.scenario.loader import dump_yaml
 from oms.scenario.results import Difference
 from oms.scenario.schedule import FAULTS_OFF, run_scenarios
 from oms.scenario.steps.faults import ClearFaults
@@ -21,11 +21,12 @@ from tests.support.scenarios import (
     SILENT_PAYMENTS,
     TIMING,
     InProcessControl,
+    all_pass,
     explain,
-    transports_of,
+    scenario_file,
+    scenario_system,
 )
 from tests.support.stack import Stack
-from tests.support.system import running_system
 
 HAPPY = GOOD.replace("name: tiny", "timeout_seconds: 60").removesuffix(
     "  - order: {order: o1, status: confirmed}\n"
@@ -36,22 +37,21 @@ HAPPY = GOOD.replace("name: tiny", "timeout_seconds: 60").removesuffix(
 async def test_a_wrong_expectation_fails_with_a_readable_difference(
     stack: Stack, tmp_path: Path
 ) -> None:
-    wrong_stock = tmp_path / "wrong-stock.yaml"
-    wrong_stock.write_text(
-        HAPPY
-        + "  - order: {order: o1, status: confirmed}\n"
-        + "  - stock: {product: kettle, available: 4}\n"  # 5 - 2 is 3
-    )
-    wrong_steps = tmp_path / "wrong-steps.yaml"
-    wrong_steps.write_text(
-        HAPPY + "  - saga: {order: o1, steps: [payment.charge, inventory.reserve]}\n"
-    )
-    files = [load_file(wrong_stock), load_file(wrong_steps)]
+    files = [
+        scenario_file(
+            tmp_path / "wrong-stock.yaml",
+            HAPPY
+            + "  - order: {order: o1, status: confirmed}\n"
+            + "  - stock: {product: kettle, available: 4}\n",  # 5 - 2 is 3
+        ),
+        scenario_file(
+            tmp_path / "wrong-steps.yaml",
+            HAPPY + "  - saga: {order: o1, steps: [payment.charge, inventory.reserve]}\n",
+        ),
+    ]
 
-    async with running_system(stack, **TIMING) as system:
-        results = await run_scenarios(
-            files, system.stack.settings.model_copy(update=TIMING), transports=transports_of(system)
-        )
+    async with scenario_system(stack, **TIMING) as (settings, transports):
+        results = await run_scenarios(files, settings, transports=transports)
 
     stock, steps = results
     assert (stock.outcome, steps.outcome) == ("failed", "failed"), explain(results)
@@ -102,33 +102,27 @@ expect:
 async def test_a_saga_exported_from_a_run_under_faults_passes_again_with_the_same_steps(
     stack: Stack, tmp_path: Path
 ) -> None:
-    originals = []
-    for name, text in FAULTY_RUNS.items():
-        (tmp_path / f"{name}.yaml").write_text(text)
-        originals.append(load_file(tmp_path / f"{name}.yaml"))
+    originals = [
+        scenario_file(tmp_path / f"{name}.yaml", text) for name, text in FAULTY_RUNS.items()
+    ]
 
-    async with running_system(stack, **TIMING) as system:
-        settings = system.stack.settings.model_copy(update=TIMING)
-        transports = transports_of(system)
-        first = await run_scenarios(originals, settings, transports=transports)
-        assert [r.outcome for r in first] == ["passed"] * len(originals), explain(first)
+    async with scenario_system(stack, **TIMING) as (settings, transports):
+        first = await all_pass(originals, settings, transports=transports)
 
-        api = SystemApi(settings, transports=transports)
-        try:
-            exported = []
-            for result in first:
-                scenario = await export_saga(api, result.orders["o1"])
-                path = tmp_path / "exported" / f"{result.name}.yaml"
-                path.parent.mkdir(exist_ok=True)
-                path.write_text(dump_yaml(scenario))
-                exported.append(load_file(path))
-            again = await run_scenarios(
+        async with SystemApi(settings, transports=transports) as api:
+            exported = [
+                scenario_file(
+                    tmp_path / "exported" / f"{result.name}.yaml",
+                    dump_yaml(await export_saga(api, result.orders["o1"])),
+                )
+                for result in first
+            ]
+            again = await all_pass(
                 exported,
                 settings,
                 transports=transports,
                 control=InProcessControl(stack.transport),
             )
-            assert [r.outcome for r in again] == ["passed"] * len(exported), explain(again)
             for before, after in zip(first, again, strict=True):
                 original = await api.saga(before.orders["o1"])
                 rerun = await api.saga(after.orders["order"])
@@ -140,8 +134,6 @@ async def test_a_saga_exported_from_a_run_under_faults_passes_again_with_the_sam
                 original = await api.saga(before.orders["o1"])
                 assert original is not None
                 assert file.scenario.timeout_seconds == replay_timeout(original)
-        finally:
-            await api.aclose()
 
     # What the export inferred from each history.
     silent, declined, refunds = (f.scenario for f in exported)
@@ -166,38 +158,33 @@ async def test_a_saga_exported_from_a_run_under_faults_passes_again_with_the_sam
 async def test_a_fault_scenario_is_skipped_with_the_reason_when_the_system_has_faults_off(
     stack: Stack, tmp_path: Path
 ) -> None:
-    faulty = tmp_path / "faulty.yaml"
-    faulty.write_text(
-        HAPPY.replace(
-            "steps:\n",
-            "steps:\n  - fault: {message: payment.charge, mode: decline}\n",
-            1,
+    files = [
+        scenario_file(
+            tmp_path / "faulty.yaml",
+            HAPPY.replace(
+                "steps:\n",
+                "steps:\n  - fault: {message: payment.charge, mode: decline}\n",
+                1,
+            )
+            + "  - order: {order: o1, status: cancelled}\n",
         )
-        + "  - order: {order: o1, status: cancelled}\n"
-    )
-    files = [load_file(faulty)]
+    ]
     off = {**TIMING, "faults_enabled": False}
 
-    async with running_system(stack, **off) as system:
-        api = SystemApi(system.stack.settings, transports=transports_of(system))
-        try:
+    async with scenario_system(stack, **off) as (settings, transports):
+        async with SystemApi(settings, transports=transports) as api:
             assert await api.faults_enabled() is False
-        finally:
-            await api.aclose()
-        results = await run_scenarios(
-            files, system.stack.settings.model_copy(update=off), transports=transports_of(system)
-        )
+        results = await run_scenarios(files, settings, transports=transports)
 
     [result] = results
     assert result.outcome == "skipped", explain(results)
     assert result.reason == FAULTS_OFF
 
-    async with running_system(stack, **TIMING) as system:
-        api = SystemApi(system.stack.settings, transports=transports_of(system))
-        try:
-            assert await api.faults_enabled() is True
-        finally:
-            await api.aclose()
+    async with (
+        scenario_system(stack, **TIMING) as (settings, transports),
+        SystemApi(settings, transports=transports) as api,
+    ):
+        assert await api.faults_enabled() is True
 
 
 RETRIED_WHILE_BACKING_OFF = """\
@@ -228,35 +215,28 @@ resends it at once, with a fresh budget of three): seven refunds, the last made.
 async def test_a_saga_retried_twice_while_its_refund_backs_off_replays_with_as_many_refunds(
     stack: Stack, tmp_path: Path
 ) -> None:
-    (tmp_path / "retried.yaml").write_text(RETRIED_WHILE_BACKING_OFF)
-    original_file = load_file(tmp_path / "retried.yaml")
+    original_file = scenario_file(tmp_path / "retried.yaml", RETRIED_WHILE_BACKING_OFF)
 
     timing = {**TIMING, "saga_compensation_retries": 3, "saga_compensation_backoff_seconds": 1}
-    async with running_system(stack, **timing) as system:
-        settings = system.stack.settings.model_copy(update=timing)
-        transports = transports_of(system)
-        [first] = await run_scenarios([original_file], settings, transports=transports)
-        assert first.outcome == "passed", explain([first])
+    async with scenario_system(stack, **timing) as (settings, transports):
+        [first] = await all_pass([original_file], settings, transports=transports)
 
-        api = SystemApi(settings, transports=transports)
-        try:
+        async with SystemApi(settings, transports=transports) as api:
             original = await api.saga(first.orders["o1"])
             assert original is not None
             assert commands_of(original).count("payment.refund") == 7
-            path = tmp_path / "exported.yaml"
-            path.write_text(dump_yaml(await export_saga(api, first.orders["o1"])))
-            exported = load_file(path)
-            [again] = await run_scenarios(
+            exported = scenario_file(
+                tmp_path / "exported.yaml",
+                dump_yaml(await export_saga(api, first.orders["o1"])),
+            )
+            [again] = await all_pass(
                 [exported],
                 settings,
                 transports=transports,
                 control=InProcessControl(stack.transport),
             )
-            assert again.outcome == "passed", explain([again])
             rerun = await api.saga(again.orders["order"])
             assert rerun is not None
-        finally:
-            await api.aclose()
 
     assert commands_of(rerun) == commands_of(original)
     assert commands_of(rerun).count("payment.refund") == 7
@@ -284,26 +264,15 @@ SHIPPED_AND_DELIVERED = (
 async def test_a_shipped_saga_exports_as_a_shipment_and_passes_again(
     stack: Stack, tmp_path: Path
 ) -> None:
-    (tmp_path / "shipped.yaml").write_text(SHIPPED_AND_DELIVERED)
-    original = load_file(tmp_path / "shipped.yaml")
+    original = scenario_file(tmp_path / "shipped.yaml", SHIPPED_AND_DELIVERED)
 
-    async with running_system(stack, **TIMING) as system:
-        settings = system.stack.settings.model_copy(update=TIMING)
-        transports = transports_of(system)
-        [first] = await run_scenarios([original], settings, transports=transports)
-        assert first.outcome == "passed", explain([first])
-        api = SystemApi(settings, transports=transports)
-        try:
+    async with scenario_system(stack, **TIMING) as (settings, transports):
+        [first] = await all_pass([original], settings, transports=transports)
+        async with SystemApi(settings, transports=transports) as api:
             scenario = await export_saga(api, first.orders["o1"])
-            path = tmp_path / "exported" / "shipped.yaml"
-            path.parent.mkdir()
-            path.write_text(dump_yaml(scenario))
-            exported = load_file(path)
-            [again] = await run_scenarios([exported], settings, transports=transports)
-        finally:
-            await api.aclose()
+            exported = scenario_file(tmp_path / "exported" / "shipped.yaml", dump_yaml(scenario))
+            await all_pass([exported], settings, transports=transports)
 
-    assert again.outcome == "passed", explain([again])
     assert [next(iter(type(s).model_fields)) for s in exported.scenario.steps] == [
         "checkout",
         "wait",

@@ -9,10 +9,10 @@ import pytest
 
 from oms.scenario.client import SystemApi
 from oms.scenario.export import export_saga
-from oms.scenario.loader import dump_yaml, load_file
-from oms.scenario.schedule import run_scenarios, skip_reason
+from oms.scenario.loader import dump_yaml
+from oms.scenario.schedule import skip_reason
 from shared.web.app import API_PREFIX
-from tests.support.scenarios import SILENT_PAYMENTS, TIMING, explain, transports_of
+from tests.support.scenarios import SILENT_PAYMENTS, TIMING, all_pass, scenario_file, transports_of
 from tests.support.stack import Stack
 from tests.support.system import running_system
 
@@ -54,8 +54,7 @@ async def test_the_saga_tells_the_timing_it_runs_with_to_ops_only(stack: Stack) 
 async def test_an_export_and_a_run_read_the_running_systems_timing_not_the_shells(
     stack: Stack, tmp_path: Path
 ) -> None:
-    (tmp_path / "silent.yaml").write_text(SILENT_PAYMENTS)
-    silent = load_file(tmp_path / "silent.yaml")
+    silent = scenario_file(tmp_path / "silent.yaml", SILENT_PAYMENTS)
 
     async with running_system(stack, **TIMING) as system:
         shell = system.stack.settings.model_copy(update=SHELL)
@@ -64,20 +63,15 @@ async def test_an_export_and_a_run_read_the_running_systems_timing_not_the_shell
         assert skip_reason(silent.scenario, shell, None) == (
             "written for OMS_SAGA_STEP_TIMEOUT_SECONDS=3.0; the system runs with 30.0"
         )
-        [result] = await run_scenarios([silent], shell, transports=transports)
-        assert result.outcome == "passed", explain([result])
+        [result] = await all_pass([silent], shell, transports=transports)
 
-        api = SystemApi(shell, transports=transports)
-        try:
+        async with SystemApi(shell, transports=transports) as api:
             assert await api.timing() == RUNNING
             exported = await export_saga(api, result.orders["o1"])
-        finally:
-            await api.aclose()
 
     # An order saga's export names the order saga's timing, not the return's.
     assert exported["setup"]["saga"] == {
         name: value for name, value in RUNNING.items() if name != "return_receipt_timeout_seconds"
     }
-    path = tmp_path / "exported.yaml"
-    path.write_text(dump_yaml(exported))
-    assert load_file(path).scenario.setup.saga.step_retries == 1
+    again = scenario_file(tmp_path / "exported.yaml", dump_yaml(exported))
+    assert again.scenario.setup.saga.step_retries == 1
