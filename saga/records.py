@@ -191,29 +191,19 @@ _LOCK_ALL = text(
 _RECORDS_OF = select(RECORDS.c.saga_id, RECORDS.c.history, RECORDS.c.inputs).where(
     RECORDS.c.saga_id.in_(bindparam("ids", expanding=True))
 )
-_HISTORY_OF = (
-    select(
-        HISTORY.c.saga_id,
-        HISTORY.c.at,
-        HISTORY.c.kind,
-        HISTORY.c.detail,
-        HISTORY.c.message_id,
-        HISTORY.c.definition_version,
+
+
+def _rows_of_sagas(table: Any, *columns: str) -> Any:
+    """``columns`` of ``table``'s rows of the sagas ``ids``, in the order they were written."""
+    return (
+        select(table.c.saga_id, *(table.c[name] for name in columns))
+        .where(table.c.saga_id.in_(bindparam("ids", expanding=True)))
+        .order_by(table.c.id)
     )
-    .where(HISTORY.c.saga_id.in_(bindparam("ids", expanding=True)))
-    .order_by(HISTORY.c.id)
-)
-_INPUTS_OF = (
-    select(
-        INPUTS.c.saga_id,
-        INPUTS.c.at,
-        INPUTS.c.input,
-        INPUTS.c.decision,
-        INPUTS.c.definition_version,
-    )
-    .where(INPUTS.c.saga_id.in_(bindparam("ids", expanding=True)))
-    .order_by(INPUTS.c.id)
-)
+
+
+_HISTORY_OF = _rows_of_sagas(HISTORY, "at", "kind", "detail", "message_id", "definition_version")
+_INPUTS_OF = _rows_of_sagas(INPUTS, "at", "input", "decision", "definition_version")
 
 
 async def compact_sagas(connection: AsyncConnection, ids: list[str]) -> None:

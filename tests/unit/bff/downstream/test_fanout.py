@@ -27,6 +27,17 @@ def order_section(orders: DownstreamClient) -> Section[Any]:
     return Section(lambda: orders.get_json("/orders/o-1"), essential=True, service="orders")
 
 
+async def order_and_optional(
+    orders: DownstreamClient, name: str, optional: Section[Any], *, deadline: float
+) -> tuple[Any, float]:
+    """The order and one optional section fanned out within ``deadline``: the result
+    and the seconds it took."""
+    started = time.perf_counter()
+    async with request_deadline(deadline):
+        result = await fan_out({"order": order_section(orders), name: optional})
+    return result, time.perf_counter() - started
+
+
 async def test_slow_optional_section_is_degraded_and_the_answer_comes_within_the_deadline(
     router: respx.MockRouter, make_client: ClientFactory
 ) -> None:
@@ -35,19 +46,16 @@ async def test_slow_optional_section_is_degraded_and_the_answer_comes_within_the
     router.get("http://payments.test/payments").mock(side_effect=payments_service)
     orders, payments = make_client("orders"), make_client("payments", timeout=10.0)
 
-    started = time.perf_counter()
-    async with request_deadline(0.5):
-        result = await fan_out(
-            {
-                "order": order_section(orders),
-                "payments": Section(
-                    lambda: payments.get_json("/payments", params={"orderId": "o-1"}),
-                    essential=False,
-                    service="payments",
-                ),
-            }
-        )
-    elapsed = time.perf_counter() - started
+    result, elapsed = await order_and_optional(
+        orders,
+        "payments",
+        Section(
+            lambda: payments.get_json("/payments", params={"orderId": "o-1"}),
+            essential=False,
+            service="payments",
+        ),
+        deadline=0.5,
+    )
 
     assert result.values == {"order": {"id": "o-1"}, "payments": None}
     assert result.degraded == ["payments"]
@@ -64,20 +72,12 @@ async def test_slow_optional_section_is_degraded_at_its_own_timeout(
     router.get("http://saga.test/sagas/o-1").mock(side_effect=SlowService(5.0))
     orders, saga = make_client("orders"), make_client("saga", timeout=10.0)
 
-    started = time.perf_counter()
-    async with request_deadline(3.0):
-        result = await fan_out(
-            {
-                "order": order_section(orders),
-                "progress": Section(
-                    lambda: saga.get_json("/sagas/o-1"),
-                    essential=False,
-                    service="saga",
-                    timeout=0.2,
-                ),
-            }
-        )
-    elapsed = time.perf_counter() - started
+    result, elapsed = await order_and_optional(
+        orders,
+        "progress",
+        Section(lambda: saga.get_json("/sagas/o-1"), essential=False, service="saga", timeout=0.2),
+        deadline=3.0,
+    )
 
     assert result.degraded == ["progress"]
     assert result.values["progress"] is None
