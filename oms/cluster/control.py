@@ -60,13 +60,34 @@ def down(root: Path) -> None:
     layout = Layout.load(root)
     # Everything goes with its data, so nothing is asked to stop cleanly: the
     # components, HAProxy and the broker nodes are killed with all they started.
-    for pid in list(layout.pids.values()):
+    for pid in layout.pids.values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+    for pid in strays(root):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     postgres.down(layout)
     _await_gone(layout)
     reap()
     remove(root)
+
+
+def strays(root: Path) -> list[int]:
+    """Processes started for the cluster in ``root`` that its state file may not name
+    (a broker node or replica started again by another process): those whose
+    environment points into ``root``."""
+    marker = str(root).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if any(marker in variable for variable in environment.split(b"\0")):
+            found.append(int(entry.name))
+    return found
 
 
 def _await_gone(layout: Layout, timeout: float = 30) -> None:

@@ -3,10 +3,14 @@ and how recovery is read from the sagas' end times."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from oms.cli.bench import cluster_infrastructure
+from oms.cluster.control import down, strays
 from oms.cluster.fleet import haproxy_config
 from oms.cluster.layout import Layout
 from oms.cluster.load import Outcome, recovery
@@ -67,3 +71,28 @@ def test_a_bench_on_the_cluster_makes_its_vhost_on_every_node_and_its_databases_
     assert infra.management.endswith(":6011")
     assert infra.database_url("db").startswith("postgresql+asyncpg://postgres@127.0.0.1:6031,")
     assert infra.database_url("db").endswith("/db?target_session_attrs=read-write")
+
+
+def test_the_cluster_comes_down_with_a_process_its_state_file_does_not_name(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "cluster"
+    root.mkdir()
+    Layout(root=root).save()
+    # A broker node started again by another process: only its environment says whose it is.
+    again = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={"HOME": str(root / "rabbitmq" / "home")},
+    )
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert again.pid in strays(root)
+        assert bystander.pid not in strays(root)
+        down(root)
+        assert again.wait(timeout=10) == -signal.SIGKILL
+        assert bystander.poll() is None
+        assert not root.exists()
+    finally:
+        for process in (again, bystander):
+            process.kill()
+            process.wait()
