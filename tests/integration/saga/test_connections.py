@@ -101,8 +101,13 @@ async def test_idle_stream_clients_hold_no_database_connection(stack: Stack) -> 
             for _ in range(50):
                 checked_out.append(pool.checkedout())  # type: ignore[attr-defined]
                 await asyncio.sleep(0.02)
-            # The one connection there is still serves an ordinary request.
-            listed = await http.get(f"{API}/sagas", headers=stack.ops())
+            # The one connection there still serves an ordinary request: at once, or
+            # after the 503 with Retry-After a request meeting the pollers may get.
+            listed = await eventually(
+                lambda: http.get(f"{API}/sagas", headers=stack.ops()),
+                until=lambda answer: answer.status_code != 503,
+                what="the list served beside the streams",
+            )
         finally:
             for listener in listeners:
                 listener.cancel()

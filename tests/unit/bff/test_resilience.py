@@ -413,7 +413,7 @@ async def test_checkout_wait_through_a_failing_saga_and_its_open_circuit_lasts_t
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "pending"
     assert elapsed >= wait - 0.05, f"gave up after {elapsed:.2f}s of a {wait}s wait"
-    assert elapsed < wait + 2 * DEADLINE
+    assert elapsed < wait + 5 * DEADLINE  # not much past the wait (slack for a loaded worker)
     # The open circuit is respected: no poll per pause while it is open.
     assert services.saga.call_count <= 6
 
