@@ -25,7 +25,7 @@ def cluster_up(
     ] = 5700,
     component_offset: Annotated[
         int, typer.Option(help="HAProxy answers at each component's port plus this")
-    ] = 30000,
+    ] = 20000,
 ) -> None:
     """Start the cluster and print where everything answers."""
     from oms.cluster import control, fleet

@@ -139,10 +139,14 @@ def replica_url(layout: Layout, component: str, replica: int) -> str:
 
 
 def await_ready(
-    urls: Mapping[str, str], timeout: float = START_SECONDS, logs: Path | None = None
+    urls: Mapping[str, str],
+    timeout: float = START_SECONDS,
+    logs: Path | None = None,
+    pids: Mapping[str, int] | None = None,
 ) -> None:
-    """Until every URL answers ``/health/ready`` with 200; on a timeout the error
-    carries the end of each waiting replica's log (from ``logs``)."""
+    """Until every URL answers ``/health/ready`` with 200; on a timeout, or as soon as
+    a waiting replica's process (from ``pids``) has ended, the error carries the end
+    of each such replica's log (from ``logs``)."""
     waiting = dict(urls)
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=5) as client:
@@ -155,6 +159,13 @@ def await_ready(
                     pass
             if not waiting:
                 return
+            reap()
+            ended = [n for n in sorted(waiting) if n in (pids or {}) and _gone(pids[n])]
+            if ended:
+                raise RuntimeError(
+                    f"exited before it was ready: {', '.join(ended)}"
+                    + "".join(_log_tail(logs, name) for name in ended)
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"not ready after {timeout:.0f}s: {', '.join(sorted(waiting))}"
@@ -189,7 +200,7 @@ def up(layout: Layout) -> None:
             start_replica(layout, component, replica)
             urls[replica_name(component, replica)] = replica_url(layout, component, replica)
         layout.save()
-    await_ready(urls, logs=layout.root / "logs")
+    await_ready(urls, logs=layout.root / "logs", pids=layout.pids)
 
 
 def kill(layout: Layout, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
@@ -209,6 +220,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _gone(pid: int) -> bool:
+    return not _alive(pid) or _zombie(pid)
+
+
 def restart_dead(layout: Layout) -> list[str]:
     """Start again every replica whose process is gone; their names."""
     reap()
@@ -217,10 +232,10 @@ def restart_dead(layout: Layout) -> list[str]:
         for replica in range(1, REPLICAS + 1):
             name = replica_name(component, replica)
             pid = layout.pids.get(name)
-            if pid is None or not _alive(pid) or _zombie(pid):
+            if pid is None or _gone(pid):
                 start_replica(layout, component, replica)
                 urls[name] = replica_url(layout, component, replica)
-    await_ready(urls, logs=layout.root / "logs")
+    await_ready(urls, logs=layout.root / "logs", pids=layout.pids)
     return sorted(urls)
 
 

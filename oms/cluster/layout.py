@@ -32,7 +32,7 @@ class Layout:
 
     root: Path
     base: int = DEFAULT_BASE
-    component_offset: int = 30000
+    component_offset: int = 20000
     pids: dict[str, int] = field(default_factory=dict)
     """Every process ``up`` started (by name), for ``down``."""
 

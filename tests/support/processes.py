@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -93,15 +95,36 @@ def running(processes: Sequence[Process]) -> Iterator[None]:
             process.stop()
 
 
-def free_port_offset(ports: Sequence[int], *, start: int = 20000, span: int = 20000) -> int:
-    """An offset at which every port of ``ports`` is free on 127.0.0.1 right now."""
-    for offset in range(start + (os.getpid() % 500) * 30, start + span, 30):
+PORT_BLOCKS = Path(tempfile.gettempdir()) / "oms-test-ports"
+"""One lock file per block of ports a test process has taken (see :func:`free_port_offset`)."""
+_taken: list[int] = []
+"""The locked files' descriptors: held open, the blocks stay this process's until it exits."""
+
+
+def free_port_offset(ports: Sequence[int], *, start: int = 20000, span: int = 7500) -> int:
+    """An offset at which every port of ``ports`` is free on 127.0.0.1 and stays this
+    test process's: a block is taken by locking a file named after it, so two test
+    workers never start stacks on one block in the seconds between a probe and the
+    child process's bind.  ``start + span`` plus a stack's ports stays under Linux's
+    ephemeral range (32768 and up), where outgoing connections take their ports.
+    Blocks are 60 ports apart: no two blocks share a port of a stack's (its ports and
+    its extra saga processes' are less than 30 apart, or 1000 to 1019 or 2000 to
+    2019, none a multiple of 60)."""
+    PORT_BLOCKS.mkdir(exist_ok=True)
+    blocks = span // 60
+    first = os.getpid() % blocks
+    for n in range(blocks):
+        offset = start + (first + n) % blocks * 60
+        descriptor = os.open(PORT_BLOCKS / str(offset), os.O_CREAT | os.O_RDWR)
         try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             for port in ports:
                 with socket.socket() as probe:
                     probe.bind(("127.0.0.1", port + offset))
         except OSError:
+            os.close(descriptor)
             continue
+        _taken.append(descriptor)
         return offset
     raise AssertionError("no free block of ports")
 

@@ -399,7 +399,7 @@ def test_haproxy_balances_both_replicas_of_every_component() -> None:
         servers = {line[2] for line in lines if line[0] == "server"}
         assert servers == {f"{name}:{port}", f"{name}-2:{port}"}, name
         assert {name, f"{name}-2"} <= set(services)
-        assert f"127.0.0.1:{port + 30000}:{port}" in published, name
+        assert f"127.0.0.1:{port + 20000}:{port}" in published, name
     assert set(haproxy["networks"]["default"]["aliases"]) == {f"{c}-lb" for c in COMPONENTS}
     default_server = next(line for line in sections["defaults"] if line[0] == "default-server")
     assert "resolvers" in default_server  # Docker's DNS, so replicas may come and go

@@ -37,7 +37,9 @@ def _free_base() -> int:
 
 
 def _free_component_offset() -> int:
-    for offset in random.sample(range(40000, 56000, 400), 40):
+    """An offset whose components' ports (HAProxy's and both replicas') are free, all
+    below Linux's ephemeral ports (32768 and up), which outgoing connections take."""
+    for offset in random.sample(range(8000, 17000, 400), 20):
         ports = [port + offset + shift for port in PORTS.values() for shift in (0, 100, 200)]
         if all(_free(port) for port in ports):
             return offset

@@ -6,13 +6,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from oms.cli.bench import cluster_infrastructure
 from oms.cluster.control import down, strays
-from oms.cluster.fleet import haproxy_config
-from oms.cluster.layout import Layout
+from oms.cluster.fleet import await_ready, haproxy_config
+from oms.cluster.layout import Layout, spawn
 from oms.cluster.load import Outcome, recovery
 from shared.messaging.nodes import quorum_replicas, split_urls
 from shared.persistence.database import with_hosts_in_query
@@ -96,3 +99,24 @@ def test_the_cluster_comes_down_with_a_process_its_state_file_does_not_name(
         for process in (again, bystander):
             process.kill()
             process.wait()
+
+
+def test_a_replica_that_exits_before_it_is_ready_fails_the_start_at_once(tmp_path: Path) -> None:
+    log = tmp_path / "payments-1.log"
+    pid = spawn(
+        [sys.executable, "-c", "import sys; sys.exit('payments: cannot listen: in use')"], log
+    )
+    began = time.monotonic()
+
+    with pytest.raises(RuntimeError) as failed:
+        # A port nothing answers on: only the process's end can say it will never be ready.
+        await_ready(
+            {"payments-1": "http://127.0.0.1:9"},
+            timeout=120,
+            logs=tmp_path,
+            pids={"payments-1": pid},
+        )
+
+    assert time.monotonic() - began < 30
+    assert "exited before it was ready: payments-1" in str(failed.value)
+    assert "cannot listen: in use" in str(failed.value)
