@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -20,6 +21,15 @@ TEST_JWT_SECRET = "test-secret-with-enough-bytes-for-hs256"
 TEST_PATIENCE = {"bff_call_timeout_seconds": 5.0}
 """A BFF's call to a service in tests may take the whole write deadline (5 s), not
 2 s: on a machine running several test workers a sign-up can take longer."""
+ON_POSTGRES_ONLY = pytest.mark.parametrize(
+    "stack",
+    [pytest.param("real", marks=[pytest.mark.rabbitmq, pytest.mark.postgres])],
+    indirect=True,
+)
+"""For a test whose subject is what people read (a page's wording, the CLI's output,
+a report's layout), which both stacks render alike: it runs on RabbitMQ and
+PostgreSQL only, and the tests of the stacks' behaviour keep running on both."""
+
 TEST_POOLS = {
     "db_pool_size": 5,
     "saga_db_pool_size": 6,

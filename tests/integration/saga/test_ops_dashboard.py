@@ -36,7 +36,7 @@ from tests.integration.saga.test_e2e import (
 from tests.integration.saga.test_ops import need_chromium, ops_dashboard, screenshots
 from tests.integration.saga.test_ops_actions import bulk
 from tests.support.infra import eventually
-from tests.support.stack import TEST_JWT_SECRET, Stack, on_socket
+from tests.support.stack import ON_POSTGRES_ONLY, TEST_JWT_SECRET, Stack, on_socket
 from tests.support.system import System, hand_made, running_system
 
 """Screenshots of the dashboard (git-ignored)."""
@@ -92,6 +92,7 @@ async def operators(system: System, order_id: str) -> list[str]:
     return [h["text"] for h in saga["history"] if h["kind"] == "operator"]
 
 
+@ON_POSTGRES_ONLY
 async def test_a_declined_refund_is_worded_as_declined_and_a_retry_warns_before_asking(
     declining_shop: System,
 ) -> None:
@@ -163,6 +164,7 @@ async def test_a_declined_refund_is_worded_as_declined_and_a_retry_warns_before_
         assert doubt["why"].endswith("retried 2 times already, and failed again")
 
 
+@ON_POSTGRES_ONLY
 async def test_oms_saga_prints_whole_ids_json_and_what_is_true_of_a_saga(
     declining_shop: System,
 ) -> None:
@@ -302,13 +304,8 @@ async def dead_letter(system: System) -> str:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(420)  # a thousand sagas written, then paged through in a browser
-# On PostgreSQL alone: the page is the same on both stacks, and the other dashboard
-# tests here run on both; a thousand sagas is about the listing's queries at scale.
-@pytest.mark.parametrize(
-    "stack",
-    [pytest.param("real", marks=[pytest.mark.rabbitmq, pytest.mark.postgres])],
-    indirect=True,
-)
+# On PostgreSQL alone: a thousand sagas is about the listing's queries at scale.
+@ON_POSTGRES_ONLY
 async def test_the_dashboard_at_a_thousand_sagas_stays_dense_and_says_what_it_selects(
     declining_shop: System, stack: Stack
 ) -> None:

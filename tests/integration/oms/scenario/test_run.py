@@ -26,7 +26,7 @@ from tests.support.scenarios import (
     scenario_file,
     scenario_system,
 )
-from tests.support.stack import Stack
+from tests.support.stack import ON_POSTGRES_ONLY, Stack
 
 HAPPY = GOOD.replace("name: tiny", "timeout_seconds: 60").removesuffix(
     "  - order: {order: o1, status: confirmed}\n"
@@ -34,6 +34,7 @@ HAPPY = GOOD.replace("name: tiny", "timeout_seconds: 60").removesuffix(
 """A checkout of two kettles out of five, with no expectation yet."""
 
 
+@ON_POSTGRES_ONLY
 async def test_a_wrong_expectation_fails_with_a_readable_difference(
     stack: Stack, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from oms.scenario.loader import dump_yaml
 from oms.scenario.schedule import skip_reason
 from shared.web.app import API_PREFIX
 from tests.support.scenarios import SILENT_PAYMENTS, TIMING, all_pass, scenario_file, transports_of
-from tests.support.stack import Stack
+from tests.support.stack import ON_POSTGRES_ONLY, Stack
 from tests.support.system import running_system
 
 SHELL = {
@@ -50,6 +50,7 @@ async def test_the_saga_tells_the_timing_it_runs_with_to_ops_only(stack: Stack) 
         }
 
 
+@ON_POSTGRES_ONLY
 @pytest.mark.timeout(180)
 async def test_an_export_and_a_run_read_the_running_systems_timing_not_the_shells(
     stack: Stack, tmp_path: Path
