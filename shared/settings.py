@@ -32,6 +32,10 @@ MAX_HEAD_BYTES = 16 * 1024
 """Largest request line and headers: a bearer token and the usual headers take ~2 kB."""
 HEAD_TIMEOUT_SECONDS = 10.0
 KEEP_ALIVE_SECONDS = 5
+CLIENT_KEEP_ALIVE_SECONDS = KEEP_ALIVE_SECONDS / 2
+"""How long OMS's own HTTP clients keep an idle connection: well under the servers'
+keep-alive, so a client never sends on a connection the server is closing at that
+moment (the request fails with a read error, and a POST is not sent again)."""
 
 SERVICES = ("orders", "inventory", "users", "payments", "saga")
 BFFS = ("bff-web", "bff-mobile")

@@ -68,6 +68,7 @@ from bff.downstream.inflight import InFlight
 from shared.clock import Clock
 from shared.context import CORRELATION_HEADER, correlation_id_var
 from shared.logging import get_logger
+from shared.settings import CLIENT_KEEP_ALIVE_SECONDS
 from shared.telemetry import instrument_client
 from shared.web.idempotency import IDEMPOTENCY_HEADER
 
@@ -180,6 +181,7 @@ class DownstreamClient:
             limits=httpx.Limits(
                 max_connections=config.max_connections,
                 max_keepalive_connections=config.max_connections,
+                keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
             ),
             transport=transport,
             cookies=_NoCookies(),

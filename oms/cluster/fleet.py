@@ -148,6 +148,7 @@ def await_ready(
     a waiting replica's process (from ``pids``) has ended, the error carries the end
     of each such replica's log (from ``logs``)."""
     waiting = dict(urls)
+    processes = dict(pids or {})
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=5) as client:
         while waiting:
@@ -160,7 +161,7 @@ def await_ready(
             if not waiting:
                 return
             reap()
-            ended = [n for n in sorted(waiting) if n in (pids or {}) and _gone(pids[n])]
+            ended = [n for n in sorted(waiting) if n in processes and _gone(processes[n])]
             if ended:
                 raise RuntimeError(
                     f"exited before it was ready: {', '.join(ended)}"

@@ -25,6 +25,7 @@ import httpx
 from oms.cluster.layout import DATABASE, Layout
 from oms.seed import numbered_products
 from saga.definition.statuses import TERMINAL
+from shared.settings import CLIENT_KEEP_ALIVE_SECONDS
 from shared.web.app import API_PREFIX
 
 SHOPPERS = 20
@@ -77,7 +78,11 @@ async def checkouts(layout: Layout, shoppers: Shoppers, count: int) -> Batch:
     """``count`` checkouts at once through BFF-Web, each retried until accepted."""
     batch = Batch()
     web = f"{layout.public_url('bff-web')}{API_PREFIX}/checkout"
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    limits = httpx.Limits(
+        max_connections=count,
+        max_keepalive_connections=count,
+        keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
+    )
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
 
         async def one(n: int) -> None:

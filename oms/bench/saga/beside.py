@@ -45,6 +45,7 @@ from oms.bench.saga.systems import Target
 from saga.records import compact_sagas
 from shared.auth import mint_token
 from shared.clock import utcnow
+from shared.settings import CLIENT_KEEP_ALIVE_SECONDS
 from shared.web.app import API_PREFIX
 
 KINDS = ("job", "retention")
@@ -213,7 +214,7 @@ async def compare(target: Target, load: Load, beside: Beside) -> dict[str, Any]:
         async with httpx.AsyncClient(
             base_url=f"{target.orders_url}{API_PREFIX}",
             headers={"Authorization": f"Bearer {token}"},
-            limits=httpx.Limits(max_connections=100),
+            limits=httpx.Limits(max_connections=100, keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS),
             timeout=60,
         ) as http:
             driver = Driver(target, http, ends, user=user, items=load.items)

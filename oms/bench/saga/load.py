@@ -31,6 +31,7 @@ from oms.bench.saga.systems import PRICE, Target
 from shared.auth import mint_token
 from shared.messaging.batching import BatchSizes, percentile_of
 from shared.messaging.nodes import connect_to_first_answering
+from shared.settings import CLIENT_KEEP_ALIVE_SECONDS
 from shared.web.app import API_PREFIX
 
 SAGA_TIMEOUT_SECONDS = 120.0
@@ -204,7 +205,10 @@ async def measure(target: Target, load: Load) -> dict[str, Any]:
         async with httpx.AsyncClient(
             base_url=f"{target.orders_url}{API_PREFIX}",
             headers=headers,
-            limits=httpx.Limits(max_connections=max(load.concurrency, 100)),
+            limits=httpx.Limits(
+                max_connections=max(load.concurrency, 100),
+                keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
+            ),
             timeout=60,
         ) as http:
             driver = Driver(target, http, ends, user=user, items=load.items)
