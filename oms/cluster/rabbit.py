@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -91,6 +93,14 @@ def await_node(layout: Layout, node: str, timeout: float = START_SECONDS) -> Non
         time.sleep(1.0)
 
 
+def await_nodes(layout: Layout, nodes: Sequence[str]) -> None:
+    """:func:`await_node` for each of ``nodes`` at once: they boot side by side, and
+    each ``rabbitmqctl`` call is a second or two of an Erlang VM's start."""
+    with ThreadPoolExecutor(len(nodes) or 1) as pool:
+        for waited in [pool.submit(await_node, layout, node) for node in nodes]:
+            waited.result()
+
+
 def up(layout: Layout) -> None:
     """Start the three nodes and cluster the second and third with the first."""
     cookie = secrets.token_hex(20)
@@ -98,8 +108,7 @@ def up(layout: Layout) -> None:
         _prepare(layout, node, cookie)
     for node in NODES:
         layout.pids[f"rabbitmq-{node}"] = start_node(layout, node)
-    for node in NODES:
-        await_node(layout, node)
+    await_nodes(layout, NODES)
     first = layout.node_name(NODES[0])
     for node in NODES[1:]:
         ctl(layout, node, "stop_app")
@@ -155,6 +164,5 @@ def restart_stopped(layout: Layout) -> list[str]:
     started = [node for node in NODES if layout.node_name(node) not in running]
     for node in started:
         layout.pids[f"rabbitmq-{node}"] = start_node(layout, node)
-    for node in started:
-        await_node(layout, node)
+    await_nodes(layout, started)
     return started

@@ -64,9 +64,11 @@ TIMING: dict[str, Any] = {
     "saga_compensation_retries": 1,
     "saga_compensation_backoff_seconds": 0.2,
     "return_receipt_days": 8 / 86_400,
+    "bff_request_deadline_seconds": Settings.model_fields["bff_request_deadline_seconds"].default,
 }
 """The system the library is written for: faults on, short deadlines, one resend, a
-return unreceived for 8 seconds expires."""
+return unreceived for 8 seconds expires, and the BFFs' read deadline as shipped (the
+order page's scenarios wait on it)."""
 READY_SECONDS = 180.0
 """How long a process may take to start: long, on a busy CI machine."""
 PROCESS_STEP_TIMEOUT = 60.0
