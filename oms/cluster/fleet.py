@@ -202,6 +202,9 @@ def up(layout: Layout) -> None:
             urls[replica_name(component, replica)] = replica_url(layout, component, replica)
         layout.save()
     await_ready(urls, logs=layout.root / "logs", pids=layout.pids)
+    # HAProxy began checking the replicas before they listened and counts them down
+    # until enough checks pass: ready is when each component answers through it.
+    await_ready({component: layout.public_url(component) for component in PORTS})
 
 
 def kill(layout: Layout, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
