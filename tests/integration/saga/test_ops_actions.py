@@ -308,7 +308,19 @@ async def test_the_dashboard_follows_a_checkout_live_and_bulk_retries_failed_sag
         assert live.order_id in await entry.locator("pre").inner_text()
         await page.screenshot(path=str(shots / "2-timeline-and-diagram.png"), full_page=True)
 
-        # A failed saga's diagram: failed now, the undo still ahead.
+        # A failed saga's diagram: failed now, the undo still ahead. The saga API
+        # turning its next two reads of a saga away (503) only delays it.
+        turned_away = await system.services["saga"].post(
+            f"{API}/_faults",
+            json={
+                "route": "/api/v1/sagas/{saga_id}",
+                "method": "GET",
+                "mode": "error",
+                "times": 2,
+            },
+            headers=system.stack.ops(),
+        )
+        assert turned_away.status_code == 201, turned_away.text
         await page.locator(f'tr.saga[data-id="{failed[0].order_id}"] td').nth(1).click()
         await page.locator('#diagram g.node.current[data-state="failed"]').wait_for()
         await page.locator('#diagram g.node.ahead[data-state="refunding_payment"]').wait_for()
