@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import aio_pika
 import pytest
 
 from shared.messages import OrderConfirmed
@@ -74,13 +75,20 @@ async def test_consumer_survives_closed_connections_mid_stream(
                 what="a new connection in place of the closed one",
             )
             # Redeliveries of what was unacknowledged at the close would show up as
-            # duplicates: wait until the broker holds nothing for the queue any more,
-            # in statistics taken after the stream (every message acknowledged).
+            # duplicates. Wait until the queue holds nothing ready, stop consuming (the
+            # close waits for handlers in flight), then ask the broker itself: anything
+            # still unacknowledged went back to the queue with the consumer. (The
+            # management API's ack counter is no witness: acks a channel made after its
+            # last statistics report are not counted once the broker closed it.)
             await eventually(
-                lambda: asyncio.to_thread(queue_stats, rabbit_vhost, queue.name),
-                until=lambda s: s is not None and s[:2] == (0, 0) and s[2] >= MESSAGES,
+                lambda: ready_messages(rabbit_vhost.url, queue.name),
+                until=lambda ready: ready == 0,
                 timeout=30,
-                what="the queue drained, nothing unacknowledged",
+                what="nothing ready in the queue",
+            )
+            await transport.close()
+            assert await ready_messages(rabbit_vhost.url, queue.name) == 0, (
+                "a delivery was never acknowledged"
             )
             assert await ledger_counts(db) == (MESSAGES, MESSAGES)
     finally:
@@ -88,16 +96,14 @@ async def test_consumer_survives_closed_connections_mid_stream(
         await db.dispose()
 
 
-def queue_stats(vhost: RabbitVhost, queue: str) -> tuple[int, int, int] | None:
-    """(ready, unacknowledged, acknowledged so far) from the management API; None
-    until it has statistics for the queue."""
-    response = vhost.api("GET", f"/api/queues/{{vhost}}/{queue}")
-    response.raise_for_status()
-    stats = response.json()
-    if "messages" not in stats or "messages_unacknowledged" not in stats:
-        return None
-    acked = stats.get("message_stats", {}).get("ack", 0)
-    return int(stats["messages"]), int(stats["messages_unacknowledged"]), int(acked)
+async def ready_messages(url: str, queue: str) -> int:
+    """How many messages ``queue`` holds ready, from the broker (a passive declare on
+    a connection of its own; the management API lags)."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
 
 
 async def test_readiness_says_the_broker_is_gone_as_soon_as_it_closed_the_connection(
