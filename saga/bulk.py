@@ -12,7 +12,6 @@ retry) does not stop the others.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -247,42 +246,56 @@ async def count_selected(runtime: SagaRuntime, body: SelectIds | SelectFilter) -
         return int((await session.exec(stmt)).one())
 
 
+def _reason() -> Any:
+    """A stored state's ``reason`` as its kind's codec would give it, read in SQL:
+    an order's compensation trouble, else its failure reason; a return's reason."""
+    state = col(SagaRow.state)
+    return func.coalesce(
+        func.nullif(state["compensationFailure"].as_string(), ""),
+        func.nullif(state["failureReason"].as_string(), ""),
+        state["reason"].as_string(),
+    )
+
+
 async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
-    """The failed sagas among ``ids`` whose failure was a refusal (module docstring):
-    their states read as columns, not as rows to track, and the operator history
-    looked up for those doubted only."""
+    """The failed sagas among ``ids`` whose failure was a refusal (module docstring).
+    The database picks them out of their states and counts their operator retries:
+    no state crosses to be decoded, and the history is read for those doubted only."""
+    reason = _reason()
     async with runtime.db.reads() as session:
-        rows = (
+        refused = (
             await session.exec(
-                select(SagaRow.id, SagaRow.kind, SagaRow.state, SagaRow.created_at).where(
-                    col(SagaRow.id).in_(ids), SagaRow.status == SagaStatus.failed.value
+                select(SagaRow.id, reason)
+                .where(
+                    col(SagaRow.id).in_(ids),
+                    SagaRow.status == SagaStatus.failed.value,
+                    reason.startswith(REFUSED, autoescape=True),
                 )
+                .order_by(col(SagaRow.created_at), col(SagaRow.id))
             )
         ).all()
-        refused = {}
-        for saga_id, kind, state, created_at in rows:
-            reason = state_of(kind, dict(state)).reason or ""
-            if reason.startswith(REFUSED):
-                refused[saga_id] = (created_at, reason)
-        retried = (
+        action = col(SagaHistoryRow.detail)["action"].as_string()
+        retries = dict(
             (
                 await session.exec(
-                    select(SagaHistoryRow.saga_id, SagaHistoryRow.detail).where(
-                        col(SagaHistoryRow.saga_id).in_(list(refused)),
+                    select(SagaHistoryRow.saga_id, func.count())
+                    .where(
+                        col(SagaHistoryRow.saga_id).in_([saga_id for saga_id, _ in refused]),
                         SagaHistoryRow.kind == "operator",
+                        action == "retry",
                     )
+                    .group_by(col(SagaHistoryRow.saga_id))
                 )
             ).all()
             if refused
             else []
         )
-    retries = Counter(saga_id for saga_id, detail in retried if detail.get("action") == "retry")
     doubts = []
-    for saga_id, (_, reason) in sorted(refused.items(), key=lambda item: (item[1][0], item[0])):
-        why = f"failed on a refusal, not a timeout: {reason}"
-        if retries[saga_id]:
-            times = "once" if retries[saga_id] == 1 else f"{retries[saga_id]} times"
-            why += f"; retried {times} already, and failed again"
+    for saga_id, why_failed in refused:
+        why = f"failed on a refusal, not a timeout: {why_failed}"
+        if times := retries.get(saga_id, 0):
+            again = "once" if times == 1 else f"{times} times"
+            why += f"; retried {again} already, and failed again"
         doubts.append(Doubt(id=saga_id, why=why))
     return doubts
 

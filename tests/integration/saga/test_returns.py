@@ -237,6 +237,15 @@ async def test_a_refund_that_keeps_being_declined_leaves_the_return_failed_for_o
         ),
         what="the retried refund to be declined again",
     )
+    # A retry's dry run reads the return's reason as the order's: a refusal, retried once.
+    plan = await shop.services["saga"].post(
+        f"{API}/sagas/retry/dry-run", json={"ids": [return_id]}, headers=shop.stack.ops()
+    )
+    assert plan.status_code == 200, plan.text
+    [doubt] = plan.json()["doubts"]
+    assert doubt["id"] == return_id
+    assert doubt["why"].startswith("failed on a refusal, not a timeout: refund declined 2 times")
+    assert doubt["why"].endswith("; retried once already, and failed again")
 
 
 async def test_a_return_is_refused_outside_its_window_or_before_delivery(shop: System) -> None:
