@@ -15,7 +15,7 @@ from saga.definition.guards import price_mismatch
 from saga.definition.inputs import Input, OperatorAbort, input_name
 from saga.definition.progress import acknowledged, succeeded, undo_plan, undone
 from saga.definition.reaction import Reaction
-from saga.definition.state import Timer
+from saga.definition.state import SagaState, Timer
 from saga.definition.statuses import SagaStatus, StepState
 from saga.definition.steps import INVENTORY, ORDER, PAYMENT, STEP_BY_REPLY, Step, next_step
 from shared.messages import (
@@ -26,6 +26,7 @@ from shared.messages import (
     OrderConfirmed,
     OrderShipped,
     PaymentFailed,
+    PaymentRefunded,
     PaymentRefundFailed,
 )
 
@@ -203,6 +204,32 @@ def back_off_refund(r: Reaction, input: Input) -> None:
 
 def refund_declined(input: PaymentRefundFailed) -> str:
     return f"refund declined: {input.reason} ({input.code})"
+
+
+def refund_short(saga: SagaState, input: PaymentRefunded) -> str:
+    return (
+        f"refund short: payments reports {input.amount} refunded of {saga.captured} "
+        "captured, answering a refund sent after the capture"
+    )
+
+
+def back_off_short_refund(r: Reaction, input: Input) -> None:
+    """A refund sent after the capture was answered with less than it: payments and
+    the saga disagree on the money, and sending the next at once would go on for
+    ever. Retried after a backoff like a refusal, then failed for ops."""
+    assert isinstance(input, PaymentRefunded)
+    r.state = acknowledged(r.state, input)
+    failures = r.state.failures + 1
+    r.update(failures=failures, compensation_failure=refund_short(r.state, input))
+    r.update(backing_off=True)
+    r.arm(Timer(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
+
+
+def fail_after_short_refunds(r: Reaction, input: Input) -> None:
+    assert isinstance(input, PaymentRefunded)
+    r.state = acknowledged(r.state, input)
+    r.update(failures=r.state.failures + 1, compensation_failure=refund_short(r.state, input))
+    fail(r)
 
 
 def fail_after_refusals(r: Reaction, input: Input) -> None:

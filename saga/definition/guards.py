@@ -54,6 +54,12 @@ def proves_the_step_undone(saga: SagaState, input: Input, config: SagaConfig) ->
     return undone(STEP_BY_REPLY[input_name(input)], acknowledged(saga, input))
 
 
+def may_predate_capture(saga: SagaState, input: Input, config: SagaConfig) -> bool:
+    """This refund's answer falls short of the capture but may answer a refund
+    carried out before it (see ``StepRecord``): one sent now surely comes after."""
+    return not acknowledged(saga, input).steps.payment.undone
+
+
 def already_refunded(saga: SagaState, input: Input, config: SagaConfig) -> bool:
     """A capture reported after the saga ended that an earlier refund already paid back."""
     return undone(PAYMENT, succeeded(saga, input))

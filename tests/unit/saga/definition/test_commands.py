@@ -5,6 +5,7 @@ from __future__ import annotations
 from saga.definition import (
     DeadlineFired,
     SagaConfig,
+    SagaStatus,
 )
 from shared.messages import (
     CancelOrder,
@@ -22,6 +23,7 @@ from tests.unit.saga.definition.given import (
     GIVEN,
     ORDER,
     REFUND_FAILED,
+    REFUNDED_NOTHING,
     RESERVE,
     RESERVED,
     RETRY,
@@ -102,6 +104,30 @@ def test_refund_retries_back_off_exponentially() -> None:
         state = SAGA.react(decision.state, resolve(decision.state, FIRE)).state
 
     assert waits == [2.0, 4.0]
+
+
+def test_a_short_refund_after_the_capture_is_retried_on_backoff_then_failed_for_ops() -> None:
+    """Payments answering less than the capture, for refunds sent after it, ends in
+    ``failed`` after the compensation's retries, each on its backoff: not a refund
+    sent back at once, for ever."""
+    state = run(GIVEN["refunding"])
+    assert state is not None
+    captured, waits, sent = state.captured, [], 0
+    while state.status is not SagaStatus.failed:
+        decision = SAGA.react(state, REFUNDED_NOTHING)
+        assert not decision.commands, "a refund sent at once, not after a backoff"
+        if decision.armed is not None:
+            waits.append(decision.armed.after_seconds)
+            decision = SAGA.react(decision.state, resolve(decision.state, FIRE))
+            sent += len(decision.commands)
+        state = decision.state
+
+    assert waits == [2.0, 4.0]
+    assert sent == CONFIG.compensation_retries
+    assert state.reason == (
+        f"refund short: payments reports 0 refunded of {captured} captured, "
+        "answering a refund sent after the capture"
+    )
 
 
 def test_backoff_is_capped() -> None:

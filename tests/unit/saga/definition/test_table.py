@@ -207,14 +207,26 @@ CASES = [
     Case("refunding", ABORT, s.refunding_payment, (), (OP, IGN), "nothing-to-abort"),
     Case("refunding", RELEASED, s.refunding_payment, (), (IN, IGN), "release-not-sent-yet"),
     Case("refunding", PAID, s.refunding_payment, (), (IN,), "charge-reported-again"),
+    # A refund sent after the capture, answered with less than it: payments and the
+    # saga disagree on the money. Backed off like a refusal, not resent at once
+    # (that went on for ever), and failed for ops when the retries are spent.
     Case(
         "refunding",
         REFUNDED_NOTHING,
         s.refunding_payment,
-        (REFUND,),
-        (IN, OUT),
-        "refund-answer-short-of-the-capture-resends",
+        (),
+        (IN,),
+        "refund-short-after-the-capture-backs-off",
     ),
+    Case(
+        "refund_backing_off",
+        REFUNDED_NOTHING,
+        s.refunding_payment,
+        (),
+        (IN, IGN),
+        "stale-short-refund",
+    ),
+    Case("refund_last_try", REFUNDED_NOTHING, s.failed, (), (IN, MOVE), "short-refunds-exhausted"),
     Case(
         "refund_backing_off", FIRE, s.refunding_payment, (REFUND,), (TIMEOUT, OUT), "backoff-ends"
     ),
