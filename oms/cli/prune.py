@@ -14,7 +14,7 @@ import typer
 
 from oms.cli.saga import _say, saga_app
 from oms.config import load_settings
-from saga.retention import prune, would_prune
+from saga.retention import RATE, prune, would_prune
 from shared.clock import utcnow
 from shared.persistence.database import Database
 
@@ -41,6 +41,9 @@ def prune_sagas(
         typer.Option(help="write each saga to DIR first (gzip JSON lines per day)"),
     ] = None,
     failed: Annotated[bool, typer.Option(help="failed sagas too (they wait for ops)")] = False,
+    rate: Annotated[
+        float, typer.Option(min=1.0, help="sagas removed a second, at most (checkouts go first)")
+    ] = RATE,
 ) -> None:
     """Remove completed and cancelled sagas (failed ones with --failed) older than
     --older-than, with their history and inputs, in small batches; never a saga
@@ -56,7 +59,7 @@ def prune_sagas(
             if dry_run:
                 _say(f"would prune {due.sagas:,} sagas {what} before {cutoff}{span}")
                 return
-            removed = await prune(db, cutoff, failed=failed, archive=archive)
+            removed = await prune(db, cutoff, failed=failed, archive=archive, rate=rate)
             where = f", archived in {archive}" if archive is not None else ""
             _say(f"pruned {removed:,} sagas {what} before {cutoff}{where}")
         finally:

@@ -131,6 +131,19 @@ async def test_retention_removes_exactly_the_finished_sagas_older_than_it(
     assert await ids(db, SAGAS, "id") == kept - {"old-failed"}
 
 
+async def test_retention_keeps_to_its_rate(db: Database) -> None:
+    """Twelve sagas four at a time at twenty a second: three pauses of at least
+    0.2 s each, less what each batch took."""
+    for n in range(12):
+        await store(db, f"old-{n:02}", "completed", OLD)
+    started = asyncio.get_running_loop().time()
+
+    removed = await prune(db, NOW - timedelta(days=30), limit=4, rate=20.0)
+
+    assert removed == 12
+    assert asyncio.get_running_loop().time() - started >= 3 * 4 / 20.0
+
+
 async def test_the_archive_reads_back_what_was_removed(db: Database, tmp_path: Path) -> None:
     await store(db, "gone", "completed", OLD)
     async with db.engine.connect() as connection:
