@@ -38,8 +38,8 @@ from shared.persistence.database import Database
 DEADLINES = SagaDeadlineRow.__table__  # type: ignore[attr-defined]
 PRUNED = SagaPrunedRow.__table__  # type: ignore[attr-defined]
 BATCH = 100
-"""Sagas removed in one transaction: a batch holds a core of the database for
-about 25 ms here, the longest a checkout's message waits behind it."""
+"""Sagas removed in one transaction, kept short: a checkout's transaction may wait
+for a core of the database while one runs."""
 PAUSE_SECONDS = 0.05
 """Between two batches, at the least: the saga's own transactions go first."""
 RATE = 500.0
