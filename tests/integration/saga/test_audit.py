@@ -23,6 +23,7 @@ from oms.audit_api import AuditError
 from saga.retention import prune
 from services.inventory.models import Reservation
 from services.orders.models import Order
+from services.payments.models import Payment
 from shared.clock import utcnow
 from shared.messages import ChargePayment, OrderCancelRequested, ReservedItem, ReserveInventory
 from shared.messaging.envelope import Envelope
@@ -33,6 +34,7 @@ from tests.support.system import System
 
 __all__ = ["shop"]
 ROOT = Path(__file__).resolve().parents[3]
+REFUND = "payment.refund"
 
 
 def db_of(system: System, service: str) -> Database:
@@ -43,6 +45,37 @@ def db_of(system: System, service: str) -> Database:
 async def audit(system: System, **options: float) -> list[str]:
     report = await run_audit(system.stack.settings, transports=system.transports(), **options)
     return [f"{f.order_id}: {f.problem}" for f in report.violations]
+
+
+async def test_a_refund_payments_answers_short_of_the_capture_fails_the_saga_for_ops(
+    shop: System,
+) -> None:
+    """Payments holds less for the order than the saga saw captured (its row lowered
+    by hand, as if written wrongly): its refund answers 1000 of 2500. The saga backs
+    off, asks once more (its one compensation retry), and is failed for ops with the
+    amounts; before, it sent the next refund at once, for ever."""
+    placed = await place(shop)
+    await saga_reaches(shop, placed.order_id, "completed")
+    async with db_of(shop, "payments").sessions() as session, session.begin():
+        await session.exec(
+            update(Payment).where(Payment.order_id == placed.order_id).values(amount=1000)
+        )
+
+    cancelled = await shop.web.post(
+        f"{API}/orders/{placed.order_id}/cancel", headers=placed.shopper.auth
+    )
+    assert cancelled.status_code == 202, cancelled.text
+    saga = await saga_reaches(shop, placed.order_id, "failed")
+
+    refunds = [
+        h for h in saga["history"] if h["kind"] == "command_out" and h["detail"]["type"] == REFUND
+    ]
+    assert len(refunds) == 2
+    assert saga["failureReason"] == (
+        "refund short: payments reports 1000 refunded of 2500 captured, "
+        "answering a refund sent after the capture"
+    )
+    assert saga["step"] == REFUND
 
 
 async def test_a_clean_run_has_no_findings(shop: System) -> None:
