@@ -113,9 +113,9 @@ def saga(
     batch: Annotated[
         str | None,
         typer.Option(
-            help="OMS's consumer batching, SIZE[:LANES] comma-separated (1,16,1,16): one run "
-            "each, in that order (OMS_BATCH_SIZE, OMS_BATCH_LANES) [default: the components' "
-            "defaults]"
+            help="OMS's consumer batching, SIZE[:LANES[:LINGER_MS]] comma-separated "
+            "(1,16,1,16::2): one run each, in that order (OMS_BATCH_SIZE, OMS_BATCH_LANES, "
+            "OMS_BATCH_LINGER_MS) [default: the components' defaults]"
         ),
     ] = None,
     peer: Annotated[
@@ -168,16 +168,18 @@ def saga(
     batchings: list[Batch | None] = [None]
     if batch:
         try:
-            batchings = [
-                Batch(int(size), int(lanes or 1))
-                for size, _, lanes in (b.strip().partition(":") for b in batch.split(","))
-            ]
+            batchings = [Batch.parse(b) for b in batch.split(",")]
         except ValueError:
             raise typer.BadParameter(
-                "SIZE[:LANES], comma-separated", param_hint="--batch"
+                "SIZE[:LANES[:LINGER_MS]], comma-separated", param_hint="--batch"
             ) from None
-        if any(b is not None and (b.size < 1 or b.lanes < 1) for b in batchings):
-            raise typer.BadParameter("sizes and lanes ≥ 1", param_hint="--batch")
+        if any(
+            b is not None and (b.size < 1 or b.lanes < 1 or not 0 <= b.linger_ms <= 2)
+            for b in batchings
+        ):
+            raise typer.BadParameter(
+                "sizes and lanes ≥ 1, a linger of 0 to 2 ms", param_hint="--batch"
+            )
     if peer is not None and peer not in PEERS:
         raise typer.BadParameter(f"one of {', '.join(PEERS)}", param_hint="--peer")
     if quick:

@@ -150,14 +150,20 @@ async def _oms_run(
     batched = (
         ""
         if batching is None
-        else f", batches of up to {batching.size} on {batching.lanes} lane(s)"
+        else f", batches of up to {batching.size} on {batching.lanes} lane(s), "
+        f"lingering {batching.linger_ms:g} ms"
     )
     console.print(
         f"OMS: orders, inventory, payments and {count} saga process(es){traced}{batched} …"
     )
     name = f"oms-{count}" + ("" if ratio is None else f"-trace-{ratio:g}")
     logs = scratch / (
-        name + ("" if batching is None else f"-batch-{batching.size}-{batching.lanes}")
+        name
+        + (
+            ""
+            if batching is None
+            else f"-batch-{batching.size}-{batching.lanes}-{batching.linger_ms:g}"
+        )
     )
     while logs.exists():  # the same system twice, to alternate
         logs = logs.with_name(logs.name + "-again")
@@ -170,7 +176,9 @@ async def _oms_run(
     return {
         "saga_procs": count,
         "trace_ratio": ratio,
-        "batch": None if batching is None else {"size": batching.size, "lanes": batching.lanes},
+        "batch": None
+        if batching is None
+        else {"size": batching.size, "lanes": batching.lanes, "linger_ms": batching.linger_ms},
         **measured,
     }
 

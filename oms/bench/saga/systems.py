@@ -44,10 +44,19 @@ PRODUCTS = 20
 
 @dataclass(frozen=True)
 class Batch:
-    """A batching asked of OMS's consumers for one run (``--batch SIZE:LANES``)."""
+    """A batching asked of OMS's consumers for one run (``--batch SIZE:LANES:LINGER_MS``)."""
 
     size: int
     lanes: int = 1
+    linger_ms: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Batch:
+        """``SIZE[:LANES[:LINGER_MS]]``; ValueError if it is not."""
+        size, lanes, linger, *rest = [*text.strip().split(":"), "", ""]
+        if any(rest):
+            raise ValueError(f"not SIZE[:LANES[:LINGER_MS]]: {text!r}")
+        return cls(int(size), int(lanes or 1), float(linger or 0))
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,11 @@ async def oms_system(
         if sink is not None:
             common.update(otlp_endpoint=sink.endpoint, trace_sample_ratio=str(trace_ratio))
         if batching is not None:
-            common.update(batch_size=str(batching.size), batch_lanes=str(batching.lanes))
+            common.update(
+                batch_size=str(batching.size),
+                batch_lanes=str(batching.lanes),
+                batch_linger_ms=str(batching.linger_ms),
+            )
 
         def url(component: str, port_offset: int = offset) -> str:
             return f"http://{host}:{PORTS[component] + port_offset}"
@@ -140,7 +153,7 @@ async def oms_system(
         try:
             traced = "" if trace_ratio is None else f", traced at {trace_ratio:g}"
             if batching is not None:
-                traced += f", batch {batching.size}:{batching.lanes}"
+                traced += f", batch {batching.size}:{batching.lanes}:{batching.linger_ms:g}"
             yield Target(
                 name=f"OMS, {saga_procs} saga process{'es' if saga_procs > 1 else ''}{traced}",
                 orders_url=url("orders"),

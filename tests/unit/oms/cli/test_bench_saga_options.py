@@ -1,4 +1,4 @@
-"""``oms bench saga --batch SIZE[:LANES],… --peer NAME --beside KINDS``: a wrong value is refused
+"""``oms bench saga --batch SIZE[:LANES[:LINGER_MS]],… --peer NAME --beside KINDS``: a wrong value is refused
 before anything starts."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from oms.cli import app
 
 
-@pytest.mark.parametrize("value", ["16:x", "big", "0", "16:0"])
+@pytest.mark.parametrize("value", ["16:x", "big", "0", "16:0", "16:1:3", "16:1:-1", "16:1:2:9"])
 def test_a_batching_that_is_not_sizes_and_lanes_is_refused(value: str) -> None:
     run = CliRunner().invoke(app, ["bench", "saga", "--batch", value])
 
