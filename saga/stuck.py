@@ -35,6 +35,11 @@ AT_REST = tuple(sorted({status.value for status in (*TERMINAL, *RETURN_TERMINAL)
 REFUSED = "refund declined"
 """How a compensation's failure reason starts when the payment service answered it
 with a refusal (not a timeout): see ``saga.definition.actions``."""
+SHORT = "refund short"
+"""How it starts when payments answered a refund sent after the capture with less
+than the capture (``saga.definition.actions.refund_short``)."""
+ANSWERED = ((REFUSED, "declined"), (SHORT, "answered short"))
+"""A compensation's failure reason that says it was answered, and the word for it."""
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,16 @@ class StuckRule:
 def _retrying(waiting: str, state: SagaState | ReturnState, since: str) -> str:
     """A command sent more than once: refused and tried again after a pause (a
     declined refund), or resent for want of an answer."""
-    refused = state.undoing and (state.reason or "").startswith(REFUSED)
-    if not refused:
+    reason = state.reason or ""
+    answered = next((word for start, word in ANSWERED if reason.startswith(start)), None)
+    if not state.undoing or answered is None:
         return f"waits on {waiting}: sent {state.attempt} times without an answer, last at {since}"
     if state.backing_off:
         return (
-            f"{waiting} sent {state.attempt} times and declined ({state.reason}); "
+            f"{waiting} sent {state.attempt} times and {answered} ({reason}); "
             f"sent again after a pause, unchanged since {since}"
         )
     return (
-        f"waits on {waiting}, sent {state.attempt} times; declined before "
-        f"({state.reason}), last sent at {since}"
+        f"waits on {waiting}, sent {state.attempt} times; {answered} before "
+        f"({reason}), last sent at {since}"
     )

@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 from saga.definition import TERMINAL, SagaState
 from saga.models import AT_REST_SQL, SagaRow
 from saga.stuck import StuckRule
-from tests.unit.saga.definition.given import FIRE, GIVEN, REFUND_FAILED, Feed, run
+from tests.unit.saga.definition.given import (
+    FIRE,
+    GIVEN,
+    REFUND_FAILED,
+    REFUNDED_NOTHING,
+    Feed,
+    run,
+)
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 RULE = StuckRule(grace_seconds=2)
@@ -42,6 +49,23 @@ def test_a_refund_declined_then_sent_again_says_it_was_declined() -> None:
     assert pausing == (
         f"payment.refund sent 2 times and declined ({DECLINED}); sent again after a pause, "
         "unchanged since 2026-12-06T07:59:55+00:00"
+    )
+
+
+def test_a_refund_answered_short_then_sent_again_says_it_was_answered() -> None:
+    state = run(GIVEN["refunding"])
+    assert state is not None
+    short = (
+        f"refund short: payments reports 0 refunded of {state.captured} captured, "
+        "answering a refund sent after the capture"
+    )
+    assert why(*GIVEN["refunding"], REFUNDED_NOTHING, FIRE, REFUNDED_NOTHING) == (
+        f"payment.refund sent 2 times and answered short ({short}); sent again after a "
+        "pause, unchanged since 2026-12-06T07:59:55+00:00"
+    )
+    assert why(*GIVEN["refunding"], REFUNDED_NOTHING, FIRE) == (
+        f"waits on payment.refund, sent 2 times; answered short before ({short}), "
+        "last sent at 2026-12-06T07:59:55+00:00"
     )
 
 
