@@ -54,6 +54,24 @@ async def failed_saga(system: System) -> Checkout:
     return placed
 
 
+async def open_saga(page: Any, saga_id: str, attempts: int = 5) -> None:
+    """Click a saga's row, as ops do, until the page has it open (its row marked
+    ``open``). The list is redrawn on every update the stream brings, so on a busy
+    machine a click can land on a row just replaced, or wait on one being replaced;
+    a person clicks again, and so does this."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    row = f'tr.saga[data-id="{saga_id}"]'
+    for attempt in range(1, attempts + 1):
+        try:
+            await page.locator(f"{row} td").nth(1).click(timeout=5_000)
+            await page.locator(f"{row}.open").wait_for(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
+
+
 async def stuck_saga(system: System) -> Checkout:
     """An order whose charge payments drops every time: the saga keeps resending it."""
     await inject(system, "payments", "payment.charge", "drop", times=20)
@@ -287,7 +305,7 @@ async def test_the_dashboard_follows_a_checkout_live_and_bulk_retries_failed_sag
         )
 
         # Its timeline in words and its diagram, where it is now highlighted.
-        await row.locator("td").nth(1).click()
+        await open_saga(page, live.order_id)
         timeline = page.locator("#timeline")
         await timeline.get_by_text("payment.charge sent, attempt 2").wait_for()
         await timeline.get_by_text("inventory.reserved: 1 item at 9.90").wait_for()
@@ -321,7 +339,7 @@ async def test_the_dashboard_follows_a_checkout_live_and_bulk_retries_failed_sag
             headers=system.stack.ops(),
         )
         assert turned_away.status_code == 201, turned_away.text
-        await page.locator(f'tr.saga[data-id="{failed[0].order_id}"] td').nth(1).click()
+        await open_saga(page, failed[0].order_id)
         await page.locator('#diagram g.node.current[data-state="failed"]').wait_for()
         await page.locator('#diagram g.node.ahead[data-state="refunding_payment"]').wait_for()
 
@@ -352,7 +370,7 @@ async def test_the_dashboard_follows_a_checkout_live_and_bulk_retries_failed_sag
             await page.locator(
                 f'tr.saga[data-id="{placed.order_id}"][data-state="cancelled"]'
             ).wait_for(timeout=20_000)
-        await page.locator(f'tr.saga[data-id="{failed[1].order_id}"] td').nth(1).click()
+        await open_saga(page, failed[1].order_id)
         await page.locator("#timeline").get_by_text("retried by alice: gateway repaired").wait_for()
         await page.screenshot(path=str(shots / "5-retried.png"), full_page=True)
         assert sorted(os.listdir(shots)) == [
