@@ -35,10 +35,16 @@ STOP_SECONDS = 30.0
 # --- ports --------------------------------------------------------------------------
 
 
+EPHEMERAL = 32_768
+"""Where Linux's ephemeral port range begins (``net.ipv4.ip_local_port_range``)."""
+
+
 def free_port_offset(host: str, ports: Iterable[int]) -> int:
     """An offset under which every one of ``ports`` is free on ``host`` right now."""
     wanted = list(ports)
-    candidates = list(range(20_000, 40_000, 100))
+    # Below Linux's ephemeral ports (32768 on): an outgoing connection can take one
+    # of those between this probe and the component's bind.
+    candidates = list(range(20_000, EPHEMERAL - max(wanted) - 1, 100))
     random.shuffle(candidates)  # two benches at once should not pick the same one
     for offset in candidates:
         if all(port_free(host, port + offset) for port in wanted):
