@@ -16,6 +16,7 @@ from oms.scenario.results import Difference
 from oms.scenario.schedule import FAULTS_OFF, run_scenarios
 from oms.scenario.steps.faults import ClearFaults
 from oms.scenario.steps.wait import Wait
+from tests.support.infra import eventually
 from tests.support.scenarios import (
     GOOD,
     SILENT_PAYMENTS,
@@ -270,6 +271,19 @@ async def test_a_shipped_saga_exports_as_a_shipment_and_passes_again(
     async with scenario_system(stack, **TIMING) as (settings, transports):
         [first] = await all_pass([original], settings, transports=transports)
         async with SystemApi(settings, transports=transports) as api:
+            # The order is delivered once the orders service says so; the saga hears
+            # of the shipment a moment later, and only then does its history show it.
+            await eventually(
+                lambda: api.saga(first.orders["o1"]),
+                until=lambda saga: (
+                    saga is not None
+                    and any(
+                        h["kind"] == "message_in" and h["detail"]["type"] == "order.shipped"
+                        for h in saga["history"]
+                    )
+                ),
+                what="the saga to hear of the shipment",
+            )
             scenario = await export_saga(api, first.orders["o1"])
             exported = scenario_file(tmp_path / "exported" / "shipped.yaml", dump_yaml(scenario))
             await all_pass([exported], settings, transports=transports)
