@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, and_, or_, text
 from sqlmodel import col, select
 
 from saga.definition import TERMINAL, SagaState
+from saga.definition.actions import REFUND_SHORT
 from saga.models import AT_REST_SQL, SagaDeadlineRow, SagaRow
 from saga.returns import TERMINAL as RETURN_TERMINAL
 from saga.returns import ReturnState
@@ -35,10 +36,7 @@ AT_REST = tuple(sorted({status.value for status in (*TERMINAL, *RETURN_TERMINAL)
 REFUSED = "refund declined"
 """How a compensation's failure reason starts when the payment service answered it
 with a refusal (not a timeout): see ``saga.definition.actions``."""
-SHORT = "refund short"
-"""How it starts when payments answered a refund sent after the capture with less
-than the capture (``saga.definition.actions.refund_short``)."""
-ANSWERED = ((REFUSED, "declined"), (SHORT, "answered short"))
+ANSWERED = ((REFUSED, "declined"), (REFUND_SHORT, "answered short"))
 """A compensation's failure reason that says it was answered, and the word for it."""
 
 

@@ -40,6 +40,7 @@ from oms.bench.saga import bench as bench_saga
 from oms.bench.saga import print_result as print_saga
 from oms.bench.saga.beside import KINDS as BESIDE
 from oms.config import load_settings
+from shared.messaging.batching import MAX_LINGER_SECONDS
 
 bench_app = typer.Typer(
     no_args_is_help=True, help="Benchmarks: measured on this machine, printed and written as JSON."
@@ -174,7 +175,8 @@ def saga(
                 "SIZE[:LANES[:LINGER_MS]], comma-separated", param_hint="--batch"
             ) from None
         if any(
-            b is not None and (b.size < 1 or b.lanes < 1 or not 0 <= b.linger_ms <= 2)
+            b is not None
+            and (b.size < 1 or b.lanes < 1 or not 0 <= b.linger_ms <= MAX_LINGER_SECONDS * 1000)
             for b in batchings
         ):
             raise typer.BadParameter(

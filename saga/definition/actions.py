@@ -193,13 +193,29 @@ def ignore_while_backing_off(r: Reaction, input: Input) -> None:
     r.ignore("a retry is already scheduled")
 
 
+REFUND_SHORT = "refund short"
+"""How the reason starts when payments answered a refund sent after the capture with
+less than the capture (:func:`refund_short`)."""
+
+
+def back_off_compensation(r: Reaction, why: str) -> None:
+    """The compensation was answered without undoing its step: count the failure,
+    say why, and send it again after the backoff."""
+    failures = r.state.failures + 1
+    r.update(failures=failures, compensation_failure=why, backing_off=True)
+    # Same (command, attempt) as the timeout it replaces: see Timer.
+    r.arm(Timer(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
+
+
+def fail_compensation(r: Reaction, why: str) -> None:
+    """The compensation's retries are spent: failed for ops, saying why."""
+    r.update(failures=r.state.failures + 1, compensation_failure=why)
+    fail(r)
+
+
 def back_off_refund(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefundFailed)
-    failures = r.state.failures + 1
-    r.update(failures=failures, compensation_failure=refund_declined(input))
-    # Same (command, attempt) as the timeout it replaces: see Timer.
-    r.update(backing_off=True)
-    r.arm(Timer(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
+    back_off_compensation(r, refund_declined(input))
 
 
 def refund_declined(input: PaymentRefundFailed) -> str:
@@ -208,7 +224,7 @@ def refund_declined(input: PaymentRefundFailed) -> str:
 
 def refund_short(saga: SagaState, input: PaymentRefunded) -> str:
     return (
-        f"refund short: payments reports {input.amount} refunded of {saga.captured} "
+        f"{REFUND_SHORT}: payments reports {input.amount} refunded of {saga.captured} "
         "captured, answering a refund sent after the capture"
     )
 
@@ -219,23 +235,18 @@ def back_off_short_refund(r: Reaction, input: Input) -> None:
     ever. Retried after a backoff like a refusal, then failed for ops."""
     assert isinstance(input, PaymentRefunded)
     r.state = acknowledged(r.state, input)
-    failures = r.state.failures + 1
-    r.update(failures=failures, compensation_failure=refund_short(r.state, input))
-    r.update(backing_off=True)
-    r.arm(Timer(r.state.current or "", r.state.attempt, r.config.backoff(failures)))
+    back_off_compensation(r, refund_short(r.state, input))
 
 
 def fail_after_short_refunds(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefunded)
     r.state = acknowledged(r.state, input)
-    r.update(failures=r.state.failures + 1, compensation_failure=refund_short(r.state, input))
-    fail(r)
+    fail_compensation(r, refund_short(r.state, input))
 
 
 def fail_after_refusals(r: Reaction, input: Input) -> None:
     assert isinstance(input, PaymentRefundFailed)
-    r.update(failures=r.state.failures + 1, compensation_failure=refund_declined(input))
-    fail(r)
+    fail_compensation(r, refund_declined(input))
 
 
 def retry_after_backoff(r: Reaction, input: Input) -> None:
