@@ -249,7 +249,11 @@ async def open_transport(settings: Settings) -> Transport:
     """Connect the configured transport and declare the standard topology."""
     from shared.messaging.amqp import create_transport
 
-    transport = create_transport(settings.broker_url, delivery_limit=settings.delivery_limit)
+    transport = create_transport(
+        settings.broker_url,
+        delivery_limit=settings.delivery_limit,
+        consumer_priority=settings.process_consumer_priority,
+    )
     try:
         with quiet("aiormq.connection"):  # it logs the error it raises: told once, below
             await transport.connect()
@@ -290,7 +294,11 @@ class Transports:
                 if isinstance(self.shared, InProcessTransport):
                     self.own[name] = self.shared.as_user(name)
                 continue
-            transport = AmqpTransport(url, delivery_limit=settings.delivery_limit)
+            transport = AmqpTransport(
+                url,
+                delivery_limit=settings.delivery_limit,
+                consumer_priority=settings.process_consumer_priority,
+            )
             try:
                 with quiet("aiormq.connection"):
                     await transport.connect()

@@ -10,6 +10,7 @@ set (in-process transport, SQLite files under ``data_dir``), and **real**, with
 
 from __future__ import annotations
 
+import random
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "oms-embedded-development-secret-not-for-real-use"
 """Accepted only in embedded mode; a real deployment must set ``OMS_JWT_SECRET``."""
+DRAWN_CONSUMER_PRIORITY = random.randint(1, 1000)
+"""This process's consumer priority when ``OMS_CONSUMER_PRIORITY`` is unset: drawn
+once, so every transport of the process has the same."""
 MIN_JWT_SECRET_BYTES = 32
 """HS256 keys shorter than the hash (RFC 7518 §3.2) are refused in real mode."""
 PUBLIC_JWT_SECRETS = frozenset({DEV_JWT_SECRET, "change-me-to-a-long-random-secret"})
@@ -112,6 +116,13 @@ class Settings(BaseSettings):
     hold up only its own batch, but a participant's batches may then lock the same
     rows in different orders (PostgreSQL breaks such a deadlock by failing one batch,
     which is then handled one message at a time)."""
+    consumer_priority: int | None = None
+    """This process's consumers' priority at the broker (RabbitMQ's ``x-priority``).
+    A queue's deliveries go to its consumer of highest priority with room in its
+    prefetch window, and only the overflow to the next: a second replica takes work
+    once the first is full instead of halving the batches of both.  Unset: drawn at
+    random when the process starts (1 to 1000), so replicas differ; give every
+    replica the same one to have them take deliveries in turn."""
     delivery_limit: int = 5
     """Deliveries of one message before it is dead-lettered with its last error."""
     outbox_sweep_seconds: float = 1.0
@@ -243,6 +254,12 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         own = (getattr(self, f"{service}_broker_url") for service in SERVICES)
         return self.broker_url is None and not any(own)
+
+    @property
+    def process_consumer_priority(self) -> int:
+        """``OMS_CONSUMER_PRIORITY``, or the one this process drew."""
+        drawn = DRAWN_CONSUMER_PRIORITY
+        return drawn if self.consumer_priority is None else self.consumer_priority
 
     def own_broker_url(self, component: str) -> str | None:
         """The component's own ``OMS_<NAME>_BROKER_URL`` (None for a BFF: the BFFs

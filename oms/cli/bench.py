@@ -119,6 +119,13 @@ def saga(
             "OMS_BATCH_LINGER_MS) [default: the components' defaults]"
         ),
     ] = None,
+    same_priority: Annotated[
+        bool,
+        typer.Option(
+            help="every consumer of OMS's at one priority (OMS_CONSUMER_PRIORITY=0): saga "
+            "processes take deliveries in turn [default: each process draws its own]"
+        ),
+    ] = False,
     peer: Annotated[
         str | None,
         typer.Option(
@@ -229,6 +236,7 @@ def saga(
                     peer,
                     batchings,
                     replicated,
+                    same_priority=same_priority,
                 )
             )
         except PeerUnavailable as error:

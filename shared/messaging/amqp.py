@@ -9,6 +9,10 @@
   silent loss;
 * a channel per consumed queue with a bounded prefetch; every handler runs as
   its own task and settles its delivery itself (manual ack);
+* consumers at a priority (``x-priority``): of a queue's consumers, the broker
+  hands deliveries to the highest with room in its prefetch window, so where
+  replicas differ in priority one takes the work until it is full and the next
+  only the overflow: each keeps its batches as full as a lone consumer's;
 * ``close()`` cancels the consumers first, waits for the handlers in flight to
   finish and settle, and only then closes the connection.
 """
@@ -232,8 +236,14 @@ class AmqpTransport(Transport):
         delivery_limit: int = 5,
         publish_timeout: float = 10.0,
         reconnect_interval: float = 1.0,
+        consumer_priority: int | None = None,
     ):
         self._url = url
+        self.consumer_priority = consumer_priority
+        """The priority of this transport's consumers at the broker (``x-priority``;
+        None: the broker's default, 0). A queue's deliveries go to its consumer of
+        highest priority with room in its prefetch window, and only what overflows
+        that window to the next."""
         self.user = broker_user(url)
         self._reconnect_interval = reconnect_interval
         self.delivery_limit = delivery_limit
@@ -353,7 +363,12 @@ class AmqpTransport(Transport):
                 if task is not None:
                     in_flight.discard(task)
 
-        tag = await amqp_queue.consume(on_message, no_ack=False)
+        priority = self.consumer_priority
+        tag = await amqp_queue.consume(
+            on_message,
+            no_ack=False,
+            arguments=None if priority is None else {"x-priority": priority},
+        )
         subscription = _AmqpSubscription(channel, amqp_queue, tag, in_flight, progress)
         self._subscriptions.append(subscription)
         return subscription
@@ -404,10 +419,15 @@ class _AmqpSubscription(Subscription):
             await self._channel.close()
 
 
-def create_transport(broker_url: str | None, *, delivery_limit: int = 5) -> Transport:
-    """RabbitMQ when a URL is given, the in-process transport otherwise."""
+def create_transport(
+    broker_url: str | None, *, delivery_limit: int = 5, consumer_priority: int | None = None
+) -> Transport:
+    """RabbitMQ when a URL is given (its consumers at ``consumer_priority``), the
+    in-process transport otherwise."""
     if broker_url:
-        return AmqpTransport(broker_url, delivery_limit=delivery_limit)
+        return AmqpTransport(
+            broker_url, delivery_limit=delivery_limit, consumer_priority=consumer_priority
+        )
     from shared.messaging.inprocess import InProcessTransport
 
     return InProcessTransport(delivery_limit=delivery_limit)

@@ -65,10 +65,13 @@ async def bench(
     peer: str | None = None,
     batchings: Sequence[Batch | None] = (None,),
     cluster: Infrastructure | None = None,
+    *,
+    same_priority: bool = False,
 ) -> dict[str, Any]:
     """The baseline (when asked), the peer (when asked), then a run per saga process
     count, trace ratio and batching, in that order (or one run against a running
-    system); the results as JSON."""
+    system); the results as JSON.  With ``same_priority`` every consumer of OMS's
+    has one priority at the broker (replicas take deliveries in turn)."""
     runs: list[dict[str, Any]] = []
     base: dict[str, Any] | None = None
     peer_run: dict[str, Any] | None = None
@@ -93,13 +96,17 @@ async def bench(
         for count in procs:
             for ratio in ratios:
                 for batching in batchings:
-                    single = await _oms_run(infra, load, count, ratio, batching, scratch)
+                    single = await _oms_run(
+                        infra, load, count, ratio, batching, scratch, same_priority
+                    )
                     runs.append(single)
                     if cluster is not None:  # the same run on the cluster, right after
                         console.print("… and on the cluster (three broker nodes, a standby)")
                         runs.append(
                             on_cluster(
-                                await _oms_run(cluster, load, count, ratio, batching, scratch),
+                                await _oms_run(
+                                    cluster, load, count, ratio, batching, scratch, same_priority
+                                ),
                                 single,
                             )
                         )
@@ -145,8 +152,11 @@ async def _oms_run(
     ratio: float | None,
     batching: Batch | None,
     scratch: Path,
+    same_priority: bool = False,
 ) -> dict[str, Any]:
     traced = "" if ratio is None else f", traces sampled at {ratio:g}"
+    if same_priority:
+        traced += ", every consumer at one priority"
     batched = (
         ""
         if batching is None
@@ -168,7 +178,9 @@ async def _oms_run(
     while logs.exists():  # the same system twice, to alternate
         logs = logs.with_name(logs.name + "-again")
     logs.mkdir()
-    async with oms_system(infra, count, logs, trace_ratio=ratio, batching=batching) as target:
+    async with oms_system(
+        infra, count, logs, trace_ratio=ratio, batching=batching, same_priority=same_priority
+    ) as target:
         measured = await measure(target, load)
         if target.traces is not None:  # warm-up included
             measured["otlp_exports"] = target.traces.exports
@@ -176,6 +188,7 @@ async def _oms_run(
     return {
         "saga_procs": count,
         "trace_ratio": ratio,
+        "same_priority": same_priority,
         "batch": None
         if batching is None
         else {"size": batching.size, "lanes": batching.lanes, "linger_ms": batching.linger_ms},

@@ -93,11 +93,13 @@ async def oms_system(
     trace_ratio: float | None = None,
     batching: Batch | None = None,
     seed: Callable[[str], Awaitable[None]] | None = None,
+    same_priority: bool = False,
 ) -> AsyncIterator[Target]:
     """OMS's participants and ``saga_procs`` saga processes, each ``oms run NAME``;
     with ``trace_ratio``, tracing at that ratio to an OTLP sink of the benchmark's own;
     with ``batching``, its consumers' batches that size on that many lanes; with
-    ``seed``, the saga's database (its URL) handed to it before a saga process starts."""
+    ``seed``, the saga's database (its URL) handed to it before a saga process starts;
+    with ``same_priority``, every consumer at priority 0 (else each process draws one)."""
     host = "127.0.0.1"
     extra_sagas = [PORTS["saga"] + n * SAGA_SPACING for n in range(1, saga_procs)]
     offset = free_port_offset(host, [*(PORTS[c] for c in DATABASES), *extra_sagas])
@@ -120,6 +122,8 @@ async def oms_system(
         }
         if sink is not None:
             common.update(otlp_endpoint=sink.endpoint, trace_sample_ratio=str(trace_ratio))
+        if same_priority:
+            common.update(consumer_priority="0")
         if batching is not None:
             common.update(
                 batch_size=str(batching.size),
@@ -154,6 +158,8 @@ async def oms_system(
             traced = "" if trace_ratio is None else f", traced at {trace_ratio:g}"
             if batching is not None:
                 traced += f", batch {batching.size}:{batching.lanes}:{batching.linger_ms:g}"
+            if same_priority:
+                traced += ", one priority"
             yield Target(
                 name=f"OMS, {saga_procs} saga process{'es' if saga_procs > 1 else ''}{traced}",
                 orders_url=url("orders"),

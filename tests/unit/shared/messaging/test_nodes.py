@@ -1,10 +1,11 @@
-"""Broker settings listing a cluster's nodes: split, masked, and sized for replicas."""
+"""Broker settings listing a cluster's nodes: split, masked, and sized for replicas;
+the process's consumer priority."""
 
 from __future__ import annotations
 
 from shared.messaging.nodes import first_url, quorum_replicas, redact_urls, split_urls
 from shared.messaging.topology import export_definitions, standard_topology
-from shared.settings import Settings
+from shared.settings import DRAWN_CONSUMER_PRIORITY, Settings
 
 THREE = "amqp://a:s1@h1:5672/v, amqp://a:s2@h2:5673/v,amqp://a:s3@h3/v"
 
@@ -50,3 +51,10 @@ def test_the_exported_definitions_say_how_many_replicas_each_quorum_queue_gets()
     for queue in cluster["queues"]:
         assert queue["arguments"]["x-queue-type"] == "quorum"
         assert queue["arguments"]["x-quorum-initial-group-size"] == 3, queue["name"]
+
+
+def test_a_process_draws_one_priority_unless_one_is_set() -> None:
+    drawn = Settings().process_consumer_priority
+    assert drawn == Settings().process_consumer_priority == DRAWN_CONSUMER_PRIORITY
+    assert 1 <= drawn <= 1000
+    assert Settings(consumer_priority=0).process_consumer_priority == 0
