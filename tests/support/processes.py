@@ -208,13 +208,17 @@ class ProcessStack:
         process.start()
         wait_ready([url], process, self.START_SECONDS)
 
-    def start_saga(self, number: int = 0) -> Process:
-        """Saga process ``number``; number 0 answers on the stack's own saga port."""
+    def start_saga(self, number: int = 0, *, priority: int | None = None) -> Process:
+        """Saga process ``number``; number 0 answers on the stack's own saga port.
+        Its consumers at ``priority`` (default: the one the process draws)."""
         if not 0 <= number < self.SAGA_PROCESSES:
             raise ValueError(f"saga process {number}: only 0 to {self.SAGA_PROCESSES - 1}")
         offset = self.offset + number * self.SAGA_SPACING
         log = self.logs / f"saga-{number}.log"
-        process = Process(["run", "saga"], self.env(offset), log)
+        env = self.env(offset)
+        if priority is not None:
+            env["OMS_CONSUMER_PRIORITY"] = str(priority)
+        process = Process(["run", "saga"], env, log)
         self.processes.append(process.start())
         wait_ready([self.url("saga", offset)], process, self.START_SECONDS)
         return process
