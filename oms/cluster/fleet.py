@@ -6,6 +6,10 @@ offsets), checking each on ``/health/ready``.  Every replica reaches the others
 through HAProxy, so a replica lost is a server taken out of rotation, not an
 address a caller holds.  The configuration is :func:`haproxy_config`;
 ``haproxy/oms-cluster.cfg`` is the one of the default layout.
+
+Replica 1 consumes at the highest priority (:func:`consumer_priority`): it takes
+every queue's deliveries until its prefetch window is full, and replica 2 the
+overflow, or everything once replica 1 is gone.
 """
 
 from __future__ import annotations
@@ -116,11 +120,17 @@ def replica_name(component: str, replica: int) -> str:
     return f"{component}-{replica}"
 
 
+def consumer_priority(replica: int) -> int:
+    """Replica 1 highest, each next one lower: the same after a restart."""
+    return REPLICAS + 1 - replica
+
+
 def start_replica(layout: Layout, component: str, replica: int) -> int:
     env = {
         **component_env(layout, secret(layout)),
         "OMS_PORT_OFFSET": str(layout.replica_offset(replica)),
         "OMS_DATA_DIR": str(layout.root / "data" / replica_name(component, replica)),
+        "OMS_CONSUMER_PRIORITY": str(consumer_priority(replica)),
     }
     logs = layout.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)

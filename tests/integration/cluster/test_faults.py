@@ -46,6 +46,7 @@ stop_leader_of_inventory_commands = stop_leader_of("inventory.commands")
 
 
 def kill_one_replica_of_each(layout: Layout) -> str:
+    """Replica 1, which consumes at the higher priority: the one doing the work."""
     for component in PORTS:
         fleet.kill(layout, fleet.replica_name(component, 1))
     return "replica 1 of every component SIGKILLed"

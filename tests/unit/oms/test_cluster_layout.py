@@ -14,8 +14,8 @@ import pytest
 
 from oms.cli.bench import cluster_infrastructure
 from oms.cluster.control import down, strays
-from oms.cluster.fleet import await_ready, haproxy_config
-from oms.cluster.layout import Layout, spawn
+from oms.cluster.fleet import await_ready, consumer_priority, haproxy_config
+from oms.cluster.layout import REPLICAS, Layout, spawn
 from oms.cluster.load import Outcome, recovery
 from shared.messaging.nodes import quorum_replicas, split_urls
 from shared.persistence.database import with_hosts_in_query
@@ -35,6 +35,12 @@ def test_every_component_is_balanced_over_two_replicas_at_their_own_ports() -> N
     assert "bind 127.0.0.1:43010" in config
     assert "server bff-web-1 127.0.0.1:43110 check" in config
     assert "server bff-web-2 127.0.0.1:43210 check" in config
+
+
+def test_replica_1_consumes_first_and_every_next_one_takes_its_overflow() -> None:
+    priorities = [consumer_priority(r) for r in range(1, REPLICAS + 1)]
+    assert priorities == sorted(set(priorities), reverse=True)
+    assert min(priorities) >= 1
 
 
 def test_components_are_given_three_nodes_and_both_database_hosts() -> None:
