@@ -17,7 +17,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from starlette.exceptions import HTTPException
 
@@ -41,7 +41,7 @@ from saga.kinds import state_of
 from saga.models import SagaHistoryRow, SagaRow
 from saga.runtime import SagaRuntime
 from saga.statecounts import counts_by_state
-from saga.stuck import REFUSED
+from saga.stuck import ANSWERED
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.logging import get_logger
@@ -124,8 +124,9 @@ class DryRun(CamelModel):
     """The most one request acts on: a larger selection is refused (422)."""
     doubts: list[Doubt]
     """Retry only: the selected sagas that failed on a refusal, not for want of an
-    answer (a card that declines the refund), which a retry asks again and which
-    fail again unless the refusal has gone away; each with why."""
+    answer (a card that declines the refund, payments answering a refund short of
+    the capture), which a retry asks again and which fail again unless the refusal
+    has gone away; each with why."""
 
 
 def in_words(criteria: SagaFilter) -> str:
@@ -269,7 +270,7 @@ async def _doubts(runtime: SagaRuntime, ids: list[str]) -> list[Doubt]:
                 .where(
                     col(SagaRow.id).in_(ids),
                     SagaRow.status == SagaStatus.failed.value,
-                    reason.startswith(REFUSED, autoescape=True),
+                    or_(*(reason.startswith(start, autoescape=True) for start, _ in ANSWERED)),
                 )
                 .order_by(col(SagaRow.created_at), col(SagaRow.id))
             )

@@ -32,6 +32,9 @@ SHOPPERS = 20
 PRODUCTS = 5
 ACCEPT_SECONDS = 180.0
 RETRY_PAUSE_SECONDS = 0.5
+AGAIN = (408, 409, 429)
+"""Refusals below 500 a client sends again: the head came too slowly (408), the
+key's first request is still running (409), too many at once (429)."""
 ADDRESS = {"line1": "1 Cluster Street", "city": "Berlin", "postalCode": "10115", "country": "DE"}
 
 
@@ -103,7 +106,7 @@ async def checkouts(layout: Layout, shoppers: Shoppers, count: int) -> Batch:
                         batch.order_ids.append(answer.json()["orderId"])
                         return
                     last = f"{answer.status_code} {answer.text[:200]}"
-                    if answer.status_code < 500 and answer.status_code not in (409, 429):
+                    if answer.status_code < 500 and answer.status_code not in AGAIN:
                         break
                 except httpx.HTTPError as error:
                     last = repr(error)

@@ -76,6 +76,14 @@ async def test_a_refund_payments_answers_short_of_the_capture_fails_the_saga_for
         "answering a refund sent after the capture"
     )
     assert saga["step"] == REFUND
+    # A retry would ask payments again and meet the same answer: the dry run says so.
+    plan = await shop.services["saga"].post(
+        f"{API}/sagas/retry/dry-run", json={"ids": [placed.order_id]}, headers=shop.stack.ops()
+    )
+    assert plan.status_code == 200, plan.text
+    [doubt] = plan.json()["doubts"]
+    assert doubt["id"] == placed.order_id
+    assert doubt["why"] == f"failed on a refusal, not a timeout: {saga['failureReason']}"
 
 
 async def test_a_clean_run_has_no_findings(shop: System) -> None:

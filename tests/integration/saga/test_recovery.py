@@ -20,7 +20,7 @@ import pytest
 
 from shared.auth import mint_token
 from tests.support.infra import RabbitVhost, eventually
-from tests.support.processes import ROOT, ProcessStack, processes_fixture
+from tests.support.processes import ROOT, Process, ProcessStack, processes_fixture
 from tests.support.stack import TEST_JWT_SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -179,6 +179,24 @@ async def saga_event_acks(vhost: RabbitVhost) -> dict[str, int]:
     return await asyncio.to_thread(read)
 
 
+async def kill_mid_flight(shop: Shop, saga: Process) -> list[str]:
+    """Place 200 orders and SIGKILL ``saga`` once the first sagas finish, while most
+    are running; the orders."""
+    # Enough stock for most orders but not all: some sagas cancel for stock.
+    products = [await shop.product(price=1500, stock=80) for _ in range(2)]
+    orders = await shop.place(200, products, 1500)
+    states = await eventually(
+        lambda: shop.states(orders),
+        until=lambda s: sum(s[t] for t in TERMINAL) >= 10,
+        timeout=60,
+        interval=0.1,
+        what="the first sagas to finish",
+    )
+    saga.kill()
+    assert not settled(states), f"nothing was in flight when the process died: {states}"
+    return orders
+
+
 @pytest.mark.timeout(300)
 async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
     processes: ProcessStack,
@@ -187,21 +205,27 @@ async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
     saga = processes.start_saga()
     shop = Shop(processes)
     try:
-        # Enough stock for most orders but not all: some sagas cancel for stock.
-        products = [await shop.product(price=1500, stock=80) for _ in range(2)]
-        orders = await shop.place(200, products, 1500)
-        # Kill the saga process mid-flight: once the first sagas finish, most are running.
-        states = await eventually(
-            lambda: shop.states(orders),
-            until=lambda s: sum(s[t] for t in TERMINAL) >= 10,
-            timeout=60,
-            interval=0.1,
-            what="the first sagas to finish",
-        )
-        saga.kill()
-        assert not settled(states), f"nothing was in flight when the process died: {states}"
-
+        orders = await kill_mid_flight(shop, saga)
         processes.start_saga()
+        await all_end_completed_or_cancelled(shop, orders, within=120)
+    finally:
+        await shop.aclose()
+
+    assert_audit_clean(processes, sagas=200)
+
+
+@pytest.mark.timeout(300)
+async def test_the_lower_priority_saga_process_finishes_what_the_killed_one_was_doing(
+    processes: ProcessStack,
+) -> None:
+    processes.start_services()
+    processes.start_saga(0, priority=1)  # the one the shop reads sagas from
+    busy = processes.start_saga(1, priority=2)
+    shop = Shop(processes)
+    try:
+        # Killed for good: the other, which took only the overflow, takes the rest,
+        # the killed one's unacknowledged deliveries and deadlines included.
+        orders = await kill_mid_flight(shop, busy)
         await all_end_completed_or_cancelled(shop, orders, within=120)
     finally:
         await shop.aclose()
