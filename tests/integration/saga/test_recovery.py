@@ -179,12 +179,12 @@ async def saga_event_acks(vhost: RabbitVhost) -> dict[str, int]:
     return await asyncio.to_thread(read)
 
 
-async def kill_mid_flight(shop: Shop, saga: Process) -> list[str]:
-    """Place 200 orders and SIGKILL ``saga`` once the first sagas finish, while most
-    are running; the orders."""
+async def kill_mid_flight(shop: Shop, saga: Process, count: int) -> list[str]:
+    """Place ``count`` orders and SIGKILL ``saga`` once the first sagas finish, while
+    most are running; the orders."""
     # Enough stock for most orders but not all: some sagas cancel for stock.
-    products = [await shop.product(price=1500, stock=80) for _ in range(2)]
-    orders = await shop.place(200, products, 1500)
+    products = [await shop.product(price=1500, stock=count * 2 // 5) for _ in range(2)]
+    orders = await shop.place(count, products, 1500)
     states = await eventually(
         lambda: shop.states(orders),
         until=lambda s: sum(s[t] for t in TERMINAL) >= 10,
@@ -205,7 +205,7 @@ async def test_sagas_in_flight_finish_after_the_saga_process_is_killed(
     saga = processes.start_saga()
     shop = Shop(processes)
     try:
-        orders = await kill_mid_flight(shop, saga)
+        orders = await kill_mid_flight(shop, saga, 200)
         processes.start_saga()
         await all_end_completed_or_cancelled(shop, orders, within=120)
     finally:
@@ -225,12 +225,12 @@ async def test_the_lower_priority_saga_process_finishes_what_the_killed_one_was_
     try:
         # Killed for good: the other, which took only the overflow, takes the rest,
         # the killed one's unacknowledged deliveries and deadlines included.
-        orders = await kill_mid_flight(shop, busy)
+        orders = await kill_mid_flight(shop, busy, 100)
         await all_end_completed_or_cancelled(shop, orders, within=120)
     finally:
         await shop.aclose()
 
-    assert_audit_clean(processes, sagas=200)
+    assert_audit_clean(processes, sagas=100)
 
 
 @pytest.mark.timeout(400)
