@@ -164,6 +164,26 @@ async def test_a_participant_cannot_send_what_only_another_component_may(
     assert f"{message.type_name} published by 'payments'" in letter["reason"]
 
 
+async def test_a_short_refund_forged_by_another_participant_never_reaches_the_saga(
+    shop: System,
+) -> None:
+    """A ``payment.refunded`` short of the capture fails a refunding saga for ops;
+    sent by inventory, naming the refund the saga did send, it is refused before
+    the saga reads it."""
+    order_id = str(uuid.uuid4())
+    refund = command_id(order_id, "payment.refund", 1)
+    fake = forged(PaymentRefunded(order_id=order_id, amount=1), order_id, causation_id=refund)
+    forger = shop.stack.for_component("inventory")
+    if shop.stack.kind == "real":
+        with pytest.raises(PublishError, match="ACCESS_REFUSED"):
+            await forger.publish(fake)
+        return
+    await forger.publish(fake)
+    letter = await dead_letter(shop, fake.message_id)
+    assert letter["queue"] == "saga.events"
+    assert "payment.refunded published by 'inventory'" in letter["reason"]
+
+
 async def test_a_command_from_a_user_that_is_no_component_is_dead_lettered(
     shop: System,
 ) -> None:
