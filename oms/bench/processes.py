@@ -35,16 +35,21 @@ STOP_SECONDS = 30.0
 # --- ports --------------------------------------------------------------------------
 
 
-EPHEMERAL = 32_768
+PORT_RANGE = (8_000, 23_000)
+"""Where a benchmark's components listen: below Linux's ephemeral ports (32768 on),
+which an outgoing connection can take between the probe and the component's bind,
+and below 23000, where the test suite's own stacks take blocks of ports while the
+benchmark's smoke test runs beside them (one took a port the benchmark had probed,
+and the benchmark's requests met that stack's inventory)."""
 """Where Linux's ephemeral port range begins (``net.ipv4.ip_local_port_range``)."""
 
 
 def free_port_offset(host: str, ports: Iterable[int]) -> int:
-    """An offset under which every one of ``ports`` is free on ``host`` right now."""
+    """An offset under which every one of ``ports`` is free on ``host`` right now,
+    and lies in :data:`PORT_RANGE`."""
     wanted = list(ports)
-    # Below Linux's ephemeral ports (32768 on): an outgoing connection can take one
-    # of those between this probe and the component's bind.
-    candidates = list(range(20_000, EPHEMERAL - max(wanted) - 1, 100))
+    low, high = PORT_RANGE
+    candidates = list(range(low - min(wanted), high - max(wanted), 100))
     random.shuffle(candidates)  # two benches at once should not pick the same one
     for offset in candidates:
         if all(port_free(host, port + offset) for port in wanted):

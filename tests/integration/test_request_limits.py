@@ -177,8 +177,10 @@ async def test_slow_headers_and_idle_connections_are_closed_by_the_server() -> N
         port,
     ):
         slow = [await asyncio.open_connection(host, port) for _ in range(20)]
-        idle = await asyncio.open_connection(host, port)
+        # Timed from before the idle connection opens: the server's clock for it
+        # starts when it accepts, which can be before the connect call returns here.
         started = time.monotonic()
+        idle = await asyncio.open_connection(host, port)
 
         async def dribble(writer: asyncio.StreamWriter) -> None:
             # One header byte at a time, never the blank line that ends the head.
