@@ -258,8 +258,9 @@ class Settings(BaseSettings):
     @property
     def process_consumer_priority(self) -> int:
         """``OMS_CONSUMER_PRIORITY``, or the one this process drew."""
-        drawn = DRAWN_CONSUMER_PRIORITY
-        return drawn if self.consumer_priority is None else self.consumer_priority
+        if self.consumer_priority is None:
+            return DRAWN_CONSUMER_PRIORITY
+        return self.consumer_priority
 
     def own_broker_url(self, component: str) -> str | None:
         """The component's own ``OMS_<NAME>_BROKER_URL`` (None for a BFF: the BFFs

@@ -41,7 +41,6 @@ which an outgoing connection can take between the probe and the component's bind
 and below 23000, where the test suite's own stacks take blocks of ports while the
 benchmark's smoke test runs beside them (one took a port the benchmark had probed,
 and the benchmark's requests met that stack's inventory)."""
-"""Where Linux's ephemeral port range begins (``net.ipv4.ip_local_port_range``)."""
 
 
 def free_port_offset(host: str, ports: Iterable[int]) -> int:
