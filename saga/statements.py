@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import Boolean, String, bindparam, column, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from saga.models import (
@@ -64,6 +64,20 @@ _COLUMNS = select(
 )
 LOAD = _COLUMNS.where(SAGAS.c.id == bindparam("saga_id"))
 LOAD_ALL = _COLUMNS.where(SAGAS.c.id.in_(bindparam("saga_ids", expanding=True)))
+_LOADED = [selected.name for selected in _COLUMNS.selected_columns]
+LOAD_ALL_PARKED = text(
+    # Every saga asked for, a row each (a saga's columns null where there is none),
+    # and whether inputs are parked for it: a saga created in the transaction then
+    # looks for them only when there are some.
+    f"SELECT {', '.join('s.' + name for name in _LOADED)}, asked.id AS asked, "
+    "EXISTS (SELECT 1 FROM saga_parked AS p WHERE p.saga_id = asked.id) AS parked "
+    "FROM unnest(CAST(:saga_ids AS text[])) AS asked(id) LEFT JOIN sagas AS s ON s.id = asked.id"
+).columns(
+    *(SAGAS.c[name] for name in _LOADED),
+    column("asked", String),
+    column("parked", Boolean),
+)
+""":data:`LOAD_ALL` on PostgreSQL, with which sagas have parked inputs."""
 CREATE = insert(SAGAS)
 UPDATE = (
     update(SAGAS)
@@ -79,17 +93,171 @@ UPDATE = (
 ADD_HISTORY = insert(HISTORY)
 ADD_INPUT = insert(INPUTS)
 CLEAR_DEADLINES = delete(DEADLINES).where(DEADLINES.c.saga_id.in_(bindparam("ids", expanding=True)))
-UPDATE_ALL = text(
-    # Every saga of a transaction stored at once, each only if still at the version
-    # it was read at: the ids returned are the rows stored.
-    "UPDATE sagas AS s SET version = v.version, status = v.status, "
-    "state = CAST(v.state AS json), updated_at = v.updated_at, deadline_at = v.deadline_at "
-    "FROM unnest(CAST(:ids AS text[]), CAST(:expected AS integer[]), "
-    "CAST(:versions AS integer[]), CAST(:statuses AS text[]), CAST(:states AS text[]), "
-    "CAST(:updated AS timestamptz[]), CAST(:deadlines AS timestamptz[])) "
-    "AS v(id, expected, version, status, state, updated_at, deadline_at) "
-    "WHERE s.id = v.id AND s.version = v.expected RETURNING s.id"
+# --- every write of a transaction in one statement (PostgreSQL) -------------------
+#
+# Each part inserts (or updates) the rows of one table from arrays, one array per
+# column, so the statement's text is the same whatever the number of rows and is
+# prepared once.  Data-modifying parts of one statement all run, whether or not
+# the final SELECT reads them, and see the same snapshot: no two parts touch the
+# same row (a saga created and updated in one transaction is inserted at its last
+# state; a saga's deadline is either cleared or set, the last word).
+
+_WRITTEN: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "created": (
+        "sagas",
+        (
+            ("id", "text"),
+            ("kind", "text"),
+            ("status", "text"),
+            ("state", "json"),
+            ("version", "integer"),
+            ("definition_version", "integer"),
+            ("user_id", "text"),
+            ("created_at", "timestamptz"),
+            ("updated_at", "timestamptz"),
+            ("deadline_at", "timestamptz"),
+        ),
+    ),
+    "history": (
+        "saga_history",
+        (
+            ("saga_id", "text"),
+            ("at", "timestamptz"),
+            ("kind", "text"),
+            ("detail", "json"),
+            ("message_id", "text"),
+            ("definition_version", "integer"),
+        ),
+    ),
+    "inputs": (
+        "saga_inputs",
+        (
+            ("saga_id", "text"),
+            ("at", "timestamptz"),
+            ("input", "json"),
+            ("decision", "json"),
+            ("definition_version", "integer"),
+        ),
+    ),
+    "commands": (
+        "outbox",
+        (
+            ("message_id", "text"),
+            ("type", "text"),
+            ("exchange", "text"),
+            ("routing_key", "text"),
+            ("correlation_id", "text"),
+            ("causation_id", "text"),
+            ("app_id", "text"),
+            ("headers", "json"),
+            ("body", "bytea"),
+            ("created_at", "timestamptz"),
+        ),
+    ),
+    "armed": (
+        "saga_deadlines",
+        (("saga_id", "text"), ("step", "text"), ("attempt", "integer"), ("due_at", "timestamptz")),
+    ),
+}
+"""Per part of :data:`WRITE_ALL` inserting rows: its table and columns with their
+types (JSON goes as text and is cast)."""
+
+_UPDATED = (
+    ("id", "text"),
+    ("expected", "integer"),
+    ("version", "integer"),
+    ("status", "text"),
+    ("state", "json"),
+    ("updated_at", "timestamptz"),
+    ("deadline_at", "timestamptz"),
 )
+"""The columns of the sagas' update: which row, the version it must still be at,
+and what it becomes."""
+
+
+def _arrays(part: str, columns: Sequence[tuple[str, str]]) -> str:
+    """``part``'s rows as a relation of its columns, in the order they were given
+    (``n``), from one array parameter per column."""
+    arrays = ", ".join(
+        f"CAST(:{part}_{name} AS {'text' if kind == 'json' else kind}[])" for name, kind in columns
+    )
+    names = ", ".join(name for name, _ in columns)
+    return f"unnest({arrays}) WITH ORDINALITY AS {part}({names}, n)"
+
+
+def _value(part: str, name: str, kind: str) -> str:
+    return f"CAST({part}.{name} AS json)" if kind == "json" else f"{part}.{name}"
+
+
+def _insert(part: str) -> str:
+    table, columns = _WRITTEN[part]
+    names = ", ".join(name for name, _ in columns)
+    values = ", ".join(_value(part, name, kind) for name, kind in columns)
+    return (
+        f"{part}_rows AS (INSERT INTO {table} ({names}) "
+        f"SELECT {values} FROM {_arrays(part, columns)} ORDER BY {part}.n"
+    )
+
+
+_SET = ", ".join(
+    f"{name} = {_value('updated', name, kind)}"
+    for name, kind in _UPDATED
+    if name not in ("id", "expected")
+)
+WRITE_ALL = text(
+    "WITH updated_rows AS (UPDATE sagas AS s SET " + _SET + f" FROM {_arrays('updated', _UPDATED)} "
+    "WHERE s.id = updated.id AND s.version = updated.expected RETURNING s.id), "
+    + ", ".join(
+        [
+            _insert("created") + ")",
+            _insert("history") + ")",
+            _insert("inputs") + ")",
+            _insert("commands") + ")",
+            _insert("armed") + " ON CONFLICT (saga_id) DO UPDATE SET step = excluded.step, "
+            "attempt = excluded.attempt, due_at = excluded.due_at)",
+            "cleared_rows AS (DELETE FROM saga_deadlines "
+            "WHERE saga_id = ANY(CAST(:cleared_ids AS text[])))",
+        ]
+    )
+    + " SELECT id FROM updated_rows"
+)
+"""Every write of a saga transaction at once, on PostgreSQL: the sagas updated (each
+only if still at the version it was read at: the ids returned are the rows
+stored), those created, their history, inputs, commands (the outbox), deadlines
+set and cleared.  :func:`write_all_values` makes its parameters."""
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def write_all_values(
+    *,
+    updated: Sequence[dict[str, Any]],
+    created: Sequence[dict[str, Any]],
+    history: Sequence[dict[str, Any]],
+    inputs: Sequence[dict[str, Any]],
+    commands: Sequence[dict[str, Any]],
+    armed: Sequence[dict[str, Any]],
+    cleared: Sequence[str],
+) -> dict[str, Any]:
+    """The parameters of :data:`WRITE_ALL`, from the rows of each part as column
+    values (an update's ``id`` and ``expected`` version with the new values)."""
+    values: dict[str, Any] = {"cleared_ids": list(cleared)}
+    given = {"created": created, "history": history, "inputs": inputs}
+    given |= {"commands": commands, "armed": armed}
+    parts: dict[str, tuple[Sequence[dict[str, Any]], Sequence[tuple[str, str]]]]
+    parts = {"updated": (updated, _UPDATED)}
+    parts |= {part: (rows, _WRITTEN[part][1]) for part, rows in given.items()}
+    for part, (rows, columns) in parts.items():
+        for name, kind in columns:
+            array = [row[name] for row in rows]
+            if kind == "json":
+                array = [json.dumps(value) for value in array]
+            elif kind == "timestamptz":
+                array = [_utc(value) for value in array]
+            values[f"{part}_{name}"] = array
+    return values
 
 
 def update_values(saga: Any, expected: int, at: datetime) -> dict[str, Any]:
@@ -102,22 +270,6 @@ def update_values(saga: Any, expected: int, at: datetime) -> dict[str, Any]:
         "state": saga.state,
         "updated_at": at,
         "deadline_at": saga.deadline_at,
-    }
-
-
-def update_all_values(updates: Sequence[tuple[int, Any, datetime]]) -> dict[str, Any]:
-    """The parameters of :data:`UPDATE_ALL`: (expected version, saga, when) each."""
-    return {
-        "ids": [saga.id for _, saga, _ in updates],
-        "expected": [expected for expected, _, _ in updates],
-        "versions": [saga.version for _, saga, _ in updates],
-        "statuses": [saga.status for _, saga, _ in updates],
-        "states": [json.dumps(saga.state) for _, saga, _ in updates],
-        "updated": [at.astimezone(UTC) for _, _, at in updates],
-        "deadlines": [
-            None if saga.deadline_at is None else saga.deadline_at.astimezone(UTC)
-            for _, saga, _ in updates
-        ],
     }
 
 

@@ -26,30 +26,24 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from saga.statements import (
-    ADD_HISTORY,
-    ADD_INPUT,
-    CLEAR_DEADLINES,
-    CREATE,
     DEAD_LETTER,
     DUE_DEADLINE,
     DUE_SAGAS,
     EXPIRED,
     LOAD,
     LOAD_ALL,
+    LOAD_ALL_PARKED,
     LOCK,
     LOCK_ALL_AND_CLAIM,
     LOCK_AND_CLAIM,
     LOCK_NAMESPACE,
     PARK,
     PARKED_OF,
-    SET_DEADLINE,
     UNPARK,
-    UPDATE,
-    UPDATE_ALL,
     expired_letter,
-    update_all_values,
-    update_values,
 )
+from saga.writes import Pending, write
+from saga.writes import VersionConflict as VersionConflict
 from shared.clock import utcnow
 from shared.messages import Message
 from shared.messaging.envelope import Envelope
@@ -57,7 +51,6 @@ from shared.persistence.database import Database
 from shared.persistence.outbox import (
     CLAIM_INBOX,
     CLAIM_INBOX_BATCH,
-    RECORD_OUTBOX,
     inbox_values,
     outbox_values,
 )
@@ -94,17 +87,12 @@ class ParkedInput:
     input: dict[str, Any]
 
 
-class VersionConflict(Exception):
-    """The saga row changed since it was read; the transaction is run again."""
-
-
 class SagaTransaction:
     """One open transaction on the saga's tables, and the commands it sends.
 
     What nothing in the transaction reads again (the sagas' rows once read, their
     deadlines, history, inputs, the outbox's commands) is written by :meth:`flush`
-    before the commit, one statement per table for every saga and input of the
-    transaction."""
+    before the commit, all at once (:mod:`saga.writes`)."""
 
     def __init__(self, connection: AsyncConnection, *, app_id: str) -> None:
         self.connection = connection
@@ -112,16 +100,13 @@ class SagaTransaction:
         self._app_id = app_id
         self.sent: list[Envelope] = []
         """The commands recorded in the outbox, handed to the relay after the commit."""
-        self._history: list[dict[str, Any]] = []
-        self._inputs: list[dict[str, Any]] = []
-        self._written = 0
-        """How many of :attr:`sent` are in the outbox already."""
-        self._updates: dict[str, tuple[int, StoredSaga, datetime]] = {}
-        """Sagas to store by :meth:`flush`: the version expected, the row, when."""
-        self._deadlines: dict[str, dict[str, Any] | None] = {}
-        """Deadlines to set (or clear: None) by :meth:`flush`, per saga."""
+        self._pending = Pending()
+        """What :meth:`flush` writes."""
         self._known: dict[str, StoredSaga | None] = {}
         """Sagas read by :meth:`load_all`, as this transaction left them."""
+        self._parked: set[str] | None = None
+        """Of the sagas :meth:`load_all` read, those with inputs parked (PostgreSQL;
+        None: not known, :meth:`unpark` asks)."""
         self.committed: list[Callable[[], None]] = []
         """Called after the commit, never after a rollback (:meth:`after_commit`)."""
 
@@ -180,9 +165,14 @@ class SagaTransaction:
         what was read (and what this transaction stored since) without a statement.
         The caller holds their locks."""
         ids = sorted(set(saga_ids))
-        rows = (await self.connection.execute(LOAD_ALL, {"saga_ids": ids})).all()
         self._known = dict.fromkeys(ids)
-        self._known.update({str(row.id): StoredSaga(*row) for row in rows})
+        if not self.postgres:
+            rows = (await self.connection.execute(LOAD_ALL, {"saga_ids": ids})).all()
+            self._known.update({str(row.id): StoredSaga(*row) for row in rows})
+            return
+        rows = (await self.connection.execute(LOAD_ALL_PARKED, {"saga_ids": ids})).all()
+        self._known.update({str(row.id): StoredSaga(*row[:-2]) for row in rows if row.id})
+        self._parked = {str(row.asked) for row in rows if row.parked}
 
     async def load(self, saga_id: str) -> StoredSaga | None:
         if saga_id in self._known:
@@ -206,48 +196,29 @@ class SagaTransaction:
     async def create(
         self, saga: StoredSaga, *, at: datetime, user_id: str, definition: int
     ) -> None:
-        await self.connection.execute(
-            CREATE,
-            {
-                "id": saga.id,
-                "kind": saga.kind,
-                "status": saga.status,
-                "state": saga.state,
-                "version": saga.version,
-                "definition_version": definition,
-                "user_id": user_id,
-                "created_at": at,
-                "updated_at": at,
-                "deadline_at": saga.deadline_at,
-            },
-        )
+        """Insert ``saga`` (by :meth:`flush`: a race lost to another transaction
+        creating it fails there, and the transaction is run again)."""
+        self._pending.creates[saga.id] = {
+            "id": saga.id,
+            "kind": saga.kind,
+            "status": saga.status,
+            "state": saga.state,
+            "version": saga.version,
+            "definition_version": definition,
+            "user_id": user_id,
+            "created_at": at,
+            "updated_at": at,
+            "deadline_at": saga.deadline_at,
+        }
         self._stored(saga, definition=definition)
 
     async def update(self, saga: StoredSaga, *, expected: int, at: datetime) -> None:
         """Store ``saga`` (by :meth:`flush`) if its row is still at version
         ``expected``; stored twice in one transaction, the row goes from the first
-        expected version to the last one stored."""
-        before = self._updates.get(saga.id)
-        self._updates[saga.id] = (before[0] if before else expected, saga, at)
+        expected version to the last one stored.  One created in this transaction
+        is inserted as it was stored last."""
+        self._pending.update(saga, expected=expected, at=at)
         self._stored(saga)
-
-    async def _write_updates(self) -> None:
-        """The sagas' rows, one statement for all on PostgreSQL: any row no longer at
-        its expected version is a :class:`VersionConflict` (the transaction is run
-        again)."""
-        updates, self._updates = list(self._updates.values()), {}
-        if not updates:
-            return
-        if not self.postgres:
-            for expected, saga, at in updates:
-                result = await self.connection.execute(UPDATE, update_values(saga, expected, at))
-                if result.rowcount != 1:
-                    raise VersionConflict(f"saga {saga.id} changed since version {expected}")
-            return
-        result = await self.connection.execute(UPDATE_ALL, update_all_values(updates))
-        stale = {saga.id for _, saga, _ in updates} - {str(i) for i in result.scalars()}
-        if stale:
-            raise VersionConflict(f"sagas {sorted(stale)} changed since they were read")
 
     async def record(
         self,
@@ -265,7 +236,7 @@ class SagaTransaction:
         await self.note(
             saga_id, at=at, definition=definition, history=history, message_id=message_id
         )
-        self._inputs.append(
+        self._pending.inputs.append(
             {
                 "saga_id": saga_id,
                 "at": at,
@@ -287,7 +258,7 @@ class SagaTransaction:
         """Append history entries only (by :meth:`flush`): what happened to an input
         the definition was not given (a reply refused by the runtime), which replay
         must not see."""
-        self._history.extend(
+        self._pending.history.extend(
             {
                 "saga_id": saga_id,
                 "at": at,
@@ -309,7 +280,7 @@ class SagaTransaction:
     ) -> None:
         """Record ``commands`` in the outbox under ``message_ids`` (by :meth:`flush`),
         to be published after the commit."""
-        self.sent.extend(
+        envelopes = [
             Envelope.wrap(
                 command,
                 app_id=self._app_id,
@@ -318,27 +289,21 @@ class SagaTransaction:
                 message_id=message_id,
             )
             for command, message_id in zip(commands, message_ids, strict=True)
-        )
+        ]
+        self.sent.extend(envelopes)
+        self._pending.commands.extend(outbox_values(envelope) for envelope in envelopes)
 
     async def flush(self) -> None:
-        """Write the history, inputs and commands recorded so far: a statement per
-        table, whatever the number of sagas and inputs.  Called before the commit."""
-        await self._write_updates()
-        await self._write_deadlines()
-        if self._history:
-            await self.connection.execute(ADD_HISTORY, self._history)
-        if self._inputs:
-            await self.connection.execute(ADD_INPUT, self._inputs)
-        unwritten = self.sent[self._written :]
-        if unwritten:
-            await self.connection.execute(RECORD_OUTBOX, [outbox_values(e) for e in unwritten])
-        self._history, self._inputs, self._written = [], [], len(self.sent)
+        """Write what was recorded so far (:func:`saga.writes.write`). Called before
+        the commit."""
+        pending, self._pending = self._pending, Pending()
+        await write(self.connection, pending)
 
     async def set_deadline(
         self, saga_id: str, *, command: str, attempt: int, due: datetime
     ) -> None:
         """Give the saga this deadline (by :meth:`flush`), replacing any it has."""
-        self._deadlines[saga_id] = {
+        self._pending.deadlines[saga_id] = {
             "saga_id": saga_id,
             "step": command,
             "attempt": attempt,
@@ -347,17 +312,7 @@ class SagaTransaction:
 
     async def clear_deadline(self, saga_id: str) -> None:
         """Take the saga's deadline away (by :meth:`flush`)."""
-        self._deadlines[saga_id] = None
-
-    async def _write_deadlines(self) -> None:
-        """The deadlines set and cleared, the last word per saga: one statement each."""
-        deadlines, self._deadlines = self._deadlines, {}
-        cleared = [saga_id for saga_id, row in deadlines.items() if row is None]
-        armed = [row for row in deadlines.values() if row is not None]
-        if cleared:
-            await self.connection.execute(CLEAR_DEADLINES, {"ids": cleared})
-        if armed:
-            await self.connection.execute(SET_DEADLINE[self.connection.dialect.name], armed)
+        self._pending.deadlines[saga_id] = None
 
     async def take_due_deadline(self, saga_id: str, now: datetime) -> tuple[str, int] | None:
         """The saga's deadline if it is due, deleted; on PostgreSQL one that another
@@ -371,13 +326,18 @@ class SagaTransaction:
 
     async def park(self, saga_id: str, *, message_id: str, input: dict[str, Any]) -> None:
         """Keep an input for a saga that does not exist yet."""
+        if self._parked is not None:
+            self._parked.add(saga_id)
         await self.connection.execute(
             PARK,
             {"saga_id": saga_id, "message_id": message_id, "input": input, "received_at": utcnow()},
         )
 
     async def unpark(self, saga_id: str) -> list[ParkedInput]:
-        """The inputs parked for ``saga_id``, oldest first, taken out of the table."""
+        """The inputs parked for ``saga_id``, oldest first, taken out of the table
+        (no statement for a saga :meth:`load_all` found none for)."""
+        if self._parked is not None and saga_id in self._known and saga_id not in self._parked:
+            return []
         rows = (await self.connection.execute(PARKED_OF, {"saga_id": saga_id})).all()
         if rows:
             await self.connection.execute(UNPARK, {"ids": [row.id for row in rows]})
