@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, String, bindparam, column, delete, insert, select, text, update
@@ -21,6 +21,8 @@ from saga.models import (
     SagaRow,
 )
 from shared.messages import CATALOGUE
+from shared.persistence.arrays import Part
+from shared.persistence.outbox import OUTBOX_COLUMNS
 
 LOCK_NAMESPACE = 5_020
 """First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
@@ -95,126 +97,83 @@ ADD_INPUT = insert(INPUTS)
 CLEAR_DEADLINES = delete(DEADLINES).where(DEADLINES.c.saga_id.in_(bindparam("ids", expanding=True)))
 # --- every write of a transaction in one statement (PostgreSQL) -------------------
 #
-# Each part inserts (or updates) the rows of one table from arrays, one array per
-# column, so the statement's text is the same whatever the number of rows and is
-# prepared once.  Data-modifying parts of one statement all run, whether or not
-# the final SELECT reads them, and see the same snapshot: no two parts touch the
-# same row (a saga created and updated in one transaction is inserted at its last
-# state; a saga's deadline is either cleared or set, the last word).
+# A saga created and updated in one transaction is inserted at its last state, and
+# a saga's deadline is either cleared or set (the last word): no two parts of the
+# statement touch the same row (:mod:`shared.persistence.arrays`).
 
-_WRITTEN: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
-    "created": (
-        "sagas",
-        (
-            ("id", "text"),
-            ("kind", "text"),
-            ("status", "text"),
-            ("state", "json"),
-            ("version", "integer"),
-            ("definition_version", "integer"),
-            ("user_id", "text"),
-            ("created_at", "timestamptz"),
-            ("updated_at", "timestamptz"),
-            ("deadline_at", "timestamptz"),
-        ),
+_UPDATED = Part(
+    "updated",
+    (
+        ("id", "text"),
+        ("expected", "integer"),
+        ("version", "integer"),
+        ("status", "text"),
+        ("state", "json"),
+        ("updated_at", "timestamptz"),
+        ("deadline_at", "timestamptz"),
     ),
-    "history": (
-        "saga_history",
-        (
-            ("saga_id", "text"),
-            ("at", "timestamptz"),
-            ("kind", "text"),
-            ("detail", "json"),
-            ("message_id", "text"),
-            ("definition_version", "integer"),
-        ),
-    ),
-    "inputs": (
-        "saga_inputs",
-        (
-            ("saga_id", "text"),
-            ("at", "timestamptz"),
-            ("input", "json"),
-            ("decision", "json"),
-            ("definition_version", "integer"),
-        ),
-    ),
-    "commands": (
-        "outbox",
-        (
-            ("message_id", "text"),
-            ("type", "text"),
-            ("exchange", "text"),
-            ("routing_key", "text"),
-            ("correlation_id", "text"),
-            ("causation_id", "text"),
-            ("app_id", "text"),
-            ("headers", "json"),
-            ("body", "bytea"),
-            ("created_at", "timestamptz"),
-        ),
-    ),
-    "armed": (
-        "saga_deadlines",
-        (("saga_id", "text"), ("step", "text"), ("attempt", "integer"), ("due_at", "timestamptz")),
-    ),
-}
-"""Per part of :data:`WRITE_ALL` inserting rows: its table and columns with their
-types (JSON goes as text and is cast)."""
-
-_UPDATED = (
-    ("id", "text"),
-    ("expected", "integer"),
-    ("version", "integer"),
-    ("status", "text"),
-    ("state", "json"),
-    ("updated_at", "timestamptz"),
-    ("deadline_at", "timestamptz"),
 )
-"""The columns of the sagas' update: which row, the version it must still be at,
-and what it becomes."""
-
-
-def _arrays(part: str, columns: Sequence[tuple[str, str]]) -> str:
-    """``part``'s rows as a relation of its columns, in the order they were given
-    (``n``), from one array parameter per column."""
-    arrays = ", ".join(
-        f"CAST(:{part}_{name} AS {'text' if kind == 'json' else kind}[])" for name, kind in columns
-    )
-    names = ", ".join(name for name, _ in columns)
-    return f"unnest({arrays}) WITH ORDINALITY AS {part}({names}, n)"
-
-
-def _value(part: str, name: str, kind: str) -> str:
-    return f"CAST({part}.{name} AS json)" if kind == "json" else f"{part}.{name}"
-
-
-def _insert(part: str) -> str:
-    table, columns = _WRITTEN[part]
-    names = ", ".join(name for name, _ in columns)
-    values = ", ".join(_value(part, name, kind) for name, kind in columns)
-    return (
-        f"{part}_rows AS (INSERT INTO {table} ({names}) "
-        f"SELECT {values} FROM {_arrays(part, columns)} ORDER BY {part}.n"
-    )
-
-
+"""The sagas stored: which row, the version it must still be at, what it becomes."""
+_CREATED = Part(
+    "created",
+    (
+        ("id", "text"),
+        ("kind", "text"),
+        ("status", "text"),
+        ("state", "json"),
+        ("version", "integer"),
+        ("definition_version", "integer"),
+        ("user_id", "text"),
+        ("created_at", "timestamptz"),
+        ("updated_at", "timestamptz"),
+        ("deadline_at", "timestamptz"),
+    ),
+)
+_HISTORY = Part(
+    "history",
+    (
+        ("saga_id", "text"),
+        ("at", "timestamptz"),
+        ("kind", "text"),
+        ("detail", "json"),
+        ("message_id", "text"),
+        ("definition_version", "integer"),
+    ),
+)
+_INPUTS = Part(
+    "inputs",
+    (
+        ("saga_id", "text"),
+        ("at", "timestamptz"),
+        ("input", "json"),
+        ("decision", "json"),
+        ("definition_version", "integer"),
+    ),
+)
+_COMMANDS = Part("commands", OUTBOX_COLUMNS)
+_ARMED = Part(
+    "armed",
+    (("saga_id", "text"), ("step", "text"), ("attempt", "integer"), ("due_at", "timestamptz")),
+)
 _SET = ", ".join(
-    f"{name} = {_value('updated', name, kind)}"
-    for name, kind in _UPDATED
+    f"{name} = {_UPDATED.value(name)}"
+    for name, _ in _UPDATED.columns
     if name not in ("id", "expected")
 )
 WRITE_ALL = text(
-    "WITH updated_rows AS (UPDATE sagas AS s SET " + _SET + f" FROM {_arrays('updated', _UPDATED)} "
+    f"WITH updated_rows AS (UPDATE sagas AS s SET {_SET} FROM {_UPDATED.relation} "
     "WHERE s.id = updated.id AND s.version = updated.expected RETURNING s.id), "
     + ", ".join(
         [
-            _insert("created") + ")",
-            _insert("history") + ")",
-            _insert("inputs") + ")",
-            _insert("commands") + ")",
-            _insert("armed") + " ON CONFLICT (saga_id) DO UPDATE SET step = excluded.step, "
-            "attempt = excluded.attempt, due_at = excluded.due_at)",
+            _CREATED.insert("sagas"),
+            _HISTORY.insert("saga_history"),
+            _INPUTS.insert("saga_inputs"),
+            _COMMANDS.insert("outbox"),
+            _ARMED.insert(
+                "saga_deadlines",
+                then="ON CONFLICT (saga_id) DO UPDATE SET step = excluded.step, "
+                "attempt = excluded.attempt, due_at = excluded.due_at",
+            ),
             "cleared_rows AS (DELETE FROM saga_deadlines "
             "WHERE saga_id = ANY(CAST(:cleared_ids AS text[])))",
         ]
@@ -225,10 +184,6 @@ WRITE_ALL = text(
 only if still at the version it was read at: the ids returned are the rows
 stored), those created, their history, inputs, commands (the outbox), deadlines
 set and cleared.  :func:`write_all_values` makes its parameters."""
-
-
-def _utc(value: Any) -> Any:
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def write_all_values(
@@ -243,21 +198,15 @@ def write_all_values(
 ) -> dict[str, Any]:
     """The parameters of :data:`WRITE_ALL`, from the rows of each part as column
     values (an update's ``id`` and ``expected`` version with the new values)."""
-    values: dict[str, Any] = {"cleared_ids": list(cleared)}
-    given = {"created": created, "history": history, "inputs": inputs}
-    given |= {"commands": commands, "armed": armed}
-    parts: dict[str, tuple[Sequence[dict[str, Any]], Sequence[tuple[str, str]]]]
-    parts = {"updated": (updated, _UPDATED)}
-    parts |= {part: (rows, _WRITTEN[part][1]) for part, rows in given.items()}
-    for part, (rows, columns) in parts.items():
-        for name, kind in columns:
-            array = [row[name] for row in rows]
-            if kind == "json":
-                array = [json.dumps(value) for value in array]
-            elif kind == "timestamptz":
-                array = [_utc(value) for value in array]
-            values[f"{part}_{name}"] = array
-    return values
+    return {
+        "cleared_ids": list(cleared),
+        **_UPDATED.parameters(updated),
+        **_CREATED.parameters(created),
+        **_HISTORY.parameters(history),
+        **_INPUTS.parameters(inputs),
+        **_COMMANDS.parameters(commands),
+        **_ARMED.parameters(armed),
+    }
 
 
 def update_values(saga: Any, expected: int, at: datetime) -> dict[str, Any]:

@@ -1,13 +1,20 @@
 """The message side of a service: typed handlers run once each, in a transaction.
 
-For every delivery an :class:`Endpoint` opens a :class:`UnitOfWork`, records the
-message id in the inbox (a redelivery stops there), calls the handler registered
-for the message's type, and commits; the transport acks only after that.  The
-handler's outgoing messages go through the outbox in the same transaction.
+For every delivery an :class:`Endpoint` opens a :class:`UnitOfWork`, calls the
+handler registered for the message's type, and commits, the message id recorded
+in the inbox with the commit; the transport acks only after that.  The handler's
+outgoing messages go through the outbox in the same transaction: the inbox claim
+and the outbox rows are one statement, just before the commit.  A delivery whose
+id the inbox has already is a redelivery: its unit of work rolls back
+(:class:`~shared.persistence.outbox.AlreadyHandled`) and it is acked with no
+effect.  Its handler ran, so a handler must bear running again on what it did
+before (each locks the rows it reads and finds its own earlier answer), as it
+must for a delivery whose first run failed.
 
 Batched (:mod:`shared.messaging.batching`), a batch of deliveries runs in one unit
-of work: every message id claimed in the inbox in one statement, each handler in
-the order the messages came, the outbox rows of all in one statement, one commit.
+of work: each handler in the order the messages came, then every message id
+claimed and the outbox rows of all in one statement, one commit.  A batch that
+finds some ids handled already runs again without them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.transport import Incoming, PoisonMessage, Subscription, Transport
 from shared.persistence.database import Database
 from shared.persistence.outage import through_outage
-from shared.persistence.outbox import OutboxRelay, UnitOfWork, claim_inbox, claim_inbox_batch
+from shared.persistence.outbox import AlreadyHandled, OutboxRelay, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -91,30 +98,41 @@ class Endpoint:
         nothing (the batch is then handled one message at a time)."""
         if any(refuse() for refuse in self.one_by_one):
             raise BatchRefused("fault rules armed")
-        handlers = [self._handler(incoming) for incoming in batch]
-        async with self.uow() as uow:
-            ids = [incoming.envelope.message_id for incoming in batch]
-            claimed = await claim_inbox_batch(uow.session, self.name, ids)
-            if self.batch_locks is not None and len(claimed) > 1:
-                fresh = [i.message for i in batch if i.envelope.message_id in claimed]
-                await self.batch_locks(uow, fresh)
-            for incoming, handler in zip(batch, handlers, strict=True):
-                with one_of_batch(incoming):
-                    if incoming.envelope.message_id not in claimed:
-                        log.info("message.duplicate", type=incoming.envelope.type)
-                        continue
-                    claimed.discard(incoming.envelope.message_id)  # once, if it came twice
-                    await handler(uow, incoming.message, incoming.envelope)
+        handlers = {incoming.envelope.message_id: self._handler(incoming) for incoming in batch}
+        handled: set[str] = set()
+        for _ in range(2):  # again without those handled already
+            fresh = _first_of_each(batch, skip=handled)
+            if not fresh:
+                return
+            try:
+                async with self.uow() as uow:
+                    uow.claim(self.name, [i.envelope.message_id for i in fresh])
+                    if self.batch_locks is not None and len(fresh) > 1:
+                        await self.batch_locks(uow, [i.message for i in fresh])
+                    for incoming in fresh:
+                        with one_of_batch(incoming):
+                            handler = handlers[incoming.envelope.message_id]
+                            await handler(uow, incoming.message, incoming.envelope)
+                return
+            except AlreadyHandled as exc:
+                handled |= exc.ids
+                for incoming in batch:
+                    if incoming.envelope.message_id in exc.ids:
+                        with one_of_batch(incoming):
+                            log.info("message.duplicate", type=incoming.envelope.type)
+        raise BatchRefused("handled already by another consumer while this batch ran")
 
     async def __call__(self, incoming: Incoming) -> None:
         handler = self._handler(incoming)
 
         async def process() -> None:
-            async with self.uow() as uow:
-                if not await claim_inbox(uow.session, self.name, incoming.envelope.message_id):
-                    log.info("message.duplicate", type=incoming.envelope.type)
-                    return
-                await handler(uow, incoming.message, incoming.envelope)
+            try:
+                async with self.uow() as uow:
+                    uow.claim(self.name, [incoming.envelope.message_id])
+                    await handler(uow, incoming.message, incoming.envelope)
+            except AlreadyHandled:
+                log.info("message.duplicate", type=incoming.envelope.type)
+                return
             sent_by_handler.set(uow.sent)
 
         call: Callable[[], Awaitable[None]] = process
@@ -137,3 +155,15 @@ def _bind(
         await middleware(incoming, inner)
 
     return call
+
+
+def _first_of_each(batch: Sequence[Incoming], *, skip: set[str]) -> list[Incoming]:
+    """The deliveries of ``batch`` in order, each message id once (a second copy in
+    one batch is a redelivery), none of ``skip``."""
+    seen = set(skip)
+    fresh = []
+    for incoming in batch:
+        if incoming.envelope.message_id not in seen:
+            seen.add(incoming.envelope.message_id)
+            fresh.append(incoming)
+    return fresh

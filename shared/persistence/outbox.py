@@ -26,7 +26,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, delete, func, insert, literal
+from sqlalchemy import String, any_, bindparam, delete, func, insert, literal, text
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
@@ -37,6 +37,7 @@ from shared.logging import get_logger
 from shared.messages import COMMANDS_EXCHANGE, Message
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import PublishError, Transport
+from shared.persistence.arrays import Columns, Part
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import InboxRow, OutboxRow
 
@@ -56,6 +57,22 @@ _COLUMNS = {
     "created_at": "timestamp",
 }
 """Each outbox column and the envelope field it keeps, for both directions."""
+
+
+OUTBOX_COLUMNS: Columns = (
+    ("message_id", "text"),
+    ("type", "text"),
+    ("exchange", "text"),
+    ("routing_key", "text"),
+    ("correlation_id", "text"),
+    ("causation_id", "text"),
+    ("app_id", "text"),
+    ("headers", "json"),
+    ("body", "bytea"),
+    ("created_at", "timestamptz"),
+)
+"""The outbox's columns with their types, for statements that write its rows from
+arrays (:mod:`shared.persistence.arrays`)."""
 
 
 def outbox_values(envelope: Envelope) -> dict[str, Any]:
@@ -102,46 +119,50 @@ def inbox_values(consumer: str, message_id: str) -> dict[str, Any]:
     return {"consumer": consumer, "message_id": message_id, "processed_at": utcnow()}
 
 
-async def claim_inbox(session: AsyncSession, consumer: str, message_id: str) -> bool:
-    """Record ``message_id`` as processed by ``consumer``; False if it already was."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    result = await session.exec(CLAIM_INBOX[dialect], params=inbox_values(consumer, message_id))
-    return bool(result.rowcount == 1)
-
-
 CLAIM_INBOX_BATCH = {
     dialect: statement.returning(InboxRow.__table__.c.message_id)  # type: ignore[attr-defined]
     for dialect, statement in CLAIM_INBOX.items()
 }
 """Per dialect: :data:`CLAIM_INBOX` answering which ids it recorded."""
 
+_RECORDED = Part("recorded", OUTBOX_COLUMNS)
+CLAIM_AND_RECORD = text(
+    # The claims in a fixed order, so two transactions claiming some of the same
+    # ids wait for each other rather than deadlock.
+    "WITH claimed_rows AS (INSERT INTO inbox (consumer, message_id, processed_at) "
+    "SELECT :consumer, m, :processed_at FROM unnest(CAST(:message_ids AS text[])) AS m "
+    "ORDER BY m ON CONFLICT DO NOTHING RETURNING message_id), "
+    + _RECORDED.insert("outbox")
+    + " SELECT message_id FROM claimed_rows"
+)
+"""On PostgreSQL, a unit of work's inbox claims and outbox rows in one statement:
+the ids returned are those claimed now (the others were handled already)."""
 
-async def claim_inbox_batch(
-    session: AsyncSession, consumer: str, message_ids: Sequence[str]
-) -> set[str]:
-    """Record ``message_ids`` as processed by ``consumer``, all in one statement;
-    returns those that were not already.  The ids are recorded in a fixed order, so
-    two transactions claiming some of the same ids wait for each other rather than
-    deadlock."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    params = [inbox_values(consumer, message_id) for message_id in sorted(set(message_ids))]
-    connection = await session.connection()
-    result = await connection.execute(CLAIM_INBOX_BATCH[dialect], params)
-    return {str(message_id) for message_id in result.scalars()}
+
+class AlreadyHandled(Exception):
+    """The commit of a unit of work found message ids it claimed handled already by
+    its consumer: it rolled back, and nothing it did is kept."""
+
+    def __init__(self, ids: set[str]) -> None:
+        super().__init__(f"handled already: {', '.join(sorted(ids))}")
+        self.ids = ids
 
 
 class UnitOfWork:
-    """One transaction: the session for state changes and :meth:`send` for messages.
+    r"""One transaction: the session for state changes and :meth:`send` for messages.
 
     Use as ``async with UnitOfWork(db, app_id=…, relay=…) as uow:``; it commits when
     the block ends without an error, rolls back otherwise, and wakes the relay
-    after a commit that recorded messages."""
+    after a commit that recorded messages.  What it sends goes to the outbox with
+    the commit, and so do the message ids it :meth:`claim`\ s: on PostgreSQL both in
+    one statement."""
 
     def __init__(self, db: Database, *, app_id: str, relay: OutboxRelay | None = None) -> None:
         self._db = db
         self._app_id = app_id
         self._relay = relay
         self._sent: list[Envelope] = []
+        self._claim: tuple[str, list[str]] | None = None
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -157,10 +178,10 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
-                if self._sent:
-                    await self.session.exec(
-                        RECORD_OUTBOX, params=[outbox_values(e) for e in self._sent]
-                    )
+                handled = await self._write()
+                if handled:
+                    await self.session.rollback()
+                    raise AlreadyHandled(handled)
                 await self.session.commit()
             else:
                 await self.session.rollback()
@@ -168,6 +189,42 @@ class UnitOfWork:
             await self.session.close()
         if exc_type is None and self._sent and self._relay is not None:
             self._relay.hand_over(self._sent)
+
+    def claim(self, consumer: str, message_ids: Sequence[str]) -> None:
+        """Record ``message_ids`` as handled by ``consumer`` with the commit: if it
+        had handled any of them already, the commit raises :class:`AlreadyHandled`
+        and keeps nothing of this unit of work.  (What a handler does to the
+        database is undone with it; what it does elsewhere must bear repeating, as
+        a handler run that fails and is delivered again must.)"""
+        self._claim = (consumer, sorted(set(message_ids)))
+
+    async def _write(self) -> set[str]:
+        """Write the claims and the outbox's rows; returns the ids claimed that were
+        handled already."""
+        rows = [outbox_values(e) for e in self._sent]
+        if self._claim is None:
+            if rows:
+                await self.session.exec(RECORD_OUTBOX, params=rows)
+            return set()
+        consumer, ids = self._claim
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            result = await connection.execute(
+                CLAIM_AND_RECORD,
+                {
+                    "consumer": consumer,
+                    "message_ids": ids,
+                    "processed_at": utcnow(),
+                    **_RECORDED.parameters(rows),
+                },
+            )
+            return set(ids) - {str(message_id) for message_id in result.scalars()}
+        claims = [inbox_values(consumer, message_id) for message_id in ids]
+        result = await connection.execute(CLAIM_INBOX_BATCH["sqlite"], claims)
+        handled = set(ids) - {str(message_id) for message_id in result.scalars()}
+        if rows and not handled:
+            await connection.execute(RECORD_OUTBOX, rows)
+        return handled
 
     def send(
         self,
@@ -414,4 +471,4 @@ async def pending_count(db: Database) -> int:
         return int(result.one())
 
 
-__all__ = ["OutboxRelay", "UnitOfWork", "claim_inbox", "claim_inbox_batch", "pending_count"]
+__all__ = ["AlreadyHandled", "OutboxRelay", "UnitOfWork", "pending_count"]

@@ -1,11 +1,14 @@
 """Databases tests set up by hand (the saga's migrated, a ledger beside a queue),
-and the message that starts a saga."""
+the message that starts a saga, and the statements a database runs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from saga.app import HERE as SAGA_HOME
 from shared.messages import OrderCreated, OrderItem
@@ -56,3 +59,19 @@ def order_created(order_id: str) -> OrderCreated:
         currency="EUR",
         payment_method_id="pm_card_ok",
     )
+
+
+@contextmanager
+def statements_of(db: Database) -> Iterator[list[str]]:
+    """The statements ``db`` runs inside the block, as their texts."""
+    seen: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)

@@ -25,7 +25,7 @@ from shared.messaging.endpoint import Endpoint
 from shared.messaging.envelope import HEADER_DEAD_LETTER_REASON, Envelope
 from shared.messaging.inprocess import InProcessTransport
 from shared.messaging.topology import Binding, QueueSpec
-from shared.messaging.transport import Incoming, PoisonMessage
+from shared.messaging.transport import Incoming, PoisonMessage, Subscription
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import InboxRow
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
@@ -74,6 +74,15 @@ async def inbox_ids(db: Database) -> list[str]:
         return sorted((await session.exec(select(InboxRow.message_id))).scalars().all())  # type: ignore[call-overload]
 
 
+async def all_settled(subscription: Subscription) -> None:
+    """Wait until every delivery ``subscription`` took is acked or dead-lettered."""
+    await eventually(
+        lambda: asyncio.sleep(0, subscription.progress.in_flight),
+        until=lambda n: n == 0,
+        what="every delivery settled",
+    )
+
+
 class Batches:
     """Records the message ids of every batch handed to the wrapped handler."""
 
@@ -108,11 +117,7 @@ async def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_its_neighb
 
     await eventually(lambda: asyncio.sleep(0, dead), what="the poison message dead-lettered")
     await eventually(lambda: ledger_counts(db), until=lambda c: c == (5, 5), what="neighbours")
-    await eventually(
-        lambda: asyncio.sleep(0, subscription.progress.in_flight),
-        until=lambda n: n == 0,
-        what="every delivery settled",
-    )
+    await all_settled(subscription)
     assert any(poisoned.message_id in batch and len(batch) > 1 for batch in batches.seen)
     assert [letter.message_id for letter in dead] == [poisoned.message_id]
     assert "is poison" in dead[0].headers[HEADER_DEAD_LETTER_REASON]
@@ -156,11 +161,7 @@ async def test_a_crash_after_the_commit_and_before_the_ack_redelivers_the_batch_
             until=lambda ids: len(ids) == len(sent),
             what="the batch redelivered",
         )
-        await eventually(
-            lambda: asyncio.sleep(0, second.progress.in_flight),
-            until=lambda n: n == 0,
-            what="the redelivered batch acked",
-        )
+        await all_settled(second)
     finally:
         frozen.set()
     assert redelivered == sorted(e.message_id for e in sent)
@@ -266,3 +267,35 @@ async def test_two_saga_processes_with_overlapping_batches_of_the_same_sagas_nev
             )
         ).all()
     assert dict(counts) == dict.fromkeys(sagas, 1 + rounds)  # each message once
+
+
+async def test_a_batch_holding_a_redelivered_message_commits_the_rest_once_and_it_not_again(
+    stack: Stack, db: Database
+) -> None:
+    """The inbox's claim comes with the commit: a batch finding one of its messages
+    handled already runs again without it, in one more transaction, not one by one."""
+    endpoint = ledger_endpoint(db, stack, poison=set())
+    handled = confirmation()
+    await endpoint(
+        Incoming(
+            envelope=handled,
+            message=OrderConfirmed(order_id=handled.correlation_id),
+            queue=WORK.name,
+            attempt=1,
+        )
+    )
+    fresh = [confirmation() for _ in range(4)]
+    for envelope in [fresh[0], fresh[1], handled, fresh[2], fresh[3]]:
+        await stack.transport.publish(envelope)
+    batches = Batches(endpoint)
+    with capture_logs() as logs:
+        subscription = await stack.transport.consume(
+            WORK.name, endpoint, prefetch=16, batch=batches, batching=TOGETHER
+        )
+        await eventually(lambda: ledger_counts(db), until=lambda c: c == (5, 5), what="the rest")
+        await all_settled(subscription)
+    assert any(handled.message_id in batch and len(batch) > 1 for batch in batches.seen)
+    assert [e["type"] for e in logs if e["event"] == "message.duplicate"] == ["order.confirmed"]
+    assert not [e for e in logs if e["event"] == "batch.one_by_one"]
+    assert await inbox_ids(db) == sorted(e.message_id for e in [handled, *fresh])
+    assert await ledger_counts(db) == (5, 5)

@@ -15,9 +15,9 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.topology import Binding, QueueSpec, standard_topology
 from shared.messaging.transport import Incoming, PublishError, Transport
 from shared.persistence.database import Database
-from shared.persistence.outbox import OutboxRelay, UnitOfWork, pending_count
+from shared.persistence.outbox import AlreadyHandled, OutboxRelay, UnitOfWork, pending_count
 from shared.persistence.outbox import UnitOfWork as _UoW
-from tests.support.databases import ledger_database
+from tests.support.databases import ledger_database, statements_of
 from tests.support.infra import eventually
 from tests.support.ledger import LedgerEntry, ledger_counts
 from tests.support.stack import Stack
@@ -183,10 +183,40 @@ async def test_same_message_delivered_three_times_changes_state_once(
     await stack.transport.publish(follow_up)
 
     await eventually(lambda: ledger_counts(db), until=lambda c: c[1] == 2, what="both effects")
-    # All three copies reached the endpoint; the inbox stopped two before the handler.
+    # All three copies reached the handler; the inbox's claim, made with the commit,
+    # found two handled already and kept nothing of theirs.
     assert delivered == [envelope.message_id] * 3 + [follow_up.message_id]
-    assert handled == [envelope.message_id, follow_up.message_id]
+    assert handled == [envelope.message_id] * 3 + [follow_up.message_id]
     assert await ledger_counts(db) == (2, 2)
+
+
+async def test_a_unit_of_work_claiming_a_handled_message_keeps_nothing_of_what_it_did(
+    stack: Stack, db: Database
+) -> None:
+    """The claim goes with the commit, after the handler: one finding its message
+    handled already rolls back the handler's rows and the messages it sent too. On
+    PostgreSQL the claim and the outbox rows are one statement."""
+    message_id = str(uuid.uuid4())
+    async with UnitOfWork(db, app_id="test") as uow:
+        uow.claim("ledger", [message_id])
+        uow.session.add(LedgerEntry(key="first"))
+        uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+    with pytest.raises(AlreadyHandled) as raised:
+        async with UnitOfWork(db, app_id="test") as uow:
+            uow.claim("ledger", [message_id, str(uuid.uuid4())])
+            uow.session.add(LedgerEntry(key="again"))
+            uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+            uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+    assert raised.value.ids == {message_id}
+    assert await ledger_counts(db) == (1, 1)
+    assert await pending_count(db) == 1
+    with statements_of(db) as seen:
+        async with UnitOfWork(db, app_id="test") as uow:
+            uow.claim("another consumer", [message_id])  # each consumer claims its own
+            uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+    assert await pending_count(db) == 2
+    writes = [statement for statement in seen if statement.startswith(("WITH", "INSERT"))]
+    assert len(writes) == (1 if db.is_postgres else 2)
 
 
 async def test_stopping_a_consumer_lets_the_handler_in_flight_commit_and_takes_no_more(

@@ -3,14 +3,12 @@ of a batch at once, and still only over the version they were read at."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from saga.models import SagaDeadlineRow, SagaHistoryRow, SagaInputRow, SagaRow
@@ -19,7 +17,7 @@ from shared.clock import utcnow
 from shared.messages import ReleaseInventory
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import OutboxRow
-from tests.support.databases import saga_database
+from tests.support.databases import saga_database, statements_of
 
 
 @pytest.fixture
@@ -94,22 +92,6 @@ async def test_a_saga_changed_since_it_was_read_is_a_conflict_and_nothing_is_wri
         fresh: (1, "reserving", {"step": "reserving"}),
         stale: (1, "reserving", {"step": "reserving"}),
     }
-
-
-@contextlib.contextmanager
-def statements_of(db: Database) -> Iterator[list[str]]:
-    """The statements ``db`` runs inside the block, as their texts."""
-    seen: list[str] = []
-
-    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", executed)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", executed)
 
 
 async def test_a_batch_of_every_kind_of_write_is_one_statement_and_keeps_each_row(
