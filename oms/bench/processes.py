@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -43,17 +45,50 @@ benchmark's smoke test runs beside them (one took a port the benchmark had probe
 and the benchmark's requests met that stack's inventory)."""
 
 
+PORT_LOCKS = Path(tempfile.gettempdir()) / "oms-bench-ports"
+"""A lock file per port a benchmark has taken (see :func:`free_port_offset`)."""
+_held: list[int] = []
+"""The locked files' descriptors: held open, the ports stay this process's until it exits."""
+
+
 def free_port_offset(host: str, ports: Iterable[int]) -> int:
     """An offset under which every one of ``ports`` is free on ``host`` right now,
-    and lies in :data:`PORT_RANGE`."""
+    lies in :data:`PORT_RANGE` and stays this process's: each port is taken by
+    locking a file named after it, so two benchmarks starting at once (a smoke test
+    on each of two test workers) never both pick a port in the seconds between the
+    probe and the component's bind."""
     wanted = list(ports)
     low, high = PORT_RANGE
     candidates = list(range(low - min(wanted), high - max(wanted), 100))
     random.shuffle(candidates)  # two benches at once should not pick the same one
+    PORT_LOCKS.mkdir(exist_ok=True)
     for offset in candidates:
+        locked = _lock_ports([port + offset for port in wanted])
+        if locked is None:
+            continue
         if all(port_free(host, port + offset) for port in wanted):
+            _held.extend(locked)
             return offset
+        for descriptor in locked:
+            os.close(descriptor)
     raise RuntimeError("no free ports for the components")
+
+
+def _lock_ports(ports: Iterable[int]) -> list[int] | None:
+    """The descriptors of the ports' lock files, each locked; None (and none kept)
+    when another process holds any of them."""
+    locked: list[int] = []
+    for port in ports:
+        descriptor = os.open(PORT_LOCKS / str(port), os.O_CREAT | os.O_RDWR)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            for held in locked:
+                os.close(held)
+            return None
+        locked.append(descriptor)
+    return locked
 
 
 def port_free(host: str, port: int) -> bool:

@@ -102,21 +102,20 @@ async def test_sigterm_stops_the_bffs_first_so_waiting_checkouts_never_get_a_502
             )
             assert fault.status_code == 201, fault.text
 
-            checkouts = [
-                asyncio.create_task(
-                    http.post(
-                        f"{url(stack_env, 'bff-web')}{API}/checkout",
-                        params={"wait": WAIT},
-                        json={
-                            "items": [{"productId": product.json()["id"], "quantity": 1}],
-                            "shippingAddress": ADDRESS,
-                            "paymentMethodId": "pm_card_ok",
-                        },
-                        headers=shopper,
-                    )
+            async def checkout() -> tuple[httpx.Response, float]:
+                answer = await http.post(
+                    f"{url(stack_env, 'bff-web')}{API}/checkout",
+                    params={"wait": WAIT},
+                    json={
+                        "items": [{"productId": product.json()["id"], "quantity": 1}],
+                        "shippingAddress": ADDRESS,
+                        "paymentMethodId": "pm_card_ok",
+                    },
+                    headers=shopper,
                 )
-                for _ in range(CHECKOUTS)
-            ]
+                return answer, time.monotonic()
+
+            checkouts = [asyncio.create_task(checkout()) for _ in range(CHECKOUTS)]
 
             async def in_flight() -> list[str]:
                 page = await http.get(
@@ -144,7 +143,12 @@ async def test_sigterm_stops_the_bffs_first_so_waiting_checkouts_never_get_a_502
 
     failures = [a for a in answers if isinstance(a, BaseException)]
     assert not failures, f"{failures[:3]}\n{up.tail()}"
-    statuses = sorted(a.status_code for a in answers if isinstance(a, httpx.Response))
+    # What answered before the signal is no answer to it: on a loaded machine a
+    # placement may take longer than the BFF waits for it (504), its saga running on.
+    statuses = sorted(a.status_code for a, at in answers if at > signalled)
+    assert statuses, up.tail()
     assert set(statuses) <= {200, 202, 503}, f"{statuses}\n{up.tail()}"
+    early = {a.status_code for a, at in answers if at <= signalled}
+    assert early <= {504}, f"{early}\n{up.tail()}"
     assert stopped_after < GRACE + TEARDOWN, f"stopped after {stopped_after:.1f}s\n{up.tail()}"
     assert up.proc.returncode == 0, up.tail()
