@@ -85,6 +85,11 @@ class Service:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, app_id=self.name, relay=self.relay)
 
+    def inserts(self) -> UnitOfWork:
+        """A unit of work that only inserts rows and sends messages: on PostgreSQL one
+        statement, committed as it runs."""
+        return UnitOfWork(self.db, app_id=self.name, relay=self.relay, inserts_only=True)
+
     async def migrate(self) -> None:
         if self.migrations is not None:
             await upgrade(self.db, self.migrations)

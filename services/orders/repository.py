@@ -1,9 +1,10 @@
 """Loading orders with their items, history and shipments, the newest-first
 listing, and the keys orders were placed under.
 
-What every order placement and every saga command runs (insert an order, lock it
-and move its status) is SQL built once, executed on the session's connection: no
-model object is made for those rows.  A model instance costs more to construct
+What every order placement and every saga command runs is SQL built once, with
+no model object made for those rows: a placement's rows go with its unit of
+work's commit (on PostgreSQL one statement with its outbox row, :func:`place`),
+a command locks the order and moves its status on the session's connection.  A model instance costs more to construct
 than its statement costs to run, and the ORM's unit of work (identity map, flush
 ordering) more again; these run for every order, the reads below for a person
 looking."""
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, insert, or_, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +33,7 @@ from services.orders.models import (
     Shipment,
     StatusChange,
 )
+from shared.persistence.outbox import UnitOfWork
 from shared.web.cursor import Position
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -39,10 +41,6 @@ ITEMS = OrderItem.__table__  # type: ignore[attr-defined]
 HISTORY = StatusChange.__table__  # type: ignore[attr-defined]
 KEYS = PlacedUnderKey.__table__  # type: ignore[attr-defined]
 
-_INSERT_ORDER = insert(ORDERS)
-_INSERT_ITEMS = insert(ITEMS)
-_INSERT_HISTORY = insert(HISTORY)
-_INSERT_KEY = insert(KEYS)
 _LOCK_STATUS = (
     select_columns(ORDERS.c.status, ORDERS.c.cancel_reason)
     .where(ORDERS.c.id == bindparam("order_id"))
@@ -119,6 +117,24 @@ async def parts_of(
     return found
 
 
+def place(
+    uow: UnitOfWork,
+    order: dict[str, Any],
+    items: list[dict[str, Any]],
+    key: dict[str, Any] | None,
+) -> None:
+    """Insert an order (its columns), its items, its first status and the key it
+    was placed under (if any) with ``uow``'s commit; a key taken already makes the
+    commit raise ``IntegrityError``."""
+    uow.insert(ORDERS, [order])
+    uow.insert(ITEMS, items)
+    uow.insert(
+        HISTORY, [{"order_id": order["id"], "status": order["status"], "at": order["created_at"]}]
+    )
+    if key is not None:
+        uow.insert(KEYS, [key])
+
+
 class Orders:
     """The orders' rows in one session.
 
@@ -145,24 +161,6 @@ class Orders:
         )
         return {row.order_id: row for row in rows.all()}
 
-    async def place(
-        self,
-        order: dict[str, Any],
-        items: list[dict[str, Any]],
-        key: dict[str, Any] | None,
-    ) -> None:
-        """Insert an order (its columns), its items, its first status and the key it
-        was placed under (if any); a key taken already raises ``IntegrityError``."""
-        connection = await self.session.connection()
-        await connection.execute(_INSERT_ORDER, order)
-        await connection.execute(_INSERT_ITEMS, items)
-        await connection.execute(
-            _INSERT_HISTORY,
-            {"order_id": order["id"], "status": order["status"], "at": order["created_at"]},
-        )
-        if key is not None:
-            await connection.execute(_INSERT_KEY, key)
-
     async def lock_standing(self, order_id: str) -> Standing | None:
         """The order's status, locked until the transaction ends (None: no such order)."""
         canonical = parse_order_id(order_id)
@@ -175,17 +173,15 @@ class Orders:
         return Standing(canonical, OrderStatus(row.status), row.cancel_reason)
 
     async def move(
-        self, order_id: str, status: OrderStatus, reason: str | None, at: datetime
+        self, uow: UnitOfWork, order_id: str, status: OrderStatus, reason: str | None, at: datetime
     ) -> None:
         """Set the status of the order ``order_id`` (canonical, locked) and its reason
-        when cancelled, with a history entry."""
+        when cancelled; its history entry goes with ``uow``'s commit."""
         connection = await self.session.connection()
         await connection.execute(
             _MOVE[status], {"order_id": order_id, "status": status, "at": at, "reason": reason}
         )
-        await connection.execute(
-            _INSERT_HISTORY, {"order_id": order_id, "status": status, "reason": reason, "at": at}
-        )
+        uow.insert(HISTORY, [{"order_id": order_id, "status": status, "reason": reason, "at": at}])
 
     async def placed_under(self, user_id: str, key: str) -> PlacedUnderKey | None:
         """What ``user_id`` placed under the idempotency key ``key``, if anything."""

@@ -30,7 +30,7 @@ from services.orders.domain import (
 )
 from services.orders.errors import OrderNotFound, OrdersNotFound, PlacedForAnotherUser
 from services.orders.models import Order
-from services.orders.repository import Orders
+from services.orders.repository import Orders, place
 from services.orders.schemas import ItemOut, NewOrder, OrderOut, OrderPage, StatusChangeOut
 from shared.auth import Principal
 from shared.clock import utcnow
@@ -160,8 +160,8 @@ async def _place(service: Service, body: NewOrder, under: tuple[str, str] | None
             "answer": view.model_dump(mode="json", by_alias=True),
             "created_at": now,
         }
-    async with service.uow() as uow:
-        await Orders(uow.session).place(order, items, placed_under)
+    async with service.inserts() as uow:
+        place(uow, order, items, placed_under)
         uow.send(
             OrderCreated(
                 order_id=order["id"],
@@ -213,7 +213,7 @@ async def _settle(
             sent = await orders.shipment(standing.order_id)
             shipment = None if sent is None else Shipment(sent.carrier, sent.tracking_number)
             reason = domain.cancel_reason(reason, standing.status, shipment)
-        await orders.move(standing.order_id, outcome.status, reason, utcnow())
+        await orders.move(uow, standing.order_id, outcome.status, reason, utcnow())
         if outcome.status == OrderStatus.CANCELLED:
             cancel_reason = reason
     if outcome.status == OrderStatus.CANCELLED:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, LargeBinary, String, Table
+
 Columns = tuple[tuple[str, str], ...]
 """Column names with their PostgreSQL types (``json`` goes as text and is cast)."""
 
@@ -38,6 +40,13 @@ class Part:
         )
         names = ", ".join(column for column, _ in self.columns)
         return f"unnest({arrays}) WITH ORDINALITY AS {self.name}({names}, n)"
+
+    @classmethod
+    def of(cls, table: Table, columns: Sequence[str], *, name: str | None = None) -> Part:
+        """The part inserting ``columns`` of ``table``, each with the type the table
+        declares, named ``name`` (else after the table)."""
+        kinds = tuple((column, _kind(table.c[column].type)) for column in columns)
+        return cls(name or table.name, kinds)
 
     def value(self, column: str) -> str:
         """``column`` of a row, as the table takes it."""
@@ -70,3 +79,20 @@ class Part:
 
 def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _kind(column_type: Any) -> str:
+    """PostgreSQL's name for a column's type, as a parameter array is cast to it."""
+    impl = getattr(column_type, "impl", column_type)  # a TypeDecorator's own type
+    for sqlalchemy_type, name in (
+        (BigInteger, "bigint"),
+        (Integer, "integer"),
+        (Boolean, "boolean"),
+        (DateTime, "timestamptz"),
+        (JSON, "json"),
+        (LargeBinary, "bytea"),
+        (String, "text"),
+    ):
+        if isinstance(impl, sqlalchemy_type):
+            return name
+    raise TypeError(f"no array type for {column_type!r}")

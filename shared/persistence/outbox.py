@@ -21,14 +21,27 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, delete, func, insert, literal, text
+from sqlalchemy import (
+    String,
+    Table,
+    TextClause,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    text,
+)
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -126,17 +139,25 @@ CLAIM_INBOX_BATCH = {
 """Per dialect: :data:`CLAIM_INBOX` answering which ids it recorded."""
 
 _RECORDED = Part("recorded", OUTBOX_COLUMNS)
-CLAIM_AND_RECORD = text(
-    # The claims in a fixed order, so two transactions claiming some of the same
-    # ids wait for each other rather than deadlock.
-    "WITH claimed_rows AS (INSERT INTO inbox (consumer, message_id, processed_at) "
-    "SELECT :consumer, m, :processed_at FROM unnest(CAST(:message_ids AS text[])) AS m "
-    "ORDER BY m ON CONFLICT DO NOTHING RETURNING message_id), "
-    + _RECORDED.insert("outbox")
-    + " SELECT message_id FROM claimed_rows"
-)
-"""On PostgreSQL, a unit of work's inbox claims and outbox rows in one statement:
-the ids returned are those claimed now (the others were handled already)."""
+
+
+@functools.cache
+def _at_commit(claiming: bool, parts: tuple[tuple[Part, str], ...]) -> TextClause:
+    """On PostgreSQL, what a unit of work writes with its commit in one statement:
+    the inbox claims (if ``claiming``; the ids returned are those claimed now, the
+    others were handled already), the rows of ``parts`` (each with its table) and
+    the outbox rows."""
+    written = [part.insert(table) for part, table in parts] + [_RECORDED.insert("outbox")]
+    if not claiming:
+        return text(f"WITH {', '.join(written)} SELECT 1")
+    claimed = (
+        # The claims in a fixed order, so two transactions claiming some of the same
+        # ids wait for each other rather than deadlock.
+        "claimed_rows AS (INSERT INTO inbox (consumer, message_id, processed_at) "
+        "SELECT :consumer, m, :processed_at FROM unnest(CAST(:message_ids AS text[])) AS m "
+        "ORDER BY m ON CONFLICT DO NOTHING RETURNING message_id)"
+    )
+    return text(f"WITH {', '.join([claimed, *written])} SELECT message_id FROM claimed_rows")
 
 
 class AlreadyHandled(Exception):
@@ -154,20 +175,35 @@ class UnitOfWork:
     Use as ``async with UnitOfWork(db, app_id=…, relay=…) as uow:``; it commits when
     the block ends without an error, rolls back otherwise, and wakes the relay
     after a commit that recorded messages.  What it sends goes to the outbox with
-    the commit, and so do the message ids it :meth:`claim`\ s: on PostgreSQL both in
-    one statement."""
+    the commit, and so do the message ids it :meth:`claim`\ s and the rows it
+    :meth:`insert`\ s: on PostgreSQL all in one statement.
 
-    def __init__(self, db: Database, *, app_id: str, relay: OutboxRelay | None = None) -> None:
+    A unit of work that only inserts (``inserts_only``: no session, nothing read)
+    is on PostgreSQL that one statement alone, committed as it runs: one round
+    trip."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        app_id: str,
+        relay: OutboxRelay | None = None,
+        inserts_only: bool = False,
+    ) -> None:
         self._db = db
         self._app_id = app_id
         self._relay = relay
+        self._inserts_only = inserts_only
         self._sent: list[Envelope] = []
         self._claim: tuple[str, list[str]] | None = None
+        self._inserts: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        """Rows to insert with the commit, by table and columns, in the order given."""
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._db.sessions()
-        await self.session.begin()
+        if not self._inserts_only:
+            self.session = self._db.sessions()
+            await self.session.begin()
         return self
 
     async def __aexit__(
@@ -176,19 +212,35 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
+        if self._inserts_only:
             if exc_type is None:
-                handled = await self._write()
-                if handled:
-                    await self.session.rollback()
-                    raise AlreadyHandled(handled)
-                await self.session.commit()
-            else:
-                await self.session.rollback()
-        finally:
-            await self.session.close()
+                await self._insert_only()
+        else:
+            await self._commit_or_roll_back(failed=exc_type is not None)
         if exc_type is None and self._sent and self._relay is not None:
             self._relay.hand_over(self._sent)
+
+    async def _commit_or_roll_back(self, *, failed: bool) -> None:
+        try:
+            if failed:
+                await self.session.rollback()
+                return
+            handled = await self._write(await self.session.connection())
+            if handled:
+                await self.session.rollback()
+                raise AlreadyHandled(handled)
+            await self.session.commit()
+        finally:
+            await self.session.close()
+
+    async def _insert_only(self) -> None:
+        if self._db.is_postgres:
+            async with self._db.engine.connect() as connection:
+                autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await self._write(autocommit)
+            return
+        async with self._db.engine.begin() as connection:
+            await self._write(connection)
 
     def claim(self, consumer: str, message_ids: Sequence[str]) -> None:
         """Record ``message_ids`` as handled by ``consumer`` with the commit: if it
@@ -198,31 +250,45 @@ class UnitOfWork:
         a handler run that fails and is delivered again must.)"""
         self._claim = (consumer, sorted(set(message_ids)))
 
-    async def _write(self) -> set[str]:
-        """Write the claims and the outbox's rows; returns the ids claimed that were
-        handled already."""
+    def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (column values by name, the same columns in each, in the
+        order given) into ``table`` with the commit, before the outbox rows: for rows
+        nothing in this unit of work reads again."""
+        for row in rows:
+            self._inserts.setdefault((table, tuple(row)), []).append(row)
+
+    async def _write(self, connection: AsyncConnection) -> set[str]:
+        """Write the claims, the inserts and the outbox's rows; returns the ids
+        claimed that were handled already."""
         rows = [outbox_values(e) for e in self._sent]
-        if self._claim is None:
-            if rows:
-                await self.session.exec(RECORD_OUTBOX, params=rows)
-            return set()
-        consumer, ids = self._claim
-        connection = await self.session.connection()
         if connection.dialect.name == "postgresql":
-            result = await connection.execute(
-                CLAIM_AND_RECORD,
-                {
-                    "consumer": consumer,
-                    "message_ids": ids,
-                    "processed_at": utcnow(),
-                    **_RECORDED.parameters(rows),
-                },
-            )
+            if not (rows or self._inserts or self._claim):
+                return set()
+            values: dict[str, Any] = _RECORDED.parameters(rows)
+            parts: list[tuple[Part, str]] = []
+            for n, ((table, columns), given) in enumerate(self._inserts.items()):
+                part = Part.of(table, columns, name=f"{table.name}_{n}")
+                values |= part.parameters(given)
+                parts.append((part, table.name))
+            statement = _at_commit(self._claim is not None, tuple(parts))
+            if self._claim is None:
+                await connection.execute(statement, values)
+                return set()
+            consumer, ids = self._claim
+            values |= {"consumer": consumer, "message_ids": ids, "processed_at": utcnow()}
+            result = await connection.execute(statement, values)
             return set(ids) - {str(message_id) for message_id in result.scalars()}
-        claims = [inbox_values(consumer, message_id) for message_id in ids]
-        result = await connection.execute(CLAIM_INBOX_BATCH["sqlite"], claims)
-        handled = set(ids) - {str(message_id) for message_id in result.scalars()}
-        if rows and not handled:
+        handled: set[str] = set()
+        if self._claim is not None:
+            consumer, ids = self._claim
+            claims = [inbox_values(consumer, message_id) for message_id in ids]
+            result = await connection.execute(CLAIM_INBOX_BATCH["sqlite"], claims)
+            handled = set(ids) - {str(message_id) for message_id in result.scalars()}
+            if handled:
+                return handled
+        for (table, _), given in self._inserts.items():
+            await connection.execute(insert(table), given)
+        if rows:
             await connection.execute(RECORD_OUTBOX, rows)
         return handled
 

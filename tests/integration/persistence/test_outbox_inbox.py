@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from shared.messages import OrderConfirmed
 from shared.messaging.endpoint import Endpoint
@@ -254,3 +255,26 @@ async def test_stopping_a_consumer_lets_the_handler_in_flight_commit_and_takes_n
     assert await ledger_counts(db) == (1, 1)
     await endpoint.start(stack.transport)
     await eventually(lambda: ledger_counts(db), until=lambda c: c == (2, 2), what="the second")
+
+
+async def test_a_unit_of_work_of_inserts_only_is_one_statement_and_all_or_nothing(
+    stack: Stack, db: Database
+) -> None:
+    """Rows inserted with the commit and a message sent: on PostgreSQL one statement,
+    committed as it runs; a row that cannot go in takes the others and the message
+    with it."""
+    table = LedgerEntry.__table__  # type: ignore[attr-defined]
+    with statements_of(db) as seen:
+        async with UnitOfWork(db, app_id="test", inserts_only=True) as uow:
+            uow.insert(table, [{"id": 1, "key": "a"}, {"id": 2, "key": "b"}])
+            uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+    writes = [statement for statement in seen if statement.startswith(("WITH", "INSERT"))]
+    assert len(writes) == (1 if db.is_postgres else 2)
+    assert await ledger_counts(db) == (2, 2)
+    assert await pending_count(db) == 1
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(db, app_id="test", inserts_only=True) as uow:
+            uow.insert(table, [{"id": 3, "key": "c"}, {"id": 2, "key": "again"}])
+            uow.send(OrderConfirmed(order_id=str(uuid.uuid4())))
+    assert await ledger_counts(db) == (2, 2)
+    assert await pending_count(db) == 1
