@@ -12,9 +12,11 @@ before (each locks the rows it reads and finds its own earlier answer), as it
 must for a delivery whose first run failed.
 
 Batched (:mod:`shared.messaging.batching`), a batch of deliveries runs in one unit
-of work: each handler in the order the messages came, then every message id
-claimed and the outbox rows of all in one statement, one commit.  A batch that
-finds some ids handled already runs again without them.
+of work: every message id claimed first, in one statement (a redelivery is
+skipped before any handler runs: found at the commit, it would roll back its
+neighbours' work, whose calls outside the database would then be made again),
+each handler in the order the messages came, the outbox rows of all in one
+statement, one commit.
 """
 
 from __future__ import annotations
@@ -95,32 +97,25 @@ class Endpoint:
 
     async def handle_batch(self, batch: Sequence[Incoming]) -> None:
         """Handle every message of ``batch`` in one unit of work, or raise and change
-        nothing (the batch is then handled one message at a time)."""
+        nothing (the batch is then handled one message at a time).  The batch's ids
+        are claimed first: a redelivery among them is skipped before any handler
+        runs."""
         if any(refuse() for refuse in self.one_by_one):
             raise BatchRefused("fault rules armed")
-        handlers = {incoming.envelope.message_id: self._handler(incoming) for incoming in batch}
-        handled: set[str] = set()
-        for _ in range(2):  # again without those handled already
-            fresh = _first_of_each(batch, skip=handled)
-            if not fresh:
-                return
-            try:
-                async with self.uow() as uow:
-                    uow.claim(self.name, [i.envelope.message_id for i in fresh])
-                    if self.batch_locks is not None and len(fresh) > 1:
-                        await self.batch_locks(uow, [i.message for i in fresh])
-                    for incoming in fresh:
-                        with one_of_batch(incoming):
-                            handler = handlers[incoming.envelope.message_id]
-                            await handler(uow, incoming.message, incoming.envelope)
-                return
-            except AlreadyHandled as exc:
-                handled |= exc.ids
-                for incoming in batch:
-                    if incoming.envelope.message_id in exc.ids:
-                        with one_of_batch(incoming):
-                            log.info("message.duplicate", type=incoming.envelope.type)
-        raise BatchRefused("handled already by another consumer while this batch ran")
+        handlers = [self._handler(incoming) for incoming in batch]
+        async with self.uow() as uow:
+            ids = [incoming.envelope.message_id for incoming in batch]
+            claimed = await uow.claim_first(self.name, ids)
+            if self.batch_locks is not None and len(claimed) > 1:
+                fresh = [i.message for i in batch if i.envelope.message_id in claimed]
+                await self.batch_locks(uow, fresh)
+            for incoming, handler in zip(batch, handlers, strict=True):
+                with one_of_batch(incoming):
+                    if incoming.envelope.message_id not in claimed:
+                        log.info("message.duplicate", type=incoming.envelope.type)
+                        continue
+                    claimed.discard(incoming.envelope.message_id)  # once, if it came twice
+                    await handler(uow, incoming.message, incoming.envelope)
 
     async def __call__(self, incoming: Incoming) -> None:
         handler = self._handler(incoming)
@@ -155,15 +150,3 @@ def _bind(
         await middleware(incoming, inner)
 
     return call
-
-
-def _first_of_each(batch: Sequence[Incoming], *, skip: set[str]) -> list[Incoming]:
-    """The deliveries of ``batch`` in order, each message id once (a second copy in
-    one batch is a redelivery), none of ``skip``."""
-    seen = set(skip)
-    fresh = []
-    for incoming in batch:
-        if incoming.envelope.message_id not in seen:
-            seen.add(incoming.envelope.message_id)
-            fresh.append(incoming)
-    return fresh

@@ -250,6 +250,17 @@ class UnitOfWork:
         a handler run that fails and is delivered again must.)"""
         self._claim = (consumer, sorted(set(message_ids)))
 
+    async def claim_first(self, consumer: str, message_ids: Sequence[str]) -> set[str]:
+        """Record ``message_ids`` as handled by ``consumer`` now, before anything else
+        runs in this unit of work, in a fixed order; returns those it had not handled
+        yet.  For a batch: a redelivery found at its commit would roll back its
+        neighbours' work, and their handlers' calls outside the database (a card
+        provider's) would be made a second time on the run after."""
+        connection = await self.session.connection()
+        claims = [inbox_values(consumer, message_id) for message_id in sorted(set(message_ids))]
+        result = await connection.execute(CLAIM_INBOX_BATCH[connection.dialect.name], claims)
+        return {str(message_id) for message_id in result.scalars()}
+
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows`` (column values by name, the same columns in each, in the
         order given) into ``table`` with the commit, before the outbox rows: for rows

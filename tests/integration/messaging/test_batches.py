@@ -272,9 +272,10 @@ async def test_two_saga_processes_with_overlapping_batches_of_the_same_sagas_nev
 async def test_a_batch_holding_a_redelivered_message_commits_the_rest_once_and_it_not_again(
     stack: Stack, db: Database
 ) -> None:
-    """The inbox's claim comes with the commit: a batch finding one of its messages
-    handled already runs again without it, in one more transaction, not one by one."""
-    endpoint = ledger_endpoint(db, stack, poison=set())
+    """A batch claims its messages first: one handled already is skipped before any
+    handler runs, and the rest commit in the batch's one transaction."""
+    caused: dict[str, str | None] = {}
+    endpoint = ledger_endpoint(db, stack, poison=set(), caused=caused)
     handled = confirmation()
     await endpoint(
         Incoming(
@@ -284,6 +285,7 @@ async def test_a_batch_holding_a_redelivered_message_commits_the_rest_once_and_i
             attempt=1,
         )
     )
+    caused.clear()
     fresh = [confirmation() for _ in range(4)]
     for envelope in [fresh[0], fresh[1], handled, fresh[2], fresh[3]]:
         await stack.transport.publish(envelope)
@@ -297,5 +299,6 @@ async def test_a_batch_holding_a_redelivered_message_commits_the_rest_once_and_i
     assert any(handled.message_id in batch and len(batch) > 1 for batch in batches.seen)
     assert [e["type"] for e in logs if e["event"] == "message.duplicate"] == ["order.confirmed"]
     assert not [e for e in logs if e["event"] == "batch.one_by_one"]
+    assert caused == {e.correlation_id: e.message_id for e in fresh}  # its handler never ran
     assert await inbox_ids(db) == sorted(e.message_id for e in [handled, *fresh])
     assert await ledger_counts(db) == (5, 5)
