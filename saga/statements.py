@@ -22,7 +22,7 @@ from saga.models import (
 )
 from shared.messages import CATALOGUE
 from shared.persistence.arrays import Part
-from shared.persistence.outbox import OUTBOX_COLUMNS
+from shared.persistence.outbox import OUTBOX, OUTBOX_COLUMNS
 
 LOCK_NAMESPACE = 5_020
 """First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
@@ -114,43 +114,31 @@ _UPDATED = Part(
     ),
 )
 """The sagas stored: which row, the version it must still be at, what it becomes."""
-_CREATED = Part(
-    "created",
+_CREATED = Part.of(
+    SAGAS,
     (
-        ("id", "text"),
-        ("kind", "text"),
-        ("status", "text"),
-        ("state", "json"),
-        ("version", "integer"),
-        ("definition_version", "integer"),
-        ("user_id", "text"),
-        ("created_at", "timestamptz"),
-        ("updated_at", "timestamptz"),
-        ("deadline_at", "timestamptz"),
+        "id",
+        "kind",
+        "status",
+        "state",
+        "version",
+        "definition_version",
+        "user_id",
+        "created_at",
+        "updated_at",
+        "deadline_at",
     ),
+    name="created",
 )
-_HISTORY = Part(
-    "history",
-    (
-        ("saga_id", "text"),
-        ("at", "timestamptz"),
-        ("kind", "text"),
-        ("detail", "json"),
-        ("message_id", "text"),
-        ("definition_version", "integer"),
-    ),
+_HISTORY = Part.of(
+    HISTORY,
+    ("saga_id", "at", "kind", "detail", "message_id", "definition_version"),
+    name="history",
 )
-_INPUTS = Part(
-    "inputs",
-    (
-        ("saga_id", "text"),
-        ("at", "timestamptz"),
-        ("input", "json"),
-        ("decision", "json"),
-        ("definition_version", "integer"),
-    ),
+_INPUTS = Part.of(
+    INPUTS, ("saga_id", "at", "input", "decision", "definition_version"), name="inputs"
 )
-_COMMANDS = Part("commands", OUTBOX_COLUMNS)
+_COMMANDS = Part.of(OUTBOX, OUTBOX_COLUMNS, name="commands")
 _ARMED = Part(
     "armed",
     (("saga_id", "text"), ("step", "text"), ("attempt", "integer"), ("due_at", "timestamptz")),

@@ -50,7 +50,7 @@ from shared.logging import get_logger
 from shared.messages import COMMANDS_EXCHANGE, Message
 from shared.messaging.envelope import Envelope
 from shared.messaging.transport import PublishError, Transport
-from shared.persistence.arrays import Columns, Part
+from shared.persistence.arrays import Part
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import InboxRow, OutboxRow
 
@@ -72,22 +72,6 @@ _COLUMNS = {
 """Each outbox column and the envelope field it keeps, for both directions."""
 
 
-OUTBOX_COLUMNS: Columns = (
-    ("message_id", "text"),
-    ("type", "text"),
-    ("exchange", "text"),
-    ("routing_key", "text"),
-    ("correlation_id", "text"),
-    ("causation_id", "text"),
-    ("app_id", "text"),
-    ("headers", "json"),
-    ("body", "bytea"),
-    ("created_at", "timestamptz"),
-)
-"""The outbox's columns with their types, for statements that write its rows from
-arrays (:mod:`shared.persistence.arrays`)."""
-
-
 def outbox_values(envelope: Envelope) -> dict[str, Any]:
     """The outbox row of ``envelope``, as column values."""
     return {column: getattr(envelope, field) for column, field in _COLUMNS.items()}
@@ -102,14 +86,17 @@ def row_envelope(row: OutboxRow) -> Envelope:
     return Envelope(**{field: getattr(row, column) for column, field in _COLUMNS.items()})
 
 
-_OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
-RECORD_OUTBOX = insert(_OUTBOX)
+OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+OUTBOX_COLUMNS = tuple(_COLUMNS)
+"""The outbox's columns, for statements that write its rows from arrays
+(:mod:`shared.persistence.arrays`, their types from :data:`OUTBOX`)."""
+RECORD_OUTBOX = insert(OUTBOX)
 DELETE_PUBLISHED = {
     # One statement text whatever the count (an array), so it is prepared once.
-    "postgresql": delete(_OUTBOX).where(
-        _OUTBOX.c.message_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+    "postgresql": delete(OUTBOX).where(
+        OUTBOX.c.message_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
     ),
-    "sqlite": delete(_OUTBOX).where(_OUTBOX.c.message_id.in_(bindparam("ids", expanding=True))),
+    "sqlite": delete(OUTBOX).where(OUTBOX.c.message_id.in_(bindparam("ids", expanding=True))),
 }
 
 CLAIM_INBOX = {
@@ -120,8 +107,8 @@ CLAIM_INBOX = {
 
 ANY_STALE = (
     select_columns(literal(1))
-    .select_from(_OUTBOX)
-    .where(_OUTBOX.c.created_at < bindparam("cutoff", type_=_OUTBOX.c.created_at.type))
+    .select_from(OUTBOX)
+    .where(OUTBOX.c.created_at < bindparam("cutoff", type_=OUTBOX.c.created_at.type))
     .limit(1)
 )
 """Whether any outbox row was written before ``cutoff``: what a timer sweep asks
@@ -138,7 +125,7 @@ CLAIM_INBOX_BATCH = {
 }
 """Per dialect: :data:`CLAIM_INBOX` answering which ids it recorded."""
 
-_RECORDED = Part("recorded", OUTBOX_COLUMNS)
+_RECORDED = Part.of(OUTBOX, OUTBOX_COLUMNS, name="recorded")
 
 
 @functools.cache
