@@ -16,7 +16,8 @@ of work: every message id claimed first, in one statement (a redelivery is
 skipped before any handler runs: found at the commit, it would roll back its
 neighbours' work, whose calls outside the database would then be made again),
 each handler in the order the messages came, the outbox rows of all in one
-statement, one commit.
+statement, one commit.  A batch of one has no neighbours to roll back: it is
+handled as a message alone is, its id claimed with its commit.
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ class Endpoint:
         runs."""
         if any(refuse() for refuse in self.one_by_one):
             raise BatchRefused("fault rules armed")
+        if len(batch) == 1:  # no neighbours to roll back: it claims with its commit
+            incoming = batch[0]
+            with one_of_batch(incoming):
+                await self._handle(incoming, self._handler(incoming))
+            return
         handlers = [self._handler(incoming) for incoming in batch]
         async with self.uow() as uow:
             ids = [incoming.envelope.message_id for incoming in batch]
@@ -117,18 +123,22 @@ class Endpoint:
                     claimed.discard(incoming.envelope.message_id)  # once, if it came twice
                     await handler(uow, incoming.message, incoming.envelope)
 
+    async def _handle(self, incoming: Incoming, handler: MessageHandler) -> None:
+        """Handle one message in its own unit of work, its id claimed with the commit."""
+        try:
+            async with self.uow() as uow:
+                uow.claim(self.name, [incoming.envelope.message_id])
+                await handler(uow, incoming.message, incoming.envelope)
+        except AlreadyHandled:
+            log.info("message.duplicate", type=incoming.envelope.type)
+            return
+        sent_by_handler.set(uow.sent)
+
     async def __call__(self, incoming: Incoming) -> None:
         handler = self._handler(incoming)
 
         async def process() -> None:
-            try:
-                async with self.uow() as uow:
-                    uow.claim(self.name, [incoming.envelope.message_id])
-                    await handler(uow, incoming.message, incoming.envelope)
-            except AlreadyHandled:
-                log.info("message.duplicate", type=incoming.envelope.type)
-                return
-            sent_by_handler.set(uow.sent)
+            await self._handle(incoming, handler)
 
         call: Callable[[], Awaitable[None]] = process
         for middleware in reversed(self.middleware):

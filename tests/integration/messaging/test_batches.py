@@ -29,7 +29,7 @@ from shared.messaging.transport import Incoming, PoisonMessage, Subscription
 from shared.persistence.database import Database
 from shared.persistence.messaging_tables import InboxRow
 from shared.persistence.outbox import OutboxRelay, UnitOfWork
-from tests.support.databases import ledger_database, order_created, saga_database
+from tests.support.databases import ledger_database, order_created, saga_database, statements_of
 from tests.support.infra import eventually
 from tests.support.ledger import LedgerEntry, ledger_counts
 from tests.support.stack import Stack
@@ -302,3 +302,37 @@ async def test_a_batch_holding_a_redelivered_message_commits_the_rest_once_and_i
     assert caused == {e.correlation_id: e.message_id for e in fresh}  # its handler never ran
     assert await inbox_ids(db) == sorted(e.message_id for e in [handled, *fresh])
     assert await ledger_counts(db) == (5, 5)
+
+
+async def test_a_batch_of_one_claims_its_message_with_its_commit(
+    stack: Stack, db: Database
+) -> None:
+    """With no neighbours to roll back, a batch of one is handled as a message alone
+    is: its handler runs first and its claim goes with the commit (on PostgreSQL in
+    the outbox rows' statement); delivered again, it keeps nothing the second time."""
+    endpoint = Endpoint("ledger", queue=WORK.name, db=db, relay=OutboxRelay(db, stack.transport))
+
+    @endpoint.handles(OrderConfirmed)
+    async def confirmed(uow: UnitOfWork, message: OrderConfirmed, envelope: Envelope) -> None:
+        await uow.session.exec(select(LedgerEntry).where(LedgerEntry.key == message.order_id))
+        uow.session.add(LedgerEntry(key=message.order_id))
+        uow.send(OrderCancelRequested(order_id=message.order_id, requested_by="ledger"))
+
+    envelope = confirmation()
+    incoming = Incoming(
+        envelope=envelope,
+        message=OrderConfirmed(order_id=envelope.correlation_id),
+        queue=WORK.name,
+        attempt=1,
+    )
+    with statements_of(db) as seen:
+        await endpoint.handle_batch([incoming])
+    claims = [n for n, statement in enumerate(seen) if "inbox" in statement]
+    assert len(claims) == 1
+    assert "test_ledger" in seen[claims[0] - 1]  # the handler ran before the claim
+    assert ("outbox" in seen[claims[0]]) is db.is_postgres
+    with capture_logs() as logs:
+        await endpoint.handle_batch([incoming])
+    assert [e["type"] for e in logs if e["event"] == "message.duplicate"] == ["order.confirmed"]
+    assert await ledger_counts(db) == (1, 1)
+    assert await inbox_ids(db) == [envelope.message_id]
