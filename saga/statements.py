@@ -22,7 +22,7 @@ from saga.models import (
 )
 from shared.messages import CATALOGUE
 from shared.persistence.arrays import Part
-from shared.persistence.outbox import OUTBOX, OUTBOX_COLUMNS
+from shared.persistence.outbox import OUTBOX, OUTBOX_COLUMNS, claim_all_sql
 
 LOCK_NAMESPACE = 5_020
 """First key of the saga locks (PostgreSQL's two-key advisory locks), so they never
@@ -48,11 +48,7 @@ LOCK_ALL_AND_CLAIM = text(
     # (the insert reads the locks' row, so the locks come first), in a fixed order.
     "WITH locked AS (SELECT count(pg_advisory_xact_lock(:namespace, k)) AS n FROM "
     "(SELECT DISTINCT hashtext(s) AS k FROM unnest(CAST(:saga_ids AS text[])) AS s "
-    "ORDER BY k) AS keys) "
-    "INSERT INTO inbox (consumer, message_id, processed_at) "
-    "SELECT :consumer, m, :processed_at FROM locked, "
-    "unnest(CAST(:message_ids AS text[])) AS m ORDER BY m "
-    "ON CONFLICT DO NOTHING RETURNING message_id"
+    "ORDER BY k) AS keys) " + claim_all_sql(after="locked")
 )
 _COLUMNS = select(
     SAGAS.c.id,
@@ -104,13 +100,8 @@ CLEAR_DEADLINES = delete(DEADLINES).where(DEADLINES.c.saga_id.in_(bindparam("ids
 _UPDATED = Part(
     "updated",
     (
-        ("id", "text"),
         ("expected", "integer"),
-        ("version", "integer"),
-        ("status", "text"),
-        ("state", "json"),
-        ("updated_at", "timestamptz"),
-        ("deadline_at", "timestamptz"),
+        *Part.of(SAGAS, ("id", "version", "status", "state", "updated_at", "deadline_at")).columns,
     ),
 )
 """The sagas stored: which row, the version it must still be at, what it becomes."""
@@ -139,10 +130,7 @@ _INPUTS = Part.of(
     INPUTS, ("saga_id", "at", "input", "decision", "definition_version"), name="inputs"
 )
 _COMMANDS = Part.of(OUTBOX, OUTBOX_COLUMNS, name="commands")
-_ARMED = Part(
-    "armed",
-    (("saga_id", "text"), ("step", "text"), ("attempt", "integer"), ("due_at", "timestamptz")),
-)
+_ARMED = Part.of(DEADLINES, ("saga_id", "step", "attempt", "due_at"), name="armed")
 _SET = ", ".join(
     f"{name} = {_UPDATED.value(name)}"
     for name, _ in _UPDATED.columns

@@ -22,6 +22,7 @@ handled as a message alone is, its id claimed with its commit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, KeysView, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -135,12 +136,9 @@ class Endpoint:
         sent_by_handler.set(uow.sent)
 
     async def __call__(self, incoming: Incoming) -> None:
-        handler = self._handler(incoming)
-
-        async def process() -> None:
-            await self._handle(incoming, handler)
-
-        call: Callable[[], Awaitable[None]] = process
+        call: Callable[[], Awaitable[None]] = functools.partial(
+            self._handle, incoming, self._handler(incoming)
+        )
         for middleware in reversed(self.middleware):
             call = _bind(middleware, incoming, call)
         await through_outage(call, patience=self.outage_patience, what=incoming.envelope.type)

@@ -128,23 +128,47 @@ CLAIM_INBOX_BATCH = {
 _RECORDED = Part.of(OUTBOX, OUTBOX_COLUMNS, name="recorded")
 
 
+def claim_all_sql(*, after: str = "") -> str:
+    """PostgreSQL's insert claiming ``:message_ids`` for ``:consumer`` at
+    ``:processed_at``, returning the ids claimed now (the others were handled
+    already).  The claims go in a fixed order, so two transactions claiming some of
+    the same ids wait for each other rather than deadlock.  ``after`` names a
+    relation the insert reads first (the saga's locks)."""
+    source = f"{after}, " if after else ""
+    return (
+        "INSERT INTO inbox (consumer, message_id, processed_at) "
+        f"SELECT :consumer, m, :processed_at FROM {source}"
+        "unnest(CAST(:message_ids AS text[])) AS m ORDER BY m "
+        "ON CONFLICT DO NOTHING RETURNING message_id"
+    )
+
+
 @functools.cache
 def _at_commit(claiming: bool, parts: tuple[tuple[Part, str], ...]) -> TextClause:
     """On PostgreSQL, what a unit of work writes with its commit in one statement:
-    the inbox claims (if ``claiming``; the ids returned are those claimed now, the
-    others were handled already), the rows of ``parts`` (each with its table) and
-    the outbox rows."""
+    the inbox claims (if ``claiming``, :func:`claim_all_sql`), the rows of ``parts``
+    (each with its table) and the outbox rows."""
     written = [part.insert(table) for part, table in parts] + [_RECORDED.insert("outbox")]
     if not claiming:
         return text(f"WITH {', '.join(written)} SELECT 1")
-    claimed = (
-        # The claims in a fixed order, so two transactions claiming some of the same
-        # ids wait for each other rather than deadlock.
-        "claimed_rows AS (INSERT INTO inbox (consumer, message_id, processed_at) "
-        "SELECT :consumer, m, :processed_at FROM unnest(CAST(:message_ids AS text[])) AS m "
-        "ORDER BY m ON CONFLICT DO NOTHING RETURNING message_id)"
-    )
+    claimed = f"claimed_rows AS ({claim_all_sql()})"
     return text(f"WITH {', '.join([claimed, *written])} SELECT message_id FROM claimed_rows")
+
+
+@functools.cache
+def _inserted(table: Table, columns: tuple[str, ...], n: int) -> Part:
+    """The ``n``-th part of a commit's statement: ``columns`` of ``table`` (built once)."""
+    return Part.of(table, columns, name=f"{table.name}_{n}")
+
+
+async def _claim_now(
+    connection: AsyncConnection, consumer: str, message_ids: Sequence[str]
+) -> set[str]:
+    """Record ``message_ids`` as handled by ``consumer`` in one statement, in a fixed
+    order; returns those it had not handled yet."""
+    claims = [inbox_values(consumer, message_id) for message_id in sorted(set(message_ids))]
+    result = await connection.execute(CLAIM_INBOX_BATCH[connection.dialect.name], claims)
+    return {str(message_id) for message_id in result.scalars()}
 
 
 class AlreadyHandled(Exception):
@@ -243,10 +267,7 @@ class UnitOfWork:
         yet.  For a batch: a redelivery found at its commit would roll back its
         neighbours' work, and their handlers' calls outside the database (a card
         provider's) would be made a second time on the run after."""
-        connection = await self.session.connection()
-        claims = [inbox_values(consumer, message_id) for message_id in sorted(set(message_ids))]
-        result = await connection.execute(CLAIM_INBOX_BATCH[connection.dialect.name], claims)
-        return {str(message_id) for message_id in result.scalars()}
+        return await _claim_now(await self.session.connection(), consumer, message_ids)
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows`` (column values by name, the same columns in each, in the
@@ -265,7 +286,7 @@ class UnitOfWork:
             values: dict[str, Any] = _RECORDED.parameters(rows)
             parts: list[tuple[Part, str]] = []
             for n, ((table, columns), given) in enumerate(self._inserts.items()):
-                part = Part.of(table, columns, name=f"{table.name}_{n}")
+                part = _inserted(table, columns, n)
                 values |= part.parameters(given)
                 parts.append((part, table.name))
             statement = _at_commit(self._claim is not None, tuple(parts))
@@ -279,9 +300,7 @@ class UnitOfWork:
         handled: set[str] = set()
         if self._claim is not None:
             consumer, ids = self._claim
-            claims = [inbox_values(consumer, message_id) for message_id in ids]
-            result = await connection.execute(CLAIM_INBOX_BATCH["sqlite"], claims)
-            handled = set(ids) - {str(message_id) for message_id in result.scalars()}
+            handled = set(ids) - await _claim_now(connection, consumer, ids)
             if handled:
                 return handled
         for (table, _), given in self._inserts.items():
